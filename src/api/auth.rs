@@ -1,0 +1,134 @@
+//! `/api/auth/*` and `/api/me`: accounts and tokens.
+
+use crate::auth::password::{burn_verification_time, hash_password, verify_password};
+use crate::auth::AuthUser;
+use crate::db::StorageError;
+use crate::domain::{DisplayName, Password, Role, UserInfo, Username};
+use crate::error::{AppError, ErrorCode};
+use crate::history::messages::{CreateUser, FindLogin, GetUser};
+use crate::startup::AppState;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// Routes of this file.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/auth/register", web::post().to(register))
+        .route("/api/auth/login", web::post().to(login))
+        .route("/api/auth/guest", web::post().to(guest))
+        .route("/api/me", web::get().to(me));
+}
+
+/// Body of register and login.
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// Body of guest sign-in.
+#[derive(Deserialize)]
+pub struct GuestRequest {
+    name: String,
+}
+
+/// `{"token","user"}`.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    token: String,
+    user: UserInfo,
+}
+
+fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
+    TokenResponse {
+        token: state.tokens.issue(&user),
+        user,
+    }
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, AppError> {
+    let username = Username::parse(&body.username).map_err(|e| AppError::bad_request(e.0))?;
+    let password = Password::parse(&body.password).map_err(|e| AppError::bad_request(e.0))?;
+    let hash = web::block(move || hash_password(password.expose()))
+        .await?
+        .map_err(AppError::internal)?;
+    let created = state
+        .history
+        .send(CreateUser {
+            username: username.as_str().to_owned(),
+            role: Role::User,
+            password_hash: Some(hash),
+        })
+        .await?;
+    let row = match created {
+        Err(StorageError::Conflict(_)) => {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "username is already taken",
+            ))
+        }
+        other => other?,
+    };
+    Ok(HttpResponse::Created().json(token_response(&state, row.info())))
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, AppError> {
+    let Credentials { username, password } = body.into_inner();
+    if password.len() > 1024 || username.len() > 64 {
+        return Err(AppError::unauthorized("wrong username or password"));
+    }
+    let row = state.history.send(FindLogin { username }).await??;
+    let stored = row.as_ref().and_then(|r| r.password_hash.clone());
+    let matches = web::block(move || match stored {
+        Some(hash) => verify_password(&password, &hash),
+        None => {
+            burn_verification_time(&password);
+            false
+        }
+    })
+    .await?;
+    match row {
+        Some(row) if matches => {
+            if row.banned {
+                return Err(AppError::forbidden("this account is banned"));
+            }
+            Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
+        }
+        _ => Err(AppError::unauthorized("wrong username or password")),
+    }
+}
+
+async fn guest(
+    state: web::Data<AppState>,
+    body: web::Json<GuestRequest>,
+) -> Result<HttpResponse, AppError> {
+    if !state.allow_guests {
+        return Err(AppError::forbidden("guest chat is switched off"));
+    }
+    let name = DisplayName::parse(&body.name).map_err(|e| AppError::bad_request(e.0))?;
+    let row = state
+        .history
+        .send(CreateUser {
+            username: name.as_str().to_owned(),
+            role: Role::Guest,
+            password_hash: None,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
+}
+
+async fn me(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<HttpResponse, AppError> {
+    match state.history.send(GetUser { id: user.id }).await?? {
+        Some(row) if !row.banned => Ok(HttpResponse::Ok().json(row.info())),
+        Some(_) => Err(AppError::unauthorized("this account is banned")),
+        None => Err(AppError::unauthorized("this account no longer exists")),
+    }
+}

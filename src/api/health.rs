@@ -1,0 +1,24 @@
+//! `GET /healthz`: 200 when the server and its database answer.
+
+use crate::error::{AppError, ErrorCode};
+use crate::history::messages::CheckDatabase;
+use crate::startup::AppState;
+use actix_web::{web, HttpResponse};
+
+/// Routes of this file.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz));
+}
+
+async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    match state.history.send(CheckDatabase).await? {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            log::error!("health check: {e}");
+            Err(AppError::new(
+                ErrorCode::Unavailable,
+                "database unavailable",
+            ))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP API: thin handlers that parse, check rights and hand the work to the history actor
+//! or the chat server. Also the JSON error handling of extractors and unknown routes.
+
+pub mod auth;
+pub mod health;
+pub mod rooms;
+
+use crate::error::{AppError, ErrorCode};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, HttpRequest};
+
+/// Largest JSON body accepted.
+pub const MAX_JSON_BODY: usize = 16 * 1024;
+
+/// Every route of the API.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_JSON_BODY)
+            .error_handler(json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .configure(auth::configure)
+    .configure(rooms::configure)
+    .configure(health::configure);
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let error = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            AppError::new(
+                ErrorCode::TooLarge,
+                format!("body larger than {MAX_JSON_BODY} bytes"),
+            )
+        }
+        JsonPayloadError::ContentType => {
+            AppError::bad_request("expected a JSON body (Content-Type: application/json)")
+        }
+        other => AppError::bad_request(format!("invalid JSON body: {other}")),
+    };
+    error.into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    AppError::bad_request(format!("invalid query: {err}")).into()
+}
+
+fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
+    AppError::bad_request(format!("invalid path: {err}")).into()
+}
+
+/// Any route that does not exist.
+pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::new(ErrorCode::NotFound, "no such endpoint"))
+}

@@ -1,0 +1,188 @@
+//! The chat server's API. Sessions send the commands; the chat server answers through
+//! [`Deliver`], into each session's bounded mailbox.
+
+use crate::domain::{ClientMessageId, MessageText, RoomName, UserInfo};
+use crate::error::ErrorCode;
+use actix::{Message, Recipient};
+use bytestring::ByteString;
+
+/// A connection's id, unique within one server process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// A refusal, as the client sees it in an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ChatError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Explanation, safe to show.
+    pub message: String,
+}
+
+impl ChatError {
+    /// A refusal with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ChatError {
+        ChatError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Session → chat server, once, before anything else: register this connection. Answers with
+/// the connection's id, the account as stored (authoritative over the token) and the encoded
+/// `hello` frame. An account that no longer exists or is banned is `unauthorized`.
+#[derive(Message)]
+#[rtype(result = "Result<Connected, ChatError>")]
+pub struct Connect {
+    /// Who the token says is connecting.
+    pub user: UserInfo,
+    /// Where the chat server delivers frames for this connection.
+    pub recipient: Recipient<Deliver>,
+}
+
+/// The answer to [`Connect`].
+pub struct Connected {
+    /// The connection's id.
+    pub session: SessionId,
+    /// The account as stored.
+    pub user: UserInfo,
+    /// The `hello` frame.
+    pub hello: ByteString,
+}
+
+/// Session → chat server: the connection is gone. Idempotent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    /// The connection.
+    pub session: SessionId,
+}
+
+/// Session → chat server: enter a room. Answered with `Outgoing::Joined` or
+/// `Outgoing::JoinFailed`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    /// The connection.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+    /// Recover every message after this seq.
+    pub since: Option<i64>,
+}
+
+/// Session → chat server: leave a room and take it out of the user's list.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    /// The connection.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+}
+
+/// Session → chat server: post a message to a room the connection has joined. The sender gets
+/// the `message` frame with everyone else and then an `ack`, both once it is stored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish {
+    /// The connection.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+    /// The checked text.
+    pub text: MessageText,
+    /// The client's id for it.
+    pub cid: ClientMessageId,
+}
+
+/// Session → chat server: typing started or stopped; the other users in the room are told.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetTyping {
+    /// The connection.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+    /// Typing or not.
+    pub on: bool,
+}
+
+/// Session → chat server: a page of a room's history, answered with a `history` frame.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GetHistory {
+    /// The connection.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+    /// Only messages below this seq.
+    pub before: Option<i64>,
+    /// Page size, already within bounds.
+    pub limit: i64,
+}
+
+/// Session → chat server: the user has seen everything up to `seq`; every connection of the
+/// user gets the new `unread` count.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MarkRead {
+    /// The connection.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+    /// Seq read up to.
+    pub seq: i64,
+}
+
+/// `main` → chat server on SIGTERM: store everything queued, then close every connection with
+/// 1001 (going away). Answers when done.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// Chat server → session: something to do with the connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Outgoing);
+
+/// What a session is asked to do.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// Write a frame. Frames about a room (messages, presence, typing) name it, and messages
+    /// their seq, so that a connection still joining the room can hold them back and drop the
+    /// ones its `joined` frame already holds.
+    Frame {
+        /// The encoded frame.
+        text: ByteString,
+        /// The room the frame is about, if it is a room broadcast.
+        room: Option<RoomName>,
+        /// The message's seq, 0 for other frames.
+        seq: i64,
+    },
+    /// Write the `joined` frame, then what was held back for the room after `last_seq`.
+    Joined {
+        /// The room.
+        room: RoomName,
+        /// The encoded `joined` frame.
+        text: ByteString,
+        /// Messages up to this seq are in the frame.
+        last_seq: i64,
+    },
+    /// The join was refused: write the error, drop what was held back.
+    JoinFailed {
+        /// The room.
+        room: RoomName,
+        /// The encoded `error` frame.
+        text: ByteString,
+    },
+    /// Close the connection with this code and reason.
+    Close {
+        /// WebSocket close code.
+        code: u16,
+        /// Reason sent with it.
+        reason: &'static str,
+    },
+}

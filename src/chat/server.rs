@@ -1,0 +1,751 @@
+//! The `ChatServer` actor: one per process, owning who is connected, who is in which room,
+//! presence, typing state and the queue of messages waiting to be stored. It holds state, not
+//! services: the database is reached only through the history actor.
+//!
+//! A message travels: session → [`Publish`] → outbox → one `StoreMessages` batch (one
+//! transaction, which assigns the seqs) → fan-out to the room and `ack` to the sender. Only one
+//! batch is in flight at a time; whatever arrives meanwhile forms the next batch, so commits
+//! group themselves under load without a timer.
+
+use super::messages::*;
+use crate::db::messages::{NewMessage, StoreOutcome};
+use crate::db::models::StoredMessage;
+use crate::db::StorageError;
+use crate::domain::{RoomName, UserId, UserInfo};
+use crate::error::ErrorCode;
+use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom, StoreMessages};
+use crate::history::HistoryActor;
+use crate::ws::protocol::{RoomEntry, ServerFrame};
+use actix::prelude::*;
+use bytestring::ByteString;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::oneshot;
+
+/// Limits of what the chat server reads for a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatConfig {
+    /// Messages shown by `joined` without `since`.
+    pub latest: i64,
+    /// Most messages a recovery (`join` with `since`) returns; past it, `recovered: false`.
+    pub recovery_cap: i64,
+    /// Most messages stored in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            latest: 50,
+            recovery_cap: 1000,
+            max_batch: 2048,
+        }
+    }
+}
+
+/// WebSocket close code for a connection that cannot keep up (1013: try again later).
+pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
+/// WebSocket close code on shutdown (1001: going away).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// The chat server actor. Start it once per process and share its address.
+pub struct ChatServer {
+    history: Addr<HistoryActor>,
+    config: ChatConfig,
+    sessions: HashMap<SessionId, SessionEntry>,
+    rooms: HashMap<RoomName, RoomState>,
+    /// Every open connection of each user ("tabs"): unread counts go to all of them.
+    tabs: HashMap<UserId, Vec<SessionId>>,
+    next_session: u64,
+    /// Messages waiting for the next batch.
+    outbox: Vec<PendingMessage>,
+    /// Whether a batch is being stored now.
+    writing: bool,
+    /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
+    idle_waiters: Vec<oneshot::Sender<()>>,
+}
+
+struct SessionEntry {
+    user: UserInfo,
+    recipient: Recipient<Deliver>,
+    rooms: Vec<RoomName>,
+}
+
+#[derive(Default)]
+struct RoomState {
+    members: HashMap<SessionId, Recipient<Deliver>>,
+    /// Users with at least one connection in the room, and how many.
+    online: HashMap<UserId, (UserInfo, u32)>,
+    typing: HashSet<UserId>,
+}
+
+struct PendingMessage {
+    session: SessionId,
+    from: UserInfo,
+    room: RoomName,
+    text: String,
+    cid: String,
+}
+
+/// Whom a room broadcast skips.
+#[derive(Clone, Copy)]
+enum Skip {
+    Nobody,
+    Session(SessionId),
+    User(UserId),
+}
+
+impl ChatServer {
+    /// A chat server that stores through `history`.
+    pub fn new(history: Addr<HistoryActor>, config: ChatConfig) -> ChatServer {
+        ChatServer {
+            history,
+            config,
+            sessions: HashMap::new(),
+            rooms: HashMap::new(),
+            tabs: HashMap::new(),
+            next_session: 1,
+            outbox: Vec::new(),
+            writing: false,
+            idle_waiters: Vec::new(),
+        }
+    }
+
+    fn register(&mut self, user: UserInfo, recipient: Recipient<Deliver>) -> SessionId {
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        self.tabs.entry(user.id).or_default().push(id);
+        self.sessions.insert(
+            id,
+            SessionEntry {
+                user,
+                recipient,
+                rooms: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Hands one item to one connection. A full mailbox means the client does not read fast
+    /// enough: it is closed rather than allowed to queue without bound.
+    fn send_to(&mut self, session: SessionId, item: Outgoing) {
+        let Some(entry) = self.sessions.get(&session) else {
+            return;
+        };
+        match entry.recipient.try_send(Deliver(item)) {
+            Ok(()) => {}
+            Err(SendError::Full(_)) => self.evict(session),
+            Err(SendError::Closed(_)) => self.remove_session(session),
+        }
+    }
+
+    fn send_frame(&mut self, session: SessionId, frame: &ServerFrame) {
+        let text = frame.encode();
+        self.send_to(
+            session,
+            Outgoing::Frame {
+                text,
+                room: None,
+                seq: 0,
+            },
+        );
+    }
+
+    fn send_error(&mut self, session: SessionId, error: ChatError, cid: Option<String>) {
+        self.send_frame(session, &ServerFrame::error(error.code, error.message, cid));
+    }
+
+    /// The one place that hands a frame to a room's members. A later multi-node setup
+    /// publishes to the broker here and delivers what comes back the same way.
+    fn fan_out(&mut self, room: &RoomName, text: ByteString, seq: i64, skip: Skip) {
+        let Some(state) = self.rooms.get(room) else {
+            return;
+        };
+        let mut slow = Vec::new();
+        let mut gone = Vec::new();
+        for (&session, recipient) in &state.members {
+            let skipped = match skip {
+                Skip::Nobody => false,
+                Skip::Session(s) => s == session,
+                Skip::User(u) => self.sessions.get(&session).is_some_and(|e| e.user.id == u),
+            };
+            if skipped {
+                continue;
+            }
+            let item = Outgoing::Frame {
+                text: text.clone(),
+                room: Some(room.clone()),
+                seq,
+            };
+            match recipient.try_send(Deliver(item)) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => slow.push(session),
+                Err(SendError::Closed(_)) => gone.push(session),
+            }
+        }
+        for session in slow {
+            self.evict(session);
+        }
+        for session in gone {
+            self.remove_session(session);
+        }
+    }
+
+    /// Closes a connection that cannot keep up. The close bypasses the full mailbox; the
+    /// client reconnects and recovers with `since`.
+    fn evict(&mut self, session: SessionId) {
+        if let Some(entry) = self.sessions.get(&session) {
+            log::warn!(
+                "closing connection {} of user {}: it does not read its frames fast enough",
+                session.0,
+                entry.user.id
+            );
+            entry.recipient.do_send(Deliver(Outgoing::Close {
+                code: CLOSE_SLOW_CONSUMER,
+                reason: "too slow: reconnect and join with since",
+            }));
+        }
+        self.remove_session(session);
+    }
+
+    fn remove_session(&mut self, session: SessionId) {
+        let Some(entry) = self.sessions.remove(&session) else {
+            return;
+        };
+        if let Some(tabs) = self.tabs.get_mut(&entry.user.id) {
+            tabs.retain(|s| *s != session);
+            if tabs.is_empty() {
+                self.tabs.remove(&entry.user.id);
+            }
+        }
+        for room in &entry.rooms {
+            self.leave_room_state(session, &entry.user, room);
+        }
+    }
+
+    /// Puts a connection in a room; tells the room when its user comes online there. Returns
+    /// whether it was in the room already.
+    fn subscribe(&mut self, session: SessionId, room: &RoomName) -> bool {
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return false;
+        };
+        if entry.rooms.contains(room) {
+            return true;
+        }
+        entry.rooms.push(room.clone());
+        let user = entry.user.clone();
+        let state = self.rooms.entry(room.clone()).or_default();
+        state.members.insert(session, entry.recipient.clone());
+        let count = &mut state.online.entry(user.id).or_insert((user.clone(), 0)).1;
+        *count += 1;
+        if *count == 1 {
+            let frame = ServerFrame::Presence {
+                room: room.to_string(),
+                user,
+                online: true,
+            };
+            self.fan_out(room, frame.encode(), 0, Skip::Session(session));
+        }
+        false
+    }
+
+    /// Takes a connection out of a room. Returns whether it was in it.
+    fn unsubscribe(&mut self, session: SessionId, room: &RoomName) -> bool {
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return false;
+        };
+        let before = entry.rooms.len();
+        entry.rooms.retain(|r| r != room);
+        if entry.rooms.len() == before {
+            return false;
+        }
+        let user = entry.user.clone();
+        self.leave_room_state(session, &user, room);
+        true
+    }
+
+    /// The room side of leaving: membership, presence (offline when the user's last connection
+    /// leaves) and typing (stopped when they go).
+    fn leave_room_state(&mut self, session: SessionId, user: &UserInfo, room: &RoomName) {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return;
+        };
+        state.members.remove(&session);
+        let mut went_offline = false;
+        if let Some((_, count)) = state.online.get_mut(&user.id) {
+            *count -= 1;
+            if *count == 0 {
+                state.online.remove(&user.id);
+                went_offline = true;
+            }
+        }
+        let stopped_typing = went_offline && state.typing.remove(&user.id);
+        if state.members.is_empty() {
+            self.rooms.remove(room);
+            return;
+        }
+        if stopped_typing {
+            let frame = ServerFrame::Typing {
+                room: room.to_string(),
+                user: user.clone(),
+                on: false,
+            };
+            self.fan_out(room, frame.encode(), 0, Skip::Nobody);
+        }
+        if went_offline {
+            let frame = ServerFrame::Presence {
+                room: room.to_string(),
+                user: user.clone(),
+                online: false,
+            };
+            self.fan_out(room, frame.encode(), 0, Skip::Nobody);
+        }
+    }
+
+    fn online_in(&self, room: &RoomName) -> Vec<UserInfo> {
+        let mut users: Vec<UserInfo> = self
+            .rooms
+            .get(room)
+            .map(|s| s.online.values().map(|(u, _)| u.clone()).collect())
+            .unwrap_or_default();
+        users.sort_by(|a, b| a.username.cmp(&b.username).then(a.id.cmp(&b.id)));
+        users
+    }
+
+    /// The connection's user, if it is connected and may enter `room`; otherwise tells the
+    /// connection why not.
+    fn admitted(&mut self, session: SessionId, room: &RoomName) -> Option<UserInfo> {
+        let user = self.sessions.get(&session)?.user.clone();
+        if room.admits(&user) {
+            Some(user)
+        } else {
+            self.send_error(session, forbidden(room), None);
+            None
+        }
+    }
+
+    /// Starts storing the outbox unless a batch is already being stored.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.outbox.is_empty() {
+            return;
+        }
+        self.writing = true;
+        let take = self.outbox.len().min(self.config.max_batch);
+        let pending: Vec<PendingMessage> = self.outbox.drain(..take).collect();
+        let batch = pending
+            .iter()
+            .map(|p| NewMessage {
+                room: p.room.to_string(),
+                sender: p.from.id,
+                cid: Some(p.cid.clone()),
+                text: p.text.clone(),
+            })
+            .collect();
+        self.history
+            .send(StoreMessages { batch })
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                act.writing = false;
+                match result {
+                    Ok(Ok(outcomes)) if outcomes.len() == pending.len() => {
+                        act.deliver_stored(pending, outcomes)
+                    }
+                    other => {
+                        log::error!(
+                            "storing {} message(s) failed: {:?}",
+                            pending.len(),
+                            other.map(|r| r.map(|o| o.len()))
+                        );
+                        for p in pending {
+                            let error = ChatError::new(
+                                ErrorCode::Internal,
+                                "the message was not stored; send it again",
+                            );
+                            act.send_error(p.session, error, Some(p.cid));
+                        }
+                    }
+                }
+                if act.outbox.is_empty() {
+                    for waiter in act.idle_waiters.drain(..) {
+                        let _ = waiter.send(());
+                    }
+                } else {
+                    act.flush(ctx);
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// After a commit: every new message to its room (sender included), then the ack.
+    fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
+        for (p, outcome) in pending.into_iter().zip(outcomes) {
+            let seq = outcome.seq();
+            if let StoreOutcome::Stored { id, seq, ts } = outcome {
+                let frame = ServerFrame::Message(StoredMessage {
+                    room: p.room.to_string(),
+                    seq,
+                    id,
+                    from: p.from,
+                    text: p.text,
+                    ts,
+                    cid: Some(p.cid.clone()),
+                });
+                self.fan_out(&p.room, frame.encode(), seq, Skip::Nobody);
+            }
+            let ack = ServerFrame::Ack {
+                cid: p.cid,
+                room: p.room.to_string(),
+                seq,
+            };
+            self.send_frame(p.session, &ack);
+        }
+    }
+
+    fn close_all(&mut self, code: u16, reason: &'static str) {
+        for (_, entry) in self.sessions.drain() {
+            entry
+                .recipient
+                .do_send(Deliver(Outgoing::Close { code, reason }));
+        }
+        self.rooms.clear();
+        self.tabs.clear();
+    }
+}
+
+fn forbidden(room: &RoomName) -> ChatError {
+    ChatError::new(
+        ErrorCode::Forbidden,
+        format!("you may not enter the room {room}"),
+    )
+}
+
+fn storage_failure(what: &str, error: Result<StorageError, MailboxError>) -> ChatError {
+    match error {
+        Ok(StorageError::NotFound) => ChatError::new(ErrorCode::NotFound, "no such room"),
+        Ok(e) => {
+            log::error!("{what}: {e}");
+            ChatError::new(ErrorCode::Internal, "internal server error")
+        }
+        Err(e) => {
+            log::error!("{what}: history actor: {e}");
+            ChatError::new(ErrorCode::Internal, "internal server error")
+        }
+    }
+}
+
+fn split<T>(
+    result: Result<Result<T, StorageError>, MailboxError>,
+) -> Result<T, Result<StorageError, MailboxError>> {
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Ok(e)),
+        Err(e) => Err(Err(e)),
+    }
+}
+
+impl Actor for ChatServer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Sessions reach the chat server with `try_send`; a full mailbox is answered with
+        // `rate_limited` instead of letting it grow without bound.
+        ctx.set_mailbox_capacity(64 * 1024);
+    }
+}
+
+impl Handler<Connect> for ChatServer {
+    type Result = ResponseActFuture<Self, Result<Connected, ChatError>>;
+
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
+        let request = ListRooms { user: msg.user.id };
+        Box::pin(
+            self.history
+                .send(request)
+                .into_actor(self)
+                .map(move |result, act, _| {
+                    let (row, rooms) = match split(result) {
+                        Ok(found) => found,
+                        Err(Ok(StorageError::NotFound)) => {
+                            return Err(ChatError::new(
+                                ErrorCode::Unauthorized,
+                                "this account no longer exists",
+                            ))
+                        }
+                        Err(e) => return Err(storage_failure("listing rooms", e)),
+                    };
+                    if row.banned {
+                        return Err(ChatError::new(
+                            ErrorCode::Unauthorized,
+                            "this account is banned",
+                        ));
+                    }
+                    let user = row.info();
+                    let session = act.register(user.clone(), msg.recipient);
+                    let rooms = rooms
+                        .into_iter()
+                        .map(|r| RoomEntry {
+                            room: r.room.to_string(),
+                            last_seq: r.last_seq,
+                            unread: r.unread,
+                        })
+                        .collect();
+                    let hello = ServerFrame::Hello {
+                        user: user.clone(),
+                        rooms,
+                    }
+                    .encode();
+                    Ok(Connected {
+                        session,
+                        user,
+                        hello,
+                    })
+                }),
+        )
+    }
+}
+
+impl Handler<Disconnect> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        self.remove_session(msg.session);
+    }
+}
+
+impl Handler<Join> for ChatServer {
+    type Result = ();
+
+    /// Subscribes first, then reads the snapshot: a message stored meanwhile is either in the
+    /// snapshot or delivered live (the session drops live ones the snapshot already holds).
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
+        let Join {
+            session,
+            room,
+            since,
+        } = msg;
+        let Some(user) = self.sessions.get(&session).map(|e| e.user.clone()) else {
+            return;
+        };
+        if !room.admits(&user) {
+            let text =
+                ServerFrame::error(ErrorCode::Forbidden, forbidden(&room).message, None).encode();
+            self.send_to(session, Outgoing::JoinFailed { room, text });
+            return;
+        }
+        let was_in = self.subscribe(session, &room);
+        let online = self.online_in(&room);
+        let request = OpenRoom {
+            user: user.id,
+            room: room.clone(),
+            since,
+            latest: self.config.latest,
+            recovery_cap: self.config.recovery_cap,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(snapshot) => {
+                    let last_seq = snapshot.last_seq;
+                    let text = ServerFrame::Joined {
+                        room: room.to_string(),
+                        online,
+                        messages: snapshot.messages,
+                        last_seq,
+                        recovered: snapshot.recovered,
+                    }
+                    .encode();
+                    act.send_to(
+                        session,
+                        Outgoing::Joined {
+                            room,
+                            text,
+                            last_seq,
+                        },
+                    );
+                }
+                Err(e) => {
+                    let error = storage_failure("opening a room", e);
+                    if !was_in {
+                        act.unsubscribe(session, &room);
+                    }
+                    let text = ServerFrame::error(error.code, error.message, None).encode();
+                    act.send_to(session, Outgoing::JoinFailed { room, text });
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Leave> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
+        let Some(user) = self.sessions.get(&msg.session).map(|e| e.user.id) else {
+            return;
+        };
+        if !self.unsubscribe(msg.session, &msg.room) {
+            let error = ChatError::new(
+                ErrorCode::BadRequest,
+                format!("not in the room {}", msg.room),
+            );
+            self.send_error(msg.session, error, None);
+            return;
+        }
+        let room = msg.room;
+        self.history
+            .send(ForgetRoom { user, room })
+            .into_actor(self)
+            .map(|result, _, _| {
+                if let Err(e) = split(result) {
+                    storage_failure("leaving a room", e);
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Publish> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get(&msg.session) else {
+            return;
+        };
+        if !entry.rooms.contains(&msg.room) {
+            let error = if msg.room.admits(&entry.user) {
+                ChatError::new(
+                    ErrorCode::BadRequest,
+                    format!("join the room {} before sending to it", msg.room),
+                )
+            } else {
+                forbidden(&msg.room)
+            };
+            self.send_error(msg.session, error, Some(msg.cid.as_str().to_owned()));
+            return;
+        }
+        self.outbox.push(PendingMessage {
+            session: msg.session,
+            from: entry.user.clone(),
+            room: msg.room,
+            text: msg.text.into_string(),
+            cid: msg.cid.as_str().to_owned(),
+        });
+        self.flush(ctx);
+    }
+}
+
+impl Handler<SetTyping> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetTyping, _: &mut Context<Self>) {
+        let Some(entry) = self.sessions.get(&msg.session) else {
+            return;
+        };
+        let user = entry.user.clone();
+        let joined = entry.rooms.contains(&msg.room);
+        let Some(state) = self.rooms.get_mut(&msg.room).filter(|_| joined) else {
+            let error = ChatError::new(
+                ErrorCode::BadRequest,
+                format!("not in the room {}", msg.room),
+            );
+            self.send_error(msg.session, error, None);
+            return;
+        };
+        if msg.on {
+            state.typing.insert(user.id);
+        } else {
+            state.typing.remove(&user.id);
+        }
+        let frame = ServerFrame::Typing {
+            room: msg.room.to_string(),
+            user: user.clone(),
+            on: msg.on,
+        };
+        self.fan_out(&msg.room, frame.encode(), 0, Skip::User(user.id));
+    }
+}
+
+impl Handler<GetHistory> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: GetHistory, ctx: &mut Context<Self>) {
+        if self.admitted(msg.session, &msg.room).is_none() {
+            return;
+        }
+        let session = msg.session;
+        let room = msg.room.to_string();
+        let request = FetchHistory {
+            room: msg.room,
+            before: msg.before,
+            limit: msg.limit,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(page) => act.send_frame(
+                    session,
+                    &ServerFrame::History {
+                        room,
+                        messages: page.messages,
+                        more: page.more,
+                    },
+                ),
+                Err(e) => act.send_error(session, storage_failure("reading history", e), None),
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<MarkRead> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: MarkRead, ctx: &mut Context<Self>) {
+        let Some(user) = self.admitted(msg.session, &msg.room) else {
+            return;
+        };
+        let session = msg.session;
+        let room = msg.room.to_string();
+        let request = crate::history::messages::MarkRead {
+            user: user.id,
+            room: msg.room,
+            seq: msg.seq,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(count) => {
+                    let frame = ServerFrame::Unread { room, count };
+                    let tabs = act.tabs.get(&user.id).cloned().unwrap_or_default();
+                    for tab in tabs {
+                        act.send_frame(tab, &frame);
+                    }
+                }
+                Err(e) => act.send_error(session, storage_failure("marking read", e), None),
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Shutdown> for ChatServer {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Waits until every queued message is stored (and acked), then closes every connection.
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        let (done, idle) = oneshot::channel();
+        if self.outbox.is_empty() && !self.writing {
+            let _ = done.send(());
+        } else {
+            self.idle_waiters.push(done);
+            self.flush(ctx);
+        }
+        Box::pin(
+            async move {
+                let _ = idle.await;
+            }
+            .into_actor(self)
+            .map(|_, act, _| act.close_all(CLOSE_GOING_AWAY, "server restarting")),
+        )
+    }
+}

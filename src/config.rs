@@ -1,0 +1,154 @@
+//! `Settings`: every knob of the server, from flags or environment variables (`--help` lists
+//! them), built once in `main` and passed down explicitly. Tests build their own.
+
+use crate::db::{DbTarget, SqliteSync};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chat-server",
+    version,
+    about = "Real-time chat server: support conversations and rooms over WebSocket, with durable history"
+)]
+pub struct Cli {
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server settings.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create an admin account, or make an existing account an admin and set its password,
+    /// then exit. The password comes from CHAT_ADMIN_PASSWORD or, when unset, standard input.
+    CreateAdmin {
+        /// Login name of the admin.
+        username: String,
+    },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// A postgres:// URL, or a SQLite file path. Default: <data-dir>/chat.db.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Folder for the SQLite database and the generated JWT secret.
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Secret for signing tokens (at least 32 bytes). Generated and kept in the data folder
+    /// when unset; several servers sharing one database must share one secret.
+    #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// How long a token stays valid.
+    #[arg(long, env = "CHAT_TOKEN_TTL", default_value = "7days", value_parser = duration)]
+    pub token_ttl: Duration,
+
+    /// Whether visitors may chat as guests (POST /api/auth/guest).
+    #[arg(long, env = "CHAT_ALLOW_GUESTS", default_value_t = true, action = ArgAction::Set)]
+    pub allow_guests: bool,
+
+    /// Admin account ensured at start-up (with CHAT_ADMIN_PASSWORD).
+    #[arg(long, env = "CHAT_ADMIN_USERNAME")]
+    pub admin_username: Option<String>,
+
+    /// Password of the admin account ensured at start-up.
+    #[arg(long, env = "CHAT_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Browser origins allowed to open a WebSocket, comma-separated (e.g.
+    /// https://shop.example). The server's own origin is always allowed; clients that send no
+    /// Origin (not browsers) are allowed since they carry a token.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest text frame accepted on the socket, in bytes.
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Longest message, in characters.
+    #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = 4000)]
+    pub max_message_chars: usize,
+
+    /// Frames per second one connection may send, on average.
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 20.0)]
+    pub rate_per_sec: f64,
+
+    /// Frames one connection may send in a burst.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 40.0)]
+    pub rate_burst: f64,
+
+    /// How often the server pings each client.
+    #[arg(long, env = "CHAT_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = duration)]
+    pub heartbeat_interval: Duration,
+
+    /// A client silent for this long is dropped.
+    #[arg(long, env = "CHAT_CLIENT_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub client_timeout: Duration,
+
+    /// Frames queued for one connection before it counts as a slow consumer and is closed.
+    #[arg(long, env = "CHAT_SESSION_QUEUE", default_value_t = 256)]
+    pub session_queue: usize,
+
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "CHAT_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Threads of the history actor (database work).
+    #[arg(long, env = "CHAT_HISTORY_THREADS", default_value_t = 2)]
+    pub history_threads: usize,
+
+    /// SQLite durability: full (fsync every commit) or normal (survives a process crash).
+    #[arg(long, env = "CHAT_SQLITE_SYNC", value_enum, default_value_t = SqliteSync::Full)]
+    pub sqlite_sync: SqliteSync,
+
+    /// How long a graceful stop (SIGTERM) may take before connections are cut.
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// The settings that an empty command line and environment give.
+    pub fn defaults() -> Settings {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        // Parsing reads the environment too; the caller overrides what it must pin.
+        Only::parse_from(["chat-server"]).settings
+    }
+
+    /// Where the data lives.
+    pub fn db_target(&self) -> DbTarget {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => DbTarget::from_url(url),
+            _ => DbTarget::Sqlite(self.data_dir.join("chat.db")),
+        }
+    }
+
+    /// Largest frame the WebSocket codec reads at all; frames between `max_frame_bytes` and
+    /// this get a `too_large` error and the connection stays open, larger ones close it (1009).
+    pub fn hard_frame_limit(&self) -> usize {
+        (self.max_frame_bytes * 4).max(64 * 1024)
+    }
+}

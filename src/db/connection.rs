@@ -1,0 +1,175 @@
+//! Opening the database: the backend is chosen from the URL (a `postgres://` URL or a SQLite
+//! path), connections are pooled with r2d2, and each SQLite connection gets its PRAGMAs.
+
+use super::StorageError;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. Queries that need backend features (RETURNING, upserts,
+/// booleans) run on the inner connection through [`with_backend!`](crate::with_backend).
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// The production database.
+    Postgres(PgConnection),
+    /// The embedded default.
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same Diesel code on whichever backend `conn` holds: the body is compiled once per
+/// backend, so it may use everything both backends support.
+#[macro_export]
+macro_rules! with_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgres($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub enum DbTarget {
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl DbTarget {
+    /// Reads a `--database-url`: a PostgreSQL URL, or else a SQLite path (`sqlite://` prefix
+    /// optional).
+    pub fn from_url(url: &str) -> DbTarget {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DbTarget::Postgres(url.to_owned())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            DbTarget::Sqlite(PathBuf::from(path))
+        }
+    }
+
+    /// A description for logs that never shows a password.
+    pub fn describe(&self) -> String {
+        match self {
+            DbTarget::Postgres(url) => {
+                let host = url.rsplit('@').next().unwrap_or(url);
+                let host = host.split("://").last().unwrap_or(host);
+                format!("PostgreSQL at {host}")
+            }
+            DbTarget::Sqlite(path) => format!("SQLite at {}", path.display()),
+        }
+    }
+}
+
+/// How SQLite syncs a commit to disk. `full` survives power loss; `normal` (with WAL) survives
+/// a crash of the process, which is what an ack promises at the least.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    /// fsync on every commit (group commit keeps this affordable).
+    Full,
+    /// fsync at checkpoints only.
+    Normal,
+}
+
+/// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`].
+pub struct DbConnectionManager {
+    target: DbTarget,
+    sqlite_sync: SqliteSync,
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.target {
+            DbTarget::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+            DbTarget::Sqlite(path) => {
+                let url = path.to_string_lossy();
+                let mut conn =
+                    SqliteConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
+                let sync = match self.sqlite_sync {
+                    SqliteSync::Full => "FULL",
+                    SqliteSync::Normal => "NORMAL",
+                };
+                // WAL lets readers work beside the one writer; the busy timeout makes a second
+                // writer wait instead of failing.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The shared connection pool.
+pub type DbPool = r2d2::Pool<DbConnectionManager>;
+
+/// Opens the pool (creating the SQLite file and its folder if needed) and brings the schema up
+/// to date.
+pub fn open_pool(
+    target: &DbTarget,
+    pool_size: u32,
+    sqlite_sync: SqliteSync,
+) -> Result<DbPool, StorageError> {
+    if let DbTarget::Sqlite(path) = target {
+        create_parent_dir(path)?;
+    }
+    let manager = DbConnectionManager {
+        target: target.clone(),
+        sqlite_sync,
+    };
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size.max(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    let mut conn = pool.get()?;
+    run_migrations(&mut conn)?;
+    Ok(pool)
+}
+
+fn create_parent_dir(path: &Path) -> Result<(), StorageError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            StorageError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Applies the embedded migrations of the connection's backend that have not run yet.
+pub fn run_migrations(conn: &mut DbConn) -> Result<(), StorageError> {
+    let applied = match conn {
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(|e| StorageError::Migration(e.to_string()))?;
+    if applied > 0 {
+        log::info!("applied {applied} database migration(s)");
+    }
+    Ok(())
+}

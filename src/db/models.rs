@@ -1,0 +1,66 @@
+//! Rows as they come out of the database, and their conversion to domain values.
+
+use crate::domain::{Role, RoomName, UserId, UserInfo};
+use diesel::prelude::*;
+
+/// A `users` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = super::schema::users)]
+pub struct UserRow {
+    /// Database id.
+    pub id: i64,
+    /// Login or display name.
+    pub username: String,
+    /// admin, user or guest.
+    pub role: String,
+    /// argon2id PHC string; none for guests.
+    pub password_hash: Option<String>,
+    /// A banned user's tokens are refused.
+    pub banned: bool,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+impl UserRow {
+    /// The public face of this user.
+    pub fn info(&self) -> UserInfo {
+        UserInfo {
+            id: UserId(self.id),
+            username: self.username.clone(),
+            // The CHECK constraint keeps roles valid; a foreign value is treated as least trusted.
+            role: Role::parse(&self.role).unwrap_or(Role::Guest),
+        }
+    }
+}
+
+/// A stored message with its author, as history and recovery return it and as the wire shows
+/// it (`message` frames and the lists of `joined` and `history`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredMessage {
+    /// The room it belongs to.
+    pub room: String,
+    /// Its place in the room: 1, 2, 3 ...
+    pub seq: i64,
+    /// Database id, unique across rooms.
+    pub id: i64,
+    /// The author.
+    pub from: UserInfo,
+    /// The text.
+    pub text: String,
+    /// Stored at, in milliseconds since the epoch.
+    pub ts: i64,
+    /// The sender's id for it, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+}
+
+/// A room in a user's list, as the `hello` frame shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoomSummary {
+    /// The room.
+    pub room: RoomName,
+    /// The newest seq in the room (0 when empty).
+    pub last_seq: i64,
+    /// Messages by others after the user's read cursor.
+    pub unread: i64,
+}

@@ -1,0 +1,160 @@
+//! Room, membership and read-cursor queries.
+
+use super::models::RoomSummary;
+use super::schema::{messages, room_members, rooms};
+use super::{DbConn, StorageError};
+use crate::domain::{now_millis, RoomName, UserId};
+use crate::with_backend;
+use diesel::prelude::*;
+
+/// Creates the room's row (its sequence counter) if it does not exist yet.
+pub fn ensure_room(conn: &mut DbConn, room: &str) -> Result<(), StorageError> {
+    with_backend!(conn, c => diesel::insert_into(rooms::table)
+        .values((
+            rooms::name.eq(room),
+            rooms::last_seq.eq(0i64),
+            rooms::created_at.eq(now_millis()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+/// The newest seq in a room; 0 for a room without messages or without a row.
+pub fn last_seq(conn: &mut DbConn, room: &str) -> Result<i64, StorageError> {
+    let seq = with_backend!(conn, c => rooms::table
+        .find(room)
+        .select(rooms::last_seq)
+        .first::<i64>(c)
+        .optional())?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// Reserves `count` sequence numbers in a room and returns the last of them. Run inside the
+/// transaction that inserts the messages: the row lock it takes orders concurrent writers (on
+/// PostgreSQL, several server processes), so seqs stay gap-free and unique.
+pub fn reserve_seqs(conn: &mut DbConn, room: &str, count: i64) -> Result<i64, StorageError> {
+    let last = with_backend!(conn, c => diesel::update(rooms::table.find(room))
+        .set(rooms::last_seq.eq(rooms::last_seq + count))
+        .returning(rooms::last_seq)
+        .get_result::<i64>(c))?;
+    Ok(last)
+}
+
+/// Puts the room in the user's list (idempotent), creating the room if needed.
+pub fn add_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), StorageError> {
+    ensure_room(conn, room)?;
+    with_backend!(conn, c => diesel::insert_into(room_members::table)
+        .values((
+            room_members::user_id.eq(user.0),
+            room_members::room.eq(room),
+            room_members::last_read_seq.eq(0i64),
+            room_members::joined_at.eq(now_millis()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+/// Takes the room out of the user's list.
+pub fn remove_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), StorageError> {
+    with_backend!(conn, c => diesel::delete(
+        room_members::table
+            .filter(room_members::user_id.eq(user.0))
+            .filter(room_members::room.eq(room)),
+    )
+    .execute(c))?;
+    Ok(())
+}
+
+/// The user's read cursor in a room (0 when never read).
+pub fn read_cursor(conn: &mut DbConn, user: UserId, room: &str) -> Result<i64, StorageError> {
+    let seq = with_backend!(conn, c => room_members::table
+        .find((user.0, room))
+        .select(room_members::last_read_seq)
+        .first::<i64>(c)
+        .optional())?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// Moves the user's read cursor forward to `seq` (never back, never past the room's end) and
+/// returns the cursor. Writes first, so that SQLite takes its write lock at the start.
+pub fn advance_read_cursor(
+    conn: &mut DbConn,
+    user: UserId,
+    room: &str,
+    seq: i64,
+) -> Result<i64, StorageError> {
+    conn.transaction(|conn| {
+        add_member(conn, user, room)?;
+        let seq = seq.min(last_seq(conn, room)?);
+        with_backend!(conn, c => diesel::update(
+            room_members::table
+                .filter(room_members::user_id.eq(user.0))
+                .filter(room_members::room.eq(room))
+                .filter(room_members::last_read_seq.lt(seq)),
+        )
+        .set(room_members::last_read_seq.eq(seq))
+        .execute(c))?;
+        read_cursor(conn, user, room)
+    })
+}
+
+/// Messages by others after `after_seq` that are still visible: the user's unread count.
+pub fn unread_after(
+    conn: &mut DbConn,
+    user: UserId,
+    room: &str,
+    after_seq: i64,
+) -> Result<i64, StorageError> {
+    let count = with_backend!(conn, c => messages::table
+        .filter(messages::room.eq(room))
+        .filter(messages::seq.gt(after_seq))
+        .filter(messages::sender_id.ne(user.0))
+        .filter(messages::deleted.eq(false))
+        .count()
+        .get_result::<i64>(c))?;
+    Ok(count)
+}
+
+/// The user's unread count in one room.
+pub fn unread_count(conn: &mut DbConn, user: UserId, room: &str) -> Result<i64, StorageError> {
+    let cursor = read_cursor(conn, user, room)?;
+    unread_after(conn, user, room, cursor)
+}
+
+/// Every room in the user's list, their own support conversation first (always there), then
+/// the others by name.
+pub fn summaries(conn: &mut DbConn, user: UserId) -> Result<Vec<RoomSummary>, StorageError> {
+    let rows: Vec<(String, i64, i64)> = with_backend!(conn, c => room_members::table
+        .inner_join(rooms::table)
+        .filter(room_members::user_id.eq(user.0))
+        .select((room_members::room, rooms::last_seq, room_members::last_read_seq))
+        .order(room_members::room.asc())
+        .load(c))?;
+    let own = RoomName::support(user);
+    let mut out = Vec::with_capacity(rows.len() + 1);
+    if !rows.iter().any(|(room, _, _)| room == own.as_str()) {
+        let last = last_seq(conn, own.as_str())?;
+        let unread = unread_after(conn, user, own.as_str(), 0)?;
+        out.push(RoomSummary {
+            room: own.clone(),
+            last_seq: last,
+            unread,
+        });
+    }
+    for (name, last, cursor) in rows {
+        // Rows only ever hold names that were parsed on the way in.
+        let Ok(room) = RoomName::parse(&name) else {
+            continue;
+        };
+        let unread = unread_after(conn, user, &name, cursor)?;
+        out.push(RoomSummary {
+            room,
+            last_seq: last,
+            unread,
+        });
+    }
+    out.sort_by_key(|s| s.room != own);
+    Ok(out)
+}

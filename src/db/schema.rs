@@ -1,0 +1,53 @@
+//! The tables, as Diesel sees them; one schema for SQLite and PostgreSQL (the migrations in
+//! `migrations/sqlite` and `migrations/postgres` create the same columns).
+
+diesel::table! {
+    /// Accounts of every role.
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        role -> Text,
+        password_hash -> Nullable<Text>,
+        banned -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One row per room, holding the room's sequence counter.
+    rooms (name) {
+        name -> Text,
+        last_seq -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Every stored chat message.
+    messages (id) {
+        id -> BigInt,
+        room -> Text,
+        seq -> BigInt,
+        sender_id -> BigInt,
+        cid -> Nullable<Text>,
+        body -> Text,
+        created_at -> BigInt,
+        deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Who has a room in their list, and their read cursor in it.
+    room_members (user_id, room) {
+        user_id -> BigInt,
+        room -> Text,
+        last_read_seq -> BigInt,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(messages -> rooms (room));
+diesel::joinable!(room_members -> users (user_id));
+diesel::joinable!(room_members -> rooms (room));
+diesel::allow_tables_to_appear_in_same_query!(users, rooms, messages, room_members);

@@ -1,0 +1,78 @@
+//! Account queries.
+
+use super::models::UserRow;
+use super::schema::users;
+use super::{DbConn, StorageError};
+use crate::domain::{now_millis, Role, UserId};
+use crate::with_backend;
+use diesel::prelude::*;
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, which the unique login-name index is built on.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Creates an account. A registered name already taken (in any case) is a `Conflict`.
+pub fn insert_user(
+    conn: &mut DbConn,
+    username: &str,
+    role: Role,
+    password_hash: Option<&str>,
+) -> Result<UserRow, StorageError> {
+    let row = with_backend!(conn, c => diesel::insert_into(users::table)
+        .values((
+            users::username.eq(username),
+            users::role.eq(role.as_str()),
+            users::password_hash.eq(password_hash),
+            users::banned.eq(false),
+            users::created_at.eq(now_millis()),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(c))?;
+    Ok(row)
+}
+
+/// Finds a registered (non-guest) account by login name, ignoring case.
+pub fn find_by_login(conn: &mut DbConn, username: &str) -> Result<Option<UserRow>, StorageError> {
+    let lowered = username.to_lowercase();
+    let row = with_backend!(conn, c => users::table
+        .filter(lower(users::username).eq(&lowered))
+        .filter(users::role.ne(Role::Guest.as_str()))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional())?;
+    Ok(row)
+}
+
+/// Finds an account by id.
+pub fn find_by_id(conn: &mut DbConn, id: UserId) -> Result<Option<UserRow>, StorageError> {
+    let row = with_backend!(conn, c => users::table
+        .find(id.0)
+        .select(UserRow::as_select())
+        .first(c)
+        .optional())?;
+    Ok(row)
+}
+
+/// Makes `username` an admin with `password_hash`: creates the account, or promotes an existing
+/// registered one and sets its password. Returns the account.
+pub fn upsert_admin(
+    conn: &mut DbConn,
+    username: &str,
+    password_hash: &str,
+) -> Result<UserRow, StorageError> {
+    match find_by_login(conn, username)? {
+        Some(existing) => {
+            let row = with_backend!(conn, c => diesel::update(users::table.find(existing.id))
+                .set((
+                    users::role.eq(Role::Admin.as_str()),
+                    users::password_hash.eq(password_hash),
+                    users::banned.eq(false),
+                ))
+                .returning(UserRow::as_returning())
+                .get_result(c))?;
+            Ok(row)
+        }
+        None => insert_user(conn, username, Role::Admin, Some(password_hash)),
+    }
+}

@@ -1,0 +1,164 @@
+//! The error codes every client sees, and `AppError`, the HTTP layer's error: one status per
+//! code and the stable body `{"error":{"code","message"}}`. Internal causes are logged, never
+//! sent.
+
+use crate::db::StorageError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+/// The stable error codes of the protocol, over HTTP and on the socket alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed or invalid input.
+    BadRequest,
+    /// No valid token, or bad credentials.
+    Unauthorized,
+    /// Valid identity, but not allowed.
+    Forbidden,
+    /// No such thing.
+    NotFound,
+    /// A unique rule was broken (HTTP only: a taken username).
+    Conflict,
+    /// Over a size limit.
+    TooLarge,
+    /// Over a rate limit.
+    RateLimited,
+    /// Our fault; details are in the server log.
+    Internal,
+    /// The database does not answer (HTTP only: health checks).
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The code as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An HTTP request that failed, with the code and the message the client gets.
+#[derive(Debug)]
+pub struct AppError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation, safe to show.
+    pub message: String,
+}
+
+impl AppError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> AppError {
+        AppError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `bad_request` (400).
+    pub fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorCode::BadRequest, message)
+    }
+
+    /// `unauthorized` (401).
+    pub fn unauthorized(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// `forbidden` (403).
+    pub fn forbidden(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorCode::Forbidden, message)
+    }
+
+    /// `internal` (500), logging the cause.
+    pub fn internal(cause: impl fmt::Display) -> AppError {
+        log::error!("internal error: {cause}");
+        AppError::new(ErrorCode::Internal, "internal server error")
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+/// The JSON body of every error response and (inside an `error` frame) every socket error.
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    /// `{"code","message"}`.
+    pub error: ErrorDetail<'a>,
+}
+
+/// The inner object of [`ErrorBody`].
+#[derive(Serialize)]
+pub struct ErrorDetail<'a> {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Explanation.
+    pub message: &'a str,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
+            StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<actix::MailboxError> for AppError {
+    fn from(e: actix::MailboxError) -> Self {
+        AppError::internal(format!("actor mailbox: {e}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::internal(format!("blocking pool: {e}"))
+    }
+}

@@ -1,0 +1,155 @@
+//! The history actor: runs on a few threads of its own (a `SyncArbiter`), so that database
+//! work never blocks an async worker. Each handler takes a pooled connection and calls the
+//! plain query functions of `db`.
+
+use super::messages::*;
+use crate::db::messages::{read_window, store_batch, Window};
+use crate::db::models::{RoomSummary, UserRow};
+use crate::db::{rooms, users, DbConn, DbPool, StorageError};
+use crate::domain::RoomKind;
+use actix::{Actor, Handler, SyncContext};
+use diesel::connection::SimpleConnection;
+use r2d2::PooledConnection;
+
+/// Owns the connection pool; one instance per thread.
+pub struct HistoryActor {
+    pool: DbPool,
+}
+
+impl HistoryActor {
+    /// An actor over `pool`.
+    pub fn new(pool: DbPool) -> HistoryActor {
+        HistoryActor { pool }
+    }
+
+    fn conn(
+        &self,
+    ) -> Result<PooledConnection<crate::db::connection::DbConnectionManager>, StorageError> {
+        Ok(self.pool.get()?)
+    }
+}
+
+impl Actor for HistoryActor {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<StoreMessages> for HistoryActor {
+    type Result = Result<Vec<crate::db::messages::StoreOutcome>, StorageError>;
+
+    /// One transaction for the whole batch: group commit.
+    fn handle(&mut self, msg: StoreMessages, _: &mut Self::Context) -> Self::Result {
+        store_batch(&mut *self.conn()?, &msg.batch)
+    }
+}
+
+impl Handler<OpenRoom> for HistoryActor {
+    type Result = Result<RoomSnapshot, StorageError>;
+
+    fn handle(&mut self, msg: OpenRoom, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.conn()?;
+        let conn: &mut DbConn = &mut conn;
+        if let RoomKind::Support(owner) = msg.room.kind() {
+            if users::find_by_id(conn, owner)?.is_none() {
+                return Err(StorageError::NotFound);
+            }
+        }
+        let room = msg.room.as_str();
+        rooms::add_member(conn, msg.user, room)?;
+        // Read the counter before the messages: every seq up to it is committed, so it is
+        // visible to the read that follows (seqs of a room commit in order).
+        let counter = rooms::last_seq(conn, room)?;
+        let (messages, recovered) = match msg.since {
+            Some(since) => {
+                let (messages, more) =
+                    read_window(conn, room, Window::After(since), msg.recovery_cap)?;
+                (messages, Some(!more))
+            }
+            None => (read_window(conn, room, Window::Latest, msg.latest)?.0, None),
+        };
+        let newest_listed = messages.last().map_or(0, |m| m.seq);
+        Ok(RoomSnapshot {
+            messages,
+            last_seq: counter.max(newest_listed),
+            recovered,
+        })
+    }
+}
+
+impl Handler<ForgetRoom> for HistoryActor {
+    type Result = Result<(), StorageError>;
+
+    fn handle(&mut self, msg: ForgetRoom, _: &mut Self::Context) -> Self::Result {
+        rooms::remove_member(&mut *self.conn()?, msg.user, msg.room.as_str())
+    }
+}
+
+impl Handler<FetchHistory> for HistoryActor {
+    type Result = Result<HistoryPage, StorageError>;
+
+    fn handle(&mut self, msg: FetchHistory, _: &mut Self::Context) -> Self::Result {
+        let window = msg.before.map_or(Window::Latest, Window::Before);
+        let (messages, more) =
+            read_window(&mut *self.conn()?, msg.room.as_str(), window, msg.limit)?;
+        Ok(HistoryPage { messages, more })
+    }
+}
+
+impl Handler<MarkRead> for HistoryActor {
+    type Result = Result<i64, StorageError>;
+
+    fn handle(&mut self, msg: MarkRead, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.conn()?;
+        let room = msg.room.as_str();
+        let cursor = rooms::advance_read_cursor(&mut conn, msg.user, room, msg.seq)?;
+        rooms::unread_after(&mut conn, msg.user, room, cursor)
+    }
+}
+
+impl Handler<ListRooms> for HistoryActor {
+    type Result = Result<(UserRow, Vec<RoomSummary>), StorageError>;
+
+    fn handle(&mut self, msg: ListRooms, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.conn()?;
+        let user = users::find_by_id(&mut conn, msg.user)?.ok_or(StorageError::NotFound)?;
+        Ok((user, rooms::summaries(&mut conn, msg.user)?))
+    }
+}
+
+impl Handler<CreateUser> for HistoryActor {
+    type Result = Result<UserRow, StorageError>;
+
+    fn handle(&mut self, msg: CreateUser, _: &mut Self::Context) -> Self::Result {
+        users::insert_user(
+            &mut *self.conn()?,
+            &msg.username,
+            msg.role,
+            msg.password_hash.as_deref(),
+        )
+    }
+}
+
+impl Handler<FindLogin> for HistoryActor {
+    type Result = Result<Option<UserRow>, StorageError>;
+
+    fn handle(&mut self, msg: FindLogin, _: &mut Self::Context) -> Self::Result {
+        users::find_by_login(&mut *self.conn()?, &msg.username)
+    }
+}
+
+impl Handler<GetUser> for HistoryActor {
+    type Result = Result<Option<UserRow>, StorageError>;
+
+    fn handle(&mut self, msg: GetUser, _: &mut Self::Context) -> Self::Result {
+        users::find_by_id(&mut *self.conn()?, msg.id)
+    }
+}
+
+impl Handler<CheckDatabase> for HistoryActor {
+    type Result = Result<(), StorageError>;
+
+    fn handle(&mut self, _: CheckDatabase, _: &mut Self::Context) -> Self::Result {
+        self.conn()?
+            .batch_execute("SELECT 1")
+            .map_err(StorageError::from)
+    }
+}

@@ -1,0 +1,131 @@
+//! The history actor's API: one message per database task. The chat server sends the
+//! message-path ones (store, open room, read cursor); the HTTP handlers send the account ones.
+
+use crate::db::messages::{NewMessage, StoreOutcome};
+use crate::db::models::{RoomSummary, StoredMessage, UserRow};
+use crate::db::StorageError;
+use crate::domain::{Role, RoomName, UserId};
+use actix::Message;
+
+/// Chat server → history: store these messages in one transaction. Returns one outcome per
+/// message, in order; only after this reply may anyone see them.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<StoreOutcome>, StorageError>")]
+pub struct StoreMessages {
+    /// Everything queued since the last commit.
+    pub batch: Vec<NewMessage>,
+}
+
+/// Chat server → history: a user joins a room. Puts the room in their list and reads what the
+/// `joined` frame shows. A support room of a user who does not exist is `NotFound`.
+#[derive(Message)]
+#[rtype(result = "Result<RoomSnapshot, StorageError>")]
+pub struct OpenRoom {
+    /// Who joins.
+    pub user: UserId,
+    /// The room.
+    pub room: RoomName,
+    /// Recovery: every message after this seq instead of the latest ones.
+    pub since: Option<i64>,
+    /// How many of the latest messages to show without `since`.
+    pub latest: i64,
+    /// Most messages a recovery returns before it gives up (`recovered: false`).
+    pub recovery_cap: i64,
+}
+
+/// What a joining connection is shown.
+#[derive(Debug, Clone)]
+pub struct RoomSnapshot {
+    /// Oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// Every message with a seq up to this one is in `messages` or was stored before the
+    /// window; later ones reach the connection live.
+    pub last_seq: i64,
+    /// With `since`: whether `messages` holds everything after it.
+    pub recovered: Option<bool>,
+}
+
+/// Chat server → history: the user left the room for good; take it out of their list.
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct ForgetRoom {
+    /// Who leaves.
+    pub user: UserId,
+    /// The room.
+    pub room: RoomName,
+}
+
+/// Chat server or HTTP → history: a page of older messages.
+#[derive(Message)]
+#[rtype(result = "Result<HistoryPage, StorageError>")]
+pub struct FetchHistory {
+    /// The room.
+    pub room: RoomName,
+    /// Only messages with a seq below this one; the newest when absent.
+    pub before: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A page of history, oldest first.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// The messages.
+    pub messages: Vec<StoredMessage>,
+    /// Whether older messages exist.
+    pub more: bool,
+}
+
+/// Chat server → history: move the user's read cursor; returns the unread count after it.
+#[derive(Message)]
+#[rtype(result = "Result<i64, StorageError>")]
+pub struct MarkRead {
+    /// Whose cursor.
+    pub user: UserId,
+    /// The room.
+    pub room: RoomName,
+    /// Read up to this seq.
+    pub seq: i64,
+}
+
+/// Chat server → history: the account behind a new connection and its rooms for `hello`.
+/// `NotFound` when the account no longer exists.
+#[derive(Message)]
+#[rtype(result = "Result<(UserRow, Vec<RoomSummary>), StorageError>")]
+pub struct ListRooms {
+    /// Whose rooms.
+    pub user: UserId,
+}
+
+/// HTTP → history: create an account. `Conflict` when a registered name is taken.
+#[derive(Message)]
+#[rtype(result = "Result<UserRow, StorageError>")]
+pub struct CreateUser {
+    /// Login or display name.
+    pub username: String,
+    /// Its role.
+    pub role: Role,
+    /// argon2id hash; none for guests.
+    pub password_hash: Option<String>,
+}
+
+/// HTTP → history: a registered account by login name (any case).
+#[derive(Message)]
+#[rtype(result = "Result<Option<UserRow>, StorageError>")]
+pub struct FindLogin {
+    /// The name.
+    pub username: String,
+}
+
+/// HTTP → history: an account by id.
+#[derive(Message)]
+#[rtype(result = "Result<Option<UserRow>, StorageError>")]
+pub struct GetUser {
+    /// The id.
+    pub id: UserId,
+}
+
+/// Health check → history: answers when the database does.
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct CheckDatabase;

@@ -1,0 +1,217 @@
+//! Building the server: database (migrations) → pool → history actor → chat server → HTTP
+//! server. Every actor is started once, here, before `HttpServer::new`, and reaches the
+//! handlers through `AppState`. Tests build an `Application` on port 0.
+
+use crate::api;
+use crate::auth::jwt::{SecretError, TokenKeys};
+use crate::auth::password::{hash_password, verify_password};
+use crate::chat::messages::Shutdown;
+use crate::chat::{ChatConfig, ChatServer};
+use crate::config::Settings;
+use crate::db::{self, DbPool, StorageError};
+use crate::domain::{Password, Role, Username};
+use crate::history::HistoryActor;
+use crate::ws::{self, session::SessionLimits};
+use actix::{Actor, Addr, SyncArbiter};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// Signs and verifies tokens.
+    pub tokens: TokenKeys,
+    /// The database, through its actor.
+    pub history: Addr<HistoryActor>,
+    /// The chat server.
+    pub chat: Addr<ChatServer>,
+    /// Limits of every WebSocket session.
+    pub session_limits: Arc<SessionLimits>,
+    /// Largest frame the codec reads at all (see `Settings::hard_frame_limit`).
+    pub hard_frame_limit: usize,
+    /// Extra browser origins allowed to open a socket.
+    pub allowed_origins: Vec<String>,
+    /// Whether guest sign-in is on.
+    pub allow_guests: bool,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The JWT secret is unusable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A setting is invalid.
+    #[error("invalid setting: {0}")]
+    Config(String),
+}
+
+/// A built server, listening but not yet running.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    chat: Addr<ChatServer>,
+}
+
+impl Application {
+    /// Opens the database, starts the actors and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let target = settings.db_target();
+        log::info!("database: {}", target.describe());
+        let pool = db::open_pool(
+            &target,
+            settings.history_threads as u32 + 2,
+            settings.sqlite_sync,
+        )?;
+        ensure_configured_admin(&pool, &settings)?;
+        let tokens = TokenKeys::load(
+            settings.jwt_secret.as_deref(),
+            &settings.data_dir,
+            settings.token_ttl,
+        )?;
+
+        let history_pool = pool.clone();
+        let history = SyncArbiter::start(settings.history_threads.max(1), move || {
+            HistoryActor::new(history_pool.clone())
+        });
+        let chat = ChatServer::new(history.clone(), ChatConfig::default()).start();
+
+        let state = web::Data::new(AppState {
+            tokens,
+            history,
+            chat: chat.clone(),
+            session_limits: Arc::new(SessionLimits {
+                max_frame_bytes: settings.max_frame_bytes,
+                max_message_chars: settings.max_message_chars,
+                rate_per_sec: settings.rate_per_sec,
+                rate_burst: settings.rate_burst,
+                heartbeat_interval: settings.heartbeat_interval,
+                client_timeout: settings.client_timeout,
+                queue: settings.session_queue.max(1),
+            }),
+            hard_frame_limit: settings.hard_frame_limit(),
+            allowed_origins: settings.allowed_origins.clone(),
+            allow_guests: settings.allow_guests,
+        });
+
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let workers = match settings.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+                .configure(api::configure)
+                .route("/ws", web::get().to(ws::upgrade))
+                .default_service(web::to(api::not_found))
+        })
+        .workers(workers)
+        .tcp_nodelay(true)
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?
+        .run();
+
+        Ok(Application {
+            server,
+            address,
+            chat,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle to stop the server gracefully with [`graceful_shutdown`].
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            server: self.server.handle(),
+            chat: self.chat.clone(),
+        }
+    }
+
+    /// Serves until stopped.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// What a graceful stop needs: the HTTP server and the chat server.
+#[derive(Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    chat: Addr<ChatServer>,
+}
+
+/// A graceful stop: stop accepting connections, store every queued message, close every socket
+/// with 1001, then stop the HTTP server (waiting for connections to finish).
+pub async fn graceful_shutdown(stopper: Stopper) {
+    stopper.server.pause().await;
+    if let Err(e) = stopper.chat.send(Shutdown).await {
+        log::error!("chat server did not shut down cleanly: {e}");
+    }
+    stopper.server.stop(true).await;
+    // Anything a socket sent while closing is stored too.
+    let _ = stopper.chat.send(Shutdown).await;
+}
+
+/// Ensures the admin named by CHAT_ADMIN_USERNAME / CHAT_ADMIN_PASSWORD, if both are set.
+fn ensure_configured_admin(pool: &DbPool, settings: &Settings) -> Result<(), StartupError> {
+    let (Some(name), Some(password)) = (&settings.admin_username, &settings.admin_password) else {
+        if settings.admin_username.is_some() != settings.admin_password.is_some() {
+            return Err(StartupError::Config(
+                "set both CHAT_ADMIN_USERNAME and CHAT_ADMIN_PASSWORD, or neither".into(),
+            ));
+        }
+        return Ok(());
+    };
+    create_admin(pool, name, password).map(|_| ())
+}
+
+/// Makes `username` an admin with `password` (creating the account if needed). Leaves an
+/// admin whose password already matches untouched.
+pub fn create_admin(pool: &DbPool, username: &str, password: &str) -> Result<i64, StartupError> {
+    let username = Username::parse(username).map_err(|e| StartupError::Config(e.0))?;
+    let password = Password::parse(password).map_err(|e| StartupError::Config(e.0))?;
+    let mut conn = pool.get().map_err(StorageError::from)?;
+    if let Some(existing) = db::users::find_by_login(&mut conn, username.as_str())? {
+        let current = existing.password_hash.as_deref().unwrap_or("");
+        if existing.role == Role::Admin.as_str()
+            && !existing.banned
+            && verify_password(password.expose(), current)
+        {
+            return Ok(existing.id);
+        }
+    }
+    let hash = hash_password(password.expose()).map_err(|e| StartupError::Config(e.to_string()))?;
+    let row = db::users::upsert_admin(&mut conn, username.as_str(), &hash)?;
+    log::info!("admin account {} is ready", row.username);
+    Ok(row.id)
+}

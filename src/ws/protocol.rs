@@ -1,0 +1,349 @@
+//! The wire frames: JSON text frames with a `type` field. `ClientFrame` is what a client may
+//! send, `ServerFrame` what the server sends. docs/protocol.md describes both; keep them in
+//! step. The chat server encodes a frame once and shares the bytes with every recipient.
+
+use crate::db::models::StoredMessage;
+use crate::domain::UserInfo;
+use crate::error::ErrorCode;
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+
+/// A frame from the client, as parsed (field values are checked afterwards by the session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Enter a room; with `since`, recover every message after that seq.
+    Join {
+        /// Room name.
+        room: String,
+        /// Last seq the client has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
+    },
+    /// Leave a room (and take it out of the user's list).
+    Leave {
+        /// Room name.
+        room: String,
+    },
+    /// Post a message.
+    Send {
+        /// Room name.
+        room: String,
+        /// The text.
+        text: String,
+        /// The client's id for this message; reuse it when resending.
+        cid: String,
+    },
+    /// Typing started (`on: true`) or stopped.
+    Typing {
+        /// Room name.
+        room: String,
+        /// Whether typing.
+        on: bool,
+    },
+    /// Ask for older messages.
+    History {
+        /// Room name.
+        room: String,
+        /// Only messages below this seq; the newest when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<i64>,
+        /// Page size (1-100, default 50).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
+    /// Everything up to `seq` has been seen.
+    Read {
+        /// Room name.
+        room: String,
+        /// Seq read up to.
+        seq: i64,
+    },
+}
+
+/// One room of the `hello` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomEntry {
+    /// Room name.
+    pub room: String,
+    /// Its newest seq.
+    pub last_seq: i64,
+    /// Messages by others after the user's read cursor.
+    pub unread: i64,
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame after the upgrade: who you are and your rooms.
+    Hello {
+        /// The connected user.
+        user: UserInfo,
+        /// Their rooms, their own support conversation first.
+        rooms: Vec<RoomEntry>,
+    },
+    /// The connection is now in the room.
+    Joined {
+        /// Room name.
+        room: String,
+        /// Users with at least one connection in the room.
+        online: Vec<UserInfo>,
+        /// The latest messages, or with `since` those after it; oldest first.
+        messages: Vec<StoredMessage>,
+        /// Every later message reaches the connection live.
+        last_seq: i64,
+        /// With `since`: whether `messages` holds everything after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
+    },
+    /// A new message in a room, to every member (the sender too).
+    Message(StoredMessage),
+    /// To the sender: the message with this cid is stored as `seq`.
+    Ack {
+        /// The client's id.
+        cid: String,
+        /// Room name.
+        room: String,
+        /// The stored seq.
+        seq: i64,
+    },
+    /// A user came online in, or went from, a room.
+    Presence {
+        /// Room name.
+        room: String,
+        /// Who.
+        user: UserInfo,
+        /// Online or not.
+        online: bool,
+    },
+    /// Someone else is typing, or stopped.
+    Typing {
+        /// Room name.
+        room: String,
+        /// Who.
+        user: UserInfo,
+        /// Typing or not.
+        on: bool,
+    },
+    /// A page of older messages, oldest first.
+    History {
+        /// Room name.
+        room: String,
+        /// The messages.
+        messages: Vec<StoredMessage>,
+        /// Whether older ones exist.
+        more: bool,
+    },
+    /// The user's unread count in a room changed (sent to all their connections).
+    Unread {
+        /// Room name.
+        room: String,
+        /// Messages by others after the read cursor.
+        count: i64,
+    },
+    /// Something the client sent was refused.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Explanation.
+        message: String,
+        /// The cid of the refused `send`, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
+}
+
+impl ServerFrame {
+    /// The frame as JSON text, ready to share between recipients.
+    pub fn encode(&self) -> ByteString {
+        // Plain structs and string-keyed values: serialization cannot fail.
+        ByteString::from(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// An `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>, cid: Option<String>) -> ServerFrame {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            cid,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        [
+            ErrorCode::BadRequest,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+            ErrorCode::TooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::Internal,
+            ErrorCode::Unavailable,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {s}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Role, UserId};
+    use serde_json::json;
+
+    fn user(id: i64, username: &str, role: Role) -> UserInfo {
+        UserInfo {
+            id: UserId(id),
+            username: username.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn client_frames_parse_from_the_documented_json() {
+        let cases = [
+            (
+                json!({"type":"join","room":"lobby"}),
+                ClientFrame::Join {
+                    room: "lobby".into(),
+                    since: None,
+                },
+            ),
+            (
+                json!({"type":"join","room":"lobby","since":7}),
+                ClientFrame::Join {
+                    room: "lobby".into(),
+                    since: Some(7),
+                },
+            ),
+            (
+                json!({"type":"leave","room":"lobby"}),
+                ClientFrame::Leave {
+                    room: "lobby".into(),
+                },
+            ),
+            (
+                json!({"type":"send","room":"lobby","text":"hi","cid":"c1"}),
+                ClientFrame::Send {
+                    room: "lobby".into(),
+                    text: "hi".into(),
+                    cid: "c1".into(),
+                },
+            ),
+            (
+                json!({"type":"typing","room":"lobby","on":true}),
+                ClientFrame::Typing {
+                    room: "lobby".into(),
+                    on: true,
+                },
+            ),
+            (
+                json!({"type":"history","room":"lobby","before":10,"limit":20}),
+                ClientFrame::History {
+                    room: "lobby".into(),
+                    before: Some(10),
+                    limit: Some(20),
+                },
+            ),
+            (
+                json!({"type":"read","room":"lobby","seq":3}),
+                ClientFrame::Read {
+                    room: "lobby".into(),
+                    seq: 3,
+                },
+            ),
+        ];
+        for (value, frame) in cases {
+            assert_eq!(
+                serde_json::from_value::<ClientFrame>(value.clone()).unwrap(),
+                frame
+            );
+            assert_eq!(serde_json::to_value(&frame).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_missing_fields_do_not_parse() {
+        for bad in [
+            json!({"type":"shout","room":"lobby"}),
+            json!({"type":"send","room":"lobby","text":"hi"}),
+            json!({"room":"lobby"}),
+            json!({"type":"typing","room":"lobby","on":"yes"}),
+        ] {
+            assert!(
+                serde_json::from_value::<ClientFrame>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_frames_round_trip_with_the_documented_names() {
+        let ann = user(1, "ann", Role::Guest);
+        let message = StoredMessage {
+            room: "lobby".into(),
+            seq: 4,
+            id: 99,
+            from: ann.clone(),
+            text: "<b>hi</b>".into(),
+            ts: 1_700_000_000_000,
+            cid: Some("c1".into()),
+        };
+        let frame = ServerFrame::Message(message.clone());
+        let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"message","room":"lobby","seq":4,"id":99,
+                   "from":{"id":1,"username":"ann","role":"guest"},
+                   "text":"<b>hi</b>","ts":1_700_000_000_000i64,"cid":"c1"})
+        );
+        let frames = [
+            frame,
+            ServerFrame::Ack {
+                cid: "c1".into(),
+                room: "lobby".into(),
+                seq: 4,
+            },
+            ServerFrame::Joined {
+                room: "lobby".into(),
+                online: vec![ann.clone()],
+                messages: vec![message],
+                last_seq: 4,
+                recovered: Some(true),
+            },
+            ServerFrame::Presence {
+                room: "lobby".into(),
+                user: ann.clone(),
+                online: false,
+            },
+            ServerFrame::Typing {
+                room: "lobby".into(),
+                user: ann.clone(),
+                on: true,
+            },
+            ServerFrame::Unread {
+                room: "lobby".into(),
+                count: 2,
+            },
+            ServerFrame::error(ErrorCode::RateLimited, "slow down", Some("c2".into())),
+            ServerFrame::Hello {
+                user: ann,
+                rooms: vec![RoomEntry {
+                    room: "support:1".into(),
+                    last_seq: 0,
+                    unread: 0,
+                }],
+            },
+        ];
+        for frame in frames {
+            let back: ServerFrame = serde_json::from_str(&frame.encode()).unwrap();
+            assert_eq!(back, frame);
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! `WsSession`: one actor per WebSocket connection. It checks every frame (size, rate, JSON,
+//! field rules) and answers bad ones with an `error` frame while the connection stays open; it
+//! forwards valid requests to the chat server and writes what the chat server delivers.
+//!
+//! This is the only file that uses the deprecated actix-web-actors: the chat server knows a
+//! session only as a `Recipient<Deliver>`, so a move to actix-ws would touch this file alone.
+
+use super::protocol::{ClientFrame, ServerFrame};
+use super::rate_limit::TokenBucket;
+use crate::chat::messages::{
+    Connect, Deliver, Disconnect, GetHistory, Join, Leave, MarkRead, Outgoing, Publish, SessionId,
+    SetTyping,
+};
+use crate::chat::server::CLOSE_SLOW_CONSUMER;
+use crate::chat::ChatServer;
+use crate::domain::{ClientMessageId, MessageText, RoomName, TextError, UserInfo};
+use crate::error::ErrorCode;
+use actix::prelude::*;
+use actix_http::ws::Item;
+use actix_web::web::BytesMut;
+use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use bytestring::ByteString;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The limits every session enforces, shared by all sessions.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    /// Largest text message (after reassembly), in bytes.
+    pub max_frame_bytes: usize,
+    /// Longest chat message, in characters.
+    pub max_message_chars: usize,
+    /// Frames per second, on average.
+    pub rate_per_sec: f64,
+    /// Frames in a burst.
+    pub rate_burst: f64,
+    /// How often to ping.
+    pub heartbeat_interval: Duration,
+    /// Silence after which the client is dropped.
+    pub client_timeout: Duration,
+    /// Frames queued for the connection before it is closed as too slow.
+    pub queue: usize,
+}
+
+/// Page size of `history` when the client names none, and the largest allowed.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 100;
+
+/// One WebSocket connection.
+pub struct WsSession {
+    /// Set once the chat server has registered the connection.
+    id: Option<SessionId>,
+    user: UserInfo,
+    server: Addr<ChatServer>,
+    limits: Arc<SessionLimits>,
+    last_heard: Instant,
+    bucket: TokenBucket,
+    /// A fragmented message being reassembled.
+    fragments: Option<Fragments>,
+    /// Rooms whose `joined` frame has not come yet, with the room frames held back meanwhile.
+    joining: Vec<JoiningRoom>,
+}
+
+struct Fragments {
+    binary: bool,
+    data: BytesMut,
+    /// Past the size limit: the rest is discarded and the message refused.
+    too_large: bool,
+}
+
+struct JoiningRoom {
+    room: RoomName,
+    held: Vec<(i64, ByteString)>,
+}
+
+/// Why a frame was refused, and the cid to echo if it was a `send`.
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+    cid: Option<String>,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+            cid: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Refusal {
+        Refusal::new(ErrorCode::BadRequest, message)
+    }
+
+    fn with_cid(mut self, cid: Option<&str>) -> Refusal {
+        self.cid = cid.map(str::to_owned);
+        self
+    }
+}
+
+fn room(raw: &str) -> Result<RoomName, Refusal> {
+    RoomName::parse(raw).map_err(|e| Refusal::bad_request(e.0))
+}
+
+impl WsSession {
+    /// A session for an authenticated user.
+    pub fn new(user: UserInfo, server: Addr<ChatServer>, limits: Arc<SessionLimits>) -> WsSession {
+        let bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst);
+        WsSession {
+            id: None,
+            user,
+            server,
+            limits,
+            last_heard: Instant::now(),
+            bucket,
+            fragments: None,
+            joining: Vec::new(),
+        }
+    }
+
+    fn refuse(&self, refusal: Refusal, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.text(ServerFrame::error(refusal.code, refusal.message, refusal.cid).encode());
+    }
+
+    fn close(&self, code: CloseCode, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.close(Some(CloseReason {
+            code,
+            description: Some(reason.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    fn start_heartbeat(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.run_interval(self.limits.heartbeat_interval, |act, ctx| {
+            if act.last_heard.elapsed() > act.limits.client_timeout {
+                log::info!("dropping a silent connection of user {}", act.user.id);
+                act.close(CloseCode::Away, "heartbeat timeout", ctx);
+                return;
+            }
+            ctx.ping(b"");
+        });
+    }
+
+    /// A complete text message from the client.
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Err(refusal) = self.check_and_forward(text) {
+            self.refuse(refusal, ctx);
+        }
+    }
+
+    fn check_and_forward(&mut self, text: &str) -> Result<(), Refusal> {
+        if text.len() > self.limits.max_frame_bytes {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("frame larger than {} bytes", self.limits.max_frame_bytes),
+            ));
+        }
+        // Spend the budget before parsing, so that floods of garbage are limited too.
+        let within_rate = self.bucket.try_take();
+        let frame = serde_json::from_str::<ClientFrame>(text).map_err(|e| {
+            Refusal::bad_request(format!("invalid frame: {e}")).with_cid(probe_cid(text).as_deref())
+        })?;
+        let cid = match &frame {
+            ClientFrame::Send { cid, .. } => Some(cid.as_str()),
+            _ => None,
+        };
+        if !within_rate {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many frames: at most {} per second (bursts of {})",
+                    self.limits.rate_per_sec, self.limits.rate_burst
+                ),
+            )
+            .with_cid(cid));
+        }
+        let Some(session) = self.id else {
+            return Ok(());
+        };
+        match frame {
+            ClientFrame::Join { room: name, since } => {
+                let room = room(&name)?;
+                if since.is_some_and(|s| s < 0) {
+                    return Err(Refusal::bad_request("since must be 0 or more"));
+                }
+                if !self.joining.iter().any(|j| j.room == room) {
+                    self.joining.push(JoiningRoom {
+                        room: room.clone(),
+                        held: Vec::new(),
+                    });
+                }
+                let sent = self.forward(Join {
+                    session,
+                    room: room.clone(),
+                    since,
+                });
+                if sent.is_err() {
+                    self.joining.retain(|j| j.room != room);
+                }
+                sent
+            }
+            ClientFrame::Leave { room: name } => self.forward(Leave {
+                session,
+                room: room(&name)?,
+            }),
+            ClientFrame::Send {
+                room: name,
+                text,
+                cid,
+            } => {
+                let cid = ClientMessageId::parse(&cid).map_err(|e| Refusal::bad_request(e.0))?;
+                let with_cid = |r: Refusal| r.with_cid(Some(cid.as_str()));
+                let room = room(&name).map_err(with_cid)?;
+                let text =
+                    MessageText::parse(text, self.limits.max_message_chars).map_err(|e| {
+                        with_cid(match e {
+                            TextError::Empty => Refusal::bad_request("text must not be empty"),
+                            TextError::TooLong(max) => Refusal::new(
+                                ErrorCode::TooLarge,
+                                format!("message longer than {max} characters"),
+                            ),
+                        })
+                    })?;
+                let cid_text = cid.as_str().to_owned();
+                self.forward(Publish {
+                    session,
+                    room,
+                    text,
+                    cid,
+                })
+                .map_err(|r| r.with_cid(Some(&cid_text)))
+            }
+            ClientFrame::Typing { room: name, on } => self.forward(SetTyping {
+                session,
+                room: room(&name)?,
+                on,
+            }),
+            ClientFrame::History {
+                room: name,
+                before,
+                limit,
+            } => {
+                let room = room(&name)?;
+                if before.is_some_and(|b| b < 1) {
+                    return Err(Refusal::bad_request("before must be 1 or more"));
+                }
+                let limit = limit.unwrap_or(DEFAULT_PAGE);
+                if !(1..=MAX_PAGE).contains(&limit) {
+                    return Err(Refusal::bad_request(format!("limit must be 1-{MAX_PAGE}")));
+                }
+                self.forward(GetHistory {
+                    session,
+                    room,
+                    before,
+                    limit,
+                })
+            }
+            ClientFrame::Read { room: name, seq } => {
+                let room = room(&name)?;
+                if seq < 0 {
+                    return Err(Refusal::bad_request("seq must be 0 or more"));
+                }
+                self.forward(MarkRead { session, room, seq })
+            }
+        }
+    }
+
+    /// Hands a request to the chat server without waiting; a chat server too busy to take it
+    /// is reported as `rate_limited` rather than queued without bound.
+    fn forward<M>(&self, msg: M) -> Result<(), Refusal>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        ChatServer: Handler<M>,
+    {
+        self.server.try_send(msg).map_err(|e| match e {
+            SendError::Full(_) => Refusal::new(ErrorCode::RateLimited, "server busy; try again"),
+            SendError::Closed(_) => Refusal::new(ErrorCode::Internal, "server stopping"),
+        })
+    }
+
+    fn on_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let max = self.limits.max_frame_bytes;
+        let (first, binary, chunk, last) = match item {
+            Item::FirstText(b) => (true, false, b, false),
+            Item::FirstBinary(b) => (true, true, b, false),
+            Item::Continue(b) => (false, false, b, false),
+            Item::Last(b) => (false, false, b, true),
+        };
+        if first {
+            if self.fragments.is_some() {
+                return self.close(
+                    CloseCode::Protocol,
+                    "new message inside a fragmented one",
+                    ctx,
+                );
+            }
+            self.fragments = Some(Fragments {
+                binary,
+                data: BytesMut::new(),
+                too_large: false,
+            });
+        }
+        let Some(fragments) = self.fragments.as_mut() else {
+            return self.close(
+                CloseCode::Protocol,
+                "continuation without a first frame",
+                ctx,
+            );
+        };
+        if !fragments.too_large {
+            if fragments.data.len() + chunk.len() > max {
+                fragments.too_large = true;
+                fragments.data = BytesMut::new();
+            } else {
+                fragments.data.extend_from_slice(&chunk);
+            }
+        }
+        if !last {
+            return;
+        }
+        let Some(done) = self.fragments.take() else {
+            return;
+        };
+        self.last_heard = Instant::now();
+        if done.too_large {
+            self.refuse(
+                Refusal::new(
+                    ErrorCode::TooLarge,
+                    format!("frame larger than {max} bytes"),
+                ),
+                ctx,
+            );
+        } else if done.binary {
+            self.refuse(binary_refusal(), ctx);
+        } else {
+            match std::str::from_utf8(&done.data) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => self.close(CloseCode::Invalid, "text is not valid UTF-8", ctx),
+            }
+        }
+    }
+
+    fn on_deliver(&mut self, item: Outgoing, ctx: &mut ws::WebsocketContext<Self>) {
+        match item {
+            Outgoing::Frame { text, room, seq } => {
+                if let Some(room) = room {
+                    if let Some(joining) = self.joining.iter_mut().find(|j| j.room == room) {
+                        if joining.held.len() >= self.limits.queue {
+                            return self.close(
+                                CloseCode::Other(CLOSE_SLOW_CONSUMER),
+                                "too slow: reconnect and join with since",
+                                ctx,
+                            );
+                        }
+                        joining.held.push((seq, text));
+                        return;
+                    }
+                }
+                ctx.text(text);
+            }
+            Outgoing::Joined {
+                room,
+                text,
+                last_seq,
+            } => {
+                ctx.text(text);
+                if let Some(pos) = self.joining.iter().position(|j| j.room == room) {
+                    let joining = self.joining.swap_remove(pos);
+                    // Messages up to last_seq are in the joined frame already.
+                    for (seq, held) in joining.held {
+                        if seq == 0 || seq > last_seq {
+                            ctx.text(held);
+                        }
+                    }
+                }
+            }
+            Outgoing::JoinFailed { room, text } => {
+                self.joining.retain(|j| j.room != room);
+                ctx.text(text);
+            }
+            Outgoing::Close { code, reason } => self.close(CloseCode::from(code), reason, ctx),
+        }
+    }
+}
+
+fn binary_refusal() -> Refusal {
+    Refusal::bad_request("binary frames are not supported: send JSON text frames")
+}
+
+/// The `cid` of a frame that did not parse, so that the error can name the failed send.
+fn probe_cid(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        cid: Option<String>,
+    }
+    let probe: Probe = serde_json::from_str(text).ok()?;
+    probe.cid.filter(|cid| ClientMessageId::parse(cid).is_ok())
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Bounded: the chat server's `try_send` fails when the client does not keep up.
+        ctx.set_mailbox_capacity(self.limits.queue);
+        self.start_heartbeat(ctx);
+        let connect = Connect {
+            user: self.user.clone(),
+            recipient: ctx.address().recipient(),
+        };
+        // `wait`: no frame of the client is handled before `hello` is written.
+        self.server
+            .send(connect)
+            .into_actor(self)
+            .map(|result, act, ctx| match result {
+                Ok(Ok(connected)) => {
+                    act.id = Some(connected.session);
+                    act.user = connected.user;
+                    ctx.text(connected.hello);
+                }
+                Ok(Err(refused)) => {
+                    act.refuse(Refusal::new(refused.code, refused.message), ctx);
+                    act.close(CloseCode::Policy, "not allowed", ctx);
+                }
+                Err(e) => {
+                    log::error!("chat server unreachable: {e}");
+                    act.close(CloseCode::Error, "server error", ctx);
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        if let Some(session) = self.id.take() {
+            self.server.do_send(Disconnect { session });
+        }
+        Running::Stop
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        self.on_deliver(msg.0, ctx);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
+    fn handle(&mut self, msg: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
+        let msg = match msg {
+            Ok(msg) => msg,
+            Err(ProtocolError::Overflow) => {
+                self.refuse(
+                    Refusal::new(ErrorCode::TooLarge, "frame far over the size limit"),
+                    ctx,
+                );
+                return self.close(CloseCode::Size, "frame too large", ctx);
+            }
+            Err(ProtocolError::Io(e)) if e.to_string().contains("utf-8") => {
+                return self.close(CloseCode::Invalid, "text is not valid UTF-8", ctx);
+            }
+            Err(e) => {
+                log::debug!("protocol error from user {}: {e}", self.user.id);
+                return self.close(CloseCode::Protocol, "protocol error", ctx);
+            }
+        };
+        self.last_heard = Instant::now();
+        match msg {
+            ws::Message::Text(text) => self.on_text(&text, ctx),
+            ws::Message::Binary(_) => self.refuse(binary_refusal(), ctx),
+            ws::Message::Continuation(item) => self.on_fragment(item, ctx),
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Pong(_) => {}
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            ws::Message::Nop => {}
+        }
+    }
+}
