@@ -109,6 +109,11 @@ pub struct Settings {
     #[arg(long, env = "CHAT_SESSION_QUEUE", default_value_t = 256)]
     pub session_queue: usize,
 
+    /// Most messages a reconnecting client recovers with `join` + `since`; past it the
+    /// `joined` frame says `recovered: false` and the client pages through history.
+    #[arg(long, env = "CHAT_RECOVERY_LIMIT", default_value_t = 1000)]
+    pub recovery_limit: i64,
+
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CHAT_WORKERS", default_value_t = 0)]
     pub workers: usize,

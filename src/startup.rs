@@ -86,7 +86,14 @@ impl Application {
         let history = SyncArbiter::start(settings.history_threads.max(1), move || {
             HistoryActor::new(history_pool.clone())
         });
-        let chat = ChatServer::new(history.clone(), ChatConfig::default()).start();
+        let chat = ChatServer::new(
+            history.clone(),
+            ChatConfig {
+                recovery_cap: settings.recovery_limit.max(1),
+                ..ChatConfig::default()
+            },
+        )
+        .start();
 
         let state = web::Data::new(AppState {
             tokens,

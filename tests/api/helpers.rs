@@ -1,0 +1,506 @@
+//! Test harness: `spawn_app` starts a real server on port 0 with a database of its own
+//! (a fresh SQLite file, or a fresh PostgreSQL database when TEST_DATABASE_URL is set), and
+//! `WsClient` drives it over a real WebSocket.
+
+use actix_http::ws::Item;
+use awc::ws::{CloseReason, Codec, Frame, Message};
+use awc::BoxedSocket;
+use chat_server::config::Settings;
+use chat_server::startup::{graceful_shutdown, Application, Stopper};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How long a test waits for a frame it expects.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Which database a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the server of this URL.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL if TEST_DATABASE_URL is set. Otherwise says loudly that the test is skipped
+    /// (or fails it, when CHAT_TEST_REQUIRE_POSTGRES=1 says PostgreSQL must be there).
+    pub fn postgres_or_skip(test: &str) -> Option<Backend> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                assert!(
+                    std::env::var("CHAT_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "{test}: CHAT_TEST_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+                );
+                // Straight to the terminal: the test harness captures eprintln! of passing tests.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED on PostgreSQL: {test} (set TEST_DATABASE_URL=postgres://... to run it)"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Runs each named story (an `async fn(Backend)`) as two tests: `<story>::sqlite` and
+/// `<story>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($story:ident),* $(,)?) => {$(
+        mod $story {
+            #[actix_rt::test]
+            async fn sqlite() {
+                super::$story($crate::helpers::Backend::Sqlite).await
+            }
+            #[actix_rt::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres_or_skip(concat!(module_path!())) {
+                    super::$story(backend).await
+                }
+            }
+        }
+    )*};
+}
+
+/// Where a test's data lives; dropped (database removed) when the test ends.
+pub struct TestData {
+    /// The data folder (SQLite file, JWT secret).
+    pub dir: tempfile::TempDir,
+    /// The database URL given to the server.
+    pub database_url: String,
+    /// For PostgreSQL: the admin URL and the database to drop.
+    postgres: Option<(String, String)>,
+}
+
+impl TestData {
+    /// A fresh, empty place for one test's data.
+    pub fn new(backend: &Backend) -> TestData {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestData {
+                database_url: dir.path().join("chat.db").display().to_string(),
+                dir,
+                postgres: None,
+            },
+            Backend::Postgres(admin_url) => {
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "chat_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    rand_suffix()
+                );
+                let mut conn =
+                    PgConnection::establish(admin_url).expect("connect to TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                TestData {
+                    database_url: replace_database(admin_url, &name),
+                    dir,
+                    postgres: Some((admin_url.clone(), name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestData {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Settings for a test server: port 0, the test's database, short timings.
+pub fn test_settings(data: &TestData) -> Settings {
+    let mut s = Settings::defaults();
+    s.bind = "127.0.0.1:0".into();
+    s.database_url = Some(data.database_url.clone());
+    s.data_dir = data.dir.path().to_path_buf();
+    s.jwt_secret = Some("test-secret-that-is-at-least-32-bytes-long".into());
+    s.admin_username = Some("staff".into());
+    s.admin_password = Some("staff-password".into());
+    s.allowed_origins = vec!["https://shop.example".into()];
+    s.workers = 1;
+    s.history_threads = 2;
+    s.allow_guests = true;
+    s
+}
+
+/// A running server.
+pub struct TestApp {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its settings.
+    pub settings: Settings,
+    stopper: Stopper,
+}
+
+/// Starts a server on `backend` with the default test settings.
+pub async fn spawn_app(backend: Backend) -> (TestApp, TestData) {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server on `backend`, letting the test adjust the settings first.
+pub async fn spawn_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+) -> (TestApp, TestData) {
+    let data = TestData::new(&backend);
+    let mut settings = test_settings(&data);
+    adjust(&mut settings);
+    (start(settings).await, data)
+}
+
+/// Starts a server with exactly these settings (e.g. again on the data of a stopped one).
+pub async fn start(settings: Settings) -> TestApp {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("server starts");
+    let address = app.address();
+    let stopper = app.stopper();
+    actix_rt::spawn(app.run());
+    TestApp {
+        address,
+        base: format!("http://{address}"),
+        settings,
+        stopper,
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully (as on SIGTERM).
+    pub async fn stop(self) -> Settings {
+        graceful_shutdown(self.stopper).await;
+        self.settings
+    }
+
+    /// `ws://.../ws?token=...`.
+    pub fn ws_url(&self, token: &str) -> String {
+        format!("ws://{}/ws?token={token}", self.address)
+    }
+
+    /// POSTs JSON, returning the status and the JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let mut res = awc::Client::new()
+            .post(format!("{}{path}", self.base))
+            .send_json(&body)
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (
+            status,
+            res.json::<Value>()
+                .limit(1 << 20)
+                .await
+                .unwrap_or(Value::Null),
+        )
+    }
+
+    /// GETs with an optional bearer token, returning the status and the JSON body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = awc::Client::new().get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let mut res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (
+            status,
+            res.json::<Value>()
+                .limit(1 << 22)
+                .await
+                .unwrap_or(Value::Null),
+        )
+    }
+
+    /// A new guest: (token, user id).
+    pub async fn guest(&self, name: &str) -> (String, i64) {
+        let (status, body) = self.post("/api/auth/guest", json!({ "name": name })).await;
+        assert_eq!(status, 200, "{body}");
+        (token_of(&body), body["user"]["id"].as_i64().expect("id"))
+    }
+
+    /// A new registered customer: (token, user id).
+    pub async fn register(&self, username: &str) -> (String, i64) {
+        let (status, body) = self
+            .post(
+                "/api/auth/register",
+                json!({ "username": username, "password": "password-1" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (token_of(&body), body["user"]["id"].as_i64().expect("id"))
+    }
+
+    /// The configured admin: (token, user id).
+    pub async fn staff(&self) -> (String, i64) {
+        let (status, body) = self
+            .post(
+                "/api/auth/login",
+                json!({ "username": "staff", "password": "staff-password" }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (token_of(&body), body["user"]["id"].as_i64().expect("id"))
+    }
+
+    /// A connected socket whose `hello` has been read.
+    pub async fn connect(&self, token: &str) -> WsClient {
+        let mut client = WsClient::open(&self.ws_url(token), None)
+            .await
+            .expect("upgrade");
+        let hello = client.recv().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        client.hello = hello;
+        client
+    }
+}
+
+/// The token of an auth response.
+pub fn token_of(body: &Value) -> String {
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// A WebSocket client over awc.
+pub struct WsClient {
+    framed: actix_codec::Framed<BoxedSocket, Codec>,
+    /// The `hello` frame, when opened through `TestApp::connect`.
+    pub hello: Value,
+}
+
+/// What the server did instead of sending a frame.
+#[derive(Debug)]
+pub enum Ended {
+    /// A close frame with this reason.
+    Closed(Option<CloseReason>),
+    /// The stream ended without one.
+    Dropped,
+}
+
+impl WsClient {
+    /// Opens a socket, optionally with an Origin header.
+    pub async fn open(
+        url: &str,
+        origin: Option<&str>,
+    ) -> Result<WsClient, awc::error::WsClientError> {
+        let mut request = awc::Client::builder()
+            .timeout(WAIT)
+            .finish()
+            .ws(url)
+            .max_frame_size(4 << 20);
+        if let Some(origin) = origin {
+            request = request.origin(origin);
+        }
+        let (_, framed) = request.connect().await?;
+        Ok(WsClient {
+            framed,
+            hello: Value::Null,
+        })
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.framed
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends any WebSocket message (binary, fragments ...).
+    pub async fn send_raw(&mut self, message: Message) {
+        self.framed.send(message).await.expect("send");
+    }
+
+    /// Sends a text message in fragments.
+    pub async fn send_fragmented(&mut self, parts: &[&str]) {
+        let last = parts.len() - 1;
+        for (i, part) in parts.iter().enumerate() {
+            let bytes = actix_web::web::Bytes::copy_from_slice(part.as_bytes());
+            let item = match i {
+                0 => Item::FirstText(bytes),
+                i if i == last => Item::Last(bytes),
+                _ => Item::Continue(bytes),
+            };
+            self.send_raw(Message::Continuation(item)).await;
+        }
+    }
+
+    /// The next text frame, or how the connection ended; pings are answered on the way.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Value>, Ended> {
+        loop {
+            let frame = match tokio::time::timeout(wait, self.framed.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) | Ok(Some(Err(_))) => return Err(Ended::Dropped),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            match frame {
+                Frame::Text(bytes) => {
+                    return Ok(Some(
+                        serde_json::from_slice(&bytes).expect("server sends JSON"),
+                    ))
+                }
+                Frame::Ping(payload) => {
+                    let _ = self.framed.send(Message::Pong(payload)).await;
+                }
+                Frame::Close(reason) => return Err(Ended::Closed(reason)),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next text frame; fails the test if none comes.
+    pub async fn recv(&mut self) -> Value {
+        match self.next(WAIT).await {
+            Ok(Some(value)) => value,
+            Ok(None) => panic!("no frame within {WAIT:?}"),
+            Err(ended) => panic!("connection ended: {ended:?}"),
+        }
+    }
+
+    /// The next frame, which must be of type `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.recv().await;
+        assert_eq!(frame["type"], kind, "expected a {kind} frame, got {frame}");
+        frame
+    }
+
+    /// The next frame of type `kind`, passing over frames of the types in `ignoring`.
+    pub async fn expect_ignoring(&mut self, kind: &str, ignoring: &[&str]) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+            let other = frame["type"].as_str().unwrap_or_default();
+            assert!(
+                ignoring.contains(&other),
+                "expected a {kind} frame, got {frame}"
+            );
+        }
+    }
+
+    /// Asserts that no frame comes for a while.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        match self.next(wait).await {
+            Ok(None) => {}
+            Ok(Some(frame)) => panic!("expected silence, got {frame}"),
+            Err(ended) => panic!("expected silence, connection ended: {ended:?}"),
+        }
+    }
+
+    /// Reads until the server closes; returns the close code (None for a drop without one).
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next(WAIT).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the server did not close the connection"),
+                Err(Ended::Closed(reason)) => return reason.map(|r| u16::from(r.code)),
+                Err(Ended::Dropped) => return None,
+            }
+        }
+    }
+
+    /// Joins a room and returns the `joined` frame.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        let joined = self.expect_ignoring("joined", &["presence"]).await;
+        assert_eq!(joined["room"], room);
+        joined
+    }
+
+    /// Sends a message and waits for its ack (passing over the echo and room traffic);
+    /// returns the acked seq.
+    pub async fn say(&mut self, room: &str, text: &str, cid: &str) -> i64 {
+        self.send(json!({"type": "send", "room": room, "text": text, "cid": cid}))
+            .await;
+        let ack = self
+            .expect_ignoring("ack", &["message", "presence", "typing"])
+            .await;
+        assert_eq!(ack["cid"], cid, "{ack}");
+        assert_eq!(ack["room"], room, "{ack}");
+        ack["seq"].as_i64().expect("seq")
+    }
+
+    /// Closes the socket politely.
+    pub async fn close(mut self) {
+        let _ = self.framed.send(Message::Close(None)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(frame)) = self.framed.next().await {
+                if matches!(frame, Frame::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Texts of a list of message objects.
+pub fn texts(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text").to_owned())
+        .collect()
+}
+
+/// Seqs of a list of message objects.
+pub fn seqs(messages: &Value) -> Vec<i64> {
+    messages
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("seq"))
+        .collect()
+}
+
+/// The path of the server binary, for tests that kill it.
+pub fn server_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_chat-server"))
+}

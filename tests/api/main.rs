@@ -1,0 +1,12 @@
+//! The integration suite: one binary, a file per part of the product. Every story starts its
+//! own server on port 0 with its own database, and runs on SQLite and (when TEST_DATABASE_URL
+//! is set) on PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod bad_input;
+mod durability;
+mod messaging;
+mod presence;
+mod rights;
