@@ -1,11 +1,12 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens.
 
+use crate::api::current_account;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
 use crate::auth::AuthUser;
 use crate::db::StorageError;
 use crate::domain::{DisplayName, Password, Role, UserInfo, Username};
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::{CreateUser, FindLogin, GetUser};
+use crate::history::messages::{CreateUser, FindLogin};
 use crate::startup::AppState;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -126,9 +127,5 @@ async fn me(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, AppError> {
-    match state.history.send(GetUser { id: user.id }).await?? {
-        Some(row) if !row.banned => Ok(HttpResponse::Ok().json(row.info())),
-        Some(_) => Err(AppError::unauthorized("this account is banned")),
-        None => Err(AppError::unauthorized("this account no longer exists")),
-    }
+    Ok(HttpResponse::Ok().json(current_account(&state, &user).await?))
 }

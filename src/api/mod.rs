@@ -5,7 +5,10 @@ pub mod auth;
 pub mod health;
 pub mod rooms;
 
+use crate::domain::UserInfo;
 use crate::error::{AppError, ErrorCode};
+use crate::history::messages::GetUser;
+use crate::startup::AppState;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest};
 
@@ -48,6 +51,16 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
     AppError::bad_request(format!("invalid path: {err}")).into()
+}
+
+/// The caller's account as stored now: a token outlives a ban, a deletion or a change of role,
+/// so rights are decided on this, not on the token's claims.
+pub async fn current_account(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
+    match state.history.send(GetUser { id: caller.id }).await?? {
+        Some(row) if !row.banned => Ok(row.info()),
+        Some(_) => Err(AppError::unauthorized("this account is banned")),
+        None => Err(AppError::unauthorized("this account no longer exists")),
+    }
 }
 
 /// Any route that does not exist.

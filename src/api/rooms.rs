@@ -1,5 +1,6 @@
 //! `/api/rooms/{room}/messages`: a room's history over HTTP.
 
+use crate::api::current_account;
 use crate::auth::AuthUser;
 use crate::db::models::StoredMessage;
 use crate::domain::RoomName;
@@ -35,6 +36,7 @@ async fn messages(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let room = RoomName::parse(&room).map_err(|e| AppError::bad_request(e.0))?;
+    let user = current_account(&state, &user).await?;
     if !room.admits(&user) {
         return Err(AppError::forbidden(format!(
             "you may not read the room {room}"

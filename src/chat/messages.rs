@@ -73,7 +73,8 @@ pub struct Join {
     pub since: Option<i64>,
 }
 
-/// Session → chat server: leave a room and take it out of the user's list.
+/// Session → chat server: take the room out of the user's list, and this connection out of the
+/// room if it is in it. Idempotent; answers nothing unless refused.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Leave {
@@ -148,20 +149,26 @@ pub struct Shutdown;
 #[rtype(result = "()")]
 pub struct Deliver(pub Outgoing);
 
+/// One frame for a connection. Frames about a room (messages, presence, typing) name it, and
+/// messages their seq, so that a connection still joining the room can hold them back and drop
+/// the ones its `joined` frame already holds.
+#[derive(Debug, Clone)]
+pub struct OutFrame {
+    /// The encoded frame, shared with every other recipient.
+    pub text: ByteString,
+    /// The room the frame is about, if it is a room broadcast.
+    pub room: Option<RoomName>,
+    /// The message's seq, 0 for other frames.
+    pub seq: i64,
+}
+
 /// What a session is asked to do.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
-    /// Write a frame. Frames about a room (messages, presence, typing) name it, and messages
-    /// their seq, so that a connection still joining the room can hold them back and drop the
-    /// ones its `joined` frame already holds.
-    Frame {
-        /// The encoded frame.
-        text: ByteString,
-        /// The room the frame is about, if it is a room broadcast.
-        room: Option<RoomName>,
-        /// The message's seq, 0 for other frames.
-        seq: i64,
-    },
+    /// Write these frames, in order. Everything one commit produces for a connection comes as
+    /// one item, so a burst costs one mailbox slot and the frames go out in one write; a full
+    /// mailbox therefore means a client that has not drained whole batches, not a busy room.
+    Frames(Vec<OutFrame>),
     /// Write the `joined` frame, then what was held back for the room after `last_seq`.
     Joined {
         /// The room.
@@ -171,12 +178,15 @@ pub enum Outgoing {
         /// Messages up to this seq are in the frame.
         last_seq: i64,
     },
-    /// The join was refused: write the error, drop what was held back.
+    /// The join was refused: write the error; write what was held back if the connection is
+    /// still in the room (a failed re-join), else drop it.
     JoinFailed {
         /// The room.
         room: RoomName,
         /// The encoded `error` frame.
         text: ByteString,
+        /// Whether the connection was in the room before and stays in it.
+        still_in_room: bool,
     },
     /// Close the connection with this code and reason.
     Close {

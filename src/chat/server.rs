@@ -72,7 +72,7 @@ struct SessionEntry {
 
 #[derive(Default)]
 struct RoomState {
-    members: HashMap<SessionId, Recipient<Deliver>>,
+    members: HashSet<SessionId>,
     /// Users with at least one connection in the room, and how many.
     online: HashMap<UserId, (UserInfo, u32)>,
     typing: HashSet<UserId>,
@@ -84,6 +84,16 @@ struct PendingMessage {
     room: RoomName,
     text: String,
     cid: String,
+}
+
+/// Frames gathered for several connections, handed over as one mailbox item per connection.
+#[derive(Default)]
+struct Deliveries(HashMap<SessionId, Vec<OutFrame>>);
+
+impl Deliveries {
+    fn push(&mut self, session: SessionId, frame: OutFrame) {
+        self.0.entry(session).or_default().push(frame);
+    }
 }
 
 /// Whom a room broadcast skips.
@@ -139,55 +149,69 @@ impl ChatServer {
     }
 
     fn send_frame(&mut self, session: SessionId, frame: &ServerFrame) {
-        let text = frame.encode();
-        self.send_to(
-            session,
-            Outgoing::Frame {
-                text,
-                room: None,
-                seq: 0,
-            },
-        );
+        let frame = OutFrame {
+            text: frame.encode(),
+            room: None,
+            seq: 0,
+        };
+        self.send_to(session, Outgoing::Frames(vec![frame]));
     }
 
-    fn send_error(&mut self, session: SessionId, error: ChatError, cid: Option<String>) {
-        self.send_frame(session, &ServerFrame::error(error.code, error.message, cid));
+    fn send_error(
+        &mut self,
+        session: SessionId,
+        error: ChatError,
+        cid: Option<String>,
+        room: &RoomName,
+    ) {
+        let frame = ServerFrame::error(error.code, error.message, cid, Some(room.to_string()));
+        self.send_frame(session, &frame);
     }
 
-    /// The one place that hands a frame to a room's members. A later multi-node setup
-    /// publishes to the broker here and delivers what comes back the same way.
-    fn fan_out(&mut self, room: &RoomName, text: ByteString, seq: i64, skip: Skip) {
+    /// The one place that decides who in a room gets a frame. A later multi-node setup
+    /// publishes to the broker here and gathers what comes back the same way.
+    fn gather(
+        &self,
+        room: &RoomName,
+        text: ByteString,
+        seq: i64,
+        skip: Skip,
+        into: &mut Deliveries,
+    ) {
         let Some(state) = self.rooms.get(room) else {
             return;
         };
-        let mut slow = Vec::new();
-        let mut gone = Vec::new();
-        for (&session, recipient) in &state.members {
+        for &session in &state.members {
             let skipped = match skip {
                 Skip::Nobody => false,
                 Skip::Session(s) => s == session,
                 Skip::User(u) => self.sessions.get(&session).is_some_and(|e| e.user.id == u),
             };
-            if skipped {
-                continue;
-            }
-            let item = Outgoing::Frame {
-                text: text.clone(),
-                room: Some(room.clone()),
-                seq,
-            };
-            match recipient.try_send(Deliver(item)) {
-                Ok(()) => {}
-                Err(SendError::Full(_)) => slow.push(session),
-                Err(SendError::Closed(_)) => gone.push(session),
+            if !skipped {
+                into.push(
+                    session,
+                    OutFrame {
+                        text: text.clone(),
+                        room: Some(room.clone()),
+                        seq,
+                    },
+                );
             }
         }
-        for session in slow {
-            self.evict(session);
+    }
+
+    /// Hands each connection its gathered frames.
+    fn dispatch(&mut self, deliveries: Deliveries) {
+        for (session, frames) in deliveries.0 {
+            self.send_to(session, Outgoing::Frames(frames));
         }
-        for session in gone {
-            self.remove_session(session);
-        }
+    }
+
+    /// One frame to a room's members.
+    fn fan_out(&mut self, room: &RoomName, text: ByteString, seq: i64, skip: Skip) {
+        let mut deliveries = Deliveries::default();
+        self.gather(room, text, seq, skip, &mut deliveries);
+        self.dispatch(deliveries);
     }
 
     /// Closes a connection that cannot keep up. The close bypasses the full mailbox; the
@@ -234,7 +258,7 @@ impl ChatServer {
         entry.rooms.push(room.clone());
         let user = entry.user.clone();
         let state = self.rooms.entry(room.clone()).or_default();
-        state.members.insert(session, entry.recipient.clone());
+        state.members.insert(session);
         let count = &mut state.online.entry(user.id).or_insert((user.clone(), 0)).1;
         *count += 1;
         if *count == 1 {
@@ -318,7 +342,7 @@ impl ChatServer {
         if room.admits(&user) {
             Some(user)
         } else {
-            self.send_error(session, forbidden(room), None);
+            self.send_error(session, forbidden(room), None, room);
             None
         }
     }
@@ -360,7 +384,7 @@ impl ChatServer {
                                 ErrorCode::Internal,
                                 "the message was not stored; send it again",
                             );
-                            act.send_error(p.session, error, Some(p.cid));
+                            act.send_error(p.session, error, Some(p.cid), &p.room);
                         }
                     }
                 }
@@ -375,8 +399,10 @@ impl ChatServer {
             .spawn(ctx);
     }
 
-    /// After a commit: every new message to its room (sender included), then the ack.
+    /// After a commit: every new message to its room (sender included), then the ack; each
+    /// connection gets all of its frames of the batch at once.
     fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
+        let mut deliveries = Deliveries::default();
         for (p, outcome) in pending.into_iter().zip(outcomes) {
             let seq = outcome.seq();
             if let StoreOutcome::Stored { id, seq, ts } = outcome {
@@ -389,15 +415,23 @@ impl ChatServer {
                     ts,
                     cid: Some(p.cid.clone()),
                 });
-                self.fan_out(&p.room, frame.encode(), seq, Skip::Nobody);
+                self.gather(&p.room, frame.encode(), seq, Skip::Nobody, &mut deliveries);
             }
             let ack = ServerFrame::Ack {
                 cid: p.cid,
                 room: p.room.to_string(),
                 seq,
             };
-            self.send_frame(p.session, &ack);
+            // Named with its room (seq 0): a connection still joining holds it back behind the
+            // message it acknowledges.
+            let ack = OutFrame {
+                text: ack.encode(),
+                room: Some(p.room.clone()),
+                seq: 0,
+            };
+            deliveries.push(p.session, ack);
         }
+        self.dispatch(deliveries);
     }
 
     fn close_all(&mut self, code: u16, reason: &'static str) {
@@ -408,6 +442,19 @@ impl ChatServer {
         }
         self.rooms.clear();
         self.tabs.clear();
+    }
+}
+
+/// The refusal for using a room the connection has not joined: `forbidden` where the user may
+/// not enter at all (telling nothing more), else `bad_request`.
+fn not_joined(room: &RoomName, user: &UserInfo) -> ChatError {
+    if room.admits(user) {
+        ChatError::new(
+            ErrorCode::BadRequest,
+            format!("join the room {room} before using it"),
+        )
+    } else {
+        forbidden(room)
     }
 }
 
@@ -526,9 +573,19 @@ impl Handler<Join> for ChatServer {
             return;
         };
         if !room.admits(&user) {
+            let name = Some(room.to_string());
             let text =
-                ServerFrame::error(ErrorCode::Forbidden, forbidden(&room).message, None).encode();
-            self.send_to(session, Outgoing::JoinFailed { room, text });
+                ServerFrame::error(ErrorCode::Forbidden, forbidden(&room).message, None, name)
+                    .encode();
+            let still_in_room = false;
+            self.send_to(
+                session,
+                Outgoing::JoinFailed {
+                    room,
+                    text,
+                    still_in_room,
+                },
+            );
             return;
         }
         let was_in = self.subscribe(session, &room);
@@ -568,8 +625,18 @@ impl Handler<Join> for ChatServer {
                     if !was_in {
                         act.unsubscribe(session, &room);
                     }
-                    let text = ServerFrame::error(error.code, error.message, None).encode();
-                    act.send_to(session, Outgoing::JoinFailed { room, text });
+                    let text =
+                        ServerFrame::error(error.code, error.message, None, Some(room.to_string()))
+                            .encode();
+                    let still_in_room = was_in;
+                    act.send_to(
+                        session,
+                        Outgoing::JoinFailed {
+                            room,
+                            text,
+                            still_in_room,
+                        },
+                    );
                 }
             })
             .spawn(ctx);
@@ -580,24 +647,20 @@ impl Handler<Leave> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
-        let Some(user) = self.sessions.get(&msg.session).map(|e| e.user.id) else {
+        let Some(user) = self.admitted(msg.session, &msg.room) else {
             return;
         };
-        if !self.unsubscribe(msg.session, &msg.room) {
-            let error = ChatError::new(
-                ErrorCode::BadRequest,
-                format!("not in the room {}", msg.room),
-            );
-            self.send_error(msg.session, error, None);
-            return;
-        }
-        let room = msg.room;
+        self.unsubscribe(msg.session, &msg.room);
+        let (session, room) = (msg.session, msg.room);
         self.history
-            .send(ForgetRoom { user, room })
+            .send(ForgetRoom {
+                user: user.id,
+                room: room.clone(),
+            })
             .into_actor(self)
-            .map(|result, _, _| {
+            .map(move |result, act, _| {
                 if let Err(e) = split(result) {
-                    storage_failure("leaving a room", e);
+                    act.send_error(session, storage_failure("leaving a room", e), None, &room);
                 }
             })
             .spawn(ctx);
@@ -612,15 +675,9 @@ impl Handler<Publish> for ChatServer {
             return;
         };
         if !entry.rooms.contains(&msg.room) {
-            let error = if msg.room.admits(&entry.user) {
-                ChatError::new(
-                    ErrorCode::BadRequest,
-                    format!("join the room {} before sending to it", msg.room),
-                )
-            } else {
-                forbidden(&msg.room)
-            };
-            self.send_error(msg.session, error, Some(msg.cid.as_str().to_owned()));
+            let error = not_joined(&msg.room, &entry.user);
+            let cid = Some(msg.cid.as_str().to_owned());
+            self.send_error(msg.session, error, cid, &msg.room);
             return;
         }
         self.outbox.push(PendingMessage {
@@ -644,11 +701,8 @@ impl Handler<SetTyping> for ChatServer {
         let user = entry.user.clone();
         let joined = entry.rooms.contains(&msg.room);
         let Some(state) = self.rooms.get_mut(&msg.room).filter(|_| joined) else {
-            let error = ChatError::new(
-                ErrorCode::BadRequest,
-                format!("not in the room {}", msg.room),
-            );
-            self.send_error(msg.session, error, None);
+            let error = not_joined(&msg.room, &user);
+            self.send_error(msg.session, error, None, &msg.room);
             return;
         };
         if msg.on {
@@ -673,6 +727,7 @@ impl Handler<GetHistory> for ChatServer {
             return;
         }
         let session = msg.session;
+        let room_name = msg.room.clone();
         let room = msg.room.to_string();
         let request = FetchHistory {
             room: msg.room,
@@ -691,7 +746,10 @@ impl Handler<GetHistory> for ChatServer {
                         more: page.more,
                     },
                 ),
-                Err(e) => act.send_error(session, storage_failure("reading history", e), None),
+                Err(e) => {
+                    let error = storage_failure("reading history", e);
+                    act.send_error(session, error, None, &room_name);
+                }
             })
             .spawn(ctx);
     }
@@ -705,6 +763,7 @@ impl Handler<MarkRead> for ChatServer {
             return;
         };
         let session = msg.session;
+        let room_name = msg.room.clone();
         let room = msg.room.to_string();
         let request = crate::history::messages::MarkRead {
             user: user.id,
@@ -722,7 +781,10 @@ impl Handler<MarkRead> for ChatServer {
                         act.send_frame(tab, &frame);
                     }
                 }
-                Err(e) => act.send_error(session, storage_failure("marking read", e), None),
+                Err(e) => {
+                    let error = storage_failure("marking read", e);
+                    act.send_error(session, error, None, &room_name);
+                }
             })
             .spawn(ctx);
     }

@@ -6,7 +6,7 @@ use super::messages::*;
 use crate::db::messages::{read_window, store_batch, Window};
 use crate::db::models::{RoomSummary, UserRow};
 use crate::db::{rooms, users, DbConn, DbPool, StorageError};
-use crate::domain::RoomKind;
+use crate::domain::{RoomKind, RoomName};
 use actix::{Actor, Handler, SyncContext};
 use diesel::connection::SimpleConnection;
 use r2d2::PooledConnection;
@@ -29,6 +29,17 @@ impl HistoryActor {
     }
 }
 
+/// A support room exists for every account and for nobody else: `NotFound` for a support
+/// room whose owner does not exist, so that no row is ever created for it.
+fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), StorageError> {
+    match room.kind() {
+        RoomKind::Support(owner) if users::find_by_id(conn, owner)?.is_none() => {
+            Err(StorageError::NotFound)
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Actor for HistoryActor {
     type Context = SyncContext<Self>;
 }
@@ -48,11 +59,7 @@ impl Handler<OpenRoom> for HistoryActor {
     fn handle(&mut self, msg: OpenRoom, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
         let conn: &mut DbConn = &mut conn;
-        if let RoomKind::Support(owner) = msg.room.kind() {
-            if users::find_by_id(conn, owner)?.is_none() {
-                return Err(StorageError::NotFound);
-            }
-        }
+        check_support_owner(conn, &msg.room)?;
         let room = msg.room.as_str();
         rooms::add_member(conn, msg.user, room)?;
         // Read the counter before the messages: every seq up to it is committed, so it is
@@ -99,6 +106,7 @@ impl Handler<MarkRead> for HistoryActor {
 
     fn handle(&mut self, msg: MarkRead, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
+        check_support_owner(&mut conn, &msg.room)?;
         let room = msg.room.as_str();
         let cursor = rooms::advance_read_cursor(&mut conn, msg.user, room, msg.seq)?;
         rooms::unread_after(&mut conn, msg.user, room, cursor)

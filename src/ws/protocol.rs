@@ -151,6 +151,9 @@ pub enum ServerFrame {
         /// The cid of the refused `send`, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
+        /// The room the refused request was about, once its name was valid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
 }
 
@@ -162,11 +165,17 @@ impl ServerFrame {
     }
 
     /// An `error` frame.
-    pub fn error(code: ErrorCode, message: impl Into<String>, cid: Option<String>) -> ServerFrame {
+    pub fn error(
+        code: ErrorCode,
+        message: impl Into<String>,
+        cid: Option<String>,
+        room: Option<String>,
+    ) -> ServerFrame {
         ServerFrame::Error {
             code,
             message: message.into(),
             cid,
+            room,
         }
     }
 }
@@ -331,7 +340,12 @@ mod tests {
                 room: "lobby".into(),
                 count: 2,
             },
-            ServerFrame::error(ErrorCode::RateLimited, "slow down", Some("c2".into())),
+            ServerFrame::error(
+                ErrorCode::RateLimited,
+                "slow down",
+                Some("c2".into()),
+                Some("lobby".into()),
+            ),
             ServerFrame::Hello {
                 user: ann,
                 rooms: vec![RoomEntry {

@@ -8,8 +8,8 @@
 use super::protocol::{ClientFrame, ServerFrame};
 use super::rate_limit::TokenBucket;
 use crate::chat::messages::{
-    Connect, Deliver, Disconnect, GetHistory, Join, Leave, MarkRead, Outgoing, Publish, SessionId,
-    SetTyping,
+    Connect, Deliver, Disconnect, GetHistory, Join, Leave, MarkRead, OutFrame, Outgoing, Publish,
+    SessionId, SetTyping,
 };
 use crate::chat::server::CLOSE_SLOW_CONSUMER;
 use crate::chat::ChatServer;
@@ -120,7 +120,7 @@ impl WsSession {
     }
 
     fn refuse(&self, refusal: Refusal, ctx: &mut ws::WebsocketContext<Self>) {
-        ctx.text(ServerFrame::error(refusal.code, refusal.message, refusal.cid).encode());
+        ctx.text(ServerFrame::error(refusal.code, refusal.message, refusal.cid, None).encode());
     }
 
     fn close(&self, code: CloseCode, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -184,7 +184,8 @@ impl WsSession {
                 if since.is_some_and(|s| s < 0) {
                     return Err(Refusal::bad_request("since must be 0 or more"));
                 }
-                if !self.joining.iter().any(|j| j.room == room) {
+                let already_joining = self.joining.iter().any(|j| j.room == room);
+                if !already_joining {
                     self.joining.push(JoiningRoom {
                         room: room.clone(),
                         held: Vec::new(),
@@ -195,7 +196,7 @@ impl WsSession {
                     room: room.clone(),
                     since,
                 });
-                if sent.is_err() {
+                if sent.is_err() && !already_joining {
                     self.joining.retain(|j| j.room != room);
                 }
                 sent
@@ -341,23 +342,36 @@ impl WsSession {
         }
     }
 
+    /// Writes a frame, or holds it back while its room is still being joined. False when the
+    /// connection had to be closed because too much is held back.
+    fn write_or_hold(&mut self, frame: OutFrame, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        let OutFrame { text, room, seq } = frame;
+        if let Some(room) = room {
+            if let Some(joining) = self.joining.iter_mut().find(|j| j.room == room) {
+                if joining.held.len() >= self.limits.queue * 16 {
+                    self.close(
+                        CloseCode::Other(CLOSE_SLOW_CONSUMER),
+                        "too slow: reconnect and join with since",
+                        ctx,
+                    );
+                    return false;
+                }
+                joining.held.push((seq, text));
+                return true;
+            }
+        }
+        ctx.text(text);
+        true
+    }
+
     fn on_deliver(&mut self, item: Outgoing, ctx: &mut ws::WebsocketContext<Self>) {
         match item {
-            Outgoing::Frame { text, room, seq } => {
-                if let Some(room) = room {
-                    if let Some(joining) = self.joining.iter_mut().find(|j| j.room == room) {
-                        if joining.held.len() >= self.limits.queue {
-                            return self.close(
-                                CloseCode::Other(CLOSE_SLOW_CONSUMER),
-                                "too slow: reconnect and join with since",
-                                ctx,
-                            );
-                        }
-                        joining.held.push((seq, text));
+            Outgoing::Frames(frames) => {
+                for frame in frames {
+                    if !self.write_or_hold(frame, ctx) {
                         return;
                     }
                 }
-                ctx.text(text);
             }
             Outgoing::Joined {
                 room,
@@ -375,9 +389,20 @@ impl WsSession {
                     }
                 }
             }
-            Outgoing::JoinFailed { room, text } => {
-                self.joining.retain(|j| j.room != room);
+            Outgoing::JoinFailed {
+                room,
+                text,
+                still_in_room,
+            } => {
                 ctx.text(text);
+                if let Some(pos) = self.joining.iter().position(|j| j.room == room) {
+                    let joining = self.joining.swap_remove(pos);
+                    if still_in_room {
+                        for (_, held) in joining.held {
+                            ctx.text(held);
+                        }
+                    }
+                }
             }
             Outgoing::Close { code, reason } => self.close(CloseCode::from(code), reason, ctx),
         }
@@ -420,8 +445,12 @@ impl Actor for WsSession {
                     ctx.text(connected.hello);
                 }
                 Ok(Err(refused)) => {
+                    let (code, reason) = match refused.code {
+                        ErrorCode::Internal => (CloseCode::Error, "server error"),
+                        _ => (CloseCode::Policy, "not allowed"),
+                    };
                     act.refuse(Refusal::new(refused.code, refused.message), ctx);
-                    act.close(CloseCode::Policy, "not allowed", ctx);
+                    act.close(code, reason, ctx);
                 }
                 Err(e) => {
                     log::error!("chat server unreachable: {e}");

@@ -504,3 +504,185 @@ pub fn seqs(messages: &Value) -> Vec<i64> {
 pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_chat-server"))
 }
+
+/// A hand-made WebSocket client over a plain TCP socket, for what a well-behaved client library
+/// will not do: send invalid UTF-8, or stop reading.
+pub struct RawClient {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl RawClient {
+    /// Upgrades a socket; `receive_buffer` shrinks the kernel's receive buffer (before connect).
+    pub async fn open(address: SocketAddr, token: &str, receive_buffer: Option<u32>) -> RawClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        let mut stream = socket.connect(address).await.expect("connect");
+        let request = format!(
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut buffer = Vec::new();
+        let end = loop {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed during the handshake");
+            buffer.extend_from_slice(&chunk[..n]);
+            if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos + 4;
+            }
+        };
+        assert!(
+            buffer.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&buffer)
+        );
+        buffer.drain(..end);
+        RawClient { stream, buffer }
+    }
+
+    /// Sends one masked frame with this opcode (1 text, 2 binary ...).
+    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65536 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await.expect("write");
+    }
+
+    /// Reads one frame: (opcode, payload); None when the connection ends.
+    pub async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if self.buffer.len() >= 2 {
+                let opcode = self.buffer[0] & 0x0f;
+                let (len, header) = match self.buffer[1] & 0x7f {
+                    126 if self.buffer.len() >= 4 => (
+                        u16::from_be_bytes([self.buffer[2], self.buffer[3]]) as usize,
+                        4,
+                    ),
+                    127 if self.buffer.len() >= 10 => (
+                        u64::from_be_bytes(self.buffer[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    n if n < 126 => (n as usize, 2),
+                    _ => (usize::MAX, 0),
+                };
+                if len != usize::MAX && self.buffer.len() >= header + len {
+                    let payload = self.buffer[header..header + len].to_vec();
+                    self.buffer.drain(..header + len);
+                    return Some((opcode, payload));
+                }
+            }
+            let mut chunk = vec![0u8; 64 * 1024];
+            match tokio::time::timeout(WAIT, self.stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => self.buffer.extend_from_slice(&chunk[..n]),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads until a close frame; returns its code (None when the connection just ends).
+    pub async fn read_until_close(&mut self) -> Option<u16> {
+        while let Some((opcode, payload)) = self.read_frame().await {
+            if opcode == 8 {
+                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+            }
+        }
+        None
+    }
+}
+
+/// The server binary running in a child process, for tests that signal or kill it.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts the binary on port 0 with the test's database and waits until it listens.
+    pub fn start(data: &TestData) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(server_binary())
+            .args(["--bind", "127.0.0.1:0"])
+            .env("DATABASE_URL", &data.database_url)
+            .env("CHAT_DATA_DIR", data.dir.path())
+            .env(
+                "CHAT_JWT_SECRET",
+                "test-secret-that-is-at-least-32-bytes-long",
+            )
+            .env("CHAT_WORKERS", "1")
+            .env("RUST_LOG", "info")
+            .env_remove("CHAT_ADMIN_USERNAME")
+            .env_remove("CHAT_ADMIN_PASSWORD")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.trim().to_owned());
+                    }
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server said where it listens")
+            .parse()
+            .expect("an address");
+        ServerProcess { child, address }
+    }
+
+    /// As `TestApp`, for HTTP calls.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Sends a signal (TERM, KILL ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end; returns whether it exited successfully.
+    pub fn wait(mut self) -> bool {
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
