@@ -30,6 +30,8 @@ pub enum ErrorCode {
     Internal,
     /// The database does not answer (HTTP only: health checks).
     Unavailable,
+    /// A known path asked with the wrong method (HTTP only).
+    MethodNotAllowed,
 }
 
 impl ErrorCode {
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
         }
     }
 
@@ -60,6 +63,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 }

@@ -130,7 +130,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
                 .configure(api::configure)
-                .route("/ws", web::get().to(ws::upgrade))
+                .service(api::resource("/ws", web::get(), ws::upgrade))
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)

@@ -1,6 +1,7 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens.
 
 use crate::api::current_account;
+use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
 use crate::auth::AuthUser;
 use crate::db::StorageError;
@@ -13,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/auth/register", web::post().to(register))
-        .route("/api/auth/login", web::post().to(login))
-        .route("/api/auth/guest", web::post().to(guest))
-        .route("/api/me", web::get().to(me));
+    cfg.service(resource("/api/auth/register", web::post(), register))
+        .service(resource("/api/auth/login", web::post(), login))
+        .service(resource("/api/auth/guest", web::post(), guest))
+        .service(resource("/api/me", web::get(), me));
 }
 
 /// Body of register and login.

@@ -1,5 +1,6 @@
 //! `GET /healthz`: 200 when the server and its database answer.
 
+use crate::api::resource;
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::CheckDatabase;
 use crate::startup::AppState;
@@ -7,7 +8,7 @@ use actix_web::{web, HttpResponse};
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz));
+    cfg.service(resource("/healthz", web::get(), healthz));
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

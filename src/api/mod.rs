@@ -63,6 +63,25 @@ pub async fn current_account(state: &AppState, caller: &UserInfo) -> Result<User
     }
 }
 
+/// A resource answering `method` at `path` with `handler`, and a JSON 405 for other methods.
+pub fn resource<F, Args>(path: &str, method: actix_web::Route, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(method.to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed here",
+    ))
+}
+
 /// Any route that does not exist.
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::new(ErrorCode::NotFound, "no such endpoint"))

@@ -1,6 +1,7 @@
 //! `/api/rooms/{room}/messages`: a room's history over HTTP.
 
 use crate::api::current_account;
+use crate::api::resource;
 use crate::auth::AuthUser;
 use crate::db::models::StoredMessage;
 use crate::domain::RoomName;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/rooms/{room}/messages", web::get().to(messages));
+    cfg.service(resource("/api/rooms/{room}/messages", web::get(), messages));
 }
 
 /// `?before=SEQ&limit=N`.

@@ -193,6 +193,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
             ErrorCode::RateLimited,
             ErrorCode::Internal,
             ErrorCode::Unavailable,
+            ErrorCode::MethodNotAllowed,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)

@@ -176,6 +176,11 @@ async fn malformed_requests_get_json_errors(backend: Backend) {
     let (status, body) = app.post("/api/auth/register", huge).await;
     assert_eq!((status, error_of(&body).0), (413, "too_large"));
 
+    let (status, body) = app.get("/api/auth/login", None).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (405, ("method_not_allowed", true))
+    );
     let (status, body) = app.get("/api/no-such-thing", None).await;
     assert_eq!((status, error_of(&body).0), (404, "not_found"));
     let (token, _) = app.register("ann").await;
