@@ -109,6 +109,15 @@ pub struct Settings {
     #[arg(long, env = "CHAT_SESSION_QUEUE", default_value_t = 256)]
     pub session_queue: usize,
 
+    /// Sign-in calls (login, register, guest) per minute from one address; 0 switches the
+    /// limit off (e.g. behind a proxy that limits instead: all clients then share its address).
+    #[arg(long, env = "CHAT_AUTH_RATE_PER_MIN", default_value_t = 30.0)]
+    pub auth_rate_per_min: f64,
+
+    /// Sign-in calls one address may make at once.
+    #[arg(long, env = "CHAT_AUTH_RATE_BURST", default_value_t = 10.0)]
+    pub auth_rate_burst: f64,
+
     /// Most messages a reconnecting client recovers with `join` + `since`; past it the
     /// `joined` frame says `recovered: false` and the client pages through history.
     #[arg(long, env = "CHAT_RECOVERY_LIMIT", default_value_t = 1000)]

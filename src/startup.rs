@@ -3,6 +3,7 @@
 //! handlers through `AppState`. Tests build an `Application` on port 0.
 
 use crate::api;
+use crate::api::rate_limit::AuthRateLimiter;
 use crate::auth::jwt::{SecretError, TokenKeys};
 use crate::auth::password::{hash_password, verify_password};
 use crate::chat::messages::Shutdown;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     /// Whether guest sign-in is on.
     pub allow_guests: bool,
+    /// Budget of sign-in calls per client address.
+    pub auth_limiter: AuthRateLimiter,
 }
 
 /// Why the server could not start.
@@ -111,6 +114,10 @@ impl Application {
             hard_frame_limit: settings.hard_frame_limit(),
             allowed_origins: settings.allowed_origins.clone(),
             allow_guests: settings.allow_guests,
+            auth_limiter: AuthRateLimiter::new(
+                settings.auth_rate_per_min,
+                settings.auth_rate_burst,
+            ),
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

@@ -9,7 +9,7 @@ use crate::domain::{DisplayName, Password, Role, UserInfo, Username};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CreateUser, FindLogin};
 use crate::startup::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 /// Routes of this file.
@@ -47,10 +47,18 @@ fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
     }
 }
 
+/// The caller's address, for the sign-in budget. The peer address, not X-Forwarded-For, which
+/// any client can write.
+fn peer(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
 async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, AppError> {
+    state.auth_limiter.check(peer(&req))?;
     let username = Username::parse(&body.username).map_err(|e| AppError::bad_request(e.0))?;
     let password = Password::parse(&body.password).map_err(|e| AppError::bad_request(e.0))?;
     let hash = web::block(move || hash_password(password.expose()))
@@ -77,9 +85,11 @@ async fn register(
 }
 
 async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, AppError> {
+    state.auth_limiter.check(peer(&req))?;
     let Credentials { username, password } = body.into_inner();
     if password.len() > 1024 || username.len() > 64 {
         return Err(AppError::unauthorized("wrong username or password"));
@@ -106,9 +116,11 @@ async fn login(
 }
 
 async fn guest(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<GuestRequest>,
 ) -> Result<HttpResponse, AppError> {
+    state.auth_limiter.check(peer(&req))?;
     if !state.allow_guests {
         return Err(AppError::forbidden("guest chat is switched off"));
     }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod rate_limit;
 pub mod rooms;
 
 use crate::domain::UserInfo;

@@ -36,6 +36,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket would be full at `now` (an idle client, safe to forget).
+    pub fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
+    }
+
     /// Takes one token now.
     pub fn try_take(&mut self) -> bool {
         self.try_take_at(Instant::now())

@@ -16,6 +16,7 @@ on_both_backends!(
     the_health_check_answers_when_the_database_does,
     a_socket_without_a_valid_token_is_refused_before_the_upgrade,
     a_socket_from_a_foreign_page_is_refused,
+    sign_in_attempts_from_one_address_are_limited,
 );
 
 fn error_of(body: &Value) -> (&str, bool) {
@@ -261,4 +262,21 @@ async fn a_socket_from_a_foreign_page_is_refused(backend: Backend) {
             .expect("allowed origin");
         assert_eq!(client.recv().await["type"], "hello");
     }
+}
+
+async fn sign_in_attempts_from_one_address_are_limited(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.auth_rate_per_min = 6.0;
+        s.auth_rate_burst = 3.0;
+    })
+    .await;
+    let wrong = json!({"username": "nobody", "password": "guess-number-1"});
+    for _ in 0..3 {
+        assert_eq!(app.post("/api/auth/login", wrong.clone()).await.0, 401);
+    }
+    let (status, body) = app.post("/api/auth/login", wrong).await;
+    assert_eq!((status, error_of(&body)), (429, ("rate_limited", true)));
+    // Registration and guest sign-in share the budget.
+    let (status, _) = app.post("/api/auth/guest", json!({"name": "Flood"})).await;
+    assert_eq!(status, 429);
 }
