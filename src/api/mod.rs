@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers that parse, check rights and hand the work to the history actor
 //! or the chat server. Also the JSON error handling of extractors and unknown routes.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod rate_limit;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(query_error))
     .app_data(web::PathConfig::default().error_handler(path_error))
     .configure(auth::configure)
+    .configure(admin::configure)
     .configure(rooms::configure)
     .configure(health::configure);
 }

@@ -1,7 +1,7 @@
 //! The chat server's API. Sessions send the commands; the chat server answers through
 //! [`Deliver`], into each session's bounded mailbox.
 
-use crate::domain::{ClientMessageId, MessageText, RoomName, UserInfo};
+use crate::domain::{ClientMessageId, MessageText, RoomName, UserId, UserInfo};
 use crate::error::ErrorCode;
 use actix::{Message, Recipient};
 use bytestring::ByteString;
@@ -136,6 +136,72 @@ pub struct MarkRead {
     pub room: RoomName,
     /// Seq read up to.
     pub seq: i64,
+}
+
+/// Admin API → chat server: post an announcement to a room as `from`. Answers once it is
+/// stored (and delivered), with where it was stored.
+#[derive(Message)]
+#[rtype(result = "Result<StoredRef, ChatError>")]
+pub struct Announce {
+    /// The staff member posting it.
+    pub from: UserInfo,
+    /// The room.
+    pub room: RoomName,
+    /// The checked text.
+    pub text: MessageText,
+}
+
+/// Where a message was stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredRef {
+    /// The room.
+    pub room: String,
+    /// Its seq there.
+    pub seq: i64,
+    /// Its id.
+    pub id: i64,
+}
+
+/// Admin API → chat server: a message was deleted; its room's members are told (`deleted`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MessageDeleted {
+    /// Where it was.
+    pub message: StoredRef,
+}
+
+/// Admin API → chat server: close every connection of a user (banned), with 1008.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DisconnectUser {
+    /// Whose connections.
+    pub user: UserId,
+}
+
+/// Admin API → chat server: live figures.
+#[derive(Message)]
+#[rtype(result = "LiveStats")]
+pub struct GetLiveStats;
+
+/// Figures the chat server knows from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LiveStats {
+    /// Open WebSocket connections.
+    pub connections: usize,
+    /// Users with at least one connection.
+    pub online_users: usize,
+    /// Rooms with at least one connection in them.
+    pub rooms: usize,
+    /// Messages stored in the last 60 seconds.
+    pub messages_per_minute: u64,
+}
+
+/// Admin API → chat server: which of these users have a connection open.
+#[derive(Message)]
+#[rtype(result = "std::collections::HashSet<UserId>")]
+pub struct ListOnline {
+    /// The users asked about.
+    pub users: Vec<UserId>,
 }
 
 /// `main` → chat server on SIGTERM: store everything queued, then close every connection with

@@ -9,16 +9,16 @@
 
 use super::messages::*;
 use crate::db::messages::{NewMessage, StoreOutcome};
-use crate::db::models::StoredMessage;
+use crate::db::models::{MessageKind, StoredMessage};
 use crate::db::StorageError;
-use crate::domain::{RoomName, UserId, UserInfo};
+use crate::domain::{Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::ErrorCode;
 use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom, StoreMessages};
 use crate::history::HistoryActor;
 use crate::ws::protocol::{RoomEntry, ServerFrame};
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::sync::oneshot;
 
 /// Limits of what the chat server reads for a connection.
@@ -44,6 +44,8 @@ impl Default for ChatConfig {
 
 /// WebSocket close code for a connection that cannot keep up (1013: try again later).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
+/// WebSocket close code for a banned account (1008: policy violation).
+pub const CLOSE_POLICY: u16 = 1008;
 /// WebSocket close code on shutdown (1001: going away).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -62,6 +64,10 @@ pub struct ChatServer {
     writing: bool,
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
     idle_waiters: Vec<oneshot::Sender<()>>,
+    /// Staff connections: they hear of every message in every support conversation.
+    staff: HashSet<SessionId>,
+    /// Messages stored per second over the last minute, for the live figures.
+    stored_per_second: VecDeque<(u64, u64)>,
 }
 
 struct SessionEntry {
@@ -79,11 +85,28 @@ struct RoomState {
 }
 
 struct PendingMessage {
-    session: SessionId,
+    origin: Origin,
     from: UserInfo,
     room: RoomName,
     text: String,
-    cid: String,
+    kind: MessageKind,
+}
+
+/// Who waits for a message to be stored.
+enum Origin {
+    /// A connection, acked with this cid.
+    Session { session: SessionId, cid: String },
+    /// An HTTP request (an announcement), answered through this channel.
+    Http(oneshot::Sender<Result<StoredRef, ChatError>>),
+}
+
+impl PendingMessage {
+    fn cid(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::Session { cid, .. } => Some(cid),
+            Origin::Http(_) => None,
+        }
+    }
 }
 
 /// Frames gathered for several connections, handed over as one mailbox item per connection.
@@ -117,6 +140,8 @@ impl ChatServer {
             outbox: Vec::new(),
             writing: false,
             idle_waiters: Vec::new(),
+            staff: HashSet::new(),
+            stored_per_second: VecDeque::new(),
         }
     }
 
@@ -124,6 +149,9 @@ impl ChatServer {
         let id = SessionId(self.next_session);
         self.next_session += 1;
         self.tabs.entry(user.id).or_default().push(id);
+        if user.role == Role::Admin {
+            self.staff.insert(id);
+        }
         self.sessions.insert(
             id,
             SessionEntry {
@@ -235,6 +263,7 @@ impl ChatServer {
         let Some(entry) = self.sessions.remove(&session) else {
             return;
         };
+        self.staff.remove(&session);
         if let Some(tabs) = self.tabs.get_mut(&entry.user.id) {
             tabs.retain(|s| *s != session);
             if tabs.is_empty() {
@@ -360,8 +389,9 @@ impl ChatServer {
             .map(|p| NewMessage {
                 room: p.room.to_string(),
                 sender: p.from.id,
-                cid: Some(p.cid.clone()),
+                cid: p.cid().map(str::to_owned),
                 text: p.text.clone(),
+                kind: p.kind,
             })
             .collect();
         self.history
@@ -384,7 +414,14 @@ impl ChatServer {
                                 ErrorCode::Internal,
                                 "the message was not stored; send it again",
                             );
-                            act.send_error(p.session, error, Some(p.cid), &p.room);
+                            match p.origin {
+                                Origin::Session { session, cid } => {
+                                    act.send_error(session, error, Some(cid), &p.room)
+                                }
+                                Origin::Http(reply) => {
+                                    let _ = reply.send(Err(error));
+                                }
+                            }
                         }
                     }
                 }
@@ -399,39 +436,111 @@ impl ChatServer {
             .spawn(ctx);
     }
 
-    /// After a commit: every new message to its room (sender included), then the ack; each
-    /// connection gets all of its frames of the batch at once.
+    /// After a commit: every new message to its room (sender included) and, for support
+    /// conversations, to every staff connection; then the ack. Each connection gets all of its
+    /// frames of the batch at once.
     fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
         let mut deliveries = Deliveries::default();
+        let mut stored = 0;
         for (p, outcome) in pending.into_iter().zip(outcomes) {
             let seq = outcome.seq();
+            let cid = p.cid().map(str::to_owned);
             if let StoreOutcome::Stored { id, seq, ts } = outcome {
-                let frame = ServerFrame::Message(StoredMessage {
+                stored += 1;
+                let message = StoredMessage {
                     room: p.room.to_string(),
                     seq,
                     id,
                     from: p.from,
                     text: p.text,
                     ts,
-                    cid: Some(p.cid.clone()),
-                });
-                self.gather(&p.room, frame.encode(), seq, Skip::Nobody, &mut deliveries);
+                    cid: cid.clone(),
+                    kind: p.kind,
+                };
+                if let RoomKind::Support(owner) = p.room.kind() {
+                    self.gather_for_staff(owner, &message, &mut deliveries);
+                }
+                let frame = ServerFrame::Message(message).encode();
+                self.gather(&p.room, frame, seq, Skip::Nobody, &mut deliveries);
             }
-            let ack = ServerFrame::Ack {
-                cid: p.cid,
-                room: p.room.to_string(),
-                seq,
+            let id = match outcome {
+                StoreOutcome::Stored { id, .. } | StoreOutcome::Duplicate { id, .. } => id,
             };
-            // Named with its room (seq 0): a connection still joining holds it back behind the
-            // message it acknowledges.
-            let ack = OutFrame {
-                text: ack.encode(),
-                room: Some(p.room.clone()),
-                seq: 0,
-            };
-            deliveries.push(p.session, ack);
+            match p.origin {
+                Origin::Session { session, cid } => {
+                    let ack = ServerFrame::Ack {
+                        cid,
+                        room: p.room.to_string(),
+                        seq,
+                    };
+                    // Named with its room (seq 0): a connection still joining holds it back
+                    // behind the message it acknowledges.
+                    let ack = OutFrame {
+                        text: ack.encode(),
+                        room: Some(p.room.clone()),
+                        seq: 0,
+                    };
+                    deliveries.push(session, ack);
+                }
+                Origin::Http(reply) => {
+                    let room = p.room.to_string();
+                    let _ = reply.send(Ok(StoredRef { room, seq, id }));
+                }
+            }
         }
+        self.count_stored(stored);
         self.dispatch(deliveries);
+    }
+
+    /// A `support_activity` frame for every staff connection.
+    fn gather_for_staff(&self, owner: UserId, message: &StoredMessage, into: &mut Deliveries) {
+        if self.staff.is_empty() {
+            return;
+        }
+        let customer = if message.from.id == owner {
+            Some(message.from.clone())
+        } else {
+            self.tabs
+                .get(&owner)
+                .and_then(|tabs| tabs.first())
+                .and_then(|s| self.sessions.get(s))
+                .map(|e| e.user.clone())
+        };
+        let frame = ServerFrame::SupportActivity {
+            room: message.room.clone(),
+            customer,
+            message: message.clone(),
+        }
+        .encode();
+        for &session in &self.staff {
+            into.push(
+                session,
+                OutFrame {
+                    text: frame.clone(),
+                    room: None,
+                    seq: 0,
+                },
+            );
+        }
+    }
+
+    fn count_stored(&mut self, count: u64) {
+        let now = unix_seconds();
+        match self.stored_per_second.back_mut() {
+            Some((second, n)) if *second == now => *n += count,
+            _ => self.stored_per_second.push_back((now, count)),
+        }
+        self.forget_old_counts(now);
+    }
+
+    fn forget_old_counts(&mut self, now: u64) {
+        while self
+            .stored_per_second
+            .front()
+            .is_some_and(|(second, _)| *second + 60 <= now)
+        {
+            self.stored_per_second.pop_front();
+        }
     }
 
     fn close_all(&mut self, code: u16, reason: &'static str) {
@@ -447,6 +556,12 @@ impl ChatServer {
 
 /// The refusal for using a room the connection has not joined: `forbidden` where the user may
 /// not enter at all (telling nothing more), else `bad_request`.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn not_joined(room: &RoomName, user: &UserInfo) -> ChatError {
     if room.admits(user) {
         ChatError::new(
@@ -681,11 +796,14 @@ impl Handler<Publish> for ChatServer {
             return;
         }
         self.outbox.push(PendingMessage {
-            session: msg.session,
+            origin: Origin::Session {
+                session: msg.session,
+                cid: msg.cid.as_str().to_owned(),
+            },
             from: entry.user.clone(),
             room: msg.room,
             text: msg.text.into_string(),
-            cid: msg.cid.as_str().to_owned(),
+            kind: MessageKind::Text,
         });
         self.flush(ctx);
     }
@@ -808,6 +926,91 @@ impl Handler<Shutdown> for ChatServer {
             }
             .into_actor(self)
             .map(|_, act, _| act.close_all(CLOSE_GOING_AWAY, "server restarting")),
+        )
+    }
+}
+
+impl Handler<Announce> for ChatServer {
+    type Result = ResponseFuture<Result<StoredRef, ChatError>>;
+
+    /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
+    fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.outbox.push(PendingMessage {
+            origin: Origin::Http(reply),
+            from: msg.from,
+            room: msg.room,
+            text: msg.text.into_string(),
+            kind: MessageKind::Announcement,
+        });
+        self.flush(ctx);
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(ChatError::new(
+                    ErrorCode::Internal,
+                    "the server is stopping",
+                ))
+            })
+        })
+    }
+}
+
+impl Handler<MessageDeleted> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: MessageDeleted, _: &mut Context<Self>) {
+        let Ok(room) = RoomName::parse(&msg.message.room) else {
+            return;
+        };
+        let frame = ServerFrame::Deleted {
+            room: msg.message.room,
+            seq: msg.message.seq,
+            id: msg.message.id,
+        };
+        self.fan_out(&room, frame.encode(), 0, Skip::Nobody);
+    }
+}
+
+impl Handler<DisconnectUser> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: DisconnectUser, _: &mut Context<Self>) {
+        let tabs = self.tabs.get(&msg.user).cloned().unwrap_or_default();
+        for session in tabs {
+            if let Some(entry) = self.sessions.get(&session) {
+                entry.recipient.do_send(Deliver(Outgoing::Close {
+                    code: CLOSE_POLICY,
+                    reason: "this account is banned",
+                }));
+            }
+            self.remove_session(session);
+        }
+    }
+}
+
+impl Handler<GetLiveStats> for ChatServer {
+    type Result = MessageResult<GetLiveStats>;
+
+    fn handle(&mut self, _: GetLiveStats, _: &mut Context<Self>) -> Self::Result {
+        self.forget_old_counts(unix_seconds());
+        MessageResult(LiveStats {
+            connections: self.sessions.len(),
+            online_users: self.tabs.len(),
+            rooms: self.rooms.len(),
+            messages_per_minute: self.stored_per_second.iter().map(|(_, n)| n).sum(),
+        })
+    }
+}
+
+impl Handler<ListOnline> for ChatServer {
+    type Result = MessageResult<ListOnline>;
+
+    fn handle(&mut self, msg: ListOnline, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            msg.users
+                .into_iter()
+                .filter(|u| self.tabs.contains_key(u))
+                .collect(),
         )
     }
 }

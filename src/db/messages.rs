@@ -1,7 +1,7 @@
 //! Message queries: the batched, durable insert that assigns room seqs, and the reads behind
 //! `joined`, `history` and recovery.
 
-use super::models::StoredMessage;
+use super::models::{MessageKind, StoredMessage};
 use super::rooms::{ensure_room, reserve_seqs};
 use super::schema::{messages, users};
 use super::{DbConn, StorageError};
@@ -21,6 +21,8 @@ pub struct NewMessage {
     pub cid: Option<String>,
     /// The text, already checked.
     pub text: String,
+    /// Ordinary or an announcement.
+    pub kind: MessageKind,
 }
 
 /// What became of one message of a batch.
@@ -132,6 +134,7 @@ fn insert_message(
             messages::body.eq(&m.text),
             messages::created_at.eq(now),
             messages::deleted.eq(false),
+            messages::kind.eq(m.kind.as_str()),
         ))
         .returning(messages::id)
         .get_result::<i64>(c))?;
@@ -154,6 +157,7 @@ fn find_by_cid(
     Ok(row.map(|(id, seq, ts)| StoreOutcome::Duplicate { id, seq, ts }))
 }
 
+/// id, room, seq, sender id, sender name, sender role, text, ts, cid, kind.
 type MessageTuple = (
     i64,
     String,
@@ -164,10 +168,11 @@ type MessageTuple = (
     String,
     i64,
     Option<String>,
+    String,
 );
 
 fn to_stored(row: MessageTuple) -> StoredMessage {
-    let (id, room, seq, sender_id, username, role, text, ts, cid) = row;
+    let (id, room, seq, sender_id, username, role, text, ts, cid, kind) = row;
     StoredMessage {
         room,
         seq,
@@ -180,6 +185,7 @@ fn to_stored(row: MessageTuple) -> StoredMessage {
         text,
         ts,
         cid,
+        kind: MessageKind::parse(&kind),
     }
 }
 
@@ -217,6 +223,7 @@ pub fn read_window(
                 messages::body,
                 messages::created_at,
                 messages::cid,
+                messages::kind,
             ))
             .limit(limit + 1)
             .into_boxed();

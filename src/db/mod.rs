@@ -2,6 +2,7 @@
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
 //! [`rooms`]). Only the history actor (and tests) call them; nothing here knows about actors.
 
+pub mod admin;
 pub mod connection;
 pub mod messages;
 pub mod models;

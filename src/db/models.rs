@@ -52,6 +52,43 @@ pub struct StoredMessage {
     /// The sender's id for it, if it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
+    /// Ordinary text (left out on the wire) or an announcement by the staff.
+    #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+    pub kind: MessageKind,
+}
+
+/// What sort of message a row is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A chat message.
+    #[default]
+    Text,
+    /// A notice posted by the staff to a room.
+    Announcement,
+}
+
+impl MessageKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Announcement => "announcement",
+        }
+    }
+
+    /// Reads a stored name; anything unknown is plain text.
+    pub fn parse(s: &str) -> MessageKind {
+        match s {
+            "announcement" => MessageKind::Announcement,
+            _ => MessageKind::Text,
+        }
+    }
+
+    /// Whether this is an ordinary message (the wire leaves `kind` out then).
+    pub fn is_text(&self) -> bool {
+        *self == MessageKind::Text
+    }
 }
 
 /// A room in a user's list, as the `hello` frame shows it.

@@ -33,6 +33,7 @@ diesel::table! {
         body -> Text,
         created_at -> BigInt,
         deleted -> Bool,
+        kind -> Text,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::messages::*;
 use crate::db::messages::{read_window, store_batch, Window};
 use crate::db::models::{RoomSummary, UserRow};
-use crate::db::{rooms, users, DbConn, DbPool, StorageError};
+use crate::db::{admin, rooms, users, DbConn, DbPool, StorageError};
 use crate::domain::{RoomKind, RoomName};
 use actix::{Actor, Handler, SyncContext};
 use diesel::connection::SimpleConnection;
@@ -159,5 +159,37 @@ impl Handler<CheckDatabase> for HistoryActor {
         self.conn()?
             .batch_execute("SELECT 1")
             .map_err(StorageError::from)
+    }
+}
+
+impl Handler<ListConversations> for HistoryActor {
+    type Result = Result<Vec<crate::db::admin::Conversation>, StorageError>;
+
+    fn handle(&mut self, msg: ListConversations, _: &mut Self::Context) -> Self::Result {
+        admin::support_conversations(&mut *self.conn()?, msg.admin, msg.limit)
+    }
+}
+
+impl Handler<DeleteMessage> for HistoryActor {
+    type Result = Result<(String, i64), StorageError>;
+
+    fn handle(&mut self, msg: DeleteMessage, _: &mut Self::Context) -> Self::Result {
+        admin::delete_message(&mut *self.conn()?, msg.id)
+    }
+}
+
+impl Handler<SetBanned> for HistoryActor {
+    type Result = Result<UserRow, StorageError>;
+
+    fn handle(&mut self, msg: SetBanned, _: &mut Self::Context) -> Self::Result {
+        admin::set_banned(&mut *self.conn()?, msg.user, msg.banned)
+    }
+}
+
+impl Handler<CountTotals> for HistoryActor {
+    type Result = Result<(i64, i64), StorageError>;
+
+    fn handle(&mut self, _: CountTotals, _: &mut Self::Context) -> Self::Result {
+        admin::totals(&mut *self.conn()?)
     }
 }

@@ -125,6 +125,40 @@ pub struct GetUser {
     pub id: UserId,
 }
 
+/// Admin API → history: the support conversations for the console, with `admin`'s unread
+/// counts.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<crate::db::admin::Conversation>, StorageError>")]
+pub struct ListConversations {
+    /// The asking admin.
+    pub admin: UserId,
+    /// Most conversations returned.
+    pub limit: i64,
+}
+
+/// Admin API → history: hide a message. Answers with its room and seq; `NotFound` if none.
+#[derive(Message)]
+#[rtype(result = "Result<(String, i64), StorageError>")]
+pub struct DeleteMessage {
+    /// Its id.
+    pub id: i64,
+}
+
+/// Admin API → history: ban or unban an account.
+#[derive(Message)]
+#[rtype(result = "Result<UserRow, StorageError>")]
+pub struct SetBanned {
+    /// Whose account.
+    pub user: UserId,
+    /// Banned or not.
+    pub banned: bool,
+}
+
+/// Admin API → history: (stored messages, accounts).
+#[derive(Message)]
+#[rtype(result = "Result<(i64, i64), StorageError>")]
+pub struct CountTotals;
+
 /// Health check → history: answers when the database does.
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]

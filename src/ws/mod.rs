@@ -12,15 +12,17 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use actix_web_actors::ws::WsResponseBuilder;
 use session::WsSession;
 
-/// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token (401, no
-/// upgrade, when missing or bad), then upgrades.
+/// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token and the
+/// account behind it (401, no upgrade, when missing, bad, banned or gone), then upgrades.
 pub async fn upgrade(
     req: HttpRequest,
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     check_origin(&req, &state.allowed_origins)?;
-    let AuthUser(user) = AuthUser::extract(&req).await?;
+    let AuthUser(caller) = AuthUser::extract(&req).await?;
+    // A token outlives a ban or a deleted account: refuse those before the upgrade.
+    let user = crate::api::current_account(&state, &caller).await?;
     let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone());
     WsResponseBuilder::new(session, &req, stream)
         .frame_size(state.hard_frame_limit)

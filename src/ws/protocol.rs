@@ -142,6 +142,26 @@ pub enum ServerFrame {
         /// Messages by others after the read cursor.
         count: i64,
     },
+    /// A message was deleted by the staff: clients remove it from view.
+    Deleted {
+        /// Room name.
+        room: String,
+        /// Its seq.
+        seq: i64,
+        /// Its id.
+        id: i64,
+    },
+    /// To staff connections only: a message was stored in a support conversation, joined or
+    /// not (the console's live list).
+    SupportActivity {
+        /// The conversation, `support:<id>`.
+        room: String,
+        /// Its customer, when the server has them at hand (else look the list up again).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<UserInfo>,
+        /// The message.
+        message: StoredMessage,
+    },
     /// Something the client sent was refused.
     Error {
         /// Stable code.
@@ -304,6 +324,7 @@ mod tests {
             text: "<b>hi</b>".into(),
             ts: 1_700_000_000_000,
             cid: Some("c1".into()),
+            kind: Default::default(),
         };
         let frame = ServerFrame::Message(message.clone());
         let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();

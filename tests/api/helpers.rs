@@ -450,7 +450,9 @@ impl WsClient {
     /// Joins a room and returns the `joined` frame.
     pub async fn join(&mut self, room: &str) -> Value {
         self.send(json!({"type": "join", "room": room})).await;
-        let joined = self.expect_ignoring("joined", &["presence"]).await;
+        let joined = self
+            .expect_ignoring("joined", &["presence", "support_activity"])
+            .await;
         assert_eq!(joined["room"], room);
         joined
     }
@@ -461,7 +463,10 @@ impl WsClient {
         self.send(json!({"type": "send", "room": room, "text": text, "cid": cid}))
             .await;
         let ack = self
-            .expect_ignoring("ack", &["message", "presence", "typing"])
+            .expect_ignoring(
+                "ack",
+                &["message", "presence", "typing", "support_activity"],
+            )
             .await;
         assert_eq!(ack["cid"], cid, "{ack}");
         assert_eq!(ack["room"], room, "{ack}");

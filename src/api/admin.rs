@@ -1,0 +1,204 @@
+//! `/api/admin/*`: the staff console's API. Every endpoint answers 401 without a valid token
+//! and 403 to anyone who is not staff.
+
+use crate::api::{current_account, resource};
+use crate::auth::AuthUser;
+use crate::chat::messages::{
+    Announce, DisconnectUser, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
+};
+use crate::db::models::StoredMessage;
+use crate::db::StorageError;
+use crate::domain::{MessageText, Role, RoomName, TextError, UserId, UserInfo};
+use crate::error::{AppError, ErrorCode};
+use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
+use crate::startup::AppState;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// Most conversations the list returns.
+const MAX_CONVERSATIONS: i64 = 500;
+
+/// Routes of this file.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(
+        "/api/admin/conversations",
+        web::get(),
+        conversations,
+    ))
+    .service(resource("/api/admin/stats", web::get(), stats))
+    .service(resource(
+        "/api/admin/messages/{id}",
+        web::delete(),
+        delete_message,
+    ))
+    .service(resource("/api/admin/users/{id}/ban", web::post(), ban))
+    .service(resource("/api/admin/users/{id}/unban", web::post(), unban))
+    .service(resource(
+        "/api/admin/rooms/{room}/announcements",
+        web::post(),
+        announce,
+    ));
+}
+
+/// The caller, if they are staff now (checked on the stored account).
+async fn staff(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
+    let account = current_account(state, caller).await?;
+    if account.role == Role::Admin {
+        Ok(account)
+    } else {
+        Err(AppError::forbidden("staff only"))
+    }
+}
+
+/// One conversation of the list.
+#[derive(Serialize)]
+struct ConversationView {
+    room: String,
+    customer: UserInfo,
+    online: bool,
+    unread: i64,
+    last_seq: i64,
+    last_message: Option<StoredMessage>,
+    last_activity: i64,
+}
+
+async fn conversations(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+) -> Result<HttpResponse, AppError> {
+    let admin = staff(&state, &caller).await?;
+    let list = state
+        .history
+        .send(ListConversations {
+            admin: admin.id,
+            limit: MAX_CONVERSATIONS,
+        })
+        .await??;
+    let users = list.iter().map(|c| UserId(c.customer.id)).collect();
+    let online = state.chat.send(ListOnline { users }).await?;
+    let conversations: Vec<ConversationView> = list
+        .into_iter()
+        .map(|c| ConversationView {
+            room: c.room.to_string(),
+            online: online.contains(&UserId(c.customer.id)),
+            customer: c.customer.info(),
+            unread: c.unread,
+            last_seq: c.last_seq,
+            last_message: c.last_message,
+            last_activity: c.last_activity,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "conversations": conversations })))
+}
+
+async fn stats(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+) -> Result<HttpResponse, AppError> {
+    staff(&state, &caller).await?;
+    let live = state.chat.send(GetLiveStats).await?;
+    let (messages_total, users_total) = state.history.send(CountTotals).await??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "connections": live.connections,
+        "online_users": live.online_users,
+        "rooms": live.rooms,
+        "messages_per_minute": live.messages_per_minute,
+        "messages_total": messages_total,
+        "users_total": users_total,
+    })))
+}
+
+async fn delete_message(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    staff(&state, &caller).await?;
+    let id = id.into_inner();
+    let (room, seq) = match state.history.send(DeleteMessage { id }).await? {
+        Err(StorageError::NotFound) => {
+            return Err(AppError::new(ErrorCode::NotFound, "no such message"))
+        }
+        other => other?,
+    };
+    let message = StoredRef { room, seq, id };
+    state.chat.do_send(MessageDeleted {
+        message: message.clone(),
+    });
+    Ok(HttpResponse::Ok().json(message))
+}
+
+async fn ban(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    set_banned(&state, &caller, UserId(id.into_inner()), true).await
+}
+
+async fn unban(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    set_banned(&state, &caller, UserId(id.into_inner()), false).await
+}
+
+async fn set_banned(
+    state: &AppState,
+    caller: &UserInfo,
+    user: UserId,
+    banned: bool,
+) -> Result<HttpResponse, AppError> {
+    staff(state, caller).await?;
+    let target = state
+        .history
+        .send(GetUser { id: user })
+        .await??
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such user"))?;
+    if target.role == Role::Admin.as_str() {
+        return Err(AppError::bad_request("staff accounts cannot be banned"));
+    }
+    let row = state.history.send(SetBanned { user, banned }).await??;
+    if banned {
+        state.chat.do_send(DisconnectUser { user });
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "user": row.info(), "banned": row.banned })))
+}
+
+/// `{"text"}`.
+#[derive(Deserialize)]
+struct AnnouncementBody {
+    text: String,
+}
+
+async fn announce(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    room: web::Path<String>,
+    body: web::Json<AnnouncementBody>,
+) -> Result<HttpResponse, AppError> {
+    let admin = staff(&state, &caller).await?;
+    let room = RoomName::parse(&room).map_err(|e| AppError::bad_request(e.0))?;
+    let text = MessageText::parse(
+        body.into_inner().text,
+        state.session_limits.max_message_chars,
+    )
+    .map_err(|e| match e {
+        TextError::Empty => AppError::bad_request("text must not be empty"),
+        TextError::TooLong(max) => AppError::new(
+            ErrorCode::TooLarge,
+            format!("text longer than {max} characters"),
+        ),
+    })?;
+    let stored = state
+        .chat
+        .send(Announce {
+            from: admin,
+            room,
+            text,
+        })
+        .await?
+        .map_err(|e| AppError::new(e.code, e.message))?;
+    Ok(HttpResponse::Created().json(stored))
+}
