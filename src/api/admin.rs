@@ -55,6 +55,7 @@ async fn staff(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError
 struct ConversationView {
     room: String,
     customer: UserInfo,
+    banned: bool,
     online: bool,
     unread: i64,
     last_seq: i64,
@@ -81,6 +82,7 @@ async fn conversations(
         .map(|c| ConversationView {
             room: c.room.to_string(),
             online: online.contains(&UserId(c.customer.id)),
+            banned: c.customer.banned,
             customer: c.customer.info(),
             unread: c.unread,
             last_seq: c.last_seq,

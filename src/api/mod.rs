@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod pages;
 pub mod rate_limit;
 pub mod rooms;
 
@@ -29,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(auth::configure)
     .configure(admin::configure)
     .configure(rooms::configure)
-    .configure(health::configure);
+    .configure(health::configure)
+    .configure(pages::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -1,0 +1,73 @@
+//! The browser pages, served by the server itself: the chat page at `/`, the staff console at
+//! `/admin`, their scripts and styles under `/static/`. The files of `static/` are compiled into
+//! the binary, so one file deploys the whole product; no build step, nothing from a CDN.
+
+use crate::api::resource;
+use crate::error::{AppError, ErrorCode};
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+/// Scripts and styles only from this server, no inline code, sockets to this server: even a
+/// piece of chat text that slipped into the markup could not run.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+     frame-ancestors 'none'; form-action 'self'";
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($name:literal, $type:literal) => {
+        Asset {
+            name: $name,
+            content_type: $type,
+            body: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $name)),
+        }
+    };
+}
+
+const ASSETS: &[Asset] = &[
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("admin.html", "text/html; charset=utf-8"),
+    asset!("admin.js", "text/javascript; charset=utf-8"),
+    asset!("admin.css", "text/css; charset=utf-8"),
+];
+
+/// Routes of this file.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/", web::get(), chat_page))
+        .service(resource("/admin", web::get(), console_page))
+        .service(resource("/static/{name}", web::get(), static_file));
+}
+
+fn serve(name: &str) -> Result<HttpResponse, AppError> {
+    let asset = ASSETS
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such file"))?;
+    Ok(HttpResponse::Ok()
+        .content_type(asset.content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(asset.body))
+}
+
+async fn chat_page() -> Result<HttpResponse, AppError> {
+    serve("index.html")
+}
+
+async fn console_page() -> Result<HttpResponse, AppError> {
+    serve("admin.html")
+}
+
+async fn static_file(name: web::Path<String>) -> Result<HttpResponse, AppError> {
+    serve(&name)
+}

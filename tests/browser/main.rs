@@ -1,0 +1,11 @@
+//! Browser stories: headless Chromium (through chromedriver) drives the real pages against a real
+//! server. Without a browser on the machine they say loudly that they were skipped, unless
+//! CHAT_TEST_REQUIRE_BROWSER=1 makes that a failure (as `.ci/run` does). Screenshots of the main
+//! screens land in target/screenshots/.
+
+#[allow(dead_code, unused_macros)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod driver;
+mod stories;

@@ -1,0 +1,233 @@
+//! What a visitor and the staff do in their browsers.
+
+use crate::driver::{Browser, Driver, ENTER};
+use crate::helpers::{spawn_app, Backend, TestApp};
+use serde_json::json;
+
+/// Signs a guest in on the chat page and waits for their support conversation.
+async fn guest_signs_in(app: &TestApp, browser: &Browser, name: &str) {
+    browser.open(app, "/").await;
+    browser.type_into("#guest-name", name).await;
+    browser.click("#guest-start").await;
+    browser.find("#chat").await;
+    browser
+        .wait_for_text("#room-title", "Help from the store")
+        .await;
+    browser
+        .wait_until(
+            "the socket is connected",
+            "return document.querySelector('#connection-status').dataset.state === 'connected';",
+        )
+        .await;
+}
+
+/// Types a message in the chat page's composer and waits until it is stored (acked).
+async fn send_from_chat(browser: &Browser, text: &str) {
+    browser.type_into("#composer", text).await;
+    browser.type_into("#composer", ENTER).await;
+    let script = format!(
+        "return [...document.querySelectorAll('#messages .message:not(.pending):not(.failed)')]
+            .some(m => m.dataset.seq && m.querySelector('.message-text').textContent === {});",
+        json!(text)
+    );
+    browser
+        .wait_until(&format!("{text:?} is stored"), &script)
+        .await;
+}
+
+/// Signs the staff in on the console.
+async fn staff_signs_in(app: &TestApp, browser: &Browser) {
+    browser.open(app, "/admin").await;
+    browser.type_into("#admin-username", "staff").await;
+    browser.type_into("#admin-password", "staff-password").await;
+    browser.click("#admin-login").await;
+    browser.find("#console").await;
+}
+
+/// The console's list entry for a customer: (room, unread badge text).
+async fn conversation_of(browser: &Browser, customer: &str) -> (String, String) {
+    let script = format!(
+        "const c = [...document.querySelectorAll('#conversation-list .conversation')]
+            .find(e => e.querySelector('.customer-name').textContent.trim() === {});
+         return c ? [c.dataset.room, c.querySelector('.unread-badge').textContent.trim()] : null;",
+        json!(customer)
+    );
+    browser
+        .wait_until(
+            &format!("{customer} is listed"),
+            &format!("return (() => {{ {script} }})() !== null;"),
+        )
+        .await;
+    let found = browser.eval(&script).await;
+    (
+        found[0].as_str().unwrap_or_default().to_owned(),
+        found[1].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[actix_rt::test]
+async fn a_visitor_asks_for_help_and_the_staff_answers_live() {
+    let Some(mut driver) =
+        Driver::start_or_skip("a_visitor_asks_for_help_and_the_staff_answers_live").await
+    else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let visitor = driver.browser(1280, 800).await;
+    guest_signs_in(&app, &visitor, "Vera Visitor").await;
+    send_from_chat(&visitor, "Where is my order #1234?").await;
+    visitor.screenshot("chat-visitor").await;
+
+    // The staff sees the conversation appear with its unread count, opens it, reads it.
+    let staff = driver.browser(1280, 800).await;
+    staff_signs_in(&app, &staff).await;
+    let (room, unread) = conversation_of(&staff, "Vera Visitor").await;
+    assert!(room.starts_with("support:"), "{room}");
+    assert_eq!(unread, "1");
+    staff.wait_until(
+        "live figures are shown",
+        "return Number(document.querySelector('[data-stat=\"connections\"]').textContent) >= 2;",
+    )
+    .await;
+    staff.screenshot("admin-console").await;
+    staff
+        .click(&format!(".conversation[data-room=\"{room}\"]"))
+        .await;
+    staff
+        .wait_for_text(
+            "#conversation-messages .message-text",
+            "Where is my order #1234?",
+        )
+        .await;
+
+    // Typing shows on the other side.
+    staff
+        .type_into("#admin-composer", "Let me check that for you")
+        .await;
+    visitor
+        .wait_until(
+            "the visitor sees the staff typing",
+            "return document.querySelector('#typing').textContent.includes('staff');",
+        )
+        .await;
+    staff.type_into("#admin-composer", ENTER).await;
+    visitor
+        .wait_for_text("#messages .message-text", "Let me check that for you")
+        .await;
+    staff.screenshot("admin-conversation").await;
+
+    // A new message from the visitor shows up live in the console.
+    send_from_chat(&visitor, "Thank you!").await;
+    staff
+        .wait_for_text("#conversation-messages .message-text", "Thank you!")
+        .await;
+    visitor.screenshot("chat-answered").await;
+
+    // A reload keeps the visitor signed in, with the whole conversation.
+    visitor.client.refresh().await.expect("reload");
+    visitor.find("#chat").await;
+    for text in [
+        "Where is my order #1234?",
+        "Let me check that for you",
+        "Thank you!",
+    ] {
+        visitor.wait_for_text("#messages .message-text", text).await;
+    }
+    visitor.close().await;
+    staff.close().await;
+}
+
+#[actix_rt::test]
+async fn chat_text_is_shown_as_text_never_as_markup() {
+    let Some(mut driver) =
+        Driver::start_or_skip("chat_text_is_shown_as_text_never_as_markup").await
+    else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let visitor = driver.browser(1280, 800).await;
+    guest_signs_in(&app, &visitor, "<b>Mallory</b>").await;
+    let attack = "<img src=x onerror=alert(1)>";
+    send_from_chat(&visitor, attack).await;
+    let images = visitor
+        .eval("return document.querySelectorAll('#messages img, #me img').length;")
+        .await;
+    assert_eq!(images, json!(0));
+    assert!(
+        visitor.client.get_alert_text().await.is_err(),
+        "no alert ran"
+    );
+
+    let staff = driver.browser(1280, 800).await;
+    staff_signs_in(&app, &staff).await;
+    let (room, _) = conversation_of(&staff, "<b>Mallory</b>").await;
+    staff
+        .click(&format!(".conversation[data-room=\"{room}\"]"))
+        .await;
+    staff
+        .wait_for_text("#conversation-messages .message-text", attack)
+        .await;
+    let markup = staff
+        .eval("return document.querySelectorAll('#console img, #console b').length;")
+        .await;
+    assert_eq!(markup, json!(0));
+    assert!(staff.client.get_alert_text().await.is_err(), "no alert ran");
+    visitor.close().await;
+    staff.close().await;
+}
+
+#[actix_rt::test]
+async fn a_customer_cannot_use_the_staff_console() {
+    let Some(mut driver) = Driver::start_or_skip("a_customer_cannot_use_the_staff_console").await
+    else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    app.register("customer").await;
+    let browser = driver.browser(1280, 800).await;
+    browser.open(&app, "/admin").await;
+    browser.type_into("#admin-username", "customer").await;
+    browser.type_into("#admin-password", "password-1").await;
+    browser.click("#admin-login").await;
+    browser
+        .wait_until(
+            "the console says it is for staff",
+            "return document.querySelector('#admin-error').textContent.toLowerCase().includes('staff');",
+        )
+        .await;
+    let console_shown = browser
+        .eval(
+            "const c = document.querySelector('#console'); return !!c && c.offsetParent !== null;",
+        )
+        .await;
+    assert_eq!(console_shown, json!(false));
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn the_chat_page_works_at_phone_width() {
+    let Some(mut driver) = Driver::start_or_skip("the_chat_page_works_at_phone_width").await else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let phone = driver.browser(375, 740).await;
+    guest_signs_in(&app, &phone, "Pat on a phone").await;
+    send_from_chat(&phone, "Hello from my phone").await;
+    let fits = phone
+        .eval("return document.documentElement.scrollWidth <= window.innerWidth + 1;")
+        .await;
+    assert_eq!(fits, json!(true), "no sideways scrolling at phone width");
+    phone.screenshot("chat-phone").await;
+    phone.click("#sidebar-toggle").await;
+    phone
+        .wait_until(
+            "the room list has slid fully into view",
+            "const r = document.querySelector('.room-item').getBoundingClientRect();
+             return r.left >= 0 && r.right <= window.innerWidth && r.width > 0;",
+        )
+        .await;
+    // Let the slide animation settle before the picture.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    phone.screenshot("chat-phone-rooms").await;
+    phone.close().await;
+}
