@@ -231,3 +231,77 @@ async fn the_chat_page_works_at_phone_width() {
     phone.screenshot("chat-phone-rooms").await;
     phone.close().await;
 }
+
+/// Clicks something that asks for confirmation and accepts the dialog.
+async fn click_and_confirm(browser: &Browser, css: &str) {
+    browser.click(css).await;
+    let started = std::time::Instant::now();
+    while browser.client.accept_alert().await.is_err() {
+        assert!(
+            started.elapsed() < crate::helpers::WAIT,
+            "no confirmation dialog after {css}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn the_staff_moderates_from_the_console() {
+    let Some(mut driver) = Driver::start_or_skip("the_staff_moderates_from_the_console").await
+    else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let visitor = driver.browser(1280, 800).await;
+    guest_signs_in(&app, &visitor, "Rude Rudy").await;
+    send_from_chat(&visitor, "a fine question").await;
+    send_from_chat(&visitor, "something rude").await;
+
+    let staff = driver.browser(1280, 800).await;
+    staff_signs_in(&app, &staff).await;
+    let (room, _) = conversation_of(&staff, "Rude Rudy").await;
+    staff
+        .click(&format!(".conversation[data-room=\"{room}\"]"))
+        .await;
+    staff
+        .wait_for_text("#conversation-messages .message-text", "something rude")
+        .await;
+
+    // Delete: the message disappears on the visitor's page, the other stays.
+    let rude = staff
+        .eval(
+            "const m = [...document.querySelectorAll('#conversation-messages .message')]
+                .find(e => e.querySelector('.message-text').textContent === 'something rude');
+             return m.dataset.seq;",
+        )
+        .await;
+    let rude_seq = rude.as_str().unwrap_or_default().to_owned();
+    click_and_confirm(
+        &staff,
+        &format!("#conversation-messages .message[data-seq=\"{rude_seq}\"] .delete-message"),
+    )
+    .await;
+    visitor
+        .wait_until(
+            "the deleted message is gone for the visitor",
+            "return ![...document.querySelectorAll('#messages .message-text')]
+                 .some(e => e.textContent === 'something rude');",
+        )
+        .await;
+    visitor
+        .wait_for_text("#messages .message-text", "a fine question")
+        .await;
+
+    // Ban: the visitor is put out and told why.
+    click_and_confirm(&staff, "#ban-toggle").await;
+    visitor.find("#signin").await;
+    visitor
+        .wait_until(
+            "the visitor is told about the ban",
+            "return document.querySelector('#signin-error').textContent.toLowerCase().includes('banned');",
+        )
+        .await;
+    staff.wait_for_text("#ban-toggle", "Unban customer").await;
+    visitor.close().await;
+    staff.close().await;
+}
