@@ -21,6 +21,16 @@ async fn guest_token(base: &str) -> String {
     token_of(&res.json::<Value>().await.unwrap())
 }
 
+/// A new guest of the server process, connected and in the room `lobby`.
+async fn guest_in_lobby(server: &ServerProcess) -> (String, WsClient) {
+    let token = guest_token(&server.base()).await;
+    let url = format!("ws://{}/ws?token={token}", server.address);
+    let mut client = WsClient::open(&url, None).await.expect("upgrade");
+    client.expect("hello").await;
+    client.join("lobby").await;
+    (token, client)
+}
+
 async fn stored_texts(base: &str, token: &str) -> BTreeMap<i64, String> {
     let mut stored = BTreeMap::new();
     let mut before: Option<i64> = None;
@@ -49,12 +59,7 @@ async fn stored_texts(base: &str, token: &str) -> BTreeMap<i64, String> {
 async fn acked_messages_survive_kill_9(backend: Backend) {
     let data = TestData::new(&backend);
     let server = ServerProcess::start(&data);
-    let token = guest_token(&server.base()).await;
-    let mut client = WsClient::open(&format!("ws://{}/ws?token={token}", server.address), None)
-        .await
-        .unwrap();
-    client.expect("hello").await;
-    client.join("lobby").await;
+    let (token, mut client) = guest_in_lobby(&server).await;
 
     // Send without waiting, collect acks for a while, then kill the server mid-stream.
     let mut acked: BTreeMap<i64, String> = BTreeMap::new();
@@ -96,12 +101,7 @@ async fn acked_messages_survive_kill_9(backend: Backend) {
 async fn sigterm_stores_everything_queued_and_closes_sockets_with_1001(backend: Backend) {
     let data = TestData::new(&backend);
     let server = ServerProcess::start(&data);
-    let token = guest_token(&server.base()).await;
-    let mut client = WsClient::open(&format!("ws://{}/ws?token={token}", server.address), None)
-        .await
-        .unwrap();
-    client.expect("hello").await;
-    client.join("lobby").await;
+    let (token, mut client) = guest_in_lobby(&server).await;
     for i in 0..20 {
         client.send(json!({"type": "send", "room": "lobby", "text": format!("m{i}"), "cid": format!("c{i}")})).await;
     }

@@ -231,27 +231,23 @@ async fn older_history_pages_backwards_over_the_socket_and_http(backend: Backend
     for i in 1..=7 {
         ann.say("lobby", &format!("m{i}"), &format!("c{i}")).await;
     }
-    ann.send(json!({"type": "history", "room": "lobby", "limit": 3}))
-        .await;
-    let page = ann.expect("history").await;
-    assert_eq!(
-        (seqs(&page["messages"]), page["more"].clone()),
-        (vec![5, 6, 7], json!(true))
-    );
-    ann.send(json!({"type": "history", "room": "lobby", "before": 5, "limit": 3}))
-        .await;
-    let page = ann.expect("history").await;
-    assert_eq!(
-        (seqs(&page["messages"]), page["more"].clone()),
-        (vec![2, 3, 4], json!(true))
-    );
-    ann.send(json!({"type": "history", "room": "lobby", "before": 2, "limit": 3}))
-        .await;
-    let page = ann.expect("history").await;
-    assert_eq!(
-        (seqs(&page["messages"]), page["more"].clone()),
-        (vec![1], json!(false))
-    );
+    // Each page: (seqs, more), oldest first, paging backwards.
+    for (before, expected, more) in [
+        (None, vec![5, 6, 7], true),
+        (Some(5), vec![2, 3, 4], true),
+        (Some(2), vec![1], false),
+    ] {
+        let mut request = json!({"type": "history", "room": "lobby", "limit": 3});
+        if let Some(before) = before {
+            request["before"] = json!(before);
+        }
+        ann.send(request).await;
+        let page = ann.expect("history").await;
+        assert_eq!(
+            (seqs(&page["messages"]), page["more"].clone()),
+            (expected, json!(more))
+        );
+    }
 
     let (status, page) = app
         .get("/api/rooms/lobby/messages?before=6&limit=2", Some(&token))
