@@ -1,6 +1,6 @@
 //! `GET /healthz`: 200 when the server and its database answer.
 
-use crate::api::resource;
+use crate::api::{get_or_head, resource};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::CheckDatabase;
 use crate::startup::AppState;
@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", web::get(), healthz));
+    cfg.service(resource("/healthz", get_or_head(), healthz));
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

@@ -80,6 +80,12 @@ where
         .default_service(web::to(method_not_allowed))
 }
 
+/// GET, and HEAD (the same answer without the body: load balancers and link checkers use it).
+pub fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::new(
         ErrorCode::MethodNotAllowed,

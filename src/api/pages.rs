@@ -2,7 +2,7 @@
 //! `/admin`, their scripts and styles under `/static/`. The files of `static/` are compiled into
 //! the binary, so one file deploys the whole product; no build step, nothing from a CDN.
 
-use crate::api::resource;
+use crate::api::{get_or_head, resource};
 use crate::error::{AppError, ErrorCode};
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -40,9 +40,9 @@ const ASSETS: &[Asset] = &[
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/", web::get(), chat_page))
-        .service(resource("/admin", web::get(), console_page))
-        .service(resource("/static/{name}", web::get(), static_file));
+    cfg.service(resource("/", get_or_head(), chat_page))
+        .service(resource("/admin", get_or_head(), console_page))
+        .service(resource("/static/{name}", get_or_head(), static_file));
 }
 
 fn serve(name: &str) -> Result<HttpResponse, AppError> {

@@ -201,6 +201,12 @@ async fn the_health_check_answers_when_the_database_does(backend: Backend) {
     let (app, _data) = spawn_app(backend).await;
     let (status, body) = app.get("/healthz", None).await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let head = awc::Client::new()
+        .head(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
 }
 
 async fn a_socket_without_a_valid_token_is_refused_before_the_upgrade(backend: Backend) {

@@ -9,5 +9,6 @@ mod admin;
 mod bad_input;
 mod durability;
 mod messaging;
+mod pages;
 mod presence;
 mod rights;
