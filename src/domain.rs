@@ -250,6 +250,15 @@ pub enum TextError {
     TooLong(usize),
 }
 
+impl fmt::Display for TextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextError::Empty => f.write_str("text must not be empty"),
+            TextError::TooLong(max) => write!(f, "message longer than {max} characters"),
+        }
+    }
+}
+
 /// The text of a chat message: not blank, at most the configured number of characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageText(String);

@@ -68,6 +68,16 @@ impl ErrorCode {
     }
 }
 
+impl From<&crate::domain::TextError> for ErrorCode {
+    /// Too long is `too_large`, anything else `bad_request`, over HTTP and on the socket alike.
+    fn from(e: &crate::domain::TextError) -> Self {
+        match e {
+            crate::domain::TextError::TooLong(_) => ErrorCode::TooLarge,
+            crate::domain::TextError::Empty => ErrorCode::BadRequest,
+        }
+    }
+}
+
 /// An HTTP request that failed, with the code and the message the client gets.
 #[derive(Debug)]
 pub struct AppError {

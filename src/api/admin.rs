@@ -8,7 +8,7 @@ use crate::chat::messages::{
 };
 use crate::db::models::StoredMessage;
 use crate::db::StorageError;
-use crate::domain::{MessageText, Role, RoomName, TextError, UserId, UserInfo};
+use crate::domain::{MessageText, Role, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
 use crate::startup::AppState;
@@ -186,13 +186,7 @@ async fn announce(
         body.into_inner().text,
         state.session_limits.max_message_chars,
     )
-    .map_err(|e| match e {
-        TextError::Empty => AppError::bad_request("text must not be empty"),
-        TextError::TooLong(max) => AppError::new(
-            ErrorCode::TooLarge,
-            format!("text longer than {max} characters"),
-        ),
-    })?;
+    .map_err(|e| AppError::new(ErrorCode::from(&e), e.to_string()))?;
     let stored = state
         .chat
         .send(Announce {

@@ -893,10 +893,16 @@ impl Handler<MarkRead> for ChatServer {
             .into_actor(self)
             .map(move |result, act, _| match split(result) {
                 Ok(count) => {
-                    let frame = ServerFrame::Unread { room, count };
+                    // One encode for every tab of the user.
+                    let text = ServerFrame::Unread { room, count }.encode();
                     let tabs = act.tabs.get(&user.id).cloned().unwrap_or_default();
                     for tab in tabs {
-                        act.send_frame(tab, &frame);
+                        let frame = OutFrame {
+                            text: text.clone(),
+                            room: None,
+                            seq: 0,
+                        };
+                        act.send_to(tab, Outgoing::Frames(vec![frame]));
                     }
                 }
                 Err(e) => {

@@ -13,7 +13,7 @@ use crate::chat::messages::{
 };
 use crate::chat::server::CLOSE_SLOW_CONSUMER;
 use crate::chat::ChatServer;
-use crate::domain::{ClientMessageId, MessageText, RoomName, TextError, UserInfo};
+use crate::domain::{ClientMessageId, MessageText, RoomName, UserInfo};
 use crate::error::ErrorCode;
 use actix::prelude::*;
 use actix_http::ws::Item;
@@ -213,16 +213,8 @@ impl WsSession {
                 let cid = ClientMessageId::parse(&cid).map_err(|e| Refusal::bad_request(e.0))?;
                 let with_cid = |r: Refusal| r.with_cid(Some(cid.as_str()));
                 let room = room(&name).map_err(with_cid)?;
-                let text =
-                    MessageText::parse(text, self.limits.max_message_chars).map_err(|e| {
-                        with_cid(match e {
-                            TextError::Empty => Refusal::bad_request("text must not be empty"),
-                            TextError::TooLong(max) => Refusal::new(
-                                ErrorCode::TooLarge,
-                                format!("message longer than {max} characters"),
-                            ),
-                        })
-                    })?;
+                let text = MessageText::parse(text, self.limits.max_message_chars)
+                    .map_err(|e| with_cid(Refusal::new(ErrorCode::from(&e), e.to_string())))?;
                 let cid_text = cid.as_str().to_owned();
                 self.forward(Publish {
                     session,
