@@ -142,6 +142,9 @@ pub fn open_pool(
     };
     let pool = r2d2::Pool::builder()
         .max_size(pool_size.max(1))
+        // A PostgreSQL connection can break under us; an SQLite one cannot, and checking it
+        // cost a statement per batch.
+        .test_on_check_out(matches!(target, DbTarget::Postgres(_)))
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .map_err(|e| StorageError::Unavailable(e.to_string()))?;

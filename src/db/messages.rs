@@ -152,7 +152,7 @@ fn find_by_cid(
         .filter(messages::sender_id.eq(sender.0))
         .filter(messages::cid.eq(cid))
         .select((messages::id, messages::seq, messages::created_at))
-        .first::<(i64, i64, i64)>(c)
+        .get_result::<(i64, i64, i64)>(c)
         .optional())?;
     Ok(row.map(|(id, seq, ts)| StoreOutcome::Duplicate { id, seq, ts }))
 }

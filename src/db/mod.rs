@@ -1,6 +1,10 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
 //! [`rooms`]). Only the history actor (and tests) call them; nothing here knows about actors.
+//!
+//! Lookups by a unique key end in `get_result`, not `first`: `first` adds `LIMIT ?`, and the
+//! bundled SQLite re-prepares a statement whose LIMIT is a bound parameter each time it is
+//! bound again (about 20 µs per query, measured with callgrind).
 
 pub mod admin;
 pub mod connection;

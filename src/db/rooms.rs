@@ -25,7 +25,7 @@ pub fn last_seq(conn: &mut DbConn, room: &str) -> Result<i64, StorageError> {
     let seq = with_backend!(conn, c => rooms::table
         .find(room)
         .select(rooms::last_seq)
-        .first::<i64>(c)
+        .get_result::<i64>(c)
         .optional())?;
     Ok(seq.unwrap_or(0))
 }
@@ -72,7 +72,7 @@ pub fn read_cursor(conn: &mut DbConn, user: UserId, room: &str) -> Result<i64, S
     let seq = with_backend!(conn, c => room_members::table
         .find((user.0, room))
         .select(room_members::last_read_seq)
-        .first::<i64>(c)
+        .get_result::<i64>(c)
         .optional())?;
     Ok(seq.unwrap_or(0))
 }

@@ -39,7 +39,7 @@ pub fn find_by_login(conn: &mut DbConn, username: &str) -> Result<Option<UserRow
         .filter(lower(users::username).eq(&lowered))
         .filter(users::role.ne(Role::Guest.as_str()))
         .select(UserRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional())?;
     Ok(row)
 }
@@ -49,7 +49,7 @@ pub fn find_by_id(conn: &mut DbConn, id: UserId) -> Result<Option<UserRow>, Stor
     let row = with_backend!(conn, c => users::table
         .find(id.0)
         .select(UserRow::as_select())
-        .first(c)
+        .get_result(c)
         .optional())?;
     Ok(row)
 }
