@@ -8,6 +8,12 @@ use clap::Parser;
 use std::io::BufRead;
 use std::process::ExitCode;
 
+/// jemalloc: less memory per idle connection and cheaper frees than the system allocator
+/// (measured in docs/performance.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

@@ -5,6 +5,7 @@ use crate::domain::{ClientMessageId, MessageText, RoomName, UserId, UserInfo};
 use crate::error::ErrorCode;
 use actix::{Message, Recipient};
 use bytestring::ByteString;
+use smallvec::SmallVec;
 
 /// A connection's id, unique within one server process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,13 +229,16 @@ pub struct OutFrame {
     pub seq: i64,
 }
 
+/// The frames of one commit for one connection: inline up to two, the common case.
+pub type FrameBatch = SmallVec<[OutFrame; 2]>;
+
 /// What a session is asked to do.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     /// Write these frames, in order. Everything one commit produces for a connection comes as
     /// one item, so a burst costs one mailbox slot and the frames go out in one write; a full
     /// mailbox therefore means a client that has not drained whole batches, not a busy room.
-    Frames(Vec<OutFrame>),
+    Frames(FrameBatch),
     /// Write the `joined` frame, then what was held back for the room after `last_seq`.
     Joined {
         /// The room.

@@ -18,7 +18,9 @@ use crate::history::HistoryActor;
 use crate::ws::protocol::{RoomEntry, ServerFrame};
 use actix::prelude::*;
 use bytestring::ByteString;
-use std::collections::{HashMap, HashSet, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::smallvec;
+use std::collections::{HashMap, VecDeque};
 use tokio::sync::oneshot;
 
 /// Limits of what the chat server reads for a connection.
@@ -53,10 +55,10 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub struct ChatServer {
     history: Addr<HistoryActor>,
     config: ChatConfig,
-    sessions: HashMap<SessionId, SessionEntry>,
+    sessions: FxHashMap<SessionId, SessionEntry>,
     rooms: HashMap<RoomName, RoomState>,
     /// Every open connection of each user ("tabs"): unread counts go to all of them.
-    tabs: HashMap<UserId, Vec<SessionId>>,
+    tabs: FxHashMap<UserId, Vec<SessionId>>,
     next_session: u64,
     /// Messages waiting for the next batch.
     outbox: Vec<PendingMessage>,
@@ -65,9 +67,11 @@ pub struct ChatServer {
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
     idle_waiters: Vec<oneshot::Sender<()>>,
     /// Staff connections: they hear of every message in every support conversation.
-    staff: HashSet<SessionId>,
+    staff: FxHashSet<SessionId>,
     /// Messages stored per second over the last minute, for the live figures.
     stored_per_second: VecDeque<(u64, u64)>,
+    /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
+    deliveries: Deliveries,
 }
 
 struct SessionEntry {
@@ -78,10 +82,10 @@ struct SessionEntry {
 
 #[derive(Default)]
 struct RoomState {
-    members: HashSet<SessionId>,
+    members: FxHashSet<SessionId>,
     /// Users with at least one connection in the room, and how many.
-    online: HashMap<UserId, (UserInfo, u32)>,
-    typing: HashSet<UserId>,
+    online: FxHashMap<UserId, (UserInfo, u32)>,
+    typing: FxHashSet<UserId>,
 }
 
 struct PendingMessage {
@@ -111,11 +115,21 @@ impl PendingMessage {
 
 /// Frames gathered for several connections, handed over as one mailbox item per connection.
 #[derive(Default)]
-struct Deliveries(HashMap<SessionId, Vec<OutFrame>>);
+struct Deliveries {
+    frames: FxHashMap<SessionId, FrameBatch>,
+    /// Connections that wait for an ack: served first, so that a sender in a room of
+    /// thousands hears of its commit before the whole room has been written to.
+    first: Vec<SessionId>,
+}
 
 impl Deliveries {
     fn push(&mut self, session: SessionId, frame: OutFrame) {
-        self.0.entry(session).or_default().push(frame);
+        self.frames.entry(session).or_default().push(frame);
+    }
+
+    fn push_ack(&mut self, session: SessionId, frame: OutFrame) {
+        self.push(session, frame);
+        self.first.push(session);
     }
 }
 
@@ -133,15 +147,16 @@ impl ChatServer {
         ChatServer {
             history,
             config,
-            sessions: HashMap::new(),
+            sessions: FxHashMap::default(),
             rooms: HashMap::new(),
-            tabs: HashMap::new(),
+            tabs: FxHashMap::default(),
             next_session: 1,
             outbox: Vec::new(),
             writing: false,
             idle_waiters: Vec::new(),
-            staff: HashSet::new(),
+            staff: FxHashSet::default(),
             stored_per_second: VecDeque::new(),
+            deliveries: Deliveries::default(),
         }
     }
 
@@ -182,7 +197,7 @@ impl ChatServer {
             room: None,
             seq: 0,
         };
-        self.send_to(session, Outgoing::Frames(vec![frame]));
+        self.send_to(session, Outgoing::Frames(smallvec![frame]));
     }
 
     fn send_error(
@@ -229,15 +244,21 @@ impl ChatServer {
     }
 
     /// Hands each connection its gathered frames.
-    fn dispatch(&mut self, deliveries: Deliveries) {
-        for (session, frames) in deliveries.0 {
+    fn dispatch(&mut self, mut deliveries: Deliveries) {
+        for session in deliveries.first.drain(..) {
+            if let Some(frames) = deliveries.frames.remove(&session) {
+                self.send_to(session, Outgoing::Frames(frames));
+            }
+        }
+        for (session, frames) in deliveries.frames.drain() {
             self.send_to(session, Outgoing::Frames(frames));
         }
+        self.deliveries = deliveries;
     }
 
     /// One frame to a room's members.
     fn fan_out(&mut self, room: &RoomName, text: ByteString, seq: i64, skip: Skip) {
-        let mut deliveries = Deliveries::default();
+        let mut deliveries = std::mem::take(&mut self.deliveries);
         self.gather(room, text, seq, skip, &mut deliveries);
         self.dispatch(deliveries);
     }
@@ -440,7 +461,7 @@ impl ChatServer {
     /// conversations, to every staff connection; then the ack. Each connection gets all of its
     /// frames of the batch at once.
     fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
-        let mut deliveries = Deliveries::default();
+        let mut deliveries = std::mem::take(&mut self.deliveries);
         let mut stored = 0;
         for (p, outcome) in pending.into_iter().zip(outcomes) {
             let seq = outcome.seq();
@@ -480,7 +501,7 @@ impl ChatServer {
                         room: Some(p.room.clone()),
                         seq: 0,
                     };
-                    deliveries.push(session, ack);
+                    deliveries.push_ack(session, ack);
                 }
                 Origin::Http(reply) => {
                     let room = p.room.to_string();
@@ -902,7 +923,7 @@ impl Handler<MarkRead> for ChatServer {
                             room: None,
                             seq: 0,
                         };
-                        act.send_to(tab, Outgoing::Frames(vec![frame]));
+                        act.send_to(tab, Outgoing::Frames(smallvec![frame]));
                     }
                 }
                 Err(e) => {
