@@ -3,20 +3,20 @@
 //! lock per message).
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{TargetKind, CHAT_SERVER_HINT};
 use crate::payload::{self, Order, SeqTracker, Stamp};
-use crate::target::{self, Endpoint, Incoming, Ws};
+use crate::target::{self, Endpoint, Incoming};
+use crate::ws::{WsConn, WsError};
 use crate::Out;
 
 /// Highest latency a histogram tracks (larger values count as this), microseconds.
@@ -319,7 +319,7 @@ impl ConnState {
             .saturating_record(us);
     }
 
-    fn on_ack(&mut self, cid: &str, now: u64) {
+    fn on_ack(&mut self, cid: &[u8], now: u64) {
         let Some((tag, nanos)) = payload::decode_cid(cid) else {
             self.totals.unparsed += 1;
             return;
@@ -336,13 +336,32 @@ impl ConnState {
         }
     }
 
+    /// Counts one incoming text frame; returns whether it was an Engine.IO ping (to answer).
+    fn on_frame(&mut self, shared: &Shared, frame: &[u8], now: u64) -> bool {
+        match target::parse(shared.kind, frame) {
+            Incoming::Payload(p) => match payload::decode(&p) {
+                Some(s) => self.on_delivery(shared, s, now),
+                None => self.totals.unparsed += 1,
+            },
+            Incoming::Ack(cid) => self.on_ack(&cid, now),
+            Incoming::Error { code, cid, .. } => self.on_error(&code, cid.as_deref()),
+            Incoming::Ping => {
+                self.totals.pings += 1;
+                return true;
+            }
+            Incoming::Unparsed => self.totals.unparsed += 1,
+            _ => {}
+        }
+        false
+    }
+
     fn on_error(&mut self, code: &str, cid: Option<&str>) {
         *self
             .totals
             .error_frames
             .entry(code.to_string())
             .or_insert(0) += 1;
-        if let Some((tag, _)) = cid.and_then(payload::decode_cid) {
+        if let Some((tag, _)) = cid.and_then(|c| payload::decode_cid(c.as_bytes())) {
             if tag == self.bucket.tag {
                 self.bucket.send_errors += 1;
             }
@@ -452,18 +471,21 @@ async fn run_member(
 async fn member_loop(
     m: &Member,
     shared: &Shared,
-    mut ws: Ws,
+    mut ws: WsConn,
     room_name: &str,
     st: &mut ConnState,
     phase: &mut watch::Receiver<Phase>,
 ) -> End {
     let kind = shared.kind;
-    let acks = target::has_acks(kind);
     let mut ticker: Option<Interval> = None;
     let mut rate = 0.0;
     let mut send_tag = 0;
     let mut n: u64 = 0;
+    // The frame being sent, reused.
+    let mut frame = Vec::new();
     loop {
+        let mut pings = 0;
+        let mut now = None;
         tokio::select! {
             // Phase changes first: a tick must not send under the previous tag.
             biased;
@@ -490,7 +512,8 @@ async fn member_loop(
                         st.collect(shared, tag);
                     }
                     Phase::Finish => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                        ws.queue_close();
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
                         return End::Finish;
                     }
                 }
@@ -502,46 +525,39 @@ async fn member_loop(
                 let tag = send_tag.max(st.bucket.tag);
                 let stamp = Stamp { sender: sender as u64, n, tag, nanos: shared.now_ns() };
                 n += 1;
-                let text = payload::encode(stamp, shared.size);
-                let cid = if acks { payload::cid(stamp) } else { String::new() };
-                let frame = target::encode_send(kind, room_name, &text, &cid);
-                if let Err(e) = ws.send(Message::text(frame)).await {
-                    return End::Lost(format!("send failed: {e}"));
-                }
+                frame.clear();
+                target::write_send(&mut frame, kind, room_name, stamp, shared.size);
+                ws.queue_text(&frame);
                 st.bucket.sent += 1;
             }
-            msg = ws.next() => {
-                match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        let now = shared.now_ns();
-                        match target::parse(kind, t.as_str()) {
-                            Incoming::Payload(p) => match payload::decode(&p) {
-                                Some(s) => st.on_delivery(shared, s, now),
-                                None => st.totals.unparsed += 1,
-                            },
-                            Incoming::Ack(cid) => st.on_ack(&cid, now),
-                            Incoming::Error { code, cid, .. } => st.on_error(&code, cid.as_deref()),
-                            Incoming::Ping => {
-                                st.totals.pings += 1;
-                                if let Err(e) = ws.send(Message::text("3")).await {
-                                    return End::Lost(format!("pong failed: {e}"));
-                                }
-                            }
-                            Incoming::Unparsed => st.totals.unparsed += 1,
-                            _ => {}
+            read = ws.read(|f| {
+                // One clock read per batch: the frames of one read arrived together.
+                let now = *now.get_or_insert_with(|| shared.now_ns());
+                if st.on_frame(shared, f, now) {
+                    pings += 1;
+                }
+                ControlFlow::Continue(())
+            }) => {
+                if let Err(e) = read {
+                    // Echo a close before going.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                    return End::Lost(match e {
+                        WsError::Closed(Some((code, reason))) => {
+                            format!("server closed: {code} {reason}")
                         }
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        return End::Lost(match frame {
-                            Some(f) => format!("server closed: {} {}", f.code, f.reason),
-                            None => "server closed".to_string(),
-                        });
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return End::Lost(format!("connection error: {e}")),
-                    None => return End::Lost("connection closed".to_string()),
+                        WsError::Closed(None) => "server closed".to_string(),
+                        WsError::Eof => "connection closed".to_string(),
+                        e => format!("connection error: {e}"),
+                    });
                 }
             }
+        }
+        for _ in 0..pings {
+            ws.queue_text(b"3");
+        }
+        // Sends and pongs go out here, outside `select!`, so no write is cut in half.
+        if let Err(e) = ws.flush().await {
+            return End::Lost(format!("send failed: {e}"));
         }
     }
 }

@@ -31,6 +31,7 @@ mod payload;
 mod procstat;
 mod report;
 mod target;
+mod ws;
 
 use std::process::ExitCode;
 

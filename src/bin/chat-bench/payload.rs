@@ -3,7 +3,7 @@
 //! (0 = warm-up, then the measured window or the ramp step), `nanos` the send time since the
 //! benchmark's start `Instant` (one process, so no clock sync is needed).
 
-use std::fmt::Write;
+use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
@@ -13,24 +13,24 @@ pub struct Stamp {
     pub nanos: u64,
 }
 
-pub fn encode(s: Stamp, size: usize) -> String {
-    let mut text = String::with_capacity(size.max(48));
-    // Writing to a String cannot fail.
-    let _ = write!(text, "b|{}|{}|{}|{}|", s.sender, s.n, s.tag, s.nanos);
-    while text.len() < size {
-        text.push('x');
+/// Appends the text of `s`, padded to `size` bytes.
+pub fn write_text(out: &mut Vec<u8>, s: Stamp, size: usize) {
+    let start = out.len();
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "b|{}|{}|{}|{}|", s.sender, s.n, s.tag, s.nanos);
+    if out.len() - start < size {
+        out.resize(start + size, b'x');
     }
-    text
 }
 
-pub fn decode(text: &str) -> Option<Stamp> {
-    let rest = text.strip_prefix("b|")?;
-    let mut parts = rest.splitn(5, '|');
-    let sender = parts.next()?.parse().ok()?;
-    let n = parts.next()?.parse().ok()?;
-    let tag = parts.next()?.parse().ok()?;
-    let nanos = parts.next()?.parse().ok()?;
-    parts.next()?;
+/// The stamp a text starts with. Only the stamp is read, not the padding after it, so `text`
+/// may run on past the end of the text (into the rest of a JSON frame).
+pub fn decode(text: &[u8]) -> Option<Stamp> {
+    let rest = text.strip_prefix(b"b|")?;
+    let (sender, rest) = number(rest, b'|')?;
+    let (n, rest) = number(rest, b'|')?;
+    let (tag, rest) = number(rest, b'|')?;
+    let (nanos, _) = number(rest, b'|')?;
     Some(Stamp {
         sender,
         n,
@@ -39,19 +39,46 @@ pub fn decode(text: &str) -> Option<Stamp> {
     })
 }
 
-/// The chat cid of a send: `<sender>-<n>-<tag>-<nanos>`, so that the ack carries the send time.
-pub fn cid(s: Stamp) -> String {
-    format!("{}-{}-{}-{}", s.sender, s.n, s.tag, s.nanos)
+/// Appends the chat cid of a send: `<sender>-<n>-<tag>-<nanos>`, so that the ack carries the
+/// send time.
+pub fn write_cid(out: &mut Vec<u8>, s: Stamp) {
+    let _ = write!(out, "{}-{}-{}-{}", s.sender, s.n, s.tag, s.nanos);
 }
 
-/// Tag and send time from a cid made by [`cid`].
-pub fn decode_cid(cid: &str) -> Option<(u64, u64)> {
-    let mut parts = cid.splitn(4, '-');
-    parts.next()?;
-    parts.next()?;
-    let tag = parts.next()?.parse().ok()?;
-    let nanos = parts.next()?.parse().ok()?;
-    Some((tag, nanos))
+/// Tag and send time from a cid made by [`write_cid`].
+pub fn decode_cid(cid: &[u8]) -> Option<(u64, u64)> {
+    let mut fields = cid.splitn(3, |&c| c == b'-');
+    fields.next()?;
+    fields.next()?;
+    let rest = fields.next()?;
+    let (tag, rest) = number(rest, b'-')?;
+    let (nanos, rest) = number_to_end(rest)?;
+    rest.is_empty().then_some((tag, nanos))
+}
+
+/// The decimal number `b` starts with, which `end` must follow, and the bytes after `end`.
+fn number(b: &[u8], end: u8) -> Option<(u64, &[u8])> {
+    let (v, rest) = number_to_end(b)?;
+    match rest.split_first() {
+        Some((&c, after)) if c == end => Some((v, after)),
+        _ => None,
+    }
+}
+
+/// The decimal number `b` starts with (at least one digit, no overflow) and what follows it.
+fn number_to_end(b: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = b
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len());
+    if digits == 0 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in &b[..digits] {
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some((v, &b[digits..]))
 }
 
 /// What one delivery was, relative to the sender's earlier ones on this connection.
@@ -113,11 +140,17 @@ mod tests {
             tag: 1,
             nanos: 987_654_321,
         };
-        let t = encode(s, 100);
+        let mut t = Vec::new();
+        write_text(&mut t, s, 100);
         assert_eq!(t.len(), 100);
         assert_eq!(decode(&t), Some(s));
-        assert_eq!(decode_cid(&cid(s)), Some((1, 987_654_321)));
-        assert_eq!(decode("hello"), None);
+        assert_eq!(decode(b"b|12|345|1|987654321|\",\"ts\":1}"), Some(s));
+        assert_eq!(decode(b"b|12|345|1|987654321\""), None);
+        let mut c = Vec::new();
+        write_cid(&mut c, s);
+        assert_eq!(decode_cid(&c), Some((1, 987_654_321)));
+        assert_eq!(decode_cid(b"1-2-3-4x"), None);
+        assert_eq!(decode(b"hello"), None);
     }
 
     #[test]

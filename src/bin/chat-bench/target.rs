@@ -3,18 +3,16 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use memchr::memmem;
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::cli::{TargetKind, CHAT_SERVER_HINT};
-
-pub type Ws = WebSocketStream<TcpStream>;
+use crate::payload::{self, Stamp};
+use crate::ws::{WsConn, WsError};
 
 /// Where the server is, parsed once from `--url`.
 #[derive(Debug, Clone)]
@@ -112,12 +110,13 @@ impl Endpoint {
         Ok(stream)
     }
 
-    fn ws_url(&self, token: Option<&str>) -> String {
-        let (a, p) = (&self.authority, &self.prefix);
+    /// The WebSocket request target (path and query).
+    fn ws_path(&self, token: Option<&str>) -> String {
+        let p = &self.prefix;
         match self.kind {
-            TargetKind::Chat => format!("ws://{a}{p}/ws?token={}", token.unwrap_or("")),
-            TargetKind::Socketio => format!("ws://{a}{p}/socket.io/?EIO=4&transport=websocket"),
-            TargetKind::Floor => format!("ws://{a}{p}/ws"),
+            TargetKind::Chat => format!("{p}/ws?token={}", token.unwrap_or("")),
+            TargetKind::Socketio => format!("{p}/socket.io/?EIO=4&transport=websocket"),
+            TargetKind::Floor => format!("{p}/ws"),
         }
     }
 
@@ -129,28 +128,22 @@ impl Endpoint {
         token: Option<&str>,
         name: &str,
         room: &str,
-    ) -> Result<Ws, String> {
+    ) -> Result<WsConn, String> {
         let stream = self.tcp(source).await?;
-        let config = WebSocketConfig::default()
-            // Small buffers: the benchmark may hold 100k connections.
-            .read_buffer_size(4096)
-            .write_buffer_size(0)
-            .max_message_size(Some(16 << 20));
-        let (mut ws, _) =
-            tokio_tungstenite::client_async_with_config(self.ws_url(token), stream, Some(config))
-                .await
-                .map_err(|e| {
-                    let mut m = format!("WebSocket handshake: {e}");
-                    if self.kind == TargetKind::Chat && m.contains("429") {
-                        m.push_str(&format!("; {CHAT_SERVER_HINT}"));
-                    }
-                    m
-                })?;
+        let mut ws = WsConn::handshake(stream, &self.authority, &self.ws_path(token))
+            .await
+            .map_err(|e| {
+                let mut m = format!("WebSocket handshake: {e}");
+                if self.kind == TargetKind::Chat && m.contains("429") {
+                    m.push_str(&format!("; {CHAT_SERVER_HINT}"));
+                }
+                m
+            })?;
         match self.kind {
             TargetKind::Chat => {
                 wait_for(self.kind, &mut ws, |f| matches!(f, Incoming::Hello)).await?;
                 let join = format!(r#"{{"type":"join","room":"{room}"}}"#);
-                send_text(&mut ws, join).await?;
+                send_text(&mut ws, join.as_bytes()).await?;
                 wait_for(
                     self.kind,
                     &mut ws,
@@ -160,10 +153,10 @@ impl Endpoint {
             }
             TargetKind::Socketio => {
                 wait_for(self.kind, &mut ws, |f| matches!(f, Incoming::Open)).await?;
-                send_text(&mut ws, "40".to_string()).await?;
+                send_text(&mut ws, b"40").await?;
                 wait_for(self.kind, &mut ws, |f| matches!(f, Incoming::Connected)).await?;
                 let join = format!(r#"42["join",{{"username":"{name}","room":"{room}"}}]"#);
-                send_text(&mut ws, join).await?;
+                send_text(&mut ws, join.as_bytes()).await?;
                 wait_for(
                     self.kind,
                     &mut ws,
@@ -172,7 +165,7 @@ impl Endpoint {
                 .await?;
             }
             TargetKind::Floor => {
-                send_text(&mut ws, format!("/join {room}")).await?;
+                send_text(&mut ws, format!("/join {room}").as_bytes()).await?;
                 wait_for(self.kind, &mut ws, |f| matches!(f, Incoming::Joined(_))).await?;
             }
         }
@@ -192,51 +185,61 @@ fn io_error(what: &str, e: &std::io::Error) -> String {
     }
 }
 
-async fn send_text(ws: &mut Ws, text: String) -> Result<(), String> {
-    ws.send(Message::text(text))
-        .await
-        .map_err(|e| format!("send: {e}"))
+async fn send_text(ws: &mut WsConn, text: &[u8]) -> Result<(), String> {
+    ws.queue_text(text);
+    ws.flush().await.map_err(|e| format!("send: {e}"))
 }
 
 /// Reads frames until one matches `done`; answers Engine.IO pings; fails on an error frame or
-/// a closed connection.
+/// a closed connection. Frames after the matching one stay queued in `ws` for the caller.
 async fn wait_for(
     kind: TargetKind,
-    ws: &mut Ws,
+    ws: &mut WsConn,
     done: impl Fn(&Incoming<'_>) -> bool,
 ) -> Result<(), String> {
     loop {
-        let msg = match ws.next().await {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => return Err(format!("while joining: {e}")),
-            None => return Err("connection closed while joining".to_string()),
-        };
-        match msg {
-            Message::Text(t) => {
-                let frame = parse(kind, t.as_str());
+        let mut pings = 0;
+        let mut outcome = None;
+        let read = ws
+            .read(|frame| {
+                let frame = parse(kind, frame);
                 if done(&frame) {
-                    return Ok(());
+                    outcome = Some(Ok(()));
+                    return ControlFlow::Break(());
                 }
                 match frame {
-                    Incoming::Ping => send_text(ws, "3".to_string()).await?,
+                    Incoming::Ping => pings += 1,
                     Incoming::Error { code, message, .. } => {
                         let mut m = format!("server error while joining: {code}: {message}");
                         if kind == TargetKind::Chat && code == "rate_limited" {
                             m.push_str(&format!("; {CHAT_SERVER_HINT}"));
                         }
-                        return Err(m);
+                        outcome = Some(Err(m));
+                        return ControlFlow::Break(());
                     }
                     _ => {}
                 }
-            }
-            Message::Close(c) => {
-                return Err(match c {
-                    Some(c) => format!("server closed while joining: {} {}", c.code, c.reason),
-                    None => "server closed while joining".to_string(),
-                })
-            }
-            _ => {}
+                ControlFlow::Continue(())
+            })
+            .await;
+        for _ in 0..pings {
+            ws.queue_text(b"3");
         }
+        // Pongs, or the echo of a close.
+        let flushed = ws.flush().await;
+        match read {
+            Ok(()) => {}
+            Err(WsError::Closed(Some((code, reason)))) => {
+                return Err(format!("server closed while joining: {code} {reason}"))
+            }
+            Err(WsError::Closed(None)) => return Err("server closed while joining".to_string()),
+            Err(WsError::Eof) => return Err("connection closed while joining".to_string()),
+            Err(e) => return Err(format!("while joining: {e}")),
+        }
+        if let Some(outcome) = outcome {
+            return outcome;
+        }
+        flushed.map_err(|e| format!("send: {e}"))?;
     }
 }
 
@@ -244,9 +247,9 @@ async fn wait_for(
 #[derive(Debug)]
 pub enum Incoming<'a> {
     /// A chat message; the text as sent.
-    Payload(Cow<'a, str>),
+    Payload(Cow<'a, [u8]>),
     /// chat: the `ack` for the send with this cid.
-    Ack(Cow<'a, str>),
+    Ack(Cow<'a, [u8]>),
     /// A refusal from the server.
     Error {
         code: Cow<'a, str>,
@@ -296,32 +299,69 @@ struct SioData<'a> {
     message: Option<Cow<'a, str>>,
 }
 
-/// Parses one incoming text frame.
-pub fn parse(kind: TargetKind, text: &str) -> Incoming<'_> {
+fn bytes(s: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
+}
+
+/// Parses one incoming text frame. The frames that come by the hundred thousand (chat
+/// `message` and `ack`, Socket.IO `message` events) are scanned for their one field without
+/// an allocation; everything else, and any hot frame not in the expected shape, goes through
+/// serde_json.
+pub fn parse(kind: TargetKind, frame: &[u8]) -> Incoming<'_> {
     match kind {
-        TargetKind::Chat => parse_chat(text),
-        TargetKind::Socketio => parse_sio(text),
+        TargetKind::Chat => parse_chat(frame),
+        TargetKind::Socketio => parse_sio(frame),
         TargetKind::Floor => {
-            if text == "joined" {
+            if frame == b"joined" {
                 Incoming::Joined(Cow::Borrowed(""))
             } else {
-                Incoming::Payload(Cow::Borrowed(text))
+                Incoming::Payload(Cow::Borrowed(frame))
             }
         }
     }
 }
 
-fn parse_chat(text: &str) -> Incoming<'_> {
-    let Ok(f) = serde_json::from_str::<ChatFrame<'_>>(text) else {
+/// The value of the string field `key` (given with its quotes, colon and opening quote, e.g.
+/// `"text":"`) in the JSON object `obj`, if it has no escapes (else `None`: let serde_json
+/// read it). A JSON string cannot hold `"` unescaped, so `"key":"` is found only where a key
+/// is: inside a string it would read `\"key\":\"`. Nested objects must not have a field of
+/// that name: callers scan only frames whose shape they know.
+fn string_field<'a>(obj: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let start = memmem::find(obj, key)? + key.len();
+    let rest = &obj[start..];
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
+fn parse_chat(frame: &[u8]) -> Incoming<'_> {
+    // serde writes an enum's tag first; any other order takes the slow path, still correct.
+    // A `message` frame's only nested object is `from` (id, username, role).
+    if let Some(body) = frame.strip_prefix(br#"{"type":"message","#) {
+        if let Some(text) = string_field(body, br#""text":""#) {
+            return Incoming::Payload(Cow::Borrowed(text));
+        }
+    } else if let Some(body) = frame.strip_prefix(br#"{"type":"ack","#) {
+        if let Some(cid) = string_field(body, br#""cid":""#) {
+            return Incoming::Ack(Cow::Borrowed(cid));
+        }
+    }
+    parse_chat_json(frame)
+}
+
+fn parse_chat_json(frame: &[u8]) -> Incoming<'_> {
+    let Ok(f) = serde_json::from_slice::<ChatFrame<'_>>(frame) else {
         return Incoming::Unparsed;
     };
     match f.ty.as_ref() {
         "message" => match f.text {
-            Some(t) => Incoming::Payload(t),
+            Some(t) => Incoming::Payload(bytes(t)),
             None => Incoming::Unparsed,
         },
         "ack" => match f.cid {
-            Some(c) => Incoming::Ack(c),
+            Some(c) => Incoming::Ack(bytes(c)),
             None => Incoming::Unparsed,
         },
         "error" => Incoming::Error {
@@ -339,35 +379,37 @@ fn parse_chat(text: &str) -> Incoming<'_> {
     }
 }
 
-fn parse_sio(text: &str) -> Incoming<'_> {
-    match text.as_bytes().first() {
-        Some(b'2') if text.len() == 1 => return Incoming::Ping,
-        Some(b'0') => return Incoming::Open,
-        Some(b'4') => {}
-        Some(_) => return Incoming::Other,
-        None => return Incoming::Unparsed,
-    }
-    let Some(rest) = text.get(1..) else {
-        return Incoming::Unparsed;
-    };
-    if rest.starts_with('0') {
-        return Incoming::Connected;
-    }
-    if let Some(body) = rest.strip_prefix('4') {
+fn parse_sio(frame: &[u8]) -> Incoming<'_> {
+    match frame {
+        [] => Incoming::Unparsed,
+        b"2" => Incoming::Ping,
+        [b'0', ..] => Incoming::Open,
+        [b'4', b'0', ..] => Incoming::Connected,
         // CONNECT_ERROR
-        return Incoming::Error {
+        [b'4', b'4', body @ ..] => Incoming::Error {
             code: Cow::Borrowed("connect_error"),
-            message: body.to_string(),
+            message: String::from_utf8_lossy(body).into_owned(),
             cid: None,
-        };
+        },
+        [b'4', b'2', body @ ..] => {
+            // The data object of a `message` event is flat: id, username, text, timestamp.
+            if let Some(data) = body.strip_prefix(br#"["message",{"#) {
+                if let Some(text) = string_field(data, br#""text":""#) {
+                    return Incoming::Payload(Cow::Borrowed(text));
+                }
+            }
+            parse_sio_event(body)
+        }
+        _ => Incoming::Other,
     }
-    let Some(body) = rest.strip_prefix('2') else {
-        return Incoming::Other;
-    };
-    match serde_json::from_str::<(Cow<'_, str>, SioData<'_>)>(body) {
+}
+
+/// A Socket.IO event (`42` stripped) through serde_json.
+fn parse_sio_event(body: &[u8]) -> Incoming<'_> {
+    match serde_json::from_slice::<(Cow<'_, str>, SioData<'_>)>(body) {
         Ok((event, data)) => match event.as_ref() {
             "message" => match data.text {
-                Some(t) => Incoming::Payload(t),
+                Some(t) => Incoming::Payload(bytes(t)),
                 None => Incoming::Unparsed,
             },
             "user-joined" => Incoming::Joined(data.username.unwrap_or(Cow::Borrowed(""))),
@@ -379,22 +421,33 @@ fn parse_sio(text: &str) -> Incoming<'_> {
             _ => Incoming::Other,
         },
         // Events without a data object.
-        Err(_) => match serde_json::from_str::<(Cow<'_, str>,)>(body) {
+        Err(_) => match serde_json::from_slice::<(Cow<'_, str>,)>(body) {
             Ok(_) => Incoming::Other,
             Err(_) => Incoming::Unparsed,
         },
     }
 }
 
-/// The frame that posts `text` (with `cid`, chat only) to `room`. The benchmark's texts and
-/// cids are ASCII letters, digits, `|`, `-` and `x`, so they need no JSON escaping.
-pub fn encode_send(kind: TargetKind, room: &str, text: &str, cid: &str) -> String {
+/// Appends the frame that posts the message stamped `stamp` (padded to `size` bytes) to
+/// `room`; chat sends carry the cid made from the stamp. The benchmark's texts and cids are
+/// ASCII letters, digits, `|`, `-` and `x`, so they need no JSON escaping.
+pub fn write_send(out: &mut Vec<u8>, kind: TargetKind, room: &str, stamp: Stamp, size: usize) {
     match kind {
         TargetKind::Chat => {
-            format!(r#"{{"type":"send","room":"{room}","text":"{text}","cid":"{cid}"}}"#)
+            out.extend_from_slice(br#"{"type":"send","room":""#);
+            out.extend_from_slice(room.as_bytes());
+            out.extend_from_slice(br#"","text":""#);
+            payload::write_text(out, stamp, size);
+            out.extend_from_slice(br#"","cid":""#);
+            payload::write_cid(out, stamp);
+            out.extend_from_slice(br#""}"#);
         }
-        TargetKind::Socketio => format!(r#"42["message",{{"text":"{text}"}}]"#),
-        TargetKind::Floor => text.to_string(),
+        TargetKind::Socketio => {
+            out.extend_from_slice(br#"42["message",{"text":""#);
+            payload::write_text(out, stamp, size);
+            out.extend_from_slice(br#""}]"#);
+        }
+        TargetKind::Floor => payload::write_text(out, stamp, size),
     }
 }
 
@@ -420,34 +473,160 @@ pub fn timeout_secs(secs: f64) -> Duration {
 mod tests {
     use super::*;
 
+    fn payload(kind: TargetKind, frame: &str) -> Option<Vec<u8>> {
+        match parse(kind, frame.as_bytes()) {
+            Incoming::Payload(t) => Some(t.into_owned()),
+            _ => None,
+        }
+    }
+
     #[test]
     fn chat_frames() {
+        // As the server writes it (src/ws/protocol.rs, src/db/models.rs).
         let m = r#"{"type":"message","room":"bench-1","seq":3,"id":9,"from":{"id":1,"username":"a","role":"guest"},"text":"b|1|2|3|4|xx","ts":1,"cid":"c"}"#;
-        assert!(matches!(parse(TargetKind::Chat, m), Incoming::Payload(t) if t == "b|1|2|3|4|xx"));
+        assert_eq!(
+            payload(TargetKind::Chat, m).as_deref(),
+            Some(&b"b|1|2|3|4|xx"[..])
+        );
         let a = r#"{"type":"ack","cid":"1-2-3-4","room":"bench-1","seq":3}"#;
-        assert!(matches!(parse(TargetKind::Chat, a), Incoming::Ack(c) if c == "1-2-3-4"));
+        assert!(
+            matches!(parse(TargetKind::Chat, a.as_bytes()), Incoming::Ack(c) if *c == *b"1-2-3-4")
+        );
         let e = r#"{"type":"error","code":"rate_limited","message":"slow down","cid":"x"}"#;
         assert!(
-            matches!(parse(TargetKind::Chat, e), Incoming::Error { code, message, cid: Some(_) } if code == "rate_limited" && message == "slow down")
+            matches!(parse(TargetKind::Chat, e.as_bytes()), Incoming::Error { code, message, cid: Some(_) } if code == "rate_limited" && message == "slow down")
         );
         let j = r#"{"type":"joined","room":"bench-2","online":[],"messages":[],"last_seq":0}"#;
-        assert!(matches!(parse(TargetKind::Chat, j), Incoming::Joined(r) if r == "bench-2"));
+        assert!(
+            matches!(parse(TargetKind::Chat, j.as_bytes()), Incoming::Joined(r) if r == "bench-2")
+        );
+    }
+
+    #[test]
+    fn chat_frames_off_the_fast_path() {
+        // Another field order, whitespace, escapes: serde_json reads them.
+        let m = r#"{"room":"r","text":"b|1|2|3|4|xx","type":"message"}"#;
+        assert_eq!(
+            payload(TargetKind::Chat, m).as_deref(),
+            Some(&b"b|1|2|3|4|xx"[..])
+        );
+        let m = r#"{"type": "message", "text": "b|1|2|3|4|x\u0078"}"#;
+        assert_eq!(
+            payload(TargetKind::Chat, m).as_deref(),
+            Some(&b"b|1|2|3|4|xx"[..])
+        );
+        let m = r#"{"type":"message","room":"r","text":"a \"text\":\"b|9|9|9|9| x"}"#;
+        assert_eq!(
+            payload(TargetKind::Chat, m).as_deref(),
+            Some(&br#"a "text":"b|9|9|9|9| x"#[..])
+        );
+        let a = r#"{"room":"bench-1","seq":3,"type":"ack","cid":"1-2-3-4"}"#;
+        assert!(
+            matches!(parse(TargetKind::Chat, a.as_bytes()), Incoming::Ack(c) if *c == *b"1-2-3-4")
+        );
+        // Not messages, whatever they hold.
+        let p = r#"{"type":"presence","room":"r","user":{"id":1,"username":"\"text\":\"b|1|2|3|4|","role":"guest"},"online":true}"#;
+        assert!(matches!(
+            parse(TargetKind::Chat, p.as_bytes()),
+            Incoming::Other
+        ));
+        let s =
+            r#"{"type":"support_activity","room":"support:1","message":{"text":"b|1|2|3|4|x"}}"#;
+        assert!(matches!(
+            parse(TargetKind::Chat, s.as_bytes()),
+            Incoming::Other
+        ));
+        // A message without its text, and broken JSON.
+        let m = r#"{"type":"message","room":"r"}"#;
+        assert!(matches!(
+            parse(TargetKind::Chat, m.as_bytes()),
+            Incoming::Unparsed
+        ));
+        let m = r#"{"type":"message","text":"b|1"#;
+        assert!(matches!(
+            parse(TargetKind::Chat, m.as_bytes()),
+            Incoming::Unparsed
+        ));
     }
 
     #[test]
     fn sio_frames() {
-        assert!(matches!(parse(TargetKind::Socketio, "2"), Incoming::Ping));
+        fn sio(f: &str) -> Incoming<'_> {
+            parse(TargetKind::Socketio, f.as_bytes())
+        }
+        assert!(matches!(sio("2"), Incoming::Ping));
+        assert!(matches!(sio("3"), Incoming::Other));
         assert!(matches!(
-            parse(TargetKind::Socketio, r#"0{"sid":"a","pingInterval":25000}"#),
+            sio(r#"0{"sid":"a","pingInterval":25000}"#),
             Incoming::Open
         ));
+        assert!(matches!(sio(r#"40{"sid":"b"}"#), Incoming::Connected));
         assert!(matches!(
-            parse(TargetKind::Socketio, r#"40{"sid":"b"}"#),
-            Incoming::Connected
+            sio(r#"44{"message":"no"}"#),
+            Incoming::Error { .. }
         ));
         let m = r#"42["message",{"id":"u","username":"bench-1","text":"b|1","timestamp":5}]"#;
-        assert!(matches!(parse(TargetKind::Socketio, m), Incoming::Payload(t) if t == "b|1"));
+        assert_eq!(
+            payload(TargetKind::Socketio, m).as_deref(),
+            Some(&b"b|1"[..])
+        );
+        let m = r#"42["message",{"text":"b|1|x\u0078"}]"#;
+        assert_eq!(
+            payload(TargetKind::Socketio, m).as_deref(),
+            Some(&b"b|1|xx"[..])
+        );
         let j = r#"42["user-joined",{"username":"bench-7","users":["bench-7"]}]"#;
-        assert!(matches!(parse(TargetKind::Socketio, j), Incoming::Joined(n) if n == "bench-7"));
+        assert!(matches!(sio(j), Incoming::Joined(n) if n == "bench-7"));
+        assert!(matches!(
+            sio(r#"42["typing",{"username":"a"}]"#),
+            Incoming::Other
+        ));
+        assert!(matches!(
+            sio(r#"42["message",{"id":"u"}]"#),
+            Incoming::Unparsed
+        ));
+        assert!(matches!(sio("42[oops"), Incoming::Unparsed));
+        assert!(matches!(sio(""), Incoming::Unparsed));
+    }
+
+    #[test]
+    fn floor_frames() {
+        assert!(matches!(
+            parse(TargetKind::Floor, b"joined"),
+            Incoming::Joined(_)
+        ));
+        assert_eq!(
+            payload(TargetKind::Floor, "b|1|2|3|4|x").as_deref(),
+            Some(&b"b|1|2|3|4|x"[..])
+        );
+    }
+
+    #[test]
+    fn sends_parse_back() {
+        let s = Stamp {
+            sender: 3,
+            n: 7,
+            tag: 1,
+            nanos: 123_456,
+        };
+        let mut out = Vec::new();
+        write_send(&mut out, TargetKind::Chat, "bench-0", s, 64);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["type"], "send");
+        assert_eq!(v["room"], "bench-0");
+        assert_eq!(v["text"].as_str().unwrap().len(), 64);
+        assert_eq!(
+            payload::decode(v["text"].as_str().unwrap().as_bytes()),
+            Some(s)
+        );
+        assert_eq!(v["cid"], "3-7-1-123456");
+        out.clear();
+        write_send(&mut out, TargetKind::Socketio, "bench-0", s, 10);
+        let v: serde_json::Value = serde_json::from_slice(&out[2..]).unwrap();
+        assert_eq!(v[0], "message");
+        assert_eq!(
+            payload::decode(v[1]["text"].as_str().unwrap().as_bytes()),
+            Some(s)
+        );
     }
 }
