@@ -13,7 +13,9 @@ use crate::db::models::{MessageKind, StoredMessage};
 use crate::db::StorageError;
 use crate::domain::{Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::ErrorCode;
-use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom, StoreMessages};
+use crate::history::messages::{
+    Checkpoint, FetchHistory, ForgetRoom, ListRooms, OpenRoom, StoreMessages,
+};
 use crate::history::HistoryActor;
 use crate::ws::protocol::{RoomEntry, ServerFrame};
 use actix::prelude::*;
@@ -32,6 +34,8 @@ pub struct ChatConfig {
     pub recovery_cap: i64,
     /// Most messages stored in one transaction.
     pub max_batch: usize,
+    /// How often the history actor is asked to checkpoint SQLite's write-ahead log.
+    pub checkpoint_every: std::time::Duration,
 }
 
 impl Default for ChatConfig {
@@ -40,6 +44,7 @@ impl Default for ChatConfig {
             latest: 50,
             recovery_cap: 1000,
             max_batch: 2048,
+            checkpoint_every: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct ChatServer {
     outbox: Vec<PendingMessage>,
     /// Whether a batch is being stored now.
     writing: bool,
+    /// Whether a checkpoint is under way (at most one at a time).
+    checkpointing: bool,
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
     idle_waiters: Vec<oneshot::Sender<()>>,
     /// Staff connections: they hear of every message in every support conversation.
@@ -153,6 +160,7 @@ impl ChatServer {
             next_session: 1,
             outbox: Vec::new(),
             writing: false,
+            checkpointing: false,
             idle_waiters: Vec::new(),
             staff: FxHashSet::default(),
             stored_per_second: VecDeque::new(),
@@ -397,6 +405,25 @@ impl ChatServer {
         }
     }
 
+    /// Has the history actor checkpoint the write-ahead log on one of its threads, so that
+    /// the commits on the others never wait for it.
+    fn checkpoint(&mut self, ctx: &mut Context<Self>) {
+        if self.checkpointing {
+            return;
+        }
+        self.checkpointing = true;
+        self.history
+            .send(Checkpoint)
+            .into_actor(self)
+            .map(|result, act, _| {
+                act.checkpointing = false;
+                if let Err(e) = split(result) {
+                    storage_failure("checkpoint", e);
+                }
+            })
+            .spawn(ctx);
+    }
+
     /// Starts storing the outbox unless a batch is already being stored.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.writing || self.outbox.is_empty() {
@@ -632,6 +659,7 @@ impl Actor for ChatServer {
         // Sessions reach the chat server with `try_send`; a full mailbox is answered with
         // `rate_limited` instead of letting it grow without bound.
         ctx.set_mailbox_capacity(64 * 1024);
+        ctx.run_interval(self.config.checkpoint_every, |act, ctx| act.checkpoint(ctx));
     }
 }
 

@@ -102,10 +102,15 @@ impl ManageConnection for DbConnectionManager {
                     SqliteSync::Normal => "NORMAL",
                 };
                 // WAL lets readers work beside the one writer; the busy timeout makes a second
-                // writer wait instead of failing.
+                // writer wait instead of failing. A commit of many rooms' messages dirties a
+                // leaf page per room in each index: a 16 MiB page cache keeps those in memory.
+                // The log is copied into the database by [`checkpoint`], off the commit path;
+                // a commit checkpoints itself only past 8,192 pages, if that falls behind
+                // (measured in docs/performance.md).
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8192;"
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
@@ -175,4 +180,14 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), StorageError> {
         log::info!("applied {applied} database migration(s)");
     }
     Ok(())
+}
+
+/// Copies what it can of SQLite's write-ahead log into the database file without waiting for
+/// readers or blocking writers (`wal_checkpoint(PASSIVE)`), so that commits do not pay for it.
+/// Nothing to do on PostgreSQL.
+pub fn checkpoint(conn: &mut DbConn) -> Result<(), StorageError> {
+    match conn {
+        DbConn::Sqlite(c) => Ok(c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?),
+        DbConn::Postgres(_) => Ok(()),
+    }
 }

@@ -69,24 +69,30 @@ pub fn store_batch(
 ) -> Result<Vec<StoreOutcome>, StorageError> {
     conn.transaction(|conn| {
         let now = now_millis();
-        let mut rooms: Vec<&str> = Vec::new();
-        for m in batch {
-            if !rooms.contains(&m.room.as_str()) {
-                rooms.push(&m.room);
-            }
+        // The batch's messages room by room, rooms in order of first appearance.
+        let mut rooms: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut room_slot: HashMap<&str, usize> = HashMap::new();
+        for (i, m) in batch.iter().enumerate() {
+            let slot = *room_slot.entry(m.room.as_str()).or_insert_with(|| {
+                rooms.push((m.room.as_str(), Vec::new()));
+                rooms.len() - 1
+            });
+            rooms[slot].1.push(i);
         }
         // A write first: SQLite takes its write lock here instead of failing a lock upgrade.
-        for room in &rooms {
+        for (room, _) in &rooms {
             ensure_room(conn, room)?;
         }
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
-        let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
+        let mut first_in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
         let mut repeats: Vec<(usize, usize)> = Vec::new();
-        for room in rooms {
+        for (room, members) in rooms {
+            first_in_batch.clear();
             let mut fresh = Vec::new();
-            for (i, m) in batch.iter().enumerate().filter(|(_, m)| m.room == room) {
+            for i in members {
+                let m = &batch[i];
                 if let Some(cid) = m.cid.as_deref() {
-                    if let Some(&first) = first_in_batch.get(&(room, m.sender, cid)) {
+                    if let Some(&first) = first_in_batch.get(&(m.sender, cid)) {
                         repeats.push((i, first));
                         continue;
                     }
@@ -94,7 +100,7 @@ pub fn store_batch(
                         outcomes[i] = Some(earlier);
                         continue;
                     }
-                    first_in_batch.insert((room, m.sender, cid), i);
+                    first_in_batch.insert((m.sender, cid), i);
                 }
                 fresh.push(i);
             }
@@ -244,4 +250,73 @@ pub fn read_window(
         out.reverse();
     }
     Ok((out, more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::connection::{checkpoint, open_pool, DbTarget, SqliteSync};
+    use crate::db::{rooms, users};
+
+    fn text(room: &str, sender: UserId, cid: &str) -> NewMessage {
+        NewMessage {
+            room: room.to_owned(),
+            sender,
+            cid: Some(cid.to_owned()),
+            text: format!("hello from {cid}"),
+            kind: MessageKind::Text,
+        }
+    }
+
+    #[test]
+    fn a_batch_over_several_rooms_gets_seqs_per_room_and_the_log_is_checkpointed_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 2, SqliteSync::Full).unwrap();
+        let mut conn = pool.get().unwrap();
+        let ann = users::insert_user(&mut conn, "ann", Role::Guest, None)
+            .unwrap()
+            .id;
+        let bob = users::insert_user(&mut conn, "bob", Role::Guest, None)
+            .unwrap()
+            .id;
+        for room in ["lobby", "games"] {
+            rooms::add_member(&mut conn, UserId(ann), room).unwrap();
+        }
+
+        // Rooms interleaved, a resend inside the batch, and a room with no row yet.
+        let batch = [
+            text("lobby", UserId(ann), "a1"),
+            text("games", UserId(ann), "a2"),
+            text("lobby", UserId(bob), "b1"),
+            text("lobby", UserId(ann), "a1"),
+            text("news", UserId(bob), "b2"),
+            text("games", UserId(bob), "b3"),
+        ];
+        let seqs: Vec<i64> = store_batch(&mut conn, &batch)
+            .unwrap()
+            .iter()
+            .map(StoreOutcome::seq)
+            .collect();
+        assert_eq!(seqs, [1, 1, 2, 1, 1, 2]);
+        assert!(matches!(
+            store_batch(&mut conn, &batch[3..4]).unwrap()[..],
+            [StoreOutcome::Duplicate { seq: 1, .. }]
+        ));
+        assert_eq!(rooms::last_seq(&mut conn, "lobby").unwrap(), 2);
+        assert_eq!(rooms::last_seq(&mut conn, "news").unwrap(), 1);
+
+        let in_database_file = || {
+            std::fs::read(dir.path().join("chat.db"))
+                .unwrap()
+                .windows(13)
+                .any(|w| w == b"hello from b3")
+        };
+        assert!(!in_database_file(), "a commit writes to the log only");
+        checkpoint(&mut conn).unwrap();
+        assert!(
+            in_database_file(),
+            "the checkpoint copied the log into the database"
+        );
+    }
 }

@@ -162,6 +162,14 @@ impl Handler<CheckDatabase> for HistoryActor {
     }
 }
 
+impl Handler<Checkpoint> for HistoryActor {
+    type Result = Result<(), StorageError>;
+
+    fn handle(&mut self, _: Checkpoint, _: &mut Self::Context) -> Self::Result {
+        crate::db::connection::checkpoint(&mut *self.conn()?)
+    }
+}
+
 impl Handler<ListConversations> for HistoryActor {
     type Result = Result<Vec<crate::db::admin::Conversation>, StorageError>;
 

@@ -163,3 +163,9 @@ pub struct CountTotals;
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]
 pub struct CheckDatabase;
+
+/// Chat server's timer → history: copy the SQLite write-ahead log into the database file now,
+/// off the commit path (a no-op on PostgreSQL).
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct Checkpoint;
