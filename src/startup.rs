@@ -9,7 +9,7 @@ use crate::auth::password::{hash_password, verify_password};
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
 use crate::config::Settings;
-use crate::db::{self, DbPool, StorageError};
+use crate::db::{self, DbPool, DbTarget, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::HistoryActor;
 use crate::ws::{self, session::SessionLimits};
@@ -93,6 +93,10 @@ impl Application {
             history.clone(),
             ChatConfig {
                 recovery_cap: settings.recovery_limit.max(1),
+                checkpoint_every: match target {
+                    DbTarget::Sqlite(_) => ChatConfig::default().checkpoint_every,
+                    DbTarget::Postgres(_) => None,
+                },
                 ..ChatConfig::default()
             },
         )

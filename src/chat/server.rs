@@ -34,8 +34,9 @@ pub struct ChatConfig {
     pub recovery_cap: i64,
     /// Most messages stored in one transaction.
     pub max_batch: usize,
-    /// How often the history actor is asked to checkpoint SQLite's write-ahead log.
-    pub checkpoint_every: std::time::Duration,
+    /// How often the history actor is asked to checkpoint SQLite's write-ahead log (`None` on
+    /// PostgreSQL, which needs no such help).
+    pub checkpoint_every: Option<std::time::Duration>,
 }
 
 impl Default for ChatConfig {
@@ -44,7 +45,7 @@ impl Default for ChatConfig {
             latest: 50,
             recovery_cap: 1000,
             max_batch: 2048,
-            checkpoint_every: std::time::Duration::from_millis(250),
+            checkpoint_every: Some(std::time::Duration::from_millis(250)),
         }
     }
 }
@@ -659,7 +660,9 @@ impl Actor for ChatServer {
         // Sessions reach the chat server with `try_send`; a full mailbox is answered with
         // `rate_limited` instead of letting it grow without bound.
         ctx.set_mailbox_capacity(64 * 1024);
-        ctx.run_interval(self.config.checkpoint_every, |act, ctx| act.checkpoint(ctx));
+        if let Some(every) = self.config.checkpoint_every {
+            ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
+        }
     }
 }
 

@@ -108,8 +108,8 @@ impl ManageConnection for DbConnectionManager {
                 // a commit checkpoints itself only past 8,192 pages, if that falls behind
                 // (measured in docs/performance.md).
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
                      PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8192;"
                 ))
                 .map_err(r2d2::Error::QueryError)?;
@@ -123,8 +123,10 @@ impl ManageConnection for DbConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection given back while its thread panics may still hold an open transaction
+    /// (and SQLite's write lock): it is closed, never lent out again.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -189,5 +191,46 @@ pub fn checkpoint(conn: &mut DbConn) -> Result<(), StorageError> {
     match conn {
         DbConn::Sqlite(c) => Ok(c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?),
         DbConn::Postgres(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::schema::users;
+    use crate::db::users::insert_user;
+    use crate::domain::Role;
+
+    #[test]
+    fn a_connection_given_back_by_a_panicking_thread_is_not_lent_out_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 1, SqliteSync::Full).unwrap();
+
+        let holder = pool.clone();
+        let crashed = std::thread::spawn(move || {
+            let mut conn = holder.get().unwrap();
+            let _: Result<(), StorageError> = conn.transaction(|c| {
+                insert_user(c, "ghost", Role::Guest, None)?;
+                panic!("a handler fails half-way through a transaction");
+            });
+        })
+        .join();
+        assert!(crashed.is_err());
+
+        // The only connection of the pool was in the middle of a transaction: a fresh one
+        // takes its place, so what is written now is committed for everyone to see.
+        let mut conn = pool.get().unwrap();
+        conn.transaction(|c| insert_user(c, "ann", Role::Guest, None))
+            .unwrap();
+        drop(conn);
+        let other = open_pool(&target, 1, SqliteSync::Full).unwrap();
+        let mut other = other.get().unwrap();
+        let names: Vec<String> = with_backend!(&mut *other, c => users::table
+            .select(users::username)
+            .order(users::id)
+            .load(c))
+        .unwrap();
+        assert_eq!(names, ["ann"]);
     }
 }
