@@ -123,6 +123,12 @@ pub struct Settings {
     #[arg(long, env = "CHAT_RECOVERY_LIMIT", default_value_t = 1000)]
     pub recovery_limit: i64,
 
+    /// Least time between the starts of two commits: messages sent meanwhile are stored (and
+    /// acked) together in the next one. 0 (the default) commits as soon as the previous commit
+    /// is done; a few ms save CPU with many small rooms (docs/performance.md).
+    #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value = "0s", value_parser = duration)]
+    pub commit_interval: Duration,
+
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CHAT_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -93,6 +93,7 @@ impl Application {
             history.clone(),
             ChatConfig {
                 recovery_cap: settings.recovery_limit.max(1),
+                commit_interval: settings.commit_interval,
                 checkpoint_every: match target {
                     DbTarget::Sqlite(_) => ChatConfig::default().checkpoint_every,
                     DbTarget::Postgres(_) => None,

@@ -34,6 +34,9 @@ pub struct ChatConfig {
     pub recovery_cap: i64,
     /// Most messages stored in one transaction.
     pub max_batch: usize,
+    /// Least time between the starts of two commits (group commit: fewer, larger transactions
+    /// under load, at the price of this much latency at most).
+    pub commit_interval: std::time::Duration,
     /// How often the history actor is asked to checkpoint SQLite's write-ahead log (`None` on
     /// PostgreSQL, which needs no such help).
     pub checkpoint_every: Option<std::time::Duration>,
@@ -45,6 +48,7 @@ impl Default for ChatConfig {
             latest: 50,
             recovery_cap: 1000,
             max_batch: 2048,
+            commit_interval: std::time::Duration::ZERO,
             checkpoint_every: Some(std::time::Duration::from_millis(250)),
         }
     }
@@ -70,6 +74,10 @@ pub struct ChatServer {
     outbox: Vec<PendingMessage>,
     /// Whether a batch is being stored now.
     writing: bool,
+    /// When the last batch went to the history actor.
+    last_commit: Option<std::time::Instant>,
+    /// Whether a timer will start the next commit (see [`ChatConfig::commit_interval`]).
+    commit_scheduled: bool,
     /// Whether a checkpoint is under way (at most one at a time).
     checkpointing: bool,
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
@@ -161,6 +169,8 @@ impl ChatServer {
             next_session: 1,
             outbox: Vec::new(),
             writing: false,
+            last_commit: None,
+            commit_scheduled: false,
             checkpointing: false,
             idle_waiters: Vec::new(),
             staff: FxHashSet::default(),
@@ -427,9 +437,22 @@ impl ChatServer {
 
     /// Starts storing the outbox unless a batch is already being stored.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.writing || self.outbox.is_empty() {
+        if self.writing || self.commit_scheduled || self.outbox.is_empty() {
             return;
         }
+        let since_last = self
+            .last_commit
+            .map_or(std::time::Duration::MAX, |t| t.elapsed());
+        let wait = self.config.commit_interval.saturating_sub(since_last);
+        if !wait.is_zero() && self.outbox.len() < self.config.max_batch {
+            self.commit_scheduled = true;
+            ctx.run_later(wait, |act, ctx| {
+                act.commit_scheduled = false;
+                act.flush(ctx);
+            });
+            return;
+        }
+        self.last_commit = Some(std::time::Instant::now());
         self.writing = true;
         let take = self.outbox.len().min(self.config.max_batch);
         let pending: Vec<PendingMessage> = self.outbox.drain(..take).collect();

@@ -19,6 +19,7 @@ on_both_backends!(
     reading_updates_the_unread_count_in_every_tab,
     leaving_a_room_takes_it_out_of_the_users_list,
     chat_text_is_stored_and_sent_exactly_as_written,
+    messages_sent_close_together_wait_for_the_next_commit_and_are_all_acked,
 );
 
 async fn hello_lists_the_users_own_support_room_first(backend: Backend) {
@@ -392,4 +393,46 @@ async fn chat_text_is_stored_and_sent_exactly_as_written(backend: Backend) {
     ann.expect("ack").await;
     let (_, page) = app.get("/api/rooms/lobby/messages", Some(&token)).await;
     assert_eq!(page["messages"][0]["text"], tricky);
+}
+
+async fn messages_sent_close_together_wait_for_the_next_commit_and_are_all_acked(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.commit_interval = Duration::from_secs(1);
+    })
+    .await;
+    let (ann_token, _) = app.guest("Ann").await;
+    let (bob_token, _) = app.guest("Bob").await;
+    let mut ann = app.connect(&ann_token).await;
+    let mut bob = app.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+
+    // Nothing was committed lately: the first message is stored at once.
+    assert_eq!(ann.say("lobby", "first", "c-1").await, 1);
+
+    // The next two wait for the next commit, a second after the first began, and go together.
+    let sent = std::time::Instant::now();
+    for (text, cid) in [("second", "c-2"), ("third", "c-3")] {
+        ann.send(json!({"type": "send", "room": "lobby", "text": text, "cid": cid}))
+            .await;
+    }
+    let mut acked = Vec::new();
+    while acked.len() < 2 {
+        let frame = ann.recv().await;
+        if frame["type"] == "ack" {
+            acked.push((frame["cid"].clone(), frame["seq"].clone()));
+        }
+    }
+    assert!(
+        sent.elapsed() >= Duration::from_millis(500),
+        "acked after {:?}, before the commit interval was over",
+        sent.elapsed()
+    );
+    assert_eq!(acked, [(json!("c-2"), json!(2)), (json!("c-3"), json!(3))]);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let frame = bob.expect_ignoring("message", &["presence"]).await;
+        seen.push(frame["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["first", "second", "third"]);
 }
