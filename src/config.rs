@@ -39,6 +39,20 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// Longest `--commit-interval`: every message may wait this long for its ack.
+const MAX_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
+fn commit_interval(s: &str) -> Result<Duration, String> {
+    let interval = duration(s)?;
+    if interval > MAX_COMMIT_INTERVAL {
+        return Err(format!(
+            "at most {}: every message may wait this long for its ack",
+            humantime::format_duration(MAX_COMMIT_INTERVAL)
+        ));
+    }
+    Ok(interval)
+}
+
 /// Everything the server can be told.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -126,7 +140,7 @@ pub struct Settings {
     /// Least time between the starts of two commits: messages sent meanwhile are stored (and
     /// acked) together in the next one. 0 (the default) commits as soon as the previous commit
     /// is done; a few ms save CPU with many small rooms (docs/performance.md).
-    #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value = "0s", value_parser = duration)]
+    #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value = "0s", value_parser = commit_interval)]
     pub commit_interval: Duration,
 
     /// HTTP worker threads (0: one per core).
@@ -170,5 +184,19 @@ impl Settings {
     /// this get a `too_large` error and the connection stays open, larger ones close it (1009).
     pub fn hard_frame_limit(&self) -> usize {
         (self.max_frame_bytes * 4).max(64 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_interval_is_a_duration_of_at_most_a_second() {
+        assert_eq!(commit_interval("5ms"), Ok(Duration::from_millis(5)));
+        assert_eq!(commit_interval("1s"), Ok(Duration::from_secs(1)));
+        let too_long = commit_interval("2s").unwrap_err();
+        assert!(too_long.contains("at most 1s"), "{too_long}");
+        assert!(commit_interval("soon").is_err());
     }
 }

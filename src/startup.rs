@@ -9,7 +9,7 @@ use crate::auth::password::{hash_password, verify_password};
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
 use crate::config::Settings;
-use crate::db::{self, DbPool, DbTarget, StorageError};
+use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::HistoryActor;
 use crate::ws::{self, session::SessionLimits};
@@ -94,10 +94,7 @@ impl Application {
             ChatConfig {
                 recovery_cap: settings.recovery_limit.max(1),
                 commit_interval: settings.commit_interval,
-                checkpoint_every: match target {
-                    DbTarget::Sqlite(_) => ChatConfig::default().checkpoint_every,
-                    DbTarget::Postgres(_) => None,
-                },
+                checkpoint_every: target.checkpoint_every(),
                 ..ChatConfig::default()
             },
         )

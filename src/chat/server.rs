@@ -37,8 +37,8 @@ pub struct ChatConfig {
     /// Least time between the starts of two commits (group commit: fewer, larger transactions
     /// under load, at the price of this much latency at most).
     pub commit_interval: std::time::Duration,
-    /// How often the history actor is asked to checkpoint SQLite's write-ahead log (`None` on
-    /// PostgreSQL, which needs no such help).
+    /// How often the history actor is asked to checkpoint the database's log
+    /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never.
     pub checkpoint_every: Option<std::time::Duration>,
 }
 
@@ -49,7 +49,7 @@ impl Default for ChatConfig {
             recovery_cap: 1000,
             max_batch: 2048,
             commit_interval: std::time::Duration::ZERO,
-            checkpoint_every: Some(std::time::Duration::from_millis(250)),
+            checkpoint_every: None,
         }
     }
 }

@@ -66,6 +66,15 @@ impl DbTarget {
             DbTarget::Sqlite(path) => format!("SQLite at {}", path.display()),
         }
     }
+
+    /// How often [`checkpoint`] should run: SQLite's log every 250 ms, so that no commit has
+    /// to copy it; never on PostgreSQL, which needs no such help.
+    pub fn checkpoint_every(&self) -> Option<Duration> {
+        match self {
+            DbTarget::Sqlite(_) => Some(Duration::from_millis(250)),
+            DbTarget::Postgres(_) => None,
+        }
+    }
 }
 
 /// How SQLite syncs a commit to disk. `full` survives power loss; `normal` (with WAL) survives
@@ -186,7 +195,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), StorageError> {
 
 /// Copies what it can of SQLite's write-ahead log into the database file without waiting for
 /// readers or blocking writers (`wal_checkpoint(PASSIVE)`), so that commits do not pay for it.
-/// Nothing to do on PostgreSQL.
+/// Nothing to do on PostgreSQL (see [`DbTarget::checkpoint_every`]).
 pub fn checkpoint(conn: &mut DbConn) -> Result<(), StorageError> {
     match conn {
         DbConn::Sqlite(c) => Ok(c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?),
