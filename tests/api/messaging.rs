@@ -20,6 +20,7 @@ on_both_backends!(
     leaving_a_room_takes_it_out_of_the_users_list,
     chat_text_is_stored_and_sent_exactly_as_written,
     messages_sent_close_together_wait_for_the_next_commit_and_are_all_acked,
+    newcomers_to_a_busy_room_see_every_message_once_and_in_order,
 );
 
 async fn hello_lists_the_users_own_support_room_first(backend: Backend) {
@@ -435,4 +436,60 @@ async fn messages_sent_close_together_wait_for_the_next_commit_and_are_all_acked
         seen.push(frame["text"].as_str().unwrap().to_owned());
     }
     assert_eq!(seen, ["first", "second", "third"]);
+}
+
+async fn newcomers_to_a_busy_room_see_every_message_once_and_in_order(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.rate_per_sec = 10_000.0;
+        s.rate_burst = 10_000.0;
+    })
+    .await;
+    let (ann_token, _) = app.guest("Ann").await;
+    let (bob_token, _) = app.guest("Bob").await;
+    let mut ann = app.connect(&ann_token).await;
+    let mut bob = app.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+
+    // Ann and Bob talk without waiting for their acks; between their bursts a newcomer
+    // arrives, every other one asking for the whole story (`since: 0`).
+    const BURSTS: usize = 6;
+    const PER_BURST: usize = 40;
+    let mut newcomers = Vec::new();
+    for burst in 0..BURSTS {
+        for i in 0..PER_BURST {
+            for (who, client) in [("ann", &mut ann), ("bob", &mut bob)] {
+                let cid = format!("{who}-{burst}-{i}");
+                client
+                    .send(json!({"type": "send", "room": "lobby", "text": cid, "cid": cid}))
+                    .await;
+            }
+        }
+        let (token, _) = app.guest(&format!("Newcomer {burst}")).await;
+        let mut newcomer = app.connect(&token).await;
+        let from_the_start = burst % 2 == 0;
+        let join = if from_the_start {
+            json!({"type": "join", "room": "lobby", "since": 0})
+        } else {
+            json!({"type": "join", "room": "lobby"})
+        };
+        newcomer.send(join).await;
+        newcomers.push((from_the_start, newcomer));
+    }
+
+    let last = (BURSTS * PER_BURST * 2) as i64;
+    for (from_the_start, mut newcomer) in newcomers {
+        let joined = newcomer.expect_ignoring("joined", &["presence"]).await;
+        let mut seen = seqs(&joined["messages"]);
+        while seen.last().copied().unwrap_or(0) < last {
+            let message = newcomer.expect_ignoring("message", &["presence"]).await;
+            seen.push(message["seq"].as_i64().unwrap());
+        }
+        let first = if from_the_start { 1 } else { seen[0] };
+        assert_eq!(
+            seen,
+            (first..=last).collect::<Vec<_>>(),
+            "a newcomer saw a gap, a duplicate or a message out of order"
+        );
+    }
 }
