@@ -135,7 +135,6 @@ impl Application {
             n => n,
         };
         let server = HttpServer::new(move || {
-            ws::pulse::start_on_this_worker(&state.chat);
             App::new()
                 .app_data(state.clone())
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))

@@ -229,14 +229,14 @@ pub struct OutFrame {
     pub seq: i64,
 }
 
-/// The frames of one delivery round for one connection: inline up to two, the common case.
+/// The frames of one commit for one connection: inline up to two, the common case.
 pub type FrameBatch = SmallVec<[OutFrame; 2]>;
 
 /// What a session is asked to do.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
-    /// Write these frames, in order. Everything one delivery round holds for a connection comes
-    /// as one item, so a burst costs one mailbox slot and the frames go out in one write; a full
+    /// Write these frames, in order. Everything one commit produces for a connection comes as
+    /// one item, so a burst costs one mailbox slot and the frames go out in one write; a full
     /// mailbox therefore means a client that has not drained whole batches, not a busy room.
     Frames(FrameBatch),
     /// Write the `joined` frame, then what was held back for the room after `last_seq`.
@@ -266,21 +266,3 @@ pub enum Outgoing {
         reason: &'static str,
     },
 }
-
-/// Chat server → each HTTP worker's [`crate::ws::pulse::WorkerPulse`]: answered once the
-/// worker has run every connection that was woken before it. The chat server hands out its
-/// next round of deliveries only then, so that whatever arrives while the workers are still
-/// writing goes out together, one write per connection (see [`RegisterWorker`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Pulse;
-
-/// A worker → chat server, once, when the worker starts: pace delivery rounds by this pulse.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RegisterWorker(pub Recipient<Pulse>);
-
-/// The pulses of a delivery round have all come back (or timed out).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct RoundDone;

@@ -6,11 +6,6 @@
 //! transaction, which assigns the seqs) → fan-out to the room and `ack` to the sender. Only one
 //! batch is in flight at a time; whatever arrives meanwhile forms the next batch, so commits
 //! group themselves under load without a timer.
-//!
-//! Deliveries group themselves the same way: senders get their frames (and ack) at once, the
-//! rest go out in rounds, one mailbox item per connection, and a round goes out only when the
-//! workers have answered the previous round's [`Pulse`]. Anything handed to one connection
-//! directly first takes that connection's pending frames along, so order is never changed.
 
 use super::messages::*;
 use crate::db::messages::{NewMessage, StoreOutcome};
@@ -45,9 +40,6 @@ pub struct ChatConfig {
     /// How often the history actor is asked to checkpoint the database's log
     /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never.
     pub checkpoint_every: Option<std::time::Duration>,
-    /// Longest a delivery round waits for a worker's [`Pulse`]; the next round goes out then
-    /// even if a worker has not answered.
-    pub round_timeout: std::time::Duration,
 }
 
 impl Default for ChatConfig {
@@ -58,7 +50,6 @@ impl Default for ChatConfig {
             max_batch: 2048,
             commit_interval: std::time::Duration::ZERO,
             checkpoint_every: None,
-            round_timeout: std::time::Duration::from_millis(100),
         }
     }
 }
@@ -95,14 +86,8 @@ pub struct ChatServer {
     staff: FxHashSet<SessionId>,
     /// Messages stored per second over the last minute, for the live figures.
     stored_per_second: VecDeque<(u64, u64)>,
-    /// Frames gathered for connections and not yet handed over (see [`ChatServer::deliver`]).
-    pending: Deliveries,
-    /// Whether a delivery round is out: its workers have not all answered their pulse.
-    round_out: bool,
-    /// Each HTTP worker's pulse, which paces delivery rounds.
-    workers: Vec<Recipient<Pulse>>,
-    /// This actor's own address, for the end of a round.
-    me: Option<Addr<ChatServer>>,
+    /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
+    deliveries: Deliveries,
 }
 
 struct SessionEntry {
@@ -190,10 +175,7 @@ impl ChatServer {
             idle_waiters: Vec::new(),
             staff: FxHashSet::default(),
             stored_per_second: VecDeque::new(),
-            pending: Deliveries::default(),
-            round_out: false,
-            workers: Vec::new(),
-            me: None,
+            deliveries: Deliveries::default(),
         }
     }
 
@@ -215,18 +197,9 @@ impl ChatServer {
         id
     }
 
-    /// Hands one item to one connection, after any frames still pending for it, so that a
-    /// connection sees everything in the order the chat server produced it.
+    /// Hands one item to one connection. A full mailbox means the client does not read fast
+    /// enough: it is closed rather than allowed to queue without bound.
     fn send_to(&mut self, session: SessionId, item: Outgoing) {
-        if let Some(frames) = self.pending.frames.remove(&session) {
-            self.hand_over(session, Outgoing::Frames(frames));
-        }
-        self.hand_over(session, item);
-    }
-
-    /// Puts one item in a connection's mailbox. A full mailbox means the client does not read
-    /// fast enough: it is closed rather than allowed to queue without bound.
-    fn hand_over(&mut self, session: SessionId, item: Outgoing) {
         let Some(entry) = self.sessions.get(&session) else {
             return;
         };
@@ -289,71 +262,24 @@ impl ChatServer {
         }
     }
 
-    /// Hands over what has been gathered. Connections waiting for an ack get theirs at once;
-    /// the rest goes out as one round, unless a round is still out, in which case it waits
-    /// for that round's end and joins what else arrives meanwhile (see [`Pulse`]).
-    fn deliver(&mut self) {
-        let mut first = std::mem::take(&mut self.pending.first);
-        for session in first.drain(..) {
-            if let Some(frames) = self.pending.frames.remove(&session) {
-                self.hand_over(session, Outgoing::Frames(frames));
+    /// Hands each connection its gathered frames.
+    fn dispatch(&mut self, mut deliveries: Deliveries) {
+        for session in deliveries.first.drain(..) {
+            if let Some(frames) = deliveries.frames.remove(&session) {
+                self.send_to(session, Outgoing::Frames(frames));
             }
         }
-        self.pending.first = first;
-        if !self.round_out {
-            self.start_round();
+        for (session, frames) in deliveries.frames.drain() {
+            self.send_to(session, Outgoing::Frames(frames));
         }
-    }
-
-    /// Hands every connection its pending frames, then asks each worker for a pulse.
-    fn start_round(&mut self) {
-        if self.pending.frames.is_empty() {
-            return;
-        }
-        self.workers.retain(|w| w.connected());
-        let paced = self.me.is_some() && !self.workers.is_empty();
-        // Set first: frames gathered while handing over (an evicted connection's presence)
-        // wait for the next round instead of starting one inside this one.
-        self.round_out = paced;
-        let mut frames = std::mem::take(&mut self.pending.frames);
-        for (session, batch) in frames.drain() {
-            self.hand_over(session, Outgoing::Frames(batch));
-        }
-        if self.pending.frames.is_empty() {
-            // Kept for its capacity.
-            self.pending.frames = frames;
-        }
-        let Some(me) = self.me.clone().filter(|_| paced) else {
-            return;
-        };
-        let pulses: Vec<_> = self
-            .workers
-            .iter()
-            .map(|w| w.send(Pulse).timeout(self.config.round_timeout))
-            .collect();
-        actix::spawn(async move {
-            for pulse in pulses {
-                let _ = pulse.await;
-            }
-            me.do_send(RoundDone);
-        });
-    }
-
-    /// Hands everything pending over now, without waiting for the workers (before closing).
-    fn deliver_all_now(&mut self) {
-        self.pending.first.clear();
-        let mut frames = std::mem::take(&mut self.pending.frames);
-        for (session, batch) in frames.drain() {
-            self.hand_over(session, Outgoing::Frames(batch));
-        }
+        self.deliveries = deliveries;
     }
 
     /// One frame to a room's members.
     fn fan_out(&mut self, room: &RoomName, text: ByteString, seq: i64, skip: Skip) {
-        let mut pending = std::mem::take(&mut self.pending);
-        self.gather(room, text, seq, skip, &mut pending);
-        self.pending = pending;
-        self.deliver();
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        self.gather(room, text, seq, skip, &mut deliveries);
+        self.dispatch(deliveries);
     }
 
     /// Closes a connection that cannot keep up. The close bypasses the full mailbox; the
@@ -377,7 +303,6 @@ impl ChatServer {
         let Some(entry) = self.sessions.remove(&session) else {
             return;
         };
-        self.pending.frames.remove(&session);
         self.staff.remove(&session);
         if let Some(tabs) = self.tabs.get_mut(&entry.user.id) {
             tabs.retain(|s| *s != session);
@@ -587,7 +512,7 @@ impl ChatServer {
     /// conversations, to every staff connection; then the ack. Each connection gets all of its
     /// frames of the batch at once.
     fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
-        let mut deliveries = std::mem::take(&mut self.pending);
+        let mut deliveries = std::mem::take(&mut self.deliveries);
         let mut stored = 0;
         for (p, outcome) in pending.into_iter().zip(outcomes) {
             let seq = outcome.seq();
@@ -636,8 +561,7 @@ impl ChatServer {
             }
         }
         self.count_stored(stored);
-        self.pending = deliveries;
-        self.deliver();
+        self.dispatch(deliveries);
     }
 
     /// A `support_activity` frame for every staff connection.
@@ -692,7 +616,6 @@ impl ChatServer {
     }
 
     fn close_all(&mut self, code: u16, reason: &'static str) {
-        self.deliver_all_now();
         for (_, entry) in self.sessions.drain() {
             entry
                 .recipient
@@ -757,7 +680,6 @@ impl Actor for ChatServer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.me = Some(ctx.address());
         // Sessions reach the chat server with `try_send`; a full mailbox is answered with
         // `rate_limited` instead of letting it grow without bound.
         ctx.set_mailbox_capacity(64 * 1024);
@@ -1147,24 +1069,6 @@ impl Handler<DisconnectUser> for ChatServer {
     }
 }
 
-impl Handler<RegisterWorker> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, msg: RegisterWorker, _: &mut Context<Self>) {
-        self.workers.push(msg.0);
-    }
-}
-
-impl Handler<RoundDone> for ChatServer {
-    type Result = ();
-
-    /// The workers have written the last round: what gathered meanwhile goes out together.
-    fn handle(&mut self, _: RoundDone, _: &mut Context<Self>) {
-        self.round_out = false;
-        self.deliver();
-    }
-}
-
 impl Handler<GetLiveStats> for ChatServer {
     type Result = MessageResult<GetLiveStats>;
 
@@ -1189,168 +1093,5 @@ impl Handler<ListOnline> for ChatServer {
                 .filter(|u| self.tabs.contains_key(u))
                 .collect(),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::db::connection::{open_pool, DbTarget, SqliteSync};
-    use crate::db::users;
-    use crate::domain::{ClientMessageId, MessageText};
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    /// A connection that writes down what it is handed.
-    struct Recorder(Arc<Mutex<Vec<Outgoing>>>);
-
-    impl Actor for Recorder {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Deliver> for Recorder {
-        type Result = ();
-
-        fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
-            self.0.lock().unwrap().push(msg.0);
-        }
-    }
-
-    /// A worker still busy writing: its pulse never answers.
-    struct BusyWorker;
-
-    impl Actor for BusyWorker {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Pulse> for BusyWorker {
-        type Result = ResponseFuture<()>;
-
-        fn handle(&mut self, _: Pulse, _: &mut Context<Self>) -> Self::Result {
-            Box::pin(std::future::pending())
-        }
-    }
-
-    struct Connection {
-        session: SessionId,
-        log: Arc<Mutex<Vec<Outgoing>>>,
-    }
-
-    impl Connection {
-        /// The seqs of room messages handed over so far, and whether `joined` came, in order.
-        fn seen(&self) -> Vec<String> {
-            let log = self.log.lock().unwrap();
-            let mut seen = Vec::new();
-            for item in log.iter() {
-                match item {
-                    Outgoing::Frames(frames) => seen.extend(
-                        frames
-                            .iter()
-                            .filter(|f| f.seq > 0)
-                            .map(|f| format!("message {}", f.seq)),
-                    ),
-                    Outgoing::Joined { last_seq, .. } => seen.push(format!("joined {last_seq}")),
-                    _ => {}
-                }
-            }
-            seen
-        }
-    }
-
-    async fn connect(chat: &Addr<ChatServer>, user: UserInfo) -> Connection {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let recipient = Recorder(log.clone()).start().recipient();
-        let connected = chat.send(Connect { user, recipient }).await.unwrap();
-        Connection {
-            session: connected.unwrap().session,
-            log,
-        }
-    }
-
-    async fn until(what: &str, done: impl Fn() -> bool) {
-        for _ in 0..500 {
-            if done() {
-                return;
-            }
-            actix_rt::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("timed out waiting for {what}");
-    }
-
-    fn publish(session: SessionId, cid: &str) -> Publish {
-        Publish {
-            session,
-            room: RoomName::parse("lobby").unwrap(),
-            text: MessageText::parse(format!("text of {cid}"), 100).unwrap(),
-            cid: ClientMessageId::parse(cid).unwrap(),
-        }
-    }
-
-    fn join(session: SessionId) -> Join {
-        Join {
-            session,
-            room: RoomName::parse("lobby").unwrap(),
-            since: None,
-        }
-    }
-
-    #[actix_rt::test]
-    async fn frames_wait_for_a_busy_worker_but_never_overtake_a_joined_frame() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
-        let pool = open_pool(&target, 3, SqliteSync::Full).unwrap();
-        let mut conn = pool.get().unwrap();
-        let mut guest = |name| {
-            users::insert_user(&mut conn, name, Role::Guest, None)
-                .unwrap()
-                .info()
-        };
-        let (ann, bob, cat) = (guest("Ann"), guest("Bob"), guest("Cat"));
-        // One history thread: requests are answered in the order they were sent.
-        let history = SyncArbiter::start(1, move || HistoryActor::new(pool.clone()));
-        let config = ChatConfig {
-            round_timeout: Duration::from_secs(60),
-            ..ChatConfig::default()
-        };
-        let chat = ChatServer::new(history, config).start();
-        chat.send(RegisterWorker(BusyWorker.start().recipient()))
-            .await
-            .unwrap();
-
-        let ann = connect(&chat, ann).await;
-        let bob = connect(&chat, bob).await;
-        chat.do_send(join(ann.session));
-        chat.do_send(join(bob.session));
-        until("both joined", || {
-            ann.seen() == ["joined 0"] && bob.seen() == ["joined 0"]
-        })
-        .await;
-
-        // Bob's arrival was a round of its own (his presence, to Ann), and the worker is
-        // still busy with it: from now on only senders hear back at once.
-        chat.do_send(publish(ann.session, "m-1"));
-        until("ann gets message 1", || ann.seen().len() == 2).await;
-
-        // Cat joins while message 2 is being stored: it is stored before Cat's snapshot is
-        // read, so it is in Cat's `joined` frame and also handed to Cat as a live frame.
-        let cat = connect(&chat, cat).await;
-        chat.do_send(publish(ann.session, "m-2"));
-        chat.do_send(join(cat.session));
-        until("cat joined", || {
-            cat.seen().iter().any(|s| s.starts_with("joined"))
-        })
-        .await;
-        // The live copy comes before `joined`, where the session drops it as already shown;
-        // after `joined` it would be a duplicate.
-        assert_eq!(cat.seen(), ["message 2", "joined 2"]);
-        assert_eq!(ann.seen(), ["joined 0", "message 1", "message 2"]);
-        assert_eq!(bob.seen(), ["joined 0"]);
-
-        // The worker is done: Bob gets both messages, in order, as one item (one write).
-        let items_before = bob.log.lock().unwrap().len();
-        chat.do_send(RoundDone);
-        until("bob gets his messages", || bob.seen().len() == 3).await;
-        assert_eq!(bob.seen(), ["joined 0", "message 1", "message 2"]);
-        assert_eq!(bob.log.lock().unwrap().len(), items_before + 1);
     }
 }

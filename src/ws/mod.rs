@@ -2,7 +2,6 @@
 //! ([`session`]), the wire frames ([`protocol`]) and the per-connection rate limit.
 
 pub mod protocol;
-pub mod pulse;
 pub mod rate_limit;
 pub mod session;
 
