@@ -137,6 +137,12 @@ pub struct Settings {
     #[arg(long, env = "CHAT_RECOVERY_LIMIT", default_value_t = 1000)]
     pub recovery_limit: i64,
 
+    /// Most users online in a room for whom the room keeps everyone told: past it the room
+    /// is crowded, `presence` frames stop and `joined` gives only `online_count`, so that a
+    /// join costs the same in a room of 5,000 as in a room of 50.
+    #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = 500)]
+    pub presence_limit: usize,
+
     /// Least time between the starts of two commits: messages sent meanwhile are stored (and
     /// acked) together in the next one. 0 (the default) commits as soon as the previous commit
     /// is done; a few ms save CPU with many small rooms (docs/performance.md).

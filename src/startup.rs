@@ -93,6 +93,7 @@ impl Application {
             history.clone(),
             ChatConfig {
                 recovery_cap: settings.recovery_limit.max(1),
+                presence_limit: settings.presence_limit,
                 commit_interval: settings.commit_interval,
                 checkpoint_every: target.checkpoint_every(),
                 ..ChatConfig::default()

@@ -88,6 +88,7 @@
       countedUpTo: 0,        // messages up to this seq are already reflected in `unread`
       readSent: 0,           // highest seq sent in a `read`
       online: new Map(),     // user id -> user
+      crowdedCount: 0,       // users online when the room is too crowded to name them, else 0
       typing: new Map(),     // user id -> {user, timer}
       draft: '',
       el: null,              // sidebar element
@@ -483,6 +484,8 @@
     const firstLoad = !room.loaded;
     room.joined = true;
     room.online = new Map(f.online.map((u) => [u.id, u]));
+    // A crowded room names nobody and sends no presence: show the count from the snapshot.
+    room.crowdedCount = f.online_count > f.online.length ? f.online_count : 0;
     for (const m of f.messages) settlePending(m);
 
     if (firstLoad || f.recovered === false) {
@@ -835,6 +838,8 @@
       subtitle = users.some((u) => u.role === 'admin')
         ? 'The team is online'
         : 'We’ll reply here as soon as we can';
+    } else if (room && room.crowdedCount) {
+      subtitle = room.crowdedCount + ' online';
     } else if (room) {
       subtitle = users.length + ' online';
     }

@@ -32,6 +32,8 @@ pub struct ChatConfig {
     pub latest: i64,
     /// Most messages a recovery (`join` with `since`) returns; past it, `recovered: false`.
     pub recovery_cap: i64,
+    /// Most users online in a room that still get `presence` frames and a full `online` list.
+    pub presence_limit: usize,
     /// Most messages stored in one transaction.
     pub max_batch: usize,
     /// Least time between the starts of two commits (group commit: fewer, larger transactions
@@ -47,6 +49,7 @@ impl Default for ChatConfig {
         ChatConfig {
             latest: 50,
             recovery_cap: 1000,
+            presence_limit: 500,
             max_batch: 2048,
             commit_interval: std::time::Duration::ZERO,
             checkpoint_every: None,
@@ -330,7 +333,8 @@ impl ChatServer {
         state.members.insert(session);
         let count = &mut state.online.entry(user.id).or_insert((user.clone(), 0)).1;
         *count += 1;
-        if *count == 1 {
+        let came_online = *count == 1;
+        if came_online && state.online.len() <= self.config.presence_limit {
             let frame = ServerFrame::Presence {
                 room: room.to_string(),
                 user,
@@ -372,6 +376,8 @@ impl ChatServer {
             }
         }
         let stopped_typing = went_offline && state.typing.remove(&user.id);
+        // Not told in a crowded room (it was one before this user left).
+        let tell_offline = went_offline && state.online.len() < self.config.presence_limit;
         if state.members.is_empty() {
             self.rooms.remove(room);
             return;
@@ -384,7 +390,7 @@ impl ChatServer {
             };
             self.fan_out(room, frame.encode(), 0, Skip::Nobody);
         }
-        if went_offline {
+        if tell_offline {
             let frame = ServerFrame::Presence {
                 room: room.to_string(),
                 user: user.clone(),
@@ -394,14 +400,19 @@ impl ChatServer {
         }
     }
 
-    fn online_in(&self, room: &RoomName) -> Vec<UserInfo> {
-        let mut users: Vec<UserInfo> = self
-            .rooms
-            .get(room)
-            .map(|s| s.online.values().map(|(u, _)| u.clone()).collect())
-            .unwrap_or_default();
+    /// How many users are online in the room, and who, sorted; nobody is named in a crowded
+    /// room (see [`ChatConfig::presence_limit`]).
+    fn online_in(&self, room: &RoomName) -> (usize, Vec<UserInfo>) {
+        let Some(state) = self.rooms.get(room) else {
+            return (0, Vec::new());
+        };
+        let count = state.online.len();
+        if count > self.config.presence_limit {
+            return (count, Vec::new());
+        }
+        let mut users: Vec<UserInfo> = state.online.values().map(|(u, _)| u.clone()).collect();
         users.sort_by(|a, b| a.username.cmp(&b.username).then(a.id.cmp(&b.id)));
-        users
+        (count, users)
     }
 
     /// The connection's user, if it is connected and may enter `room`; otherwise tells the
@@ -779,7 +790,7 @@ impl Handler<Join> for ChatServer {
             return;
         }
         let was_in = self.subscribe(session, &room);
-        let online = self.online_in(&room);
+        let (online_count, online) = self.online_in(&room);
         let request = OpenRoom {
             user: user.id,
             room: room.clone(),
@@ -796,6 +807,7 @@ impl Handler<Join> for ChatServer {
                     let text = ServerFrame::Joined {
                         room: room.to_string(),
                         online,
+                        online_count,
                         messages: snapshot.messages,
                         last_seq,
                         recovered: snapshot.recovered,

@@ -87,8 +87,10 @@ pub enum ServerFrame {
     Joined {
         /// Room name.
         room: String,
-        /// Users with at least one connection in the room.
+        /// Users with at least one connection in the room; empty in a crowded room.
         online: Vec<UserInfo>,
+        /// How many users are online in the room, crowded or not.
+        online_count: usize,
         /// The latest messages, or with `since` those after it; oldest first.
         messages: Vec<StoredMessage>,
         /// Every later message reaches the connection live.
@@ -344,6 +346,7 @@ mod tests {
             ServerFrame::Joined {
                 room: "lobby".into(),
                 online: vec![ann.clone()],
+                online_count: 1,
                 messages: vec![message],
                 last_seq: 4,
                 recovered: Some(true),
