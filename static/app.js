@@ -345,6 +345,7 @@
       for (const t of room.typing.values()) clearTimeout(t.timer);
       room.typing.clear();
       room.online.clear(); // unknown until the next `joined`
+      room.crowdedCount = 0;
     }
     myTyping.on = false;
     clearTimeout(myTyping.idleTimer);
@@ -393,6 +394,7 @@
       case 'history': return onHistory(f);
       case 'unread': return onUnread(f);
       case 'presence': return onPresence(f);
+      case 'online': return onOnline(f);
       case 'typing': return onTyping(f);
       case 'deleted': return onDeleted(f);
       case 'error': return onError(f);
@@ -483,9 +485,7 @@
     if (!state.rooms.has(f.room)) { state.rooms.set(f.room, room); room.countedUpTo = f.last_seq; }
     const firstLoad = !room.loaded;
     room.joined = true;
-    room.online = new Map(f.online.map((u) => [u.id, u]));
-    // A crowded room names nobody and sends no presence: show the count from the snapshot.
-    room.crowdedCount = f.online_count > f.online.length ? f.online_count : 0;
+    setOnline(room, f);
     for (const m of f.messages) settlePending(m);
 
     if (firstLoad || f.recovered === false) {
@@ -581,6 +581,20 @@
     if (!room) return;
     room.unread = f.count;
     renderSidebar();
+  }
+
+  // Who is online, from `joined` or from an `online` frame. A crowded room names nobody and
+  // sends no presence: the count from the snapshot is all there is.
+  function setOnline(room, f) {
+    room.online = new Map(f.online.map((u) => [u.id, u]));
+    room.crowdedCount = f.online_count > f.online.length ? f.online_count : 0;
+  }
+
+  function onOnline(f) {
+    const room = state.rooms.get(f.room);
+    if (!room) return;
+    setOnline(room, f);
+    if (f.room === state.openRoom) renderHeader();
   }
 
   function onPresence(f) {

@@ -32,7 +32,8 @@ pub struct ChatConfig {
     pub latest: i64,
     /// Most messages a recovery (`join` with `since`) returns; past it, `recovered: false`.
     pub recovery_cap: i64,
-    /// Most users online in a room that still get `presence` frames and a full `online` list.
+    /// Most users online in a room that still get `presence` frames and a full `online` list;
+    /// past it the room is crowded until it falls a tenth below.
     pub presence_limit: usize,
     /// Most messages stored in one transaction.
     pub max_batch: usize,
@@ -105,6 +106,8 @@ struct RoomState {
     /// Users with at least one connection in the room, and how many.
     online: FxHashMap<UserId, (UserInfo, u32)>,
     typing: FxHashSet<UserId>,
+    /// Too many users online to name them (see [`ChatConfig::presence_limit`]).
+    crowded: bool,
 }
 
 struct PendingMessage {
@@ -333,14 +336,8 @@ impl ChatServer {
         state.members.insert(session);
         let count = &mut state.online.entry(user.id).or_insert((user.clone(), 0)).1;
         *count += 1;
-        let came_online = *count == 1;
-        if came_online && state.online.len() <= self.config.presence_limit {
-            let frame = ServerFrame::Presence {
-                room: room.to_string(),
-                user,
-                online: true,
-            };
-            self.fan_out(room, frame.encode(), 0, Skip::Session(session));
+        if *count == 1 {
+            self.tell_presence(room, user, true, Skip::Session(session));
         }
         false
     }
@@ -376,8 +373,6 @@ impl ChatServer {
             }
         }
         let stopped_typing = went_offline && state.typing.remove(&user.id);
-        // Not told in a crowded room (it was one before this user left).
-        let tell_offline = went_offline && state.online.len() < self.config.presence_limit;
         if state.members.is_empty() {
             self.rooms.remove(room);
             return;
@@ -390,14 +385,49 @@ impl ChatServer {
             };
             self.fan_out(room, frame.encode(), 0, Skip::Nobody);
         }
-        if tell_offline {
+        if went_offline {
+            self.tell_presence(room, user.clone(), false, Skip::Nobody);
+        }
+    }
+
+    /// Tells a room that a user came online or went offline there, as far as its crowding
+    /// allows: a `presence` frame in an ordinary room, nothing in a crowded one, and an
+    /// `online` frame to every member when the room becomes crowded or stops being so. It
+    /// stops only well below the limit, so that a room hovering at it does not flip back and
+    /// forth. Support rooms are never crowded.
+    fn tell_presence(&mut self, room: &RoomName, user: UserInfo, online: bool, skip: Skip) {
+        let limit = self.config.presence_limit;
+        let Some(state) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let count = state.online.len();
+        let was_crowded = state.crowded;
+        if matches!(room.kind(), RoomKind::Support(_)) {
+            state.crowded = false;
+        } else if !was_crowded && count > limit {
+            state.crowded = true;
+        } else if was_crowded && count <= limit.saturating_sub((limit / 10).max(1)) {
+            state.crowded = false;
+        }
+        let (frame, skip) = if state.crowded != was_crowded {
+            let (online_count, online) = self.online_in(room);
+            let frame = ServerFrame::Online {
+                room: room.to_string(),
+                online,
+                online_count,
+            };
+            (frame, Skip::Nobody)
+        } else if !state.crowded {
             let frame = ServerFrame::Presence {
                 room: room.to_string(),
-                user: user.clone(),
-                online: false,
+                user,
+                online,
             };
-            self.fan_out(room, frame.encode(), 0, Skip::Nobody);
-        }
+            (frame, skip)
+        } else {
+            return;
+        };
+        self.fan_out(room, frame.encode(), 0, skip);
     }
 
     /// How many users are online in the room, and who, sorted; nobody is named in a crowded
@@ -407,7 +437,7 @@ impl ChatServer {
             return (0, Vec::new());
         };
         let count = state.online.len();
-        if count > self.config.presence_limit {
+        if state.crowded {
             return (count, Vec::new());
         }
         let mut users: Vec<UserInfo> = state.online.values().map(|(u, _)| u.clone()).collect();

@@ -119,6 +119,16 @@ pub enum ServerFrame {
         /// Online or not.
         online: bool,
     },
+    /// Who is online in a room, to every member when the room becomes crowded (nobody named,
+    /// only the count) or stops being crowded (everyone named).
+    Online {
+        /// Room name.
+        room: String,
+        /// Users with at least one connection in the room; empty in a crowded room.
+        online: Vec<UserInfo>,
+        /// How many users are online in the room.
+        online_count: usize,
+    },
     /// Someone else is typing, or stopped.
     Typing {
         /// Room name.
@@ -336,6 +346,16 @@ mod tests {
                    "from":{"id":1,"username":"ann","role":"guest"},
                    "text":"<b>hi</b>","ts":1_700_000_000_000i64,"cid":"c1"})
         );
+        let crowded = ServerFrame::Online {
+            room: "lobby".into(),
+            online: vec![],
+            online_count: 501,
+        };
+        let value: serde_json::Value = serde_json::from_str(&crowded.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"online","room":"lobby","online":[],"online_count":501})
+        );
         let frames = [
             frame,
             ServerFrame::Ack {
@@ -355,6 +375,11 @@ mod tests {
                 room: "lobby".into(),
                 user: ann.clone(),
                 online: false,
+            },
+            ServerFrame::Online {
+                room: "lobby".into(),
+                online: vec![],
+                online_count: 501,
             },
             ServerFrame::Typing {
                 room: "lobby".into(),

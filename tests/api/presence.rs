@@ -71,9 +71,9 @@ async fn a_client_that_stops_answering_pings_is_dropped_and_goes_offline(backend
 }
 
 async fn a_crowded_room_counts_its_users_instead_of_naming_them(backend: Backend) {
-    // A room is crowded past two users online.
+    // A room is crowded past two users online, and stops being crowded at one.
     let (app, _data) = spawn_app_with(backend, |s| s.presence_limit = 2).await;
-    let (ann_token, _) = app.register("ann").await;
+    let (ann_token, ann_id) = app.register("ann").await;
     let (bob_token, bob_id) = app.register("bob").await;
     let (cat_token, _) = app.register("cat").await;
     let mut ann = app.connect(&ann_token).await;
@@ -84,36 +84,36 @@ async fn a_crowded_room_counts_its_users_instead_of_naming_them(backend: Backend
     assert_eq!(joined["online"].as_array().unwrap().len(), 2);
     ann.expect("presence").await; // Bob: the room is not crowded yet
 
-    // Cat makes three: nobody is told, and Cat is given the count but no names.
+    // Cat makes three: everyone learns the room is crowded; Cat gets the count, no names.
     let mut cat = app.connect(&cat_token).await;
     let joined = cat.join("lobby").await;
     assert_eq!(joined["online_count"], 3);
     assert_eq!(joined["online"], json!([]));
-    ann.expect_silence(Duration::from_millis(200)).await;
-
-    // Cat leaving brings it back to the limit: still untold. Below it, presence is back.
-    cat.send(json!({"type": "leave", "room": "lobby"})).await;
-    ann.expect_silence(Duration::from_millis(200)).await;
-    bob.send(json!({"type": "leave", "room": "lobby"})).await;
-    let offline = ann.expect("presence").await;
-    assert_eq!(offline["user"]["id"], bob_id);
-    assert_eq!(offline["online"], false);
+    let crowded = json!({"type": "online", "room": "lobby", "online": [], "online_count": 3});
+    for member in [&mut ann, &mut bob, &mut cat] {
+        assert_eq!(member.expect("online").await, crowded);
+    }
 
     // Messages and typing reach everyone, crowded or not.
-    let mut bob = app.connect(&bob_token).await;
-    bob.join("lobby").await;
-    cat.join("lobby").await;
     ann.send(json!({"type": "typing", "room": "lobby", "on": true}))
         .await;
-    for member in [&mut bob, &mut cat] {
-        let typing = member.expect_ignoring("typing", &["presence"]).await;
-        assert_eq!(typing["on"], true);
-    }
     ann.say("lobby", "hello crowd", "c-1").await;
     for member in [&mut bob, &mut cat] {
-        let message = member
-            .expect_ignoring("message", &["presence", "typing"])
-            .await;
-        assert_eq!(message["text"], "hello crowd");
+        assert_eq!(member.expect("typing").await["on"], true);
+        assert_eq!(member.expect("message").await["text"], "hello crowd");
     }
+
+    // Bob leaving leaves two: still crowded, nobody is told.
+    bob.send(json!({"type": "leave", "room": "lobby"})).await;
+    ann.expect_silence(Duration::from_millis(200)).await;
+    // Cat leaving leaves one: no longer crowded, and Ann is told who is online.
+    cat.send(json!({"type": "leave", "room": "lobby"})).await;
+    let online = ann.expect("online").await;
+    assert_eq!(online["online_count"], 1);
+    assert_eq!(online["online"][0]["id"], ann_id);
+    // From then on, presence as usual.
+    bob.join("lobby").await;
+    let presence = ann.expect("presence").await;
+    assert_eq!(presence["user"]["id"], bob_id);
+    assert_eq!(presence["online"], true);
 }
