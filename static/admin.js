@@ -840,6 +840,8 @@
       resolvePending(m);   // a send stored just before the connection dropped
       insertMessage(o, m);
     }
+    // Deleted while the console was away: take them off the screen.
+    if (o.sinceUsed && Array.isArray(f.deleted)) f.deleted.forEach((seq) => onDeleted({ room: o.room, seq }));
     if (!o.loaded) {
       // A fresh page: older messages exist if it does not start at the very first seq.
       o.more = msgs.length > 0 && msgs[0].seq > 1;

@@ -502,6 +502,10 @@
       }
     } else {
       f.messages.forEach((m) => insertMessage(room, m));
+      // Deleted while we were away: take them off the screen.
+      for (const seq of f.deleted || []) {
+        if (room.bySeq.delete(seq)) room.messages = room.messages.filter((m) => m.seq !== seq);
+      }
     }
     room.loaded = true;
     countUnread(room, f.messages);

@@ -841,6 +841,7 @@ impl Handler<Join> for ChatServer {
                         messages: snapshot.messages,
                         last_seq,
                         recovered: snapshot.recovered,
+                        deleted: snapshot.deleted,
                     }
                     .encode();
                     act.send_to(

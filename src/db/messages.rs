@@ -195,6 +195,25 @@ fn to_stored(row: MessageTuple) -> StoredMessage {
     }
 }
 
+/// Seqs of the room's deleted messages with `after < seq <= upto`, oldest first (through the
+/// small partial index `messages_deleted`).
+pub fn deleted_seqs(
+    conn: &mut DbConn,
+    room: &str,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<i64>, StorageError> {
+    let seqs = with_backend!(conn, c => messages::table
+        .filter(messages::room.eq(room))
+        .filter(messages::deleted)
+        .filter(messages::seq.gt(after))
+        .filter(messages::seq.le(upto))
+        .order(messages::seq.asc())
+        .select(messages::seq)
+        .load::<i64>(c))?;
+    Ok(seqs)
+}
+
 /// Which slice of a room's messages to read.
 #[derive(Debug, Clone, Copy)]
 pub enum Window {

@@ -3,7 +3,7 @@
 //! plain query functions of `db`.
 
 use super::messages::*;
-use crate::db::messages::{read_window, store_batch, Window};
+use crate::db::messages::{deleted_seqs, read_window, store_batch, Window};
 use crate::db::models::{RoomSummary, UserRow};
 use crate::db::{admin, rooms, users, DbConn, DbPool, StorageError};
 use crate::domain::{RoomKind, RoomName};
@@ -65,19 +65,25 @@ impl Handler<OpenRoom> for HistoryActor {
         // Read the counter before the messages: every seq up to it is committed, so it is
         // visible to the read that follows (seqs of a room commit in order).
         let counter = rooms::last_seq(conn, room)?;
-        let (messages, recovered) = match msg.since {
+        let (messages, recovered, deleted) = match msg.since {
             Some(since) => {
                 let (messages, more) =
                     read_window(conn, room, Window::After(since), msg.recovery_cap)?;
-                (messages, Some(!more))
+                let deleted = deleted_seqs(conn, room, since - msg.recovery_cap, since)?;
+                (messages, Some(!more), Some(deleted))
             }
-            None => (read_window(conn, room, Window::Latest, msg.latest)?.0, None),
+            None => (
+                read_window(conn, room, Window::Latest, msg.latest)?.0,
+                None,
+                None,
+            ),
         };
         let newest_listed = messages.last().map_or(0, |m| m.seq);
         Ok(RoomSnapshot {
             messages,
             last_seq: counter.max(newest_listed),
             recovered,
+            deleted,
         })
     }
 }

@@ -43,6 +43,9 @@ pub struct RoomSnapshot {
     pub last_seq: i64,
     /// With `since`: whether `messages` holds everything after it.
     pub recovered: Option<bool>,
+    /// With `since`: the seqs up to it, among the `recovery_cap` before it, of messages
+    /// deleted since (the client may still show them).
+    pub deleted: Option<Vec<i64>>,
 }
 
 /// Chat server → history: the user left the room for good; take it out of their list.

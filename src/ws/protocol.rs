@@ -98,6 +98,9 @@ pub enum ServerFrame {
         /// With `since`: whether `messages` holds everything after it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
+        /// With `since`: seqs up to it of messages deleted since; clients remove them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deleted: Option<Vec<i64>>,
     },
     /// A new message in a room, to every member (the sender too).
     Message(StoredMessage),
@@ -370,6 +373,7 @@ mod tests {
                 messages: vec![message],
                 last_seq: 4,
                 recovered: Some(true),
+                deleted: Some(vec![2]),
             },
             ServerFrame::Presence {
                 room: "lobby".into(),

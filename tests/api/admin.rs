@@ -10,6 +10,7 @@ on_both_backends!(
     the_console_lists_support_conversations_newest_first_with_unread_and_online,
     staff_connections_hear_of_every_support_message_without_joining,
     a_deleted_message_disappears_for_members_and_from_history,
+    a_client_back_from_offline_learns_which_messages_it_holds_were_deleted,
     a_banned_customer_is_disconnected_and_refused_until_unbanned,
     an_announcement_reaches_the_room_marked_as_one,
     live_figures_count_connections_users_rooms_and_messages,
@@ -254,6 +255,56 @@ async fn a_deleted_message_disappears_for_members_and_from_history(backend: Back
         (status, body["error"]["code"].clone()),
         (404, json!("not_found"))
     );
+}
+
+async fn a_client_back_from_offline_learns_which_messages_it_holds_were_deleted(backend: Backend) {
+    let (app, _data) = spawn_app(backend).await;
+    let (staff_token, _) = app.staff().await;
+    let (ann_token, _) = app.register("ann").await;
+    let (bob_token, _) = app.register("bob").await;
+    let mut ann = app.connect(&ann_token).await;
+    let mut bob = app.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+    let mut ids = Vec::new();
+    for i in 1..=3 {
+        ann.say("lobby", &format!("message {i}"), &format!("a{i}"))
+            .await;
+        ids.push(bob.expect_ignoring("message", &["presence"]).await["id"].clone());
+    }
+    // Bob has seen 1-3 and goes offline; meanwhile 2 is deleted and 4 is sent and deleted.
+    bob.close().await;
+    ann.expect("presence").await; // Bob went offline
+    ann.send(json!({"type": "send", "room": "lobby", "text": "message 4", "cid": "a4"}))
+        .await;
+    let four = ann.expect("message").await;
+    ann.expect("ack").await;
+    let deleted_ids = [ids[1].clone(), four["id"].clone()];
+    for id in &deleted_ids {
+        let (status, _) = call(
+            &app,
+            "DELETE",
+            &format!("/api/admin/messages/{id}"),
+            Some(&staff_token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+
+    // Back with `since: 3`: message 4 is not recovered, and message 2, which Bob's screen still
+    // shows, is named as deleted.
+    let mut bob = app.connect(&bob_token).await;
+    bob.send(json!({"type": "join", "room": "lobby", "since": 3}))
+        .await;
+    let joined = bob.expect_ignoring("joined", &["presence"]).await;
+    assert_eq!(joined["messages"], json!([]));
+    assert_eq!(joined["recovered"], true);
+    assert_eq!(joined["deleted"], json!([2]));
+    // Without `since` nothing needs removing: the snapshot simply leaves deleted ones out.
+    let joined = app.connect(&bob_token).await.join("lobby").await;
+    assert_eq!(seqs(&joined["messages"]), vec![1, 3]);
+    assert!(joined.get("deleted").is_none(), "{joined}");
 }
 
 async fn a_banned_customer_is_disconnected_and_refused_until_unbanned(backend: Backend) {
