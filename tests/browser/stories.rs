@@ -1,7 +1,7 @@
 //! What a visitor and the staff do in their browsers.
 
 use crate::driver::{Browser, Driver, ENTER};
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
 use serde_json::json;
 
 /// Signs a guest in on the chat page and waits for their support conversation.
@@ -230,6 +230,32 @@ async fn the_chat_page_works_at_phone_width() {
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     phone.screenshot("chat-phone-rooms").await;
     phone.close().await;
+}
+
+#[actix_rt::test]
+async fn a_crowded_room_shows_a_head_count_instead_of_names() {
+    let Some(mut driver) =
+        Driver::start_or_skip("a_crowded_room_shows_a_head_count_instead_of_names").await
+    else {
+        return;
+    };
+    // A public room is crowded past one user online.
+    let (app, _data) = spawn_app_with(Backend::Sqlite, |s| s.presence_limit = 1).await;
+    let (token, _) = app.guest("Early Bird").await;
+    let mut early_bird = app.connect(&token).await;
+    early_bird.join("lobby").await;
+
+    let visitor = driver.browser(1280, 800).await;
+    guest_signs_in(&app, &visitor, "Vera Visitor").await;
+    visitor.type_into("#join-room-name", "lobby").await;
+    visitor.click("#join-room-submit").await;
+    visitor.wait_for_text("#room-subtitle", "2 online").await;
+    let names_shown = visitor
+        .eval("return document.querySelectorAll('#online .online-user').length;")
+        .await;
+    assert_eq!(names_shown, json!(0), "a crowded room names nobody");
+    visitor.screenshot("chat-crowded-room").await;
+    visitor.close().await;
 }
 
 /// Clicks something that asks for confirmation and accepts the dialog.
