@@ -98,7 +98,8 @@ pub enum ServerFrame {
         /// With `since`: whether `messages` holds everything after it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
-        /// With `since`: seqs up to it of messages deleted since; clients remove them.
+        /// With `since`: seqs of deleted messages in `since - recovery limit < seq <= since`,
+        /// whenever deleted; clients remove those they show.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deleted: Option<Vec<i64>>,
     },
