@@ -720,7 +720,7 @@
     it.time.textContent = relTime(c.last_activity);
     if (c.last_activity) it.time.dateTime = new Date(c.last_activity).toISOString();
     it.last.textContent = previewText(c);
-    it.badge.textContent = c.unread > 0 ? String(c.unread) : '';
+    it.badge.textContent = c.unread > 999 ? '999+' : c.unread > 0 ? String(c.unread) : '';
     it.badge.hidden = !(c.unread > 0);
     it.el.classList.toggle('has-unread', c.unread > 0);
     const selected = !!(state.open && state.open.room === c.room);

@@ -828,7 +828,7 @@
     if (last) preview.textContent = (isMine(last) ? 'You' : last.from.username) + ': ' + last.text.replace(/\s+/g, ' ');
     else preview.textContent = state.joinRequests.has(room.name) ? 'Joining…' : (isSupport(room.name) ? 'Ask us anything' : 'No messages yet');
     const badge = item.querySelector('.badge');
-    badge.textContent = room.unread > 0 ? String(room.unread) : '';
+    badge.textContent = room.unread > 999 ? '999+' : room.unread > 0 ? String(room.unread) : '';
     badge.hidden = room.unread <= 0;
     item.setAttribute('aria-label', roomLabel(room.name) + (room.unread > 0 ? ', ' + room.unread + ' unread' : ''));
   }

@@ -338,4 +338,49 @@ mod tests {
             "the checkpoint copied the log into the database"
         );
     }
+
+    #[test]
+    fn unread_counts_stop_at_the_cap_and_leave_out_own_and_deleted_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let mut conn = pool.get().unwrap();
+        let ann = UserId(
+            users::insert_user(&mut conn, "ann", Role::Guest, None)
+                .unwrap()
+                .id,
+        );
+        let bob = UserId(
+            users::insert_user(&mut conn, "bob", Role::Guest, None)
+                .unwrap()
+                .id,
+        );
+        let batch: Vec<NewMessage> = (0..rooms::UNREAD_CAP + 20)
+            .map(|i| text("lobby", ann, &format!("a{i}")))
+            .chain([text("lobby", bob, "b1")])
+            .collect();
+        store_batch(&mut conn, &batch).unwrap();
+
+        // Bob has read nothing: 1,020 of Ann's messages count as the cap.
+        assert_eq!(
+            rooms::unread_after(&mut conn, bob, "lobby", 0).unwrap(),
+            rooms::UNREAD_CAP
+        );
+        // Below the cap it is exact: not Bob's own message, not a deleted one.
+        let last_of_ann = rooms::UNREAD_CAP + 20;
+        assert_eq!(
+            rooms::unread_after(&mut conn, bob, "lobby", last_of_ann - 3).unwrap(),
+            3
+        );
+        let doomed = read_window(&mut conn, "lobby", Window::After(last_of_ann - 1), 1)
+            .unwrap()
+            .0[0]
+            .id;
+        crate::db::admin::delete_message(&mut conn, doomed).unwrap();
+        assert_eq!(
+            rooms::unread_after(&mut conn, bob, "lobby", last_of_ann - 3).unwrap(),
+            2
+        );
+        assert_eq!(rooms::unread_after(&mut conn, ann, "lobby", 0).unwrap(), 1);
+    }
 }
