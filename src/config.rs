@@ -137,9 +137,10 @@ pub struct Settings {
     #[arg(long, env = "CHAT_RECOVERY_LIMIT", default_value_t = 1000)]
     pub recovery_limit: i64,
 
-    /// Most users online in a room for whom the room keeps everyone told: past it the room
-    /// is crowded, `presence` frames stop and `joined` gives only `online_count`, so that a
-    /// join costs the same in a room of 5,000 as in a room of 50.
+    /// Users online in a public room past which it is crowded (until it falls a tenth below):
+    /// no `presence` frames, `joined` gives only `online_count`, and an `online` frame marks
+    /// each change; so a join costs the same in a room of 5,000 as in one of 50. 0 makes every
+    /// public room crowded as soon as anyone is in it (presence off).
     #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = 500)]
     pub presence_limit: usize,
 

@@ -503,9 +503,7 @@
     } else {
       f.messages.forEach((m) => insertMessage(room, m));
       // Deleted while we were away: take them off the screen.
-      for (const seq of f.deleted || []) {
-        if (room.bySeq.delete(seq)) room.messages = room.messages.filter((m) => m.seq !== seq);
-      }
+      for (const seq of f.deleted || []) dropMessage(room, seq);
     }
     room.loaded = true;
     countUnread(room, f.messages);
@@ -631,11 +629,16 @@
     if (f.room === state.openRoom) renderTyping();
   }
 
+  /** Takes a message out of a room's model; false if it was not there. */
+  function dropMessage(room, seq) {
+    if (!room.bySeq.delete(seq)) return false;
+    room.messages = room.messages.filter((m) => m.seq !== seq);
+    return true;
+  }
+
   function onDeleted(f) {
     const room = state.rooms.get(f.room);
-    if (!room || !room.bySeq.has(f.seq)) return;
-    room.bySeq.delete(f.seq);
-    room.messages = room.messages.filter((m) => m.seq !== f.seq);
+    if (!room || !dropMessage(room, f.seq)) return;
     if (f.room === state.openRoom) renderMessages('auto');
     renderSidebar();
   }
@@ -801,8 +804,13 @@
       total += room.unread;
       if (room.name !== state.openRoom) others += room.unread;
     }
-    document.title = (total ? '(' + total + ') ' : '') + 'Help & Chat';
+    document.title = (total ? '(' + unreadText(total) + ') ' : '') + 'Help & Chat';
     el.toggleDot.hidden = others === 0;
+  }
+
+  // The server's counts stop at 1000 ("1000 or more"), so anything past 999 is shown as such.
+  function unreadText(n) {
+    return n > 999 ? '999+' : String(n);
   }
 
   function buildRoomItem(room) {
@@ -828,9 +836,9 @@
     if (last) preview.textContent = (isMine(last) ? 'You' : last.from.username) + ': ' + last.text.replace(/\s+/g, ' ');
     else preview.textContent = state.joinRequests.has(room.name) ? 'Joining…' : (isSupport(room.name) ? 'Ask us anything' : 'No messages yet');
     const badge = item.querySelector('.badge');
-    badge.textContent = room.unread > 999 ? '999+' : room.unread > 0 ? String(room.unread) : '';
+    badge.textContent = room.unread > 0 ? unreadText(room.unread) : '';
     badge.hidden = room.unread <= 0;
-    item.setAttribute('aria-label', roomLabel(room.name) + (room.unread > 0 ? ', ' + room.unread + ' unread' : ''));
+    item.setAttribute('aria-label', roomLabel(room.name) + (room.unread > 0 ? ', ' + unreadText(room.unread) + ' unread' : ''));
   }
 
   /** Make container's children exactly `nodes`, moving existing ones instead of rebuilding. */
@@ -857,7 +865,8 @@
         ? 'The team is online'
         : 'We’ll reply here as soon as we can';
     } else if (room && room.crowdedCount) {
-      subtitle = room.crowdedCount + ' online';
+      // A crowded room's count is a snapshot (from `joined` or the last `online` frame).
+      subtitle = 'About ' + room.crowdedCount + ' online';
     } else if (room) {
       subtitle = users.length + ' online';
     }

@@ -44,7 +44,7 @@ pub struct RoomSnapshot {
     /// With `since`: whether `messages` holds everything after it.
     pub recovered: Option<bool>,
     /// With `since`: the seqs up to it, among the `recovery_cap` before it, of messages
-    /// deleted since (the client may still show them).
+    /// deleted at any time (the client may still show some of them).
     pub deleted: Option<Vec<i64>>,
 }
 
