@@ -144,6 +144,11 @@ pub struct Settings {
     #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = 500)]
     pub presence_limit: usize,
 
+    /// How often a crowded room is told its head count (an `online` frame, only when the
+    /// count has changed); 0 turns it off.
+    #[arg(long, env = "CHAT_CROWD_COUNT_INTERVAL", default_value = "10s", value_parser = duration)]
+    pub crowd_count_interval: Duration,
+
     /// Least time between the starts of two commits: messages sent meanwhile are stored (and
     /// acked) together in the next one. 0 (the default) commits as soon as the previous commit
     /// is done; a few ms save CPU with many small rooms (docs/performance.md).

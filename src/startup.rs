@@ -94,6 +94,7 @@ impl Application {
             ChatConfig {
                 recovery_cap: settings.recovery_limit.max(1),
                 presence_limit: settings.presence_limit,
+                crowd_count_interval: settings.crowd_count_interval,
                 commit_interval: settings.commit_interval,
                 checkpoint_every: target.checkpoint_every(),
                 ..ChatConfig::default()

@@ -865,7 +865,7 @@
         ? 'The team is online'
         : 'We’ll reply here as soon as we can';
     } else if (room && room.crowdedCount) {
-      // A crowded room's count is a snapshot (from `joined` or the last `online` frame).
+      // A crowded room's count comes from `joined` and `online` frames, at most 10 s old.
       subtitle = 'About ' + room.crowdedCount + ' online';
     } else if (room) {
       subtitle = users.length + ' online';

@@ -35,6 +35,8 @@ pub struct ChatConfig {
     /// Most users online in a room that still get `presence` frames and a full `online` list;
     /// past it the room is crowded until it falls a tenth below.
     pub presence_limit: usize,
+    /// How often crowded rooms hear their head count when it has changed; zero: never.
+    pub crowd_count_interval: std::time::Duration,
     /// Most messages stored in one transaction.
     pub max_batch: usize,
     /// Least time between the starts of two commits (group commit: fewer, larger transactions
@@ -51,6 +53,7 @@ impl Default for ChatConfig {
             latest: 50,
             recovery_cap: 1000,
             presence_limit: 500,
+            crowd_count_interval: std::time::Duration::from_secs(10),
             max_batch: 2048,
             commit_interval: std::time::Duration::ZERO,
             checkpoint_every: None,
@@ -108,6 +111,8 @@ struct RoomState {
     typing: FxHashSet<UserId>,
     /// Too many users online to name them (see [`ChatConfig::presence_limit`]).
     crowded: bool,
+    /// The head count the members were last told in an `online` frame.
+    count_told: usize,
 }
 
 struct PendingMessage {
@@ -410,6 +415,7 @@ impl ChatServer {
             state.crowded = false;
         }
         let (frame, skip) = if state.crowded != was_crowded {
+            state.count_told = count;
             let (online_count, online) = self.online_in(room);
             let frame = ServerFrame::Online {
                 room: room.to_string(),
@@ -428,6 +434,28 @@ impl ChatServer {
             return;
         };
         self.fan_out(room, frame.encode(), 0, skip);
+    }
+
+    /// Tells each crowded room its head count, if it changed since it was last told: without
+    /// `presence` frames, members would otherwise keep the count of the moment they joined.
+    fn tell_crowd_counts(&mut self) {
+        let changed: Vec<(RoomName, usize)> = self
+            .rooms
+            .iter_mut()
+            .filter(|(_, state)| state.crowded && state.online.len() != state.count_told)
+            .map(|(room, state)| {
+                state.count_told = state.online.len();
+                (room.clone(), state.count_told)
+            })
+            .collect();
+        for (room, online_count) in changed {
+            let frame = ServerFrame::Online {
+                room: room.to_string(),
+                online: Vec::new(),
+                online_count,
+            };
+            self.fan_out(&room, frame.encode(), 0, Skip::Nobody);
+        }
     }
 
     /// How many users are online in the room, and who, sorted; nobody is named in a crowded
@@ -726,6 +754,11 @@ impl Actor for ChatServer {
         ctx.set_mailbox_capacity(64 * 1024);
         if let Some(every) = self.config.checkpoint_every {
             ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
+        }
+        if !self.config.crowd_count_interval.is_zero() {
+            ctx.run_interval(self.config.crowd_count_interval, |act, _| {
+                act.tell_crowd_counts()
+            });
         }
     }
 }

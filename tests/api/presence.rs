@@ -9,6 +9,7 @@ on_both_backends!(
     a_user_with_several_tabs_is_one_presence_until_the_last_tab_leaves,
     a_client_that_stops_answering_pings_is_dropped_and_goes_offline,
     a_crowded_room_counts_its_users_instead_of_naming_them,
+    a_crowded_room_hears_its_head_count_when_it_changes,
 );
 
 async fn a_user_with_several_tabs_is_one_presence_until_the_last_tab_leaves(backend: Backend) {
@@ -72,7 +73,11 @@ async fn a_client_that_stops_answering_pings_is_dropped_and_goes_offline(backend
 
 async fn a_crowded_room_counts_its_users_instead_of_naming_them(backend: Backend) {
     // A room is crowded past two users online, and stops being crowded at one.
-    let (app, _data) = spawn_app_with(backend, |s| s.presence_limit = 2).await;
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.presence_limit = 2;
+        s.crowd_count_interval = Duration::ZERO;
+    })
+    .await;
     let (ann_token, ann_id) = app.register("ann").await;
     let (bob_token, bob_id) = app.register("bob").await;
     let (cat_token, _) = app.register("cat").await;
@@ -116,4 +121,37 @@ async fn a_crowded_room_counts_its_users_instead_of_naming_them(backend: Backend
     let presence = ann.expect("presence").await;
     assert_eq!(presence["user"]["id"], bob_id);
     assert_eq!(presence["online"], true);
+}
+
+async fn a_crowded_room_hears_its_head_count_when_it_changes(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.presence_limit = 1;
+        s.crowd_count_interval = Duration::from_millis(100);
+    })
+    .await;
+    let mut members = Vec::new();
+    for name in ["Ann", "Bob"] {
+        let (token, _) = app.guest(name).await;
+        let mut member = app.connect(&token).await;
+        member.join("lobby").await;
+        members.push(member);
+    }
+    let mut ann = members.remove(0);
+    // Bob made the room crowded.
+    assert_eq!(
+        ann.expect_ignoring("online", &["presence"]).await["online_count"],
+        2
+    );
+
+    // Cat comes in: no presence frame, but the new count within the interval.
+    let (token, _) = app.guest("Cat").await;
+    let mut cat = app.connect(&token).await;
+    cat.join("lobby").await;
+    let count = ann.expect("online").await;
+    assert_eq!(
+        count,
+        json!({"type": "online", "room": "lobby", "online": [], "online_count": 3})
+    );
+    // Nothing changes, nothing is said.
+    ann.expect_silence(Duration::from_millis(400)).await;
 }
