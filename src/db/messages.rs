@@ -287,18 +287,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_batch_over_several_rooms_gets_seqs_per_room_and_the_log_is_checkpointed_after() {
+    /// A fresh SQLite database in a temporary folder, with the guests Ann and Bob.
+    fn database_with_ann_and_bob() -> (tempfile::TempDir, crate::db::DbPool, UserId, UserId) {
         let dir = tempfile::tempdir().unwrap();
         let target = DbTarget::Sqlite(dir.path().join("chat.db"));
         let pool = open_pool(&target, 2, SqliteSync::Full).unwrap();
         let mut conn = pool.get().unwrap();
-        let ann = users::insert_user(&mut conn, "ann", Role::Guest, None)
-            .unwrap()
-            .id;
-        let bob = users::insert_user(&mut conn, "bob", Role::Guest, None)
-            .unwrap()
-            .id;
+        let mut guest = |name| {
+            UserId(
+                users::insert_user(&mut conn, name, Role::Guest, None)
+                    .unwrap()
+                    .id,
+            )
+        };
+        let (ann, bob) = (guest("ann"), guest("bob"));
+        (dir, pool, ann, bob)
+    }
+
+    #[test]
+    fn a_batch_over_several_rooms_gets_seqs_per_room_and_the_log_is_checkpointed_after() {
+        let (dir, pool, UserId(ann), UserId(bob)) = database_with_ann_and_bob();
+        let mut conn = pool.get().unwrap();
         for room in ["lobby", "games"] {
             rooms::add_member(&mut conn, UserId(ann), room).unwrap();
         }
@@ -341,20 +350,8 @@ mod tests {
 
     #[test]
     fn unread_counts_stop_at_the_cap_and_leave_out_own_and_deleted_messages() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
-        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let (_dir, pool, ann, bob) = database_with_ann_and_bob();
         let mut conn = pool.get().unwrap();
-        let ann = UserId(
-            users::insert_user(&mut conn, "ann", Role::Guest, None)
-                .unwrap()
-                .id,
-        );
-        let bob = UserId(
-            users::insert_user(&mut conn, "bob", Role::Guest, None)
-                .unwrap()
-                .id,
-        );
         let batch: Vec<NewMessage> = (0..rooms::UNREAD_CAP + 20)
             .map(|i| text("lobby", ann, &format!("a{i}")))
             .chain([text("lobby", bob, "b1")])
