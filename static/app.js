@@ -586,7 +586,7 @@
   }
 
   // Who is online, from `joined` or from an `online` frame. A crowded room names nobody and
-  // sends no presence: the count from the snapshot is all there is.
+  // sends no presence: its head count comes only from these frames.
   function setOnline(room, f) {
     room.online = new Map(f.online.map((u) => [u.id, u]));
     room.crowdedCount = f.online_count > f.online.length ? f.online_count : 0;

@@ -414,47 +414,44 @@ impl ChatServer {
         } else if was_crowded && count <= limit.saturating_sub((limit / 10).max(1)) {
             state.crowded = false;
         }
-        let (frame, skip) = if state.crowded != was_crowded {
-            state.count_told = count;
-            let (online_count, online) = self.online_in(room);
-            let frame = ServerFrame::Online {
-                room: room.to_string(),
-                online,
-                online_count,
-            };
-            (frame, Skip::Nobody)
+        if state.crowded != was_crowded {
+            self.tell_online(room);
         } else if !state.crowded {
             let frame = ServerFrame::Presence {
                 room: room.to_string(),
                 user,
                 online,
             };
-            (frame, skip)
-        } else {
-            return;
+            self.fan_out(room, frame.encode(), 0, skip);
+        }
+    }
+
+    /// An `online` frame to every member of the room: who is online (nobody named while it is
+    /// crowded) and how many, which is then the count they were last told.
+    fn tell_online(&mut self, room: &RoomName) {
+        let (online_count, online) = self.online_in(room);
+        if let Some(state) = self.rooms.get_mut(room) {
+            state.count_told = online_count;
+        }
+        let frame = ServerFrame::Online {
+            room: room.to_string(),
+            online,
+            online_count,
         };
-        self.fan_out(room, frame.encode(), 0, skip);
+        self.fan_out(room, frame.encode(), 0, Skip::Nobody);
     }
 
     /// Tells each crowded room its head count, if it changed since it was last told: without
     /// `presence` frames, members would otherwise keep the count of the moment they joined.
     fn tell_crowd_counts(&mut self) {
-        let changed: Vec<(RoomName, usize)> = self
+        let changed: Vec<RoomName> = self
             .rooms
-            .iter_mut()
+            .iter()
             .filter(|(_, state)| state.crowded && state.online.len() != state.count_told)
-            .map(|(room, state)| {
-                state.count_told = state.online.len();
-                (room.clone(), state.count_told)
-            })
+            .map(|(room, _)| room.clone())
             .collect();
-        for (room, online_count) in changed {
-            let frame = ServerFrame::Online {
-                room: room.to_string(),
-                online: Vec::new(),
-                online_count,
-            };
-            self.fan_out(&room, frame.encode(), 0, Skip::Nobody);
+        for room in changed {
+            self.tell_online(&room);
         }
     }
 

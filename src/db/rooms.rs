@@ -180,7 +180,9 @@ pub fn unread_after(
     after_seq: i64,
 ) -> Result<i64, StorageError> {
     // The first UNREAD_CAP of them, by the (room, seq) index: counting them all would scan
-    // every message a new member of a busy room has not read (58 ms for 300,000).
+    // every message a new member of a busy room has not read (58 ms for 300,000 in the
+    // sqlite3 shell). The bound LIMIT makes SQLite prepare the statement again each time
+    // (~20 µs, see the module doc of `db`): cheap next to the scan it saves.
     let seqs: Vec<i64> = with_backend!(conn, c => messages::table
         .filter(messages::room.eq(room))
         .filter(messages::seq.gt(after_seq))
