@@ -63,10 +63,16 @@ impl StoreOutcome {
 /// room's row in the same transaction, so a seq is never seen before its message is committed
 /// and never reused. A message whose (room, sender, cid) was stored before (or earlier in the
 /// batch) is a `Duplicate` carrying the first copy's seq.
+///
+/// On PostgreSQL the batch goes in four statements ([`super::messages_pg`]); on SQLite, whose
+/// calls stay in the process, statement by statement.
 pub fn store_batch(
     conn: &mut DbConn,
     batch: &[NewMessage],
 ) -> Result<Vec<StoreOutcome>, StorageError> {
+    if let DbConn::Postgres(pg) = conn {
+        return super::messages_pg::store_batch(pg, batch);
+    }
     conn.transaction(|conn| {
         let now = now_millis();
         // The batch's messages room by room, rooms in order of first appearance.

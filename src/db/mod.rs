@@ -1,6 +1,7 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
-//! [`rooms`]). Only the history actor (and tests) call them; nothing here knows about actors.
+//! [`rooms`]; [`messages_pg`] stores a batch on PostgreSQL in a few statements). Only the
+//! history actor (and tests) call them; nothing here knows about actors.
 //!
 //! Lookups by a unique key end in `get_result`, not `first`: `first` adds `LIMIT ?`, and the
 //! bundled SQLite re-prepares a statement whose LIMIT is a bound parameter each time it is
@@ -9,6 +10,7 @@
 pub mod admin;
 pub mod connection;
 pub mod messages;
+pub mod messages_pg;
 pub mod models;
 pub mod rooms;
 pub mod schema;

@@ -10,6 +10,7 @@ use std::time::Duration;
 on_both_backends!(
     acked_messages_survive_kill_9,
     sigterm_stores_everything_queued_and_closes_sockets_with_1001,
+    one_commit_of_several_rooms_with_resends_stores_each_message_once_in_order,
 );
 
 async fn guest_token(base: &str) -> String {
@@ -127,4 +128,109 @@ async fn sigterm_stores_everything_queued_and_closes_sockets_with_1001(backend: 
     let server = ServerProcess::start(&data);
     let stored = stored_texts(&server.base(), &token).await;
     assert_eq!(stored.len(), 20);
+}
+
+/// The history actor stores what arrived during the previous commit as one batch: several
+/// rooms interleaved, resends inside the batch and of earlier messages. Each backend has its
+/// own way of storing a batch (PostgreSQL in four statements); both must give these outcomes.
+async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_order(
+    backend: Backend,
+) {
+    use chat_server::db::messages::{read_window, store_batch, NewMessage, StoreOutcome, Window};
+    use chat_server::db::models::MessageKind;
+    use chat_server::db::{open_pool, rooms, users, DbTarget, SqliteSync};
+    use chat_server::domain::{Role, UserId};
+
+    let data = TestData::new(&backend);
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 1, SqliteSync::Full).unwrap();
+    let mut db = pool.get().unwrap();
+    let mut guest = |name| {
+        UserId(
+            users::insert_user(&mut db, name, Role::Guest, None)
+                .unwrap()
+                .id,
+        )
+    };
+    let (ann, bob) = (guest("ann"), guest("bob"));
+    let message = |room: &str, sender, cid: Option<&str>, text: &str, kind| NewMessage {
+        room: room.to_owned(),
+        sender,
+        cid: cid.map(str::to_owned),
+        text: text.to_owned(),
+        kind,
+    };
+    let text = MessageKind::Text;
+
+    // Rooms interleaved, a room with no row yet, Ann's a1 twice, a message without a cid.
+    let first = [
+        message("lobby", ann, Some("a1"), "hi lobby", text),
+        message("games", ann, Some("a2"), "hi games", text),
+        message("lobby", bob, Some("b1"), "hi ann", text),
+        message("lobby", ann, Some("a1"), "hi lobby", text),
+        message(
+            "news",
+            bob,
+            None,
+            "Shop opens at 9",
+            MessageKind::Announcement,
+        ),
+        message("games", bob, Some("a2"), "same cid, other sender", text),
+    ];
+    let outcomes = store_batch(&mut db, &first).unwrap();
+    let seqs: Vec<i64> = outcomes.iter().map(StoreOutcome::seq).collect();
+    assert_eq!(seqs, [1, 1, 2, 1, 1, 2], "seqs per room, in batch order");
+    let StoreOutcome::Stored { id: a1_id, .. } = outcomes[0] else {
+        panic!("a1 was new: {:?}", outcomes[0]);
+    };
+    assert!(
+        matches!(outcomes[3], StoreOutcome::Duplicate { id, seq: 1, .. } if id == a1_id),
+        "the resend inside the batch names the first copy: {:?}",
+        outcomes[3]
+    );
+    let fresh = outcomes
+        .iter()
+        .filter(|o| matches!(o, StoreOutcome::Stored { .. }));
+    assert_eq!(fresh.count(), 5);
+
+    // The next commit: resends of earlier messages (one of them twice), and a new one.
+    let second = [
+        message("lobby", bob, Some("b1"), "hi ann", text),
+        message("lobby", ann, Some("a3"), "anyone?", text),
+        message("games", ann, Some("a2"), "hi games", text),
+        message("lobby", bob, Some("b1"), "hi ann", text),
+    ];
+    let outcomes = store_batch(&mut db, &second).unwrap();
+    let seqs: Vec<i64> = outcomes.iter().map(StoreOutcome::seq).collect();
+    assert_eq!(seqs, [2, 3, 1, 2]);
+    assert!(matches!(outcomes[1], StoreOutcome::Stored { .. }));
+    for resend in [0, 2, 3] {
+        assert!(
+            matches!(outcomes[resend], StoreOutcome::Duplicate { .. }),
+            "message {resend} of the second batch was stored before: {:?}",
+            outcomes[resend]
+        );
+    }
+    assert_eq!(rooms::last_seq(&mut db, "lobby").unwrap(), 3);
+    assert_eq!(rooms::last_seq(&mut db, "games").unwrap(), 2);
+
+    // Each column landed where it belongs.
+    let (lobby, _) = read_window(&mut db, "lobby", Window::Latest, 10).unwrap();
+    let lobby: Vec<(i64, &str, i64, Option<&str>)> = lobby
+        .iter()
+        .map(|m| (m.seq, m.text.as_str(), m.from.id.0, m.cid.as_deref()))
+        .collect();
+    assert_eq!(
+        lobby,
+        [
+            (1, "hi lobby", ann.0, Some("a1")),
+            (2, "hi ann", bob.0, Some("b1")),
+            (3, "anyone?", ann.0, Some("a3")),
+        ]
+    );
+    let (news, _) = read_window(&mut db, "news", Window::Latest, 10).unwrap();
+    assert_eq!(news.len(), 1);
+    assert_eq!(
+        (news[0].text.as_str(), news[0].kind, news[0].cid.as_deref()),
+        ("Shop opens at 9", MessageKind::Announcement, None)
+    );
 }

@@ -1,0 +1,311 @@
+//! Storing a batch of messages on PostgreSQL in four statements, whatever its size.
+//!
+//! The statement-per-message path that SQLite uses (in-process calls of a few µs) costs a
+//! network round trip per statement here, three or four per message: at 10,000 messages/s
+//! PostgreSQL could not keep up (docs/performance.md). Each step below carries the whole batch
+//! in arrays (`unnest`), so a batch costs the same six round trips (with BEGIN and COMMIT)
+//! for one message or five hundred. The outcomes are the ones [`super::messages::store_batch`]
+//! promises on every backend.
+
+use super::messages::{NewMessage, StoreOutcome};
+use super::StorageError;
+use crate::domain::{now_millis, UserId};
+use diesel::pg::{Pg, PgConnection};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use std::collections::HashMap;
+
+/// `INSERT INTO rooms ... ON CONFLICT DO NOTHING` for every room of the batch, in name order.
+struct EnsureRooms<'a> {
+    names: &'a [&'a str],
+    now: i64,
+}
+
+impl QueryFragment<Pg> for EnsureRooms<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("INSERT INTO rooms (name, last_seq, created_at) SELECT name, 0, ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(self.names)?;
+        out.push_sql("::text[]) AS r(name) ORDER BY name ON CONFLICT DO NOTHING");
+        Ok(())
+    }
+}
+
+/// Earlier copies of the batch's (room, sender, cid) keys.
+struct EarlierCopies<'a> {
+    rooms: &'a [&'a str],
+    senders: &'a [i64],
+    cids: &'a [&'a str],
+}
+
+impl QueryFragment<Pg> for EarlierCopies<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("SELECT m.room, m.sender_id, m.cid, m.id, m.seq, m.created_at FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(self.rooms)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(self.senders)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(self.cids)?;
+        out.push_sql(
+            "::text[]) AS k(room, sender_id, cid) JOIN messages m \
+             ON m.room = k.room AND m.sender_id = k.sender_id AND m.cid = k.cid \
+             WHERE m.cid IS NOT NULL",
+        );
+        Ok(())
+    }
+}
+
+impl Query for EarlierCopies<'_> {
+    type SqlType = (Text, BigInt, Text, BigInt, BigInt, BigInt);
+}
+
+/// Moves each room's counter on by its count of fresh messages; the row locks order
+/// concurrent writers until COMMIT.
+struct ReserveSeqs<'a> {
+    names: &'a [&'a str],
+    counts: &'a [i64],
+}
+
+impl QueryFragment<Pg> for ReserveSeqs<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("UPDATE rooms SET last_seq = rooms.last_seq + r.n FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(self.names)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(self.counts)?;
+        out.push_sql(
+            "::bigint[]) AS r(name, n) WHERE rooms.name = r.name \
+             RETURNING rooms.name, rooms.last_seq",
+        );
+        Ok(())
+    }
+}
+
+impl Query for ReserveSeqs<'_> {
+    type SqlType = (Text, BigInt);
+}
+
+/// Inserts the fresh messages with their seqs.
+struct InsertMessages<'a> {
+    rooms: &'a [&'a str],
+    seqs: &'a [i64],
+    senders: &'a [i64],
+    cids: &'a [Option<&'a str>],
+    bodies: &'a [&'a str],
+    kinds: &'a [&'a str],
+    now: i64,
+}
+
+impl QueryFragment<Pg> for InsertMessages<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(
+            "INSERT INTO messages (room, seq, sender_id, cid, body, kind, created_at, deleted) \
+             SELECT room, seq, sender_id, cid, body, kind, ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(", FALSE FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(self.rooms)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(self.seqs)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(self.senders)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(self.cids)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(self.bodies)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(self.kinds)?;
+        out.push_sql(
+            "::text[]) AS m(room, seq, sender_id, cid, body, kind) \
+             RETURNING id, room, seq",
+        );
+        Ok(())
+    }
+}
+
+impl Query for InsertMessages<'_> {
+    type SqlType = (BigInt, Text, BigInt);
+}
+
+/// These statements are planned for each batch, never prepared once and kept: the generic
+/// plan PostgreSQL makes for a kept statement cannot see the arrays' contents, and with it the
+/// ack latency at 10,000 messages/s went from 12 to 200 ms (docs/performance.md).
+macro_rules! planned_each_time {
+    ($($name:ident),+) => {$(
+        impl QueryId for $name<'_> {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl<Conn> RunQueryDsl<Conn> for $name<'_> {}
+    )+};
+}
+
+planned_each_time!(EnsureRooms, EarlierCopies, ReserveSeqs, InsertMessages);
+
+/// See [`super::messages::store_batch`]: one transaction, one outcome per message in order.
+pub fn store_batch(
+    conn: &mut PgConnection,
+    batch: &[NewMessage],
+) -> Result<Vec<StoreOutcome>, StorageError> {
+    conn.transaction(|conn| {
+        let now = now_millis();
+        let mut rooms: Vec<&str> = batch.iter().map(|m| m.room.as_str()).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        EnsureRooms { names: &rooms, now }.execute(conn)?;
+
+        let earlier = earlier_copies(conn, batch)?;
+        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
+        let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut fresh: Vec<usize> = Vec::with_capacity(batch.len());
+        let mut fresh_per_room: HashMap<&str, i64> = HashMap::new();
+        for (i, m) in batch.iter().enumerate() {
+            if let Some(cid) = m.cid.as_deref() {
+                let key = (m.room.as_str(), m.sender, cid);
+                if let Some(&first) = first_in_batch.get(&key) {
+                    repeats.push((i, first));
+                    continue;
+                }
+                first_in_batch.insert(key, i);
+                if let Some(copy) = earlier.get(&(m.room.as_str(), m.sender.0, cid)) {
+                    outcomes[i] = Some(*copy);
+                    continue;
+                }
+            }
+            fresh.push(i);
+            *fresh_per_room.entry(m.room.as_str()).or_default() += 1;
+        }
+
+        if !fresh.is_empty() {
+            let mut next_seq = reserve_seqs(conn, &fresh_per_room)?;
+            let seqs: Vec<i64> = fresh
+                .iter()
+                .map(|&i| {
+                    let next = next_seq
+                        .get_mut(batch[i].room.as_str())
+                        .ok_or(StorageError::NotFound)?;
+                    *next += 1;
+                    Ok(*next - 1)
+                })
+                .collect::<Result<_, StorageError>>()?;
+            let ids = insert_messages(conn, batch, &fresh, &seqs, now)?;
+            for ((&i, &seq), id) in fresh.iter().zip(&seqs).zip(ids) {
+                outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
+            }
+        }
+
+        for (i, first) in repeats {
+            outcomes[i] = match outcomes[first] {
+                Some(StoreOutcome::Stored { id, seq, ts }) => {
+                    Some(StoreOutcome::Duplicate { id, seq, ts })
+                }
+                other => other,
+            };
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    })
+}
+
+/// Earlier copies of the batch's messages that carry a cid, by (room, sender id, cid).
+fn earlier_copies<'b>(
+    conn: &mut PgConnection,
+    batch: &'b [NewMessage],
+) -> Result<HashMap<(&'b str, i64, &'b str), StoreOutcome>, StorageError> {
+    let keys: Vec<(&str, i64, &str)> = batch
+        .iter()
+        .filter_map(|m| Some((m.room.as_str(), m.sender.0, m.cid.as_deref()?)))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rooms: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let senders: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    let cids: Vec<&str> = keys.iter().map(|k| k.2).collect();
+    let rows: Vec<(String, i64, String, i64, i64, i64)> = EarlierCopies {
+        rooms: &rooms,
+        senders: &senders,
+        cids: &cids,
+    }
+    .load(conn)?;
+    // The batch's own keys, so that the answer borrows from the batch.
+    let position: HashMap<(&str, i64, &str), usize> =
+        keys.iter().enumerate().map(|(k, key)| (*key, k)).collect();
+    let mut found = HashMap::with_capacity(rows.len());
+    for (room, sender, cid, id, seq, ts) in rows {
+        if let Some(&k) = position.get(&(room.as_str(), sender, cid.as_str())) {
+            found.insert(keys[k], StoreOutcome::Duplicate { id, seq, ts });
+        }
+    }
+    Ok(found)
+}
+
+/// Reserves `count` seqs in each room; answers the first reserved seq of each room.
+fn reserve_seqs<'b>(
+    conn: &mut PgConnection,
+    fresh_per_room: &HashMap<&'b str, i64>,
+) -> Result<HashMap<&'b str, i64>, StorageError> {
+    let mut rooms: Vec<(&str, i64)> = fresh_per_room.iter().map(|(r, n)| (*r, *n)).collect();
+    rooms.sort_unstable();
+    let names: Vec<&str> = rooms.iter().map(|(r, _)| *r).collect();
+    let counts: Vec<i64> = rooms.iter().map(|(_, n)| *n).collect();
+    let rows: Vec<(String, i64)> = ReserveSeqs {
+        names: &names,
+        counts: &counts,
+    }
+    .load(conn)?;
+    let mut first_seq = HashMap::with_capacity(rows.len());
+    for (name, last_seq) in rows {
+        if let Some((&room, &count)) = fresh_per_room.get_key_value(name.as_str()) {
+            first_seq.insert(room, last_seq - count + 1);
+        }
+    }
+    Ok(first_seq)
+}
+
+/// Inserts the messages at `fresh` with their `seqs`; answers their ids, in the same order.
+fn insert_messages(
+    conn: &mut PgConnection,
+    batch: &[NewMessage],
+    fresh: &[usize],
+    seqs: &[i64],
+    now: i64,
+) -> Result<Vec<i64>, StorageError> {
+    let rooms: Vec<&str> = fresh.iter().map(|&i| batch[i].room.as_str()).collect();
+    let senders: Vec<i64> = fresh.iter().map(|&i| batch[i].sender.0).collect();
+    let cids: Vec<Option<&str>> = fresh.iter().map(|&i| batch[i].cid.as_deref()).collect();
+    let bodies: Vec<&str> = fresh.iter().map(|&i| batch[i].text.as_str()).collect();
+    let kinds: Vec<&str> = fresh.iter().map(|&i| batch[i].kind.as_str()).collect();
+    let rows: Vec<(i64, String, i64)> = InsertMessages {
+        rooms: &rooms,
+        seqs,
+        senders: &senders,
+        cids: &cids,
+        bodies: &bodies,
+        kinds: &kinds,
+        now,
+    }
+    .load(conn)?;
+    // RETURNING does not promise the input's order: match rows by (room, seq), unique.
+    let position: HashMap<(&str, i64), usize> = rooms
+        .iter()
+        .zip(seqs)
+        .enumerate()
+        .map(|(k, (room, seq))| ((*room, *seq), k))
+        .collect();
+    let mut ids = vec![None; fresh.len()];
+    for (id, room, seq) in rows {
+        if let Some(&k) = position.get(&(room.as_str(), seq)) {
+            ids[k] = Some(id);
+        }
+    }
+    ids.into_iter()
+        .map(|id| id.ok_or(StorageError::NotFound))
+        .collect()
+}
