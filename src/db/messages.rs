@@ -64,14 +64,18 @@ impl StoreOutcome {
 /// and never reused. A message whose (room, sender, cid) was stored before (or earlier in the
 /// batch) is a `Duplicate` carrying the first copy's seq.
 ///
-/// On PostgreSQL the batch goes in four statements ([`super::messages_pg`]); on SQLite, whose
-/// calls stay in the process, statement by statement.
+/// On PostgreSQL a batch of [`super::messages_pg::BATCH_FROM`] messages or more goes in four
+/// statements ([`super::messages_pg`]); smaller ones, and every batch on SQLite (whose calls
+/// stay in the process), statement by statement, through statements prepared once.
 pub fn store_batch(
     conn: &mut DbConn,
     batch: &[NewMessage],
 ) -> Result<Vec<StoreOutcome>, StorageError> {
-    if let DbConn::Postgres(pg) = conn {
-        return super::messages_pg::store_batch(pg, batch);
+    match conn {
+        DbConn::Postgres(pg) if batch.len() >= super::messages_pg::BATCH_FROM => {
+            return super::messages_pg::store_batch(pg, batch);
+        }
+        _ => {}
     }
     conn.transaction(|conn| {
         let now = now_millis();

@@ -1,11 +1,11 @@
 //! Storing a batch of messages on PostgreSQL in four statements, whatever its size.
 //!
-//! The statement-per-message path that SQLite uses (in-process calls of a few µs) costs a
-//! network round trip per statement here, three or four per message: at 10,000 messages/s
-//! PostgreSQL could not keep up (docs/performance.md). Each step below carries the whole batch
-//! in arrays (`unnest`), so a batch costs the same six round trips (with BEGIN and COMMIT)
-//! for one message or five hundred. The outcomes are the ones [`super::messages::store_batch`]
-//! promises on every backend.
+//! Statement by statement, as on SQLite (in-process calls of a few µs), each statement is a
+//! network round trip, three or four per message: at 10,000 messages/s PostgreSQL could not
+//! keep up (docs/performance.md). Here each step carries the whole batch in arrays (`unnest`),
+//! so a batch costs six round trips (with BEGIN and COMMIT) for three messages or five
+//! hundred. The outcomes are the ones [`super::messages::store_batch`] promises on every
+//! backend.
 
 use super::messages::{NewMessage, StoreOutcome};
 use super::StorageError;
@@ -15,6 +15,12 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use std::collections::HashMap;
+
+/// The smallest batch stored this way. These statements are planned for every batch (see
+/// `planned_each_time`), about 0.2 ms of PostgreSQL's time; a batch of one or two messages
+/// costs less through the prepared statement-by-statement path (measured at 800 messages/s:
+/// ack p50 2 ms there, 4 ms here).
+pub const BATCH_FROM: usize = 3;
 
 /// `INSERT INTO rooms ... ON CONFLICT DO NOTHING` for every room of the batch, in name order.
 struct EnsureRooms<'a> {
@@ -132,9 +138,10 @@ impl Query for InsertMessages<'_> {
     type SqlType = (BigInt, Text, BigInt);
 }
 
-/// These statements are planned for each batch, never prepared once and kept: the generic
-/// plan PostgreSQL makes for a kept statement cannot see the arrays' contents, and with it the
-/// ack latency at 10,000 messages/s went from 12 to 200 ms (docs/performance.md).
+/// These statements are planned for each batch, never prepared once and kept: kept (with a
+/// static query id), the ack latency at 10,000 messages/s went from 12 to 200 ms, and still to
+/// 676 ms at p99 with `plan_cache_mode = force_custom_plan`, so it is not PostgreSQL's generic
+/// plan; the cause was not found (docs/performance.md).
 macro_rules! planned_each_time {
     ($($name:ident),+) => {$(
         impl QueryId for $name<'_> {
