@@ -64,7 +64,7 @@ impl StoreOutcome {
 /// and never reused. A message whose (room, sender, cid) was stored before (or earlier in the
 /// batch) is a `Duplicate` carrying the first copy's seq.
 ///
-/// On PostgreSQL a batch of [`super::messages_pg::BATCH_FROM`] messages or more goes in four
+/// On PostgreSQL a batch of [`super::messages_pg::BATCH_FROM`] messages or more goes in three
 /// statements ([`super::messages_pg`]); smaller ones, and every batch on SQLite (whose calls
 /// stay in the process), statement by statement, through statements prepared once.
 pub fn store_batch(
@@ -79,7 +79,9 @@ pub fn store_batch(
     }
     conn.transaction(|conn| {
         let now = now_millis();
-        // The batch's messages room by room, rooms in order of first appearance.
+        // The batch's messages room by room, rooms in byte order of their names: the order
+        // every writer locks room rows in (see `messages_pg`), so two nodes sharing PostgreSQL
+        // wait for each other instead of deadlocking.
         let mut rooms: Vec<(&str, Vec<usize>)> = Vec::new();
         let mut room_slot: HashMap<&str, usize> = HashMap::new();
         for (i, m) in batch.iter().enumerate() {
@@ -89,6 +91,7 @@ pub fn store_batch(
             });
             rooms[slot].1.push(i);
         }
+        rooms.sort_unstable_by(|a, b| a.0.cmp(b.0));
         // A write first: SQLite takes its write lock here instead of failing a lock upgrade.
         for (room, _) in &rooms {
             ensure_room(conn, room)?;
@@ -124,15 +127,32 @@ pub fn store_batch(
                 outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
             }
         }
-        for (i, first) in repeats {
-            if let Some(StoreOutcome::Stored { id, seq, ts }) = outcomes[first] {
-                outcomes[i] = Some(StoreOutcome::Duplicate { id, seq, ts });
-            } else {
-                outcomes[i] = outcomes[first];
-            }
-        }
-        Ok(outcomes.into_iter().flatten().collect())
+        settle_repeats(outcomes, repeats)
     })
+}
+
+/// The outcomes of a batch once the repeats inside it, `(repeat, first)` pairs, get the
+/// outcome of their first copy: a `Duplicate` of it.
+pub(super) fn settle_repeats(
+    mut outcomes: Vec<Option<StoreOutcome>>,
+    repeats: Vec<(usize, usize)>,
+) -> Result<Vec<StoreOutcome>, StorageError> {
+    for (i, first) in repeats {
+        outcomes[i] = match outcomes[first] {
+            Some(StoreOutcome::Stored { id, seq, ts }) => {
+                Some(StoreOutcome::Duplicate { id, seq, ts })
+            }
+            other => other,
+        };
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.ok_or(StorageError::Inconsistent(
+                "a message of the batch has no outcome",
+            ))
+        })
+        .collect()
 }
 
 fn insert_message(

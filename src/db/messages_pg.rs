@@ -1,13 +1,15 @@
-//! Storing a batch of messages on PostgreSQL in four statements, whatever its size.
+//! Storing a batch of messages on PostgreSQL in three statements, whatever its size (from
+//! [`BATCH_FROM`] messages).
 //!
 //! Statement by statement, as on SQLite (in-process calls of a few µs), each statement is a
 //! network round trip, three or four per message: at 10,000 messages/s PostgreSQL could not
 //! keep up (docs/performance.md). Here each step carries the whole batch in arrays (`unnest`),
-//! so a batch costs six round trips (with BEGIN and COMMIT) for three messages or five
-//! hundred. The outcomes are the ones [`super::messages::store_batch`] promises on every
-//! backend.
+//! so a batch costs five round trips (with BEGIN and COMMIT) for three messages or five
+//! hundred: find earlier copies by cid, reserve each room's seqs (creating missing rooms),
+//! insert the messages. The outcomes are the ones [`super::messages::store_batch`] promises on
+//! every backend.
 
-use super::messages::{NewMessage, StoreOutcome};
+use super::messages::{settle_repeats, NewMessage, StoreOutcome};
 use super::StorageError;
 use crate::domain::{now_millis, UserId};
 use diesel::pg::{Pg, PgConnection};
@@ -21,24 +23,6 @@ use std::collections::HashMap;
 /// costs less through the prepared statement-by-statement path (measured at 800 messages/s:
 /// ack p50 2 ms there, 4 ms here).
 pub const BATCH_FROM: usize = 3;
-
-/// `INSERT INTO rooms ... ON CONFLICT DO NOTHING` for every room of the batch, in name order.
-struct EnsureRooms<'a> {
-    names: &'a [&'a str],
-    now: i64,
-}
-
-impl QueryFragment<Pg> for EnsureRooms<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        out.push_sql("INSERT INTO rooms (name, last_seq, created_at) SELECT name, 0, ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(" FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(self.names)?;
-        out.push_sql("::text[]) AS r(name) ORDER BY name ON CONFLICT DO NOTHING");
-        Ok(())
-    }
-}
 
 /// Earlier copies of the batch's (room, sender, cid) keys.
 struct EarlierCopies<'a> {
@@ -69,23 +53,30 @@ impl Query for EarlierCopies<'_> {
     type SqlType = (Text, BigInt, Text, BigInt, BigInt, BigInt);
 }
 
-/// Moves each room's counter on by its count of fresh messages; the row locks order
-/// concurrent writers until COMMIT.
+/// Moves each room's counter on by its count of fresh messages, creating the rooms that have no
+/// row yet, in byte order of the names (`COLLATE "C"`, Rust's order of `str`): the row locks,
+/// held until COMMIT, are taken in the same order by every writer (the statement-by-statement
+/// path of `messages::store_batch` too), so several nodes wait for each other instead of
+/// deadlocking.
 struct ReserveSeqs<'a> {
     names: &'a [&'a str],
     counts: &'a [i64],
+    now: i64,
 }
 
 impl QueryFragment<Pg> for ReserveSeqs<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
-        out.push_sql("UPDATE rooms SET last_seq = rooms.last_seq + r.n FROM unnest(");
+        out.push_sql("INSERT INTO rooms (name, last_seq, created_at) SELECT name, n, ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" FROM unnest(");
         out.push_bind_param::<Array<Text>, _>(self.names)?;
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<BigInt>, _>(self.counts)?;
         out.push_sql(
-            "::bigint[]) AS r(name, n) WHERE rooms.name = r.name \
-             RETURNING rooms.name, rooms.last_seq",
+            "::bigint[]) AS r(name, n) ORDER BY name COLLATE \"C\" \
+             ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq + EXCLUDED.last_seq \
+             RETURNING name, last_seq",
         );
         Ok(())
     }
@@ -153,7 +144,7 @@ macro_rules! planned_each_time {
     )+};
 }
 
-planned_each_time!(EnsureRooms, EarlierCopies, ReserveSeqs, InsertMessages);
+planned_each_time!(EarlierCopies, ReserveSeqs, InsertMessages);
 
 /// See [`super::messages::store_batch`]: one transaction, one outcome per message in order.
 pub fn store_batch(
@@ -162,11 +153,6 @@ pub fn store_batch(
 ) -> Result<Vec<StoreOutcome>, StorageError> {
     conn.transaction(|conn| {
         let now = now_millis();
-        let mut rooms: Vec<&str> = batch.iter().map(|m| m.room.as_str()).collect();
-        rooms.sort_unstable();
-        rooms.dedup();
-        EnsureRooms { names: &rooms, now }.execute(conn)?;
-
         let earlier = earlier_copies(conn, batch)?;
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
         let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
@@ -191,13 +177,13 @@ pub fn store_batch(
         }
 
         if !fresh.is_empty() {
-            let mut next_seq = reserve_seqs(conn, &fresh_per_room)?;
+            let mut next_seq = reserve_first_seqs(conn, &fresh_per_room, now)?;
             let seqs: Vec<i64> = fresh
                 .iter()
                 .map(|&i| {
-                    let next = next_seq
-                        .get_mut(batch[i].room.as_str())
-                        .ok_or(StorageError::NotFound)?;
+                    let next = next_seq.get_mut(batch[i].room.as_str()).ok_or(
+                        StorageError::Inconsistent("a room's seqs were not reserved"),
+                    )?;
                     *next += 1;
                     Ok(*next - 1)
                 })
@@ -208,15 +194,7 @@ pub fn store_batch(
             }
         }
 
-        for (i, first) in repeats {
-            outcomes[i] = match outcomes[first] {
-                Some(StoreOutcome::Stored { id, seq, ts }) => {
-                    Some(StoreOutcome::Duplicate { id, seq, ts })
-                }
-                other => other,
-            };
-        }
-        Ok(outcomes.into_iter().flatten().collect())
+        settle_repeats(outcomes, repeats)
     })
 }
 
@@ -253,10 +231,12 @@ fn earlier_copies<'b>(
     Ok(found)
 }
 
-/// Reserves `count` seqs in each room; answers the first reserved seq of each room.
-fn reserve_seqs<'b>(
+/// Reserves `count` seqs in each room (its row made if missing); answers the first reserved
+/// seq of each room.
+fn reserve_first_seqs<'b>(
     conn: &mut PgConnection,
     fresh_per_room: &HashMap<&'b str, i64>,
+    now: i64,
 ) -> Result<HashMap<&'b str, i64>, StorageError> {
     let mut rooms: Vec<(&str, i64)> = fresh_per_room.iter().map(|(r, n)| (*r, *n)).collect();
     rooms.sort_unstable();
@@ -265,6 +245,7 @@ fn reserve_seqs<'b>(
     let rows: Vec<(String, i64)> = ReserveSeqs {
         names: &names,
         counts: &counts,
+        now,
     }
     .load(conn)?;
     let mut first_seq = HashMap::with_capacity(rows.len());
@@ -313,6 +294,6 @@ fn insert_messages(
         }
     }
     ids.into_iter()
-        .map(|id| id.ok_or(StorageError::NotFound))
+        .map(|id| id.ok_or(StorageError::Inconsistent("an inserted message has no id")))
         .collect()
 }

@@ -38,6 +38,10 @@ pub enum StorageError {
     /// A query failed.
     #[error("query failed: {0}")]
     Query(#[source] DieselError),
+    /// The database answered something that cannot be (a row the same transaction wrote is
+    /// missing from its answer).
+    #[error("inconsistent answer: {0}")]
+    Inconsistent(&'static str),
 }
 
 impl From<DieselError> for StorageError {

@@ -130,9 +130,13 @@ async fn sigterm_stores_everything_queued_and_closes_sockets_with_1001(backend: 
     assert_eq!(stored.len(), 20);
 }
 
+/// A stored message's id and time.
+type IdAndTime = (i64, i64);
+
 /// The history actor stores what arrived during the previous commit as one batch: several
 /// rooms interleaved, resends inside the batch and of earlier messages. Each backend has its
-/// own way of storing a batch (PostgreSQL in four statements); both must give these outcomes.
+/// own way of storing a batch (PostgreSQL in three statements from three messages); both must
+/// give these outcomes.
 async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_order(
     backend: Backend,
 ) {
@@ -161,7 +165,8 @@ async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_or
     };
     let text = MessageKind::Text;
 
-    // Rooms interleaved, a room with no row yet, Ann's a1 twice, a message without a cid.
+    // Rooms interleaved, a room with no row yet, Ann's a1 twice (and once more in another
+    // room), two messages without a cid, one cid used by two senders.
     let first = [
         message("lobby", ann, Some("a1"), "hi lobby", text),
         message("games", ann, Some("a2"), "hi games", text),
@@ -175,22 +180,35 @@ async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_or
             MessageKind::Announcement,
         ),
         message("games", bob, Some("a2"), "same cid, other sender", text),
+        message(
+            "news",
+            bob,
+            None,
+            "Sale until Sunday",
+            MessageKind::Announcement,
+        ),
+        message("games", ann, Some("a1"), "same cid, other room", text),
     ];
-    let outcomes = store_batch(&mut db, &first).unwrap();
-    let seqs: Vec<i64> = outcomes.iter().map(StoreOutcome::seq).collect();
-    assert_eq!(seqs, [1, 1, 2, 1, 1, 2], "seqs per room, in batch order");
-    let StoreOutcome::Stored { id: a1_id, .. } = outcomes[0] else {
-        panic!("a1 was new: {:?}", outcomes[0]);
-    };
-    assert!(
-        matches!(outcomes[3], StoreOutcome::Duplicate { id, seq: 1, .. } if id == a1_id),
-        "the resend inside the batch names the first copy: {:?}",
-        outcomes[3]
+    let stored_as = store_batch(&mut db, &first).unwrap();
+    let seqs: Vec<i64> = stored_as.iter().map(StoreOutcome::seq).collect();
+    assert_eq!(
+        seqs,
+        [1, 1, 2, 1, 1, 2, 2, 3],
+        "seqs per room, in batch order"
     );
-    let fresh = outcomes
+    let as_duplicate = |o: StoreOutcome| match o {
+        StoreOutcome::Stored { id, seq, ts } => StoreOutcome::Duplicate { id, seq, ts },
+        duplicate => duplicate,
+    };
+    assert_eq!(
+        stored_as[3],
+        as_duplicate(stored_as[0]),
+        "the resend inside the batch names the first copy"
+    );
+    let fresh = stored_as
         .iter()
         .filter(|o| matches!(o, StoreOutcome::Stored { .. }));
-    assert_eq!(fresh.count(), 5);
+    assert_eq!(fresh.count(), 7);
 
     // The next commit: resends of earlier messages (one of them twice), and a new one.
     let second = [
@@ -203,34 +221,73 @@ async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_or
     let seqs: Vec<i64> = outcomes.iter().map(StoreOutcome::seq).collect();
     assert_eq!(seqs, [2, 3, 1, 2]);
     assert!(matches!(outcomes[1], StoreOutcome::Stored { .. }));
-    for resend in [0, 2, 3] {
-        assert!(
-            matches!(outcomes[resend], StoreOutcome::Duplicate { .. }),
-            "message {resend} of the second batch was stored before: {:?}",
-            outcomes[resend]
+    // A resend is answered with its first copy's id, seq and time.
+    for (resend, first) in [(0, 2), (2, 1), (3, 2)] {
+        assert_eq!(
+            outcomes[resend],
+            as_duplicate(stored_as[first]),
+            "message {resend} of the second batch is message {first} of the first"
         );
     }
     assert_eq!(rooms::last_seq(&mut db, "lobby").unwrap(), 3);
-    assert_eq!(rooms::last_seq(&mut db, "games").unwrap(), 2);
+    assert_eq!(rooms::last_seq(&mut db, "games").unwrap(), 3);
 
-    // Each column landed where it belongs.
+    // Each column landed where it belongs, under the id and time the store answered.
+    let id_and_ts = |o: &StoreOutcome| match *o {
+        StoreOutcome::Stored { id, ts, .. } | StoreOutcome::Duplicate { id, ts, .. } => (id, ts),
+    };
     let (lobby, _) = read_window(&mut db, "lobby", Window::Latest, 10).unwrap();
-    let lobby: Vec<(i64, &str, i64, Option<&str>)> = lobby
+    let lobby: Vec<(IdAndTime, i64, &str, i64, Option<&str>)> = lobby
         .iter()
-        .map(|m| (m.seq, m.text.as_str(), m.from.id.0, m.cid.as_deref()))
+        .map(|m| {
+            (
+                (m.id, m.ts),
+                m.seq,
+                m.text.as_str(),
+                m.from.id.0,
+                m.cid.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         lobby,
         [
-            (1, "hi lobby", ann.0, Some("a1")),
-            (2, "hi ann", bob.0, Some("b1")),
-            (3, "anyone?", ann.0, Some("a3")),
+            (id_and_ts(&stored_as[0]), 1, "hi lobby", ann.0, Some("a1")),
+            (id_and_ts(&stored_as[2]), 2, "hi ann", bob.0, Some("b1")),
+            (id_and_ts(&outcomes[1]), 3, "anyone?", ann.0, Some("a3")),
         ]
     );
     let (news, _) = read_window(&mut db, "news", Window::Latest, 10).unwrap();
-    assert_eq!(news.len(), 1);
+    let news: Vec<(i64, &str, MessageKind, Option<&str>)> = news
+        .iter()
+        .map(|m| (m.id, m.text.as_str(), m.kind, m.cid.as_deref()))
+        .collect();
+    let announcement = MessageKind::Announcement;
     assert_eq!(
-        (news[0].text.as_str(), news[0].kind, news[0].cid.as_deref()),
-        ("Shop opens at 9", MessageKind::Announcement, None)
+        news,
+        [
+            (
+                id_and_ts(&stored_as[4]).0,
+                "Shop opens at 9",
+                announcement,
+                None
+            ),
+            (
+                id_and_ts(&stored_as[6]).0,
+                "Sale until Sunday",
+                announcement,
+                None
+            ),
+        ]
+    );
+    let (games, _) = read_window(&mut db, "games", Window::Latest, 10).unwrap();
+    let games: Vec<(i64, &str)> = games.iter().map(|m| (m.seq, m.text.as_str())).collect();
+    assert_eq!(
+        games,
+        [
+            (1, "hi games"),
+            (2, "same cid, other sender"),
+            (3, "same cid, other room")
+        ]
     );
 }
