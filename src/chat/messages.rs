@@ -32,8 +32,8 @@ impl ChatError {
 }
 
 /// Session → chat server, once, before anything else: register this connection. Answers with
-/// the connection's id, the account as stored (authoritative over the token) and the encoded
-/// `hello` frame. An account that no longer exists or is banned is `unauthorized`.
+/// the connection's id, the account as stored (authoritative over the token) and its rooms,
+/// from which the session writes `hello`. An account that no longer exists or is banned is `unauthorized`.
 #[derive(Message)]
 #[rtype(result = "Result<Connected, ChatError>")]
 pub struct Connect {
@@ -49,8 +49,8 @@ pub struct Connected {
     pub session: SessionId,
     /// The account as stored.
     pub user: UserInfo,
-    /// The `hello` frame.
-    pub hello: ByteString,
+    /// The user's rooms, their own support conversation first.
+    pub rooms: Vec<crate::ws::protocol::RoomEntry>,
 }
 
 /// Session → chat server: the connection is gone. Idempotent.

@@ -796,15 +796,10 @@ impl Handler<Connect> for ChatServer {
                             unread: r.unread,
                         })
                         .collect();
-                    let hello = ServerFrame::Hello {
-                        user: user.clone(),
-                        rooms,
-                    }
-                    .encode();
                     Ok(Connected {
                         session,
                         user,
-                        hello,
+                        rooms,
                     })
                 }),
         )

@@ -72,16 +72,36 @@ pub struct RoomEntry {
     pub unread: i64,
 }
 
+/// The limits a connection works within, announced in `hello` so that clients need not
+/// hard-code them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Longest message text, in characters.
+    pub max_message_chars: usize,
+    /// Largest text frame, in bytes.
+    pub max_frame_bytes: usize,
+    /// Largest `history` page.
+    pub history_page_max: i64,
+    /// The `history` page size when the client names none.
+    pub history_page_default: i64,
+    /// Frames a connection may send per second, on average.
+    pub rate_per_sec: f64,
+    /// Frames a connection may send in a burst.
+    pub rate_burst: f64,
+}
+
 /// A frame from the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// First frame after the upgrade: who you are and your rooms.
+    /// First frame after the upgrade: who you are, your rooms and the connection's limits.
     Hello {
         /// The connected user.
         user: UserInfo,
         /// Their rooms, their own support conversation first.
         rooms: Vec<RoomEntry>,
+        /// What the connection may send.
+        limits: Limits,
     },
     /// The connection is now in the room.
     Joined {
@@ -408,6 +428,14 @@ mod tests {
                     last_seq: 0,
                     unread: 0,
                 }],
+                limits: Limits {
+                    max_message_chars: 4000,
+                    max_frame_bytes: 16384,
+                    history_page_max: 100,
+                    history_page_default: 50,
+                    rate_per_sec: 20.0,
+                    rate_burst: 40.0,
+                },
             },
         ];
         for frame in frames {

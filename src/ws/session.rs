@@ -5,7 +5,7 @@
 //! This is the only file that uses the deprecated actix-web-actors: the chat server knows a
 //! session only as a `Recipient<Deliver>`, so a move to actix-ws would touch this file alone.
 
-use super::protocol::{ClientFrame, ServerFrame};
+use super::protocol::{ClientFrame, Limits, ServerFrame};
 use super::rate_limit::TokenBucket;
 use crate::chat::messages::{
     Connect, Deliver, Disconnect, GetHistory, Join, Leave, MarkRead, OutFrame, Outgoing, Publish,
@@ -45,6 +45,20 @@ pub struct SessionLimits {
 /// Page size of `history` when the client names none, and the largest allowed.
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 100;
+
+impl SessionLimits {
+    /// What `hello` tells the client of these limits.
+    pub fn announced(&self) -> Limits {
+        Limits {
+            max_message_chars: self.max_message_chars,
+            max_frame_bytes: self.max_frame_bytes,
+            history_page_max: MAX_PAGE,
+            history_page_default: DEFAULT_PAGE,
+            rate_per_sec: self.rate_per_sec,
+            rate_burst: self.rate_burst,
+        }
+    }
+}
 
 /// One WebSocket connection.
 pub struct WsSession {
@@ -434,7 +448,12 @@ impl Actor for WsSession {
                 Ok(Ok(connected)) => {
                     act.id = Some(connected.session);
                     act.user = connected.user;
-                    ctx.text(connected.hello);
+                    let hello = ServerFrame::Hello {
+                        user: act.user.clone(),
+                        rooms: connected.rooms,
+                        limits: act.limits.announced(),
+                    };
+                    ctx.text(hello.encode());
                 }
                 Ok(Err(refused)) => {
                     let (code, reason) = match refused.code {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 on_both_backends!(
     hello_lists_the_users_own_support_room_first,
+    hello_announces_the_limits_the_server_was_started_with,
     a_message_reaches_every_member_and_is_acked_after_it_is_stored,
     seqs_grow_by_one_per_message_and_survive_a_restart,
     a_resend_with_the_same_cid_is_acked_with_the_same_seq_and_stored_once,
@@ -45,6 +46,29 @@ async fn hello_lists_the_users_own_support_room_first(backend: Backend) {
     assert_eq!(rooms, vec![format!("support:{id}").as_str(), "lobby"]);
     assert_eq!(hello["rooms"][0]["last_seq"], 0);
     assert_eq!(hello["rooms"][0]["unread"], 0);
+}
+
+async fn hello_announces_the_limits_the_server_was_started_with(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.max_message_chars = 1200;
+        s.max_frame_bytes = 9000;
+        s.rate_per_sec = 5.0;
+        s.rate_burst = 12.0;
+    })
+    .await;
+    let (token, _) = app.guest("Ann").await;
+    let ann = app.connect(&token).await;
+    assert_eq!(
+        ann.hello["limits"],
+        json!({
+            "max_message_chars": 1200,
+            "max_frame_bytes": 9000,
+            "history_page_max": 100,
+            "history_page_default": 50,
+            "rate_per_sec": 5.0,
+            "rate_burst": 12.0,
+        })
+    );
 }
 
 async fn a_message_reaches_every_member_and_is_acked_after_it_is_stored(backend: Backend) {
