@@ -1,7 +1,22 @@
-//! The chat server: the actor that owns rooms, presence and the message queue ([`server`]),
-//! and its API ([`messages`]). Sessions talk to it; it talks to the history actor.
+//! The chat server: one actor ([`server`], its handlers in `handlers.rs`) routing between the
+//! sessions, plain state with unit tests of its own, and the history actor:
+//!
+//! - [`messages`]: its API, what sessions and handlers send it and what it delivers;
+//! - [`registry`]: who is connected, every user's tabs, the staff connections;
+//! - [`rooms`]: live rooms, presence, typing and crowding;
+//! - [`outbox`]: messages waiting to be stored, and when the next commit starts;
+//! - [`fanout`]: who gets which frame, gathered per connection;
+//! - [`refusals`]: what a client is told when something is refused or fails;
+//! - [`stats`]: the live figures.
 
+pub mod fanout;
+mod handlers;
 pub mod messages;
+pub mod outbox;
+pub mod refusals;
+pub mod registry;
+pub mod rooms;
 pub mod server;
+pub mod stats;
 
 pub use server::{ChatConfig, ChatServer};

@@ -2,7 +2,7 @@
 //! send, `ServerFrame` what the server sends. docs/protocol.md describes both; keep them in
 //! step. The chat server encodes a frame once and shares the bytes with every recipient.
 
-use crate::db::models::StoredMessage;
+use crate::db::models::{RoomSummary, StoredMessage};
 use crate::domain::UserInfo;
 use crate::error::ErrorCode;
 use bytestring::ByteString;
@@ -70,6 +70,16 @@ pub struct RoomEntry {
     pub last_seq: i64,
     /// Messages by others after the user's read cursor.
     pub unread: i64,
+}
+
+impl From<RoomSummary> for RoomEntry {
+    fn from(summary: RoomSummary) -> Self {
+        RoomEntry {
+            room: summary.room.to_string(),
+            last_seq: summary.last_seq,
+            unread: summary.unread,
+        }
+    }
 }
 
 /// The limits a connection works within, announced in `hello` so that clients need not

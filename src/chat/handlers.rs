@@ -1,0 +1,388 @@
+//! The chat server's handlers, one per message of [`super::messages`]. Each reads like a
+//! paragraph: check, change the state (through the plain structs), hand off to the history
+//! actor or to the connections.
+
+use super::fanout::Skip;
+use super::messages::*;
+use super::outbox::{Origin, PendingMessage};
+use super::refusals::{forbidden, not_joined, split, storage_failure};
+use super::server::{ChatServer, CLOSE_GOING_AWAY, CLOSE_POLICY};
+use super::stats::unix_seconds;
+use crate::db::models::MessageKind;
+use crate::db::StorageError;
+use crate::domain::RoomName;
+use crate::error::ErrorCode;
+use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom};
+use crate::ws::protocol::{RoomEntry, ServerFrame};
+use actix::prelude::*;
+use bytestring::ByteString;
+use tokio::sync::oneshot;
+
+impl Handler<Connect> for ChatServer {
+    type Result = ResponseActFuture<Self, Result<Connected, ChatError>>;
+
+    /// Reads the account and its rooms, refuses a banned or deleted one, then registers.
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
+        let request = ListRooms { user: msg.user.id };
+        Box::pin(
+            self.history
+                .send(request)
+                .into_actor(self)
+                .map(move |result, act, _| {
+                    let (row, rooms) = match split(result) {
+                        Ok(found) => found,
+                        Err(Ok(StorageError::NotFound)) => {
+                            return Err(ChatError::new(
+                                ErrorCode::Unauthorized,
+                                "this account no longer exists",
+                            ))
+                        }
+                        Err(e) => return Err(storage_failure("listing rooms", e)),
+                    };
+                    if row.banned {
+                        return Err(ChatError::new(
+                            ErrorCode::Unauthorized,
+                            "this account is banned",
+                        ));
+                    }
+                    let user = row.info();
+                    let session = act.registry.register(user.clone(), msg.recipient);
+                    let rooms = rooms.into_iter().map(RoomEntry::from).collect();
+                    Ok(Connected {
+                        session,
+                        user,
+                        rooms,
+                    })
+                }),
+        )
+    }
+}
+
+impl Handler<Disconnect> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        self.remove_session(msg.session);
+    }
+}
+
+impl Handler<Join> for ChatServer {
+    type Result = ();
+
+    /// Subscribes first, then reads the snapshot: a message stored meanwhile is either in the
+    /// snapshot or delivered live (the session drops live ones the snapshot already holds).
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
+        let Join {
+            session,
+            room,
+            since,
+        } = msg;
+        let Some(user) = self.registry.user(session).cloned() else {
+            return;
+        };
+        if !room.admits(&user) {
+            let error = forbidden(&room);
+            let text = error_frame(error, &room);
+            let still_in_room = false;
+            let refusal = Outgoing::JoinFailed {
+                room,
+                text,
+                still_in_room,
+            };
+            self.send_to(session, refusal);
+            return;
+        }
+        let was_in = self.subscribe(session, &room);
+        let (online_count, online) = self.rooms.online(&room);
+        let request = OpenRoom {
+            user: user.id,
+            room: room.clone(),
+            since,
+            latest: self.config.latest,
+            recovery_cap: self.config.recovery_cap,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(snapshot) => {
+                    let last_seq = snapshot.last_seq;
+                    let text = ServerFrame::Joined {
+                        room: room.to_string(),
+                        online,
+                        online_count,
+                        messages: snapshot.messages,
+                        last_seq,
+                        recovered: snapshot.recovered,
+                        deleted: snapshot.deleted,
+                    }
+                    .encode();
+                    let joined = Outgoing::Joined {
+                        room,
+                        text,
+                        last_seq,
+                    };
+                    act.send_to(session, joined);
+                }
+                Err(e) => {
+                    let error = storage_failure("opening a room", e);
+                    if !was_in {
+                        act.unsubscribe(session, &room);
+                    }
+                    let text = error_frame(error, &room);
+                    let still_in_room = was_in;
+                    let refusal = Outgoing::JoinFailed {
+                        room,
+                        text,
+                        still_in_room,
+                    };
+                    act.send_to(session, refusal);
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+/// An encoded `error` frame about a room.
+fn error_frame(error: ChatError, room: &RoomName) -> ByteString {
+    ServerFrame::error(error.code, error.message, None, Some(room.to_string())).encode()
+}
+
+impl Handler<Leave> for ChatServer {
+    type Result = ();
+
+    /// Out of the live room at once, out of the user's list in the database after.
+    fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
+        let Some(user) = self.admitted(msg.session, &msg.room) else {
+            return;
+        };
+        self.unsubscribe(msg.session, &msg.room);
+        let (session, room) = (msg.session, msg.room);
+        let request = ForgetRoom {
+            user: user.id,
+            room: room.clone(),
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| {
+                if let Err(e) = split(result) {
+                    act.send_error(session, storage_failure("leaving a room", e), None, &room);
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Publish> for ChatServer {
+    type Result = ();
+
+    /// Into the outbox; stored, delivered and acked by the next commit.
+    fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
+        let Some(entry) = self.registry.get(msg.session) else {
+            return;
+        };
+        if !entry.rooms.contains(&msg.room) {
+            let error = not_joined(&msg.room, &entry.user);
+            let cid = Some(msg.cid.as_str().to_owned());
+            self.send_error(msg.session, error, cid, &msg.room);
+            return;
+        }
+        let from = entry.user.clone();
+        self.outbox.push(PendingMessage {
+            origin: Origin::Session {
+                session: msg.session,
+                cid: msg.cid.as_str().to_owned(),
+            },
+            from,
+            room: msg.room,
+            text: msg.text.into_string(),
+            kind: MessageKind::Text,
+        });
+        self.flush(ctx);
+    }
+}
+
+impl Handler<SetTyping> for ChatServer {
+    type Result = ();
+
+    /// Told to the room's other users, never back to the typist's own connections.
+    fn handle(&mut self, msg: SetTyping, _: &mut Context<Self>) {
+        let Some(user) = self.registry.user(msg.session).cloned() else {
+            return;
+        };
+        let joined = self.registry.is_in(msg.session, &msg.room);
+        if !joined || !self.rooms.set_typing(&msg.room, user.id, msg.on) {
+            let error = not_joined(&msg.room, &user);
+            self.send_error(msg.session, error, None, &msg.room);
+            return;
+        }
+        let skip = Skip::User(user.id);
+        let frame = ServerFrame::Typing {
+            room: msg.room.to_string(),
+            user,
+            on: msg.on,
+        };
+        self.fan_out(&msg.room, frame.encode(), skip);
+    }
+}
+
+impl Handler<GetHistory> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: GetHistory, ctx: &mut Context<Self>) {
+        if self.admitted(msg.session, &msg.room).is_none() {
+            return;
+        }
+        let session = msg.session;
+        let room = msg.room.clone();
+        let request = FetchHistory {
+            room: msg.room,
+            before: msg.before,
+            limit: msg.limit,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(page) => {
+                    let frame = ServerFrame::History {
+                        room: room.to_string(),
+                        messages: page.messages,
+                        more: page.more,
+                    };
+                    act.send_frame(session, frame.encode());
+                }
+                Err(e) => {
+                    let error = storage_failure("reading history", e);
+                    act.send_error(session, error, None, &room);
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<MarkRead> for ChatServer {
+    type Result = ();
+
+    /// Moves the read cursor, then tells every tab of the user the new count.
+    fn handle(&mut self, msg: MarkRead, ctx: &mut Context<Self>) {
+        let Some(user) = self.admitted(msg.session, &msg.room) else {
+            return;
+        };
+        let session = msg.session;
+        let room = msg.room.clone();
+        let request = crate::history::messages::MarkRead {
+            user: user.id,
+            room: msg.room,
+            seq: msg.seq,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(count) => {
+                    // One encode for every tab of the user.
+                    let room = room.to_string();
+                    let text = ServerFrame::Unread { room, count }.encode();
+                    for tab in act.registry.tabs(user.id).to_vec() {
+                        act.send_frame(tab, text.clone());
+                    }
+                }
+                Err(e) => {
+                    let error = storage_failure("marking read", e);
+                    act.send_error(session, error, None, &room);
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Shutdown> for ChatServer {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Waits until every queued message is stored (and acked), then closes every connection.
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        let (done, idle) = oneshot::channel();
+        self.outbox.when_idle(done);
+        self.flush(ctx);
+        Box::pin(
+            async move {
+                let _ = idle.await;
+            }
+            .into_actor(self)
+            .map(|_, act, _| act.close_all(CLOSE_GOING_AWAY, "server restarting")),
+        )
+    }
+}
+
+impl Handler<Announce> for ChatServer {
+    type Result = ResponseFuture<Result<StoredRef, ChatError>>;
+
+    /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
+    fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.outbox.push(PendingMessage {
+            origin: Origin::Http(reply),
+            from: msg.from,
+            room: msg.room,
+            text: msg.text.into_string(),
+            kind: MessageKind::Announcement,
+        });
+        self.flush(ctx);
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(ChatError::new(
+                    ErrorCode::Internal,
+                    "the server is stopping",
+                ))
+            })
+        })
+    }
+}
+
+impl Handler<MessageDeleted> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: MessageDeleted, _: &mut Context<Self>) {
+        let Ok(room) = RoomName::parse(&msg.message.room) else {
+            return;
+        };
+        let frame = ServerFrame::Deleted {
+            room: msg.message.room,
+            seq: msg.message.seq,
+            id: msg.message.id,
+        };
+        self.fan_out(&room, frame.encode(), Skip::Nobody);
+    }
+}
+
+impl Handler<DisconnectUser> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: DisconnectUser, _: &mut Context<Self>) {
+        self.close_user(msg.user, CLOSE_POLICY, "this account is banned");
+    }
+}
+
+impl Handler<GetLiveStats> for ChatServer {
+    type Result = MessageResult<GetLiveStats>;
+
+    fn handle(&mut self, _: GetLiveStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(LiveStats {
+            connections: self.registry.connections(),
+            online_users: self.registry.online_users(),
+            rooms: self.rooms.len(),
+            messages_per_minute: self.stored.last_minute(unix_seconds()),
+        })
+    }
+}
+
+impl Handler<ListOnline> for ChatServer {
+    type Result = MessageResult<ListOnline>;
+
+    fn handle(&mut self, msg: ListOnline, _: &mut Context<Self>) -> Self::Result {
+        let online = msg.users.into_iter();
+        MessageResult(online.filter(|u| self.registry.is_online(*u)).collect())
+    }
+}

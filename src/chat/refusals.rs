@@ -1,0 +1,98 @@
+//! The chat server's refusals, and what a failed trip to the history actor means for a client.
+//! Internal causes are logged here and never sent.
+
+use super::messages::ChatError;
+use crate::db::StorageError;
+use crate::domain::{RoomName, UserInfo};
+use crate::error::ErrorCode;
+use actix::MailboxError;
+
+/// What a history request can end in besides its answer: the database's error, or the actor
+/// not answering at all.
+pub type HistoryFailure = Result<StorageError, MailboxError>;
+
+/// Splits an answer of the history actor into its value and a [`HistoryFailure`].
+pub fn split<T>(
+    result: Result<Result<T, StorageError>, MailboxError>,
+) -> Result<T, HistoryFailure> {
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Ok(e)),
+        Err(e) => Err(Err(e)),
+    }
+}
+
+/// The refusal for using a room the connection has not joined: `forbidden` where the user may
+/// not enter at all (telling nothing more), else `bad_request`.
+pub fn not_joined(room: &RoomName, user: &UserInfo) -> ChatError {
+    if room.admits(user) {
+        ChatError::new(
+            ErrorCode::BadRequest,
+            format!("join the room {room} before using it"),
+        )
+    } else {
+        forbidden(room)
+    }
+}
+
+/// The refusal for a room the user may not enter.
+pub fn forbidden(room: &RoomName) -> ChatError {
+    ChatError::new(
+        ErrorCode::Forbidden,
+        format!("you may not enter the room {room}"),
+    )
+}
+
+/// What the client hears of a failed history request (`what` names it in the log).
+pub fn storage_failure(what: &str, error: HistoryFailure) -> ChatError {
+    match error {
+        Ok(StorageError::NotFound) => ChatError::new(ErrorCode::NotFound, "no such room"),
+        Ok(e) => {
+            log::error!("{what}: {e}");
+            ChatError::new(ErrorCode::Internal, "internal server error")
+        }
+        Err(e) => {
+            log::error!("{what}: history actor: {e}");
+            ChatError::new(ErrorCode::Internal, "internal server error")
+        }
+    }
+}
+
+/// The refusal of every message of a batch that could not be stored.
+pub fn not_stored() -> ChatError {
+    ChatError::new(
+        ErrorCode::Internal,
+        "the message was not stored; send it again",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Role, UserId};
+
+    #[test]
+    fn a_room_one_may_enter_but_has_not_joined_is_a_bad_request_and_anothers_support_is_forbidden()
+    {
+        let ann = UserInfo {
+            id: UserId(1),
+            username: "ann".into(),
+            role: Role::User,
+        };
+        let lobby = RoomName::parse("lobby").unwrap();
+        assert_eq!(not_joined(&lobby, &ann).code, ErrorCode::BadRequest);
+        let others = RoomName::parse("support:2").unwrap();
+        let refusal = not_joined(&others, &ann);
+        assert_eq!(refusal.code, ErrorCode::Forbidden);
+        assert_eq!(refusal.message, "you may not enter the room support:2");
+    }
+
+    #[test]
+    fn a_missing_room_is_not_found_and_other_failures_tell_nothing() {
+        let missing = storage_failure("test", Ok(StorageError::NotFound));
+        assert_eq!(missing.code, ErrorCode::NotFound);
+        let broken = storage_failure("test", Ok(StorageError::Unavailable("down".into())));
+        assert_eq!(broken.code, ErrorCode::Internal);
+        assert!(!broken.message.contains("down"), "{}", broken.message);
+    }
+}

@@ -1,0 +1,215 @@
+//! Who is connected: every open connection with its user and rooms, every user's connections
+//! ("tabs"), and the staff connections. A plain struct; the chat server routes to it.
+//!
+//! Generic over the way a connection is reached (`R`): a `Recipient<Deliver>` in the server,
+//! anything at all in unit tests, which then need no actor system.
+
+use super::messages::SessionId;
+use crate::domain::{Role, RoomName, UserId, UserInfo};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// One open connection.
+pub struct SessionEntry<R> {
+    /// Its user, as stored when it connected.
+    pub user: UserInfo,
+    /// Where its frames go.
+    pub recipient: R,
+    /// The rooms it is in, in the order it joined them.
+    pub rooms: Vec<RoomName>,
+}
+
+/// Every open connection of this process.
+pub struct Registry<R> {
+    sessions: FxHashMap<SessionId, SessionEntry<R>>,
+    /// Every open connection of each user: unread counts go to all of them.
+    tabs: FxHashMap<UserId, Vec<SessionId>>,
+    /// Staff connections: they hear of every message in every support conversation.
+    staff: FxHashSet<SessionId>,
+    next_session: u64,
+}
+
+impl<R> Default for Registry<R> {
+    fn default() -> Self {
+        Registry {
+            sessions: FxHashMap::default(),
+            tabs: FxHashMap::default(),
+            staff: FxHashSet::default(),
+            next_session: 1,
+        }
+    }
+}
+
+impl<R> Registry<R> {
+    /// Registers a connection of `user` and gives it a new id.
+    pub fn register(&mut self, user: UserInfo, recipient: R) -> SessionId {
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        self.tabs.entry(user.id).or_default().push(id);
+        if user.role == Role::Admin {
+            self.staff.insert(id);
+        }
+        let rooms = Vec::new();
+        let entry = SessionEntry {
+            user,
+            recipient,
+            rooms,
+        };
+        self.sessions.insert(id, entry);
+        id
+    }
+
+    /// Forgets a connection; returns it (with the rooms it was in) if it was registered.
+    pub fn remove(&mut self, session: SessionId) -> Option<SessionEntry<R>> {
+        let entry = self.sessions.remove(&session)?;
+        self.staff.remove(&session);
+        if let Some(tabs) = self.tabs.get_mut(&entry.user.id) {
+            tabs.retain(|s| *s != session);
+            if tabs.is_empty() {
+                self.tabs.remove(&entry.user.id);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Forgets every connection, handing each one out.
+    pub fn drain(&mut self) -> impl Iterator<Item = SessionEntry<R>> + '_ {
+        self.tabs.clear();
+        self.staff.clear();
+        self.sessions.drain().map(|(_, entry)| entry)
+    }
+
+    /// A connection, if it is registered.
+    pub fn get(&self, session: SessionId) -> Option<&SessionEntry<R>> {
+        self.sessions.get(&session)
+    }
+
+    /// The user of a connection.
+    pub fn user(&self, session: SessionId) -> Option<&UserInfo> {
+        self.sessions.get(&session).map(|e| &e.user)
+    }
+
+    /// Whether the connection is in the room.
+    pub fn is_in(&self, session: SessionId, room: &RoomName) -> bool {
+        self.sessions
+            .get(&session)
+            .is_some_and(|e| e.rooms.contains(room))
+    }
+
+    /// Notes that the connection entered the room. `None` if it is not registered, else
+    /// whether it was in the room already.
+    pub fn enter(&mut self, session: SessionId, room: &RoomName) -> Option<bool> {
+        let entry = self.sessions.get_mut(&session)?;
+        if entry.rooms.contains(room) {
+            return Some(true);
+        }
+        entry.rooms.push(room.clone());
+        Some(false)
+    }
+
+    /// Notes that the connection left the room; its user if it was in it.
+    pub fn leave(&mut self, session: SessionId, room: &RoomName) -> Option<UserInfo> {
+        let entry = self.sessions.get_mut(&session)?;
+        let before = entry.rooms.len();
+        entry.rooms.retain(|r| r != room);
+        (entry.rooms.len() < before).then(|| entry.user.clone())
+    }
+
+    /// Every open connection of the user.
+    pub fn tabs(&self, user: UserId) -> &[SessionId] {
+        self.tabs.get(&user).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the user has a connection open.
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.tabs.contains_key(&user)
+    }
+
+    /// Every staff connection.
+    pub fn staff(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.staff.iter().copied()
+    }
+
+    /// Whether any staff member is connected.
+    pub fn has_staff(&self) -> bool {
+        !self.staff.is_empty()
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Users with at least one connection.
+    pub fn online_users(&self) -> usize {
+        self.tabs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: i64, role: Role) -> UserInfo {
+        UserInfo {
+            id: UserId(id),
+            username: format!("u{id}"),
+            role,
+        }
+    }
+
+    fn lobby() -> RoomName {
+        RoomName::parse("lobby").unwrap()
+    }
+
+    #[test]
+    fn a_user_with_two_tabs_is_online_once_until_the_last_tab_closes() {
+        let mut registry = Registry::default();
+        let first = registry.register(user(7, Role::User), ());
+        let second = registry.register(user(7, Role::User), ());
+        assert_ne!(first, second);
+        assert_eq!(registry.connections(), 2);
+        assert_eq!(registry.online_users(), 1);
+        assert_eq!(registry.tabs(UserId(7)), &[first, second]);
+
+        registry.remove(first);
+        assert!(registry.is_online(UserId(7)));
+        assert_eq!(registry.tabs(UserId(7)), &[second]);
+        registry.remove(second);
+        assert!(!registry.is_online(UserId(7)));
+        assert_eq!(registry.connections(), 0);
+        assert!(registry.tabs(UserId(7)).is_empty());
+    }
+
+    #[test]
+    fn only_admin_connections_count_as_staff() {
+        let mut registry = Registry::default();
+        registry.register(user(1, Role::Guest), ());
+        let staff = registry.register(user(2, Role::Admin), ());
+        assert_eq!(registry.staff().collect::<Vec<_>>(), vec![staff]);
+        registry.remove(staff);
+        assert!(!registry.has_staff());
+    }
+
+    #[test]
+    fn entering_twice_is_noticed_and_leaving_returns_the_user_once() {
+        let mut registry = Registry::default();
+        let s = registry.register(user(3, Role::User), ());
+        assert_eq!(registry.enter(s, &lobby()), Some(false));
+        assert_eq!(registry.enter(s, &lobby()), Some(true));
+        assert!(registry.is_in(s, &lobby()));
+        assert_eq!(registry.leave(s, &lobby()).map(|u| u.id), Some(UserId(3)));
+        assert_eq!(registry.leave(s, &lobby()), None);
+        assert!(!registry.is_in(s, &lobby()));
+        assert_eq!(registry.enter(SessionId(99), &lobby()), None);
+    }
+
+    #[test]
+    fn a_removed_connection_hands_back_its_rooms() {
+        let mut registry = Registry::default();
+        let s = registry.register(user(3, Role::User), ());
+        registry.enter(s, &lobby());
+        let entry = registry.remove(s).unwrap();
+        assert_eq!(entry.rooms, vec![lobby()]);
+        assert!(registry.remove(s).is_none(), "removing is idempotent");
+    }
+}
