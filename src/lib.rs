@@ -29,4 +29,5 @@ pub mod domain;
 pub mod error;
 pub mod history;
 pub mod startup;
+pub mod state;
 pub mod ws;

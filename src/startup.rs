@@ -1,43 +1,25 @@
 //! Building the server: database (migrations) → pool → history actor → chat server → HTTP
 //! server. Every actor is started once, here, before `HttpServer::new`, and reaches the
-//! handlers through `AppState`. Tests build an `Application` on port 0.
+//! handlers through [`AppState`]. This module only wires things together; nothing depends on
+//! it but `main` and the tests, which build an `Application` on port 0.
 
 use crate::api;
-use crate::api::rate_limit::AuthRateLimiter;
 use crate::auth::jwt::{SecretError, TokenKeys};
 use crate::auth::password::{hash_password, verify_password};
+use crate::auth::rate_limit::AuthRateLimiter;
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
 use crate::config::Settings;
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::HistoryActor;
-use crate::ws::{self, session::SessionLimits};
+use crate::state::AppState;
+use crate::ws::session::SessionLimits;
 use actix::{Actor, Addr, SyncArbiter};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-
-/// What every handler can reach.
-pub struct AppState {
-    /// Signs and verifies tokens.
-    pub tokens: TokenKeys,
-    /// The database, through its actor.
-    pub history: Addr<HistoryActor>,
-    /// The chat server.
-    pub chat: Addr<ChatServer>,
-    /// Limits of every WebSocket session.
-    pub session_limits: Arc<SessionLimits>,
-    /// Largest frame the codec reads at all (see `Settings::hard_frame_limit`).
-    pub hard_frame_limit: usize,
-    /// Extra browser origins allowed to open a socket.
-    pub allowed_origins: Vec<String>,
-    /// Whether guest sign-in is on.
-    pub allow_guests: bool,
-    /// Budget of sign-in calls per client address.
-    pub auth_limiter: AuthRateLimiter,
-}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +123,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
                 .configure(api::configure)
-                .service(api::resource("/ws", web::get(), ws::upgrade))
+                .service(api::resource("/ws", web::get(), api::socket::upgrade))
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)

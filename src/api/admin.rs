@@ -1,8 +1,9 @@
 //! `/api/admin/*`: the staff console's API. Every endpoint answers 401 without a valid token
 //! and 403 to anyone who is not staff.
 
-use crate::api::{current_account, resource};
-use crate::auth::AuthUser;
+use crate::api::caller::current_account;
+use crate::api::caller::AuthUser;
+use crate::api::resource;
 use crate::chat::messages::{
     Announce, DisconnectUser, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
 };
@@ -11,7 +12,7 @@ use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 

@@ -1,14 +1,14 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens.
 
-use crate::api::current_account;
+use crate::api::caller::current_account;
+use crate::api::caller::AuthUser;
 use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
-use crate::auth::AuthUser;
 use crate::db::StorageError;
 use crate::domain::{DisplayName, Password, Role, UserInfo, Username};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CreateUser, FindLogin};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 

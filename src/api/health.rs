@@ -3,7 +3,7 @@
 use crate::api::{get_or_head, resource};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::CheckDatabase;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 
 /// Routes of this file.

@@ -1,17 +1,16 @@
 //! The HTTP API: thin handlers that parse, check rights and hand the work to the history actor
-//! or the chat server. Also the JSON error handling of extractors and unknown routes.
+//! or the chat server, one file per area, and the WebSocket upgrade ([`socket`]). Also the JSON
+//! error handling of extractors and unknown routes.
 
 pub mod admin;
 pub mod auth;
+pub mod caller;
 pub mod health;
 pub mod pages;
-pub mod rate_limit;
 pub mod rooms;
+pub mod socket;
 
-use crate::domain::UserInfo;
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::GetUser;
-use crate::startup::AppState;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest};
 
@@ -56,16 +55,6 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
     AppError::bad_request(format!("invalid path: {err}")).into()
-}
-
-/// The caller's account as stored now: a token outlives a ban, a deletion or a change of role,
-/// so rights are decided on this, not on the token's claims.
-pub async fn current_account(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
-    match state.history.send(GetUser { id: caller.id }).await?? {
-        Some(row) if !row.banned => Ok(row.info()),
-        Some(_) => Err(AppError::unauthorized("this account is banned")),
-        None => Err(AppError::unauthorized("this account no longer exists")),
-    }
 }
 
 /// A resource answering `method` at `path` with `handler`, and a JSON 405 for other methods.

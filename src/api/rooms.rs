@@ -1,13 +1,13 @@
 //! `/api/rooms/{room}/messages`: a room's history over HTTP.
 
-use crate::api::current_account;
+use crate::api::caller::current_account;
+use crate::api::caller::AuthUser;
 use crate::api::resource;
-use crate::auth::AuthUser;
 use crate::db::models::StoredMessage;
 use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::history::messages::FetchHistory;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,53 @@
+//! `GET /ws`, the WebSocket upgrade: the Origin and token checks, then a [`WsSession`] for the
+//! connection.
+
+use crate::api::caller::{current_account, AuthUser};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::ws::session::WsSession;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web_actors::ws::WsResponseBuilder;
+
+/// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token and the
+/// account behind it (401, no upgrade, when missing, bad, banned or gone), then upgrades.
+pub async fn upgrade(
+    req: HttpRequest,
+    stream: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    check_origin(&req, &state.allowed_origins)?;
+    let AuthUser(caller) = AuthUser::extract(&req).await?;
+    // A token outlives a ban or a deleted account: refuse those before the upgrade.
+    let user = current_account(&state, &caller).await?;
+    let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone());
+    WsResponseBuilder::new(session, &req, stream)
+        .frame_size(state.hard_frame_limit)
+        .start()
+        .map_err(|e| AppError::bad_request(format!("not a WebSocket upgrade: {e}")))
+}
+
+/// A browser's Origin must be the server's own or one of the configured ones. A request
+/// without Origin is not from a browser page and is let through: it must carry a token anyway.
+pub fn check_origin(req: &HttpRequest, allowed: &[String]) -> Result<(), AppError> {
+    let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map_err(|_| AppError::forbidden("origin not allowed"))?
+        .trim_end_matches('/');
+    let host = req.connection_info().host().to_ascii_lowercase();
+    let same_origin = origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(&host));
+    let listed = allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if same_origin || listed {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(format!(
+            "origin {origin} is not allowed"
+        )))
+    }
+}

@@ -1,0 +1,31 @@
+//! What every HTTP handler (and the WebSocket upgrade) can reach: the actors' addresses and the
+//! settings the edges enforce. Built once by `startup`; `api` depends on it, it depends on
+//! nothing of `api`.
+
+use crate::auth::jwt::TokenKeys;
+use crate::auth::rate_limit::AuthRateLimiter;
+use crate::chat::ChatServer;
+use crate::history::HistoryActor;
+use crate::ws::session::SessionLimits;
+use actix::Addr;
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// Signs and verifies tokens.
+    pub tokens: TokenKeys,
+    /// The database, through its actor.
+    pub history: Addr<HistoryActor>,
+    /// The chat server.
+    pub chat: Addr<ChatServer>,
+    /// Limits of every WebSocket session.
+    pub session_limits: Arc<SessionLimits>,
+    /// Largest frame the codec reads at all (see `Settings::hard_frame_limit`).
+    pub hard_frame_limit: usize,
+    /// Extra browser origins allowed to open a socket.
+    pub allowed_origins: Vec<String>,
+    /// Whether guest sign-in is on.
+    pub allow_guests: bool,
+    /// Budget of sign-in calls per client address.
+    pub auth_limiter: AuthRateLimiter,
+}
