@@ -1,9 +1,11 @@
 //! Queries behind the staff console: the support conversations, moderation and totals.
 
+use super::connection::DbConn;
+use super::error::StorageError;
 use super::messages::{read_window, Window};
 use super::models::{StoredMessage, UserRow};
 use super::schema::{messages, users};
-use super::{rooms, users as user_queries, DbConn, StorageError};
+use super::{rooms, users as user_queries};
 use crate::domain::{RoomKind, RoomName, UserId};
 use crate::with_backend;
 use diesel::dsl::max;

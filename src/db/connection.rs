@@ -1,7 +1,7 @@
 //! Opening the database: the backend is chosen from the URL (a `postgres://` URL or a SQLite
 //! path), connections are pooled with r2d2, and each SQLite connection gets its PRAGMAs.
 
-use super::StorageError;
+use super::error::StorageError;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};

@@ -1,61 +1,15 @@
-//! Message queries: the batched, durable insert that assigns room seqs, and the reads behind
-//! `joined`, `history` and recovery.
+//! Message queries: the one interface for storing a batch (it picks the way that suits the
+//! database), and the reads behind `joined`, `history` and recovery.
 
+pub use super::batch::{NewMessage, StoreOutcome};
+use super::connection::DbConn;
+use super::error::StorageError;
 use super::models::{MessageKind, StoredMessage};
-use super::rooms::{ensure_room, reserve_seqs};
 use super::schema::{messages, users};
-use super::{DbConn, StorageError};
-use crate::domain::{now_millis, Role, UserId, UserInfo};
+use super::{store_pg_arrays, store_statements};
+use crate::domain::{Role, UserId, UserInfo};
 use crate::with_backend;
 use diesel::prelude::*;
-use std::collections::HashMap;
-
-/// A message to store.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    /// The room, as a valid room name.
-    pub room: String,
-    /// The author.
-    pub sender: UserId,
-    /// The sender's id for the message, which makes a resend recognisable.
-    pub cid: Option<String>,
-    /// The text, already checked.
-    pub text: String,
-    /// Ordinary or an announcement.
-    pub kind: MessageKind,
-}
-
-/// What became of one message of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOutcome {
-    /// Newly stored: deliver it.
-    Stored {
-        /// Database id.
-        id: i64,
-        /// Its seq in the room.
-        seq: i64,
-        /// Stored at (ms).
-        ts: i64,
-    },
-    /// Stored before under the same cid: ack it again, deliver nothing.
-    Duplicate {
-        /// Database id of the earlier copy.
-        id: i64,
-        /// Its seq.
-        seq: i64,
-        /// Stored at (ms).
-        ts: i64,
-    },
-}
-
-impl StoreOutcome {
-    /// The message's seq, new or earlier.
-    pub fn seq(&self) -> i64 {
-        match *self {
-            StoreOutcome::Stored { seq, .. } | StoreOutcome::Duplicate { seq, .. } => seq,
-        }
-    }
-}
 
 /// Stores a batch of messages in one transaction and returns one outcome per message, in order.
 ///
@@ -64,133 +18,19 @@ impl StoreOutcome {
 /// and never reused. A message whose (room, sender, cid) was stored before (or earlier in the
 /// batch) is a `Duplicate` carrying the first copy's seq.
 ///
-/// On PostgreSQL a batch of [`super::messages_pg::BATCH_FROM`] messages or more goes in three
-/// statements ([`super::messages_pg`]); smaller ones, and every batch on SQLite (whose calls
-/// stay in the process), statement by statement, through statements prepared once.
+/// On PostgreSQL a batch of [`store_pg_arrays::BATCH_FROM`] messages or more goes in three
+/// statements ([`store_pg_arrays`]); smaller ones, and every batch on SQLite (whose calls stay
+/// in the process), statement by statement ([`store_statements`]).
 pub fn store_batch(
     conn: &mut DbConn,
     batch: &[NewMessage],
 ) -> Result<Vec<StoreOutcome>, StorageError> {
     match conn {
-        DbConn::Postgres(pg) if batch.len() >= super::messages_pg::BATCH_FROM => {
-            return super::messages_pg::store_batch(pg, batch);
+        DbConn::Postgres(pg) if batch.len() >= store_pg_arrays::BATCH_FROM => {
+            store_pg_arrays::store_batch(pg, batch)
         }
-        _ => {}
+        _ => store_statements::store_batch(conn, batch),
     }
-    conn.transaction(|conn| {
-        let now = now_millis();
-        // The batch's messages room by room, rooms in byte order of their names: the order
-        // every writer locks room rows in (see `messages_pg`), so two nodes sharing PostgreSQL
-        // wait for each other instead of deadlocking.
-        let mut rooms: Vec<(&str, Vec<usize>)> = Vec::new();
-        let mut room_slot: HashMap<&str, usize> = HashMap::new();
-        for (i, m) in batch.iter().enumerate() {
-            let slot = *room_slot.entry(m.room.as_str()).or_insert_with(|| {
-                rooms.push((m.room.as_str(), Vec::new()));
-                rooms.len() - 1
-            });
-            rooms[slot].1.push(i);
-        }
-        rooms.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        // A write first: SQLite takes its write lock here instead of failing a lock upgrade.
-        for (room, _) in &rooms {
-            ensure_room(conn, room)?;
-        }
-        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
-        let mut first_in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
-        for (room, members) in rooms {
-            first_in_batch.clear();
-            let mut fresh = Vec::new();
-            for i in members {
-                let m = &batch[i];
-                if let Some(cid) = m.cid.as_deref() {
-                    if let Some(&first) = first_in_batch.get(&(m.sender, cid)) {
-                        repeats.push((i, first));
-                        continue;
-                    }
-                    if let Some(earlier) = find_by_cid(conn, room, m.sender, cid)? {
-                        outcomes[i] = Some(earlier);
-                        continue;
-                    }
-                    first_in_batch.insert((m.sender, cid), i);
-                }
-                fresh.push(i);
-            }
-            if fresh.is_empty() {
-                continue;
-            }
-            let count = fresh.len() as i64;
-            let first_seq = reserve_seqs(conn, room, count)? - count + 1;
-            for (seq, i) in (first_seq..).zip(fresh) {
-                let id = insert_message(conn, &batch[i], seq, now)?;
-                outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
-            }
-        }
-        settle_repeats(outcomes, repeats)
-    })
-}
-
-/// The outcomes of a batch once the repeats inside it, `(repeat, first)` pairs, get the
-/// outcome of their first copy: a `Duplicate` of it.
-pub(super) fn settle_repeats(
-    mut outcomes: Vec<Option<StoreOutcome>>,
-    repeats: Vec<(usize, usize)>,
-) -> Result<Vec<StoreOutcome>, StorageError> {
-    for (i, first) in repeats {
-        outcomes[i] = match outcomes[first] {
-            Some(StoreOutcome::Stored { id, seq, ts }) => {
-                Some(StoreOutcome::Duplicate { id, seq, ts })
-            }
-            other => other,
-        };
-    }
-    outcomes
-        .into_iter()
-        .map(|o| {
-            o.ok_or(StorageError::Inconsistent(
-                "a message of the batch has no outcome",
-            ))
-        })
-        .collect()
-}
-
-fn insert_message(
-    conn: &mut DbConn,
-    m: &NewMessage,
-    seq: i64,
-    now: i64,
-) -> Result<i64, StorageError> {
-    let id = with_backend!(conn, c => diesel::insert_into(messages::table)
-        .values((
-            messages::room.eq(&m.room),
-            messages::seq.eq(seq),
-            messages::sender_id.eq(m.sender.0),
-            messages::cid.eq(m.cid.as_deref()),
-            messages::body.eq(&m.text),
-            messages::created_at.eq(now),
-            messages::deleted.eq(false),
-            messages::kind.eq(m.kind.as_str()),
-        ))
-        .returning(messages::id)
-        .get_result::<i64>(c))?;
-    Ok(id)
-}
-
-fn find_by_cid(
-    conn: &mut DbConn,
-    room: &str,
-    sender: UserId,
-    cid: &str,
-) -> Result<Option<StoreOutcome>, StorageError> {
-    let row = with_backend!(conn, c => messages::table
-        .filter(messages::room.eq(room))
-        .filter(messages::sender_id.eq(sender.0))
-        .filter(messages::cid.eq(cid))
-        .select((messages::id, messages::seq, messages::created_at))
-        .get_result::<(i64, i64, i64)>(c)
-        .optional())?;
-    Ok(row.map(|(id, seq, ts)| StoreOutcome::Duplicate { id, seq, ts }))
 }
 
 /// id, room, seq, sender id, sender name, sender role, text, ts, cid, kind.

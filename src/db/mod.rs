@@ -1,63 +1,28 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
-//! [`rooms`]; [`messages_pg`] stores a batch on PostgreSQL in a few statements). Only the
-//! history actor (and tests) call them; nothing here knows about actors.
+//! [`rooms`], [`admin`]). Only the history actor (and tests) call them; nothing here knows
+//! about actors.
+//!
+//! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
+//! picks [`store_statements`] (SQLite, small PostgreSQL batches) or [`store_pg_arrays`] (three
+//! statements for a whole PostgreSQL batch), which share the vocabulary of [`batch`] and never
+//! call back. Errors are [`error::StorageError`].
 //!
 //! Lookups by a unique key end in `get_result`, not `first`: `first` adds `LIMIT ?`, and the
 //! bundled SQLite re-prepares a statement whose LIMIT is a bound parameter each time it is
 //! bound again (about 20 µs per query, measured with callgrind).
 
 pub mod admin;
+pub mod batch;
 pub mod connection;
+pub mod error;
 pub mod messages;
-pub mod messages_pg;
 pub mod models;
 pub mod rooms;
 pub mod schema;
+pub mod store_pg_arrays;
+pub mod store_statements;
 pub mod users;
 
 pub use connection::{open_pool, DbConn, DbPool, DbTarget, SqliteSync};
-
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
-
-/// What can go wrong below the history actor.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The row asked for does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A unique rule was broken (a taken username).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The database could not be reached or opened.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The schema could not be brought up to date.
-    #[error("migration failed: {0}")]
-    Migration(String),
-    /// A query failed.
-    #[error("query failed: {0}")]
-    Query(#[source] DieselError),
-    /// The database answered something that cannot be (a row the same transaction wrote is
-    /// missing from its answer).
-    #[error("inconsistent answer: {0}")]
-    Inconsistent(&'static str),
-}
-
-impl From<DieselError> for StorageError {
-    fn from(e: DieselError) -> Self {
-        match e {
-            DieselError::NotFound => StorageError::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                StorageError::Conflict(info.message().to_owned())
-            }
-            other => StorageError::Query(other),
-        }
-    }
-}
-
-impl From<diesel::r2d2::PoolError> for StorageError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        StorageError::Unavailable(e.to_string())
-    }
-}
+pub use error::StorageError;

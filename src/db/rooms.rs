@@ -1,8 +1,9 @@
 //! Room, membership and read-cursor queries.
 
+use super::connection::DbConn;
+use super::error::StorageError;
 use super::models::RoomSummary;
 use super::schema::{messages, room_members, rooms};
-use super::{DbConn, StorageError};
 use crate::domain::{now_millis, RoomName, UserId};
 use crate::with_backend;
 use diesel::backend::Backend;

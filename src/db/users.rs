@@ -1,8 +1,9 @@
 //! Account queries.
 
+use super::connection::DbConn;
+use super::error::StorageError;
 use super::models::UserRow;
 use super::schema::users;
-use super::{DbConn, StorageError};
 use crate::domain::{now_millis, Role, UserId};
 use crate::with_backend;
 use diesel::prelude::*;

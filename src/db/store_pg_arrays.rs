@@ -9,8 +9,8 @@
 //! insert the messages. The outcomes are the ones [`super::messages::store_batch`] promises on
 //! every backend.
 
-use super::messages::{settle_repeats, NewMessage, StoreOutcome};
-use super::StorageError;
+use super::batch::{settle_repeats, NewMessage, StoreOutcome};
+use super::error::StorageError;
 use crate::domain::{now_millis, UserId};
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;

@@ -1,0 +1,77 @@
+//! A batch of messages to store, and what becomes of each: the one vocabulary of both ways of
+//! storing a batch ([`super::store_statements`], [`super::store_pg_arrays`]).
+
+use super::error::StorageError;
+use super::models::MessageKind;
+use crate::domain::UserId;
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The room, as a valid room name.
+    pub room: String,
+    /// The author.
+    pub sender: UserId,
+    /// The sender's id for the message, which makes a resend recognisable.
+    pub cid: Option<String>,
+    /// The text, already checked.
+    pub text: String,
+    /// Ordinary or an announcement.
+    pub kind: MessageKind,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Newly stored: deliver it.
+    Stored {
+        /// Database id.
+        id: i64,
+        /// Its seq in the room.
+        seq: i64,
+        /// Stored at (ms).
+        ts: i64,
+    },
+    /// Stored before under the same cid: ack it again, deliver nothing.
+    Duplicate {
+        /// Database id of the earlier copy.
+        id: i64,
+        /// Its seq.
+        seq: i64,
+        /// Stored at (ms).
+        ts: i64,
+    },
+}
+
+impl StoreOutcome {
+    /// The message's seq, new or earlier.
+    pub fn seq(&self) -> i64 {
+        match *self {
+            StoreOutcome::Stored { seq, .. } | StoreOutcome::Duplicate { seq, .. } => seq,
+        }
+    }
+}
+
+/// The outcomes of a batch once the repeats inside it, `(repeat, first)` pairs, get the
+/// outcome of their first copy: a `Duplicate` of it.
+pub fn settle_repeats(
+    mut outcomes: Vec<Option<StoreOutcome>>,
+    repeats: Vec<(usize, usize)>,
+) -> Result<Vec<StoreOutcome>, StorageError> {
+    for (i, first) in repeats {
+        outcomes[i] = match outcomes[first] {
+            Some(StoreOutcome::Stored { id, seq, ts }) => {
+                Some(StoreOutcome::Duplicate { id, seq, ts })
+            }
+            other => other,
+        };
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.ok_or(StorageError::Inconsistent(
+                "a message of the batch has no outcome",
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,45 @@
+//! `StorageError`: what can go wrong below the history actor.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// What can go wrong below the history actor.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique rule was broken (a taken username).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or opened.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The schema could not be brought up to date.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// A query failed.
+    #[error("query failed: {0}")]
+    Query(#[source] DieselError),
+    /// The database answered something that cannot be (a row the same transaction wrote is
+    /// missing from its answer).
+    #[error("inconsistent answer: {0}")]
+    Inconsistent(&'static str),
+}
+
+impl From<DieselError> for StorageError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => StorageError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StorageError::Conflict(info.message().to_owned())
+            }
+            other => StorageError::Query(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StorageError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        StorageError::Unavailable(e.to_string())
+    }
+}
