@@ -2,7 +2,7 @@
 //! them), built once in `main` and passed down explicitly. Tests build their own.
 
 use crate::db::{DbTarget, SqliteSync};
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -173,15 +173,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings that an empty command line and environment give.
+    /// The settings of an empty command line, whatever the environment holds: the defaults
+    /// declared on the fields above, and nothing else. The environment is read once, at the
+    /// edge, by [`Cli`] in `main`; tests start from these and set what they need.
     pub fn defaults() -> Settings {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        // Parsing reads the environment too; the caller overrides what it must pin.
-        Only::parse_from(["chat-server"]).settings
+        let command =
+            Settings::augment_args(clap::Command::new("chat-server")).mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["chat-server"]);
+        // Every field has a default or is optional (the unit tests below parse them).
+        Settings::from_arg_matches(&matches).expect("the declared defaults parse")
     }
 
     /// Where the data lives.
@@ -202,6 +202,28 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_the_declared_ones_whatever_the_environment_says() {
+        // No other test reads this variable: setting it cannot disturb them.
+        std::env::set_var("CHAT_RECOVERY_LIMIT", "7");
+        let defaults = Settings::defaults();
+        std::env::remove_var("CHAT_RECOVERY_LIMIT");
+        assert_eq!(defaults.recovery_limit, 1000);
+        assert_eq!(defaults.bind, "127.0.0.1:8080");
+        assert_eq!(defaults.max_message_chars, 4000);
+        assert_eq!(defaults.token_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert!(defaults.allow_guests);
+        assert_eq!(defaults.database_url, None);
+    }
+
+    #[test]
+    fn the_command_line_still_reads_the_environment() {
+        std::env::set_var("CHAT_PRESENCE_LIMIT", "42");
+        let cli = Cli::parse_from(["chat-server"]);
+        std::env::remove_var("CHAT_PRESENCE_LIMIT");
+        assert_eq!(cli.settings.presence_limit, 42);
+    }
 
     #[test]
     fn a_commit_interval_is_a_duration_of_at_most_a_second() {
