@@ -308,6 +308,40 @@ impl ClientMessageId {
     }
 }
 
+/// What sort of message a row is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A chat message.
+    #[default]
+    Text,
+    /// A notice posted by the staff to a room.
+    Announcement,
+}
+
+impl MessageKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Announcement => "announcement",
+        }
+    }
+
+    /// Reads a stored name; anything unknown is plain text.
+    pub fn parse(s: &str) -> MessageKind {
+        match s {
+            "announcement" => MessageKind::Announcement,
+            _ => MessageKind::Text,
+        }
+    }
+
+    /// Whether this is an ordinary message (the wire leaves `kind` out then).
+    pub fn is_text(&self) -> bool {
+        *self == MessageKind::Text
+    }
+}
+
 /// Milliseconds since the Unix epoch, the unit of every timestamp we store and send.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

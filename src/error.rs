@@ -1,6 +1,7 @@
-//! The error codes every client sees, and `AppError`, the HTTP layer's error: one status per
-//! code and the stable body `{"error":{"code","message"}}`. Internal causes are logged, never
-//! sent.
+//! The error codes every client sees, and `AppError`, the one error shape of every layer: the
+//! HTTP handlers answer with it (one status per code, the stable body
+//! `{"error":{"code","message"}}`), and the chat server and the sessions send it as `error`
+//! frames. Internal causes are logged, never sent.
 
 use crate::db::StorageError;
 use actix_web::http::StatusCode;
@@ -78,8 +79,11 @@ impl From<&crate::domain::TextError> for ErrorCode {
     }
 }
 
-/// An HTTP request that failed, with the code and the message the client gets.
-#[derive(Debug)]
+/// The one error shape of every layer: what a client is told when something is refused or
+/// fails, a stable code and a message safe to show. Over HTTP it is the body
+/// `{"error":{"code","message"}}` with the code's status; on the socket the chat server and the
+/// session send it as an `error` frame (with the cid of a refused `send`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppError {
     /// Stable code.
     pub code: ErrorCode,

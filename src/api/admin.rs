@@ -7,12 +7,12 @@ use crate::api::resource;
 use crate::chat::messages::{
     Announce, DisconnectUser, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
 };
-use crate::db::models::StoredMessage;
 use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
 use crate::state::AppState;
+use crate::ws::protocol::WireMessage;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,7 @@ struct ConversationView {
     online: bool,
     unread: i64,
     last_seq: i64,
-    last_message: Option<StoredMessage>,
+    last_message: Option<WireMessage>,
     last_activity: i64,
 }
 
@@ -87,7 +87,7 @@ async fn conversations(
             customer: c.customer.info(),
             unread: c.unread,
             last_seq: c.last_seq,
-            last_message: c.last_message,
+            last_message: c.last_message.map(WireMessage::from),
             last_activity: c.last_activity,
         })
         .collect();
@@ -195,7 +195,6 @@ async fn announce(
             room,
             text,
         })
-        .await?
-        .map_err(|e| AppError::new(e.code, e.message))?;
+        .await??;
     Ok(HttpResponse::Created().json(stored))
 }

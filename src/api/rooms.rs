@@ -3,11 +3,11 @@
 use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
-use crate::db::models::StoredMessage;
 use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::history::messages::FetchHistory;
 use crate::state::AppState;
+use crate::ws::protocol::{wire_messages, WireMessage};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ pub struct PageQuery {
 /// `{"messages","more"}`.
 #[derive(Serialize)]
 pub struct MessagesPage {
-    messages: Vec<StoredMessage>,
+    messages: Vec<WireMessage>,
     more: bool,
 }
 
@@ -59,7 +59,7 @@ async fn messages(
         })
         .await??;
     Ok(HttpResponse::Ok().json(MessagesPage {
-        messages: page.messages,
+        messages: wire_messages(page.messages),
         more: page.more,
     }))
 }

@@ -8,18 +8,18 @@ use super::outbox::{Origin, PendingMessage};
 use super::refusals::{forbidden, not_joined, split, storage_failure};
 use super::server::{ChatServer, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use super::stats::unix_seconds;
-use crate::db::models::MessageKind;
 use crate::db::StorageError;
+use crate::domain::MessageKind;
 use crate::domain::RoomName;
-use crate::error::ErrorCode;
+use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom};
-use crate::ws::protocol::{RoomEntry, ServerFrame};
+use crate::ws::protocol::{wire_messages, RoomEntry, ServerFrame};
 use actix::prelude::*;
 use bytestring::ByteString;
 use tokio::sync::oneshot;
 
 impl Handler<Connect> for ChatServer {
-    type Result = ResponseActFuture<Self, Result<Connected, ChatError>>;
+    type Result = ResponseActFuture<Self, Result<Connected, AppError>>;
 
     /// Reads the account and its rooms, refuses a banned or deleted one, then registers.
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
@@ -32,7 +32,7 @@ impl Handler<Connect> for ChatServer {
                     let (row, rooms) = match split(result) {
                         Ok(found) => found,
                         Err(Ok(StorageError::NotFound)) => {
-                            return Err(ChatError::new(
+                            return Err(AppError::new(
                                 ErrorCode::Unauthorized,
                                 "this account no longer exists",
                             ))
@@ -40,7 +40,7 @@ impl Handler<Connect> for ChatServer {
                         Err(e) => return Err(storage_failure("listing rooms", e)),
                     };
                     if row.banned {
-                        return Err(ChatError::new(
+                        return Err(AppError::new(
                             ErrorCode::Unauthorized,
                             "this account is banned",
                         ));
@@ -111,7 +111,7 @@ impl Handler<Join> for ChatServer {
                         room: room.to_string(),
                         online,
                         online_count,
-                        messages: snapshot.messages,
+                        messages: wire_messages(snapshot.messages),
                         last_seq,
                         recovered: snapshot.recovered,
                         deleted: snapshot.deleted,
@@ -144,7 +144,7 @@ impl Handler<Join> for ChatServer {
 }
 
 /// An encoded `error` frame about a room.
-fn error_frame(error: ChatError, room: &RoomName) -> ByteString {
+fn error_frame(error: AppError, room: &RoomName) -> ByteString {
     ServerFrame::error(error.code, error.message, None, Some(room.to_string())).encode()
 }
 
@@ -248,7 +248,7 @@ impl Handler<GetHistory> for ChatServer {
                 Ok(page) => {
                     let frame = ServerFrame::History {
                         room: room.to_string(),
-                        messages: page.messages,
+                        messages: wire_messages(page.messages),
                         more: page.more,
                     };
                     act.send_frame(session, frame.encode());
@@ -317,7 +317,7 @@ impl Handler<Shutdown> for ChatServer {
 }
 
 impl Handler<Announce> for ChatServer {
-    type Result = ResponseFuture<Result<StoredRef, ChatError>>;
+    type Result = ResponseFuture<Result<StoredRef, AppError>>;
 
     /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
     fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
@@ -332,10 +332,7 @@ impl Handler<Announce> for ChatServer {
         self.flush(ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
-                Err(ChatError::new(
-                    ErrorCode::Internal,
-                    "the server is stopping",
-                ))
+                Err(AppError::new(ErrorCode::Internal, "the server is stopping"))
             })
         })
     }

@@ -2,7 +2,7 @@
 //! [`Deliver`], into each session's bounded mailbox.
 
 use crate::domain::{ClientMessageId, MessageText, RoomName, UserId, UserInfo};
-use crate::error::ErrorCode;
+use crate::error::AppError;
 use actix::{Message, Recipient};
 use bytestring::ByteString;
 use smallvec::SmallVec;
@@ -11,31 +11,11 @@ use smallvec::SmallVec;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub u64);
 
-/// A refusal, as the client sees it in an `error` frame.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code:?}: {message}")]
-pub struct ChatError {
-    /// Stable code.
-    pub code: ErrorCode,
-    /// Explanation, safe to show.
-    pub message: String,
-}
-
-impl ChatError {
-    /// A refusal with this code and message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ChatError {
-        ChatError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
 /// Session → chat server, once, before anything else: register this connection. Answers with
 /// the connection's id, the account as stored (authoritative over the token) and its rooms,
 /// from which the session writes `hello`. An account that no longer exists or is banned is `unauthorized`.
 #[derive(Message)]
-#[rtype(result = "Result<Connected, ChatError>")]
+#[rtype(result = "Result<Connected, AppError>")]
 pub struct Connect {
     /// Who the token says is connecting.
     pub user: UserInfo,
@@ -142,7 +122,7 @@ pub struct MarkRead {
 /// Admin API → chat server: post an announcement to a room as `from`. Answers once it is
 /// stored (and delivered), with where it was stored.
 #[derive(Message)]
-#[rtype(result = "Result<StoredRef, ChatError>")]
+#[rtype(result = "Result<StoredRef, AppError>")]
 pub struct Announce {
     /// The staff member posting it.
     pub from: UserInfo,

@@ -5,10 +5,11 @@
 //! commits group themselves under load without a timer. With a commit interval, a batch also
 //! waits until that long after the previous one started (unless it is full already).
 
-use super::messages::{ChatError, SessionId, StoredRef};
+use super::messages::{SessionId, StoredRef};
 use crate::db::messages::NewMessage;
-use crate::db::models::MessageKind;
+use crate::domain::MessageKind;
 use crate::domain::{RoomName, UserInfo};
+use crate::error::AppError;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -36,7 +37,7 @@ pub enum Origin {
         cid: String,
     },
     /// An HTTP request (an announcement), answered through this channel.
-    Http(oneshot::Sender<Result<StoredRef, ChatError>>),
+    Http(oneshot::Sender<Result<StoredRef, AppError>>),
 }
 
 impl PendingMessage {

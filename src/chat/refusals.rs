@@ -1,9 +1,9 @@
 //! The chat server's refusals, and what a failed trip to the history actor means for a client.
 //! Internal causes are logged here and never sent.
 
-use super::messages::ChatError;
 use crate::db::StorageError;
 use crate::domain::{RoomName, UserInfo};
+use crate::error::AppError;
 use crate::error::ErrorCode;
 use actix::MailboxError;
 
@@ -24,9 +24,9 @@ pub fn split<T>(
 
 /// The refusal for using a room the connection has not joined: `forbidden` where the user may
 /// not enter at all (telling nothing more), else `bad_request`.
-pub fn not_joined(room: &RoomName, user: &UserInfo) -> ChatError {
+pub fn not_joined(room: &RoomName, user: &UserInfo) -> AppError {
     if room.admits(user) {
-        ChatError::new(
+        AppError::new(
             ErrorCode::BadRequest,
             format!("join the room {room} before using it"),
         )
@@ -36,31 +36,31 @@ pub fn not_joined(room: &RoomName, user: &UserInfo) -> ChatError {
 }
 
 /// The refusal for a room the user may not enter.
-pub fn forbidden(room: &RoomName) -> ChatError {
-    ChatError::new(
+pub fn forbidden(room: &RoomName) -> AppError {
+    AppError::new(
         ErrorCode::Forbidden,
         format!("you may not enter the room {room}"),
     )
 }
 
 /// What the client hears of a failed history request (`what` names it in the log).
-pub fn storage_failure(what: &str, error: HistoryFailure) -> ChatError {
+pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
     match error {
-        Ok(StorageError::NotFound) => ChatError::new(ErrorCode::NotFound, "no such room"),
+        Ok(StorageError::NotFound) => AppError::new(ErrorCode::NotFound, "no such room"),
         Ok(e) => {
             log::error!("{what}: {e}");
-            ChatError::new(ErrorCode::Internal, "internal server error")
+            AppError::new(ErrorCode::Internal, "internal server error")
         }
         Err(e) => {
             log::error!("{what}: history actor: {e}");
-            ChatError::new(ErrorCode::Internal, "internal server error")
+            AppError::new(ErrorCode::Internal, "internal server error")
         }
     }
 }
 
 /// The refusal of every message of a batch that could not be stored.
-pub fn not_stored() -> ChatError {
-    ChatError::new(
+pub fn not_stored() -> AppError {
+    AppError::new(
         ErrorCode::Internal,
         "the message was not stored; send it again",
     )

@@ -15,11 +15,11 @@ use super::registry::Registry;
 use super::rooms::{LiveRooms, PresenceNews};
 use super::stats::{unix_seconds, StoredRate};
 use crate::db::messages::StoreOutcome;
-use crate::db::models::StoredMessage;
 use crate::domain::{RoomKind, RoomName, UserId, UserInfo};
+use crate::error::AppError;
 use crate::history::messages::{Checkpoint, StoreMessages};
 use crate::history::HistoryActor;
-use crate::ws::protocol::ServerFrame;
+use crate::ws::protocol::{ServerFrame, WireMessage};
 use actix::prelude::*;
 use bytestring::ByteString;
 use smallvec::smallvec;
@@ -127,7 +127,7 @@ impl ChatServer {
     pub(super) fn send_error(
         &mut self,
         session: SessionId,
-        error: ChatError,
+        error: AppError,
         cid: Option<String>,
         room: &RoomName,
     ) {
@@ -368,7 +368,7 @@ impl ChatServer {
             let cid = p.cid().map(str::to_owned);
             if let StoreOutcome::Stored { id, seq, ts } = outcome {
                 stored += 1;
-                let message = StoredMessage {
+                let message = WireMessage {
                     room: p.room.to_string(),
                     seq,
                     id,
@@ -422,12 +422,7 @@ impl ChatServer {
     }
 
     /// A `support_activity` frame for every staff connection.
-    fn gather_support_activity(
-        &self,
-        owner: UserId,
-        message: &StoredMessage,
-        into: &mut Deliveries,
-    ) {
+    fn gather_support_activity(&self, owner: UserId, message: &WireMessage, into: &mut Deliveries) {
         if !self.registry.has_staff() {
             return;
         }

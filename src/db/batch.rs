@@ -2,7 +2,7 @@
 //! storing a batch ([`super::store_statements`], [`super::store_pg_arrays`]).
 
 use super::error::StorageError;
-use super::models::MessageKind;
+use crate::domain::MessageKind;
 use crate::domain::UserId;
 
 /// A message to store.

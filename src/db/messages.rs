@@ -4,10 +4,10 @@
 pub use super::batch::{NewMessage, StoreOutcome};
 use super::connection::DbConn;
 use super::error::StorageError;
-use super::models::{MessageKind, StoredMessage};
+use super::models::StoredMessage;
 use super::schema::{messages, users};
 use super::{store_pg_arrays, store_statements};
-use crate::domain::{Role, UserId, UserInfo};
+use crate::domain::{MessageKind, Role, UserId, UserInfo};
 use crate::with_backend;
 use diesel::prelude::*;
 

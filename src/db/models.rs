@@ -1,6 +1,6 @@
 //! Rows as they come out of the database, and their conversion to domain values.
 
-use crate::domain::{Role, RoomName, UserId, UserInfo};
+use crate::domain::{MessageKind, Role, RoomName, UserId, UserInfo};
 use diesel::prelude::*;
 
 /// A `users` row.
@@ -33,9 +33,9 @@ impl UserRow {
     }
 }
 
-/// A stored message with its author, as history and recovery return it and as the wire shows
-/// it (`message` frames and the lists of `joined` and `history`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A stored message with its author, as history and recovery read it. The wire shows it as
+/// `ws::protocol::WireMessage`, converted explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     /// The room it belongs to.
     pub room: String,
@@ -50,45 +50,9 @@ pub struct StoredMessage {
     /// Stored at, in milliseconds since the epoch.
     pub ts: i64,
     /// The sender's id for it, if it sent one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
-    /// Ordinary text (left out on the wire) or an announcement by the staff.
-    #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+    /// Ordinary text or an announcement by the staff.
     pub kind: MessageKind,
-}
-
-/// What sort of message a row is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// A chat message.
-    #[default]
-    Text,
-    /// A notice posted by the staff to a room.
-    Announcement,
-}
-
-impl MessageKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Text => "text",
-            MessageKind::Announcement => "announcement",
-        }
-    }
-
-    /// Reads a stored name; anything unknown is plain text.
-    pub fn parse(s: &str) -> MessageKind {
-        match s {
-            "announcement" => MessageKind::Announcement,
-            _ => MessageKind::Text,
-        }
-    }
-
-    /// Whether this is an ordinary message (the wire leaves `kind` out then).
-    pub fn is_text(&self) -> bool {
-        *self == MessageKind::Text
-    }
 }
 
 /// A room in a user's list, as the `hello` frame shows it.

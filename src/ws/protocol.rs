@@ -3,7 +3,7 @@
 //! step. The chat server encodes a frame once and shares the bytes with every recipient.
 
 use crate::db::models::{RoomSummary, StoredMessage};
-use crate::domain::UserInfo;
+use crate::domain::{MessageKind, UserInfo};
 use crate::error::ErrorCode;
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,51 @@ pub enum ClientFrame {
         /// Seq read up to.
         seq: i64,
     },
+}
+
+/// A message as the wire shows it: `message` frames, the lists of `joined` and `history`, and
+/// the REST pages. Built from a database [`StoredMessage`] by an explicit conversion, or by the
+/// chat server straight from a message it has just stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireMessage {
+    /// The room it belongs to.
+    pub room: String,
+    /// Its place in the room: 1, 2, 3 ...
+    pub seq: i64,
+    /// Database id, unique across rooms.
+    pub id: i64,
+    /// The author.
+    pub from: UserInfo,
+    /// The text, exactly as sent.
+    pub text: String,
+    /// Stored at, in milliseconds since the epoch.
+    pub ts: i64,
+    /// The sender's id for it, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+    /// Left out for ordinary text; `announcement` for a notice by the staff.
+    #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+    pub kind: MessageKind,
+}
+
+impl From<StoredMessage> for WireMessage {
+    fn from(m: StoredMessage) -> Self {
+        WireMessage {
+            room: m.room,
+            seq: m.seq,
+            id: m.id,
+            from: m.from,
+            text: m.text,
+            ts: m.ts,
+            cid: m.cid,
+            kind: m.kind,
+        }
+    }
+}
+
+/// Messages read from the database, as the wire shows them.
+pub fn wire_messages(messages: Vec<StoredMessage>) -> Vec<WireMessage> {
+    messages.into_iter().map(WireMessage::from).collect()
 }
 
 /// One room of the `hello` list.
@@ -122,7 +167,7 @@ pub enum ServerFrame {
         /// How many users are online in the room, crowded or not.
         online_count: usize,
         /// The latest messages, or with `since` those after it; oldest first.
-        messages: Vec<StoredMessage>,
+        messages: Vec<WireMessage>,
         /// Every later message reaches the connection live.
         last_seq: i64,
         /// With `since`: whether `messages` holds everything after it.
@@ -134,7 +179,7 @@ pub enum ServerFrame {
         deleted: Option<Vec<i64>>,
     },
     /// A new message in a room, to every member (the sender too).
-    Message(StoredMessage),
+    Message(WireMessage),
     /// To the sender: the message with this cid is stored as `seq`.
     Ack {
         /// The client's id.
@@ -177,7 +222,7 @@ pub enum ServerFrame {
         /// Room name.
         room: String,
         /// The messages.
-        messages: Vec<StoredMessage>,
+        messages: Vec<WireMessage>,
         /// Whether older ones exist.
         more: bool,
     },
@@ -206,7 +251,7 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         customer: Option<UserInfo>,
         /// The message.
-        message: StoredMessage,
+        message: WireMessage,
     },
     /// Something the client sent was refused.
     Error {
@@ -362,7 +407,7 @@ mod tests {
     #[test]
     fn server_frames_round_trip_with_the_documented_names() {
         let ann = user(1, "ann", Role::Guest);
-        let message = StoredMessage {
+        let message = WireMessage {
             room: "lobby".into(),
             seq: 4,
             id: 99,

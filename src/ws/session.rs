@@ -14,7 +14,7 @@ use crate::chat::messages::{
 use crate::chat::server::CLOSE_SLOW_CONSUMER;
 use crate::chat::ChatServer;
 use crate::domain::{ClientMessageId, MessageText, RoomName, UserInfo};
-use crate::error::ErrorCode;
+use crate::error::{AppError, ErrorCode};
 use actix::prelude::*;
 use actix_http::ws::Item;
 use actix_web::web::BytesMut;
@@ -87,20 +87,16 @@ struct JoiningRoom {
     held: Vec<(i64, ByteString)>,
 }
 
-/// Why a frame was refused, and the cid to echo if it was a `send`.
+/// Why a frame was refused (the one error shape of every layer), and the cid to echo if it
+/// was a `send`.
 struct Refusal {
-    code: ErrorCode,
-    message: String,
+    error: AppError,
     cid: Option<String>,
 }
 
 impl Refusal {
     fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            message: message.into(),
-            cid: None,
-        }
+        Refusal::from(AppError::new(code, message))
     }
 
     fn bad_request(message: impl Into<String>) -> Refusal {
@@ -110,6 +106,12 @@ impl Refusal {
     fn with_cid(mut self, cid: Option<&str>) -> Refusal {
         self.cid = cid.map(str::to_owned);
         self
+    }
+}
+
+impl From<AppError> for Refusal {
+    fn from(error: AppError) -> Refusal {
+        Refusal { error, cid: None }
     }
 }
 
@@ -134,7 +136,8 @@ impl WsSession {
     }
 
     fn refuse(&self, refusal: Refusal, ctx: &mut ws::WebsocketContext<Self>) {
-        ctx.text(ServerFrame::error(refusal.code, refusal.message, refusal.cid, None).encode());
+        let Refusal { error, cid } = refusal;
+        ctx.text(ServerFrame::error(error.code, error.message, cid, None).encode());
     }
 
     fn close(&self, code: CloseCode, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -460,7 +463,7 @@ impl Actor for WsSession {
                         ErrorCode::Internal => (CloseCode::Error, "server error"),
                         _ => (CloseCode::Policy, "not allowed"),
                     };
-                    act.refuse(Refusal::new(refused.code, refused.message), ctx);
+                    act.refuse(Refusal::from(refused), ctx);
                     act.close(code, reason, ctx);
                 }
                 Err(e) => {
