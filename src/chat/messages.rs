@@ -43,7 +43,7 @@ pub struct Disconnect {
 
 /// Session → chat server: enter a room. Answered with `Outgoing::Joined` or
 /// `Outgoing::JoinFailed`.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Join {
     /// The connection.
@@ -56,7 +56,7 @@ pub struct Join {
 
 /// Session → chat server: take the room out of the user's list, and this connection out of the
 /// room if it is in it. Idempotent; answers nothing unless refused.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Leave {
     /// The connection.
@@ -67,7 +67,7 @@ pub struct Leave {
 
 /// Session → chat server: post a message to a room the connection has joined. The sender gets
 /// the `message` frame with everyone else and then an `ack`, both once it is stored.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Publish {
     /// The connection.
@@ -81,7 +81,7 @@ pub struct Publish {
 }
 
 /// Session → chat server: typing started or stopped; the other users in the room are told.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct SetTyping {
     /// The connection.
@@ -93,7 +93,7 @@ pub struct SetTyping {
 }
 
 /// Session → chat server: a page of a room's history, answered with a `history` frame.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct GetHistory {
     /// The connection.
@@ -108,7 +108,7 @@ pub struct GetHistory {
 
 /// Session → chat server: the user has seen everything up to `seq`; every connection of the
 /// user gets the new `unread` count.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct MarkRead {
     /// The connection.

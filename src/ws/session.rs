@@ -5,16 +5,14 @@
 //! This is the only file that uses the deprecated actix-web-actors: the chat server knows a
 //! session only as a `Recipient<Deliver>`, so a move to actix-ws would touch this file alone.
 
-use super::protocol::{ClientFrame, Limits, ServerFrame};
+use super::decode::{self, binary_refusal, Refusal, Request};
+use super::protocol::{Limits, ServerFrame};
 use super::rate_limit::TokenBucket;
-use crate::chat::messages::{
-    Connect, Deliver, Disconnect, GetHistory, Join, Leave, MarkRead, OutFrame, Outgoing, Publish,
-    SessionId, SetTyping,
-};
+use crate::chat::messages::{Connect, Deliver, Disconnect, OutFrame, Outgoing, SessionId};
 use crate::chat::server::CLOSE_SLOW_CONSUMER;
 use crate::chat::ChatServer;
-use crate::domain::{ClientMessageId, MessageText, RoomName, UserInfo};
-use crate::error::{AppError, ErrorCode};
+use crate::domain::{RoomName, UserInfo};
+use crate::error::ErrorCode;
 use actix::prelude::*;
 use actix_http::ws::Item;
 use actix_web::web::BytesMut;
@@ -42,18 +40,14 @@ pub struct SessionLimits {
     pub queue: usize,
 }
 
-/// Page size of `history` when the client names none, and the largest allowed.
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 100;
-
 impl SessionLimits {
     /// What `hello` tells the client of these limits.
     pub fn announced(&self) -> Limits {
         Limits {
             max_message_chars: self.max_message_chars,
             max_frame_bytes: self.max_frame_bytes,
-            history_page_max: MAX_PAGE,
-            history_page_default: DEFAULT_PAGE,
+            history_page_max: decode::MAX_PAGE,
+            history_page_default: decode::DEFAULT_PAGE,
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
         }
@@ -85,38 +79,6 @@ struct Fragments {
 struct JoiningRoom {
     room: RoomName,
     held: Vec<(i64, ByteString)>,
-}
-
-/// Why a frame was refused (the one error shape of every layer), and the cid to echo if it
-/// was a `send`.
-struct Refusal {
-    error: AppError,
-    cid: Option<String>,
-}
-
-impl Refusal {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal::from(AppError::new(code, message))
-    }
-
-    fn bad_request(message: impl Into<String>) -> Refusal {
-        Refusal::new(ErrorCode::BadRequest, message)
-    }
-
-    fn with_cid(mut self, cid: Option<&str>) -> Refusal {
-        self.cid = cid.map(str::to_owned);
-        self
-    }
-}
-
-impl From<AppError> for Refusal {
-    fn from(error: AppError) -> Refusal {
-        Refusal { error, cid: None }
-    }
-}
-
-fn room(raw: &str) -> Result<RoomName, Refusal> {
-    RoomName::parse(raw).map_err(|e| Refusal::bad_request(e.0))
 }
 
 impl WsSession {
@@ -167,112 +129,42 @@ impl WsSession {
     }
 
     fn check_and_forward(&mut self, text: &str) -> Result<(), Refusal> {
-        if text.len() > self.limits.max_frame_bytes {
-            return Err(Refusal::new(
-                ErrorCode::TooLarge,
-                format!("frame larger than {} bytes", self.limits.max_frame_bytes),
-            ));
-        }
+        decode::check_size(text, self.limits.max_frame_bytes)?;
         // Spend the budget before parsing, so that floods of garbage are limited too.
         let within_rate = self.bucket.try_take();
-        let frame = serde_json::from_str::<ClientFrame>(text).map_err(|e| {
-            Refusal::bad_request(format!("invalid frame: {e}")).with_cid(probe_cid(text).as_deref())
-        })?;
-        let cid = match &frame {
-            ClientFrame::Send { cid, .. } => Some(cid.as_str()),
-            _ => None,
-        };
+        let frame = decode::parse_frame(text)?;
         if !within_rate {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "too many frames: at most {} per second (bursts of {})",
-                    self.limits.rate_per_sec, self.limits.rate_burst
-                ),
-            )
-            .with_cid(cid));
+            let refusal = decode::rate_refusal(self.limits.rate_per_sec, self.limits.rate_burst);
+            return Err(refusal.with_cid(decode::send_cid(&frame)));
         }
         let Some(session) = self.id else {
             return Ok(());
         };
-        match frame {
-            ClientFrame::Join { room: name, since } => {
-                let room = room(&name)?;
-                if since.is_some_and(|s| s < 0) {
-                    return Err(Refusal::bad_request("since must be 0 or more"));
-                }
+        match decode::to_request(frame, session, self.limits.max_message_chars)? {
+            Request::Join(join) => {
+                let room = join.room.clone();
                 let already_joining = self.joining.iter().any(|j| j.room == room);
                 if !already_joining {
+                    let held = Vec::new();
                     self.joining.push(JoiningRoom {
                         room: room.clone(),
-                        held: Vec::new(),
+                        held,
                     });
                 }
-                let sent = self.forward(Join {
-                    session,
-                    room: room.clone(),
-                    since,
-                });
+                let sent = self.forward(join);
                 if sent.is_err() && !already_joining {
                     self.joining.retain(|j| j.room != room);
                 }
                 sent
             }
-            ClientFrame::Leave { room: name } => self.forward(Leave {
-                session,
-                room: room(&name)?,
-            }),
-            ClientFrame::Send {
-                room: name,
-                text,
-                cid,
-            } => {
-                let cid = ClientMessageId::parse(&cid).map_err(|e| Refusal::bad_request(e.0))?;
-                let with_cid = |r: Refusal| r.with_cid(Some(cid.as_str()));
-                let room = room(&name).map_err(with_cid)?;
-                let text = MessageText::parse(text, self.limits.max_message_chars)
-                    .map_err(|e| with_cid(Refusal::new(ErrorCode::from(&e), e.to_string())))?;
-                let cid_text = cid.as_str().to_owned();
-                self.forward(Publish {
-                    session,
-                    room,
-                    text,
-                    cid,
-                })
-                .map_err(|r| r.with_cid(Some(&cid_text)))
+            Request::Leave(leave) => self.forward(leave),
+            Request::Publish(publish) => {
+                let cid = publish.cid.as_str().to_owned();
+                self.forward(publish).map_err(|r| r.with_cid(Some(&cid)))
             }
-            ClientFrame::Typing { room: name, on } => self.forward(SetTyping {
-                session,
-                room: room(&name)?,
-                on,
-            }),
-            ClientFrame::History {
-                room: name,
-                before,
-                limit,
-            } => {
-                let room = room(&name)?;
-                if before.is_some_and(|b| b < 1) {
-                    return Err(Refusal::bad_request("before must be 1 or more"));
-                }
-                let limit = limit.unwrap_or(DEFAULT_PAGE);
-                if !(1..=MAX_PAGE).contains(&limit) {
-                    return Err(Refusal::bad_request(format!("limit must be 1-{MAX_PAGE}")));
-                }
-                self.forward(GetHistory {
-                    session,
-                    room,
-                    before,
-                    limit,
-                })
-            }
-            ClientFrame::Read { room: name, seq } => {
-                let room = room(&name)?;
-                if seq < 0 {
-                    return Err(Refusal::bad_request("seq must be 0 or more"));
-                }
-                self.forward(MarkRead { session, room, seq })
-            }
+            Request::Typing(typing) => self.forward(typing),
+            Request::History(page) => self.forward(page),
+            Request::Read(read) => self.forward(read),
         }
     }
 
@@ -416,20 +308,6 @@ impl WsSession {
             Outgoing::Close { code, reason } => self.close(CloseCode::from(code), reason, ctx),
         }
     }
-}
-
-fn binary_refusal() -> Refusal {
-    Refusal::bad_request("binary frames are not supported: send JSON text frames")
-}
-
-/// The `cid` of a frame that did not parse, so that the error can name the failed send.
-fn probe_cid(text: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        cid: Option<String>,
-    }
-    let probe: Probe = serde_json::from_str(text).ok()?;
-    probe.cid.filter(|cid| ClientMessageId::parse(cid).is_ok())
 }
 
 impl Actor for WsSession {

@@ -141,8 +141,8 @@ async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_or
     backend: Backend,
 ) {
     use chat_server::db::messages::{read_window, store_batch, NewMessage, StoreOutcome, Window};
-    use chat_server::domain::MessageKind;
     use chat_server::db::{open_pool, rooms, users, DbTarget, SqliteSync};
+    use chat_server::domain::MessageKind;
     use chat_server::domain::{Role, UserId};
 
     let data = TestData::new(&backend);
