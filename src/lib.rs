@@ -1,24 +1,28 @@
 //! A real-time chat server: support conversations between a store's customers and its staff,
 //! public rooms, presence, typing, read state and durable history, over WebSocket.
 //!
-//! How a message flows, and where each step lives:
+//! How a message flows, and where each step lives (docs/architecture.md tells it at length):
 //!
 //! ```text
-//! browser --WS /ws?token--> ws::session::WsSession   one actor per socket: heartbeat, limits,
-//!                               |                     frame parsing (ws::protocol)
+//! browser --WS /ws?token--> api::socket            the upgrade: Origin, token, account
+//!                               |
+//!                           ws::session::WsSession  one actor per socket: heartbeat, limits;
+//!                               |                   ws::decode turns frames into requests
 //!                               | Join / Leave / Publish / SetTyping / GetHistory / MarkRead
 //!                               v
-//!                           chat::ChatServer          one actor: rooms, sessions, presence,
-//!             Deliver <---------+---------> history   rights, the outbox of unstored messages
-//!                                               |
-//!                               history::HistoryActor (SyncArbiter threads, r2d2 pool)
+//!                           chat::ChatServer        one actor routing between plain state:
+//!                               |                   chat::registry, rooms, outbox, fanout
+//!             Deliver <---------+---------> history::HistoryActor (SyncArbiter, r2d2 pool)
 //!                                               |
 //!                               db::*  plain Diesel queries --> SQLite | PostgreSQL
-//! REST /api/* --> api::* (thin handlers) --> history actor
+//! REST /api/* --> api::* (thin handlers, state::AppState) --> history actor / chat server
 //! ```
 //!
+//! Modules depend one way only, each on those left of it: `domain` ← `db` ← `error`,
+//! `history`, `protocol` (the wire frames) ← `chat` ← `ws` ← `auth` ← `state` ← `api` ←
+//! `startup`, which wires everything together once per process.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
-//! so an `ack` always means durable. `startup` wires everything together once per process.
+//! so an `ack` always means durable.
 
 pub mod api;
 pub mod auth;
@@ -28,6 +32,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod history;
+pub mod protocol;
 pub mod startup;
 pub mod state;
 pub mod ws;

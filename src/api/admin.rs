@@ -11,8 +11,8 @@ use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
+use crate::protocol::WireMessage;
 use crate::state::AppState;
-use crate::ws::protocol::WireMessage;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 

@@ -6,8 +6,8 @@ use crate::api::resource;
 use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::history::messages::FetchHistory;
+use crate::protocol::{wire_messages, WireMessage};
 use crate::state::AppState;
-use crate::ws::protocol::{wire_messages, WireMessage};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,7 @@ use crate::domain::MessageKind;
 use crate::domain::RoomName;
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom};
-use crate::ws::protocol::{wire_messages, RoomEntry, ServerFrame};
+use crate::protocol::{wire_messages, RoomEntry, ServerFrame};
 use actix::prelude::*;
 use bytestring::ByteString;
 use tokio::sync::oneshot;

@@ -30,7 +30,7 @@ pub struct Connected {
     /// The account as stored.
     pub user: UserInfo,
     /// The user's rooms, their own support conversation first.
-    pub rooms: Vec<crate::ws::protocol::RoomEntry>,
+    pub rooms: Vec<crate::protocol::RoomEntry>,
 }
 
 /// Session → chat server: the connection is gone. Idempotent.

@@ -19,7 +19,7 @@ use crate::domain::{RoomKind, RoomName, UserId, UserInfo};
 use crate::error::AppError;
 use crate::history::messages::{Checkpoint, StoreMessages};
 use crate::history::HistoryActor;
-use crate::ws::protocol::{ServerFrame, WireMessage};
+use crate::protocol::{ServerFrame, WireMessage};
 use actix::prelude::*;
 use bytestring::ByteString;
 use smallvec::smallvec;

@@ -34,7 +34,7 @@ impl UserRow {
 }
 
 /// A stored message with its author, as history and recovery read it. The wire shows it as
-/// `ws::protocol::WireMessage`, converted explicitly.
+/// `protocol::WireMessage`, converted explicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     /// The room it belongs to.

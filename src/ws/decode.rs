@@ -3,10 +3,10 @@
 //! refused `send`). Plain functions: the session spends the rate budget between
 //! [`check_size`] and [`parse_frame`], and forwards what [`to_request`] gives.
 
-use super::protocol::ClientFrame;
 use crate::chat::messages::{GetHistory, Join, Leave, MarkRead, Publish, SessionId, SetTyping};
 use crate::domain::{ClientMessageId, MessageText, RoomName};
 use crate::error::{AppError, ErrorCode};
+use crate::protocol::ClientFrame;
 
 /// Page size of `history` when the client names none.
 pub const DEFAULT_PAGE: i64 = 50;

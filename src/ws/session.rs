@@ -6,13 +6,13 @@
 //! session only as a `Recipient<Deliver>`, so a move to actix-ws would touch this file alone.
 
 use super::decode::{self, binary_refusal, Refusal, Request};
-use super::protocol::{Limits, ServerFrame};
 use super::rate_limit::TokenBucket;
 use crate::chat::messages::{Connect, Deliver, Disconnect, OutFrame, Outgoing, SessionId};
 use crate::chat::server::CLOSE_SLOW_CONSUMER;
 use crate::chat::ChatServer;
 use crate::domain::{RoomName, UserInfo};
 use crate::error::ErrorCode;
+use crate::protocol::{Limits, ServerFrame};
 use actix::prelude::*;
 use actix_http::ws::Item;
 use actix_web::web::BytesMut;
