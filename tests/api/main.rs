@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod architecture;
 mod bad_input;
 mod durability;
 mod messaging;
