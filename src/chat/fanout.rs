@@ -134,9 +134,9 @@ mod tests {
         let ann = user(1, Role::User);
         let bob = user(2, Role::Guest);
         let tabs = [
-            registry.register(ann.clone(), ()),
-            registry.register(ann.clone(), ()),
-            registry.register(bob.clone(), ()),
+            registry.connect(ann.clone(), ()),
+            registry.connect(ann.clone(), ()),
+            registry.connect(bob.clone(), ()),
         ];
         for (session, who) in tabs.iter().zip([&ann, &ann, &bob]) {
             registry.enter(*session, &lobby);
@@ -231,8 +231,8 @@ mod tests {
     #[test]
     fn staff_frames_reach_every_staff_connection_only() {
         let mut registry = Registry::default();
-        registry.register(user(1, Role::Guest), ());
-        let staff = registry.register(user(2, Role::Admin), ());
+        registry.connect(user(1, Role::Guest), ());
+        let staff = registry.connect(user(2, Role::Admin), ());
         let mut deliveries = Deliveries::default();
         gather_staff(&registry, &ByteString::from_static("{}"), &mut deliveries);
         assert_eq!(receivers(&mut deliveries), vec![staff]);
@@ -249,7 +249,7 @@ mod tests {
             None,
             "Ann is away"
         );
-        registry.register(ann.clone(), ());
+        registry.connect(ann.clone(), ());
         assert_eq!(support_customer(&registry, ann.id, &staff), Some(ann));
     }
 }

@@ -21,15 +21,21 @@ use tokio::sync::oneshot;
 impl Handler<Connect> for ChatServer {
     type Result = ResponseActFuture<Self, Result<Connected, AppError>>;
 
-    /// Reads the account and its rooms, refuses a banned or deleted one, then registers.
+    /// Reads the account and its rooms, refuses a banned or deleted one, then registers,
+    /// unless the connection said `Disconnect` meanwhile.
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
+        self.registry.expect(msg.session);
         let request = ListRooms { user: msg.user.id };
         Box::pin(
             self.history
                 .send(request)
                 .into_actor(self)
                 .map(move |result, act, _| {
-                    let (row, rooms) = match split(result) {
+                    let answer = split(result);
+                    if answer.is_err() {
+                        act.registry.remove(msg.session);
+                    }
+                    let (row, rooms) = match answer {
                         Ok(found) => found,
                         Err(Ok(StorageError::NotFound)) => {
                             return Err(AppError::new(
@@ -40,19 +46,24 @@ impl Handler<Connect> for ChatServer {
                         Err(e) => return Err(storage_failure("listing rooms", e)),
                     };
                     if row.banned {
+                        act.registry.remove(msg.session);
                         return Err(AppError::new(
                             ErrorCode::Unauthorized,
                             "this account is banned",
                         ));
                     }
                     let user = row.info();
-                    let session = act.registry.register(user.clone(), msg.recipient);
+                    if !act
+                        .registry
+                        .register(msg.session, user.clone(), msg.recipient)
+                    {
+                        return Err(AppError::new(
+                            ErrorCode::BadRequest,
+                            "the connection closed while it was connecting",
+                        ));
+                    }
                     let rooms = rooms.into_iter().map(RoomEntry::from).collect();
-                    Ok(Connected {
-                        session,
-                        user,
-                        rooms,
-                    })
+                    Ok(Connected { user, rooms })
                 }),
         )
     }

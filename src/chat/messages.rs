@@ -11,12 +11,24 @@ use smallvec::SmallVec;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub u64);
 
+impl SessionId {
+    /// A new id. The session takes it before it connects, so that it can say `Disconnect`
+    /// even while its `Connect` is still in flight.
+    pub fn next() -> SessionId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        SessionId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// Session → chat server, once, before anything else: register this connection. Answers with
-/// the connection's id, the account as stored (authoritative over the token) and its rooms,
-/// from which the session writes `hello`. An account that no longer exists or is banned is `unauthorized`.
+/// the account as stored (authoritative over the token) and its rooms, from which the session
+/// writes `hello`. A `Disconnect` that overtakes it (the socket closed meanwhile) wins: the
+/// connection is then never registered. An account that no longer exists or is banned is `unauthorized`.
 #[derive(Message)]
 #[rtype(result = "Result<Connected, AppError>")]
 pub struct Connect {
+    /// The connection's id, from [`SessionId::next`].
+    pub session: SessionId,
     /// Who the token says is connecting.
     pub user: UserInfo,
     /// Where the chat server delivers frames for this connection.
@@ -25,15 +37,13 @@ pub struct Connect {
 
 /// The answer to [`Connect`].
 pub struct Connected {
-    /// The connection's id.
-    pub session: SessionId,
     /// The account as stored.
     pub user: UserInfo,
     /// The user's rooms, their own support conversation first.
     pub rooms: Vec<crate::protocol::RoomEntry>,
 }
 
-/// Session → chat server: the connection is gone. Idempotent.
+/// Session → chat server: the connection is gone, registered or still connecting. Idempotent.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Disconnect {

@@ -25,7 +25,8 @@ pub struct Registry<R> {
     tabs: FxHashMap<UserId, Vec<SessionId>>,
     /// Staff connections: they hear of every message in every support conversation.
     staff: FxHashSet<SessionId>,
-    next_session: u64,
+    /// Connections whose `Connect` is in flight (the account is being read).
+    connecting: FxHashSet<SessionId>,
 }
 
 impl<R> Default for Registry<R> {
@@ -34,16 +35,24 @@ impl<R> Default for Registry<R> {
             sessions: FxHashMap::default(),
             tabs: FxHashMap::default(),
             staff: FxHashSet::default(),
-            next_session: 1,
+            connecting: FxHashSet::default(),
         }
     }
 }
 
 impl<R> Registry<R> {
-    /// Registers a connection of `user` and gives it a new id.
-    pub fn register(&mut self, user: UserInfo, recipient: R) -> SessionId {
-        let id = SessionId(self.next_session);
-        self.next_session += 1;
+    /// Notes that a connection is on its way in ([`Registry::register`] follows).
+    pub fn expect(&mut self, session: SessionId) {
+        self.connecting.insert(session);
+    }
+
+    /// Registers a connection of `user` that was expected. False (and nothing registered) if
+    /// it was removed meanwhile: its socket closed while it was connecting, and registering
+    /// it now would leave a ghost online forever.
+    pub fn register(&mut self, id: SessionId, user: UserInfo, recipient: R) -> bool {
+        if !self.connecting.remove(&id) {
+            return false;
+        }
         self.tabs.entry(user.id).or_default().push(id);
         if user.role == Role::Admin {
             self.staff.insert(id);
@@ -55,11 +64,13 @@ impl<R> Registry<R> {
             rooms,
         };
         self.sessions.insert(id, entry);
-        id
+        true
     }
 
-    /// Forgets a connection; returns it (with the rooms it was in) if it was registered.
+    /// Forgets a connection, registered or still connecting; returns it (with the rooms it was
+    /// in) if it was registered.
     pub fn remove(&mut self, session: SessionId) -> Option<SessionEntry<R>> {
+        self.connecting.remove(&session);
         let entry = self.sessions.remove(&session)?;
         self.staff.remove(&session);
         if let Some(tabs) = self.tabs.get_mut(&entry.user.id) {
@@ -75,6 +86,7 @@ impl<R> Registry<R> {
     pub fn drain(&mut self) -> impl Iterator<Item = SessionEntry<R>> + '_ {
         self.tabs.clear();
         self.staff.clear();
+        self.connecting.clear();
         self.sessions.drain().map(|(_, entry)| entry)
     }
 
@@ -143,6 +155,15 @@ impl<R> Registry<R> {
     pub fn online_users(&self) -> usize {
         self.tabs.len()
     }
+
+    /// Expects and registers a new connection at once (unit tests).
+    #[cfg(test)]
+    pub fn connect(&mut self, user: UserInfo, recipient: R) -> SessionId {
+        let id = SessionId::next();
+        self.expect(id);
+        assert!(self.register(id, user, recipient));
+        id
+    }
 }
 
 #[cfg(test)]
@@ -164,8 +185,8 @@ mod tests {
     #[test]
     fn a_user_with_two_tabs_is_online_once_until_the_last_tab_closes() {
         let mut registry = Registry::default();
-        let first = registry.register(user(7, Role::User), ());
-        let second = registry.register(user(7, Role::User), ());
+        let first = registry.connect(user(7, Role::User), ());
+        let second = registry.connect(user(7, Role::User), ());
         assert_ne!(first, second);
         assert_eq!(registry.connections(), 2);
         assert_eq!(registry.online_users(), 1);
@@ -181,10 +202,25 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_gone_while_it_was_connecting_is_never_registered() {
+        let mut registry = Registry::default();
+        let early = SessionId::next();
+        registry.expect(early);
+        registry.remove(early); // the socket closed while its account was read
+        assert!(!registry.register(early, user(5, Role::Guest), ()));
+        assert_eq!(registry.connections(), 0);
+        assert!(!registry.is_online(UserId(5)));
+
+        let unexpected = SessionId::next();
+        assert!(!registry.register(unexpected, user(6, Role::Guest), ()));
+        assert_eq!(registry.online_users(), 0);
+    }
+
+    #[test]
     fn only_admin_connections_count_as_staff() {
         let mut registry = Registry::default();
-        registry.register(user(1, Role::Guest), ());
-        let staff = registry.register(user(2, Role::Admin), ());
+        registry.connect(user(1, Role::Guest), ());
+        let staff = registry.connect(user(2, Role::Admin), ());
         assert_eq!(registry.staff().collect::<Vec<_>>(), vec![staff]);
         registry.remove(staff);
         assert!(!registry.has_staff());
@@ -193,7 +229,7 @@ mod tests {
     #[test]
     fn entering_twice_is_noticed_and_leaving_returns_the_user_once() {
         let mut registry = Registry::default();
-        let s = registry.register(user(3, Role::User), ());
+        let s = registry.connect(user(3, Role::User), ());
         assert_eq!(registry.enter(s, &lobby()), Some(false));
         assert_eq!(registry.enter(s, &lobby()), Some(true));
         assert!(registry.is_in(s, &lobby()));
@@ -206,7 +242,7 @@ mod tests {
     #[test]
     fn a_removed_connection_hands_back_its_rooms() {
         let mut registry = Registry::default();
-        let s = registry.register(user(3, Role::User), ());
+        let s = registry.connect(user(3, Role::User), ());
         registry.enter(s, &lobby());
         let entry = registry.remove(s).unwrap();
         assert_eq!(entry.rooms, vec![lobby()]);

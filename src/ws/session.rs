@@ -56,8 +56,12 @@ impl SessionLimits {
 
 /// One WebSocket connection.
 pub struct WsSession {
-    /// Set once the chat server has registered the connection.
-    id: Option<SessionId>,
+    /// The connection's id, known before the chat server has registered it.
+    id: SessionId,
+    /// Whether the chat server has registered the connection (frames are handled only then).
+    registered: bool,
+    /// Whether the chat server has been told the connection is gone.
+    said_goodbye: bool,
     user: UserInfo,
     server: Addr<ChatServer>,
     limits: Arc<SessionLimits>,
@@ -86,7 +90,9 @@ impl WsSession {
     pub fn new(user: UserInfo, server: Addr<ChatServer>, limits: Arc<SessionLimits>) -> WsSession {
         let bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst);
         WsSession {
-            id: None,
+            id: SessionId::next(),
+            registered: false,
+            said_goodbye: false,
             user,
             server,
             limits,
@@ -137,9 +143,10 @@ impl WsSession {
             let refusal = decode::rate_refusal(self.limits.rate_per_sec, self.limits.rate_burst);
             return Err(refusal.with_cid(decode::send_cid(&frame)));
         }
-        let Some(session) = self.id else {
+        if !self.registered {
             return Ok(());
-        };
+        }
+        let session = self.id;
         match decode::to_request(frame, session, self.limits.max_message_chars)? {
             Request::Join(join) => {
                 let room = join.room.clone();
@@ -318,6 +325,7 @@ impl Actor for WsSession {
         ctx.set_mailbox_capacity(self.limits.queue);
         self.start_heartbeat(ctx);
         let connect = Connect {
+            session: self.id,
             user: self.user.clone(),
             recipient: ctx.address().recipient(),
         };
@@ -327,7 +335,7 @@ impl Actor for WsSession {
             .into_actor(self)
             .map(|result, act, ctx| match result {
                 Ok(Ok(connected)) => {
-                    act.id = Some(connected.session);
+                    act.registered = true;
                     act.user = connected.user;
                     let hello = ServerFrame::Hello {
                         user: act.user.clone(),
@@ -353,10 +361,28 @@ impl Actor for WsSession {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        if let Some(session) = self.id.take() {
-            self.server.do_send(Disconnect { session });
-        }
+        self.say_goodbye();
         Running::Stop
+    }
+}
+
+impl WsSession {
+    /// Tells the chat server, once, that the connection is gone, whether it is registered yet
+    /// or its `Connect` is still in flight.
+    fn say_goodbye(&mut self) {
+        if !self.said_goodbye {
+            self.said_goodbye = true;
+            self.server.do_send(Disconnect { session: self.id });
+        }
+    }
+}
+
+impl Drop for WsSession {
+    /// A socket reset by the peer can drop the session's context without `stopping` (the
+    /// HTTP layer drops the response stream): the chat server must hear of it all the same,
+    /// or the user stays online forever.
+    fn drop(&mut self) {
+        self.say_goodbye();
     }
 }
 

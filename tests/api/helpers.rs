@@ -553,6 +553,15 @@ impl RawClient {
         RawClient { stream, buffer }
     }
 
+    /// Resets the connection at once (RST, no close handshake), as a client that crashes or
+    /// loses its network does.
+    // Deprecated because a non-zero linger blocks on drop; a zero one resets at once.
+    #[allow(deprecated)]
+    pub fn abort(self) {
+        self.stream.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(self.stream);
+    }
+
     /// Sends one masked frame with this opcode (1 text, 2 binary ...).
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
         use tokio::io::AsyncWriteExt;
