@@ -405,7 +405,11 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
                 );
                 return self.close(CloseCode::Size, "frame too large", ctx);
             }
-            Err(ProtocolError::Io(e)) if e.to_string().contains("utf-8") => {
+            // actix-web-actors turns a text frame's `Utf8Error` into an `io::Error` of kind
+            // `Other` (keeping only its text); its one other such error is a broken payload
+            // stream, whose peer is gone and hears no close code anyway. So the kind decides,
+            // not the wording of a message.
+            Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::Other => {
                 return self.close(CloseCode::Invalid, "text is not valid UTF-8", ctx);
             }
             Err(e) => {
