@@ -2,7 +2,7 @@
 //! recipient; the frames of one commit are gathered per connection, so that each connection
 //! gets one mailbox item per commit however many frames it holds.
 
-use super::messages::{FrameBatch, OutFrame, SessionId};
+use super::messages::{About, FrameBatch, OutFrame, SessionId};
 use super::registry::Registry;
 use super::rooms::LiveRooms;
 use crate::domain::{RoomName, UserId, UserInfo};
@@ -61,6 +61,7 @@ impl Deliveries {
 /// Gathers one frame for the members of a room. The one place that decides who in a room gets
 /// a frame: a later multi-node setup publishes to the broker here and gathers what comes back
 /// the same way.
+/// `seq` is the message's seq, or 0 for a frame that is not a message.
 pub fn gather_room<R>(
     rooms: &LiveRooms,
     registry: &Registry<R>,
@@ -77,10 +78,13 @@ pub fn gather_room<R>(
             Skip::User(u) => registry.user(session).is_some_and(|user| user.id == u),
         };
         if !skipped {
+            let about = match seq {
+                0 => About::Room(room.clone()),
+                seq => About::Message(room.clone(), seq),
+            };
             let frame = OutFrame {
                 text: text.clone(),
-                room: Some(room.clone()),
-                seq,
+                about,
             };
             into.push(session, frame);
         }
@@ -92,8 +96,7 @@ pub fn gather_staff<R>(registry: &Registry<R>, text: &ByteString, into: &mut Del
     for session in registry.staff() {
         let frame = OutFrame {
             text: text.clone(),
-            room: None,
-            seq: 0,
+            about: About::Nothing,
         };
         into.push(session, frame);
     }
@@ -214,8 +217,7 @@ mod tests {
         }
         let ack = OutFrame {
             text: ByteString::from_static("ack"),
-            room: Some(lobby.clone()),
-            seq: 0,
+            about: About::Ack(lobby.clone()),
         };
         deliveries.push_ack(ann1, ack);
         let mut out = Vec::new();
@@ -225,7 +227,7 @@ mod tests {
         assert_eq!(*first, ann1, "the sender waiting for its ack goes first");
         let texts: Vec<&str> = frames.iter().map(|f| &*f.text).collect();
         assert_eq!(texts, vec!["message 1", "message 2", "ack"]);
-        assert_eq!(frames[1].seq, 2);
+        assert_eq!(frames[1].about, About::Message(lobby, 2));
     }
 
     #[test]

@@ -206,17 +206,38 @@ pub struct Shutdown;
 #[rtype(result = "()")]
 pub struct Deliver(pub Outgoing);
 
-/// One frame for a connection. Frames about a room (messages, presence, typing) name it, and
-/// messages their seq, so that a connection still joining the room can hold them back and drop
-/// the ones its `joined` frame already holds.
+/// One frame for a connection, and what it is about: a connection still joining a room holds
+/// back the frames about it, drops the messages its `joined` frame already holds, and never
+/// drops an ack.
 #[derive(Debug, Clone)]
 pub struct OutFrame {
     /// The encoded frame, shared with every other recipient.
     pub text: ByteString,
-    /// The room the frame is about, if it is a room broadcast.
-    pub room: Option<RoomName>,
-    /// The message's seq, 0 for other frames.
-    pub seq: i64,
+    /// What it is about.
+    pub about: About,
+}
+
+/// What a frame is about, as far as joining a room is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum About {
+    /// No room a connection joins (errors, unread counts, staff activity).
+    Nothing,
+    /// A room broadcast that is not a message (presence, typing, deletions).
+    Room(RoomName),
+    /// A message of the room, with its seq.
+    Message(RoomName, i64),
+    /// The ack of the connection's own message to the room: it always reaches the client.
+    Ack(RoomName),
+}
+
+impl About {
+    /// The room the frame is about, if any.
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            About::Nothing => None,
+            About::Room(room) | About::Message(room, _) | About::Ack(room) => Some(room),
+        }
+    }
 }
 
 /// The frames of one commit for one connection: inline up to two, the common case.

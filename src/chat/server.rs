@@ -117,8 +117,7 @@ impl ChatServer {
     pub(super) fn send_frame(&mut self, session: SessionId, text: ByteString) {
         let frame = OutFrame {
             text,
-            room: None,
-            seq: 0,
+            about: About::Nothing,
         };
         self.send_to(session, Outgoing::Frames(smallvec![frame]));
     }
@@ -402,12 +401,11 @@ impl ChatServer {
                         room: p.room.to_string(),
                         seq,
                     };
-                    // Named with its room (seq 0): a connection still joining holds it back
-                    // behind the message it acknowledges.
+                    // About its room: a connection still joining holds it back behind the
+                    // message it acknowledges.
                     let ack = OutFrame {
                         text: ack.encode(),
-                        room: Some(p.room.clone()),
-                        seq: 0,
+                        about: About::Ack(p.room.clone()),
                     };
                     deliveries.push_ack(session, ack);
                 }

@@ -1,9 +1,11 @@
 //! The WebSocket edge: the session actor ([`session`]), one per connection, the checks that
-//! turn a client frame into a request for the chat server ([`decode`]), and the
+//! turn a client frame into a request for the chat server ([`decode`]), the frames held back
+//! while a room is being joined ([`joining`]), and the
 //! per-connection rate limit. The frames themselves are `crate::protocol`, shared with the chat
 //! server that encodes them; the upgrade that starts a session is an HTTP handler,
 //! `api::socket`.
 
 pub mod decode;
+pub mod joining;
 pub mod rate_limit;
 pub mod session;

@@ -6,18 +6,18 @@
 //! session only as a `Recipient<Deliver>`, so a move to actix-ws would touch this file alone.
 
 use super::decode::{self, binary_refusal, Refusal, Request};
+use super::joining::{Arrival, JoiningRooms};
 use super::rate_limit::TokenBucket;
-use crate::chat::messages::{Connect, Deliver, Disconnect, OutFrame, Outgoing, SessionId};
+use crate::chat::messages::{Connect, Deliver, Disconnect, Outgoing, SessionId};
 use crate::chat::server::CLOSE_SLOW_CONSUMER;
 use crate::chat::ChatServer;
-use crate::domain::{RoomName, UserInfo};
+use crate::domain::UserInfo;
 use crate::error::ErrorCode;
 use crate::protocol::{Limits, ServerFrame};
 use actix::prelude::*;
 use actix_http::ws::Item;
 use actix_web::web::BytesMut;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
-use bytestring::ByteString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,7 @@ pub struct WsSession {
     /// A fragmented message being reassembled.
     fragments: Option<Fragments>,
     /// Rooms whose `joined` frame has not come yet, with the room frames held back meanwhile.
-    joining: Vec<JoiningRoom>,
+    joining: JoiningRooms,
 }
 
 struct Fragments {
@@ -80,16 +80,14 @@ struct Fragments {
     too_large: bool,
 }
 
-struct JoiningRoom {
-    room: RoomName,
-    held: Vec<(i64, ByteString)>,
-}
-
 impl WsSession {
     /// A session for an authenticated user.
     pub fn new(user: UserInfo, server: Addr<ChatServer>, limits: Arc<SessionLimits>) -> WsSession {
         let bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst);
+        // A join snapshot may take a while; a room's frames meanwhile are held, up to this.
+        let joining = JoiningRooms::new(limits.queue * 16);
         WsSession {
+            joining,
             id: SessionId::next(),
             registered: false,
             said_goodbye: false,
@@ -99,7 +97,6 @@ impl WsSession {
             last_heard: Instant::now(),
             bucket,
             fragments: None,
-            joining: Vec::new(),
         }
     }
 
@@ -150,17 +147,10 @@ impl WsSession {
         match decode::to_request(frame, session, self.limits.max_message_chars)? {
             Request::Join(join) => {
                 let room = join.room.clone();
-                let already_joining = self.joining.iter().any(|j| j.room == room);
-                if !already_joining {
-                    let held = Vec::new();
-                    self.joining.push(JoiningRoom {
-                        room: room.clone(),
-                        held,
-                    });
-                }
+                let started = self.joining.start(&room);
                 let sent = self.forward(join);
-                if sent.is_err() && !already_joining {
-                    self.joining.retain(|j| j.room != room);
+                if sent.is_err() && started {
+                    self.joining.abandon(&room);
                 }
                 sent
             }
@@ -250,34 +240,17 @@ impl WsSession {
         }
     }
 
-    /// Writes a frame, or holds it back while its room is still being joined. False when the
-    /// connection had to be closed because too much is held back.
-    fn write_or_hold(&mut self, frame: OutFrame, ctx: &mut ws::WebsocketContext<Self>) -> bool {
-        let OutFrame { text, room, seq } = frame;
-        if let Some(room) = room {
-            if let Some(joining) = self.joining.iter_mut().find(|j| j.room == room) {
-                if joining.held.len() >= self.limits.queue * 16 {
-                    self.close(
-                        CloseCode::Other(CLOSE_SLOW_CONSUMER),
-                        "too slow: reconnect and join with since",
-                        ctx,
-                    );
-                    return false;
-                }
-                joining.held.push((seq, text));
-                return true;
-            }
-        }
-        ctx.text(text);
-        true
-    }
-
     fn on_deliver(&mut self, item: Outgoing, ctx: &mut ws::WebsocketContext<Self>) {
         match item {
             Outgoing::Frames(frames) => {
                 for frame in frames {
-                    if !self.write_or_hold(frame, ctx) {
-                        return;
+                    match self.joining.arrive(frame) {
+                        Arrival::Write(text) => ctx.text(text),
+                        Arrival::Held => {}
+                        Arrival::Overflow => {
+                            let reason = "too slow: reconnect and join with since";
+                            return self.close(CloseCode::Other(CLOSE_SLOW_CONSUMER), reason, ctx);
+                        }
                     }
                 }
             }
@@ -287,14 +260,8 @@ impl WsSession {
                 last_seq,
             } => {
                 ctx.text(text);
-                if let Some(pos) = self.joining.iter().position(|j| j.room == room) {
-                    let joining = self.joining.swap_remove(pos);
-                    // Messages up to last_seq are in the joined frame already.
-                    for (seq, held) in joining.held {
-                        if seq == 0 || seq > last_seq {
-                            ctx.text(held);
-                        }
-                    }
+                for held in self.joining.joined(&room, last_seq) {
+                    ctx.text(held);
                 }
             }
             Outgoing::JoinFailed {
@@ -303,13 +270,8 @@ impl WsSession {
                 still_in_room,
             } => {
                 ctx.text(text);
-                if let Some(pos) = self.joining.iter().position(|j| j.room == room) {
-                    let joining = self.joining.swap_remove(pos);
-                    if still_in_room {
-                        for (_, held) in joining.held {
-                            ctx.text(held);
-                        }
-                    }
+                for held in self.joining.failed(&room, still_in_room) {
+                    ctx.text(held);
                 }
             }
             Outgoing::Close { code, reason } => self.close(CloseCode::from(code), reason, ctx),
