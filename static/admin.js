@@ -14,6 +14,7 @@
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
 import { clockTime, fullTime, dayLabel, startOfDay, relTime, unreadText, charCount, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
+import { Connection } from './lib/connection.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -26,8 +27,6 @@ const CONVERSATIONS_EVERY_MS = 15000;
 const CLOCK_EVERY_MS = 30000;        // refresh relative times ("3m")
 const TYPING_EXPIRE_MS = 6000;       // hide "… is typing" if no frame refreshes it
 const TYPING_IDLE_MS = 4000;         // our own typing stops after this much idle time
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 const PAGE_SIZE = 50;
 const MAX_CHARS = 4000;
 const GROUP_GAP_MS = 5 * 60 * 1000;  // consecutive messages by one author are grouped
@@ -80,12 +79,7 @@ const state = {
   me: null,
   running: false,
   epoch: 0,                 // bumped on sign-in/out so late async results can be dropped
-  ws: null,
-  helloed: false,           // the current socket has received `hello`
-  attempt: 0,               // reconnect attempts since the last `hello`
-  reconnectTimer: 0,
-  reconnectAt: 0,
-  countdownTimer: 0,
+  countdownTimer: 0,         // the "Reconnecting in 5s" label
   timers: [],
   convs: new Map(),         // room -> conversation (shape of /api/admin/conversations items)
   convsLoaded: false,
@@ -228,7 +222,7 @@ function startConsole(me) {
   renderThread();
   refreshConversations();
   refreshStats();
-  connect();
+  conn.start(state.token);
   state.timers.push(
     setInterval(refreshStats, STATS_EVERY_MS),
     setInterval(refreshConversations, CONVERSATIONS_EVERY_MS),
@@ -242,17 +236,11 @@ function stopConsole() {
   state.epoch += 1;
   state.timers.forEach(clearInterval);
   state.timers = [];
-  clearTimeout(state.reconnectTimer);
-  clearInterval(state.countdownTimer);
+  conn.stop();
   clearTimeout(state.typingIdle);
-  if (state.ws) {
-    const ws = state.ws;
-    state.ws = null;
-    try { ws.close(1000, 'signed out'); } catch (_) { /* already closed */ }
-  }
   if (state.open) clearTypers(state.open);
   Object.assign(state, {
-    helloed: false, attempt: 0, open: null, convsLoaded: false, me: null,
+    open: null, convsLoaded: false, me: null,
     typingOn: false, typingRoom: null,
   });
   state.convs.clear();
@@ -277,13 +265,14 @@ function stopConsole() {
 // WebSocket connection
 // ---------------------------------------------------------------------------------------------
 
-const wsReady = () => !!(state.ws && state.helloed && state.ws.readyState === WebSocket.OPEN);
-
-function wsSend(frame) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(JSON.stringify(frame));
-  return true;
-}
+const conn = new Connection({
+  onFrame: handleFrame,
+  onStatus: showConnection,
+  onDown: onSocketLost,
+  verify: () => api('GET', '/api/me').then(() => true, (e) => !e.handled),
+});
+const wsReady = () => conn.ready;
+const wsSend = (frame) => conn.send(frame);
 
 function setConn(s, label) {
   dom.conn.dataset.state = s;
@@ -294,32 +283,20 @@ function setConn(s, label) {
     : 'Not connected. Click to retry now.';
 }
 
-function connect() {
-  if (!state.running) return;
-  clearTimeout(state.reconnectTimer);
+/** The connection pill; while a retry is scheduled, with a live countdown to it. */
+function showConnection(s, retryAt) {
   clearInterval(state.countdownTimer);
-  if (state.ws) return;
-  setConn(state.attempt === 0 ? 'connecting' : 'reconnecting', state.attempt ? 'Reconnecting…' : null);
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
-  state.ws = ws;
-  state.helloed = false;
-  ws.addEventListener('message', (ev) => {
-    if (ws !== state.ws) return;
-    let frame;
-    try { frame = JSON.parse(ev.data); } catch (_) { return; }
-    if (frame && typeof frame.type === 'string') handleFrame(frame);
-  });
-  ws.addEventListener('close', (ev) => {
-    if (ws !== state.ws) return;  // replaced or signed out
-    const hadHello = state.helloed;
-    state.ws = null;
-    state.helloed = false;
-    onSocketLost(ev, hadHello);
-  });
+  if (s !== 'reconnecting' || !retryAt) { setConn(s); return; }
+  const tick = () => {
+    if (navigator.onLine === false) { setConn('offline'); return; }
+    const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    setConn('reconnecting', left > 0 ? `Reconnecting in ${left}s` : 'Reconnecting…');
+  };
+  tick();
+  state.countdownTimer = setInterval(tick, 1000);
 }
 
-function onSocketLost(ev, hadHello) {
+function onSocketLost() {
   const o = state.open;
   if (o) {
     o.joined = false;
@@ -329,38 +306,6 @@ function onSocketLost(ev, hadHello) {
     renderEdge();
   }
   state.typingOn = false;
-  if (!state.running) return;
-  if (ev.code === 1008 || !hadHello) {
-    // Refused (expired token, account banned or gone) or never got in: /api/me tells, and
-    // its 401 ends the session. A network failure here is ignored; we simply retry.
-    api('GET', '/api/me').catch(() => {});
-  }
-  scheduleReconnect(ev.code === 1013 ? 0 : null);
-}
-
-/** Exponential backoff 1 s, 2 s, 4 s … 30 s (with a little jitter), with a live countdown. */
-function scheduleReconnect(forceDelay) {
-  let delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.attempt);
-  delay = Math.round(delay * (0.85 + Math.random() * 0.3));
-  delay = Math.max(BACKOFF_MIN_MS, Math.min(BACKOFF_MAX_MS, delay));
-  if (forceDelay != null) delay = Math.max(forceDelay, 250);
-  state.attempt += 1;
-  state.reconnectAt = Date.now() + delay;
-  const tick = () => {
-    if (navigator.onLine === false) { setConn('offline'); return; }
-    const s = Math.max(0, Math.ceil((state.reconnectAt - Date.now()) / 1000));
-    setConn('reconnecting', s > 0 ? `Reconnecting in ${s}s` : 'Reconnecting…');
-  };
-  tick();
-  clearInterval(state.countdownTimer);
-  state.countdownTimer = setInterval(tick, 1000);
-  clearTimeout(state.reconnectTimer);
-  state.reconnectTimer = setTimeout(connect, delay);
-}
-
-function retryNow() {
-  if (!state.running || state.ws) return;
-  connect();
 }
 
 function handleFrame(f) {
@@ -383,10 +328,6 @@ function handleFrame(f) {
 function onHello(f) {
   if (f.user && f.user.role !== 'admin') { endSession(STAFF_ONLY); return; }
   if (f.user) { state.me = f.user; dom.me.textContent = f.user.username; }
-  state.helloed = true;
-  state.attempt = 0;
-  clearInterval(state.countdownTimer);
-  setConn('connected');
   if (state.open) sendJoin(state.open);
   // Activity may have been missed while we were away: catch up.
   refreshConversations();
@@ -398,7 +339,7 @@ function onErrorFrame(f) {
     failPending(state.pending.get(f.cid), f.message || f.code);
     return;
   }
-  if (f.code === 'unauthorized' && !state.helloed) {
+  if (f.code === 'unauthorized' && !conn.ready) {
     endSession(f.message || 'Please sign in again.');
     return;
   }
@@ -1431,7 +1372,7 @@ function setDetailsOpen(open) {
 function bindEvents() {
   dom.signinForm.addEventListener('submit', onLoginSubmit);
   dom.signOut.addEventListener('click', () => endSession(''));
-  dom.conn.addEventListener('click', retryNow);
+  dom.conn.addEventListener('click', () => conn.connect());
 
   dom.search.addEventListener('input', () => {
     state.query = dom.search.value.trim().toLowerCase();
@@ -1475,8 +1416,6 @@ function bindEvents() {
   window.addEventListener('focus', markRead);
   phoneQuery.addEventListener('change', () => { setComposerHint(); markRead(); });
 
-  window.addEventListener('online', () => { if (state.running && !state.ws) connect(); });
-  window.addEventListener('offline', () => { if (state.running && !state.helloed) setConn('offline'); });
 
   // Another tab signed out (or in as someone else): follow it.
   window.addEventListener('storage', (ev) => {

@@ -17,6 +17,7 @@
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
 import { clockTime, fullTime, dayLabel, startOfDay, unreadText, charCount, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
+import { Connection } from './lib/connection.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
@@ -59,11 +60,6 @@ const state = {
   rooms: new Map(),        // name -> Room (see newRoom)
   openRoom: null,          // name of the room on screen
   pending: new Map(),      // cid -> {cid, room, text, ts, status: 'pending'|'failed', error}
-  ws: null,
-  gotHello: false,         // on the current socket
-  everConnected: false,    // a hello was seen since sign-in (so losing it = "reconnecting")
-  attempt: 0,              // reconnect attempts since the last hello
-  reconnectTimer: null,
   connState: 'offline',
   joinRequests: new Set(), // rooms asked for through the join form, awaiting `joined`
 };
@@ -200,7 +196,7 @@ function enterChat(token, user) {
   el.chat.hidden = false;
   renderMe();
   renderAll();
-  connect();
+  conn.start(token);
 }
 
 /** Drop the session: close the socket, forget the token, show sign-in (with a reason). */
@@ -216,15 +212,13 @@ function signOut(message) {
 }
 
 function resetChatState() {
-  closeSocket();
-  clearTimeout(state.reconnectTimer);
+  conn.stop();
+  markDisconnected();
   for (const room of state.rooms.values()) for (const t of room.typing.values()) clearTimeout(t.timer);
   state.rooms.clear();
   state.pending.clear();
   state.joinRequests.clear();
   state.openRoom = null;
-  state.everConnected = false;
-  state.attempt = 0;
   view.room = null;
   view.cache.clear();
   el.messages.replaceChildren();
@@ -236,45 +230,14 @@ function resetChatState() {
 
 // ------------------------------------------------------------------ 5. socket
 
-function socketReady() { return !!state.ws && state.ws.readyState === WebSocket.OPEN && state.gotHello; }
-
-function sendFrame(frame) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(JSON.stringify(frame));
-  return true;
-}
-
-function connect() {
-  clearTimeout(state.reconnectTimer);
-  if (!state.token) return;
-  closeSocket();
-  setConnState(state.everConnected || state.attempt > 0 ? 'reconnecting' : 'connecting');
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const ws = new WebSocket(scheme + '://' + location.host + '/ws?token=' + encodeURIComponent(state.token));
-  state.ws = ws;
-  state.gotHello = false;
-  // Handlers ignore events from a socket that is no longer the current one.
-  ws.onmessage = (ev) => {
-    if (ws !== state.ws) return;
-    let frame;
-    try { frame = JSON.parse(ev.data); } catch (_) { return; }
-    handleFrame(frame);
-  };
-  ws.onclose = (ev) => { if (ws === state.ws) onSocketClosed(ev); };
-  ws.onerror = () => { /* a close event follows */ };
-}
-
-/** Close the current socket on purpose (no reconnect). */
-function closeSocket() {
-  const ws = state.ws;
-  state.ws = null;
-  state.gotHello = false;
-  if (ws) {
-    ws.onmessage = ws.onclose = ws.onerror = null;
-    try { ws.close(1000, 'bye'); } catch (_) { /* already closed */ }
-  }
-  markDisconnected();
-}
+const conn = new Connection({
+  onFrame: handleFrame,
+  onStatus: setConnState,
+  onDown: markDisconnected,
+  verify: () => api('GET', '/api/me').then(() => true, (err) => !err.handled),
+});
+const socketReady = () => conn.ready;
+const sendFrame = (frame) => conn.send(frame);
 
 function markDisconnected() {
   for (const room of state.rooms.values()) {
@@ -289,38 +252,6 @@ function markDisconnected() {
   clearTimeout(myTyping.idleTimer);
   renderTyping();
   renderHeader();
-}
-
-async function onSocketClosed(ev) {
-  const hadHello = state.gotHello;
-  state.ws = null;
-  state.gotHello = false;
-  markDisconnected();
-  if (ev.code === 1008) {
-    signOut(ev.reason || 'Your session has ended. Please sign in again.');
-    return;
-  }
-  setConnState(navigator.onLine === false ? 'offline' : 'reconnecting');
-  if (!hadHello) {
-    // The upgrade may have been refused (expired token, banned account): the browser does not
-    // tell us why, so ask the HTTP API.
-    try {
-      await api('GET', '/api/me');
-    } catch (err) {
-      if (err.handled) return; // signed out
-    }
-    if (!state.token || state.ws) return; // signed out, or reconnected meanwhile
-  }
-  scheduleReconnect();
-}
-
-function scheduleReconnect() {
-  clearTimeout(state.reconnectTimer);
-  if (state.ws || !state.token) return;
-  const base = Math.min(30000, 1000 * Math.pow(2, state.attempt));
-  const delay = Math.min(30000, base * (0.8 + Math.random() * 0.4)); // ±20% jitter
-  state.attempt++;
-  state.reconnectTimer = setTimeout(() => { if (!state.ws) connect(); }, delay);
 }
 
 function handleFrame(f) {
@@ -343,12 +274,8 @@ function handleFrame(f) {
 // ------------------------------------------------------------------ 6. room model
 
 function onHello(f) {
-  state.gotHello = true;
-  state.everConnected = true;
-  state.attempt = 0;
   state.user = f.user;
   renderMe();
-  setConnState('connected');
 
   // The server's list is authoritative: drop rooms that were left elsewhere.
   const listed = new Set(f.rooms.map((r) => r.room));
@@ -583,7 +510,7 @@ function onDeleted(f) {
 
 function onError(f) {
   // Refused at connect (banned / account gone): the socket closes with 1008 next.
-  if (!state.gotHello && f.code === 'unauthorized') { signOut(f.message); return; }
+  if (!conn.ready && f.code === 'unauthorized') { signOut(f.message); return; }
   if (f.cid && state.pending.has(f.cid)) {
     const p = state.pending.get(f.cid);
     p.status = 'failed';
@@ -1133,15 +1060,10 @@ function wire() {
   }, { passive: true });
   el.newMessages.addEventListener('click', () => { scrollToBottom(true); setTimeout(maybeMarkRead, 400); });
 
-  el.reconnectNow.addEventListener('click', () => { if (!state.ws && state.token) connect(); });
-  window.addEventListener('online', () => { if (!state.ws && state.token) connect(); });
-  window.addEventListener('offline', () => { if (!state.ws && state.token) setConnState('offline'); });
+  el.reconnectNow.addEventListener('click', () => conn.connect());
   window.addEventListener('focus', () => maybeMarkRead());
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') {
-      maybeMarkRead();
-      if (!state.ws && state.token) connect(); // do not wait out a long backoff
-    }
+    if (document.visibilityState === 'visible') maybeMarkRead();
   });
   // Keep "Today"/"Yesterday" right across midnight.
   setInterval(() => { if (state.openRoom) renderMessages('auto'); }, 60000);
