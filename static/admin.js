@@ -1,20 +1,30 @@
-// Staff support console.
+// The staff support console (/admin): an inbox of every customer's support conversation, the
+// open conversation with its reply box, moderation (delete, ban, announcements) and live figures.
+// An ES module, no build step, no dependencies, under a strict CSP (everything is wired up here
+// with addEventListener).
 //
-// One plain ES2020 file, no build step, no dependencies. The page runs under a strict CSP, so
-// everything is wired up here with addEventListener, and every piece of user-supplied text (chat
-// text, names, room names, server messages) goes into the DOM through textContent / text nodes
-// only, never innerHTML.
+// What both pages do is in the shared modules of static/lib/ (the README has the list): the
+// connection and its recovery, pending sends and their acks, the room model, the message list,
+// formatting and DOM helpers. This file keeps what is the console's own: the inbox, the thread
+// header and customer panel, moderation, the figures, the phone layout, the look of a message.
+//
+// Security rule: every piece of user-supplied text (chat text, names, room names, server
+// messages) goes into the DOM through textContent / text nodes only (h() of lib/dom.js), never
+// innerHTML.
 //
 // Data flow:
 //   HTTP  /api/admin/conversations (every 15 s) and /api/admin/stats (every 5 s);
-//         moderation calls (delete, ban/unban, announcements).
+//         moderation calls (delete, ban/unban, announcements); the open conversation's first
+//         page and older pages while the socket is down.
 //   WS    /ws: `support_activity` keeps the inbox live for every support room; the open
-//         conversation is joined (`join`, with `since` after a reconnect) and read from
-//         `joined` / `message` / `history` / `deleted` / `typing` / `presence` frames.
+//         conversation is the client's only room: joined (with `since` after a reconnect)
+//         and kept by lib/client.js from `joined` / `message` / `history` / `deleted` / ...
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
-import { clockTime, fullTime, dayLabel, startOfDay, relTime, unreadText, charCount, initial, oneLine } from './lib/format.js';
+import { clockTime, fullTime, relTime, unreadText, charCount, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
-import { Connection } from './lib/connection.js';
+import { ChatClient } from './lib/client.js';
+import { dropMessage, lastMessage } from './lib/rooms.js';
+import { MessageList } from './lib/messages.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -25,12 +35,7 @@ const STAFF_ONLY = 'This console is for staff only.';
 const STATS_EVERY_MS = 5000;
 const CONVERSATIONS_EVERY_MS = 15000;
 const CLOCK_EVERY_MS = 30000;        // refresh relative times ("3m")
-const TYPING_EXPIRE_MS = 6000;       // hide "… is typing" if no frame refreshes it
-const TYPING_IDLE_MS = 4000;         // our own typing stops after this much idle time
-const PAGE_SIZE = 50;
 const MAX_CHARS = 4000;
-const GROUP_GAP_MS = 5 * 60 * 1000;  // consecutive messages by one author are grouped
-const NEAR_BOTTOM_PX = 120;
 const ROOM_RE = /^(?:[a-z0-9][a-z0-9_-]{0,63}|support:[1-9][0-9]*)$/;
 const STAT_KEYS = ['connections', 'online_users', 'rooms', 'messages_per_minute',
   'messages_total', 'users_total'];
@@ -76,7 +81,6 @@ const dom = {
 
 const state = {
   token: null,
-  me: null,
   running: false,
   epoch: 0,                 // bumped on sign-in/out so late async results can be dropped
   countdownTimer: 0,         // the "Reconnecting in 5s" label
@@ -86,13 +90,9 @@ const state = {
   items: new Map(),         // room -> cached DOM parts of its inbox item
   banned: new Map(),        // user id -> boolean, as last reported by the server
   drafts: new Map(),        // room -> unsent composer text
-  pending: new Map(),       // cid -> {cid, room, text, ts, status, error, el}
-  open: null,               // the open conversation, see openConversation()
+  open: null,               // the open conversation: the client's room, see openConversation()
   filter: 'all',
   query: '',
-  typingOn: false,          // we told `typingRoom` that we are typing
-  typingRoom: null,
-  typingIdle: 0,
 };
 
 const phoneQuery = window.matchMedia('(max-width: 759px)');
@@ -113,16 +113,6 @@ const ICONS = {
 
 /** A stroked SVG icon (styled by .icon in admin.css). */
 const icon = (name) => svgIcon(ICONS[name]);
-
-function uuid() {
-  if (window.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  // Fallback for non-secure contexts (plain http on a LAN address): RFC 4122 v4.
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const x = Array.from(b, (n) => n.toString(16).padStart(2, '0')).join('');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
 
 const isSupportRoom = (room) => /^support:[1-9][0-9]*$/.test(room);
 const avatarClass = (id) => `avatar c${Math.abs(Number(id) || 0) % 8}`;
@@ -210,7 +200,6 @@ function endSession(message) {
 }
 
 function startConsole(me) {
-  state.me = me;
   state.running = true;
   state.epoch += 1;
   dom.signin.hidden = true;
@@ -222,11 +211,12 @@ function startConsole(me) {
   renderThread();
   refreshConversations();
   refreshStats();
-  conn.start(state.token);
+  client.start(state.token, me);
   state.timers.push(
     setInterval(refreshStats, STATS_EVERY_MS),
     setInterval(refreshConversations, CONVERSATIONS_EVERY_MS),
-    setInterval(() => { renderList(); renderCustomer(); }, CLOCK_EVERY_MS),
+    // Relative times ("3m") in the inbox, "Today" / "Yesterday" in the thread.
+    setInterval(() => { renderList(); renderCustomer(); list.render(); }, CLOCK_EVERY_MS),
   );
 }
 
@@ -236,20 +226,15 @@ function stopConsole() {
   state.epoch += 1;
   state.timers.forEach(clearInterval);
   state.timers = [];
-  conn.stop();
-  clearTimeout(state.typingIdle);
-  if (state.open) clearTypers(state.open);
-  Object.assign(state, {
-    open: null, convsLoaded: false, me: null,
-    typingOn: false, typingRoom: null,
-  });
+  client.stop();
+  state.open = null;
+  state.convsLoaded = false;
   state.convs.clear();
   state.items.clear();
   state.banned.clear();
   state.drafts.clear();
-  state.pending.clear();
   dom.list.replaceChildren();
-  dom.messages.replaceChildren();
+  list.reset();
   dom.composer.value = '';
   dom.announceRoom.value = '';
   dom.announceText.value = '';
@@ -265,14 +250,30 @@ function stopConsole() {
 // WebSocket connection
 // ---------------------------------------------------------------------------------------------
 
-const conn = new Connection({
-  onFrame: handleFrame,
-  onStatus: showConnection,
-  onDown: onSocketLost,
-  verify: () => api('GET', '/api/me').then(() => true, (e) => !e.handled),
+const client = new ChatClient({
+  api,
+  hooks: {
+    status(s, retryAt) {
+      showConnection(s, retryAt);
+      list.render(); // pending messages say whether they wait for the connection
+    },
+    hello: onHello,
+    joined: onJoined,
+    message: onMessage,
+    ack: (p, room) => { if (room && room === state.open) list.render(); },
+    history: (room) => { if (room === state.open) list.render(); },
+    deleted: onDeleted,
+    presence: onPresence,
+    typing: (room) => { if (room === state.open) renderTyping(); },
+    pending: () => list.render(),
+    error: onErrorFrame,
+    frame(f) {
+      if (f.type === 'unread') onUnread(f);
+      else if (f.type === 'support_activity') onSupportActivity(f);
+    },
+    down: () => { list.render(); renderTyping(); },
+  },
 });
-const wsReady = () => conn.ready;
-const wsSend = (frame) => conn.send(frame);
 
 function setConn(s, label) {
   dom.conn.dataset.state = s;
@@ -296,62 +297,17 @@ function showConnection(s, retryAt) {
   state.countdownTimer = setInterval(tick, 1000);
 }
 
-function onSocketLost() {
-  const o = state.open;
-  if (o) {
-    o.joined = false;
-    o.joinPending = false;
-    o.loadingOlder = false;
-    clearTypers(o);
-    renderEdge();
-  }
-  state.typingOn = false;
-}
-
-function handleFrame(f) {
-  switch (f.type) {
-    case 'hello': return onHello(f);
-    case 'joined': return onJoined(f);
-    case 'message': return onMessage(f);
-    case 'ack': return onAck(f);
-    case 'history': return onHistoryPage(f.room, f.messages || [], !!f.more);
-    case 'deleted': return onDeleted(f);
-    case 'typing': return onTyping(f);
-    case 'presence': return onPresence(f);
-    case 'unread': return onUnread(f);
-    case 'support_activity': return onSupportActivity(f);
-    case 'error': return onErrorFrame(f);
-    default: return undefined;   // unknown frames are ignored
-  }
-}
-
 function onHello(f) {
   if (f.user && f.user.role !== 'admin') { endSession(STAFF_ONLY); return; }
-  if (f.user) { state.me = f.user; dom.me.textContent = f.user.username; }
-  if (state.open) sendJoin(state.open);
-  // Activity may have been missed while we were away: catch up.
+  if (f.user) dom.me.textContent = f.user.username;
+  // The client joins the open conversation once this returns. Activity may have been missed
+  // while we were away: catch up.
   refreshConversations();
   refreshStats();
 }
 
-function onErrorFrame(f) {
-  if (f.cid && state.pending.has(f.cid)) {
-    failPending(state.pending.get(f.cid), f.message || f.code);
-    return;
-  }
-  if (f.code === 'unauthorized' && !conn.ready) {
-    endSession(f.message || 'Please sign in again.');
-    return;
-  }
-  const o = state.open;
-  if (o && f.room === o.room) {
-    if (o.joinPending) {
-      o.joinPending = false;
-      o.error = f.message || 'Could not open the conversation.';
-      renderEdge();
-    }
-    if (o.loadingOlder) { o.loadingOlder = false; renderEdge(); }
-  }
+function onErrorFrame(f, room) {
+  if (room && room === state.open) list.render(); // a join or history refused: say so on top
   notify(f.message || `Error: ${f.code}`, 'error');
 }
 
@@ -435,7 +391,7 @@ function mergeConversations(list, started) {
   // Conversations the server no longer lists disappear, except the one open and those that
   // frames added after this snapshot was requested.
   for (const [room, c] of [...state.convs]) {
-    if (!seen.has(room) && !(state.open && state.open.room === room) && !(c.addedAt >= started)) {
+    if (!seen.has(room) && !(state.open && state.open.name === room) && !(c.addedAt >= started)) {
       state.convs.delete(room);
       const it = state.items.get(room);
       if (it) it.el.remove();
@@ -465,8 +421,7 @@ function noteConversationMessage(m, customer) {
   c.last_seq = m.seq;
   c.last_message = m;
   c.last_activity = Math.max(c.last_activity || 0, m.ts || Date.now());
-  const fromMe = state.me && m.from && m.from.id === state.me.id;
-  if (!fromMe && !isBeingRead(m.room)) c.unread += 1;
+  if (!client.isMine(m) && !isBeingRead(m.room)) c.unread += 1;
   if (m.from && m.from.id === c.customer.id) c.online = true;  // they just wrote: connected
 }
 
@@ -483,12 +438,13 @@ function onSupportActivity(f) {
     if (!c || c.placeholder) refreshConversationsSoon();
   }
   const o = state.open;
-  if (o && o.room === m.room && o.loaded) {
+  if (o && o.name === m.room && o.loaded && client.receive(o, m)) {
     // Usually the `message` frame has brought it already; otherwise show it now.
-    showIncoming(m);
+    list.incoming(true, client.isMine(m));
+    markRead();
   }
   renderList();
-  if (o && o.room === m.room) renderThread();
+  if (o && o.name === m.room) renderThread();
 }
 
 function onUnread(f) {
@@ -498,15 +454,14 @@ function onUnread(f) {
   renderList();
 }
 
-function onPresence(f) {
+function onPresence(f, room) {
   const c = state.convs.get(f.room);
   if (c && f.user && c.customer && f.user.id === c.customer.id) {
     c.online = !!f.online;
     renderList();
     renderThread();
   }
-  const o = state.open;
-  if (o && o.room === f.room && f.user && !f.online) clearTyper(o, f.user.id);
+  if (room && room === state.open) renderTyping();
 }
 
 function matchesFilter(c) {
@@ -525,7 +480,7 @@ function previewText(c) {
   if (!m) return 'No messages yet';
   const text = oneLine(m.text);
   if (m.kind === 'announcement') return `Announcement: ${text}`;
-  if (state.me && m.from && m.from.id === state.me.id) return `You: ${text}`;
+  if (client.isMine(m)) return `You: ${text}`;
   if (m.from && m.from.role === 'admin') return `${m.from.username}: ${text}`;
   return text;
 }
@@ -569,7 +524,7 @@ function listItem(c) {
   it.badge.textContent = c.unread > 0 ? unreadText(c.unread) : '';
   it.badge.hidden = !(c.unread > 0);
   it.el.classList.toggle('has-unread', c.unread > 0);
-  const selected = !!(state.open && state.open.room === c.room);
+  const selected = !!(state.open && state.open.name === c.room);
   it.el.classList.toggle('is-selected', selected);
   if (selected) it.el.setAttribute('aria-current', 'true');
   else it.el.removeAttribute('aria-current');
@@ -607,29 +562,19 @@ function renderList() {
 /** Whether the staff member is looking at `room` right now (unread does not grow there). */
 function isBeingRead(room) {
   const o = state.open;
-  return !!(o && o.room === room && document.visibilityState === 'visible'
+  return !!(o && o.name === room && document.visibilityState === 'visible'
     && (!phoneQuery.matches || dom.console.dataset.screen === 'conversation'));
 }
 
 function openConversation(room) {
-  if (state.open && state.open.room === room) {
+  if (state.open && state.open.name === room) {
     showScreen('conversation');
     markRead();
     return;
   }
   closeConversation();
-  const o = {
-    room,
-    msgs: new Map(),      // seq -> {m, el}
-    minSeq: 0, maxSeq: 0, // oldest / newest seq ever shown (not lowered by deletions)
-    loaded: false,        // a first page is on screen
-    joined: false, joinPending: false, sinceUsed: false,
-    more: false, loadingOlder: false,
-    readSent: 0, error: null,
-    typing: new Map(),    // user id -> {name, timer}
-  };
+  const o = client.addRoom(room);
   state.open = o;
-  resetMessages(o);
   dom.composer.value = state.drafts.get(room) || '';
   autosize();
   dom.announceRoom.value = room;
@@ -637,345 +582,210 @@ function openConversation(room) {
   showScreen('conversation');
   renderThread();
   renderList();
-  renderEdge();
-  if (wsReady()) sendJoin(o);
-  else loadViaHttp(o);
+  list.render('bottom');
+  if (!client.join(o)) loadViaHttp(o);
   if (!phoneQuery.matches) dom.composer.focus({ preventScroll: true });
 }
 
 function closeConversation() {
   const o = state.open;
   if (!o) return;
-  stopTyping();
-  clearTypers(o);
+  client.stopTyping();
   // No `leave`: it would drop the room from our list together with our read cursor, and the
-  // conversation would count as unread again. Frames of rooms not open are simply not shown.
+  // conversation would count as unread again. Frames of rooms not open only feed the inbox.
+  client.removeRoom(o.name);
   state.open = null;
 }
 
-function sendJoin(o) {
-  if (!wsReady()) return;
-  const frame = { type: 'join', room: o.room };
-  o.sinceUsed = o.loaded;
-  if (o.loaded) frame.since = o.maxSeq;
-  o.joinPending = true;
-  o.joined = false;
-  o.error = null;
-  wsSend(frame);
-  renderEdge();
-}
-
-function onJoined(f) {
-  const o = state.open;
-  if (!o || f.room !== o.room) return;
-  o.joinPending = false;
-  o.joined = true;
-  if (o.sinceUsed && f.recovered === false) {
-    // Too much was missed to recover in one list: start again from the newest page.
-    o.loaded = false;
-    sendJoin(o);
-    return;
-  }
-  const wasNear = nearBottom();
-  if (!o.sinceUsed) resetMessages(o);
-  const msgs = Array.isArray(f.messages) ? f.messages : [];
-  for (const m of msgs) {
-    resolvePending(m);   // a send stored just before the connection dropped
-    insertMessage(o, m);
-  }
-  // Deleted while the console was away: take them off the screen.
-  if (o.sinceUsed && Array.isArray(f.deleted)) f.deleted.forEach((seq) => onDeleted({ room: o.room, seq }));
-  if (!o.loaded) {
-    // A fresh page: older messages exist if it does not start at the very first seq.
-    o.more = msgs.length > 0 && msgs[0].seq > 1;
-    o.loaded = true;
-    scrollToBottom();
-  } else if (wasNear) scrollToBottom();
-  const c = state.convs.get(o.room);
+function onJoined(o, f, firstLoad) {
+  if (o !== state.open) return;
+  const c = state.convs.get(o.name);
   if (c && Array.isArray(f.online) && c.customer) {
     if (f.online.some((u) => u.id === c.customer.id)) c.online = true;
   }
+  // Deleted while the console was away: the inbox preview may have shown one of them.
+  for (const seq of f.deleted || []) notePreviewDeleted(o.name, seq);
+  const msgs = f.messages || [];
   if (msgs.length) noteConversationMessage(msgs[msgs.length - 1]);
-  resendPending(o.room);
   // Typing that started before the join could not be announced yet.
   if (document.activeElement === dom.composer && dom.composer.value.trim()) onComposerInput();
-  renderEdge();
+  list.render(firstLoad ? 'bottom' : 'auto');
   renderList();
   renderThread();
   markRead();
-  fillViewport();
 }
 
 /** First page over HTTP when the socket is down; the join (with `since`) follows on connect. */
 async function loadViaHttp(o) {
   const epoch = state.epoch;
   try {
-    const data = await api('GET', `/api/rooms/${roomPath(o.room)}/messages?limit=${PAGE_SIZE}`);
+    const limit = client.limits.history_page_default;
+    const data = await api('GET', `/api/rooms/${roomPath(o.name)}/messages?limit=${limit}`);
     if (epoch !== state.epoch || state.open !== o || o.loaded) return;
-    for (const m of data.messages || []) insertMessage(o, m);
-    o.more = !!data.more;
+    client.takePage(o, data.messages || [], data.more);
     o.loaded = true;
-    scrollToBottom();
-    renderEdge();
-    if (wsReady() && !o.joinPending) sendJoin(o);
+    list.render('bottom');
+    if (!o.joinPending) client.join(o);
   } catch (e) {
     if (e.handled || state.open !== o || o.loaded) return;
     o.error = e.message;
-    renderEdge();
+    list.render();
   }
 }
 
 /** Asks for the page before the oldest message shown (socket, or HTTP while offline). */
-function loadOlder() {
-  const o = state.open;
-  if (!o || !o.loaded || !o.more || o.loadingOlder) return;
-  if (!o.minSeq || o.minSeq <= 1) { o.more = false; renderEdge(); return; }
-  o.loadingOlder = true;
-  renderEdge();
-  const before = o.minSeq;
-  if (wsReady()) {
-    wsSend({ type: 'history', room: o.room, before, limit: PAGE_SIZE });
+function loadOlder(o) {
+  if (o !== state.open || !o.loaded) return;
+  if (client.ready) {
+    if (client.requestHistory(o)) list.render();
     return;
   }
-  api('GET', `/api/rooms/${roomPath(o.room)}/messages?before=${before}&limit=${PAGE_SIZE}`)
-    .then((d) => onHistoryPage(o.room, d.messages || [], !!d.more))
+  if (!o.more || o.historyPending || !o.oldestSeq) return;
+  if (o.oldestSeq <= 1) { o.more = false; list.render(); return; }
+  o.historyPending = true;
+  list.render();
+  const limit = client.limits.history_page_default;
+  api('GET', `/api/rooms/${roomPath(o.name)}/messages?before=${o.oldestSeq}&limit=${limit}`)
+    .then((d) => {
+      if (state.open !== o) return;
+      client.takePage(o, d.messages || [], d.more);
+      list.render();
+    })
     .catch((e) => {
       if (state.open !== o) return;
-      o.loadingOlder = false;
-      renderEdge();
+      o.historyPending = false;
+      list.render();
       if (!e.handled) notify(e.message, 'error');
     });
 }
 
-function onHistoryPage(room, messages, more) {
-  const o = state.open;
-  if (!o || o.room !== room || !o.loaded) return;
-  o.loadingOlder = false;
-  o.more = more && messages.length > 0;
-  // Keep the reader's position while older messages are added above.
-  const box = dom.messages;
-  const prevHeight = box.scrollHeight;
-  const prevTop = box.scrollTop;
-  for (const m of messages) insertMessage(o, m);
-  box.scrollTop = prevTop + (box.scrollHeight - prevHeight);
-  renderEdge();
-  fillViewport();
-}
-
-/** Keeps loading older pages while the history does not fill the viewport. */
-function fillViewport() {
-  requestAnimationFrame(() => {
-    const o = state.open;
-    if (o && o.more && !o.loadingOlder && dom.messages.scrollHeight <= dom.messages.clientHeight + 40) {
-      loadOlder();
-    }
-  });
-}
-
-function onMessage(f) {
-  const m = Object.assign({}, f);
-  delete m.type;
-  resolvePending(m);
+function onMessage(m, room, isNew) {
   noteConversationMessage(m);
-  const o = state.open;
-  if (o && o.room === m.room && o.loaded) showIncoming(m);
+  if (room && room === state.open && room.loaded) {
+    list.incoming(isNew, client.isMine(m));
+    renderTyping();
+    markRead();
+  }
   renderList();
 }
 
-/** Shows a live message in the open conversation, keeping the reader's place. */
-function showIncoming(m) {
-  const o = state.open;
-  if (o.msgs.has(m.seq)) return;
-  const wasNear = nearBottom();
-  resolvePending(m);
-  insertMessage(o, m);
-  if (m.from) clearTyper(o, m.from.id);
-  const mine = state.me && m.from && m.from.id === state.me.id;
-  if (wasNear || mine) scrollToBottom();
-  else dom.jump.hidden = false;
-  markRead();
+function onDeleted(f, room, dropped) {
+  if (dropped && room === state.open) list.render();
+  notePreviewDeleted(f.room, f.seq);
 }
 
-function onDeleted(f) {
+/** The inbox preview showed a deleted message: the newest one shown, or ask the server. */
+function notePreviewDeleted(roomName, seq) {
+  const c = state.convs.get(roomName);
+  if (!c || !c.last_message || c.last_message.seq !== seq) return;
   const o = state.open;
-  if (o && o.room === f.room) removeMessage(o, f.seq);
-  const c = state.convs.get(f.room);
-  if (c && c.last_message && c.last_message.seq === f.seq) {
-    // The preview showed the deleted message: fall back to the newest one on screen, or ask
-    // the server for the conversation's new last message.
-    if (o && o.room === f.room && o.loaded) c.last_message = lastShown(o);
-    else refreshConversationsSoon();
-    renderList();
-  }
+  if (o && o.name === roomName && o.loaded) c.last_message = lastMessage(o);
+  else refreshConversationsSoon();
+  renderList();
 }
 
 /** Sends `read` up to the newest message shown while the conversation is being read. */
 function markRead() {
   const o = state.open;
-  if (!o || !isBeingRead(o.room)) return;
-  const c = state.convs.get(o.room);
+  if (!o || !isBeingRead(o.name)) return;
+  const c = state.convs.get(o.name);
   if (c && c.unread) { c.unread = 0; renderList(); }
-  if (wsReady() && o.maxSeq > o.readSent) {
-    o.readSent = o.maxSeq;
-    wsSend({ type: 'read', room: o.room, seq: o.maxSeq });
-  }
+  client.markRead(o);
 }
 
-// --- message rendering -----------------------------------------------------------------------
+// --- the look of a message (rows of lib/messages.js) -----------------------------------------
 
-function resetMessages(o) {
-  o.msgs.clear();
-  o.minSeq = 0;
-  o.maxSeq = 0;
-  dom.messages.replaceChildren(h('div', { class: 'history-edge' }));
-  dom.jump.hidden = true;
-  for (const p of state.pending.values()) if (p.room === o.room) renderPending(p);
-}
+const edge = (cls, ...children) => h('div', { class: `history-edge${cls ? ` ${cls}` : ''}` }, ...children);
 
-/** Builds the element of one message (stored, or pending when `pending` is given). */
-function buildMessage(m, pending) {
-  const own = !!(state.me && m.from && m.from.id === state.me.id);
-  const staff = !!(m.from && m.from.role === 'admin');
+const skin = {
+  /** The top of the history: error, loading, "load earlier", or the beginning. */
+  top(o) {
+    if (o.error) return { sig: `error:${o.error}`, build: () => edge('is-error', o.error) };
+    if (!o.loaded || o.historyPending) {
+      const text = o.loaded ? 'Loading earlier messages…' : 'Loading conversation…';
+      return { sig: text, build: () => edge('is-loading', text) };
+    }
+    if (o.more) {
+      return {
+        sig: 'more',
+        build() {
+          const btn = h('button', { type: 'button', class: 'btn btn-ghost btn-small' }, 'Load earlier messages');
+          btn.addEventListener('click', () => loadOlder(o));
+          return edge(null, btn);
+        },
+      };
+    }
+    const c = state.convs.get(o.name);
+    const name = c && c.customer ? c.customer.username : o.name;
+    const text = o.messages.length ? `Beginning of the conversation with ${name}`
+      : `No messages yet. Say hello to ${name}.`;
+    return { sig: text, build: () => edge(null, text) };
+  },
+  // Day breaks are drawn by CSS from the message's data-day (.new-day), not as rows.
+  message: buildMessage,
+};
+
+/** Builds the element of one message (stored, or pending when `row.pending` is set). */
+function buildMessage(row) {
+  const { m, pending, mine } = row;
+  const staff = m.from.role === 'admin';
   const announcement = m.kind === 'announcement';
   const cls = ['message', staff ? 'staff' : 'customer'];
-  if (own) cls.push('own');
+  if (mine) cls.push('own');
   if (announcement) cls.push('announcement');
   if (pending) cls.push('pending');
-  const el = h('div', { class: cls.join(' '), dataset: { ts: String(m.ts || Date.now()),
-    author: String(m.from ? m.from.id : '') } });
+  if (pending && pending.status === 'failed') cls.push('failed');
+  if (row.newDay) cls.push('new-day');
+  if (row.grouped) cls.push('continued');
+  const el = h('div', { class: cls.join(' '), dataset: { ts: String(m.ts), author: String(m.from.id) } });
+  if (row.newDay) el.dataset.day = row.day;
   if (m.seq != null) el.dataset.seq = String(m.seq);
   if (m.id != null) el.dataset.id = String(m.id);
   if (pending) el.dataset.cid = pending.cid;
 
-  const meta = h('div', { class: 'message-meta' },
-    h('span', { class: 'message-author' }, m.from ? m.from.username : 'Unknown'));
+  const meta = h('div', { class: 'message-meta' }, h('span', { class: 'message-author' }, m.from.username));
   if (announcement) meta.prepend(h('span', { class: 'tag tag-announcement' }, icon('megaphone'), 'Announcement'));
-  else if (staff) meta.append(h('span', { class: 'tag tag-staff', text: own ? 'You' : 'Staff' }));
-  else if (m.from && m.from.role === 'guest') meta.append(h('span', { class: 'tag tag-guest', text: 'guest' }));
-  const time = h('time', { class: 'message-time', title: fullTime(m.ts || Date.now()) },
-    clockTime(m.ts || Date.now()));
-  if (m.ts) time.dateTime = new Date(m.ts).toISOString();
-  meta.append(time);
+  else if (staff) meta.append(h('span', { class: 'tag tag-staff', text: mine ? 'You' : 'Staff' }));
+  else if (m.from.role === 'guest') meta.append(h('span', { class: 'tag tag-guest', text: 'guest' }));
+  meta.append(h('time', { class: 'message-time', title: fullTime(m.ts), datetime: new Date(m.ts).toISOString() },
+    clockTime(m.ts)));
 
-  const bubble = h('div', { class: 'message-bubble', title: fullTime(m.ts || Date.now()) },
+  const bubble = h('div', { class: 'message-bubble', title: fullTime(m.ts) },
     h('div', { class: 'message-text', text: String(m.text || '') }));
-  const row = h('div', { class: 'message-row' }, bubble);
+  const line = h('div', { class: 'message-row' }, bubble);
   if (!pending && m.id != null) {
     const del = h('button', { type: 'button', class: 'delete-message', title: 'Delete message',
       'aria-label': 'Delete message' }, icon('trash'));
-    row.append(h('div', { class: 'message-actions' }, del));
+    line.append(h('div', { class: 'message-actions' }, del));
   }
-  el.append(meta, row);
-  if (pending) el.append(h('div', { class: 'message-status' }));
+  el.append(meta, line);
+  if (pending) el.append(pendingStatus(pending));
   return el;
 }
 
-/** Inserts a stored message in seq order (deduplicated by seq), before any pending ones. */
-function insertMessage(o, m) {
-  if (!m || typeof m.seq !== 'number' || o.msgs.has(m.seq)) return false;
-  const el = buildMessage(m);
-  let after = null;
-  for (let n = dom.messages.lastElementChild; n; n = n.previousElementSibling) {
-    if (n.dataset.seq && !n.classList.contains('pending') && Number(n.dataset.seq) < m.seq) {
-      after = n;
-      break;
-    }
-  }
-  if (after) after.after(el);
-  else dom.messages.firstElementChild.after(el);   // right after the history edge
-  o.msgs.set(m.seq, { m, el });
-  o.minSeq = o.minSeq ? Math.min(o.minSeq, m.seq) : m.seq;
-  o.maxSeq = Math.max(o.maxSeq, m.seq);
-  decorate(el);
-  decorate(nextMessageEl(el));
-  return true;
-}
-
-function removeMessage(o, seq) {
-  const entry = o.msgs.get(seq);
-  if (!entry) return;
-  const next = nextMessageEl(entry.el);
-  entry.el.remove();
-  o.msgs.delete(seq);
-  decorate(next);
-}
-
-function lastShown(o) {
-  let best = null;
-  for (const { m } of o.msgs.values()) if (!best || m.seq > best.seq) best = m;
-  return best;
-}
-
-function nextMessageEl(el) {
-  let n = el && el.nextElementSibling;
-  while (n && !n.classList.contains('message')) n = n.nextElementSibling;
-  return n;
-}
-
-function prevMessageEl(el) {
-  let n = el && el.previousElementSibling;
-  while (n && !n.classList.contains('message')) n = n.previousElementSibling;
-  return n;
-}
-
-/**
- * Day separators and author grouping depend on the previous message, so they are recomputed
- * for a message and its successor whenever the list changes. The separator's label is drawn by
- * CSS from data-day (no markup).
- */
-function decorate(el) {
-  if (!el) return;
-  const prev = prevMessageEl(el);
-  const ts = Number(el.dataset.ts);
-  const newDay = !prev || startOfDay(Number(prev.dataset.ts)) !== startOfDay(ts);
-  el.classList.toggle('new-day', newDay);
-  if (newDay) el.dataset.day = dayLabel(ts);
-  else delete el.dataset.day;
-  const continued = !newDay && prev.dataset.author === el.dataset.author
-    && !el.classList.contains('announcement') && !prev.classList.contains('announcement')
-    && ts - Number(prev.dataset.ts) < GROUP_GAP_MS;
-  el.classList.toggle('continued', continued);
-}
-
-/** The top of the history: loading, "load earlier", beginning of the conversation, or error. */
-function renderEdge() {
-  const o = state.open;
-  const edge = dom.messages.firstElementChild;
-  if (!o || !edge) return;
-  edge.replaceChildren();
-  edge.className = 'history-edge';
-  if (o.error) {
-    edge.classList.add('is-error');
-    edge.append(o.error);
-  } else if (!o.loaded || o.loadingOlder) {
-    edge.classList.add('is-loading');
-    edge.append(o.loaded ? 'Loading earlier messages…' : 'Loading conversation…');
-  } else if (o.more) {
-    const btn = h('button', { type: 'button', class: 'btn btn-ghost btn-small' }, 'Load earlier messages');
-    btn.addEventListener('click', loadOlder);
-    edge.append(btn);
+/** Under a pending message: sending, waiting, or why it failed with Retry · Discard. */
+function pendingStatus(p) {
+  const status = h('div', { class: 'message-status' });
+  if (p.status === 'failed') {
+    status.append(h('span', { class: 'status-error' }, `Not sent: ${p.error}`), ' ',
+      h('button', { type: 'button', class: 'link-btn retry', text: 'Retry' }), ' · ',
+      h('button', { type: 'button', class: 'link-btn discard', text: 'Discard' }));
   } else {
-    const c = state.convs.get(o.room);
-    const name = c && c.customer ? c.customer.username : o.room;
-    edge.append(o.msgs.size ? `Beginning of the conversation with ${name}`
-      : `No messages yet. Say hello to ${name}.`);
+    status.append(client.ready ? 'Sending…' : 'Waiting for connection…');
   }
+  return status;
 }
 
-function nearBottom() {
-  const box = dom.messages;
-  return box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
-}
-
-function scrollToBottom() {
-  dom.messages.scrollTop = dom.messages.scrollHeight;
-  dom.jump.hidden = true;
-}
-
-function onMessagesScroll() {
-  if (nearBottom()) dom.jump.hidden = true;
-  if (dom.messages.scrollTop < 150) loadOlder();
-}
+const list = new MessageList({
+  box: dom.messages,
+  jump: dom.jump,
+  client,
+  room: () => state.open,
+  skin,
+  nearBottomPx: 120,
+  olderAtPx: 150,
+  onOlder: loadOlder,
+});
 
 // --- header, customer panel, typing ----------------------------------------------------------
 
@@ -990,8 +800,8 @@ function renderThread() {
     renderTyping();
     return;
   }
-  const c = state.convs.get(o.room);
-  const cust = (c && c.customer) || { id: Number(o.room.slice(8)), username: o.room, role: 'user' };
+  const c = state.convs.get(o.name);
+  const cust = (c && c.customer) || { id: Number(o.name.slice(8)), username: o.name, role: 'user' };
   dom.title.textContent = cust.username;
   setAvatar(dom.threadAvatar, cust, 'avatar-large');
   const online = !!(c && c.online);
@@ -1002,7 +812,7 @@ function renderThread() {
   if (cust.role === 'admin') tags.push(h('span', { class: 'tag tag-staff', text: 'staff' }));
   if (state.banned.get(cust.id) === true) tags.push(h('span', { class: 'tag tag-banned', text: 'banned' }));
   dom.threadTags.replaceChildren(...tags);
-  dom.threadRoom.textContent = o.room;
+  dom.threadRoom.textContent = o.name;
   renderCustomer();
   renderTyping();
 }
@@ -1012,8 +822,8 @@ function renderCustomer() {
   dom.customerNone.hidden = !!o;
   dom.customerCard.hidden = !o;
   if (!o) return;
-  const c = state.convs.get(o.room);
-  const cust = (c && c.customer) || { id: Number(o.room.slice(8)), username: o.room, role: 'user' };
+  const c = state.convs.get(o.name);
+  const cust = (c && c.customer) || { id: Number(o.name.slice(8)), username: o.name, role: 'user' };
   setAvatar(dom.customerAvatar, cust, 'avatar-large');
   dom.customerName.textContent = cust.username;
   dom.customerKind.textContent = cust.role === 'guest' ? 'Guest visitor'
@@ -1021,7 +831,7 @@ function renderCustomer() {
   dom.customerStatus.textContent = c && c.online ? 'Online' : 'Offline';
   dom.customerStatus.classList.toggle('online', !!(c && c.online));
   dom.customerId.textContent = String(cust.id);
-  dom.customerRoom.textContent = o.room;
+  dom.customerRoom.textContent = o.name;
   dom.customerActivity.textContent = c && c.last_activity ? fullTime(c.last_activity) : '—';
   renderBan(cust);
 }
@@ -1037,39 +847,9 @@ function renderBan(cust) {
     : banned ? 'This customer is banned and cannot sign in or chat.' : '';
 }
 
-function setTyper(o, user) {
-  const prev = o.typing.get(user.id);
-  if (prev) clearTimeout(prev.timer);
-  const timer = setTimeout(() => clearTyper(o, user.id), TYPING_EXPIRE_MS);
-  o.typing.set(user.id, { name: user.username, timer });
-  renderTyping();
-}
-
-function clearTyper(o, userId) {
-  const t = o.typing.get(userId);
-  if (!t) return;
-  clearTimeout(t.timer);
-  o.typing.delete(userId);
-  if (o === state.open) renderTyping();
-}
-
-function clearTypers(o) {
-  for (const t of o.typing.values()) clearTimeout(t.timer);
-  o.typing.clear();
-  renderTyping();
-}
-
-function onTyping(f) {
-  const o = state.open;
-  if (!o || f.room !== o.room || !f.user) return;
-  if (state.me && f.user.id === state.me.id) return;
-  if (f.on) setTyper(o, f.user);
-  else clearTyper(o, f.user.id);
-}
-
 function renderTyping() {
   const o = state.open;
-  const names = o ? [...o.typing.values()].map((t) => t.name) : [];
+  const names = o ? o.typing.names() : [];
   let text = '';
   if (names.length === 1) text = `${names[0]} is typing…`;
   else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
@@ -1079,7 +859,7 @@ function renderTyping() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Composer and pending sends
+// Composer
 // ---------------------------------------------------------------------------------------------
 
 function autosize() {
@@ -1095,27 +875,10 @@ function onComposerInput() {
   autosize();
   const o = state.open;
   if (!o) return;
-  if (dom.composer.value) state.drafts.set(o.room, dom.composer.value);
-  else state.drafts.delete(o.room);
+  if (dom.composer.value) state.drafts.set(o.name, dom.composer.value);
+  else state.drafts.delete(o.name);
   // Tell the customer we are typing; stop after a pause or when the box is emptied.
-  if (!dom.composer.value.trim()) { stopTyping(); return; }
-  if (!state.typingOn && o.joined && wsReady()) {
-    state.typingOn = true;
-    state.typingRoom = o.room;
-    wsSend({ type: 'typing', room: o.room, on: true });
-  }
-  clearTimeout(state.typingIdle);
-  state.typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
-}
-
-function stopTyping() {
-  clearTimeout(state.typingIdle);
-  if (!state.typingOn) return;
-  state.typingOn = false;
-  const o = state.open;
-  if (o && o.room === state.typingRoom && o.joined && wsReady()) {
-    wsSend({ type: 'typing', room: state.typingRoom, on: false });
-  }
+  client.typing(o.name, !!dom.composer.value.trim());
 }
 
 function onComposerKey(ev) {
@@ -1134,92 +897,12 @@ function sendFromComposer() {
     notify(`A message can be at most ${MAX_CHARS} characters.`, 'error');
     return;
   }
-  const p = { cid: uuid(), room: o.room, text, ts: Date.now(), status: 'sending', error: null, el: null };
-  state.pending.set(p.cid, p);
   dom.composer.value = '';
-  state.drafts.delete(o.room);
+  state.drafts.delete(o.name);
   autosize();
-  stopTyping();
-  renderPending(p);
-  scrollToBottom();
-  transmit(p);
-}
-
-/** Sends a pending message if its room is joined; otherwise it waits for the next `joined`. */
-function transmit(p) {
-  const o = state.open;
-  if (o && o.room === p.room && o.joined && wsReady()) {
-    wsSend({ type: 'send', room: p.room, text: p.text, cid: p.cid });
-  }
-  updatePending(p);
-}
-
-/** After a (re)join: resend everything not acknowledged, with the same cid (§7 step 6). */
-function resendPending(room) {
-  for (const p of state.pending.values()) {
-    if (p.room === room && p.status === 'sending') transmit(p);
-  }
-}
-
-function renderPending(p) {
-  const me = state.me || { id: 0, username: 'You', role: 'admin' };
-  p.el = buildMessage({ room: p.room, from: me, text: p.text, ts: p.ts }, p);
-  dom.messages.append(p.el);
-  decorate(p.el);
-  updatePending(p);
-}
-
-function updatePending(p) {
-  if (!p.el) return;
-  const status = p.el.querySelector('.message-status');
-  p.el.classList.toggle('failed', p.status === 'failed');
-  status.replaceChildren();
-  if (p.status === 'failed') {
-    const retry = h('button', { type: 'button', class: 'link-btn', text: 'Retry' });
-    const discard = h('button', { type: 'button', class: 'link-btn', text: 'Discard' });
-    retry.addEventListener('click', () => { p.status = 'sending'; p.error = null; transmit(p); });
-    discard.addEventListener('click', () => { state.pending.delete(p.cid); dropPendingEl(p); });
-    status.append(h('span', { class: 'status-error' }, `Not sent: ${p.error}`), ' ', retry, ' · ', discard);
-  } else {
-    status.append(wsReady() ? 'Sending…' : 'Waiting for connection…');
-  }
-}
-
-function failPending(p, message) {
-  p.status = 'failed';
-  p.error = message;
-  updatePending(p);
-}
-
-function dropPendingEl(p) {
-  if (!p.el) return;
-  const next = nextMessageEl(p.el);
-  p.el.remove();
-  p.el = null;
-  decorate(next);
-}
-
-/** A stored message with our cid replaces its pending copy. */
-function resolvePending(m) {
-  if (!m.cid || !state.me || !m.from || m.from.id !== state.me.id) return;
-  const p = state.pending.get(m.cid);
-  if (!p || p.room !== m.room) return;
-  state.pending.delete(m.cid);
-  dropPendingEl(p);
-}
-
-function onAck(f) {
-  const p = state.pending.get(f.cid);
-  if (!p) return;
-  state.pending.delete(f.cid);
-  dropPendingEl(p);
-  // A resend of a message stored earlier gets only an ack; normally the message is already
-  // on screen (recovered by the join). If not, show our copy under its seq.
-  const o = state.open;
-  if (o && o.room === f.room && o.loaded && !o.msgs.has(f.seq)) {
-    insertMessage(o, { room: f.room, seq: f.seq, from: state.me, text: p.text, ts: p.ts, cid: p.cid });
-    scrollToBottom();
-  }
+  client.stopTyping();
+  client.send(o.name, text);
+  list.render('bottom');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1233,19 +916,19 @@ async function onMessagesClick(ev) {
   const o = state.open;
   if (!o || !el || !el.dataset.id) return;
   const seq = Number(el.dataset.seq);
-  const entry = o.msgs.get(seq);
-  const author = entry && entry.m.from ? entry.m.from.username : 'this author';
-  let snippet = entry ? oneLine(entry.m.text) : '';
+  const m = o.bySeq.get(seq);
+  const author = m && m.from ? m.from.username : 'this author';
+  let snippet = m ? oneLine(m.text) : '';
   if (snippet.length > 80) snippet = `${snippet.slice(0, 80)}…`;
   if (!window.confirm(`Delete this message from ${author}?\n\n“${snippet}”\n\nEveryone in the room will stop seeing it.`)) return;
   btn.disabled = true;
   try {
     await api('DELETE', `/api/admin/messages/${encodeURIComponent(el.dataset.id)}`);
-    if (state.open === o) onDeleted({ room: o.room, seq });
+    if (state.open === o) removeShown(o, seq);
   } catch (e) {
     if (e.handled) return;
     if (e.status === 404) {
-      if (state.open === o) onDeleted({ room: o.room, seq });
+      if (state.open === o) removeShown(o, seq);
       notify('That message was already deleted.');
     } else {
       btn.disabled = false;
@@ -1254,9 +937,15 @@ async function onMessagesClick(ev) {
   }
 }
 
+/** Takes a message we deleted off the screen at once (the room's `deleted` frame follows). */
+function removeShown(o, seq) {
+  if (dropMessage(o, seq)) list.render();
+  notePreviewDeleted(o.name, seq);
+}
+
 async function onBanClick() {
   const o = state.open;
-  const c = o && state.convs.get(o.room);
+  const c = o && state.convs.get(o.name);
   if (!c || !c.customer) return;
   const cust = c.customer;
   const banned = state.banned.get(cust.id) === true;
@@ -1356,7 +1045,7 @@ function setComposerHint() {
 
 function showScreen(screen) {
   dom.console.dataset.screen = screen;
-  if (screen === 'list') stopTyping();
+  if (screen === 'list') client.stopTyping();
 }
 
 function setDetailsOpen(open) {
@@ -1372,7 +1061,7 @@ function setDetailsOpen(open) {
 function bindEvents() {
   dom.signinForm.addEventListener('submit', onLoginSubmit);
   dom.signOut.addEventListener('click', () => endSession(''));
-  dom.conn.addEventListener('click', () => conn.connect());
+  dom.conn.addEventListener('click', () => client.retryNow());
 
   dom.search.addEventListener('input', () => {
     state.query = dom.search.value.trim().toLowerCase();
@@ -1385,14 +1074,12 @@ function bindEvents() {
   }));
 
   dom.back.addEventListener('click', () => { showScreen('list'); renderList(); });
-  dom.messages.addEventListener('scroll', onMessagesScroll, { passive: true });
   dom.messages.addEventListener('click', onMessagesClick);
-  dom.jump.addEventListener('click', scrollToBottom);
 
   dom.composerForm.addEventListener('submit', (ev) => { ev.preventDefault(); sendFromComposer(); });
   dom.composer.addEventListener('keydown', onComposerKey);
   dom.composer.addEventListener('input', onComposerInput);
-  dom.composer.addEventListener('blur', stopTyping);
+  dom.composer.addEventListener('blur', () => client.stopTyping());
 
   dom.ban.addEventListener('click', onBanClick);
   dom.announceForm.addEventListener('submit', onAnnounceSubmit);

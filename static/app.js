@@ -1,23 +1,28 @@
-/* Browser chat client. Plain ES2020, no build step, no dependencies.
+/* The customer chat page (/): sign in (guest, account), a support conversation with the staff,
+ * and public rooms. An ES module, no build step, no dependencies.
  *
- * Layout of this file:
+ * What both pages do is in the shared modules of static/lib/ (the README has the list): the
+ * connection and its recovery, pending sends and their acks, the room model, the message list,
+ * formatting and DOM helpers. This file keeps what is the chat page's own:
  *   1. Constants, DOM lookups, state
- *   2. Small helpers (DOM building, time formatting, ids)
+ *   2. Small helpers (icons, room names)
  *   3. HTTP API and the sign-in screen
  *   4. Session lifecycle (enter chat / sign out)
- *   5. Socket: connect, reconnect with backoff, frame dispatch
- *   6. Room model: messages, pending sends, unread, typing, presence
- *   7. Rendering: sidebar, header, messages, typing, connection state
- *   8. Composer, typing notifications, read receipts
- *   9. Event wiring and boot
+ *   5. The client's hooks: the room list from hello, unread counts, join and leave
+ *   6. Rendering: sidebar, header, typing, connection state, the look of a message
+ *   7. Composer and read receipts
+ *   8. Event wiring and boot
  *
  * Security rule: every piece of user-provided text (messages, names, room names, server error
- * messages) reaches the DOM through textContent / createTextNode only. Never innerHTML.
+ * messages) reaches the DOM through textContent / text nodes only (h() of lib/dom.js). Never
+ * innerHTML.
  */
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
-import { clockTime, fullTime, dayLabel, startOfDay, unreadText, charCount, initial, oneLine } from './lib/format.js';
+import { clockTime, fullTime, unreadText, charCount, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
-import { Connection } from './lib/connection.js';
+import { ChatClient } from './lib/client.js';
+import { lastMessage } from './lib/rooms.js';
+import { MessageList } from './lib/messages.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
@@ -25,12 +30,6 @@ const TOKEN_KEY = 'chat.token';
 const LAST_ROOM_KEY = 'chat.lastRoom'; // sessionStorage: the room to reopen after a reload
 const MAX_CHARS = 4000;
 const COUNTER_FROM = 3600; // show the counter once the text gets this long
-const GROUP_MS = 5 * 60 * 1000;
-const TYPING_SEND_EVERY = 3000;
-const TYPING_IDLE = 5000;
-const TYPING_EXPIRE = 6000;
-const HISTORY_PAGE = 50;
-const NEAR_BOTTOM_PX = 80;
 const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const SUPPORT_LABEL = 'Help from the store';
 
@@ -53,44 +52,16 @@ const el = {
   conn: $('connection-status'), toast: $('toast'),
 };
 
-/** Everything the page knows. Reset on sign-out. */
+/**
+ * What the page knows beyond the client's rooms. Reset on sign-out. Each room of the client
+ * also carries this page's fields: `unread`, `countedUpTo` (messages up to this seq are in
+ * `unread` already), `draft` (unsent composer text) and `el` (its sidebar item); see addRoom().
+ */
 const state = {
   token: null,
-  user: null,              // {id, username, role}
-  rooms: new Map(),        // name -> Room (see newRoom)
   openRoom: null,          // name of the room on screen
-  pending: new Map(),      // cid -> {cid, room, text, ts, status: 'pending'|'failed', error}
-  connState: 'offline',
   joinRequests: new Set(), // rooms asked for through the join form, awaiting `joined`
 };
-
-/** Our own typing notification state. */
-const myTyping = { room: null, on: false, lastSent: 0, idleTimer: null };
-
-/** Rendered message elements of the open room, by key, so unchanged rows are reused. */
-const view = { room: null, cache: new Map() };
-
-function newRoom(name) {
-  return {
-    name,
-    messages: [],          // stored messages, sorted by seq
-    bySeq: new Map(),      // seq -> message
-    loaded: false,         // received a `joined` at least once (so we can use `since`)
-    joined: false,         // joined on the current socket
-    oldestSeq: null,       // smallest seq from joined/history pages (for `before`)
-    more: false,           // older history exists
-    historyPending: false,
-    historyHoldUntil: 0,   // after a refused history request, wait before asking again
-    unread: 0,
-    countedUpTo: 0,        // messages up to this seq are already reflected in `unread`
-    readSent: 0,           // highest seq sent in a `read`
-    online: new Map(),     // user id -> user
-    crowdedCount: 0,       // users online when the room is too crowded to name them, else 0
-    typing: new Map(),     // user id -> {user, timer}
-    draft: '',
-    el: null,              // sidebar element
-  };
-}
 
 // ------------------------------------------------------------------ 2. helpers
 
@@ -105,25 +76,18 @@ const ICONS = {
 
 const icon = (name, size = 14) => svgIcon(ICONS[name], { cls: 'icon icon-' + name, size, filled: true });
 
-/** A client message id: 1-64 printable ASCII characters. */
-function newCid() {
-  if (window.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  const bytes = new Uint8Array(16);
-  if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  return 'c-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 const isSupport = (name) => name.startsWith('support:');
-const mySupportRoom = () => (state.user ? 'support:' + state.user.id : null);
-const isMine = (m) => !!state.user && m.from && m.from.id === state.user.id;
+const me = () => client.user;
+const mySupportRoom = () => (me() ? 'support:' + me().id : null);
+const isMine = (m) => client.isMine(m);
 const isAnnouncement = (m) => m.kind === 'announcement';
+const openRoomModel = () => (state.openRoom && client.rooms.get(state.openRoom)) || null;
 
 function roomLabel(name) {
   if (name === mySupportRoom()) return SUPPORT_LABEL;
   if (isSupport(name)) {
     // A staff member looking at a customer's conversation: name it after the customer.
-    const room = state.rooms.get(name);
+    const room = client.rooms.get(name);
     const ownerId = Number(name.slice(8));
     const byOwner = room && room.messages.find((m) => m.from && m.from.id === ownerId);
     return byOwner ? 'Support · ' + byOwner.from.username : 'Support #' + ownerId;
@@ -190,351 +154,155 @@ function tokenClaims(token) {
 function enterChat(token, user) {
   resetChatState();
   state.token = token;
-  state.user = user;
   el.boot.hidden = true;
   el.signin.hidden = true;
   el.chat.hidden = false;
+  client.start(token, user);
   renderMe();
   renderAll();
-  conn.start(token);
 }
 
 /** Drop the session: close the socket, forget the token, show sign-in (with a reason). */
 function signOut(message) {
-  stopTyping();
+  client.stopTyping();
   resetChatState();
   localStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(LAST_ROOM_KEY);
   state.token = null;
-  state.user = null;
   setConnState('offline');
   showSignin(message);
 }
 
 function resetChatState() {
-  conn.stop();
-  markDisconnected();
-  for (const room of state.rooms.values()) for (const t of room.typing.values()) clearTimeout(t.timer);
-  state.rooms.clear();
-  state.pending.clear();
+  client.stop();
   state.joinRequests.clear();
   state.openRoom = null;
-  view.room = null;
-  view.cache.clear();
-  el.messages.replaceChildren();
+  list.reset();
   el.roomList.replaceChildren();
   el.composer.value = '';
   el.joinError.textContent = '';
   closeSidebar();
 }
 
-// ------------------------------------------------------------------ 5. socket
+// ------------------------------------------------------------------ 5. the client's hooks
 
-const conn = new Connection({
-  onFrame: handleFrame,
-  onStatus: setConnState,
-  onDown: markDisconnected,
-  verify: () => api('GET', '/api/me').then(() => true, (err) => !err.handled),
+const client = new ChatClient({
+  api,
+  hooks: {
+    status: setConnState,
+    hello: onHello,
+    joined: onJoined,
+    message: onMessage,
+    ack: (p, room) => { if (room && room.name === state.openRoom) list.render(); },
+    history: onHistory,
+    deleted: onDeleted,
+    presence: (f, room) => { if (room && room.name === state.openRoom) { renderHeader(); renderTyping(); } },
+    online: (room) => { if (room.name === state.openRoom) renderHeader(); },
+    typing: (room) => { if (room.name === state.openRoom) renderTyping(); },
+    pending: (p) => { if (p.room === state.openRoom) list.render(); },
+    error: onError,
+    frame: (f) => { if (f.type === 'unread') onUnread(f); },
+    down: () => { renderTyping(); renderHeader(); },
+  },
 });
-const socketReady = () => conn.ready;
-const sendFrame = (frame) => conn.send(frame);
 
-function markDisconnected() {
-  for (const room of state.rooms.values()) {
-    room.joined = false;
-    room.historyPending = false;
-    for (const t of room.typing.values()) clearTimeout(t.timer);
-    room.typing.clear();
-    room.online.clear(); // unknown until the next `joined`
-    room.crowdedCount = 0;
-  }
-  myTyping.on = false;
-  clearTimeout(myTyping.idleTimer);
-  renderTyping();
-  renderHeader();
+/** The client's room of this name, with this page's fields. */
+function addRoom(name) {
+  const room = client.addRoom(name);
+  if (room.unread === undefined) Object.assign(room, { unread: 0, countedUpTo: 0, draft: '', el: null });
+  return room;
 }
-
-function handleFrame(f) {
-  switch (f.type) {
-    case 'hello': return onHello(f);
-    case 'joined': return onJoined(f);
-    case 'message': return onMessage(f);
-    case 'ack': return onAck(f);
-    case 'history': return onHistory(f);
-    case 'unread': return onUnread(f);
-    case 'presence': return onPresence(f);
-    case 'online': return onOnline(f);
-    case 'typing': return onTyping(f);
-    case 'deleted': return onDeleted(f);
-    case 'error': return onError(f);
-    default: return undefined; // frames this page does not use
-  }
-}
-
-// ------------------------------------------------------------------ 6. room model
 
 function onHello(f) {
-  state.user = f.user;
   renderMe();
-
   // The server's list is authoritative: drop rooms that were left elsewhere.
   const listed = new Set(f.rooms.map((r) => r.room));
-  for (const name of Array.from(state.rooms.keys())) {
-    if (!listed.has(name) && !state.joinRequests.has(name)) state.rooms.delete(name);
+  for (const name of Array.from(client.rooms.keys())) {
+    if (!listed.has(name) && !state.joinRequests.has(name)) client.removeRoom(name);
   }
   for (const entry of f.rooms) {
-    let room = state.rooms.get(entry.room);
-    if (!room) {
-      room = newRoom(entry.room);
-      state.rooms.set(entry.room, room);
-      if (entry.unread === 0) room.readSent = entry.last_seq;
-    }
-    room.unread = entry.unread;          // authoritative at this moment…
+    const known = client.rooms.has(entry.room);
+    const room = addRoom(entry.room);
+    if (!known && entry.unread === 0) room.readSent = entry.last_seq;
+    room.unread = entry.unread;              // authoritative at this moment…
     if (entry.unread > 0) room.readSent = 0; // a read of ours may have been lost: allow a resend
-    room.countedUpTo = entry.last_seq;   // …for every message up to last_seq
+    room.countedUpTo = entry.last_seq;       // …for every message up to last_seq
   }
-  for (const room of state.rooms.values()) sendJoin(room);
-
-  if (!state.openRoom || !state.rooms.has(state.openRoom)) {
+  // The client joins every room (with `since`) once this returns.
+  if (!state.openRoom || !client.rooms.has(state.openRoom)) {
     const last = sessionStorage.getItem(LAST_ROOM_KEY);
-    openRoom(last && state.rooms.has(last) ? last : (mySupportRoom() && state.rooms.has(mySupportRoom()) ? mySupportRoom() : f.rooms[0] && f.rooms[0].room));
+    const support = mySupportRoom();
+    openRoom(last && client.rooms.has(last) ? last
+      : (support && client.rooms.has(support) ? support : f.rooms[0] && f.rooms[0].room));
   }
   renderAll();
 }
 
-function sendJoin(room) {
-  const frame = { type: 'join', room: room.name };
-  if (room.loaded) frame.since = maxSeq(room);
-  sendFrame(frame);
-}
-
-const maxSeq = (room) => (room.messages.length ? room.messages[room.messages.length - 1].seq : 0);
-
-/** Insert a stored message, keeping seq order; false if it is a duplicate. */
-function insertMessage(room, m) {
-  if (room.bySeq.has(m.seq)) return false;
-  room.bySeq.set(m.seq, m);
-  const list = room.messages;
-  if (!list.length || list[list.length - 1].seq < m.seq) { list.push(m); return true; }
-  let lo = 0, hi = list.length;
-  while (lo < hi) { const mid = (lo + hi) >> 1; if (list[mid].seq < m.seq) lo = mid + 1; else hi = mid; }
-  list.splice(lo, 0, m);
-  return true;
-}
-
-function clearMessages(room) {
-  room.messages = [];
-  room.bySeq.clear();
-  room.oldestSeq = null;
-}
-
-/** A stored message replaces the pending one with the same cid (ours). */
-function settlePending(m) {
-  if (!m.cid || !isMine(m)) return;
-  const p = state.pending.get(m.cid);
-  if (p && p.room === m.room) state.pending.delete(m.cid);
-}
-
 /** Count messages by others that the hello's unread did not include yet. */
-function countUnread(room, list) {
+function countUnread(room, messages) {
   const seen = isOpenAndSeen(room.name);
-  for (const m of list) {
+  for (const m of messages) {
     if (m.seq <= room.countedUpTo) continue;
     room.countedUpTo = m.seq;
     if (!isMine(m) && !seen) room.unread++;
   }
 }
 
-function onJoined(f) {
-  const room = state.rooms.get(f.room) || newRoom(f.room);
-  if (!state.rooms.has(f.room)) { state.rooms.set(f.room, room); room.countedUpTo = f.last_seq; }
-  const firstLoad = !room.loaded;
-  room.joined = true;
-  setOnline(room, f);
-  for (const m of f.messages) settlePending(m);
-
-  if (firstLoad || f.recovered === false) {
-    // First page, or the recovery was cut short: start again from the newest messages.
-    clearMessages(room);
-    if (f.recovered === false) {
-      room.more = true;
-      room.historyHoldUntil = 0;
-      requestHistory(room, true);
-    } else {
-      f.messages.forEach((m) => insertMessage(room, m));
-      room.oldestSeq = f.messages.length ? f.messages[0].seq : null;
-      room.more = f.messages.length >= HISTORY_PAGE && f.messages[0].seq > 1;
-    }
-  } else {
-    f.messages.forEach((m) => insertMessage(room, m));
-    // Deleted while we were away: take them off the screen.
-    for (const seq of f.deleted || []) dropMessage(room, seq);
-  }
-  room.loaded = true;
+function onJoined(room, f, firstLoad) {
   countUnread(room, f.messages);
   if (room.countedUpTo < f.last_seq) room.countedUpTo = f.last_seq;
-
-  // Resend everything this room has not had acknowledged, with the same cid.
-  for (const p of state.pending.values()) {
-    if (p.room === room.name && p.status === 'pending') sendFrame({ type: 'send', room: p.room, text: p.text, cid: p.cid });
-  }
-
   if (state.joinRequests.delete(room.name)) {
     el.joinName.value = '';
     openRoom(room.name);
   } else if (room.name === state.openRoom) {
-    renderMessages(firstLoad ? 'bottom' : 'auto');
+    list.render(firstLoad ? 'bottom' : 'auto');
     renderHeader();
     maybeMarkRead();
   }
   renderSidebar();
 }
 
-function onMessage(m) {
-  const room = state.rooms.get(m.room);
+function onMessage(m, room, isNew) {
   if (!room) return;
-  settlePending(m);
-  const isNew = insertMessage(room, m);
-  const typer = room.typing.get(m.from.id);
-  if (typer) { clearTimeout(typer.timer); room.typing.delete(m.from.id); }
   countUnread(room, [m]);
   if (room.name === state.openRoom) {
-    const near = isNearBottom();
-    renderMessages(isMine(m) ? 'bottom' : 'auto');
-    if (isNew && !near && !isMine(m)) el.newMessages.hidden = false;
+    list.incoming(isNew, isMine(m));
     renderTyping();
     maybeMarkRead();
   }
   renderSidebar();
 }
 
-function onAck(f) {
-  const p = state.pending.get(f.cid);
-  if (!p || p.room !== f.room) return;
-  state.pending.delete(f.cid);
-  const room = state.rooms.get(f.room);
-  // A resend of a message stored earlier gets only an ack. If we do not hold that message yet
-  // but it falls within what we have loaded, show it from our own copy.
-  if (room && !room.bySeq.has(f.seq) && (room.oldestSeq === null || f.seq >= room.oldestSeq)) {
-    insertMessage(room, { room: f.room, seq: f.seq, id: null, from: state.user, text: p.text, ts: p.ts, cid: p.cid });
-  }
-  if (f.room === state.openRoom) renderMessages('auto');
-}
-
-function onHistory(f) {
-  const room = state.rooms.get(f.room);
-  if (!room) return;
-  room.historyPending = false;
-  f.messages.forEach((m) => { settlePending(m); insertMessage(room, m); });
-  if (f.messages.length && (room.oldestSeq === null || f.messages[0].seq < room.oldestSeq)) room.oldestSeq = f.messages[0].seq;
-  room.more = f.more && f.messages.length > 0;
-  if (f.room === state.openRoom) { renderMessages('auto'); maybeMarkRead(); }
+function onHistory(room) {
+  if (room.name === state.openRoom) { list.render(); maybeMarkRead(); }
   renderSidebar();
 }
 
-function requestHistory(room, newest) {
-  if (room.historyPending || Date.now() < room.historyHoldUntil) return;
-  if (!newest && (!room.more || room.oldestSeq === null)) return;
-  const frame = { type: 'history', room: room.name, limit: HISTORY_PAGE };
-  if (!newest) frame.before = room.oldestSeq;
-  if (sendFrame(frame)) {
-    room.historyPending = true;
-    if (room.name === state.openRoom) renderMessages('auto');
-  }
+function onDeleted(f, room, dropped) {
+  if (!dropped) return;
+  if (room.name === state.openRoom) list.render();
+  renderSidebar();
 }
 
 function onUnread(f) {
-  const room = state.rooms.get(f.room);
+  const room = client.rooms.get(f.room);
   if (!room) return;
   room.unread = f.count;
   renderSidebar();
 }
 
-// Who is online, from `joined` or from an `online` frame. A crowded room names nobody and
-// sends no presence: its head count comes only from these frames.
-function setOnline(room, f) {
-  room.online = new Map(f.online.map((u) => [u.id, u]));
-  room.crowdedCount = f.online_count > f.online.length ? f.online_count : 0;
-}
-
-function onOnline(f) {
-  const room = state.rooms.get(f.room);
-  if (!room) return;
-  setOnline(room, f);
-  if (f.room === state.openRoom) renderHeader();
-}
-
-function onPresence(f) {
-  const room = state.rooms.get(f.room);
-  if (!room) return;
-  if (f.online) room.online.set(f.user.id, f.user);
-  else {
-    room.online.delete(f.user.id);
-    const t = room.typing.get(f.user.id);
-    if (t) { clearTimeout(t.timer); room.typing.delete(f.user.id); }
-  }
-  if (f.room === state.openRoom) { renderHeader(); renderTyping(); }
-}
-
-function onTyping(f) {
-  const room = state.rooms.get(f.room);
-  if (!room || (state.user && f.user.id === state.user.id)) return;
-  const old = room.typing.get(f.user.id);
-  if (old) clearTimeout(old.timer);
-  if (f.on) {
-    // Each indicator expires unless refreshed (senders refresh every few seconds).
-    const timer = setTimeout(() => {
-      room.typing.delete(f.user.id);
-      if (room.name === state.openRoom) renderTyping();
-    }, TYPING_EXPIRE);
-    room.typing.set(f.user.id, { user: f.user, timer });
-  } else {
-    room.typing.delete(f.user.id);
-  }
-  if (f.room === state.openRoom) renderTyping();
-}
-
-/** Takes a message out of a room's model; false if it was not there. */
-function dropMessage(room, seq) {
-  if (!room.bySeq.delete(seq)) return false;
-  room.messages = room.messages.filter((m) => m.seq !== seq);
-  return true;
-}
-
-function onDeleted(f) {
-  const room = state.rooms.get(f.room);
-  if (!room || !dropMessage(room, f.seq)) return;
-  if (f.room === state.openRoom) renderMessages('auto');
-  renderSidebar();
-}
-
-function onError(f) {
-  // Refused at connect (banned / account gone): the socket closes with 1008 next.
-  if (!conn.ready && f.code === 'unauthorized') { signOut(f.message); return; }
-  if (f.cid && state.pending.has(f.cid)) {
-    const p = state.pending.get(f.cid);
-    p.status = 'failed';
-    p.error = f.message;
-    if (p.room === state.openRoom) renderMessages('auto');
-    return;
-  }
+function onError(f, room) {
   if (f.room) {
-    const room = state.rooms.get(f.room);
     if (state.joinRequests.delete(f.room)) {
       // A join from the form failed: take the room back out of the list.
-      if (room && !room.joined) state.rooms.delete(f.room);
+      if (room && !room.joined) client.removeRoom(f.room);
       el.joinError.textContent = f.message;
       renderSidebar();
       return;
     }
-    if (room && room.historyPending) {
-      room.historyPending = false;
-      room.historyHoldUntil = Date.now() + 3000;
-      if (f.code === 'forbidden' || f.code === 'not_found') room.more = false;
-      if (f.room === state.openRoom) renderMessages('auto');
-    }
+    if (room && f.room === state.openRoom) list.render();
     if (room && !room.joined && (f.code === 'forbidden' || f.code === 'not_found')) {
-      state.rooms.delete(f.room);
+      client.removeRoom(f.room);
       if (state.openRoom === f.room) openRoom(mySupportRoom());
       renderSidebar();
     }
@@ -543,29 +311,9 @@ function onError(f) {
   if (f.code !== 'rate_limited') notify(f.message);
 }
 
-/** Queue a message: shown at once as pending, sent now if the room is joined, else after join. */
-function sendMessage(text) {
-  const room = state.rooms.get(state.openRoom);
-  if (!room || !state.user) return;
-  const p = { cid: newCid(), room: room.name, text, ts: Date.now(), status: 'pending', error: null };
-  state.pending.set(p.cid, p);
-  if (room.joined && socketReady()) sendFrame({ type: 'send', room: p.room, text: p.text, cid: p.cid });
-  renderMessages('bottom');
-}
-
-function retryMessage(cid) {
-  const p = state.pending.get(cid);
-  if (!p) return;
-  p.status = 'pending';
-  p.error = null;
-  const room = state.rooms.get(p.room);
-  if (room && room.joined && socketReady()) sendFrame({ type: 'send', room: p.room, text: p.text, cid: p.cid });
-  renderMessages('auto');
-}
-
-function discardMessage(cid) {
-  state.pending.delete(cid);
-  renderMessages('auto');
+/** Asks for the page before the oldest message of the open room, and shows it is coming. */
+function requestOlder(room) {
+  if (client.requestHistory(room) && room.name === state.openRoom) list.render();
 }
 
 function joinRoomFromForm() {
@@ -575,28 +323,24 @@ function joinRoomFromForm() {
     el.joinError.textContent = 'Room names use lowercase letters, digits, “-” and “_” (up to 64), starting with a letter or digit.';
     return;
   }
-  if (state.rooms.has(name) && state.rooms.get(name).joined) {
+  const known = client.rooms.get(name);
+  if (known && known.joined) {
     el.joinName.value = '';
     openRoom(name);
     return;
   }
-  if (!socketReady()) { el.joinError.textContent = 'Not connected right now. Try again in a moment.'; return; }
+  if (!client.ready) { el.joinError.textContent = 'Not connected right now. Try again in a moment.'; return; }
   state.joinRequests.add(name);
-  if (!state.rooms.has(name)) state.rooms.set(name, newRoom(name));
-  sendJoin(state.rooms.get(name));
+  client.join(addRoom(name));
   renderSidebar();
 }
 
 function leaveOpenRoom() {
   const name = state.openRoom;
   if (!name || isSupport(name)) return;
-  stopTyping();
-  sendFrame({ type: 'leave', room: name });
-  const room = state.rooms.get(name);
-  if (room) for (const t of room.typing.values()) clearTimeout(t.timer);
-  state.rooms.delete(name);
-  for (const [cid, p] of state.pending) if (p.room === name) state.pending.delete(cid);
-  openRoom(mySupportRoom() && state.rooms.has(mySupportRoom()) ? mySupportRoom() : (state.rooms.keys().next().value || null));
+  client.leave(name);
+  const support = mySupportRoom();
+  openRoom(support && client.rooms.has(support) ? support : (client.rooms.keys().next().value || null));
   renderSidebar();
 }
 
@@ -604,18 +348,17 @@ function leaveOpenRoom() {
 function openRoom(name) {
   if (!name) return;
   if (state.openRoom && state.openRoom !== name) {
-    stopTyping();
-    const prev = state.rooms.get(state.openRoom);
+    client.stopTyping();
+    const prev = client.rooms.get(state.openRoom);
     if (prev) prev.draft = el.composer.value;
   }
   const changed = state.openRoom !== name;
   state.openRoom = name;
   sessionStorage.setItem(LAST_ROOM_KEY, name);
-  const room = state.rooms.get(name);
+  const room = client.rooms.get(name);
   if (changed) {
     el.composer.value = room ? room.draft : '';
     el.newMessages.hidden = true;
-    view.room = null; // forces a fresh message list
   }
   closeSidebar();
   renderAll('bottom');
@@ -624,23 +367,22 @@ function openRoom(name) {
   if (changed && window.matchMedia('(min-width: 769px)').matches) el.composer.focus();
 }
 
-// ------------------------------------------------------------------ 7. rendering
+// ------------------------------------------------------------------ 6. rendering
 
 function renderAll(scroll) {
   renderSidebar();
   renderHeader();
-  renderMessages(scroll || 'auto');
+  list.render(scroll || 'auto');
   renderTyping();
 }
 
 function renderMe() {
-  el.me.textContent = state.user ? state.user.username : '';
+  el.me.textContent = me() ? me().username : '';
 }
 
 const CONN_TEXT = { connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline' };
 
 function setConnState(s) {
-  state.connState = s;
   el.conn.dataset.state = s;
   el.conn.querySelector('.conn-text').textContent = CONN_TEXT[s];
   const down = (s === 'reconnecting' || s === 'offline') && !!state.token;
@@ -652,11 +394,11 @@ function setConnState(s) {
 
 /** Sidebar: one persistent element per room, reordered in place (support room first). */
 function renderSidebar() {
-  const names = Array.from(state.rooms.keys());
+  const names = Array.from(client.rooms.keys());
   const mine = mySupportRoom();
   names.sort((a, b) => (a === mine ? -1 : b === mine ? 1 : a < b ? -1 : a > b ? 1 : 0));
   const nodes = names.map((name) => {
-    const room = state.rooms.get(name);
+    const room = client.rooms.get(name);
     if (!room.el) room.el = buildRoomItem(room);
     updateRoomItem(room);
     return room.el;
@@ -665,7 +407,7 @@ function renderSidebar() {
 
   // Unread total in the tab title, and a dot on the menu button (narrow screens).
   let total = 0, others = 0;
-  for (const room of state.rooms.values()) {
+  for (const room of client.rooms.values()) {
     total += room.unread;
     if (room.name !== state.openRoom) others += room.unread;
   }
@@ -691,7 +433,7 @@ function updateRoomItem(room) {
   if (active) item.setAttribute('aria-current', 'true'); else item.removeAttribute('aria-current');
   item.classList.toggle('has-unread', room.unread > 0);
   item.querySelector('.room-name').textContent = roomLabel(room.name);
-  const last = room.messages[room.messages.length - 1];
+  const last = lastMessage(room);
   const preview = item.querySelector('.room-preview');
   if (last) preview.textContent = (isMine(last) ? 'You' : last.from.username) + ': ' + oneLine(last.text);
   else preview.textContent = state.joinRequests.has(room.name) ? 'Joining…' : (isSupport(room.name) ? 'Ask us anything' : 'No messages yet');
@@ -703,7 +445,7 @@ function updateRoomItem(room) {
 
 function renderHeader() {
   const name = state.openRoom;
-  const room = name && state.rooms.get(name);
+  const room = openRoomModel();
   el.roomTitle.textContent = name ? roomLabel(name) : '';
   el.roomTitle.classList.toggle('public', !!name && !isSupport(name));
   el.leaveRoom.hidden = !name || isSupport(name);
@@ -723,7 +465,7 @@ function renderHeader() {
   el.roomSubtitle.textContent = subtitle;
   el.roomSubtitle.classList.toggle('staff-online', subtitle === 'The team is online');
   el.online.replaceChildren(...users.map((u) => {
-    const chip = h('span', { class: 'online-user' + (state.user && u.id === state.user.id ? ' is-me' : '') + (u.role === 'admin' ? ' staff' : '') }, u.username);
+    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + (u.role === 'admin' ? ' staff' : '') }, u.username);
     chip.dataset.initial = initial(u.username);
     chip.style.setProperty('--hue', String(hueFor(u.id)));
     chip.title = u.username + (u.role === 'admin' ? ' (staff)' : '');
@@ -732,8 +474,8 @@ function renderHeader() {
 }
 
 function renderTyping() {
-  const room = state.openRoom && state.rooms.get(state.openRoom);
-  const names = room ? Array.from(room.typing.values(), (t) => t.user.username) : [];
+  const room = openRoomModel();
+  const names = room ? room.typing.names() : [];
   if (!names.length) { el.typing.replaceChildren(); return; }
   let text;
   if (names.length === 1) text = names[0] + ' is typing…';
@@ -743,100 +485,20 @@ function renderTyping() {
   el.typing.replaceChildren(dots, text);
 }
 
-function isNearBottom() {
-  const m = el.messages;
-  return m.scrollHeight - m.scrollTop - m.clientHeight < NEAR_BOTTOM_PX;
-}
-
-function scrollToBottom(smooth) {
-  const m = el.messages;
-  if (smooth) m.scrollTo({ top: m.scrollHeight, behavior: 'smooth' });
-  else m.scrollTop = m.scrollHeight;
-  el.newMessages.hidden = true;
-}
-
-/**
- * Render the open room's messages. `scroll`: 'bottom' always scrolls down; 'auto' follows the
- * bottom if the view was near it, and otherwise keeps the first visible row where it was (so
- * loading older history does not move what the reader is looking at).
- */
-function renderMessages(scroll) {
-  const box = el.messages;
-  const room = state.openRoom && state.rooms.get(state.openRoom);
-  if (view.room !== state.openRoom) { view.room = state.openRoom; view.cache.clear(); box.replaceChildren(); scroll = 'bottom'; }
-  if (!room) { box.replaceChildren(); return; }
-
-  const wasNear = isNearBottom();
-  let anchorKey = null, anchorOffset = 0;
-  if (scroll !== 'bottom' && !wasNear) {
-    // Anchor on the first message row in view (not the top status or a day separator, which
-    // move when older rows are inserted above them).
-    for (const child of box.children) {
-      if (child.classList.contains('message') && child.offsetTop + child.offsetHeight > box.scrollTop) {
-        anchorKey = child.dataset.key; anchorOffset = child.offsetTop - box.scrollTop; break;
-      }
-    }
-  }
-
-  const rows = buildRows(room);
-  const fresh = new Map();
-  const nodes = rows.map((row) => {
-    const cached = view.cache.get(row.key);
-    const node = cached && cached.sig === row.sig ? cached.node : row.build();
-    node.dataset.key = row.key;
-    fresh.set(row.key, { sig: row.sig, node });
-    return node;
-  });
-  view.cache = fresh;
-  reconcile(box, nodes);
-
-  if (scroll === 'bottom' || wasNear) {
-    scrollToBottom(false);
-  } else if (anchorKey) {
-    const a = fresh.get(anchorKey);
-    if (a) box.scrollTop = a.node.offsetTop - anchorOffset;
-  }
-  // Not enough to fill the view: fetch older messages right away.
-  if (room.more && box.scrollHeight <= box.clientHeight + 40) requestHistory(room, false);
-}
-
-/** The rows of the list: a top status, day separators, stored then pending messages. */
-function buildRows(room) {
-  const rows = [];
-  let top;
-  if (room.historyPending) top = { key: 'top', sig: 'loading', build: () => buildTop('loading', room) };
-  else if (room.more) top = { key: 'top', sig: 'more', build: () => buildTop('more', room) };
-  else if (!room.loaded) top = { key: 'top', sig: 'wait', build: () => buildTop('wait', room) };
-  else top = { key: 'top', sig: 'start:' + room.name, build: () => buildTop('start', room) };
-  rows.push(top);
-
-  const pend = Array.from(state.pending.values()).filter((p) => p.room === room.name)
-    .map((p) => ({ seq: null, cid: p.cid, from: state.user, text: p.text, ts: p.ts, pending: p }));
-  const all = room.messages.concat(pend);
-  let prev = null;
-  const msgRows = [];
-  for (const m of all) {
-    const day = startOfDay(m.ts);
-    if (!prev || startOfDay(prev.ts) !== day) {
-      const label = dayLabel(m.ts);
-      rows.push({ key: 'd:' + day, sig: label, build: () => buildDay(label) });
-      prev = null;
-    }
-    const grouped = !!prev && !isAnnouncement(prev) && !isAnnouncement(m) && prev.from.id === m.from.id && m.ts - prev.ts < GROUP_MS;
-    const row = { m, grouped, last: true };
-    if (grouped) msgRows[msgRows.length - 1].last = false;
-    msgRows.push(row);
-    rows.push(row);
-    prev = m;
-  }
-  for (const row of msgRows) {
-    const m = row.m, p = m.pending;
-    row.key = p ? 'c:' + p.cid : 's:' + m.seq;
-    row.sig = [row.grouped, row.last, p ? p.status : 'stored', p ? p.error : '', isMine(m), clockTime(m.ts), m.from.username].join('|');
-    row.build = () => buildMessage(row);
-  }
-  return rows;
-}
+/** How this page draws the rows of lib/messages.js. */
+const skin = {
+  top(room) {
+    let kind;
+    if (room.historyPending) kind = 'loading';
+    else if (room.more) kind = 'more';
+    else if (!room.loaded) kind = 'wait';
+    else kind = 'start';
+    const sig = kind === 'start' ? 'start:' + roomLabel(room.name) : kind;
+    return { sig, build: () => buildTop(kind, room) };
+  },
+  day: (label) => h('div', { class: 'day-separator', role: 'separator' }, h('span', null, label)),
+  message: buildMessage,
+};
 
 function buildTop(kind, room) {
   if (kind === 'loading' || kind === 'wait') {
@@ -848,16 +510,12 @@ function buildTop(kind, room) {
   if (room.name === mySupportRoom()) {
     return h('div', { class: 'conversation-start' },
       h('div', { class: 'start-icon', 'aria-hidden': 'true' }, icon('support', 22)),
-      h('p', { class: 'start-title' }, 'Hi ' + (state.user ? state.user.username : 'there') + ', how can we help?'),
+      h('p', { class: 'start-title' }, 'Hi ' + (me() ? me().username : 'there') + ', how can we help?'),
       h('p', { class: 'start-text' }, 'Send us a message and the team will reply right here. You can close this page and come back any time.'));
   }
   return h('div', { class: 'conversation-start' },
     h('p', { class: 'start-title' }, 'This is the beginning of ' + roomLabel(room.name)),
     h('p', { class: 'start-text' }, isSupport(room.name) ? 'Support conversation.' : 'A public room: everyone who joins can read it.'));
-}
-
-function buildDay(label) {
-  return h('div', { class: 'day-separator', role: 'separator' }, h('span', null, label));
 }
 
 /** A <time> with the clock time, the full date as its tooltip. */
@@ -866,8 +524,7 @@ function timeEl(ts) {
 }
 
 function buildMessage(row) {
-  const m = row.m, p = m.pending;
-  const mine = isMine(m);
+  const { m, pending: p, mine } = row;
   const staff = m.from.role === 'admin';
   const cls = ['message'];
   if (mine) cls.push('mine');
@@ -920,7 +577,19 @@ function buildMessage(row) {
   return node;
 }
 
-// ------------------------------------------------------------------ 8. composer, typing, read
+const list = new MessageList({
+  box: el.messages,
+  jump: el.newMessages,
+  client,
+  room: openRoomModel,
+  skin,
+  nearBottomPx: 80,
+  olderAtPx: 120,
+  onOlder: requestOlder,
+  onSeen: () => maybeMarkRead(),
+});
+
+// ------------------------------------------------------------------ 7. composer, read receipts
 
 function updateComposer() {
   const text = el.composer.value;
@@ -940,66 +609,42 @@ function updateComposer() {
 
 function submitComposer() {
   const text = el.composer.value;
-  if (!state.openRoom || !text.trim() || charCount(text) > MAX_CHARS) return;
+  const room = openRoomModel();
+  if (!room || !me() || !text.trim() || charCount(text) > MAX_CHARS) return;
   el.composer.value = '';
-  const room = state.rooms.get(state.openRoom);
-  if (room) room.draft = '';
-  stopTyping();
+  room.draft = '';
+  client.stopTyping();
   updateComposer();
-  sendMessage(text);
+  client.send(room.name, text);
+  list.render('bottom');
 }
 
-/** Typing notifications: on:true at most every 3 s while typing, off when idle/cleared/sent. */
 function onComposerInput() {
   updateComposer();
-  const name = state.openRoom;
-  const room = name && state.rooms.get(name);
-  if (!room) return;
-  if (!el.composer.value.trim()) { stopTyping(); return; }
-  const now = Date.now();
-  if (!myTyping.on || myTyping.room !== name || now - myTyping.lastSent >= TYPING_SEND_EVERY) {
-    if (room.joined && socketReady() && sendFrame({ type: 'typing', room: name, on: true })) {
-      myTyping.on = true;
-      myTyping.room = name;
-      myTyping.lastSent = now;
-    }
-  }
-  clearTimeout(myTyping.idleTimer);
-  myTyping.idleTimer = setTimeout(stopTyping, TYPING_IDLE);
-}
-
-function stopTyping() {
-  clearTimeout(myTyping.idleTimer);
-  if (!myTyping.on) return;
-  const room = state.rooms.get(myTyping.room);
-  if (room && room.joined && socketReady()) sendFrame({ type: 'typing', room: myTyping.room, on: false });
-  myTyping.on = false;
-  myTyping.room = null;
+  if (state.openRoom) client.typing(state.openRoom, !!el.composer.value.trim());
 }
 
 /** Whether the reader can see the newest messages of `name` right now. */
 function isOpenAndSeen(name) {
-  return name === state.openRoom && document.visibilityState === 'visible' && isNearBottom();
+  return name === state.openRoom && document.visibilityState === 'visible' && list.nearBottom();
 }
 
 let readTimer = null;
 /** Send `read` for the open room when its newest message is on screen (debounced). */
 function maybeMarkRead() {
   const name = state.openRoom;
-  const room = name && state.rooms.get(name);
+  const room = openRoomModel();
   if (!room || !room.loaded || !isOpenAndSeen(name)) return;
   if (room.unread) { room.unread = 0; renderSidebar(); } // optimistic; `unread` confirms
   el.newMessages.hidden = true;
   clearTimeout(readTimer);
   readTimer = setTimeout(() => {
-    const r = state.rooms.get(name);
-    if (!r || !socketReady()) return;
-    const seq = maxSeq(r);
-    if (seq > r.readSent) { r.readSent = seq; sendFrame({ type: 'read', room: name, seq }); }
+    const r = client.rooms.get(name);
+    if (r) client.markRead(r);
   }, 300);
 }
 
-// ------------------------------------------------------------------ 9. sidebar & wiring
+// ------------------------------------------------------------------ 8. sidebar & wiring
 
 function openSidebar() {
   el.sidebar.classList.add('open');
@@ -1046,27 +691,11 @@ function wire() {
     }
   });
 
-  el.messages.addEventListener('click', (e) => {
-    const btn = e.target.closest('button');
-    const msg = btn && btn.closest('.message');
-    if (!msg || !msg.dataset.cid) return;
-    if (btn.classList.contains('retry')) retryMessage(msg.dataset.cid);
-    else if (btn.classList.contains('discard')) discardMessage(msg.dataset.cid);
-  });
-  el.messages.addEventListener('scroll', () => {
-    const room = state.openRoom && state.rooms.get(state.openRoom);
-    if (room && el.messages.scrollTop < 120) requestHistory(room, false);
-    if (isNearBottom()) { el.newMessages.hidden = true; maybeMarkRead(); }
-  }, { passive: true });
-  el.newMessages.addEventListener('click', () => { scrollToBottom(true); setTimeout(maybeMarkRead, 400); });
-
-  el.reconnectNow.addEventListener('click', () => conn.connect());
+  el.reconnectNow.addEventListener('click', () => client.retryNow());
   window.addEventListener('focus', () => maybeMarkRead());
-  document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') maybeMarkRead();
-  });
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') maybeMarkRead(); });
   // Keep "Today"/"Yesterday" right across midnight.
-  setInterval(() => { if (state.openRoom) renderMessages('auto'); }, 60000);
+  setInterval(() => { if (state.openRoom) list.render(); }, 60000);
 }
 
 /** On load: reuse a saved token if the server still accepts it. */
@@ -1079,8 +708,9 @@ async function boot() {
     const user = await api('GET', '/api/me');
     enterChat(token, user);
   } catch (err) {
+    // A 401 has signed us out already. Server unreachable: go to the chat anyway; the socket
+    // keeps retrying.
     if (!err.handled) {
-      // Server unreachable: go to the chat anyway; the socket keeps retrying.
       const claims = tokenClaims(token);
       enterChat(token, claims ? { id: Number(claims.sub), username: claims.name, role: claims.role } : null);
     }

@@ -45,9 +45,14 @@ const ASSETS: &[Asset] = &[
     asset!("admin.css", "text/css; charset=utf-8"),
     // The modules both pages import (see the README's table).
     asset!("lib/api.js", "text/javascript; charset=utf-8"),
+    asset!("lib/client.js", "text/javascript; charset=utf-8"),
     asset!("lib/connection.js", "text/javascript; charset=utf-8"),
     asset!("lib/dom.js", "text/javascript; charset=utf-8"),
     asset!("lib/format.js", "text/javascript; charset=utf-8"),
+    asset!("lib/messages.js", "text/javascript; charset=utf-8"),
+    asset!("lib/outbox.js", "text/javascript; charset=utf-8"),
+    asset!("lib/rooms.js", "text/javascript; charset=utf-8"),
+    asset!("lib/typing.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Routes of this file.
