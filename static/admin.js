@@ -25,6 +25,7 @@ import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
 import { dropMessage, lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
+import { bindComposer } from './lib/composer.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -35,7 +36,6 @@ const STAFF_ONLY = 'This console is for staff only.';
 const STATS_EVERY_MS = 5000;
 const CONVERSATIONS_EVERY_MS = 15000;
 const CLOCK_EVERY_MS = 30000;        // refresh relative times ("3m")
-const MAX_CHARS = 4000;
 const ROOM_RE = /^(?:[a-z0-9][a-z0-9_-]{0,63}|support:[1-9][0-9]*)$/;
 const STAT_KEYS = ['connections', 'online_users', 'rooms', 'messages_per_minute',
   'messages_total', 'users_total'];
@@ -300,6 +300,7 @@ function showConnection(s, retryAt) {
 function onHello(f) {
   if (f.user && f.user.role !== 'admin') { endSession(STAFF_ONLY); return; }
   if (f.user) dom.me.textContent = f.user.username;
+  composer.update(); // the limits may have changed
   // The client joins the open conversation once this returns. Activity may have been missed
   // while we were away: catch up.
   refreshConversations();
@@ -576,7 +577,6 @@ function openConversation(room) {
   const o = client.addRoom(room);
   state.open = o;
   dom.composer.value = state.drafts.get(room) || '';
-  autosize();
   dom.announceRoom.value = room;
   dom.announceResult.textContent = '';
   showScreen('conversation');
@@ -793,7 +793,7 @@ function renderThread() {
   const o = state.open;
   dom.thread.classList.toggle('is-empty', !o);
   dom.composer.disabled = !o;
-  dom.send.disabled = !o;
+  composer.update();
   if (!o) {
     dom.title.textContent = '';
     renderCustomer();
@@ -862,47 +862,32 @@ function renderTyping() {
 // Composer
 // ---------------------------------------------------------------------------------------------
 
-function autosize() {
-  const ta = dom.composer;
-  ta.style.height = 'auto';
-  ta.style.height = `${Math.min(ta.scrollHeight, 200)}px`;
-  const n = charCount(ta.value);
-  dom.count.textContent = n > MAX_CHARS - 500 ? `${n} / ${MAX_CHARS}` : '';
-  dom.count.classList.toggle('over', n > MAX_CHARS);
-}
+// The cap and its counter follow the server's hello.limits.max_message_chars.
+const composer = bindComposer({
+  form: dom.composerForm,
+  input: dom.composer,
+  counter: dom.count,
+  send: dom.send,
+  maxHeight: 200,
+  maxChars: () => client.limits.max_message_chars,
+  canSend: () => !!state.open,
+  onSend(text) {
+    const o = state.open;
+    state.drafts.delete(o.name);
+    client.stopTyping();
+    client.send(o.name, text);
+    list.render('bottom');
+  },
+  onInput: onComposerInput,
+});
 
+/** Keeps the draft of the open conversation, and tells the customer we are typing. */
 function onComposerInput() {
-  autosize();
   const o = state.open;
   if (!o) return;
   if (dom.composer.value) state.drafts.set(o.name, dom.composer.value);
   else state.drafts.delete(o.name);
-  // Tell the customer we are typing; stop after a pause or when the box is emptied.
   client.typing(o.name, !!dom.composer.value.trim());
-}
-
-function onComposerKey(ev) {
-  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
-    ev.preventDefault();
-    sendFromComposer();
-  }
-}
-
-function sendFromComposer() {
-  const o = state.open;
-  if (!o) return;
-  const text = dom.composer.value;
-  if (!text.trim()) return;
-  if (charCount(text) > MAX_CHARS) {
-    notify(`A message can be at most ${MAX_CHARS} characters.`, 'error');
-    return;
-  }
-  dom.composer.value = '';
-  state.drafts.delete(o.name);
-  autosize();
-  client.stopTyping();
-  client.send(o.name, text);
-  list.render('bottom');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -991,8 +976,9 @@ async function onAnnounceSubmit(ev) {
     dom.announceText.focus();
     return;
   }
-  if (charCount(text) > MAX_CHARS) {
-    setAnnounceResult(`An announcement can be at most ${MAX_CHARS} characters.`, 'error');
+  const max = client.limits.max_message_chars;
+  if (charCount(text) > max) {
+    setAnnounceResult(`An announcement can be at most ${max} characters.`, 'error');
     return;
   }
   dom.announceSend.disabled = true;
@@ -1076,9 +1062,6 @@ function bindEvents() {
   dom.back.addEventListener('click', () => { showScreen('list'); renderList(); });
   dom.messages.addEventListener('click', onMessagesClick);
 
-  dom.composerForm.addEventListener('submit', (ev) => { ev.preventDefault(); sendFromComposer(); });
-  dom.composer.addEventListener('keydown', onComposerKey);
-  dom.composer.addEventListener('input', onComposerInput);
   dom.composer.addEventListener('blur', () => client.stopTyping());
 
   dom.ban.addEventListener('click', onBanClick);

@@ -18,18 +18,17 @@
  * innerHTML.
  */
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
-import { clockTime, fullTime, unreadText, charCount, initial, oneLine } from './lib/format.js';
+import { clockTime, fullTime, unreadText, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
+import { bindComposer } from './lib/composer.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
 const TOKEN_KEY = 'chat.token';
 const LAST_ROOM_KEY = 'chat.lastRoom'; // sessionStorage: the room to reopen after a reload
-const MAX_CHARS = 4000;
-const COUNTER_FROM = 3600; // show the counter once the text gets this long
 const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const SUPPORT_LABEL = 'Help from the store';
 
@@ -215,6 +214,7 @@ function addRoom(name) {
 
 function onHello(f) {
   renderMe();
+  composer.update(); // the limits may have changed
   // The server's list is authoritative: drop rooms that were left elsewhere.
   const listed = new Set(f.rooms.map((r) => r.room));
   for (const name of Array.from(client.rooms.keys())) {
@@ -362,7 +362,7 @@ function openRoom(name) {
   }
   closeSidebar();
   renderAll('bottom');
-  updateComposer();
+  composer.update();
   maybeMarkRead();
   if (changed && window.matchMedia('(min-width: 769px)').matches) el.composer.focus();
 }
@@ -591,38 +591,26 @@ const list = new MessageList({
 
 // ------------------------------------------------------------------ 7. composer, read receipts
 
-function updateComposer() {
-  const text = el.composer.value;
-  const n = charCount(text);
-  el.send.disabled = !state.openRoom || !text.trim() || n > MAX_CHARS;
-  if (n >= COUNTER_FROM) {
-    el.counter.textContent = n > MAX_CHARS ? (n - MAX_CHARS) + ' characters too long' : n + ' / ' + MAX_CHARS;
-    el.counter.classList.toggle('over', n > MAX_CHARS);
-  } else {
-    el.counter.textContent = '';
-    el.counter.classList.remove('over');
-  }
-  // Grow with the text, up to a limit (set from JS: allowed by the CSP).
-  el.composer.style.height = 'auto';
-  el.composer.style.height = Math.min(el.composer.scrollHeight, 180) + 'px';
-}
-
-function submitComposer() {
-  const text = el.composer.value;
-  const room = openRoomModel();
-  if (!room || !me() || !text.trim() || charCount(text) > MAX_CHARS) return;
-  el.composer.value = '';
-  room.draft = '';
-  client.stopTyping();
-  updateComposer();
-  client.send(room.name, text);
-  list.render('bottom');
-}
-
-function onComposerInput() {
-  updateComposer();
-  if (state.openRoom) client.typing(state.openRoom, !!el.composer.value.trim());
-}
+// The cap and its counter follow the server's hello.limits.max_message_chars.
+const composer = bindComposer({
+  form: el.composerForm,
+  input: el.composer,
+  counter: el.counter,
+  send: el.send,
+  maxHeight: 180,
+  maxChars: () => client.limits.max_message_chars,
+  canSend: () => !!openRoomModel() && !!me(),
+  onSend(text) {
+    const room = openRoomModel();
+    room.draft = '';
+    client.stopTyping();
+    client.send(room.name, text);
+    list.render('bottom');
+  },
+  onInput() {
+    if (state.openRoom) client.typing(state.openRoom, !!el.composer.value.trim());
+  },
+});
 
 /** Whether the reader can see the newest messages of `name` right now. */
 function isOpenAndSeen(name) {
@@ -681,15 +669,6 @@ function wire() {
   el.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoomFromForm(); });
   el.joinName.addEventListener('input', () => { el.joinError.textContent = ''; });
   el.leaveRoom.addEventListener('click', leaveOpenRoom);
-
-  el.composerForm.addEventListener('submit', (e) => { e.preventDefault(); submitComposer(); });
-  el.composer.addEventListener('input', onComposerInput);
-  el.composer.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
-      e.preventDefault();
-      submitComposer();
-    }
-  });
 
   el.reconnectNow.addEventListener('click', () => client.retryNow());
   window.addEventListener('focus', () => maybeMarkRead());

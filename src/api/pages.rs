@@ -46,6 +46,7 @@ const ASSETS: &[Asset] = &[
     // The modules both pages import (see the README's table).
     asset!("lib/api.js", "text/javascript; charset=utf-8"),
     asset!("lib/client.js", "text/javascript; charset=utf-8"),
+    asset!("lib/composer.js", "text/javascript; charset=utf-8"),
     asset!("lib/connection.js", "text/javascript; charset=utf-8"),
     asset!("lib/dom.js", "text/javascript; charset=utf-8"),
     asset!("lib/format.js", "text/javascript; charset=utf-8"),
