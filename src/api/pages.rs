@@ -1,6 +1,10 @@
 //! The browser pages, served by the server itself: the chat page at `/`, the staff console at
 //! `/admin`, their scripts and styles under `/static/`. The files of `static/` are compiled into
 //! the binary, so one file deploys the whole product; no build step, nothing from a CDN.
+//!
+//! The scripts are ES modules: each page's own module (`app.js`, `admin.js`) imports the modules
+//! both pages share from `static/lib/`. A browser runs a module only when it comes with a
+//! JavaScript type, hence `text/javascript` on every `.js` below.
 
 use crate::api::{get_or_head, resource};
 use crate::error::{AppError, ErrorCode};
@@ -13,6 +17,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
      frame-ancestors 'none'; form-action 'self'";
 
+/// One file of `static/`, named by its path below that folder.
 struct Asset {
     name: &'static str,
     content_type: &'static str,
@@ -29,6 +34,8 @@ macro_rules! asset {
     };
 }
 
+/// Every file served under `/static/`: a request names one of these exactly or gets 404, so no
+/// path can reach outside this list (`..` included).
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
@@ -36,13 +43,24 @@ const ASSETS: &[Asset] = &[
     asset!("admin.html", "text/html; charset=utf-8"),
     asset!("admin.js", "text/javascript; charset=utf-8"),
     asset!("admin.css", "text/css; charset=utf-8"),
+    // The modules both pages import (see the README's table).
+    asset!("lib/api.js", "text/javascript; charset=utf-8"),
+    asset!("lib/client.js", "text/javascript; charset=utf-8"),
+    asset!("lib/composer.js", "text/javascript; charset=utf-8"),
+    asset!("lib/connection.js", "text/javascript; charset=utf-8"),
+    asset!("lib/dom.js", "text/javascript; charset=utf-8"),
+    asset!("lib/format.js", "text/javascript; charset=utf-8"),
+    asset!("lib/messages.js", "text/javascript; charset=utf-8"),
+    asset!("lib/outbox.js", "text/javascript; charset=utf-8"),
+    asset!("lib/rooms.js", "text/javascript; charset=utf-8"),
+    asset!("lib/typing.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/", get_or_head(), chat_page))
         .service(resource("/admin", get_or_head(), console_page))
-        .service(resource("/static/{name}", get_or_head(), static_file));
+        .service(resource("/static/{path:.*}", get_or_head(), static_file));
 }
 
 fn serve(name: &str) -> Result<HttpResponse, AppError> {
@@ -68,6 +86,6 @@ async fn console_page() -> Result<HttpResponse, AppError> {
     serve("admin.html")
 }
 
-async fn static_file(name: web::Path<String>) -> Result<HttpResponse, AppError> {
-    serve(&name)
+async fn static_file(path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    serve(&path)
 }

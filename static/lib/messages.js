@@ -1,0 +1,166 @@
+/* The open room's messages on screen, for both pages: stored messages then pending ones, day
+ * breaks, one author's messages grouped, the reader's scroll position kept, older pages fetched
+ * when scrolled to the top, "New messages ↓" when something arrives out of view.
+ *
+ * What a message looks like is the page's own: its `skin` builds each row. The list works out
+ * the rows and their order; a row is rebuilt only when its signature (what it shows) changed,
+ * and reconcile() moves the others into place, so a re-render after each frame stays cheap and
+ * keeps focus and selection. Skins build with h() (lib/dom.js): text is never parsed as markup.
+ */
+import { reconcile } from './dom.js';
+import { clockTime, dayLabel, startOfDay } from './format.js';
+
+/** Messages by one author this close together form a group (one name, one avatar). */
+const GROUP_MS = 5 * 60 * 1000;
+/** A list shorter than the view plus this gets older messages at once (nothing to scroll). */
+const FILL_SLACK_PX = 40;
+
+const isAnnouncement = (m) => m.kind === 'announcement';
+
+export class MessageList {
+  /**
+   * `box`: the scrolling element; `jump`: its "New messages ↓" button; `client`: the ChatClient;
+   * `room()`: the room on screen, or null. `skin.top(room)` gives the first row, `{sig, build}`
+   * (loading, "earlier messages", the beginning); `skin.day(label)`, if the page draws day
+   * breaks as rows of their own; `skin.message(row)` builds a message (row fields: m, pending,
+   * mine, grouped, last, newDay, day). `onOlder(room)` is asked for the page before the oldest;
+   * `onSeen()` runs when the reader reaches the bottom.
+   */
+  constructor({ box, jump, client, room, skin, nearBottomPx = 80, olderAtPx = 120, onOlder, onSeen }) {
+    this.box = box;
+    this.jump = jump;
+    this.client = client;
+    this.room = room;
+    this.skin = skin;
+    this.nearBottomPx = nearBottomPx;
+    this.onOlder = onOlder;
+    this.onSeen = onSeen || (() => {});
+    this.shown = null;       // the room whose rows are in the box
+    this.cache = new Map();  // row key -> {sig, node}
+
+    box.addEventListener('scroll', () => {
+      const r = this.room();
+      if (r && box.scrollTop < olderAtPx) this.onOlder(r);
+      if (this.nearBottom()) { this.jump.hidden = true; this.onSeen(); }
+    }, { passive: true });
+    jump.addEventListener('click', () => { this.scrollToBottom(true); setTimeout(() => this.onSeen(), 400); });
+    // Retry and Discard under a message that was not sent.
+    box.addEventListener('click', (e) => {
+      const btn = e.target.closest('button.retry, button.discard');
+      const msg = btn && btn.closest('.message');
+      if (!msg || !msg.dataset.cid) return;
+      if (btn.classList.contains('retry')) client.retry(msg.dataset.cid);
+      else client.discard(msg.dataset.cid);
+      this.render();
+    });
+  }
+
+  nearBottom() {
+    const b = this.box;
+    return b.scrollHeight - b.scrollTop - b.clientHeight < this.nearBottomPx;
+  }
+
+  scrollToBottom(smooth) {
+    const b = this.box;
+    if (smooth) b.scrollTo({ top: b.scrollHeight, behavior: 'smooth' });
+    else b.scrollTop = b.scrollHeight;
+    this.jump.hidden = true;
+  }
+
+  /** Empties the list (sign-out); the next render starts afresh at the bottom. */
+  reset() {
+    this.shown = null;
+    this.cache.clear();
+    this.box.replaceChildren();
+    this.jump.hidden = true;
+  }
+
+  /**
+   * Draws the room on screen. `scroll`: 'bottom' always scrolls down; 'auto' follows the bottom
+   * if the view was near it, and otherwise keeps the first visible message where it was (so
+   * loading older history does not move what the reader is looking at).
+   */
+  render(scroll = 'auto') {
+    const box = this.box;
+    const room = this.room();
+    if (this.shown !== room) { this.reset(); this.shown = room; scroll = 'bottom'; }
+    if (!room) return;
+
+    const wasNear = this.nearBottom();
+    let anchorKey = null, anchorOffset = 0;
+    if (scroll !== 'bottom' && !wasNear) {
+      // Anchor on a message row (not the top row or a day break, which move when older rows
+      // are inserted above them).
+      for (const child of box.children) {
+        if (child.classList.contains('message') && child.offsetTop + child.offsetHeight > box.scrollTop) {
+          anchorKey = child.dataset.key;
+          anchorOffset = child.offsetTop - box.scrollTop;
+          break;
+        }
+      }
+    }
+
+    const fresh = new Map();
+    const nodes = this.rows(room).map((row) => {
+      const cached = this.cache.get(row.key);
+      const node = cached && cached.sig === row.sig ? cached.node : row.build();
+      node.dataset.key = row.key;
+      fresh.set(row.key, { sig: row.sig, node });
+      return node;
+    });
+    this.cache = fresh;
+    reconcile(box, nodes);
+
+    if (scroll === 'bottom' || wasNear) this.scrollToBottom(false);
+    else if (anchorKey) {
+      const a = fresh.get(anchorKey);
+      if (a) box.scrollTop = a.node.offsetTop - anchorOffset;
+    }
+    if (room.more && box.scrollHeight <= box.clientHeight + FILL_SLACK_PX) this.onOlder(room);
+  }
+
+  /** After a live message: follow it if the reader was at the bottom or it is ours, else offer the jump. */
+  incoming(isNew, mine) {
+    const near = this.nearBottom();
+    this.render(mine ? 'bottom' : 'auto');
+    if (isNew && !near && !mine) this.jump.hidden = false;
+  }
+
+  /** The rows: the top, then each message (stored, then pending) with its day and group. */
+  rows(room) {
+    const client = this.client;
+    const me = client.user || { id: 0, username: 'You', role: 'user' };
+    const top = this.skin.top(room);
+    const rows = [{ key: 'top', sig: top.sig, build: top.build }];
+    const items = room.messages.map((m) => ({ m, pending: null, mine: client.isMine(m) }));
+    for (const p of client.outbox.forRoom(room.name)) {
+      const m = { room: p.room, seq: null, id: null, cid: p.cid, from: me, text: p.text, ts: p.ts };
+      items.push({ m, pending: p, mine: true });
+    }
+    const messageRows = [];
+    let prev = null;
+    for (const item of items) {
+      const m = item.m;
+      const newDay = !prev || startOfDay(prev.m.ts) !== startOfDay(m.ts);
+      const day = newDay ? dayLabel(m.ts) : '';
+      if (newDay && this.skin.day) {
+        rows.push({ key: 'd:' + startOfDay(m.ts), sig: day, build: () => this.skin.day(day) });
+      }
+      const grouped = !newDay && !isAnnouncement(prev.m) && !isAnnouncement(m)
+        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS;
+      if (grouped) prev.last = false;
+      const row = { ...item, key: item.pending ? 'c:' + item.pending.cid : 's:' + m.seq, grouped, last: true, newDay, day };
+      messageRows.push(row);
+      rows.push(row);
+      prev = row;
+    }
+    const ready = client.ready;
+    for (const row of messageRows) {
+      const { m, pending: p } = row;
+      row.sig = [row.grouped, row.last, row.day, row.mine, p ? `${p.status}:${p.error || ''}:${ready}` : 'stored',
+        m.id != null, clockTime(m.ts), m.from.username, m.from.role].join('|');
+      row.build = () => this.skin.message(row);
+    }
+    return rows;
+  }
+}

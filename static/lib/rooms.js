@@ -1,0 +1,70 @@
+/* A room as both pages hold it: its stored messages by seq, what recovery needs, who is online
+ * and who is typing. Plain data and small functions; lib/client.js keeps it in step with the
+ * server's frames, the pages only read it (and may add fields of their own).
+ */
+import { Typers } from './typing.js';
+
+/** Messages in a `joined` without `since`: fixed by the server (docs/protocol.md §8). */
+export const JOINED_PAGE = 50;
+
+/** A room not loaded yet. `onTypingExpired()` is called when a typing indicator times out. */
+export function newRoom(name, onTypingExpired) {
+  return {
+    name,
+    messages: [],          // stored messages, sorted by seq
+    bySeq: new Map(),      // seq -> message
+    seenSeq: 0,            // the highest seq received: `since` of the next join (§7 step 1)
+    oldestSeq: null,       // the smallest seq of the pages received: `before` of the next history
+    loaded: false,         // a first page is in, so a join can ask for what came `since`
+    joined: false,         // joined on the current socket
+    joinPending: false,    // a join was sent; neither `joined` nor an error has come
+    error: null,           // why the room could not be opened, as the server said
+    more: false,           // older history exists
+    historyPending: false, // a history page was asked for
+    historyHoldUntil: 0,   // after a refused history request, wait before asking again
+    readSent: 0,           // highest seq sent in a `read`
+    online: new Map(),     // user id -> user
+    crowdedCount: 0,       // users online when the room is too crowded to name them, else 0
+    typing: new Typers(onTypingExpired),
+  };
+}
+
+/** Inserts a stored message, keeping seq order; false if it is already there (or has no seq). */
+export function insertMessage(room, m) {
+  if (!m || typeof m.seq !== 'number' || room.bySeq.has(m.seq)) return false;
+  room.bySeq.set(m.seq, m);
+  if (m.seq > room.seenSeq) room.seenSeq = m.seq;
+  const list = room.messages;
+  if (!list.length || list[list.length - 1].seq < m.seq) { list.push(m); return true; }
+  let lo = 0, hi = list.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (list[mid].seq < m.seq) lo = mid + 1; else hi = mid; }
+  list.splice(lo, 0, m);
+  return true;
+}
+
+/** Takes a message out (deleted by the staff); false if it was not there. */
+export function dropMessage(room, seq) {
+  if (!room.bySeq.delete(seq)) return false;
+  room.messages = room.messages.filter((m) => m.seq !== seq);
+  return true;
+}
+
+/** Forgets the messages (not `seenSeq`: what we received stays received). */
+export function clearMessages(room) {
+  room.messages = [];
+  room.bySeq.clear();
+  room.oldestSeq = null;
+}
+
+/** The newest stored message, or null. */
+export const lastMessage = (room) => room.messages[room.messages.length - 1] || null;
+
+/**
+ * Who is online, from `joined` or an `online` frame. A crowded room names nobody and sends no
+ * presence: its head count comes only from these frames.
+ */
+export function setOnline(room, f) {
+  const users = f.online || [];
+  room.online = new Map(users.map((u) => [u.id, u]));
+  room.crowdedCount = f.online_count > users.length ? f.online_count : 0;
+}
