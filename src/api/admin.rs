@@ -8,7 +8,7 @@ use crate::chat::messages::{
     Announce, DisconnectUser, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
 };
 use crate::db::StorageError;
-use crate::domain::{MessageText, Role, RoomName, UserId, UserInfo};
+use crate::domain::{MessageText, Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
 use crate::protocol::WireMessage;
@@ -183,6 +183,12 @@ async fn announce(
 ) -> Result<HttpResponse, AppError> {
     let admin = staff(&state, &caller).await?;
     let room = RoomName::parse(&room).map_err(|e| AppError::bad_request(e.0))?;
+    // A support room exists for every customer and nobody else: never create one.
+    if let RoomKind::Support(owner) = room.kind() {
+        if state.history.send(GetUser { id: owner }).await??.is_none() {
+            return Err(AppError::new(ErrorCode::NotFound, "no such customer"));
+        }
+    }
     let text = MessageText::parse(
         body.into_inner().text,
         state.session_limits.max_message_chars,

@@ -3,6 +3,7 @@
 //! actor or to the connections.
 
 use super::fanout::Skip;
+use super::membership::{Change, OpenRequest};
 use super::messages::*;
 use super::outbox::{Origin, PendingMessage};
 use super::refusals::{forbidden, not_joined, split, storage_failure};
@@ -12,7 +13,7 @@ use crate::db::StorageError;
 use crate::domain::MessageKind;
 use crate::domain::RoomName;
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::{FetchHistory, ForgetRoom, ListRooms, OpenRoom};
+use crate::history::messages::{FetchHistory, ListRooms};
 use crate::protocol::{wire_messages, RoomEntry, ServerFrame};
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -82,6 +83,7 @@ impl Handler<Join> for ChatServer {
 
     /// Subscribes first, then reads the snapshot: a message stored meanwhile is either in the
     /// snapshot or delivered live (the session drops live ones the snapshot already holds).
+    /// The stored side waits behind the user's earlier changes of the same room.
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         let Join {
             session,
@@ -92,8 +94,7 @@ impl Handler<Join> for ChatServer {
             return;
         };
         if !room.admits(&user) {
-            let error = forbidden(&room);
-            let text = error_frame(error, &room);
+            let text = error_frame(forbidden(&room), &room);
             let still_in_room = false;
             let refusal = Outgoing::JoinFailed {
                 room,
@@ -104,91 +105,47 @@ impl Handler<Join> for ChatServer {
             return;
         }
         let was_in = self.subscribe(session, &room);
-        let (online_count, online) = self.rooms.online(&room);
-        let request = OpenRoom {
-            user: user.id,
+        self.joins.start(session, &room);
+        let online = self.rooms.online(&room);
+        let open = OpenRequest {
+            session,
             room: room.clone(),
             since,
-            latest: self.config.latest,
-            recovery_cap: self.config.recovery_cap,
+            was_in,
+            online,
         };
-        self.history
-            .send(request)
-            .into_actor(self)
-            .map(move |result, act, _| match split(result) {
-                Ok(snapshot) => {
-                    let last_seq = snapshot.last_seq;
-                    let text = ServerFrame::Joined {
-                        room: room.to_string(),
-                        online,
-                        online_count,
-                        messages: wire_messages(snapshot.messages),
-                        last_seq,
-                        recovered: snapshot.recovered,
-                        deleted: snapshot.deleted,
-                    }
-                    .encode();
-                    let joined = Outgoing::Joined {
-                        room,
-                        text,
-                        last_seq,
-                    };
-                    act.send_to(session, joined);
-                }
-                Err(e) => {
-                    let error = storage_failure("opening a room", e);
-                    if !was_in {
-                        act.unsubscribe(session, &room);
-                    }
-                    let text = error_frame(error, &room);
-                    let still_in_room = was_in;
-                    let refusal = Outgoing::JoinFailed {
-                        room,
-                        text,
-                        still_in_room,
-                    };
-                    act.send_to(session, refusal);
-                }
-            })
-            .spawn(ctx);
+        self.change_membership(user.id, &room, Change::Open(open), ctx);
     }
 }
 
 /// An encoded `error` frame about a room.
-fn error_frame(error: AppError, room: &RoomName) -> ByteString {
+pub(super) fn error_frame(error: AppError, room: &RoomName) -> ByteString {
     ServerFrame::error(error.code, error.message, None, Some(room.to_string())).encode()
 }
 
 impl Handler<Leave> for ChatServer {
     type Result = ();
 
-    /// Out of the live room at once, out of the user's list in the database after.
+    /// Out of the live room at once, out of the user's list in the database after (behind
+    /// the user's earlier changes of the same room).
     fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
         let Some(user) = self.admitted(msg.session, &msg.room) else {
             return;
         };
         self.unsubscribe(msg.session, &msg.room);
-        let (session, room) = (msg.session, msg.room);
-        let request = ForgetRoom {
-            user: user.id,
-            room: room.clone(),
+        let forget = Change::Forget {
+            session: msg.session,
+            room: msg.room.clone(),
         };
-        self.history
-            .send(request)
-            .into_actor(self)
-            .map(move |result, act, _| {
-                if let Err(e) = split(result) {
-                    act.send_error(session, storage_failure("leaving a room", e), None, &room);
-                }
-            })
-            .spawn(ctx);
+        self.change_membership(user.id, &msg.room, forget, ctx);
     }
 }
 
 impl Handler<Publish> for ChatServer {
     type Result = ();
 
-    /// Into the outbox; stored, delivered and acked by the next commit.
+    /// Into the outbox (once the room's join is through); stored, delivered and acked by the
+    /// next commit.
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
         let Some(entry) = self.registry.get(msg.session) else {
             return;
@@ -200,7 +157,7 @@ impl Handler<Publish> for ChatServer {
             return;
         }
         let from = entry.user.clone();
-        self.outbox.push(PendingMessage {
+        let message = PendingMessage {
             origin: Origin::Session {
                 session: msg.session,
                 cid: msg.cid.as_str().to_owned(),
@@ -209,8 +166,12 @@ impl Handler<Publish> for ChatServer {
             room: msg.room,
             text: msg.text.into_string(),
             kind: MessageKind::Text,
-        });
-        self.flush(ctx);
+        };
+        // A message to a room whose join is still being checked waits for the answer.
+        if let Some(message) = self.joins.park(msg.session, message) {
+            self.outbox.push(message);
+            self.flush(ctx);
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! - [`messages`]: its API, what sessions and handlers send it and what it delivers;
 //! - [`registry`]: who is connected, every user's tabs, the staff connections;
 //! - [`rooms`]: live rooms, presence, typing and crowding;
+//! - [`membership`]: joins and leaves on their way to the database, one at a time per user
+//!   and room (carried out in `membership_changes.rs`), and messages waiting for a join;
 //! - [`outbox`]: messages waiting to be stored, and when the next commit starts;
 //! - [`fanout`]: who gets which frame, gathered per connection;
 //! - [`refusals`]: what a client is told when something is refused or fails;
@@ -11,6 +13,8 @@
 
 pub mod fanout;
 mod handlers;
+pub mod membership;
+mod membership_changes;
 pub mod messages;
 pub mod outbox;
 pub mod refusals;

@@ -8,6 +8,7 @@
 //! ([`ChatServer::deliver_stored`]). The handlers of its messages are in `handlers.rs`.
 
 use super::fanout::{self, Deliveries, Skip};
+use super::membership::{JoinsInFlight, MembershipQueue};
 use super::messages::*;
 use super::outbox::{Commit, Origin, Outbox, PendingMessage};
 use super::refusals::{forbidden, not_stored, split, storage_failure};
@@ -76,6 +77,8 @@ pub struct ChatServer {
     pub(super) rooms: LiveRooms,
     pub(super) outbox: Outbox,
     pub(super) stored: StoredRate,
+    pub(super) membership: MembershipQueue,
+    pub(super) joins: JoinsInFlight,
     /// Whether a checkpoint is under way (at most one at a time).
     checkpointing: bool,
     /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
@@ -94,6 +97,8 @@ impl ChatServer {
             rooms: LiveRooms::new(config.presence_limit),
             outbox: Outbox::new(config.max_batch, config.commit_interval),
             stored: StoredRate::default(),
+            membership: MembershipQueue::default(),
+            joins: JoinsInFlight::default(),
             checkpointing: false,
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
@@ -191,6 +196,7 @@ impl ChatServer {
 
     /// Forgets a connection and takes it out of every room it was in.
     pub(super) fn remove_session(&mut self, session: SessionId) {
+        self.joins.forget_session(session);
         let Some(entry) = self.registry.remove(session) else {
             return;
         };

@@ -238,6 +238,19 @@ impl TestApp {
         )
     }
 
+    /// POSTs a JSON body with a bearer token, returning the status and the JSON body.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let mut res = awc::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send_json(&body)
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let body = res.json::<Value>().limit(1 << 20).await;
+        (status, body.unwrap_or(Value::Null))
+    }
+
     /// GETs with an optional bearer token, returning the status and the JSON body.
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = awc::Client::new().get(format!("{}{path}", self.base));
@@ -512,6 +525,26 @@ pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_chat-server"))
 }
 
+/// One client frame (masked, as clients must) with this opcode and payload.
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n < 65536 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
 /// A hand-made WebSocket client over a plain TCP socket, for what a well-behaved client library
 /// will not do: send invalid UTF-8, or stop reading.
 pub struct RawClient {
@@ -565,22 +598,18 @@ impl RawClient {
     /// Sends one masked frame with this opcode (1 text, 2 binary ...).
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
         use tokio::io::AsyncWriteExt;
-        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-        let mut frame = vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n < 65536 => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let frame = masked_frame(opcode, payload);
         self.stream.write_all(&frame).await.expect("write");
+    }
+
+    /// Sends several text frames in one write, so that the server reads them together.
+    pub async fn send_texts_at_once(&mut self, texts: &[&str]) {
+        use tokio::io::AsyncWriteExt;
+        let bytes: Vec<u8> = texts
+            .iter()
+            .flat_map(|text| masked_frame(1, text.as_bytes()))
+            .collect();
+        self.stream.write_all(&bytes).await.expect("write");
     }
 
     /// Reads one frame: (opcode, payload); None when the connection ends.

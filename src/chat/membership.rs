@@ -1,0 +1,221 @@
+//! Joins and leaves on their way to the database. Two plain structs:
+//!
+//! - [`MembershipQueue`]: the stored membership changes of one user in one room go to the
+//!   history actor one at a time, in the order they were asked for. Its threads would otherwise
+//!   run a join and a leave that cross in either order, and the stored list would disagree with
+//!   the live rooms (a room in the list that the user left, or the reverse).
+//! - [`JoinsInFlight`]: a connection's messages to a room whose join is still being checked
+//!   wait for the answer: stored once it is known that the room may be written to (a support
+//!   room whose customer exists), refused with the join's error otherwise.
+
+use super::messages::SessionId;
+use super::outbox::PendingMessage;
+use crate::domain::{RoomName, UserId, UserInfo};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+
+/// A stored membership change.
+#[derive(Debug)]
+pub enum Change {
+    /// Put the room in the user's list and read the `joined` snapshot.
+    Open(OpenRequest),
+    /// Take the room out of the user's list.
+    Forget {
+        /// The connection that asked.
+        session: SessionId,
+        /// The room.
+        room: RoomName,
+    },
+}
+
+/// A join waiting for its snapshot, with what the chat server knew when it subscribed.
+#[derive(Debug)]
+pub struct OpenRequest {
+    /// The connection joining.
+    pub session: SessionId,
+    /// The room.
+    pub room: RoomName,
+    /// Recover every message after this seq.
+    pub since: Option<i64>,
+    /// Whether the connection was in the room before (a re-join).
+    pub was_in: bool,
+    /// How many users are online in the room, and who.
+    pub online: (usize, Vec<UserInfo>),
+}
+
+/// Changes in flight and waiting, per user and room.
+#[derive(Default)]
+pub struct MembershipQueue {
+    /// For each (user, room) with a change in flight, the changes that wait behind it.
+    waiting: FxHashMap<(UserId, RoomName), VecDeque<Change>>,
+}
+
+impl MembershipQueue {
+    /// Asks for a change: handed back to be started now if nothing is in flight for that user
+    /// and room, else queued.
+    pub fn submit(&mut self, user: UserId, room: &RoomName, change: Change) -> Option<Change> {
+        match self.waiting.get_mut(&(user, room.clone())) {
+            Some(queue) => {
+                queue.push_back(change);
+                None
+            }
+            None => {
+                self.waiting.insert((user, room.clone()), VecDeque::new());
+                Some(change)
+            }
+        }
+    }
+
+    /// The change in flight for that user and room is done: the next one to start, if any.
+    pub fn finished(&mut self, user: UserId, room: &RoomName) -> Option<Change> {
+        let key = (user, room.clone());
+        let next = self.waiting.get_mut(&key)?.pop_front();
+        if next.is_none() {
+            self.waiting.remove(&key);
+        }
+        next
+    }
+}
+
+/// Joins whose snapshot has not come yet, and the messages waiting for them.
+#[derive(Default)]
+pub struct JoinsInFlight {
+    joins: FxHashMap<(SessionId, RoomName), (u32, Vec<PendingMessage>)>,
+}
+
+impl JoinsInFlight {
+    /// A join of the room by the connection has started.
+    pub fn start(&mut self, session: SessionId, room: &RoomName) {
+        self.joins.entry((session, room.clone())).or_default().0 += 1;
+    }
+
+    /// Parks a message if the connection is still joining its room; hands it back otherwise.
+    pub fn park(&mut self, session: SessionId, message: PendingMessage) -> Option<PendingMessage> {
+        if self.joins.is_empty() {
+            return Some(message);
+        }
+        match self.joins.get_mut(&(session, message.room.clone())) {
+            Some((_, parked)) => {
+                parked.push(message);
+                None
+            }
+            None => Some(message),
+        }
+    }
+
+    /// A join's answer came: the messages parked for it, in order.
+    pub fn finish(&mut self, session: SessionId, room: &RoomName) -> Vec<PendingMessage> {
+        let key = (session, room.clone());
+        let Some((count, parked)) = self.joins.get_mut(&key) else {
+            return Vec::new();
+        };
+        *count -= 1;
+        let parked = std::mem::take(parked);
+        if *count == 0 {
+            self.joins.remove(&key);
+        }
+        parked
+    }
+
+    /// The connection is gone: its joins and what was parked for them (never acked) with it.
+    pub fn forget_session(&mut self, session: SessionId) {
+        if !self.joins.is_empty() {
+            self.joins.retain(|(s, _), _| *s != session);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::outbox::Origin;
+    use crate::domain::{MessageKind, Role};
+
+    fn lobby() -> RoomName {
+        RoomName::parse("lobby").unwrap()
+    }
+
+    fn forget(session: u64) -> Change {
+        Change::Forget {
+            session: SessionId(session),
+            room: lobby(),
+        }
+    }
+
+    fn session_of(change: Option<Change>) -> Option<u64> {
+        change.map(|c| match c {
+            Change::Forget { session, .. } => session.0,
+            Change::Open(open) => open.session.0,
+        })
+    }
+
+    fn message(session: u64, cid: &str) -> PendingMessage {
+        PendingMessage {
+            origin: Origin::Session {
+                session: SessionId(session),
+                cid: cid.into(),
+            },
+            from: UserInfo {
+                id: UserId(1),
+                username: "ann".into(),
+                role: Role::User,
+            },
+            room: lobby(),
+            text: "hi".into(),
+            kind: MessageKind::Text,
+        }
+    }
+
+    #[test]
+    fn changes_of_one_user_and_room_go_one_at_a_time_in_order() {
+        let mut queue = MembershipQueue::default();
+        let ann = UserId(1);
+        assert_eq!(session_of(queue.submit(ann, &lobby(), forget(1))), Some(1));
+        assert_eq!(session_of(queue.submit(ann, &lobby(), forget(2))), None);
+        assert_eq!(session_of(queue.submit(ann, &lobby(), forget(3))), None);
+        assert_eq!(
+            session_of(queue.submit(UserId(2), &lobby(), forget(9))),
+            Some(9),
+            "another user does not wait"
+        );
+        assert_eq!(session_of(queue.finished(ann, &lobby())), Some(2));
+        assert_eq!(session_of(queue.finished(ann, &lobby())), Some(3));
+        assert_eq!(session_of(queue.finished(ann, &lobby())), None);
+        assert_eq!(
+            session_of(queue.submit(ann, &lobby(), forget(4))),
+            Some(4),
+            "idle again"
+        );
+    }
+
+    #[test]
+    fn messages_to_a_room_being_joined_wait_for_the_answer() {
+        let mut joins = JoinsInFlight::default();
+        assert!(
+            joins.park(SessionId(1), message(1, "a")).is_some(),
+            "not joining"
+        );
+        joins.start(SessionId(1), &lobby());
+        assert!(joins.park(SessionId(1), message(1, "b")).is_none());
+        assert!(
+            joins.park(SessionId(2), message(2, "c")).is_some(),
+            "another connection"
+        );
+        let parked = joins.finish(SessionId(1), &lobby());
+        let cids: Vec<_> = parked.iter().map(|p| p.cid().unwrap().to_owned()).collect();
+        assert_eq!(cids, vec!["b"]);
+        assert!(
+            joins.park(SessionId(1), message(1, "d")).is_some(),
+            "joined now"
+        );
+    }
+
+    #[test]
+    fn a_connection_that_goes_away_takes_its_parked_messages_with_it() {
+        let mut joins = JoinsInFlight::default();
+        joins.start(SessionId(1), &lobby());
+        assert!(joins.park(SessionId(1), message(1, "a")).is_none());
+        joins.forget_session(SessionId(1));
+        assert!(joins.finish(SessionId(1), &lobby()).is_empty());
+    }
+}

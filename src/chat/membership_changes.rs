@@ -1,0 +1,128 @@
+//! Carrying out the stored membership changes that `MembershipQueue` lets through: one at a
+//! time per user and room, each answered to its connection, then the next one started.
+
+use super::handlers::error_frame;
+use super::membership::{Change, OpenRequest};
+use super::messages::Outgoing;
+use super::refusals::{split, storage_failure};
+use super::server::ChatServer;
+use crate::domain::{RoomName, UserId};
+use crate::history::messages::{ForgetRoom, OpenRoom};
+use crate::protocol::{wire_messages, ServerFrame};
+use actix::prelude::*;
+
+impl ChatServer {
+    /// Asks for a stored membership change; it starts once the user's earlier changes of the
+    /// room are done.
+    pub(super) fn change_membership(
+        &mut self,
+        user: UserId,
+        room: &RoomName,
+        change: Change,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some(now) = self.membership.submit(user, room, change) {
+            self.start_change(user, now, ctx);
+        }
+    }
+
+    /// The change in flight for the user and room is done: starts the next one.
+    fn change_done(&mut self, user: UserId, room: &RoomName, ctx: &mut Context<Self>) {
+        if let Some(next) = self.membership.finished(user, room) {
+            self.start_change(user, next, ctx);
+        }
+    }
+
+    fn start_change(&mut self, user: UserId, change: Change, ctx: &mut Context<Self>) {
+        match change {
+            Change::Open(open) => self.open_room(user, open, ctx),
+            Change::Forget { session, room } => {
+                let request = ForgetRoom {
+                    user,
+                    room: room.clone(),
+                };
+                self.history
+                    .send(request)
+                    .into_actor(self)
+                    .map(move |result, act, ctx| {
+                        if let Err(e) = split(result) {
+                            let error = storage_failure("leaving a room", e);
+                            act.send_error(session, error, None, &room);
+                        }
+                        act.change_done(user, &room, ctx);
+                    })
+                    .spawn(ctx);
+            }
+        }
+    }
+
+    /// Stores the membership and reads the `joined` snapshot; then the messages that waited
+    /// for the join are stored, or refused with its error.
+    fn open_room(&mut self, user: UserId, open: OpenRequest, ctx: &mut Context<Self>) {
+        let request = OpenRoom {
+            user,
+            room: open.room.clone(),
+            since: open.since,
+            latest: self.config.latest,
+            recovery_cap: self.config.recovery_cap,
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                let OpenRequest {
+                    session,
+                    room,
+                    was_in,
+                    online: (online_count, online),
+                    ..
+                } = open;
+                let parked = act.joins.finish(session, &room);
+                match split(result) {
+                    Ok(snapshot) => {
+                        let last_seq = snapshot.last_seq;
+                        let text = ServerFrame::Joined {
+                            room: room.to_string(),
+                            online,
+                            online_count,
+                            messages: wire_messages(snapshot.messages),
+                            last_seq,
+                            recovered: snapshot.recovered,
+                            deleted: snapshot.deleted,
+                        }
+                        .encode();
+                        let joined = Outgoing::Joined {
+                            room: room.clone(),
+                            text,
+                            last_seq,
+                        };
+                        act.send_to(session, joined);
+                        for message in parked {
+                            act.outbox.push(message);
+                        }
+                        act.flush(ctx);
+                    }
+                    Err(e) => {
+                        let error = storage_failure("opening a room", e);
+                        if !was_in {
+                            act.unsubscribe(session, &room);
+                        }
+                        let text = error_frame(error.clone(), &room);
+                        let still_in_room = was_in;
+                        let refusal = Outgoing::JoinFailed {
+                            room: room.clone(),
+                            text,
+                            still_in_room,
+                        };
+                        act.send_to(session, refusal);
+                        for message in parked {
+                            let cid = message.cid().map(str::to_owned);
+                            act.send_error(session, error.clone(), cid, &room);
+                        }
+                    }
+                }
+                act.change_done(user, &room, ctx);
+            })
+            .spawn(ctx);
+    }
+}
