@@ -167,9 +167,22 @@ pub struct Settings {
     #[arg(long, env = "CHAT_SQLITE_SYNC", value_enum, default_value_t = SqliteSync::Full)]
     pub sqlite_sync: SqliteSync,
 
-    /// How long a graceful stop (SIGTERM) may take before connections are cut.
+    /// How long a graceful stop (SIGTERM) may take: new messages are refused with
+    /// `shutting_down`, queued ones are stored and acked, sockets close with 1001; whatever is
+    /// still open when it is up is cut, and the process exits.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub shutdown_timeout: Duration,
+
+    /// Messages waiting for the database at most; past it (a slow or stalled database) senders
+    /// are told `unavailable` at once instead of waiting while memory grows.
+    #[arg(long, env = "CHAT_MAX_QUEUED_MESSAGES", default_value_t = 20_000)]
+    pub max_queued_messages: usize,
+
+    /// A commit of messages that has not come back after this long means the database is
+    /// stalled: the messages queued behind it, and new ones, are refused with `unavailable`
+    /// (not stored; clients send them again) until it answers.
+    #[arg(long, env = "CHAT_STORE_STALL_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub store_stall_timeout: Duration,
 }
 
 impl Settings {

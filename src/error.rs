@@ -29,8 +29,10 @@ pub enum ErrorCode {
     RateLimited,
     /// Our fault; details are in the server log.
     Internal,
-    /// The database does not answer (HTTP only: health checks).
+    /// The database does not answer or cannot keep up: nothing was stored; try again later.
     Unavailable,
+    /// The server is stopping: nothing was stored; try again after reconnecting.
+    ShuttingDown,
     /// A known path asked with the wrong method (HTTP only).
     MethodNotAllowed,
 }
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
         }
     }
@@ -63,7 +66,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }

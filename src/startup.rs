@@ -10,9 +10,10 @@ use crate::auth::rate_limit::AuthRateLimiter;
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
 use crate::config::Settings;
+use crate::db::connection::DbConnectionManager;
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
-use crate::history::HistoryActor;
+use crate::history::{HistoryActor, MessageWriter};
 use crate::state::AppState;
 use crate::ws::session::SessionLimits;
 use actix::{Actor, Addr, SyncArbiter};
@@ -20,6 +21,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     chat: Addr<ChatServer>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -71,14 +74,24 @@ impl Application {
         let history = SyncArbiter::start(settings.history_threads.max(1), move || {
             HistoryActor::new(history_pool.clone())
         });
+        // Message batches get a thread and a connection of their own: no read queues in front
+        // of a commit.
+        let writer_target = target.clone();
+        let sqlite_sync = settings.sqlite_sync;
+        let writer = SyncArbiter::start(1, move || {
+            MessageWriter::new(DbConnectionManager::new(writer_target.clone(), sqlite_sync))
+        });
         let chat = ChatServer::new(
             history.clone(),
+            writer,
             ChatConfig {
                 recovery_cap: settings.recovery_limit.max(1),
                 presence_limit: settings.presence_limit,
                 crowd_count_interval: settings.crowd_count_interval,
                 commit_interval: settings.commit_interval,
                 checkpoint_every: target.checkpoint_every(),
+                max_queued: settings.max_queued_messages.max(1),
+                stall_after: settings.store_stall_timeout,
                 ..ChatConfig::default()
             },
         )
@@ -129,7 +142,9 @@ impl Application {
         .workers(workers)
         .tcp_nodelay(true)
         .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+        // Connections are closed by the chat server before the HTTP server stops; this bounds
+        // the wait for what is left (see `graceful_shutdown`).
+        .shutdown_timeout((settings.shutdown_timeout.as_secs() / 2).max(1))
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
@@ -141,6 +156,7 @@ impl Application {
             server,
             address,
             chat,
+            shutdown_timeout: settings.shutdown_timeout,
         })
     }
 
@@ -154,6 +170,7 @@ impl Application {
         Stopper {
             server: self.server.handle(),
             chat: self.chat.clone(),
+            timeout: self.shutdown_timeout,
         }
     }
 
@@ -163,23 +180,38 @@ impl Application {
     }
 }
 
-/// What a graceful stop needs: the HTTP server and the chat server.
+/// What a graceful stop needs: the HTTP server, the chat server, and how long it may take.
 #[derive(Clone)]
 pub struct Stopper {
     server: ServerHandle,
     chat: Addr<ChatServer>,
+    timeout: Duration,
 }
 
-/// A graceful stop: stop accepting connections, store every queued message, close every socket
-/// with 1001, then stop the HTTP server (waiting for connections to finish).
+/// A graceful stop, within the shutdown timeout: stop accepting connections; refuse new
+/// messages (`shutting_down`) while every queued one is stored and acked; close every socket
+/// with 1001; stop the HTTP server. Whatever is still open when the timeout is up is cut, so
+/// the process always exits in time; an acked message is stored whatever happens.
 pub async fn graceful_shutdown(stopper: Stopper) {
-    stopper.server.pause().await;
-    if let Err(e) = stopper.chat.send(Shutdown).await {
-        log::error!("chat server did not shut down cleanly: {e}");
+    let Stopper {
+        server,
+        chat,
+        timeout,
+    } = stopper;
+    let graceful = async {
+        server.pause().await;
+        if let Err(e) = chat.send(Shutdown).await {
+            log::error!("chat server did not shut down cleanly: {e}");
+        }
+        server.stop(true).await;
+    };
+    if tokio::time::timeout(timeout, graceful).await.is_err() {
+        log::warn!(
+            "the graceful stop took longer than {}: cutting what is still open",
+            humantime::format_duration(timeout)
+        );
+        server.stop(false).await;
     }
-    stopper.server.stop(true).await;
-    // Anything a socket sent while closing is stored too.
-    let _ = stopper.chat.send(Shutdown).await;
 }
 
 /// Ensures the admin named by CHAT_ADMIN_USERNAME / CHAT_ADMIN_PASSWORD, if both are set.

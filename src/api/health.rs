@@ -1,25 +1,88 @@
-//! `GET /healthz`: 200 when the server and its database answer.
+//! `GET /healthz` (liveness: the process serves and its database answers) and `GET /readyz`
+//! (readiness: whether a load balancer should send this node traffic now).
 
 use crate::api::{get_or_head, resource};
+use crate::chat::messages::GetReadiness;
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::CheckDatabase;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
+use serde_json::json;
+use std::time::Duration;
+
+/// How long `/readyz` waits for the database before it counts as not answering.
+const READY_DB_WAIT: Duration = Duration::from_secs(2);
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", get_or_head(), healthz));
+    cfg.service(resource("/healthz", get_or_head(), healthz))
+        .service(resource("/readyz", get_or_head(), readyz));
 }
 
+/// 200 `{"status":"ok"}` when the server and its database answer (within 2 s), else 503.
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    match state.history.send(CheckDatabase).await? {
-        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))),
-        Err(e) => {
-            log::error!("health check: {e}");
-            Err(AppError::new(
-                ErrorCode::Unavailable,
-                "database unavailable",
-            ))
+    match database_answers(&state).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
+        Err(_) => Err(AppError::new(
+            ErrorCode::Unavailable,
+            "database unavailable",
+        )),
+    }
+}
+
+/// Whether the database answers a trivial query within [`READY_DB_WAIT`]; else why not. (The
+/// chat server logs an outage of storing once; this is asked by probes every few seconds, so
+/// it does not log at all above debug.)
+async fn database_answers(state: &AppState) -> Result<(), &'static str> {
+    match tokio::time::timeout(READY_DB_WAIT, state.history.send(CheckDatabase)).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => {
+            log::debug!("database check: {e}");
+            Err("the database does not answer")
         }
+        Ok(Err(_)) => Err("the history actor is not running"),
+        Err(_) => Err("the database did not answer within 2 s"),
+    }
+}
+
+/// 200 `{"status":"ready"}` when the database answers and the server is not stopping; else 503
+/// `{"status":"not_ready","reason"}`. Either way `storing` says whether the last commit of
+/// messages worked (`ok` or `failing`) and `queued` how many messages wait for the next one.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let chat = match state.chat.send(GetReadiness).await {
+        Ok(readiness) => readiness,
+        Err(_) => return not_ready("the chat server is not running", json!({})),
+    };
+    let figures = json!({
+        "storing": if chat.storage_down { "failing" } else { "ok" },
+        "queued": chat.queued,
+    });
+    if chat.draining {
+        return not_ready("draining: the server is stopping", figures);
+    }
+    match tokio::time::timeout(READY_DB_WAIT, state.history.send(CheckDatabase)).await {
+        Ok(Ok(Ok(()))) => {
+            let mut body = json!({"status": "ready"});
+            merge(&mut body, figures);
+            HttpResponse::Ok().json(body)
+        }
+        Ok(Ok(Err(e))) => {
+            log::debug!("readiness: {e}");
+            not_ready("the database does not answer", figures)
+        }
+        Ok(Err(_)) => not_ready("the history actor is not running", figures),
+        Err(_) => not_ready("the database did not answer within 2 s", figures),
+    }
+}
+
+fn not_ready(reason: &str, figures: serde_json::Value) -> HttpResponse {
+    let mut body = json!({"status": "not_ready", "reason": reason});
+    merge(&mut body, figures);
+    HttpResponse::ServiceUnavailable().json(body)
+}
+
+fn merge(body: &mut serde_json::Value, figures: serde_json::Value) {
+    if let (Some(body), serde_json::Value::Object(figures)) = (body.as_object_mut(), figures) {
+        body.extend(figures);
     }
 }

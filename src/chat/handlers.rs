@@ -169,8 +169,7 @@ impl Handler<Publish> for ChatServer {
         };
         // A message to a room whose join is still being checked waits for the answer.
         if let Some(message) = self.joins.park(msg.session, message) {
-            self.outbox.push(message);
-            self.flush(ctx);
+            self.enqueue(message, ctx);
         }
     }
 }
@@ -273,8 +272,10 @@ impl Handler<MarkRead> for ChatServer {
 impl Handler<Shutdown> for ChatServer {
     type Result = ResponseActFuture<Self, ()>;
 
-    /// Waits until every queued message is stored (and acked), then closes every connection.
+    /// Refuses new messages from now on (`shutting_down`), waits until every queued message
+    /// is stored (and acked), then closes every connection with 1001.
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
         let (done, idle) = oneshot::channel();
         self.outbox.when_idle(done);
         self.flush(ctx);
@@ -294,14 +295,14 @@ impl Handler<Announce> for ChatServer {
     /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
     fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
         let (reply, answer) = oneshot::channel();
-        self.outbox.push(PendingMessage {
+        let announcement = PendingMessage {
             origin: Origin::Http(reply),
             from: msg.from,
             room: msg.room,
             text: msg.text.into_string(),
             kind: MessageKind::Announcement,
-        });
-        self.flush(ctx);
+        };
+        self.enqueue(announcement, ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
                 Err(AppError::new(ErrorCode::Internal, "the server is stopping"))
@@ -344,6 +345,14 @@ impl Handler<GetLiveStats> for ChatServer {
             rooms: self.rooms.len(),
             messages_per_minute: self.stored.last_minute(unix_seconds()),
         })
+    }
+}
+
+impl Handler<GetReadiness> for ChatServer {
+    type Result = MessageResult<GetReadiness>;
+
+    fn handle(&mut self, _: GetReadiness, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.readiness())
     }
 }
 

@@ -98,9 +98,8 @@ impl ChatServer {
                         };
                         act.send_to(session, joined);
                         for message in parked {
-                            act.outbox.push(message);
+                            act.enqueue(message, ctx);
                         }
-                        act.flush(ctx);
                     }
                     Err(e) => {
                         let error = storage_failure("opening a room", e);

@@ -187,6 +187,22 @@ pub struct LiveStats {
     pub messages_per_minute: u64,
 }
 
+/// `/readyz` → chat server: whether it can serve.
+#[derive(Message)]
+#[rtype(result = "Readiness")]
+pub struct GetReadiness;
+
+/// What the chat server knows of its own readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Stopping: new messages are refused.
+    pub draining: bool,
+    /// The last commit failed (the database is down or refusing writes).
+    pub storage_down: bool,
+    /// Messages waiting for the next commit.
+    pub queued: usize,
+}
+
 /// Admin API → chat server: which of these users have a connection open.
 #[derive(Message)]
 #[rtype(result = "std::collections::HashSet<UserId>")]

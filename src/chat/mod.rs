@@ -9,6 +9,7 @@
 //! - [`outbox`]: messages waiting to be stored, and when the next commit starts;
 //! - [`fanout`]: who gets which frame, gathered per connection;
 //! - [`refusals`]: what a client is told when something is refused or fails;
+//! - [`storage_health`]: whether commits work, so an outage is logged once;
 //! - [`stats`]: the live figures.
 
 pub mod fanout;
@@ -22,5 +23,6 @@ pub mod registry;
 pub mod rooms;
 pub mod server;
 pub mod stats;
+pub mod storage_health;
 
 pub use server::{ChatConfig, ChatServer};

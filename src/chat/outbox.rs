@@ -4,6 +4,11 @@
 //! Only one batch is in flight at a time; whatever arrives meanwhile forms the next batch, so
 //! commits group themselves under load without a timer. With a commit interval, a batch also
 //! waits until that long after the previous one started (unless it is full already).
+//!
+//! The queue is bounded, and so is the time a message may wait behind a commit that does not
+//! come back: while the database is slow or gone, a sender hears `unavailable` at once (its
+//! message is not stored, and it may send it again) instead of waiting without a word while
+//! memory grows.
 
 use super::messages::{SessionId, StoredRef};
 use crate::db::messages::NewMessage;
@@ -91,26 +96,74 @@ pub struct Outbox {
     idle_waiters: Vec<oneshot::Sender<()>>,
     max_batch: usize,
     commit_interval: Duration,
+    /// Most messages queued behind the batch in flight.
+    max_queued: usize,
+    /// How long a batch may be in flight before the database counts as stalled.
+    stall_after: Duration,
+}
+
+/// The outbox's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    /// Most messages stored in one transaction.
+    pub max_batch: usize,
+    /// Least time between the starts of two commits.
+    pub commit_interval: Duration,
+    /// Most messages waiting for the next batch; past it senders hear `unavailable`.
+    pub max_queued: usize,
+    /// A batch in flight for longer than this means the database is stalled: what waits behind
+    /// it is refused (`unavailable`), and so is what arrives, until it comes back.
+    pub stall_after: Duration,
 }
 
 impl Outbox {
-    /// An empty outbox storing at most `max_batch` messages per transaction, starting commits
-    /// at least `commit_interval` apart.
-    pub fn new(max_batch: usize, commit_interval: Duration) -> Outbox {
+    /// An empty outbox within these limits.
+    pub fn new(limits: OutboxLimits) -> Outbox {
         Outbox {
             queue: Vec::new(),
             writing: false,
             last_commit: None,
             scheduled: false,
             idle_waiters: Vec::new(),
-            max_batch: max_batch.max(1),
-            commit_interval,
+            max_batch: limits.max_batch.max(1),
+            commit_interval: limits.commit_interval,
+            max_queued: limits.max_queued.max(1),
+            stall_after: limits.stall_after,
         }
     }
 
-    /// Queues a message for the next batch.
+    /// Whether a message may be queued now: not when the queue is full or the batch in flight
+    /// has stalled (then it would not be stored, and its sender must hear so at once).
+    pub fn admits(&self, now: Instant) -> bool {
+        self.queue.len() < self.max_queued && !self.is_stalled(now)
+    }
+
+    /// Queues a message for the next batch (ask [`Outbox::admits`] first).
     pub fn push(&mut self, message: PendingMessage) {
         self.queue.push(message);
+    }
+
+    /// Whether the batch in flight has taken longer than the stall limit.
+    pub fn is_stalled(&self, now: Instant) -> bool {
+        self.writing
+            && self
+                .last_commit
+                .is_some_and(|started| now.saturating_duration_since(started) > self.stall_after)
+    }
+
+    /// When the batch in flight has stalled, everything queued behind it, taken out: none of
+    /// it has reached the database, so its senders can be told at once to send it again.
+    pub fn take_stalled(&mut self, now: Instant) -> Vec<PendingMessage> {
+        if self.is_stalled(now) {
+            std::mem::take(&mut self.queue)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Messages waiting for the next batch (not counting the batch in flight).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Whether a batch should start now, later, or not at all.
@@ -185,6 +238,20 @@ mod tests {
         }
     }
 
+    fn outbox(max_batch: usize, commit_interval: Duration) -> Outbox {
+        Outbox::new(OutboxLimits {
+            max_batch,
+            commit_interval,
+            max_queued: 1000,
+            stall_after: Duration::from_secs(5),
+        })
+    }
+
+    fn push(outbox: &mut Outbox, cid: &str) {
+        assert!(outbox.admits(Instant::now()));
+        outbox.push(message(cid));
+    }
+
     fn cids(commit: Commit) -> Vec<String> {
         match commit {
             Commit::Now(batch) => batch.iter().map(|p| p.cid().unwrap().to_owned()).collect(),
@@ -194,13 +261,13 @@ mod tests {
 
     #[test]
     fn what_arrives_while_a_batch_is_stored_forms_the_next_batch() {
-        let mut outbox = Outbox::new(100, Duration::ZERO);
+        let mut outbox = outbox(100, Duration::ZERO);
         let now = Instant::now();
         assert!(matches!(outbox.next_commit(now), Commit::NotNow), "empty");
-        outbox.push(message("a"));
+        push(&mut outbox, "a");
         assert_eq!(cids(outbox.next_commit(now)), vec!["a"]);
-        outbox.push(message("b"));
-        outbox.push(message("c"));
+        push(&mut outbox, "b");
+        push(&mut outbox, "c");
         assert!(
             matches!(outbox.next_commit(now), Commit::NotNow),
             "one in flight"
@@ -211,9 +278,9 @@ mod tests {
 
     #[test]
     fn a_batch_holds_at_most_max_batch_messages_in_order() {
-        let mut outbox = Outbox::new(2, Duration::ZERO);
+        let mut outbox = outbox(2, Duration::ZERO);
         for cid in ["a", "b", "c"] {
-            outbox.push(message(cid));
+            push(&mut outbox, cid);
         }
         let now = Instant::now();
         assert_eq!(cids(outbox.next_commit(now)), vec!["a", "b"]);
@@ -224,9 +291,9 @@ mod tests {
     #[test]
     fn with_a_commit_interval_the_next_batch_waits_unless_it_is_full() {
         let interval = Duration::from_millis(5);
-        let mut outbox = Outbox::new(3, interval);
+        let mut outbox = outbox(3, interval);
         let start = Instant::now();
-        outbox.push(message("a"));
+        push(&mut outbox, "a");
         assert_eq!(
             cids(outbox.next_commit(start)),
             vec!["a"],
@@ -234,7 +301,7 @@ mod tests {
         );
         outbox.committed();
 
-        outbox.push(message("b"));
+        push(&mut outbox, "b");
         let soon = start + Duration::from_millis(2);
         match outbox.next_commit(soon) {
             Commit::After(wait) => assert_eq!(wait, Duration::from_millis(3)),
@@ -249,7 +316,7 @@ mod tests {
         outbox.committed();
 
         for cid in ["c", "d", "e"] {
-            outbox.push(message(cid));
+            push(&mut outbox, cid);
         }
         let full = cids(outbox.next_commit(start + interval));
         assert_eq!(full, vec!["c", "d", "e"], "a full batch does not wait");
@@ -257,21 +324,72 @@ mod tests {
 
     #[test]
     fn idle_waiters_hear_when_everything_queued_is_stored() {
-        let mut outbox = Outbox::new(10, Duration::ZERO);
+        let mut outbox = outbox(10, Duration::ZERO);
         let (tx, mut rx) = oneshot::channel();
         outbox.when_idle(tx);
         assert!(rx.try_recv().is_ok(), "an idle outbox answers at once");
 
-        outbox.push(message("a"));
+        push(&mut outbox, "a");
         let (tx, mut rx) = oneshot::channel();
         outbox.when_idle(tx);
         let _batch = outbox.next_commit(Instant::now());
-        outbox.push(message("b"));
+        push(&mut outbox, "b");
         outbox.committed();
         assert!(rx.try_recv().is_err(), "b is still queued");
         let _batch = outbox.next_commit(Instant::now());
         outbox.committed();
         assert!(rx.try_recv().is_ok());
         assert!(outbox.is_idle());
+    }
+
+    #[test]
+    fn a_full_queue_admits_nothing_more_until_a_batch_takes_from_it() {
+        let mut outbox = Outbox::new(OutboxLimits {
+            max_batch: 10,
+            commit_interval: Duration::ZERO,
+            max_queued: 2,
+            stall_after: Duration::from_secs(5),
+        });
+        let now = Instant::now();
+        push(&mut outbox, "a");
+        push(&mut outbox, "b");
+        assert!(!outbox.admits(now), "full");
+        assert_eq!(outbox.queued(), 2);
+        // Once a batch takes them, there is room again.
+        let _batch = outbox.next_commit(now);
+        assert!(outbox.admits(now));
+    }
+
+    #[test]
+    fn behind_a_stalled_batch_nothing_waits_in_silence() {
+        let stall_after = Duration::from_secs(5);
+        let mut outbox = Outbox::new(OutboxLimits {
+            max_batch: 10,
+            commit_interval: Duration::ZERO,
+            max_queued: 100,
+            stall_after,
+        });
+        let start = Instant::now();
+        push(&mut outbox, "a");
+        let _in_flight = outbox.next_commit(start);
+        push(&mut outbox, "b");
+        let soon = start + Duration::from_secs(1);
+        assert!(
+            outbox.take_stalled(soon).is_empty(),
+            "a slow commit is not yet a stall"
+        );
+        assert!(outbox.admits(soon));
+        outbox.push(message("c"));
+
+        let late = start + stall_after + Duration::from_millis(1);
+        assert!(outbox.is_stalled(late));
+        let refused: Vec<_> = outbox.take_stalled(late);
+        let refused: Vec<_> = refused.iter().map(|p| p.cid().unwrap()).collect();
+        assert_eq!(refused, ["b", "c"], "what waited behind it is given back");
+        assert!(!outbox.admits(late), "and so is what arrives");
+
+        outbox.committed();
+        assert!(!outbox.is_stalled(late), "the database answered");
+        assert!(outbox.admits(late));
     }
 }

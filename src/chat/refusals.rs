@@ -58,11 +58,21 @@ pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
     }
 }
 
-/// The refusal of every message of a batch that could not be stored.
+/// The refusal of a message that could not be stored (the database failed, is stalled, or
+/// the queue in front of it is full): the client keeps it and sends it again later.
 pub fn not_stored() -> AppError {
     AppError::new(
-        ErrorCode::Internal,
-        "the message was not stored; send it again",
+        ErrorCode::Unavailable,
+        "the message was not stored: the database is not available; send it again",
+    )
+}
+
+/// The refusal of a message sent while the server stops: the client sends it again once it
+/// has reconnected (to this server restarted, or another one).
+pub fn shutting_down() -> AppError {
+    AppError::new(
+        ErrorCode::ShuttingDown,
+        "the server is restarting: the message was not stored; send it again after reconnecting",
     )
 }
 

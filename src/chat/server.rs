@@ -3,23 +3,24 @@
 //! figures ([`StoredRate`]), and routes between them, the sessions and the history actor. It
 //! holds state, not services: the database is reached only through the history actor.
 //!
-//! A message travels: session → `Publish` → outbox → one `StoreMessages` batch (one
-//! transaction, which assigns the seqs) → fan-out to the room and `ack` to the sender
-//! ([`ChatServer::deliver_stored`]). The handlers of its messages are in `handlers.rs`.
+//! A message travels: session → `Publish` → outbox → one `StoreMessages` batch to the message
+//! writer (one transaction, which assigns the seqs) → fan-out to the room and `ack` to the
+//! sender ([`ChatServer::deliver_stored`]). The handlers of its messages are in `handlers.rs`.
 
 use super::fanout::{self, Deliveries, Skip};
 use super::membership::{JoinsInFlight, MembershipQueue};
 use super::messages::*;
-use super::outbox::{Commit, Origin, Outbox, PendingMessage};
-use super::refusals::{forbidden, not_stored, split, storage_failure};
+use super::outbox::{Commit, Origin, Outbox, OutboxLimits, PendingMessage};
+use super::refusals::{forbidden, not_stored, shutting_down, split, storage_failure};
 use super::registry::Registry;
 use super::rooms::{LiveRooms, PresenceNews};
 use super::stats::{unix_seconds, StoredRate};
+use super::storage_health::{Change, StorageHealth};
 use crate::db::messages::StoreOutcome;
 use crate::domain::{RoomKind, RoomName, UserId, UserInfo};
 use crate::error::AppError;
 use crate::history::messages::{Checkpoint, StoreMessages};
-use crate::history::HistoryActor;
+use crate::history::{HistoryActor, MessageWriter};
 use crate::protocol::{ServerFrame, WireMessage};
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -46,6 +47,11 @@ pub struct ChatConfig {
     /// How often the history actor is asked to checkpoint the database's log
     /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never.
     pub checkpoint_every: Option<Duration>,
+    /// Most messages waiting for the next commit; past it senders hear `unavailable`.
+    pub max_queued: usize,
+    /// A commit that has not come back after this long means the database is stalled: what
+    /// waits behind it, and what arrives, is refused with `unavailable` until it answers.
+    pub stall_after: Duration,
 }
 
 impl Default for ChatConfig {
@@ -58,6 +64,8 @@ impl Default for ChatConfig {
             max_batch: 2048,
             commit_interval: Duration::ZERO,
             checkpoint_every: None,
+            max_queued: 20_000,
+            stall_after: Duration::from_secs(5),
         }
     }
 }
@@ -72,6 +80,8 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// The chat server actor. Start it once per process and share its address.
 pub struct ChatServer {
     pub(super) history: Addr<HistoryActor>,
+    /// Stores the message batches, on a thread and connection of its own.
+    writer: Addr<MessageWriter>,
     pub(super) config: ChatConfig,
     pub(super) registry: Registry<Recipient<Deliver>>,
     pub(super) rooms: LiveRooms,
@@ -79,6 +89,11 @@ pub struct ChatServer {
     pub(super) stored: StoredRate,
     pub(super) membership: MembershipQueue,
     pub(super) joins: JoinsInFlight,
+    /// Whether commits work.
+    storage: StorageHealth,
+    /// Set by `Shutdown`: new messages are refused with `shutting_down` while what was queued
+    /// is stored.
+    pub(super) draining: bool,
     /// Whether a checkpoint is under way (at most one at a time).
     checkpointing: bool,
     /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
@@ -88,14 +103,26 @@ pub struct ChatServer {
 }
 
 impl ChatServer {
-    /// A chat server that stores through `history`.
-    pub fn new(history: Addr<HistoryActor>, config: ChatConfig) -> ChatServer {
+    /// A chat server that stores messages through `writer` and reads through `history`.
+    pub fn new(
+        history: Addr<HistoryActor>,
+        writer: Addr<MessageWriter>,
+        config: ChatConfig,
+    ) -> ChatServer {
         ChatServer {
             history,
+            writer,
             config,
             registry: Registry::default(),
             rooms: LiveRooms::new(config.presence_limit),
-            outbox: Outbox::new(config.max_batch, config.commit_interval),
+            outbox: Outbox::new(OutboxLimits {
+                max_batch: config.max_batch,
+                commit_interval: config.commit_interval,
+                max_queued: config.max_queued,
+                stall_after: config.stall_after,
+            }),
+            storage: StorageHealth::default(),
+            draining: false,
             stored: StoredRate::default(),
             membership: MembershipQueue::default(),
             joins: JoinsInFlight::default(),
@@ -311,6 +338,20 @@ impl ChatServer {
             .spawn(ctx);
     }
 
+    /// Queues a message for the next commit and starts one if it may; a message the outbox
+    /// cannot take (shutting down, queue full, database stalled) is refused at once.
+    pub(super) fn enqueue(&mut self, message: PendingMessage, ctx: &mut Context<Self>) {
+        if self.draining {
+            return self.refuse_unstored(vec![message], shutting_down);
+        }
+        if self.outbox.admits(Instant::now()) {
+            self.outbox.push(message);
+            self.flush(ctx);
+        } else {
+            self.refuse_unstored(vec![message], not_stored);
+        }
+    }
+
     /// Starts storing the outbox when [`Outbox::next_commit`] says so.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         let pending = match self.outbox.next_commit(Instant::now()) {
@@ -325,21 +366,25 @@ impl ChatServer {
             Commit::Now(pending) => pending,
         };
         let batch = pending.iter().map(PendingMessage::to_new_message).collect();
-        self.history
+        self.writer
             .send(StoreMessages { batch })
             .into_actor(self)
             .map(move |result, act, ctx| {
-                match result {
-                    Ok(Ok(outcomes)) if outcomes.len() == pending.len() => {
+                match split(result) {
+                    Ok(outcomes) if outcomes.len() == pending.len() => {
+                        act.storage_answered(Ok(()));
                         act.deliver_stored(pending, outcomes)
                     }
                     other => {
-                        log::error!(
-                            "storing {} message(s) failed: {:?}",
-                            pending.len(),
-                            other.map(|r| r.map(|o| o.len()))
-                        );
-                        act.refuse_unstored(pending);
+                        let count = pending.len();
+                        act.storage_answered(Err(match other {
+                            Ok(outcomes) => {
+                                format!("{} outcomes for {count} messages", outcomes.len())
+                            }
+                            Err(Ok(e)) => e.to_string(),
+                            Err(Err(e)) => format!("message writer: {e}"),
+                        }));
+                        act.refuse_unstored(pending, not_stored);
                     }
                 }
                 act.outbox.committed();
@@ -348,17 +393,67 @@ impl ChatServer {
             .spawn(ctx);
     }
 
-    /// Tells whoever waits for each message of a failed batch that it was not stored.
-    fn refuse_unstored(&mut self, pending: Vec<PendingMessage>) {
+    /// Notes a commit's outcome; logs an outage when it starts and when it ends, not once per
+    /// message.
+    fn storage_answered(&mut self, outcome: Result<(), String>) {
+        let now = Instant::now();
+        match outcome {
+            Ok(()) => {
+                if let Change::CameBack {
+                    after,
+                    failed_commits,
+                } = self.storage.succeeded(now)
+                {
+                    log::warn!(
+                        "storing messages works again, after {:.1} s and {failed_commits} failed commit(s)",
+                        after.as_secs_f64()
+                    );
+                }
+            }
+            Err(cause) => match self.storage.failed(now) {
+                Change::WentDown => log::error!(
+                    "storing messages failed: {cause}. Senders are told `unavailable` (their \
+                     messages are not stored) until the database answers again"
+                ),
+                _ => log::debug!("storing messages failed again: {cause}"),
+            },
+        }
+    }
+
+    /// Refuses, at once, what waits behind a commit that has not come back for too long: none
+    /// of it has reached the database, and its senders should not wait in silence.
+    fn refuse_stalled(&mut self) {
+        let stalled = self.outbox.take_stalled(Instant::now());
+        if !stalled.is_empty() {
+            log::warn!(
+                "a commit has not come back for {:?}: refusing {} queued message(s) with `unavailable`",
+                self.config.stall_after,
+                stalled.len()
+            );
+            self.refuse_unstored(stalled, not_stored);
+        }
+    }
+
+    /// Tells whoever waits for each of these messages that it was not stored, and why.
+    pub(super) fn refuse_unstored(&mut self, pending: Vec<PendingMessage>, why: fn() -> AppError) {
         for p in pending {
             match p.origin {
                 Origin::Session { session, cid } => {
-                    self.send_error(session, not_stored(), Some(cid), &p.room)
+                    self.send_error(session, why(), Some(cid), &p.room)
                 }
                 Origin::Http(reply) => {
-                    let _ = reply.send(Err(not_stored()));
+                    let _ = reply.send(Err(why()));
                 }
             }
+        }
+    }
+
+    /// Whether the server can serve: not draining, and storing messages works.
+    pub(super) fn readiness(&self) -> Readiness {
+        Readiness {
+            draining: self.draining,
+            storage_down: self.storage.is_down(),
+            queued: self.outbox.queued(),
         }
     }
 
@@ -460,6 +555,8 @@ impl Actor for ChatServer {
         if let Some(every) = self.config.checkpoint_every {
             ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
         }
+        let stall_check = (self.config.stall_after / 4).max(Duration::from_millis(50));
+        ctx.run_interval(stall_check, |act, _| act.refuse_stalled());
         if !self.config.crowd_count_interval.is_zero() {
             ctx.run_interval(self.config.crowd_count_interval, |act, _| {
                 act.tell_crowd_counts()

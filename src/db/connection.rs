@@ -87,10 +87,21 @@ pub enum SqliteSync {
     Normal,
 }
 
-/// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`].
+/// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`]; the message writer opens its own
+/// connection through one too.
 pub struct DbConnectionManager {
     target: DbTarget,
     sqlite_sync: SqliteSync,
+}
+
+impl DbConnectionManager {
+    /// A manager for connections to `target`.
+    pub fn new(target: DbTarget, sqlite_sync: SqliteSync) -> DbConnectionManager {
+        DbConnectionManager {
+            target,
+            sqlite_sync,
+        }
+    }
 }
 
 impl ManageConnection for DbConnectionManager {
@@ -152,10 +163,7 @@ pub fn open_pool(
     if let DbTarget::Sqlite(path) = target {
         create_parent_dir(path)?;
     }
-    let manager = DbConnectionManager {
-        target: target.clone(),
-        sqlite_sync,
-    };
+    let manager = DbConnectionManager::new(target.clone(), sqlite_sync);
     let pool = r2d2::Pool::builder()
         .max_size(pool_size.max(1))
         // A PostgreSQL connection can break under us; an SQLite one cannot, and checking it

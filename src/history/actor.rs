@@ -1,9 +1,10 @@
 //! The history actor: runs on a few threads of its own (a `SyncArbiter`), so that database
 //! work never blocks an async worker. Each handler takes a pooled connection and calls the
-//! plain query functions of `db`.
+//! plain query functions of `db`. Message batches are not stored here but by the
+//! [`MessageWriter`](super::MessageWriter), so that reads never queue in front of them.
 
 use super::messages::*;
-use crate::db::messages::{deleted_seqs, read_window, store_batch, Window};
+use crate::db::messages::{deleted_seqs, read_window, Window};
 use crate::db::models::{RoomSummary, UserRow};
 use crate::db::{admin, rooms, users, DbConn, DbPool, StorageError};
 use crate::domain::{RoomKind, RoomName};
@@ -42,15 +43,6 @@ fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), Storage
 
 impl Actor for HistoryActor {
     type Context = SyncContext<Self>;
-}
-
-impl Handler<StoreMessages> for HistoryActor {
-    type Result = Result<Vec<crate::db::messages::StoreOutcome>, StorageError>;
-
-    /// One transaction for the whole batch: group commit.
-    fn handle(&mut self, msg: StoreMessages, _: &mut Self::Context) -> Self::Result {
-        store_batch(&mut *self.conn()?, &msg.batch)
-    }
 }
 
 impl Handler<OpenRoom> for HistoryActor {

@@ -1,5 +1,6 @@
-//! The history actor's API: one message per database task. The chat server sends the
-//! message-path ones (store, open room, read cursor); the HTTP handlers send the account ones.
+//! The history actors' API: one message per database task. The chat server sends the
+//! message-path ones (store, to the writer; open room and read cursor, to the history actor);
+//! the HTTP handlers send the account ones.
 
 use crate::db::messages::{NewMessage, StoreOutcome};
 use crate::db::models::{RoomSummary, StoredMessage, UserRow};
@@ -7,7 +8,7 @@ use crate::db::StorageError;
 use crate::domain::{Role, RoomName, UserId};
 use actix::Message;
 
-/// Chat server → history: store these messages in one transaction. Returns one outcome per
+/// Chat server → message writer: store these messages in one transaction. Returns one outcome per
 /// message, in order; only after this reply may anyone see them.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<StoreOutcome>, StorageError>")]

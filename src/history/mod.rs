@@ -1,8 +1,11 @@
-//! The history actor: the chat server's (and the HTTP handlers') way to the database. It runs
-//! on threads of its own, answers one message at a time per thread, and never holds state
-//! beyond the pool.
+//! The way to the database for the chat server and the HTTP handlers, on threads of their own
+//! so that no async worker ever waits on it: the [`MessageWriter`] (one thread, one connection
+//! of its own) stores message batches; the [`HistoryActor`] (a few threads over the pool)
+//! answers everything else. Neither holds state beyond its connections.
 
 pub mod actor;
 pub mod messages;
+pub mod writer;
 
 pub use actor::HistoryActor;
+pub use writer::MessageWriter;

@@ -24,6 +24,10 @@ import { JOINED_PAGE, newRoom, insertMessage, dropMessage, clearMessages, setOnl
 const HISTORY_RETRY_MS = 3000;
 
 const utf8 = new TextEncoder();
+/** Refusals that say nothing of the message itself: the server could not store it now. */
+const TRANSIENT = new Set(['unavailable', 'shutting_down']);
+const RESEND_FIRST_MS = 1000;
+const RESEND_MAX_MS = 30000;
 
 export class ChatClient {
   /**
@@ -182,6 +186,15 @@ export class ChatClient {
 
   discard(cid) { this.outbox.discard(cid); }
 
+  /** Sends a message the server could not store again after a pause that grows with each
+   *  refusal (1 s, 2 s, 4 s ... at most 30 s, with jitter), if it is still pending then. */
+  resendLater(p) {
+    const delay = Math.min(RESEND_MAX_MS, RESEND_FIRST_MS * 2 ** Math.min(p.refusals - 1, 5));
+    setTimeout(() => {
+      if (this.outbox.byCid.get(p.cid) === p && p.status === 'pending') this.transmit(p);
+    }, delay * (0.75 + Math.random() / 2));
+  }
+
   transmit(p) {
     const frame = { type: 'send', room: p.room, text: p.text, cid: p.cid };
     // The server would refuse a larger frame without naming the cid, leaving it pending forever.
@@ -322,6 +335,16 @@ export class ChatClient {
   onError(f) {
     // Refused at connect (banned, account gone): the 1008 close that follows asks /api/me.
     if (f.code === 'unauthorized' && !this.ready) return;
+    if (f.cid && TRANSIENT.has(f.code)) {
+      // Not stored, through no fault of the message: it stays pending and goes again by
+      // itself (after the reconnect that follows `shutting_down`, or after a pause).
+      const p = this.outbox.later(f.cid);
+      if (p) {
+        if (f.code === 'unavailable') this.resendLater(p);
+        this.call('pending', p);
+        return;
+      }
+    }
     if (f.cid) {
       const p = this.outbox.fail(f.cid, f.message || f.code);
       if (p) { this.call('pending', p); return; }

@@ -3,7 +3,9 @@
  * Each gets a cid of its own when written. Until its `ack` (or our own copy coming back as a
  * `message`) it stays here and on screen as pending; after a reconnect it is sent again with the
  * same cid, so a message stored before the connection dropped is not stored twice. An `error`
- * with its cid marks it failed: the reader may retry (same cid) or discard it.
+ * with its cid marks it failed: the reader may retry (same cid) or discard it; except when the
+ * server could not store it for a reason of its own (`unavailable`, `shutting_down`): then it
+ * stays pending and is sent again by itself.
  */
 
 /** A client message id: 1-64 printable ASCII characters, unique enough never to repeat. */
@@ -23,7 +25,7 @@ export class Outbox {
 
   /** A new message for `room`, pending. */
   add(room, text) {
-    const p = { cid: newCid(), room, text, ts: Date.now(), status: 'pending', error: null };
+    const p = { cid: newCid(), room, text, ts: Date.now(), status: 'pending', error: null, refusals: 0 };
     this.byCid.set(p.cid, p);
     return p;
   }
@@ -62,6 +64,14 @@ export class Outbox {
     if (!p) return null;
     p.status = 'failed';
     p.error = error;
+    return p;
+  }
+
+  /** Not stored for now (the server's reason, not the message's): still pending, counted. */
+  later(cid) {
+    const p = this.byCid.get(cid);
+    if (!p) return null;
+    p.refusals += 1;
     return p;
   }
 

@@ -358,6 +358,13 @@ impl WsClient {
         self.send_text(&frame.to_string()).await;
     }
 
+    /// Sends a JSON frame; an error when the connection is gone.
+    pub async fn try_send(&mut self, frame: Value) -> Result<(), awc::error::WsProtocolError> {
+        self.framed
+            .send(Message::Text(frame.to_string().into()))
+            .await
+    }
+
     /// Sends a raw text frame.
     pub async fn send_text(&mut self, text: &str) {
         self.framed
@@ -435,6 +442,22 @@ impl WsClient {
             assert!(
                 ignoring.contains(&other),
                 "expected a {kind} frame, got {frame}"
+            );
+        }
+    }
+
+    /// The next frame of one of the types in `kinds`, passing over frames of the types in
+    /// `ignoring`.
+    pub async fn expect_ignoring_any(&mut self, kinds: &[&str], ignoring: &[&str]) -> Value {
+        loop {
+            let frame = self.recv().await;
+            let kind = frame["type"].as_str().unwrap_or_default();
+            if kinds.contains(&kind) {
+                return frame;
+            }
+            assert!(
+                ignoring.contains(&kind),
+                "expected one of {kinds:?}, got {frame}"
             );
         }
     }
@@ -660,11 +683,18 @@ pub struct ServerProcess {
     child: std::process::Child,
     /// Where it listens.
     pub address: SocketAddr,
+    /// Every line it has written to its log (standard error) so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts the binary on port 0 with the test's database and waits until it listens.
     pub fn start(data: &TestData) -> ServerProcess {
+        ServerProcess::start_with_env(data, &[])
+    }
+
+    /// As [`ServerProcess::start`], with these environment variables set as well.
+    pub fn start_with_env(data: &TestData, env: &[(&str, &str)]) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(server_binary())
             .args(["--bind", "127.0.0.1:0"])
@@ -678,12 +708,15 @@ impl ServerProcess {
             .env("RUST_LOG", "info")
             .env_remove("CHAT_ADMIN_USERNAME")
             .env_remove("CHAT_ADMIN_PASSWORD")
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start the server binary");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = log.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in std::io::BufReader::new(stderr)
@@ -695,6 +728,7 @@ impl ServerProcess {
                         let _ = tx.send(rest.trim().to_owned());
                     }
                 }
+                keep.lock().unwrap().push(line);
             }
         });
         let address = rx
@@ -702,7 +736,17 @@ impl ServerProcess {
             .expect("the server said where it listens")
             .parse()
             .expect("an address");
-        ServerProcess { child, address }
+        ServerProcess {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// The lines of its log so far that contain `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
     }
 
     /// As `TestApp`, for HTTP calls.

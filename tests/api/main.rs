@@ -3,6 +3,7 @@
 //! is set) on PostgreSQL.
 
 mod helpers;
+mod pg_cluster;
 
 mod accounts;
 mod admin;
@@ -11,6 +12,7 @@ mod bad_input;
 mod durability;
 mod hardening;
 mod messaging;
+mod outage;
 mod pages;
 mod presence;
 mod rights;

@@ -1,0 +1,107 @@
+//! The message writer: one thread with a database connection of its own that does nothing but
+//! store the chat server's message batches. Reads (health checks, the account lookup of every
+//! HTTP request, room lists, the console's searches) go to the [`HistoryActor`]'s threads and
+//! pool, so no visitor can queue in front of a commit and raise every sender's ack latency.
+//!
+//! The chat server hands it one batch at a time (its outbox keeps at most one in flight), so
+//! its mailbox never holds more than one `StoreMessages`.
+//!
+//! [`HistoryActor`]: super::HistoryActor
+
+use super::messages::StoreMessages;
+use crate::db::connection::DbConnectionManager;
+use crate::db::messages::{store_batch, StoreOutcome};
+use crate::db::{DbConn, StorageError};
+use actix::{Actor, Handler, SyncContext};
+use diesel::r2d2::ManageConnection;
+
+/// Stores message batches on a connection of its own, opened on the first batch and opened
+/// again after any failure (a database that went away and came back needs no restart).
+pub struct MessageWriter {
+    manager: DbConnectionManager,
+    conn: Option<DbConn>,
+}
+
+impl MessageWriter {
+    /// A writer that opens its connection through `manager` when it first needs one.
+    pub fn new(manager: DbConnectionManager) -> MessageWriter {
+        MessageWriter {
+            manager,
+            conn: None,
+        }
+    }
+
+    fn store(&mut self, batch: &[crate::db::messages::NewMessage]) -> WriteResult {
+        let conn = match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let opened = self
+                    .manager
+                    .connect()
+                    .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+                self.conn.insert(opened)
+            }
+        };
+        let result = store_batch(conn, batch);
+        if result.is_err() {
+            // Whatever failed (a broken connection, a locked file), the next batch starts on a
+            // fresh connection rather than on one whose state is unknown.
+            self.conn = None;
+        }
+        result
+    }
+}
+
+type WriteResult = Result<Vec<StoreOutcome>, StorageError>;
+
+impl Actor for MessageWriter {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<StoreMessages> for MessageWriter {
+    type Result = WriteResult;
+
+    /// One transaction for the whole batch: group commit.
+    fn handle(&mut self, msg: StoreMessages, _: &mut Self::Context) -> WriteResult {
+        self.store(&msg.batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::connection::{open_pool, DbTarget, SqliteSync};
+    use crate::db::messages::NewMessage;
+    use crate::db::users::insert_user;
+    use crate::domain::{MessageKind, Role};
+
+    fn message(sender: i64, cid: &str) -> NewMessage {
+        NewMessage {
+            room: "lobby".into(),
+            sender: crate::domain::UserId(sender),
+            cid: Some(cid.into()),
+            text: "hi".into(),
+            kind: MessageKind::Text,
+        }
+    }
+
+    #[test]
+    fn a_writer_stores_on_its_own_connection_and_opens_a_new_one_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let ann = insert_user(&mut pool.get().unwrap(), "ann", Role::User, None).unwrap();
+        let mut writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
+
+        let stored = writer.store(&[message(ann.id, "a")]).unwrap();
+        assert_eq!(stored[0].seq(), 1);
+        assert!(writer.conn.is_some(), "the connection is kept");
+
+        // A sender that does not exist breaks the foreign key: the batch fails as a whole.
+        assert!(writer.store(&[message(ann.id + 100, "b")]).is_err());
+        assert!(writer.conn.is_none(), "a failed batch drops its connection");
+
+        let stored = writer.store(&[message(ann.id, "c")]).unwrap();
+        assert_eq!(stored[0].seq(), 2, "the next batch opens a fresh one");
+    }
+}
