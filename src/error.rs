@@ -167,6 +167,13 @@ impl From<StorageError> for AppError {
         match e {
             StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
             StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
+            StorageError::Unavailable(cause) => {
+                log::debug!("database unavailable: {cause}");
+                AppError::new(
+                    ErrorCode::Unavailable,
+                    "the database is not available; try again shortly",
+                )
+            }
             other => AppError::internal(other),
         }
     }

@@ -47,6 +47,13 @@ pub fn forbidden(room: &RoomName) -> AppError {
 pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
     match error {
         Ok(StorageError::NotFound) => AppError::new(ErrorCode::NotFound, "no such room"),
+        Ok(StorageError::Unavailable(cause)) => {
+            log::debug!("{what}: database unavailable: {cause}");
+            AppError::new(
+                ErrorCode::Unavailable,
+                "the database is not available; try again shortly",
+            )
+        }
         Ok(e) => {
             log::error!("{what}: {e}");
             AppError::new(ErrorCode::Internal, "internal server error")
@@ -101,8 +108,11 @@ mod tests {
     fn a_missing_room_is_not_found_and_other_failures_tell_nothing() {
         let missing = storage_failure("test", Ok(StorageError::NotFound));
         assert_eq!(missing.code, ErrorCode::NotFound);
-        let broken = storage_failure("test", Ok(StorageError::Unavailable("down".into())));
+        let down = storage_failure("test", Ok(StorageError::Unavailable("refused".into())));
+        assert_eq!(down.code, ErrorCode::Unavailable);
+        assert!(!down.message.contains("refused"), "{}", down.message);
+        let broken = storage_failure("test", Ok(StorageError::Inconsistent("no row")));
         assert_eq!(broken.code, ErrorCode::Internal);
-        assert!(!broken.message.contains("down"), "{}", broken.message);
+        assert!(!broken.message.contains("no row"), "{}", broken.message);
     }
 }
