@@ -166,6 +166,29 @@ pub fn test_settings(data: &TestData) -> Settings {
     s
 }
 
+/// Holds SQLite's write lock on a test's database until dropped, as a stuck second process or
+/// a backup tool would: the server's commits wait for it (up to SQLite's busy timeout).
+pub struct WriteLock(diesel::SqliteConnection);
+
+impl WriteLock {
+    /// Takes the lock on the test's SQLite database.
+    pub fn take(data: &TestData) -> WriteLock {
+        use diesel::connection::SimpleConnection;
+        let mut conn =
+            diesel::SqliteConnection::establish(&data.database_url).expect("open the file");
+        conn.batch_execute("BEGIN IMMEDIATE")
+            .expect("the write lock");
+        WriteLock(conn)
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        let _ = self.0.batch_execute("ROLLBACK");
+    }
+}
+
 /// A running server.
 pub struct TestApp {
     /// Where it listens.

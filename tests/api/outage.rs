@@ -3,29 +3,8 @@
 
 use crate::helpers::*;
 use crate::pg_cluster::PgCluster;
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-/// Holds SQLite's write lock on a test's database until dropped, as a stuck second process or
-/// a backup tool would: the server's commits wait for it (up to SQLite's busy timeout).
-struct WriteLock(SqliteConnection);
-
-impl WriteLock {
-    fn take(data: &TestData) -> WriteLock {
-        let mut conn = SqliteConnection::establish(&data.database_url).expect("open the file");
-        conn.batch_execute("BEGIN IMMEDIATE")
-            .expect("the write lock");
-        WriteLock(conn)
-    }
-}
-
-impl Drop for WriteLock {
-    fn drop(&mut self) {
-        let _ = self.0.batch_execute("ROLLBACK");
-    }
-}
 
 fn send(room: &str, text: &str) -> Value {
     json!({"type": "send", "room": room, "text": text, "cid": text})

@@ -1,7 +1,7 @@
 //! What a visitor and the staff do in their browsers.
 
 use crate::driver::{Browser, Driver, ENTER};
-use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, texts, Backend, TestApp, WriteLock};
 use serde_json::json;
 
 /// Signs a guest in on the chat page and waits for their support conversation.
@@ -332,4 +332,71 @@ async fn the_staff_moderates_from_the_console() {
     staff.wait_for_text("#ban-toggle", "Unban customer").await;
     visitor.close().await;
     staff.close().await;
+}
+
+#[actix_rt::test]
+async fn a_message_the_database_could_not_take_stays_pending_and_goes_by_itself() {
+    let Some(mut driver) = Driver::start_or_skip(
+        "a_message_the_database_could_not_take_stays_pending_and_goes_by_itself",
+    )
+    .await
+    else {
+        return;
+    };
+    let stall = std::time::Duration::from_millis(300);
+    let (app, data) = spawn_app_with(Backend::Sqlite, |s| s.store_stall_timeout = stall).await;
+    let visitor = driver.browser(1280, 800).await;
+    guest_signs_in(&app, &visitor, "Patient Pat").await;
+    send_from_chat(&visitor, "first, while all is well").await;
+
+    // The database stalls: the first message waits in its commit, the second behind it, and
+    // is refused with `unavailable` once the commit has stalled.
+    let lock = WriteLock::take(&data);
+    for text in ["stuck in the commit", "refused behind it"] {
+        visitor.type_into("#composer", text).await;
+        visitor.type_into("#composer", ENTER).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let shown = visitor
+        .eval(
+            "return [...document.querySelectorAll('#messages .message')]
+                .filter(m => m.classList.contains('pending') || m.classList.contains('failed'))
+                .map(m => [m.querySelector('.message-text').textContent,
+                           m.classList.contains('failed')]);",
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([["stuck in the commit", false], ["refused behind it", false]]),
+        "both wait as pending; neither is shown as failed"
+    );
+    visitor.screenshot("chat-database-stalled").await;
+
+    // The database is back: the page sends the refused one again by itself.
+    drop(lock);
+    let script = "return document.querySelectorAll('#messages .message.pending, #messages .message.failed').length === 0;";
+    visitor.wait_until("every message is stored", script).await;
+    let token = visitor
+        .eval("return localStorage.getItem('chat.token');")
+        .await;
+    let token = token.as_str().expect("the page keeps its token");
+    let (status, me) = app.get("/api/me", Some(token)).await;
+    assert_eq!(status, 200, "{me}");
+    let room = format!(
+        "support:{}",
+        me["id"].as_i64().or(me["user"]["id"].as_i64()).expect("id")
+    );
+    let (status, page) = app
+        .get(&format!("/api/rooms/{room}/messages"), Some(token))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        texts(&page["messages"]),
+        [
+            "first, while all is well",
+            "stuck in the commit",
+            "refused behind it"
+        ],
+        "each stored once, in order"
+    );
 }
