@@ -33,6 +33,13 @@ pub enum ErrorCode {
     Unavailable,
     /// A known path asked with the wrong method (HTTP only).
     MethodNotAllowed,
+    /// A `join` past the cap of public rooms per user: leave one first. 409 over HTTP: the
+    /// request conflicts with the state of the account, and asking again will not help until
+    /// that state changes (429 would tell the client to wait and retry).
+    TooManyRooms,
+    /// A `read` of a room that is not in the user's list: join it first. 403 over HTTP: the
+    /// caller is known but this is not theirs to change.
+    NotMember,
 }
 
 impl ErrorCode {
@@ -49,6 +56,8 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::NotMember => "not_member",
         }
     }
 
@@ -65,6 +74,8 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::TooManyRooms => StatusCode::CONFLICT,
+            ErrorCode::NotMember => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -159,11 +170,27 @@ impl ResponseError for AppError {
     }
 }
 
+/// The refusals the database decides, told the same way over HTTP and on the socket.
+pub fn refusal(e: &StorageError) -> AppError {
+    match e {
+        StorageError::TooManyRooms => AppError::new(
+            ErrorCode::TooManyRooms,
+            "you are in too many rooms: leave one first",
+        ),
+        StorageError::NotMember => AppError::new(
+            ErrorCode::NotMember,
+            "this room is not in your list: join it first",
+        ),
+        _ => AppError::new(ErrorCode::Internal, "internal server error"),
+    }
+}
+
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
             StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
+            StorageError::TooManyRooms | StorageError::NotMember => refusal(&e),
             other => AppError::internal(other),
         }
     }

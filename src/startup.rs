@@ -78,6 +78,8 @@ impl Application {
                 presence_limit: settings.presence_limit,
                 crowd_count_interval: settings.crowd_count_interval,
                 commit_interval: settings.commit_interval,
+                max_rooms_per_user: settings.max_rooms_per_user,
+                account_recheck_interval: settings.account_recheck_interval,
                 checkpoint_every: target.checkpoint_every(),
                 ..ChatConfig::default()
             },

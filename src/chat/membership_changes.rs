@@ -65,6 +65,7 @@ impl ChatServer {
             since: open.since,
             latest: self.config.latest,
             recovery_cap: self.config.recovery_cap,
+            max_public_rooms: i64::from(self.config.max_rooms_per_user),
         };
         self.history
             .send(request)

@@ -47,6 +47,7 @@ pub fn forbidden(room: &RoomName) -> AppError {
 pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
     match error {
         Ok(StorageError::NotFound) => AppError::new(ErrorCode::NotFound, "no such room"),
+        Ok(e @ (StorageError::TooManyRooms | StorageError::NotMember)) => crate::error::refusal(&e),
         Ok(e) => {
             log::error!("{what}: {e}");
             AppError::new(ErrorCode::Internal, "internal server error")

@@ -43,6 +43,11 @@ pub struct ChatConfig {
     /// Least time between the starts of two commits (group commit: fewer, larger transactions
     /// under load, at the price of this much latency at most).
     pub commit_interval: Duration,
+    /// Most public rooms in one user's list (`too_many_rooms` past it).
+    pub max_rooms_per_user: u32,
+    /// How often the accounts of the connected users are read again (role and ban changes
+    /// made by another process); zero: never.
+    pub account_recheck_interval: Duration,
     /// How often the history actor is asked to checkpoint the database's log
     /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never.
     pub checkpoint_every: Option<Duration>,
@@ -57,6 +62,8 @@ impl Default for ChatConfig {
             crowd_count_interval: Duration::from_secs(10),
             max_batch: 2048,
             commit_interval: Duration::ZERO,
+            max_rooms_per_user: 200,
+            account_recheck_interval: Duration::from_secs(5),
             checkpoint_every: None,
         }
     }

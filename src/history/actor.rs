@@ -60,8 +60,8 @@ impl Handler<OpenRoom> for HistoryActor {
         let mut conn = self.conn()?;
         let conn: &mut DbConn = &mut conn;
         check_support_owner(conn, &msg.room)?;
+        rooms::join_room(conn, msg.user, &msg.room, msg.max_public_rooms)?;
         let room = msg.room.as_str();
-        rooms::add_member(conn, msg.user, room)?;
         // Read the counter before the messages: every seq up to it is committed, so it is
         // visible to the read that follows (seqs of a room commit in order).
         let counter = rooms::last_seq(conn, room)?;
@@ -113,9 +113,8 @@ impl Handler<MarkRead> for HistoryActor {
     fn handle(&mut self, msg: MarkRead, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
         check_support_owner(&mut conn, &msg.room)?;
-        let room = msg.room.as_str();
-        let cursor = rooms::advance_read_cursor(&mut conn, msg.user, room, msg.seq)?;
-        rooms::unread_after(&mut conn, msg.user, room, cursor)
+        let cursor = rooms::advance_read_cursor(&mut conn, msg.user, &msg.room, msg.seq)?;
+        rooms::unread_after(&mut conn, msg.user, msg.room.as_str(), cursor)
     }
 }
 
