@@ -4,7 +4,7 @@
 use super::handlers::error_frame;
 use super::membership::{Change, OpenRequest};
 use super::messages::Outgoing;
-use super::refusals::{split, storage_failure};
+use super::refusals::{forbidden, split, storage_failure};
 use super::server::ChatServer;
 use crate::domain::{RoomName, UserId};
 use crate::history::messages::{ForgetRoom, OpenRoom};
@@ -79,7 +79,15 @@ impl ChatServer {
                     ..
                 } = open;
                 let parked = act.joins.finish(session, &room);
-                match split(result) {
+                // The user may have lost the right to the room meanwhile (a staff member
+                // demoted while joining a support room).
+                let admitted = act.registry.user(session).is_some_and(|u| room.admits(u));
+                let answer = match split(result) {
+                    Ok(_) if !admitted => Err(forbidden(&room)),
+                    Ok(snapshot) => Ok(snapshot),
+                    Err(e) => Err(storage_failure("opening a room", e)),
+                };
+                match answer {
                     Ok(snapshot) => {
                         let last_seq = snapshot.last_seq;
                         let text = ServerFrame::Joined {
@@ -103,13 +111,15 @@ impl ChatServer {
                         }
                         act.flush(ctx);
                     }
-                    Err(e) => {
-                        let error = storage_failure("opening a room", e);
+                    Err(error) => {
+                        // Subscribed before the answer (see `Join`): a refused first join
+                        // (`too_many_rooms`, `not_found`) takes the connection out again, so
+                        // the room's members may have seen its user come and go.
                         if !was_in {
                             act.unsubscribe(session, &room);
                         }
                         let text = error_frame(error.clone(), &room);
-                        let still_in_room = was_in;
+                        let still_in_room = act.registry.is_in(session, &room);
                         let refusal = Outgoing::JoinFailed {
                             room: room.clone(),
                             text,

@@ -161,11 +161,14 @@ pub struct MessageDeleted {
     pub message: StoredRef,
 }
 
-/// Admin API → chat server: close every connection of a user (banned), with 1008.
+/// Admin API (a ban, an unban, a role change) → chat server: the user's account changed in
+/// the database. The chat server reads it again and applies it to every connection of the
+/// user, open or connecting: a banned (or deleted) account's close with 1008, a new role takes
+/// effect at once (staff rights, the support rooms it may be in).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct DisconnectUser {
-    /// Whose connections.
+pub struct AccountChanged {
+    /// Whose account.
     pub user: UserId,
 }
 

@@ -88,6 +88,10 @@ pub struct ChatServer {
     pub(super) joins: JoinsInFlight,
     /// Whether a checkpoint is under way (at most one at a time).
     checkpointing: bool,
+    /// Account reads asked for so far: the ticket of the last one (see `accounts.rs`).
+    pub(super) account_reads: u64,
+    /// Whether a re-check of the connected accounts is under way (at most one at a time).
+    pub(super) rechecking: bool,
     /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
     deliveries: Deliveries,
     /// The per-connection batches of a delivery being handed out; kept for its capacity.
@@ -107,6 +111,8 @@ impl ChatServer {
             membership: MembershipQueue::default(),
             joins: JoinsInFlight::default(),
             checkpointing: false,
+            account_reads: 0,
+            rechecking: false,
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
         }
@@ -187,18 +193,6 @@ impl ChatServer {
             }));
         }
         self.remove_session(session);
-    }
-
-    /// Closes every connection of a user with this code and reason.
-    pub(super) fn close_user(&mut self, user: UserId, code: u16, reason: &'static str) {
-        for session in self.registry.tabs(user).to_vec() {
-            if let Some(entry) = self.registry.get(session) {
-                entry
-                    .recipient
-                    .do_send(Deliver(Outgoing::Close { code, reason }));
-            }
-            self.remove_session(session);
-        }
     }
 
     /// Forgets a connection and takes it out of every room it was in.
@@ -466,6 +460,10 @@ impl Actor for ChatServer {
         ctx.set_mailbox_capacity(64 * 1024);
         if let Some(every) = self.config.checkpoint_every {
             ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
+        }
+        if !self.config.account_recheck_interval.is_zero() {
+            let every = self.config.account_recheck_interval;
+            ctx.run_interval(every, |act, ctx| act.recheck_accounts(ctx));
         }
         if !self.config.crowd_count_interval.is_zero() {
             ctx.run_interval(self.config.crowd_count_interval, |act, _| {

@@ -157,6 +157,14 @@ impl Handler<GetUser> for HistoryActor {
     }
 }
 
+impl Handler<ListAccounts> for HistoryActor {
+    type Result = Result<Vec<UserRow>, StorageError>;
+
+    fn handle(&mut self, msg: ListAccounts, _: &mut Self::Context) -> Self::Result {
+        users::find_many(&mut *self.conn()?, &msg.users)
+    }
+}
+
 impl Handler<CheckDatabase> for HistoryActor {
     type Result = Result<(), StorageError>;
 

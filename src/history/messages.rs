@@ -132,6 +132,15 @@ pub struct GetUser {
     pub id: UserId,
 }
 
+/// Chat server → history: the accounts of these users (the connected ones, re-checked), in
+/// one query per thousand; users without an account are missing from the answer.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<UserRow>, StorageError>")]
+pub struct ListAccounts {
+    /// Whose accounts.
+    pub users: Vec<UserId>,
+}
+
 /// Admin API → history: the support conversations for the console, with `admin`'s unread
 /// counts.
 #[derive(Message)]

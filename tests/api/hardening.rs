@@ -14,6 +14,8 @@ on_both_backends!(
     joins_sent_at_once_do_not_slip_past_the_cap,
     support_rooms_do_not_count_against_the_cap,
     reading_a_room_one_is_not_in_is_refused_and_changes_nothing,
+    a_ban_that_lands_while_the_user_connects_never_leaves_a_socket_open,
+    a_role_changed_by_another_process_reaches_the_socket_already_open,
 );
 
 /// The live figures once they settle (or after two seconds): `(connections, online_users)`.
@@ -310,4 +312,102 @@ async fn reading_a_room_one_is_not_in_is_refused_and_changes_nothing(backend: Ba
         .send(json!({"type": "read", "room": "lobby", "seq": 2}))
         .await;
     assert_eq!(other_tab.expect("unread").await["count"], 0);
+}
+
+/// Whether the socket closes (1008) within a while; false if it stays open.
+async fn closes_with_policy(client: &mut WsClient) -> bool {
+    loop {
+        match client.next(Duration::from_secs(3)).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return false,
+            Err(Ended::Closed(reason)) => {
+                let code = reason.map(|r| u16::from(r.code));
+                assert_eq!(code, Some(1008), "a banned user's socket closes with 1008");
+                return true;
+            }
+            Err(Ended::Dropped) => return true,
+        }
+    }
+}
+
+async fn a_ban_that_lands_while_the_user_connects_never_leaves_a_socket_open(backend: Backend) {
+    let (app, _data) = spawn_app(backend).await;
+    let (staff_token, _) = app.staff().await;
+    let (token, id) = app.register("troll").await;
+    let ban = format!("/api/admin/users/{id}/ban");
+    let unban = format!("/api/admin/users/{id}/unban");
+    let url = app.ws_url(&token);
+    let mut left_open = 0;
+    for round in 0..40 {
+        // The socket opens while the ban is being stored; sometimes a little after it starts.
+        let delay = Duration::from_millis(round % 4);
+        let opening = async {
+            tokio::time::sleep(delay).await;
+            WsClient::open(&url, None).await
+        };
+        let banning = app.post_as(&staff_token, &ban, json!({}));
+        let (opened, (status, body)) = tokio::join!(opening, banning);
+        assert_eq!(status, 200, "{body}");
+        if let Ok(mut socket) = opened {
+            if !closes_with_policy(&mut socket).await {
+                left_open += 1;
+            }
+        }
+        let (status, body) = app.post_as(&staff_token, &unban, json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(left_open, 0, "sockets of a banned user left open");
+}
+
+async fn a_role_changed_by_another_process_reaches_the_socket_already_open(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.account_recheck_interval = Duration::from_millis(200);
+    })
+    .await;
+    let (carol_token, _) = app.register("carol").await;
+    let mut carol = app.connect(&carol_token).await;
+    assert_eq!(carol.hello["user"]["role"], "user");
+    let (visitor_token, visitor_id) = app.guest("Visitor").await;
+    let mut visitor = app.connect(&visitor_token).await;
+    let support = format!("support:{visitor_id}");
+    visitor.join(&support).await;
+    visitor.say(&support, "anyone there?", "v1").await;
+    carol.expect_silence(Duration::from_millis(300)).await;
+
+    // `create-admin carol` run on the same database, by another process.
+    let settings = app.settings.clone();
+    let pool = chat_server::db::open_pool(&settings.db_target(), 1, settings.sqlite_sync).unwrap();
+    let promote = pool.clone();
+    actix_rt::task::spawn_blocking(move || {
+        chat_server::startup::create_admin(&promote, "carol", "carols-new-password")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    visitor.say(&support, "hello?", "v2").await;
+    let activity = carol.expect("support_activity").await;
+    assert_eq!(activity["message"]["text"], "hello?");
+    // Staff rights on the same socket: the support room opens to her.
+    carol.join(&support).await;
+
+    // Demoted the same way (an admin endpoint would do the same): out of the support room.
+    let mut conn = pool.get().unwrap();
+    let carol_id = carol.hello["user"]["id"].as_i64().unwrap();
+    chat_server::db::users::set_role(
+        &mut conn,
+        chat_server::domain::UserId(carol_id),
+        chat_server::domain::Role::User,
+    )
+    .unwrap();
+    let refused = carol
+        .expect_ignoring("error", &["presence", "support_activity", "message"])
+        .await;
+    assert_eq!(
+        (refused["code"].clone(), refused["room"].clone()),
+        (json!("forbidden"), json!(support.as_str())),
+        "{refused}"
+    );
+    visitor.say(&support, "bye", "v3").await;
+    carol.expect_silence(Duration::from_millis(400)).await;
 }
