@@ -3,12 +3,11 @@
 
 use super::handlers::error_frame;
 use super::membership::{Change, OpenRequest};
-use super::messages::Outgoing;
+use super::messages::{JoinedParts, Outgoing};
 use super::refusals::{forbidden, split, storage_failure};
 use super::server::ChatServer;
 use crate::domain::{RoomName, UserId};
 use crate::history::messages::{ForgetRoom, OpenRoom};
-use crate::protocol::{wire_messages, ServerFrame};
 use actix::prelude::*;
 
 impl ChatServer {
@@ -89,22 +88,12 @@ impl ChatServer {
                 };
                 match answer {
                     Ok(snapshot) => {
-                        let last_seq = snapshot.last_seq;
-                        let text = ServerFrame::Joined {
-                            room: room.to_string(),
-                            online,
-                            online_count,
-                            messages: wire_messages(snapshot.messages),
-                            last_seq,
-                            recovered: snapshot.recovered,
-                            deleted: snapshot.deleted,
-                        }
-                        .encode();
-                        let joined = Outgoing::Joined {
+                        // Encoded by the session, off this thread (see `JoinedParts`).
+                        let joined = Outgoing::Joined(Box::new(JoinedParts {
                             room: room.clone(),
-                            text,
-                            last_seq,
-                        };
+                            online: (online_count, online),
+                            snapshot,
+                        }));
                         act.send_to(session, joined);
                         for message in parked {
                             act.outbox.push(message);
