@@ -226,6 +226,8 @@ mod tests {
         assert_eq!(defaults.token_ttl, Duration::from_secs(7 * 24 * 3600));
         assert!(defaults.allow_guests);
         assert_eq!(defaults.database_url, None);
+        assert_eq!(defaults.max_rooms_per_user, 200);
+        assert_eq!(defaults.account_recheck_interval, Duration::from_secs(5));
     }
 
     #[test]

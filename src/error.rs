@@ -207,3 +207,20 @@ impl From<actix_web::error::BlockingError> for AppError {
         AppError::internal(format!("blocking pool: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusals_the_database_decides_keep_their_codes_over_http() {
+        let too_many = AppError::from(StorageError::TooManyRooms);
+        assert_eq!(too_many.code.as_str(), "too_many_rooms");
+        assert_eq!(too_many.status_code(), StatusCode::CONFLICT);
+        let not_member = AppError::from(StorageError::NotMember);
+        assert_eq!(not_member.code.as_str(), "not_member");
+        assert_eq!(not_member.status_code(), StatusCode::FORBIDDEN);
+        let json = serde_json::to_value(ErrorCode::TooManyRooms).unwrap();
+        assert_eq!(json, "too_many_rooms", "serialized as sent");
+    }
+}
