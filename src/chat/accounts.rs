@@ -83,10 +83,15 @@ impl ChatServer {
                 let rows = match split(result) {
                     Ok(rows) => rows,
                     Err(e) => {
-                        storage_failure("re-checking the connected accounts", e);
+                        // Once per outage, not every few seconds while the database is away.
+                        if !act.recheck_failing {
+                            act.recheck_failing = true;
+                            storage_failure("re-checking the connected accounts", e);
+                        }
                         return;
                     }
                 };
+                act.recheck_failing = false;
                 let mut found: FxHashMap<i64, UserRow> =
                     rows.into_iter().map(|row| (row.id, row)).collect();
                 for user in users {
@@ -120,6 +125,11 @@ impl ChatServer {
             for room in self.registry.set_user(session, info.clone()) {
                 self.unsubscribe(session, &room);
                 self.send_error(session, forbidden(&room), None, &room);
+            }
+            // The rooms it stays in list the user with the new role.
+            let rooms = self.registry.get(session).map(|e| e.rooms.clone());
+            for room in rooms.unwrap_or_default() {
+                self.rooms.update_user(&room, &info);
             }
         }
     }

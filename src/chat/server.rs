@@ -92,6 +92,8 @@ pub struct ChatServer {
     pub(super) account_reads: u64,
     /// Whether a re-check of the connected accounts is under way (at most one at a time).
     pub(super) rechecking: bool,
+    /// Whether the last re-check failed (its failure is logged once, not at every period).
+    pub(super) recheck_failing: bool,
     /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
     deliveries: Deliveries,
     /// The per-connection batches of a delivery being handed out; kept for its capacity.
@@ -113,6 +115,7 @@ impl ChatServer {
             checkpointing: false,
             account_reads: 0,
             rechecking: false,
+            recheck_failing: false,
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
         }
