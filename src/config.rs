@@ -155,6 +155,17 @@ pub struct Settings {
     #[arg(long, env = "CHAT_COMMIT_INTERVAL", default_value = "0s", value_parser = commit_interval)]
     pub commit_interval: Duration,
 
+    /// Most public rooms one user may have in their list; a `join` past it is refused with
+    /// `too_many_rooms`. Support rooms do not count (staff join every customer's).
+    #[arg(long, env = "CHAT_MAX_ROOMS_PER_USER", default_value_t = 200)]
+    pub max_rooms_per_user: u32,
+
+    /// How often the accounts of the connected users are read again, so that a role or ban
+    /// changed by another process (the `create-admin` sub-command, another server on the same
+    /// database) reaches the open sockets within this time; 0 turns it off.
+    #[arg(long, env = "CHAT_ACCOUNT_RECHECK_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub account_recheck_interval: Duration,
+
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CHAT_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -228,6 +239,8 @@ mod tests {
         assert_eq!(defaults.token_ttl, Duration::from_secs(7 * 24 * 3600));
         assert!(defaults.allow_guests);
         assert_eq!(defaults.database_url, None);
+        assert_eq!(defaults.max_rooms_per_user, 200);
+        assert_eq!(defaults.account_recheck_interval, Duration::from_secs(5));
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// A known path asked with the wrong method (HTTP only).
     MethodNotAllowed,
+    /// A `join` past the cap of public rooms per user: leave one first. 409 over HTTP: the
+    /// request conflicts with the state of the account, and asking again will not help until
+    /// that state changes (429 would tell the client to wait and retry).
+    TooManyRooms,
+    /// A `read` of a room that is not in the user's list: join it first. 403 over HTTP: the
+    /// caller is known but this is not theirs to change.
+    NotMember,
 }
 
 impl ErrorCode {
@@ -52,6 +59,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::NotMember => "not_member",
         }
     }
 
@@ -68,6 +77,8 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::TooManyRooms => StatusCode::CONFLICT,
+            ErrorCode::NotMember => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -162,6 +173,21 @@ impl ResponseError for AppError {
     }
 }
 
+/// The refusals the database decides, told the same way over HTTP and on the socket.
+pub fn refusal(e: &StorageError) -> AppError {
+    match e {
+        StorageError::TooManyRooms => AppError::new(
+            ErrorCode::TooManyRooms,
+            "you are in too many rooms: leave one first",
+        ),
+        StorageError::NotMember => AppError::new(
+            ErrorCode::NotMember,
+            "this room is not in your list: join it first",
+        ),
+        _ => AppError::new(ErrorCode::Internal, "internal server error"),
+    }
+}
+
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         match e {
@@ -174,6 +200,7 @@ impl From<StorageError> for AppError {
                     "the database is not available; try again shortly",
                 )
             }
+            StorageError::TooManyRooms | StorageError::NotMember => refusal(&e),
             other => AppError::internal(other),
         }
     }
@@ -188,5 +215,22 @@ impl From<actix::MailboxError> for AppError {
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         AppError::internal(format!("blocking pool: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusals_the_database_decides_keep_their_codes_over_http() {
+        let too_many = AppError::from(StorageError::TooManyRooms);
+        assert_eq!(too_many.code.as_str(), "too_many_rooms");
+        assert_eq!(too_many.status_code(), StatusCode::CONFLICT);
+        let not_member = AppError::from(StorageError::NotMember);
+        assert_eq!(not_member.code.as_str(), "not_member");
+        assert_eq!(not_member.status_code(), StatusCode::FORBIDDEN);
+        let json = serde_json::to_value(ErrorCode::TooManyRooms).unwrap();
+        assert_eq!(json, "too_many_rooms", "serialized as sent");
     }
 }

@@ -89,6 +89,8 @@ impl Application {
                 presence_limit: settings.presence_limit,
                 crowd_count_interval: settings.crowd_count_interval,
                 commit_interval: settings.commit_interval,
+                max_rooms_per_user: settings.max_rooms_per_user,
+                account_recheck_interval: settings.account_recheck_interval,
                 checkpoint_every: target.checkpoint_every(),
                 max_queued: settings.max_queued_messages.max(1),
                 stall_after: settings.store_stall_timeout,

@@ -5,7 +5,7 @@ use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
 use crate::chat::messages::{
-    Announce, DisconnectUser, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
+    AccountChanged, Announce, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
 };
 use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomKind, RoomName, UserId, UserInfo};
@@ -163,9 +163,9 @@ async fn set_banned(
         return Err(AppError::bad_request("staff accounts cannot be banned"));
     }
     let row = state.history.send(SetBanned { user, banned }).await??;
-    if banned {
-        state.chat.do_send(DisconnectUser { user });
-    }
+    // Read again by the chat server after this commit: a connection whose account was read
+    // before it, still connecting, is refused too.
+    state.chat.do_send(AccountChanged { user });
     Ok(HttpResponse::Ok().json(serde_json::json!({ "user": row.info(), "banned": row.banned })))
 }
 

@@ -2,12 +2,14 @@
 //! paragraph: check, change the state (through the plain structs), hand off to the history
 //! actor or to the connections.
 
+use super::accounts::{account_of, refusal};
 use super::fanout::Skip;
 use super::membership::{Change, OpenRequest};
 use super::messages::*;
 use super::outbox::{Origin, PendingMessage};
 use super::refusals::{forbidden, not_joined, split, storage_failure};
-use super::server::{ChatServer, CLOSE_GOING_AWAY, CLOSE_POLICY};
+use super::registry::Account;
+use super::server::{ChatServer, CLOSE_GOING_AWAY};
 use super::stats::unix_seconds;
 use crate::db::StorageError;
 use crate::domain::MessageKind;
@@ -23,47 +25,50 @@ impl Handler<Connect> for ChatServer {
     type Result = ResponseActFuture<Self, Result<Connected, AppError>>;
 
     /// Reads the account and its rooms, refuses a banned or deleted one, then registers,
-    /// unless the connection said `Disconnect` meanwhile.
+    /// unless the connection said `Disconnect` meanwhile. A read of the account that answered
+    /// meanwhile and is newer than this one (a ban, a new role) decides instead.
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
-        self.registry.expect(msg.session);
+        self.registry.expect(msg.session, msg.user.id);
+        let ticket = self.next_ticket();
         let request = ListRooms { user: msg.user.id };
         Box::pin(
             self.history
                 .send(request)
                 .into_actor(self)
                 .map(move |result, act, _| {
-                    let answer = split(result);
-                    if answer.is_err() {
-                        act.registry.remove(msg.session);
-                    }
-                    let (row, rooms) = match answer {
-                        Ok(found) => found,
-                        Err(Ok(StorageError::NotFound)) => {
-                            return Err(AppError::new(
-                                ErrorCode::Unauthorized,
-                                "this account no longer exists",
-                            ))
+                    let (read, rooms) = match split(result) {
+                        Ok((row, rooms)) => (account_of(Some(&row)), rooms),
+                        Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new()),
+                        Err(e) => {
+                            act.registry.remove(msg.session);
+                            return Err(storage_failure("listing rooms", e));
                         }
-                        Err(e) => return Err(storage_failure("listing rooms", e)),
                     };
-                    if row.banned {
-                        act.registry.remove(msg.session);
-                        return Err(AppError::new(
-                            ErrorCode::Unauthorized,
-                            "this account is banned",
-                        ));
-                    }
-                    let user = row.info();
-                    if !act
-                        .registry
-                        .register(msg.session, user.clone(), msg.recipient)
-                    {
+                    let Some((ticket, account)) = act.registry.arrive(msg.session, (ticket, read))
+                    else {
                         return Err(AppError::new(
                             ErrorCode::BadRequest,
                             "the connection closed while it was connecting",
                         ));
-                    }
-                    let rooms = rooms.into_iter().map(RoomEntry::from).collect();
+                    };
+                    let user = match account {
+                        Account::Active(user) => user,
+                        refused => {
+                            act.registry.remove(msg.session);
+                            return Err(refusal(&refused).unwrap_or_else(|| {
+                                AppError::unauthorized("this account may not connect")
+                            }));
+                        }
+                    };
+                    act.registry
+                        .register(msg.session, user.clone(), ticket, msg.recipient);
+                    // Only the rooms the account (as last read) may enter: a demoted staff
+                    // member's list still holds support rooms.
+                    let rooms = rooms
+                        .into_iter()
+                        .filter(|summary| summary.room.admits(&user))
+                        .map(RoomEntry::from)
+                        .collect();
                     Ok(Connected { user, rooms })
                 }),
         )
@@ -327,11 +332,12 @@ impl Handler<MessageDeleted> for ChatServer {
     }
 }
 
-impl Handler<DisconnectUser> for ChatServer {
+impl Handler<AccountChanged> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, msg: DisconnectUser, _: &mut Context<Self>) {
-        self.close_user(msg.user, CLOSE_POLICY, "this account is banned");
+    /// Reads the account again; `accounts.rs` applies it to every connection of the user.
+    fn handle(&mut self, msg: AccountChanged, ctx: &mut Context<Self>) {
+        self.reread_account(msg.user, ctx);
     }
 }
 

@@ -3,12 +3,11 @@
 
 use super::handlers::error_frame;
 use super::membership::{Change, OpenRequest};
-use super::messages::Outgoing;
-use super::refusals::{split, storage_failure};
+use super::messages::{JoinedParts, Outgoing};
+use super::refusals::{forbidden, split, storage_failure};
 use super::server::ChatServer;
 use crate::domain::{RoomName, UserId};
 use crate::history::messages::{ForgetRoom, OpenRoom};
-use crate::protocol::{wire_messages, ServerFrame};
 use actix::prelude::*;
 
 impl ChatServer {
@@ -65,6 +64,7 @@ impl ChatServer {
             since: open.since,
             latest: self.config.latest,
             recovery_cap: self.config.recovery_cap,
+            max_public_rooms: i64::from(self.config.max_rooms_per_user),
         };
         self.history
             .send(request)
@@ -78,36 +78,36 @@ impl ChatServer {
                     ..
                 } = open;
                 let parked = act.joins.finish(session, &room);
-                match split(result) {
+                // The user may have lost the right to the room meanwhile (a staff member
+                // demoted while joining a support room).
+                let admitted = act.registry.user(session).is_some_and(|u| room.admits(u));
+                let answer = match split(result) {
+                    Ok(_) if !admitted => Err(forbidden(&room)),
+                    Ok(snapshot) => Ok(snapshot),
+                    Err(e) => Err(storage_failure("opening a room", e)),
+                };
+                match answer {
                     Ok(snapshot) => {
-                        let last_seq = snapshot.last_seq;
-                        let text = ServerFrame::Joined {
-                            room: room.to_string(),
-                            online,
-                            online_count,
-                            messages: wire_messages(snapshot.messages),
-                            last_seq,
-                            recovered: snapshot.recovered,
-                            deleted: snapshot.deleted,
-                        }
-                        .encode();
-                        let joined = Outgoing::Joined {
+                        // Encoded by the session, off this thread (see `JoinedParts`).
+                        let joined = Outgoing::Joined(Box::new(JoinedParts {
                             room: room.clone(),
-                            text,
-                            last_seq,
-                        };
+                            online: (online_count, online),
+                            snapshot,
+                        }));
                         act.send_to(session, joined);
                         for message in parked {
                             act.enqueue(message, ctx);
                         }
                     }
-                    Err(e) => {
-                        let error = storage_failure("opening a room", e);
+                    Err(error) => {
+                        // Subscribed before the answer (see `Join`): a refused first join
+                        // (`too_many_rooms`, `not_found`) takes the connection out again, so
+                        // the room's members may have seen its user come and go.
                         if !was_in {
                             act.unsubscribe(session, &room);
                         }
                         let text = error_frame(error.clone(), &room);
-                        let still_in_room = was_in;
+                        let still_in_room = act.registry.is_in(session, &room);
                         let refusal = Outgoing::JoinFailed {
                             room: room.clone(),
                             text,

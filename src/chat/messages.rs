@@ -3,6 +3,8 @@
 
 use crate::domain::{ClientMessageId, MessageText, RoomName, UserId, UserInfo};
 use crate::error::AppError;
+use crate::history::messages::RoomSnapshot;
+use crate::protocol::{wire_messages, ServerFrame};
 use actix::{Message, Recipient};
 use bytestring::ByteString;
 use smallvec::SmallVec;
@@ -161,11 +163,14 @@ pub struct MessageDeleted {
     pub message: StoredRef,
 }
 
-/// Admin API → chat server: close every connection of a user (banned), with 1008.
+/// Admin API (a ban, an unban, a role change) → chat server: the user's account changed in
+/// the database. The chat server reads it again and applies it to every connection of the
+/// user, open or connecting: a banned (or deleted) account's close with 1008, a new role takes
+/// effect at once (staff rights, the support rooms it may be in).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct DisconnectUser {
-    /// Whose connections.
+pub struct AccountChanged {
+    /// Whose account.
     pub user: UserId,
 }
 
@@ -259,6 +264,43 @@ impl About {
 /// The frames of one commit for one connection: inline up to two, the common case.
 pub type FrameBatch = SmallVec<[OutFrame; 2]>;
 
+/// What a `joined` frame is made of, handed to the session unencoded. A snapshot holds up to
+/// the recovery limit of messages (1000 by default): turning them into JSON on the chat
+/// server's one thread would hold up every other connection meanwhile, so the session does it
+/// on its own worker thread ([`JoinedParts::encode`]). The bytes are the same as ever.
+#[derive(Debug, Clone)]
+pub struct JoinedParts {
+    /// The room.
+    pub room: RoomName,
+    /// How many users are online in the room, and who (nobody named when crowded).
+    pub online: (usize, Vec<UserInfo>),
+    /// What the history actor read.
+    pub snapshot: RoomSnapshot,
+}
+
+impl JoinedParts {
+    /// The seq up to which messages are in the frame: later ones come live.
+    pub fn last_seq(&self) -> i64 {
+        self.snapshot.last_seq
+    }
+
+    /// The encoded `joined` frame.
+    pub fn encode(self) -> ByteString {
+        let (online_count, online) = self.online;
+        let snapshot = self.snapshot;
+        ServerFrame::Joined {
+            room: self.room.to_string(),
+            online,
+            online_count,
+            messages: wire_messages(snapshot.messages),
+            last_seq: snapshot.last_seq,
+            recovered: snapshot.recovered,
+            deleted: snapshot.deleted,
+        }
+        .encode()
+    }
+}
+
 /// What a session is asked to do.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
@@ -266,15 +308,9 @@ pub enum Outgoing {
     /// one item, so a burst costs one mailbox slot and the frames go out in one write; a full
     /// mailbox therefore means a client that has not drained whole batches, not a busy room.
     Frames(FrameBatch),
-    /// Write the `joined` frame, then what was held back for the room after `last_seq`.
-    Joined {
-        /// The room.
-        room: RoomName,
-        /// The encoded `joined` frame.
-        text: ByteString,
-        /// Messages up to this seq are in the frame.
-        last_seq: i64,
-    },
+    /// Encode and write the `joined` frame, then what was held back for the room after its
+    /// `last_seq`. Boxed: the rest of the variants stay small.
+    Joined(Box<JoinedParts>),
     /// The join was refused: write the error; write what was held back if the connection is
     /// still in the room (a failed re-join), else drop it.
     JoinFailed {
@@ -292,4 +328,58 @@ pub enum Outgoing {
         /// Reason sent with it.
         reason: &'static str,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::models::StoredMessage;
+    use crate::domain::{MessageKind, Role, UserId};
+
+    #[test]
+    fn a_joined_frame_encoded_by_the_session_has_the_bytes_it_always_had() {
+        let ann = UserInfo {
+            id: UserId(7),
+            username: "ann".into(),
+            role: Role::User,
+        };
+        let message = StoredMessage {
+            id: 31,
+            room: "lobby".into(),
+            seq: 4,
+            from: ann.clone(),
+            text: "hi <b>".into(),
+            ts: 1_763_800_000_000,
+            cid: Some("c-1".into()),
+            kind: MessageKind::Text,
+        };
+        let parts = JoinedParts {
+            room: RoomName::parse("lobby").unwrap(),
+            online: (1, vec![ann.clone()]),
+            snapshot: RoomSnapshot {
+                messages: vec![message.clone()],
+                last_seq: 5,
+                recovered: Some(true),
+                deleted: Some(vec![2]),
+            },
+        };
+        assert_eq!(parts.last_seq(), 5);
+        // As the chat server encoded it before the move.
+        let before = ServerFrame::Joined {
+            room: "lobby".into(),
+            online: vec![ann],
+            online_count: 1,
+            messages: wire_messages(vec![message]),
+            last_seq: 5,
+            recovered: Some(true),
+            deleted: Some(vec![2]),
+        }
+        .encode();
+        let now = parts.encode();
+        assert_eq!(now, before);
+        assert_eq!(
+            &*now,
+            r#"{"type":"joined","room":"lobby","online":[{"id":7,"username":"ann","role":"user"}],"online_count":1,"messages":[{"room":"lobby","seq":4,"id":31,"from":{"id":7,"username":"ann","role":"user"},"text":"hi <b>","ts":1763800000000,"cid":"c-1"}],"last_seq":5,"recovered":true,"deleted":[2]}"#
+        );
+    }
 }

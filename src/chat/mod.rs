@@ -2,7 +2,8 @@
 //! sessions, plain state with unit tests of its own, and the history actor:
 //!
 //! - [`messages`]: its API, what sessions and handlers send it and what it delivers;
-//! - [`registry`]: who is connected, every user's tabs, the staff connections;
+//! - [`registry`]: who is connected, every user's tabs, the staff connections, and what each
+//!   one's account was last read to be (applied in [`accounts`]);
 //! - [`rooms`]: live rooms, presence, typing and crowding;
 //! - [`membership`]: joins and leaves on their way to the database, one at a time per user
 //!   and room (carried out in `membership_changes.rs`), and messages waiting for a join;
@@ -12,6 +13,7 @@
 //! - [`storage_health`]: whether commits work, so an outage is logged once;
 //! - [`stats`]: the live figures.
 
+pub mod accounts;
 pub mod fanout;
 mod handlers;
 pub mod membership;

@@ -54,6 +54,7 @@ pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
                 "the database is not available; try again shortly",
             )
         }
+        Ok(e @ (StorageError::TooManyRooms | StorageError::NotMember)) => crate::error::refusal(&e),
         Ok(e) => {
             log::error!("{what}: {e}");
             AppError::new(ErrorCode::Internal, "internal server error")

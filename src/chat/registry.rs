@@ -1,5 +1,11 @@
 //! Who is connected: every open connection with its user and rooms, every user's connections
-//! ("tabs"), and the staff connections. A plain struct; the chat server routes to it.
+//! ("tabs"), the staff connections, and the connections still connecting. A plain struct; the
+//! chat server routes to it.
+//!
+//! Accounts change under open connections (a ban, a role given by `create-admin`): every read
+//! of an account carries a [`Ticket`], taken when the read is asked for, and the registry keeps
+//! for each connection the newest one it has seen, so that an older read answering late never
+//! undoes a newer one.
 //!
 //! Generic over the way a connection is reached (`R`): a `Recipient<Deliver>` in the server,
 //! anything at all in unit tests, which then need no actor system.
@@ -8,10 +14,26 @@ use super::messages::SessionId;
 use crate::domain::{Role, RoomName, UserId, UserInfo};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+/// The order in which account reads were asked for: a larger ticket is a newer read.
+pub type Ticket = u64;
+
+/// An account as one read found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Account {
+    /// It may connect, with this face and role.
+    Active(UserInfo),
+    /// It is banned: every connection closes (1008).
+    Banned,
+    /// It no longer exists: every connection closes (1008).
+    Gone,
+}
+
 /// One open connection.
 pub struct SessionEntry<R> {
-    /// Its user, as stored when it connected.
+    /// Its user, as last read.
     pub user: UserInfo,
+    /// The read that user came from.
+    pub ticket: Ticket,
     /// Where its frames go.
     pub recipient: R,
     /// The rooms it is in, in the order it joined them.
@@ -25,8 +47,15 @@ pub struct Registry<R> {
     tabs: FxHashMap<UserId, Vec<SessionId>>,
     /// Staff connections: they hear of every message in every support conversation.
     staff: FxHashSet<SessionId>,
-    /// Connections whose `Connect` is in flight (the account is being read).
-    connecting: FxHashSet<SessionId>,
+    /// Connections whose `Connect` is in flight (the account is being read): their user, and
+    /// the newest account read that answered meanwhile.
+    connecting: FxHashMap<SessionId, Connecting>,
+}
+
+/// A connection whose `Connect` is in flight.
+struct Connecting {
+    user: UserId,
+    newer: Option<(Ticket, Account)>,
 }
 
 impl<R> Default for Registry<R> {
@@ -35,22 +64,41 @@ impl<R> Default for Registry<R> {
             sessions: FxHashMap::default(),
             tabs: FxHashMap::default(),
             staff: FxHashSet::default(),
-            connecting: FxHashSet::default(),
+            connecting: FxHashMap::default(),
         }
     }
 }
 
 impl<R> Registry<R> {
-    /// Notes that a connection is on its way in ([`Registry::register`] follows).
-    pub fn expect(&mut self, session: SessionId) {
-        self.connecting.insert(session);
+    /// Notes that a connection of `user` is on its way in ([`Registry::arrive`] follows).
+    pub fn expect(&mut self, session: SessionId, user: UserId) {
+        let newer = None;
+        self.connecting.insert(session, Connecting { user, newer });
+    }
+
+    /// The account of an expected connection, from the read its `Connect` made (`read`, with
+    /// its ticket) or from a newer one that answered meanwhile ([`Registry::note_account`]);
+    /// `None` if the connection was removed meanwhile (its socket closed while it was
+    /// connecting, and registering it would leave a ghost online forever). The connection
+    /// stays expected: [`Registry::register`] or [`Registry::remove`] follows.
+    pub fn arrive(&self, session: SessionId, read: (Ticket, Account)) -> Option<(Ticket, Account)> {
+        let connecting = self.connecting.get(&session)?;
+        match &connecting.newer {
+            Some(newer) if newer.0 > read.0 => Some(newer.clone()),
+            _ => Some(read),
+        }
     }
 
     /// Registers a connection of `user` that was expected. False (and nothing registered) if
-    /// it was removed meanwhile: its socket closed while it was connecting, and registering
-    /// it now would leave a ghost online forever.
-    pub fn register(&mut self, id: SessionId, user: UserInfo, recipient: R) -> bool {
-        if !self.connecting.remove(&id) {
+    /// it was removed meanwhile.
+    pub fn register(
+        &mut self,
+        id: SessionId,
+        user: UserInfo,
+        ticket: Ticket,
+        recipient: R,
+    ) -> bool {
+        if self.connecting.remove(&id).is_none() {
             return false;
         }
         self.tabs.entry(user.id).or_default().push(id);
@@ -60,11 +108,63 @@ impl<R> Registry<R> {
         let rooms = Vec::new();
         let entry = SessionEntry {
             user,
+            ticket,
             recipient,
             rooms,
         };
         self.sessions.insert(id, entry);
         true
+    }
+
+    /// A read of `user`'s account answered: every connection of the user still connecting
+    /// keeps it if it is newer than what it has. Returns the registered connections to which
+    /// it is news (their last read is older), for the chat server to apply.
+    pub fn note_account(
+        &mut self,
+        user: UserId,
+        ticket: Ticket,
+        account: &Account,
+    ) -> Vec<SessionId> {
+        for connecting in self.connecting.values_mut() {
+            let older = !matches!(&connecting.newer, Some((t, _)) if *t >= ticket);
+            if connecting.user == user && older {
+                connecting.newer = Some((ticket, account.clone()));
+            }
+        }
+        let mut news = Vec::new();
+        for session in self.tabs.get(&user).map_or(&[][..], Vec::as_slice) {
+            if let Some(entry) = self.sessions.get_mut(session) {
+                if entry.ticket < ticket {
+                    entry.ticket = ticket;
+                    news.push(*session);
+                }
+            }
+        }
+        news
+    }
+
+    /// Gives a registered connection its user as newly read (a new role: in or out of the
+    /// staff). Returns the rooms it is in that the user may no longer enter.
+    pub fn set_user(&mut self, session: SessionId, user: UserInfo) -> Vec<RoomName> {
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return Vec::new();
+        };
+        if user.role == Role::Admin {
+            self.staff.insert(session);
+        } else {
+            self.staff.remove(&session);
+        }
+        let barred = entry.rooms.iter().filter(|r| !r.admits(&user)).cloned();
+        let barred = barred.collect();
+        entry.user = user;
+        barred
+    }
+
+    /// Every user with a connection open or connecting, once each.
+    pub fn known_users(&self) -> Vec<UserId> {
+        let mut users: FxHashSet<UserId> = self.tabs.keys().copied().collect();
+        users.extend(self.connecting.values().map(|c| c.user));
+        users.into_iter().collect()
     }
 
     /// Forgets a connection, registered or still connecting; returns it (with the rooms it was
@@ -160,8 +260,8 @@ impl<R> Registry<R> {
     #[cfg(test)]
     pub fn connect(&mut self, user: UserInfo, recipient: R) -> SessionId {
         let id = SessionId::next();
-        self.expect(id);
-        assert!(self.register(id, user, recipient));
+        self.expect(id, user.id);
+        assert!(self.register(id, user, 0, recipient));
         id
     }
 }
@@ -205,15 +305,79 @@ mod tests {
     fn a_connection_gone_while_it_was_connecting_is_never_registered() {
         let mut registry = Registry::default();
         let early = SessionId::next();
-        registry.expect(early);
+        registry.expect(early, UserId(5));
         registry.remove(early); // the socket closed while its account was read
-        assert!(!registry.register(early, user(5, Role::Guest), ()));
+        let read = (1, Account::Active(user(5, Role::Guest)));
+        assert_eq!(registry.arrive(early, read), None);
+        assert!(!registry.register(early, user(5, Role::Guest), 1, ()));
         assert_eq!(registry.connections(), 0);
         assert!(!registry.is_online(UserId(5)));
 
         let unexpected = SessionId::next();
-        assert!(!registry.register(unexpected, user(6, Role::Guest), ()));
+        assert!(!registry.register(unexpected, user(6, Role::Guest), 1, ()));
         assert_eq!(registry.online_users(), 0);
+    }
+
+    #[test]
+    fn a_ban_read_while_a_connection_connects_wins_over_the_older_read_of_its_connect() {
+        let mut registry: Registry<()> = Registry::default();
+        let troll = user(8, Role::User);
+        let session = SessionId::next();
+        registry.expect(session, troll.id);
+        // Its Connect read the account (ticket 1) before the ban; the read the ban asked for
+        // (ticket 2) answers first.
+        assert!(registry
+            .note_account(troll.id, 2, &Account::Banned)
+            .is_empty());
+        let connect_read = (1, Account::Active(troll.clone()));
+        assert_eq!(
+            registry.arrive(session, connect_read),
+            Some((2, Account::Banned))
+        );
+        // An older read answering even later changes nothing.
+        registry.note_account(troll.id, 1, &Account::Active(troll.clone()));
+        let connect_read = (1, Account::Active(troll.clone()));
+        assert_eq!(
+            registry.arrive(session, connect_read),
+            Some((2, Account::Banned))
+        );
+        // A read newer than the noted one wins.
+        let late = (3, Account::Active(troll.clone()));
+        assert_eq!(registry.arrive(session, late.clone()), Some(late));
+    }
+
+    #[test]
+    fn a_newer_read_is_news_to_registered_connections_once() {
+        let mut registry = Registry::default();
+        let carol = user(9, Role::User);
+        let tab = registry.connect(carol.clone(), ());
+        let other = registry.connect(user(10, Role::User), ());
+        let promoted = Account::Active(user(9, Role::Admin));
+        assert_eq!(registry.note_account(carol.id, 4, &promoted), vec![tab]);
+        assert!(registry.note_account(carol.id, 4, &promoted).is_empty());
+        assert!(
+            registry.note_account(carol.id, 3, &promoted).is_empty(),
+            "older"
+        );
+        let mut users = registry.known_users();
+        users.sort();
+        assert_eq!(users, vec![carol.id, UserId(10)]);
+        assert_eq!(registry.get(other).unwrap().ticket, 0);
+    }
+
+    #[test]
+    fn a_role_change_moves_a_connection_in_or_out_of_the_staff_and_names_the_barred_rooms() {
+        let mut registry = Registry::default();
+        let carol = user(9, Role::User);
+        let tab = registry.connect(carol.clone(), ());
+        assert!(registry.set_user(tab, user(9, Role::Admin)).is_empty());
+        assert_eq!(registry.staff().collect::<Vec<_>>(), vec![tab]);
+        let support = RoomName::parse("support:12").unwrap();
+        registry.enter(tab, &support);
+        registry.enter(tab, &lobby());
+        assert_eq!(registry.set_user(tab, carol.clone()), vec![support]);
+        assert!(!registry.has_staff());
+        assert_eq!(registry.user(tab), Some(&carol));
     }
 
     #[test]

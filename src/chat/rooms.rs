@@ -143,6 +143,17 @@ impl LiveRooms {
         online
     }
 
+    /// The user's account changed (a new role): the room's online list shows it from now on.
+    pub fn update_user(&mut self, room: &RoomName, user: &UserInfo) {
+        let online = self
+            .rooms
+            .get_mut(room)
+            .and_then(|s| s.online.get_mut(&user.id));
+        if let Some((info, _)) = online {
+            *info = user.clone();
+        }
+    }
+
     /// Notes that the user started or stopped typing; false if the room is not live.
     pub fn set_typing(&mut self, room: &RoomName, user: UserId, on: bool) -> bool {
         let Some(state) = self.rooms.get_mut(room) else {
@@ -298,6 +309,20 @@ mod tests {
         assert_eq!(rooms.online(&hall).0, 18);
         assert_eq!(last, PresenceNews::Online, "at 18 the names come back");
         assert_eq!(rooms.online(&hall).1.len(), 18);
+    }
+
+    #[test]
+    fn the_online_list_shows_a_users_new_role() {
+        let mut rooms = LiveRooms::new(500);
+        let lobby = room("lobby");
+        rooms.enter(&lobby, SessionId(1), &user(1));
+        let promoted = UserInfo {
+            role: Role::Admin,
+            ..user(1)
+        };
+        rooms.update_user(&lobby, &promoted);
+        rooms.update_user(&room("elsewhere"), &promoted);
+        assert_eq!(rooms.online(&lobby), (1, vec![promoted]));
     }
 
     #[test]

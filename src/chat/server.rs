@@ -44,6 +44,11 @@ pub struct ChatConfig {
     /// Least time between the starts of two commits (group commit: fewer, larger transactions
     /// under load, at the price of this much latency at most).
     pub commit_interval: Duration,
+    /// Most public rooms in one user's list (`too_many_rooms` past it).
+    pub max_rooms_per_user: u32,
+    /// How often the accounts of the connected users are read again (role and ban changes
+    /// made by another process); zero: never.
+    pub account_recheck_interval: Duration,
     /// How often the history actor is asked to checkpoint the database's log
     /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never.
     pub checkpoint_every: Option<Duration>,
@@ -63,6 +68,8 @@ impl Default for ChatConfig {
             crowd_count_interval: Duration::from_secs(10),
             max_batch: 2048,
             commit_interval: Duration::ZERO,
+            max_rooms_per_user: 200,
+            account_recheck_interval: Duration::from_secs(5),
             checkpoint_every: None,
             max_queued: 20_000,
             stall_after: Duration::from_secs(5),
@@ -96,6 +103,12 @@ pub struct ChatServer {
     pub(super) draining: bool,
     /// Whether a checkpoint is under way (at most one at a time).
     checkpointing: bool,
+    /// Account reads asked for so far: the ticket of the last one (see `accounts.rs`).
+    pub(super) account_reads: u64,
+    /// Whether a re-check of the connected accounts is under way (at most one at a time).
+    pub(super) rechecking: bool,
+    /// Whether the last re-check failed (its failure is logged once, not at every period).
+    pub(super) recheck_failing: bool,
     /// The frames being gathered for a delivery; kept empty between deliveries for its capacity.
     deliveries: Deliveries,
     /// The per-connection batches of a delivery being handed out; kept for its capacity.
@@ -127,6 +140,9 @@ impl ChatServer {
             membership: MembershipQueue::default(),
             joins: JoinsInFlight::default(),
             checkpointing: false,
+            account_reads: 0,
+            rechecking: false,
+            recheck_failing: false,
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
         }
@@ -207,18 +223,6 @@ impl ChatServer {
             }));
         }
         self.remove_session(session);
-    }
-
-    /// Closes every connection of a user with this code and reason.
-    pub(super) fn close_user(&mut self, user: UserId, code: u16, reason: &'static str) {
-        for session in self.registry.tabs(user).to_vec() {
-            if let Some(entry) = self.registry.get(session) {
-                entry
-                    .recipient
-                    .do_send(Deliver(Outgoing::Close { code, reason }));
-            }
-            self.remove_session(session);
-        }
     }
 
     /// Forgets a connection and takes it out of every room it was in.
@@ -557,6 +561,10 @@ impl Actor for ChatServer {
         }
         let stall_check = (self.config.stall_after / 4).max(Duration::from_millis(50));
         ctx.run_interval(stall_check, |act, _| act.refuse_stalled());
+        if !self.config.account_recheck_interval.is_zero() {
+            let every = self.config.account_recheck_interval;
+            ctx.run_interval(every, |act, ctx| act.recheck_accounts(ctx));
+        }
         if !self.config.crowd_count_interval.is_zero() {
             ctx.run_interval(self.config.crowd_count_interval, |act, _| {
                 act.tell_crowd_counts()

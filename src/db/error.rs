@@ -20,6 +20,12 @@ pub enum StorageError {
     /// A query failed.
     #[error("query failed: {0}")]
     Query(#[source] DieselError),
+    /// A join would give the user more public rooms than the cap (nothing was written).
+    #[error("too many rooms")]
+    TooManyRooms,
+    /// The room is not in the user's list (nothing was written).
+    #[error("not a member of the room")]
+    NotMember,
     /// The database answered something that cannot be (a row the same transaction wrote is
     /// missing from its answer).
     #[error("inconsistent answer: {0}")]

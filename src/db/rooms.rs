@@ -3,8 +3,8 @@
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::models::RoomSummary;
-use super::schema::{messages, room_members, rooms};
-use crate::domain::{now_millis, RoomName, UserId};
+use super::schema::{messages, room_members, rooms, users};
+use crate::domain::{now_millis, RoomKind, RoomName, UserId};
 use crate::with_backend;
 use diesel::backend::Backend;
 use diesel::prelude::*;
@@ -124,6 +124,75 @@ pub fn add_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), Sto
     Ok(())
 }
 
+/// Puts the room in the user's list like [`add_member`], unless that would give the user more
+/// than `max_public_rooms` public rooms: then `TooManyRooms`, and nothing is written (not even
+/// the room's row). Support rooms never count: staff keep every customer's in their list.
+///
+/// Concurrent joins of one user (the history actor's threads, other server processes) cannot
+/// both slip under the cap: each inserts its row first and counts after, in one transaction.
+/// On SQLite the insert takes the database's write lock at once, so the transactions run one
+/// after the other. On PostgreSQL the count waits for a lock on the user's row, held until
+/// commit: whichever counts second sees the other's row (read committed takes a new snapshot
+/// for each statement).
+pub fn join_room(
+    conn: &mut DbConn,
+    user: UserId,
+    room: &RoomName,
+    max_public_rooms: i64,
+) -> Result<(), StorageError> {
+    conn.transaction(|conn| {
+        let name = room.as_str();
+        ensure_room(conn, name)?;
+        let inserted = with_backend!(conn, c => diesel::insert_into(room_members::table)
+            .values((
+                room_members::user_id.eq(user.0),
+                room_members::room.eq(name),
+                room_members::last_read_seq.eq(0i64),
+                room_members::joined_at.eq(now_millis()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c))?;
+        if inserted == 0 || room.kind() != RoomKind::Public {
+            return Ok(());
+        }
+        if let DbConn::Postgres(c) = conn {
+            users::table
+                .find(user.0)
+                .select(users::id)
+                // Not FOR UPDATE: the member row's foreign key already holds a KEY SHARE lock
+                // on the user's row, which FOR UPDATE would wait for (a deadlock between two
+                // joins); NO KEY UPDATE does not conflict with it, only with itself.
+                .for_no_key_update()
+                .get_result::<i64>(c)?;
+        }
+        if public_room_count(conn, user)? > max_public_rooms {
+            // Rolls the transaction back.
+            return Err(StorageError::TooManyRooms);
+        }
+        Ok(())
+    })
+}
+
+/// How many public rooms the user has in their list.
+pub fn public_room_count(conn: &mut DbConn, user: UserId) -> Result<i64, StorageError> {
+    let count = with_backend!(conn, c => room_members::table
+        .filter(room_members::user_id.eq(user.0))
+        .filter(room_members::room.not_like("support:%"))
+        .count()
+        .get_result::<i64>(c))?;
+    Ok(count)
+}
+
+/// Whether the room is in the user's list.
+pub fn is_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<bool, StorageError> {
+    let found = with_backend!(conn, c => room_members::table
+        .find((user.0, room))
+        .select(room_members::user_id)
+        .get_result::<i64>(c)
+        .optional())?;
+    Ok(found.is_some())
+}
+
 /// Takes the room out of the user's list.
 pub fn remove_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), StorageError> {
     with_backend!(conn, c => diesel::delete(
@@ -146,25 +215,35 @@ pub fn read_cursor(conn: &mut DbConn, user: UserId, room: &str) -> Result<i64, S
 }
 
 /// Moves the user's read cursor forward to `seq` (never back, never past the room's end) and
-/// returns the cursor. Writes first, so that SQLite takes its write lock at the start.
+/// returns the cursor; `NotMember` (and nothing written) when the room is not in the user's
+/// list, except their own support conversation, which always is (`hello` lists it from the
+/// start) and gets its row here. Writes first, so that SQLite takes its write lock at the start.
 pub fn advance_read_cursor(
     conn: &mut DbConn,
     user: UserId,
-    room: &str,
+    room: &RoomName,
     seq: i64,
 ) -> Result<i64, StorageError> {
     conn.transaction(|conn| {
-        add_member(conn, user, room)?;
-        let seq = seq.min(last_seq(conn, room)?);
+        let name = room.as_str();
+        if room.kind() == RoomKind::Support(user) {
+            add_member(conn, user, name)?;
+        }
+        let seq = seq.min(last_seq(conn, name)?);
         with_backend!(conn, c => diesel::update(
             room_members::table
                 .filter(room_members::user_id.eq(user.0))
-                .filter(room_members::room.eq(room))
+                .filter(room_members::room.eq(name))
                 .filter(room_members::last_read_seq.lt(seq)),
         )
         .set(room_members::last_read_seq.eq(seq))
         .execute(c))?;
-        read_cursor(conn, user, room)
+        let cursor = with_backend!(conn, c => room_members::table
+            .find((user.0, name))
+            .select(room_members::last_read_seq)
+            .get_result::<i64>(c)
+            .optional())?;
+        cursor.ok_or(StorageError::NotMember)
     })
 }
 

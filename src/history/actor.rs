@@ -52,8 +52,8 @@ impl Handler<OpenRoom> for HistoryActor {
         let mut conn = self.conn()?;
         let conn: &mut DbConn = &mut conn;
         check_support_owner(conn, &msg.room)?;
+        rooms::join_room(conn, msg.user, &msg.room, msg.max_public_rooms)?;
         let room = msg.room.as_str();
-        rooms::add_member(conn, msg.user, room)?;
         // Read the counter before the messages: every seq up to it is committed, so it is
         // visible to the read that follows (seqs of a room commit in order).
         let counter = rooms::last_seq(conn, room)?;
@@ -105,9 +105,8 @@ impl Handler<MarkRead> for HistoryActor {
     fn handle(&mut self, msg: MarkRead, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
         check_support_owner(&mut conn, &msg.room)?;
-        let room = msg.room.as_str();
-        let cursor = rooms::advance_read_cursor(&mut conn, msg.user, room, msg.seq)?;
-        rooms::unread_after(&mut conn, msg.user, room, cursor)
+        let cursor = rooms::advance_read_cursor(&mut conn, msg.user, &msg.room, msg.seq)?;
+        rooms::unread_after(&mut conn, msg.user, msg.room.as_str(), cursor)
     }
 }
 
@@ -147,6 +146,14 @@ impl Handler<GetUser> for HistoryActor {
 
     fn handle(&mut self, msg: GetUser, _: &mut Self::Context) -> Self::Result {
         users::find_by_id(&mut *self.conn()?, msg.id)
+    }
+}
+
+impl Handler<ListAccounts> for HistoryActor {
+    type Result = Result<Vec<UserRow>, StorageError>;
+
+    fn handle(&mut self, msg: ListAccounts, _: &mut Self::Context) -> Self::Result {
+        users::find_many(&mut *self.conn()?, &msg.users)
     }
 }
 

@@ -18,7 +18,8 @@ pub struct StoreMessages {
 }
 
 /// Chat server → history: a user joins a room. Puts the room in their list and reads what the
-/// `joined` frame shows. A support room of a user who does not exist is `NotFound`.
+/// `joined` frame shows. A support room of a user who does not exist is `NotFound`; a public
+/// room past the user's cap is `TooManyRooms` (and nothing is written).
 #[derive(Message)]
 #[rtype(result = "Result<RoomSnapshot, StorageError>")]
 pub struct OpenRoom {
@@ -32,6 +33,8 @@ pub struct OpenRoom {
     pub latest: i64,
     /// Most messages a recovery returns before it gives up (`recovered: false`).
     pub recovery_cap: i64,
+    /// Most public rooms the user may have in their list.
+    pub max_public_rooms: i64,
 }
 
 /// What a joining connection is shown.
@@ -81,6 +84,7 @@ pub struct HistoryPage {
 }
 
 /// Chat server → history: move the user's read cursor; returns the unread count after it.
+/// `NotMember` when the room is not in the user's list.
 #[derive(Message)]
 #[rtype(result = "Result<i64, StorageError>")]
 pub struct MarkRead {
@@ -127,6 +131,15 @@ pub struct FindLogin {
 pub struct GetUser {
     /// The id.
     pub id: UserId,
+}
+
+/// Chat server → history: the accounts of these users (the connected ones, re-checked), in
+/// one query per thousand; users without an account are missing from the answer.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<UserRow>, StorageError>")]
+pub struct ListAccounts {
+    /// Whose accounts.
+    pub users: Vec<UserId>,
 }
 
 /// Admin API → history: the support conversations for the console, with `admin`'s unread

@@ -254,12 +254,11 @@ impl WsSession {
                     }
                 }
             }
-            Outgoing::Joined {
-                room,
-                text,
-                last_seq,
-            } => {
-                ctx.text(text);
+            Outgoing::Joined(joined) => {
+                // Encoded here, on this connection's worker thread, not on the chat server's.
+                let room = joined.room.clone();
+                let last_seq = joined.last_seq();
+                ctx.text(joined.encode());
                 for held in self.joining.joined(&room, last_seq) {
                     ctx.text(held);
                 }

@@ -1,0 +1,179 @@
+//! Account changes reaching the open connections: a ban, an unban or a new role, made by the
+//! admin API of this process (`AccountChanged`, read again at once) or by another process on
+//! the same database (`create-admin`, another server: found by the periodic re-check of every
+//! connected user's account, one query per thousand users). Each read carries a ticket, so a
+//! late answer of an older read never undoes a newer one ([`super::registry`]).
+
+use super::messages::{Deliver, Outgoing, SessionId};
+use super::refusals::{forbidden, split, storage_failure};
+use super::registry::{Account, Ticket};
+use super::server::{ChatServer, CLOSE_POLICY};
+use crate::db::models::UserRow;
+use crate::domain::UserId;
+use crate::error::{AppError, ErrorCode};
+use crate::history::messages::{GetUser, ListAccounts};
+use actix::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// What a read of an account found (`None`: no such account).
+pub fn account_of(row: Option<&UserRow>) -> Account {
+    match row {
+        None => Account::Gone,
+        Some(row) if row.banned => Account::Banned,
+        Some(row) => Account::Active(row.info()),
+    }
+}
+
+/// Why an account may not connect (the close reason); `None` for an active one.
+pub fn refusal_reason(account: &Account) -> Option<&'static str> {
+    match account {
+        Account::Active(_) => None,
+        Account::Banned => Some("this account is banned"),
+        Account::Gone => Some("this account no longer exists"),
+    }
+}
+
+/// The refusal of a connection whose account may not connect; `None` for an active one.
+pub fn refusal(account: &Account) -> Option<AppError> {
+    refusal_reason(account).map(|reason| AppError::new(ErrorCode::Unauthorized, reason))
+}
+
+impl ChatServer {
+    /// A ticket for a read of accounts about to be asked for.
+    pub(super) fn next_ticket(&mut self) -> Ticket {
+        self.account_reads += 1;
+        self.account_reads
+    }
+
+    /// Reads the user's account again and applies it to their connections.
+    pub(super) fn reread_account(&mut self, user: UserId, ctx: &mut Context<Self>) {
+        let ticket = self.next_ticket();
+        self.history
+            .send(GetUser { id: user })
+            .into_actor(self)
+            .map(move |result, act, _| match split(result) {
+                Ok(row) => act.apply_account(user, ticket, account_of(row.as_ref())),
+                Err(e) => {
+                    storage_failure("reading an account that changed", e);
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Reads the accounts of every user connected or connecting, in one request, and applies
+    /// them. At most one re-check is in flight.
+    pub(super) fn recheck_accounts(&mut self, ctx: &mut Context<Self>) {
+        if self.rechecking {
+            return;
+        }
+        let users = self.registry.known_users();
+        if users.is_empty() {
+            return;
+        }
+        self.rechecking = true;
+        let ticket = self.next_ticket();
+        let request = ListAccounts {
+            users: users.clone(),
+        };
+        self.history
+            .send(request)
+            .into_actor(self)
+            .map(move |result, act, _| {
+                act.rechecking = false;
+                let rows = match split(result) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        // Once per outage, not every few seconds while the database is away.
+                        if !act.recheck_failing {
+                            act.recheck_failing = true;
+                            storage_failure("re-checking the connected accounts", e);
+                        }
+                        return;
+                    }
+                };
+                act.recheck_failing = false;
+                let mut found: FxHashMap<i64, UserRow> =
+                    rows.into_iter().map(|row| (row.id, row)).collect();
+                for user in users {
+                    let account = account_of(found.remove(&user.0).as_ref());
+                    act.apply_account(user, ticket, account);
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Applies a read of the user's account to each of their connections whose last read is
+    /// older (and to those still connecting, which register with it): a banned or deleted
+    /// account's close with 1008; a new role changes their rights at once, and takes them out
+    /// of the rooms it may no longer enter (each told by a `forbidden` error about the room).
+    pub(super) fn apply_account(&mut self, user: UserId, ticket: Ticket, account: Account) {
+        let news = self.registry.note_account(user, ticket, &account);
+        if let Some(reason) = refusal_reason(&account) {
+            for session in news {
+                log::info!("closing connection {} of user {user}: {reason}", session.0);
+                self.close_session(session, CLOSE_POLICY, reason);
+            }
+            return;
+        }
+        let Account::Active(info) = account else {
+            return;
+        };
+        for session in news {
+            if self.registry.user(session) == Some(&info) {
+                continue;
+            }
+            for room in self.registry.set_user(session, info.clone()) {
+                self.unsubscribe(session, &room);
+                self.send_error(session, forbidden(&room), None, &room);
+            }
+            // The rooms it stays in list the user with the new role.
+            let rooms = self.registry.get(session).map(|e| e.rooms.clone());
+            for room in rooms.unwrap_or_default() {
+                self.rooms.update_user(&room, &info);
+            }
+        }
+    }
+
+    /// Closes one connection with this code and reason, and forgets it.
+    fn close_session(&mut self, session: SessionId, code: u16, reason: &'static str) {
+        if let Some(entry) = self.registry.get(session) {
+            let close = Outgoing::Close { code, reason };
+            entry.recipient.do_send(Deliver(close));
+        }
+        self.remove_session(session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Role, UserInfo};
+
+    fn row(role: &str, banned: bool) -> UserRow {
+        UserRow {
+            id: 4,
+            username: "dee".into(),
+            role: role.into(),
+            password_hash: None,
+            banned,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_read_account_is_active_banned_or_gone() {
+        let dee = UserInfo {
+            id: UserId(4),
+            username: "dee".into(),
+            role: Role::Admin,
+        };
+        assert_eq!(account_of(Some(&row("admin", false))), Account::Active(dee));
+        assert_eq!(account_of(Some(&row("user", true))), Account::Banned);
+        assert_eq!(account_of(None), Account::Gone);
+        assert_eq!(
+            refusal(&Account::Banned).unwrap().code,
+            ErrorCode::Unauthorized
+        );
+        assert!(refusal(&account_of(Some(&row("user", false)))).is_none());
+    }
+}
