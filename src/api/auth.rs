@@ -1,7 +1,7 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens.
 
-use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
+use crate::api::caller::{client_ip, current_account};
 use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
 use crate::db::StorageError;
@@ -47,10 +47,10 @@ fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
     }
 }
 
-/// The caller's address, for the sign-in budget. The peer address, not X-Forwarded-For, which
-/// any client can write.
+/// The caller's address, for the sign-in budget: the peer, or behind a trusted proxy the client
+/// it forwards for; never a forwarding header from anyone else, which any client can write.
 fn peer(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    client_ip(req)
 }
 
 async fn register(

@@ -9,6 +9,7 @@ mod admin;
 mod architecture;
 mod bad_input;
 mod durability;
+mod edge;
 mod hardening;
 mod messaging;
 mod pages;
