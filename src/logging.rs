@@ -20,6 +20,8 @@ pub fn init(format: LogFormat) {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if format == LogFormat::Json {
         builder.format(|buf, record| writeln!(buf, "{}", json_line(SystemTime::now(), record)));
+        // A panic's message would be the one line a shipper cannot parse: log it instead.
+        std::panic::set_hook(Box::new(|info| log::error!(target: "panic", "{info}")));
     }
     builder.init();
 }

@@ -9,8 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::WsResponseBuilder;
 
 /// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token (header, or
-/// `?token=`: only here) and the account behind it (401, no upgrade, when missing, bad, banned
-/// or gone), then the connection caps (429, no upgrade), then upgrades.
+/// `?token=`: only here), then the connection caps (429, no upgrade), then the account behind
+/// the token (401, no upgrade, when missing, bad, banned or gone), then upgrades.
 pub async fn upgrade(
     req: HttpRequest,
     stream: web::Payload,
@@ -18,13 +18,14 @@ pub async fn upgrade(
 ) -> Result<HttpResponse, AppError> {
     check_origin(&req, &state.allowed_origins)?;
     let AuthUser(caller) = authenticate_socket(&req)?;
-    // A token outlives a ban or a deleted account: refuse those before the upgrade.
-    let user = current_account(&state, &caller).await?;
-    // Held by the session, given back when it is dropped.
+    // Before the account lookup, so that a refused flood costs the database nothing. Held by
+    // the session, given back when it is dropped (here, if the upgrade goes no further).
     let slot = state
         .connection_caps
-        .open(client_ip(&req), user.id)
+        .open(client_ip(&req), caller.id)
         .map_err(|exceeded| AppError::new(ErrorCode::RateLimited, exceeded.message()))?;
+    // A token outlives a ban or a deleted account: refuse those before the upgrade.
+    let user = current_account(&state, &caller).await?;
     let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone(), slot);
     WsResponseBuilder::new(session, &req, stream)
         .frame_size(state.hard_frame_limit)
