@@ -115,6 +115,16 @@ impl TrustedProxies {
     }
 }
 
+/// The block of addresses one subscriber holds, which per-address limits count as one: an IPv4
+/// address itself, an IPv6 address's /64 (a single home or phone gets a whole /64 and may use
+/// any address in it, so counting IPv6 addresses one by one would not limit anybody).
+pub fn subscriber_block(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
 /// The hops a request went through, left (the first client) to right (the last proxy), from
 /// `X-Forwarded-For`, or from `Forwarded` when there is no `X-Forwarded-For`. `None` for a hop
 /// that is not an address. Several headers of the same name are one list, in order.
@@ -205,6 +215,27 @@ mod tests {
         let all: Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains(ip("203.0.113.5")));
         assert_eq!(v4.to_string(), "10.1.0.0/16");
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_its_64_block_and_an_ipv4_one_its_address() {
+        assert_eq!(
+            subscriber_block(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            subscriber_block(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            subscriber_block(ip("2001:db8:1:2::7"))
+        );
+        assert_ne!(
+            subscriber_block(ip("2001:db8:1:3::1")),
+            subscriber_block(ip("2001:db8:1:2::1"))
+        );
+        assert_eq!(subscriber_block(ip("198.51.100.4")), ip("198.51.100.4"));
+        assert_eq!(
+            subscriber_block(ip("::ffff:198.51.100.4")),
+            ip("198.51.100.4")
+        );
     }
 
     #[test]

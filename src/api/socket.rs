@@ -2,6 +2,7 @@
 //! connection.
 
 use crate::api::caller::{authenticate_socket, client_ip, current_account, AuthUser};
+use crate::client_addr::subscriber_block;
 use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
 use crate::ws::session::WsSession;
@@ -22,7 +23,7 @@ pub async fn upgrade(
     // the session, given back when it is dropped (here, if the upgrade goes no further).
     let slot = state
         .connection_caps
-        .open(client_ip(&req), caller.id)
+        .open(client_ip(&req).map(subscriber_block), caller.id)
         .map_err(|exceeded| AppError::new(ErrorCode::RateLimited, exceeded.message()))?;
     // A token outlives a ban or a deleted account: refuse those before the upgrade.
     let user = current_account(&state, &caller).await?;

@@ -206,6 +206,24 @@ async fn behind_a_trusted_proxy_each_visitor_has_a_sign_in_budget_of_their_own()
 }
 
 #[actix_rt::test]
+async fn an_ipv6_visitor_cannot_escape_the_budget_by_changing_addresses_in_its_64() {
+    let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
+        trusting_loopback(s);
+        s.auth_rate_per_min = 1.0;
+        s.auth_rate_burst = 2.0;
+    })
+    .await;
+    let statuses = [
+        guest_sign_in_via(&app, Some("2001:db8:1:2::1")).await,
+        guest_sign_in_via(&app, Some("2001:db8:1:2::2")).await,
+        guest_sign_in_via(&app, Some("[2001:db8:1:2:ffff::3]:4711")).await,
+        // The neighbouring /64 is somebody else.
+        guest_sign_in_via(&app, Some("2001:db8:1:3::1")).await,
+    ];
+    assert_eq!(statuses, [200, 200, 429, 200]);
+}
+
+#[actix_rt::test]
 async fn a_forged_forwarding_header_from_an_untrusted_peer_does_not_escape_the_budget() {
     let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
         s.auth_rate_per_min = 1.0;
