@@ -1,5 +1,5 @@
-//! `GET /ws`, the WebSocket upgrade: the Origin and token checks, then a [`WsSession`] for the
-//! connection.
+//! `GET /ws`, the WebSocket upgrade: the Origin, token and connection-cap checks, then a
+//! [`WsSession`] for the connection. The only endpoint that takes a token from the URL.
 
 use crate::api::caller::{authenticate_socket, client_ip, current_account, AuthUser};
 use crate::client_addr::subscriber_block;
