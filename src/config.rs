@@ -1,8 +1,9 @@
 //! `Settings`: every knob of the server, from flags or environment variables (`--help` lists
 //! them), built once in `main` and passed down explicitly. Tests build their own.
 
+use crate::client_addr::Cidr;
 use crate::db::{DbTarget, SqliteSync};
-use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand};
+use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,6 +52,16 @@ fn commit_interval(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(interval)
+}
+
+/// How the log is written on standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per record, for people.
+    Text,
+    /// One JSON object per line (`ts`, `level`, `target`, `message`, `fields`), for log
+    /// shippers.
+    Json,
 }
 
 /// Everything the server can be told.
@@ -194,6 +205,43 @@ pub struct Settings {
     /// (not stored; clients send them again) until it answers.
     #[arg(long, env = "CHAT_STORE_STALL_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub store_stall_timeout: Duration,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed, as
+    /// comma-separated addresses or CIDR blocks (10.0.0.0/8, ::1). From any other peer those
+    /// headers are ignored and the peer is the client. Empty (the default): none.
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = clap::value_parser!(Cidr))]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// Most WebSockets open at once from one client address (0: no cap); the upgrade past it
+    /// gets 429.
+    #[arg(long, env = "CHAT_MAX_CONNS_PER_IP", default_value_t = 200)]
+    pub max_conns_per_ip: usize,
+
+    /// Most WebSockets open at once for one user (0: no cap); the upgrade past it gets 429.
+    #[arg(long, env = "CHAT_MAX_CONNS_PER_USER", default_value_t = 20)]
+    pub max_conns_per_user: usize,
+
+    /// A connection that has not sent the head of its first request within this time gets
+    /// 408 and is closed (against slow-header attacks).
+    #[arg(long, env = "CHAT_REQUEST_HEAD_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub request_head_timeout: Duration,
+
+    /// How long an HTTP connection may wait idle for its next request; 0s (the default) closes
+    /// it after one request. The head timeout covers only a connection's first request, so
+    /// with keep-alive on, a client can hold a connection forever by sending its second
+    /// request's head a byte at a time; behind a proxy (the usual setup) nothing is lost by
+    /// leaving it off, since the proxy keeps the browser's connection alive.
+    #[arg(long, env = "CHAT_KEEP_ALIVE", default_value = "0s", value_parser = duration)]
+    pub keep_alive: Duration,
+
+    /// Most TCP connections the server holds open at once (WebSockets and HTTP together),
+    /// shared among the workers; past it, new connections wait in the listen backlog. Keep it
+    /// below the process's open-file limit.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Log format on standard error: text, or json (one object per line).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl Settings {
@@ -241,6 +289,23 @@ mod tests {
         assert_eq!(defaults.database_url, None);
         assert_eq!(defaults.max_rooms_per_user, 200);
         assert_eq!(defaults.account_recheck_interval, Duration::from_secs(5));
+        assert_eq!(defaults.max_conns_per_ip, 200);
+        assert_eq!(defaults.max_conns_per_user, 20);
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_of_blocks_checked_at_the_command_line() {
+        let cli = Cli::parse_from(["chat-server", "--trusted-proxies", "10.0.0.0/8,::1"]);
+        let blocks: Vec<String> = cli
+            .settings
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(blocks, ["10.0.0.0/8", "::1/128"]);
+        assert!(Cli::try_parse_from(["chat-server", "--trusted-proxies", "10.0.0.0/40"]).is_err());
     }
 
     #[test]

@@ -20,18 +20,22 @@
 //!
 //! Modules depend one way only, each on those left of it: `domain` ← `db` ← `error`,
 //! `history`, `protocol` (the wire frames) ← `chat` ← `ws` ← `auth` ← `state` ← `api` ←
-//! `startup`, which wires everything together once per process.
+//! `startup`, which wires everything together once per process. `client_addr` (who the client
+//! is, behind trusted proxies) depends on nothing of the crate; `logging` (the log's format) is
+//! used by `main` only.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
 //! so an `ack` always means durable.
 
 pub mod api;
 pub mod auth;
 pub mod chat;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod history;
+pub mod logging;
 pub mod protocol;
 pub mod startup;
 pub mod state;

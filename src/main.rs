@@ -16,7 +16,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    chat_server::logging::init(cli.settings.log_format);
     match cli.command {
         Some(Command::CreateAdmin { username }) => create_admin_command(&cli.settings, &username),
         Some(Command::Serve) | None => serve(cli.settings),

@@ -9,15 +9,18 @@ use crate::auth::password::{hash_password, verify_password};
 use crate::auth::rate_limit::AuthRateLimiter;
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
+use crate::client_addr::TrustedProxies;
 use crate::config::Settings;
 use crate::db::connection::DbConnectionManager;
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::{HistoryActor, MessageWriter};
 use crate::state::AppState;
+use crate::ws::caps::ConnectionCaps;
 use crate::ws::session::SessionLimits;
 use actix::{Actor, Addr, SyncArbiter};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::KeepAlive;
 use actix_web::{middleware, web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -119,6 +122,11 @@ impl Application {
                 settings.auth_rate_per_min,
                 settings.auth_rate_burst,
             ),
+            trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            connection_caps: ConnectionCaps::new(
+                settings.max_conns_per_ip,
+                settings.max_conns_per_user,
+            ),
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
@@ -136,12 +144,25 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+                .wrap(middleware::from_fn(api::access_log::access_log))
                 .configure(api::configure)
                 .service(api::resource("/ws", web::get(), api::socket::upgrade))
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)
+        // Against slow clients holding connections (slowloris): the head of a connection's
+        // first request must be in within the timeout (else 408 and close); actix-web times
+        // only the first request's head, so keep-alive is off unless asked for (a trickled
+        // second request would live forever); a closing connection gets a second to finish;
+        // past `max_connections` new connections wait in the backlog instead of exhausting
+        // file descriptors.
+        .client_request_timeout(settings.request_head_timeout)
+        .keep_alive(match settings.keep_alive {
+            none if none.is_zero() => KeepAlive::Disabled,
+            idle => KeepAlive::Timeout(idle),
+        })
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .max_connections(settings.max_connections.div_ceil(workers).max(1))
         .tcp_nodelay(true)
         .disable_signals()
         // Connections are closed by the chat server before the HTTP server stops; this bounds

@@ -5,7 +5,9 @@
 use crate::auth::jwt::TokenKeys;
 use crate::auth::rate_limit::AuthRateLimiter;
 use crate::chat::ChatServer;
+use crate::client_addr::TrustedProxies;
 use crate::history::HistoryActor;
+use crate::ws::caps::ConnectionCaps;
 use crate::ws::session::SessionLimits;
 use actix::Addr;
 use std::sync::Arc;
@@ -28,4 +30,8 @@ pub struct AppState {
     pub allow_guests: bool,
     /// Budget of sign-in calls per client address.
     pub auth_limiter: AuthRateLimiter,
+    /// The proxies whose forwarding headers say who the client is (`api::caller::client_ip`).
+    pub trusted_proxies: TrustedProxies,
+    /// Open sockets per client address and per user.
+    pub connection_caps: Arc<ConnectionCaps>,
 }

@@ -5,7 +5,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Settings the chat server needs so that its own abuse limits do not throttle the benchmark.
 pub const CHAT_SERVER_HINT: &str = "start the chat server for benchmarks with \
 CHAT_AUTH_RATE_PER_MIN=0 CHAT_RATE_PER_SEC=100000 CHAT_RATE_BURST=100000 \
-(it limits sign-in calls per address and frames per connection by default)";
+CHAT_MAX_CONNS_PER_IP=0 CHAT_MAX_CONNS_PER_USER=0 \
+(it limits sign-in calls per address, frames per connection and sockets per address and \
+per user by default)";
 
 const AFTER_HELP: &str = "\
 Targets:

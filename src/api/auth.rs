@@ -1,9 +1,10 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens.
 
-use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
+use crate::api::caller::{client_ip, current_account};
 use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
+use crate::client_addr::subscriber_block;
 use crate::db::StorageError;
 use crate::domain::{DisplayName, Password, Role, UserInfo, Username};
 use crate::error::{AppError, ErrorCode};
@@ -47,10 +48,11 @@ fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
     }
 }
 
-/// The caller's address, for the sign-in budget. The peer address, not X-Forwarded-For, which
-/// any client can write.
+/// The caller's address, for the sign-in budget: the peer, or behind a trusted proxy the client
+/// it forwards for (never a forwarding header from anyone else, which any client can write); an
+/// IPv6 caller's whole /64, which one subscriber holds.
 fn peer(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    client_ip(req).map(subscriber_block)
 }
 
 async fn register(

@@ -1,6 +1,6 @@
 //! Who calls an HTTP endpoint: [`AuthUser`], the extractor that turns a bearer token into a
-//! user for the handlers and the WebSocket upgrade, and [`current_account`], the account as
-//! stored now.
+//! user for the handlers ([`authenticate_socket`] for the WebSocket upgrade), [`client_ip`],
+//! the address the caller comes from, and [`current_account`], the account as stored now.
 
 use crate::domain::UserInfo;
 use crate::error::AppError;
@@ -8,20 +8,33 @@ use crate::history::messages::GetUser;
 use crate::state::AppState;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::{ready, Ready};
+use std::net::IpAddr;
 
-/// The authenticated caller of a request: a valid token from `Authorization: Bearer`, or (for
-/// the WebSocket upgrade, where browsers cannot set headers) the `token` query parameter.
+/// The authenticated caller of a request: a valid token from `Authorization: Bearer`. Only the
+/// WebSocket upgrade (where browsers cannot set headers) also reads `?token=`, through
+/// [`socket_token`]; everywhere else a token in the URL is ignored, since URLs end up in logs,
+/// browser histories and proxies' caches.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub UserInfo);
 
-/// The bearer token of a request, if any.
+/// The bearer token of a request's `Authorization` header, if any.
 pub fn request_token(req: &HttpRequest) -> Option<String> {
-    if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// The token of a WebSocket upgrade: the `Authorization` header when there is one (a bad
+/// header is not rescued by the query), else the `token` query parameter.
+pub fn socket_token(req: &HttpRequest) -> Option<String> {
+    if req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        return request_token(req);
     }
     web::Query::<TokenQuery>::from_query(req.query_string())
         .ok()
@@ -31,6 +44,19 @@ pub fn request_token(req: &HttpRequest) -> Option<String> {
 #[derive(serde::Deserialize)]
 struct TokenQuery {
     token: Option<String>,
+}
+
+/// The client address of a request: the peer, or behind a trusted proxy the address it
+/// forwards (see `crate::client_addr`). None only when the peer is unknown (never on TCP).
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| &state.trusted_proxies);
+    Some(match trusted {
+        Some(trusted) => trusted.client_addr(peer, req.headers()),
+        None => peer.to_canonical(),
+    })
 }
 
 impl FromRequest for AuthUser {
@@ -43,10 +69,19 @@ impl FromRequest for AuthUser {
 }
 
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, AppError> {
+    verify(req, request_token(req))
+}
+
+/// The caller of a WebSocket upgrade: as [`AuthUser`], but the token may come from the query.
+pub fn authenticate_socket(req: &HttpRequest) -> Result<AuthUser, AppError> {
+    verify(req, socket_token(req))
+}
+
+fn verify(req: &HttpRequest, token: Option<String>) -> Result<AuthUser, AppError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::internal("AppState missing"))?;
-    let token = request_token(req).ok_or_else(|| AppError::unauthorized("missing token"))?;
+    let token = token.ok_or_else(|| AppError::unauthorized("missing token"))?;
     state
         .tokens
         .verify(&token)

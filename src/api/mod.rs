@@ -1,7 +1,8 @@
 //! The HTTP API: thin handlers that parse, check rights and hand the work to the history actor
 //! or the chat server, one file per area, and the WebSocket upgrade ([`socket`]). Also the JSON
-//! error handling of extractors and unknown routes.
+//! error handling of extractors and unknown routes, and the access log ([`access_log`]).
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod caller;

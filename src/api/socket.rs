@@ -1,25 +1,33 @@
-//! `GET /ws`, the WebSocket upgrade: the Origin and token checks, then a [`WsSession`] for the
-//! connection.
+//! `GET /ws`, the WebSocket upgrade: the Origin, token and connection-cap checks, then a
+//! [`WsSession`] for the connection. The only endpoint that takes a token from the URL.
 
-use crate::api::caller::{current_account, AuthUser};
-use crate::error::AppError;
+use crate::api::caller::{authenticate_socket, client_ip, current_account, AuthUser};
+use crate::client_addr::subscriber_block;
+use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
 use crate::ws::session::WsSession;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::WsResponseBuilder;
 
-/// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token and the
-/// account behind it (401, no upgrade, when missing, bad, banned or gone), then upgrades.
+/// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token (header, or
+/// `?token=`: only here), then the connection caps (429, no upgrade), then the account behind
+/// the token (401, no upgrade, when missing, bad, banned or gone), then upgrades.
 pub async fn upgrade(
     req: HttpRequest,
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     check_origin(&req, &state.allowed_origins)?;
-    let AuthUser(caller) = AuthUser::extract(&req).await?;
+    let AuthUser(caller) = authenticate_socket(&req)?;
+    // Before the account lookup, so that a refused flood costs the database nothing. Held by
+    // the session, given back when it is dropped (here, if the upgrade goes no further).
+    let slot = state
+        .connection_caps
+        .open(client_ip(&req).map(subscriber_block), caller.id)
+        .map_err(|exceeded| AppError::new(ErrorCode::RateLimited, exceeded.message()))?;
     // A token outlives a ban or a deleted account: refuse those before the upgrade.
     let user = current_account(&state, &caller).await?;
-    let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone());
+    let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone(), slot);
     WsResponseBuilder::new(session, &req, stream)
         .frame_size(state.hard_frame_limit)
         .start()

@@ -5,6 +5,7 @@
 //! This is the only file that uses the deprecated actix-web-actors: the chat server knows a
 //! session only as a `Recipient<Deliver>`, so a move to actix-ws would touch this file alone.
 
+use super::caps::ConnectionSlot;
 use super::decode::{self, binary_refusal, Refusal, Request};
 use super::joining::{Arrival, JoiningRooms};
 use super::rate_limit::TokenBucket;
@@ -71,6 +72,9 @@ pub struct WsSession {
     fragments: Option<Fragments>,
     /// Rooms whose `joined` frame has not come yet, with the room frames held back meanwhile.
     joining: JoiningRooms,
+    /// This socket's place under the connection caps, given back when the session is dropped
+    /// (however the socket ended, a reset too).
+    _slot: ConnectionSlot,
 }
 
 struct Fragments {
@@ -82,7 +86,12 @@ struct Fragments {
 
 impl WsSession {
     /// A session for an authenticated user.
-    pub fn new(user: UserInfo, server: Addr<ChatServer>, limits: Arc<SessionLimits>) -> WsSession {
+    pub fn new(
+        user: UserInfo,
+        server: Addr<ChatServer>,
+        limits: Arc<SessionLimits>,
+        slot: ConnectionSlot,
+    ) -> WsSession {
         let bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst);
         // A join snapshot may take a while; a room's frames meanwhile are held, up to this.
         let joining = JoiningRooms::new(limits.queue * 16);
@@ -97,6 +106,7 @@ impl WsSession {
             last_heard: Instant::now(),
             bucket,
             fragments: None,
+            _slot: slot,
         }
     }
 

@@ -163,6 +163,10 @@ pub fn test_settings(data: &TestData) -> Settings {
     s.allow_guests = true;
     // Every test client comes from 127.0.0.1; the one story about the limit sets it.
     s.auth_rate_per_min = 0.0;
+    // Likewise for the connection caps (stories open dozens of sockets as one user): the
+    // stories about the caps set them (tests/api/edge.rs).
+    s.max_conns_per_ip = 0;
+    s.max_conns_per_user = 0;
     s
 }
 

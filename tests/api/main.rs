@@ -10,6 +10,7 @@ mod admin;
 mod architecture;
 mod bad_input;
 mod durability;
+mod edge;
 mod hardening;
 mod messaging;
 mod outage;
