@@ -9,3 +9,6 @@ pub mod decode;
 pub mod joining;
 pub mod rate_limit;
 pub mod session;
+
+#[cfg(test)]
+mod decode_properties;
