@@ -12,3 +12,5 @@ pub mod session;
 
 #[cfg(test)]
 mod decode_properties;
+#[cfg(test)]
+mod rooms_model;
