@@ -2,7 +2,7 @@
 //! session gets a request or a refusal it can send back, never a panic. The same checks as the
 //! property tests of src/ws/decode_properties.rs, for as long as libFuzzer is let run.
 //!
-//! `cargo +nightly fuzz run decode_frame -- -dict=decode_frame.dict -max_total_time=120`
+//! `cargo +nightly fuzz run decode_frame -- -dict=fuzz/decode_frame.dict -max_total_time=120`
 //! (from the repository root; see docs/operations.md).
 
 #![no_main]
