@@ -49,35 +49,38 @@ impl Handler<OpenRoom> for HistoryActor {
     type Result = Result<RoomSnapshot, StorageError>;
 
     fn handle(&mut self, msg: OpenRoom, _: &mut Self::Context) -> Self::Result {
-        let mut conn = self.conn()?;
-        let conn: &mut DbConn = &mut conn;
-        check_support_owner(conn, &msg.room)?;
-        rooms::join_room(conn, msg.user, &msg.room, msg.max_public_rooms)?;
-        let room = msg.room.as_str();
-        // Read the counter before the messages: every seq up to it is committed, so it is
-        // visible to the read that follows (seqs of a room commit in order).
-        let counter = rooms::last_seq(conn, room)?;
-        let (messages, recovered, deleted) = match msg.since {
-            Some(since) => {
-                let (messages, more) =
-                    read_window(conn, room, Window::After(since), msg.recovery_cap)?;
-                let deleted = deleted_seqs(conn, room, since - msg.recovery_cap, since)?;
-                (messages, Some(!more), Some(deleted))
-            }
-            None => (
-                read_window(conn, room, Window::Latest, msg.latest)?.0,
-                None,
-                None,
-            ),
-        };
-        let newest_listed = messages.last().map_or(0, |m| m.seq);
-        Ok(RoomSnapshot {
-            messages,
-            last_seq: counter.max(newest_listed),
-            recovered,
-            deleted,
-        })
+        open_room(&mut *self.conn()?, &msg)
     }
+}
+
+/// What [`OpenRoom`] does: the membership stored and the `joined` snapshot read. A plain
+/// function, so that tests can run it between the steps of a chat server of their own.
+pub fn open_room(conn: &mut DbConn, msg: &OpenRoom) -> Result<RoomSnapshot, StorageError> {
+    check_support_owner(conn, &msg.room)?;
+    rooms::join_room(conn, msg.user, &msg.room, msg.max_public_rooms)?;
+    let room = msg.room.as_str();
+    // Read the counter before the messages: every seq up to it is committed, so it is
+    // visible to the read that follows (seqs of a room commit in order).
+    let counter = rooms::last_seq(conn, room)?;
+    let (messages, recovered, deleted) = match msg.since {
+        Some(since) => {
+            let (messages, more) = read_window(conn, room, Window::After(since), msg.recovery_cap)?;
+            let deleted = deleted_seqs(conn, room, since - msg.recovery_cap, since)?;
+            (messages, Some(!more), Some(deleted))
+        }
+        None => (
+            read_window(conn, room, Window::Latest, msg.latest)?.0,
+            None,
+            None,
+        ),
+    };
+    let newest_listed = messages.last().map_or(0, |m| m.seq);
+    Ok(RoomSnapshot {
+        messages,
+        last_seq: counter.max(newest_listed),
+        recovered,
+        deleted,
+    })
 }
 
 impl Handler<ForgetRoom> for HistoryActor {

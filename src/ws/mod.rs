@@ -11,3 +11,8 @@ pub mod decode;
 pub mod joining;
 pub mod rate_limit;
 pub mod session;
+
+#[cfg(test)]
+mod decode_properties;
+#[cfg(test)]
+mod rooms_model;

@@ -256,7 +256,7 @@ impl WsSession {
                 for frame in frames {
                     match self.joining.arrive(frame) {
                         Arrival::Write(text) => ctx.text(text),
-                        Arrival::Held => {}
+                        Arrival::Held | Arrival::Dropped => {}
                         Arrival::Overflow => {
                             let reason = "too slow: reconnect and join with since";
                             return self.close(CloseCode::Other(CLOSE_SLOW_CONSUMER), reason, ctx);
