@@ -153,6 +153,7 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        crate::metrics::refused(self.code.as_str());
         HttpResponse::build(self.status_code()).json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -168,13 +169,17 @@ impl From<StorageError> for AppError {
             StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
             StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
             StorageError::Unavailable(cause) => {
+                crate::metrics::database_error("api");
                 log::debug!("database unavailable: {cause}");
                 AppError::new(
                     ErrorCode::Unavailable,
                     "the database is not available; try again shortly",
                 )
             }
-            other => AppError::internal(other),
+            other => {
+                crate::metrics::database_error("api");
+                AppError::internal(other)
+            }
         }
     }
 }

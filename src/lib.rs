@@ -20,7 +20,8 @@
 //!
 //! Modules depend one way only, each on those left of it: `domain` ← `db` ← `error`,
 //! `history`, `protocol` (the wire frames) ← `chat` ← `ws` ← `auth` ← `state` ← `api` ←
-//! `startup`, which wires everything together once per process.
+//! `startup`, which wires everything together once per process. `metrics` (what `GET /metrics`
+//! shows) depends on none of them; the places that count call it.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
 //! so an `ack` always means durable.
 
@@ -32,6 +33,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod history;
+pub mod metrics;
 pub mod protocol;
 pub mod startup;
 pub mod state;

@@ -117,6 +117,7 @@ impl Application {
                 settings.auth_rate_per_min,
                 settings.auth_rate_burst,
             ),
+            metrics_token: settings.metrics_token.clone(),
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

@@ -28,4 +28,6 @@ pub struct AppState {
     pub allow_guests: bool,
     /// Budget of sign-in calls per client address.
     pub auth_limiter: AuthRateLimiter,
+    /// The token that lets a non-loopback scraper read `GET /metrics`.
+    pub metrics_token: Option<String>,
 }

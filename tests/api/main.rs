@@ -12,6 +12,7 @@ mod bad_input;
 mod durability;
 mod hardening;
 mod messaging;
+mod metrics;
 mod outage;
 mod pages;
 mod presence;
