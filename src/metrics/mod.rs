@@ -157,18 +157,18 @@ impl Metrics {
         metrics.messages_stored.increment(0);
         metrics.deliveries.increment(0);
         for code in KNOWN_REFUSALS {
-            metrics
-                .labelled_counter(REFUSALS, "code", code)
-                .increment(0);
+            let code = Label::new("code", code);
+            metrics.labelled_counter(REFUSALS, code).increment(0);
         }
+        let store = Label::new("operation", "store");
         metrics
-            .labelled_counter(DATABASE_ERRORS, "operation", "store")
+            .labelled_counter(DATABASE_ERRORS, store)
             .increment(0);
         metrics
     }
 
-    fn labelled_counter(&self, name: &'static str, label: &'static str, value: &str) -> Counter {
-        let key = Key::from_parts(name, vec![Label::new(label, value.to_owned())]);
+    fn labelled_counter(&self, name: &'static str, label: Label) -> Counter {
+        let key = Key::from_parts(name, vec![label]);
         self.recorder.register_counter(&key, &metadata())
     }
 
@@ -243,18 +243,17 @@ pub fn store_batch(n: usize) {
 /// A database operation failed. `operation` is a short fixed name ("store", "api", "opening a
 /// room"); spaces become underscores in the label.
 pub fn database_error(operation: &str) {
-    let label = operation.replace(' ', "_");
-    let metrics = Metrics::get();
-    metrics
-        .labelled_counter(DATABASE_ERRORS, "operation", &label)
+    let label = Label::new("operation", operation.replace(' ', "_"));
+    Metrics::get()
+        .labelled_counter(DATABASE_ERRORS, label)
         .increment(1);
 }
 
 /// Something was refused with this error code (or `slow_consumer`: a connection closed because
-/// it did not read its frames).
-pub fn refused(code: &str) {
+/// it did not read its frames). A static code: no allocation on a flood of refusals.
+pub fn refused(code: &'static str) {
     Metrics::get()
-        .labelled_counter(REFUSALS, "code", code)
+        .labelled_counter(REFUSALS, Label::new("code", code))
         .increment(1);
 }
 
