@@ -6,7 +6,9 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use serde_json::Value;
+use crate::outage::WriteLock;
+use serde_json::{json, Value};
+use std::time::Duration;
 
 on_both_backends!(a_guest_who_chats_shows_in_the_metrics);
 
@@ -143,4 +145,50 @@ async fn without_a_configured_token_only_loopback_scrapers_read_the_metrics() {
     assert_eq!(status, 403, "{body}");
     let (status, _, _) = scrape(&app, &[]).await;
     assert_eq!(status, 200);
+}
+
+#[actix_rt::test]
+async fn a_database_that_cannot_keep_up_shows_as_a_full_outbox_and_unavailable_refusals() {
+    let (app, data) = spawn_app_with(Backend::Sqlite, |s| {
+        s.max_queued_messages = 2;
+        s.store_stall_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let (_, _, before) = scrape(&app, &[]).await;
+    assert_eq!(sample(&before, "chat_outbox_capacity"), 2.0, "{before}");
+    let (token, _) = app.guest("Ann").await;
+    let mut ann = app.connect(&token).await;
+    ann.join("lobby").await;
+
+    let lock = WriteLock::take(&data);
+    let send = |cid: &str| json!({"type": "send", "room": "lobby", "text": cid, "cid": cid});
+    ann.send(send("b1")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for cid in ["b2", "b3", "b4"] {
+        ann.send(send(cid)).await;
+    }
+    let refusal = ann.expect_ignoring("error", &["message", "presence"]).await;
+    assert_eq!(refusal["code"], "unavailable", "{refusal}");
+
+    // b1 is in the commit that waits for the lock; b2 and b3 fill the outbox.
+    let (_, _, full) = scrape(&app, &[]).await;
+    assert_eq!(sample(&full, "chat_outbox_queued"), 2.0, "{full}");
+    let unavailable = "chat_refusals_total{code=\"unavailable\"}";
+    assert!(
+        sample(&full, unavailable) > sample(&before, unavailable),
+        "{full}"
+    );
+
+    drop(lock);
+    for _ in ["b1", "b2", "b3"] {
+        ann.expect_ignoring("ack", &["message", "presence"]).await;
+    }
+    let (_, _, drained) = scrape(&app, &[]).await;
+    assert_eq!(sample(&drained, "chat_outbox_queued"), 0.0, "{drained}");
+    let batches = "chat_store_batch_size_count";
+    assert!(
+        sample(&drained, batches) >= sample(&before, batches) + 2.0,
+        "{drained}"
+    );
+    ann.close().await;
 }

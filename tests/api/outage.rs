@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 /// Holds SQLite's write lock on a test's database until dropped, as a stuck second process or
 /// a backup tool would: the server's commits wait for it (up to SQLite's busy timeout).
-struct WriteLock(SqliteConnection);
+pub(crate) struct WriteLock(SqliteConnection);
 
 impl WriteLock {
-    fn take(data: &TestData) -> WriteLock {
+    pub(crate) fn take(data: &TestData) -> WriteLock {
         let mut conn = SqliteConnection::establish(&data.database_url).expect("open the file");
         conn.batch_execute("BEGIN IMMEDIATE")
             .expect("the write lock");
