@@ -100,6 +100,11 @@ pub struct Settings {
     #[arg(long, env = "CHAT_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// Token a scraper that is not on this machine sends (`Authorization: Bearer <token>`) to
+    /// read GET /metrics; loopback scrapers need none. Unset: only loopback may read.
+    #[arg(long, env = "CHAT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Browser origins allowed to open a WebSocket, comma-separated (e.g.
     /// https://shop.example). The server's own origin is always allowed; clients that send no
     /// Origin (not browsers) are allowed since they carry a token.

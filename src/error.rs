@@ -164,6 +164,7 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        crate::metrics::refused(self.code.as_str());
         HttpResponse::build(self.status_code()).json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -194,6 +195,7 @@ impl From<StorageError> for AppError {
             StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
             StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
             StorageError::Unavailable(cause) => {
+                crate::metrics::database_error("api");
                 log::debug!("database unavailable: {cause}");
                 AppError::new(
                     ErrorCode::Unavailable,
@@ -201,7 +203,10 @@ impl From<StorageError> for AppError {
                 )
             }
             StorageError::TooManyRooms | StorageError::NotMember => refusal(&e),
-            other => AppError::internal(other),
+            other => {
+                crate::metrics::database_error("api");
+                AppError::internal(other)
+            }
         }
     }
 }

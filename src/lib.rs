@@ -23,6 +23,8 @@
 //! `startup`, which wires everything together once per process. `client_addr` (who the client
 //! is, behind trusted proxies) depends on nothing of the crate; `logging` (the log's format) is
 //! used by `main` only.
+//! `startup`, which wires everything together once per process. `metrics` (what `GET /metrics`
+//! shows) depends on none of them; the places that count call it.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
 //! so an `ack` always means durable.
 
@@ -36,6 +38,7 @@ pub mod domain;
 pub mod error;
 pub mod history;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod startup;
 pub mod state;

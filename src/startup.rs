@@ -127,6 +127,7 @@ impl Application {
                 settings.max_conns_per_ip,
                 settings.max_conns_per_user,
             ),
+            metrics_token: settings.metrics_token.clone(),
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

@@ -34,4 +34,6 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Open sockets per client address and per user.
     pub connection_caps: Arc<ConnectionCaps>,
+    /// The token that lets a non-loopback scraper read `GET /metrics`.
+    pub metrics_token: Option<String>,
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod rooms;
 pub mod socket;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(admin::configure)
     .configure(rooms::configure)
     .configure(health::configure)
+    .configure(metrics::configure)
     .configure(pages::configure);
 }
 

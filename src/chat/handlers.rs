@@ -125,6 +125,7 @@ impl Handler<Join> for ChatServer {
 
 /// An encoded `error` frame about a room.
 pub(super) fn error_frame(error: AppError, room: &RoomName) -> ByteString {
+    crate::metrics::refused(error.code.as_str());
     ServerFrame::error(error.code, error.message, None, Some(room.to_string())).encode()
 }
 
@@ -171,6 +172,7 @@ impl Handler<Publish> for ChatServer {
             room: msg.room,
             text: msg.text.into_string(),
             kind: MessageKind::Text,
+            arrived: std::time::Instant::now(),
         };
         // A message to a room whose join is still being checked waits for the answer.
         if let Some(message) = self.joins.park(msg.session, message) {
@@ -306,6 +308,7 @@ impl Handler<Announce> for ChatServer {
             room: msg.room,
             text: msg.text.into_string(),
             kind: MessageKind::Announcement,
+            arrived: std::time::Instant::now(),
         };
         self.enqueue(announcement, ctx);
         Box::pin(async move {

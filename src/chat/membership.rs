@@ -66,6 +66,11 @@ impl MembershipQueue {
         }
     }
 
+    /// Changes in flight (one per user and room at most) plus those waiting behind them.
+    pub fn pending(&self) -> usize {
+        self.waiting.len() + self.waiting.values().map(VecDeque::len).sum::<usize>()
+    }
+
     /// The change in flight for that user and room is done: the next one to start, if any.
     pub fn finished(&mut self, user: UserId, room: &RoomName) -> Option<Change> {
         let key = (user, room.clone());
@@ -163,6 +168,7 @@ mod tests {
             room: lobby(),
             text: "hi".into(),
             kind: MessageKind::Text,
+            arrived: std::time::Instant::now(),
         }
     }
 
@@ -178,9 +184,11 @@ mod tests {
             Some(9),
             "another user does not wait"
         );
+        assert_eq!(queue.pending(), 4, "two in flight, two waiting");
         assert_eq!(session_of(queue.finished(ann, &lobby())), Some(2));
         assert_eq!(session_of(queue.finished(ann, &lobby())), Some(3));
         assert_eq!(session_of(queue.finished(ann, &lobby())), None);
+        assert_eq!(queue.pending(), 1, "the other user's");
         assert_eq!(
             session_of(queue.submit(ann, &lobby(), forget(4))),
             Some(4),

@@ -11,10 +11,12 @@
 //! - [`fanout`]: who gets which frame, gathered per connection;
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once;
-//! - [`stats`]: the live figures.
+//! - [`stats`]: the live figures;
+//! - [`gauges`]: what a scrape of `GET /metrics` asks it.
 
 pub mod accounts;
 pub mod fanout;
+pub mod gauges;
 mod handlers;
 pub mod membership;
 mod membership_changes;

@@ -30,6 +30,8 @@ pub struct PendingMessage {
     pub text: String,
     /// Ordinary or an announcement.
     pub kind: MessageKind,
+    /// When it reached the chat server: the ack latency is counted from here.
+    pub arrived: Instant,
 }
 
 /// Who waits for a message to be stored.
@@ -235,6 +237,7 @@ mod tests {
             room: RoomName::parse("lobby").unwrap(),
             text: "hi".into(),
             kind: MessageKind::Text,
+            arrived: Instant::now(),
         }
     }
 

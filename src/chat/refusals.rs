@@ -45,6 +45,9 @@ pub fn forbidden(room: &RoomName) -> AppError {
 
 /// What the client hears of a failed history request (`what` names it in the log).
 pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
+    if !matches!(error, Ok(StorageError::NotFound)) {
+        crate::metrics::database_error(what);
+    }
     match error {
         Ok(StorageError::NotFound) => AppError::new(ErrorCode::NotFound, "no such room"),
         Ok(StorageError::Unavailable(cause)) => {

@@ -256,6 +256,18 @@ impl<R> Registry<R> {
         self.tabs.len()
     }
 
+    /// Open connections by the role of their user: (guests, users, admins). Counted when asked
+    /// (a scrape every few seconds), so that connecting and leaving stay as cheap as they were.
+    pub fn connections_by_role(&self) -> (usize, usize, usize) {
+        let admins = self.staff.len();
+        let guests = self
+            .sessions
+            .values()
+            .filter(|e| e.user.role == Role::Guest)
+            .count();
+        (guests, self.sessions.len() - guests - admins, admins)
+    }
+
     /// Expects and registers a new connection at once (unit tests).
     #[cfg(test)]
     pub fn connect(&mut self, user: UserInfo, recipient: R) -> SessionId {
@@ -378,6 +390,18 @@ mod tests {
         assert_eq!(registry.set_user(tab, carol.clone()), vec![support]);
         assert!(!registry.has_staff());
         assert_eq!(registry.user(tab), Some(&carol));
+    }
+
+    #[test]
+    fn connections_are_counted_by_the_role_of_their_user() {
+        let mut registry = Registry::default();
+        registry.connect(user(1, Role::Guest), ());
+        registry.connect(user(2, Role::User), ());
+        registry.connect(user(2, Role::User), ());
+        let staff = registry.connect(user(3, Role::Admin), ());
+        assert_eq!(registry.connections_by_role(), (1, 2, 1));
+        registry.remove(staff);
+        assert_eq!(registry.connections_by_role(), (1, 2, 0));
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub struct ChatServer {
     deliveries: Deliveries,
     /// The per-connection batches of a delivery being handed out; kept for its capacity.
     handing_out: Vec<(SessionId, FrameBatch)>,
+    /// When the messages acked by the delivery being handed out arrived (ack latency); kept
+    /// for its capacity.
+    acked_arrivals: Vec<Instant>,
 }
 
 impl ChatServer {
@@ -145,6 +148,7 @@ impl ChatServer {
             recheck_failing: false,
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
+            acked_arrivals: Vec::new(),
         }
     }
 
@@ -178,6 +182,7 @@ impl ChatServer {
         cid: Option<String>,
         room: &RoomName,
     ) {
+        crate::metrics::refused(error.code.as_str());
         let frame = ServerFrame::error(error.code, error.message, cid, Some(room.to_string()));
         self.send_frame(session, frame.encode());
     }
@@ -187,9 +192,13 @@ impl ChatServer {
         let mut batches = std::mem::take(&mut self.handing_out);
         deliveries.drain_into(&mut batches);
         self.deliveries = deliveries;
+        // Counted once per delivery, not per connection: this loop is the fan-out's hot path.
+        let mut handed_out = 0;
         for (session, frames) in batches.drain(..) {
+            handed_out += frames.len();
             self.send_to(session, Outgoing::Frames(frames));
         }
+        crate::metrics::delivered(handed_out as u64);
         self.handing_out = batches;
     }
 
@@ -211,6 +220,7 @@ impl ChatServer {
     /// Closes a connection that cannot keep up. The close bypasses the full mailbox; the
     /// client reconnects and recovers with `since`.
     fn evict(&mut self, session: SessionId) {
+        crate::metrics::refused("slow_consumer");
         if let Some(entry) = self.registry.get(session) {
             log::warn!(
                 "closing connection {} of user {}: it does not read its frames fast enough",
@@ -369,6 +379,7 @@ impl ChatServer {
             }
             Commit::Now(pending) => pending,
         };
+        crate::metrics::store_batch(pending.len());
         let batch = pending.iter().map(PendingMessage::to_new_message).collect();
         self.writer
             .send(StoreMessages { batch })
@@ -414,13 +425,16 @@ impl ChatServer {
                     );
                 }
             }
-            Err(cause) => match self.storage.failed(now) {
-                Change::WentDown => log::error!(
-                    "storing messages failed: {cause}. Senders are told `unavailable` (their \
-                     messages are not stored) until the database answers again"
-                ),
-                _ => log::debug!("storing messages failed again: {cause}"),
-            },
+            Err(cause) => {
+                crate::metrics::database_error("store");
+                match self.storage.failed(now) {
+                    Change::WentDown => log::error!(
+                        "storing messages failed: {cause}. Senders are told `unavailable` (their \
+                         messages are not stored) until the database answers again"
+                    ),
+                    _ => log::debug!("storing messages failed again: {cause}"),
+                }
+            }
         }
     }
 
@@ -501,6 +515,7 @@ impl ChatServer {
             };
             match p.origin {
                 Origin::Session { session, cid } => {
+                    self.acked_arrivals.push(p.arrived);
                     let ack = ServerFrame::Ack {
                         cid,
                         room: p.room.to_string(),
@@ -521,6 +536,10 @@ impl ChatServer {
             }
         }
         self.stored.count(unix_seconds(), stored);
+        crate::metrics::messages_stored(stored);
+        // The acks are the first frames `dispatch` hands out.
+        crate::metrics::acks_handed_out(&self.acked_arrivals);
+        self.acked_arrivals.clear();
         self.dispatch(deliveries);
     }
 

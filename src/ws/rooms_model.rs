@@ -585,6 +585,7 @@ impl Model {
             room: msg.room,
             text: msg.text.into_string(),
             kind: MessageKind::Text,
+            arrived: std::time::Instant::now(),
         };
         if let Some(message) = self.chat.joins.park(msg.session, message) {
             self.chat.outbox.push(message);

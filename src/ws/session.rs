@@ -112,6 +112,7 @@ impl WsSession {
 
     fn refuse(&self, refusal: Refusal, ctx: &mut ws::WebsocketContext<Self>) {
         let Refusal { error, cid } = refusal;
+        crate::metrics::refused(error.code.as_str());
         ctx.text(ServerFrame::error(error.code, error.message, cid, None).encode());
     }
 

@@ -13,6 +13,7 @@ mod durability;
 mod edge;
 mod hardening;
 mod messaging;
+mod metrics;
 mod outage;
 mod pages;
 mod presence;
