@@ -244,3 +244,121 @@ async fn postgresql_stopped_under_traffic_costs_nothing_acked_and_the_server_rec
         1
     );
 }
+
+/// A small tmpfs of a test's own, for a disk that fills up; unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// A 4 MiB filesystem; `None` (after saying so) where this process may not mount one.
+    fn mount_or_skip(test: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {test} (needs to mount a small tmpfs: run it as root)"
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    /// Fills what is left of the disk with one file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        // The last blocks, smaller than 64 KiB.
+        while file.write_all(&block[..512]).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+#[actix_rt::test]
+async fn a_full_disk_refuses_senders_with_unavailable_and_they_are_stored_once_room_is_made() {
+    let Some(disk) = SmallDisk::mount_or_skip("a_full_disk_refuses_senders_with_unavailable")
+    else {
+        return;
+    };
+    let database = disk.dir.path().join("chat.db").display().to_string();
+    let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = Some(database.clone());
+        s.rate_per_sec = 1000.0;
+        s.rate_burst = 1000.0;
+    })
+    .await;
+    let (token, _) = app.guest("Ann").await;
+    let mut ann = app.connect(&token).await;
+    ann.join("lobby").await;
+    ann.say("lobby", "before", "before").await;
+
+    let filler = disk.fill();
+    // Each message of some size, so that the log cannot absorb them in its free pages.
+    let text = |i: usize| format!("during-{i} {}", "x".repeat(3000));
+    let mut refused = Vec::new();
+    for i in 0..40 {
+        let cid = format!("during-{i}");
+        ann.send(json!({"type": "send", "room": "lobby", "text": text(i), "cid": cid}))
+            .await;
+        let answer = next_answer(&mut ann).await;
+        assert_eq!(answer["cid"], cid.as_str(), "{answer}");
+        if answer["type"] == "error" {
+            assert_eq!(answer["code"], "unavailable", "{answer}");
+            refused.push(i);
+        }
+    }
+    assert!(!refused.is_empty(), "a full disk refuses messages");
+    assert_eq!(
+        app.get("/healthz", None).await.0,
+        200,
+        "the process stays up"
+    );
+
+    std::fs::remove_file(filler).expect("make room");
+    for &i in &refused {
+        let cid = format!("during-{i}");
+        ann.send(json!({"type": "send", "room": "lobby", "text": text(i), "cid": cid}))
+            .await;
+        let ack = next_answer(&mut ann).await;
+        assert_eq!(
+            (ack["type"].as_str(), ack["cid"].as_str()),
+            (Some("ack"), Some(cid.as_str())),
+            "{ack}"
+        );
+    }
+    let (status, page) = app
+        .get("/api/rooms/lobby/messages?limit=100", Some(&token))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let stored = texts(&page["messages"]);
+    assert_eq!(stored.len(), 41, "every message stored once");
+    assert_eq!(stored[0], "before");
+    let mut cids: Vec<String> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["cid"].as_str().map(str::to_owned))
+        .collect();
+    cids.sort();
+    cids.dedup();
+    assert_eq!(cids.len(), 41, "no duplicates");
+}
