@@ -14,18 +14,9 @@ on_both_backends!(
     one_commit_of_several_rooms_with_resends_stores_each_message_once_in_order,
 );
 
-async fn guest_token(base: &str) -> String {
-    let mut res = awc::Client::new()
-        .post(format!("{base}/api/auth/guest"))
-        .send_json(&json!({"name": "Durable"}))
-        .await
-        .expect("guest");
-    token_of(&res.json::<Value>().await.unwrap())
-}
-
 /// A new guest of the server process, connected and in the room `lobby`.
 async fn guest_in_lobby(server: &ServerProcess) -> (String, WsClient) {
-    let token = guest_token(&server.base()).await;
+    let token = server.guest("Durable").await;
     let url = format!("ws://{}/ws?token={token}", server.address);
     let mut client = WsClient::open(&url, None).await.expect("upgrade");
     client.expect("hello").await;

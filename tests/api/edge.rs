@@ -11,119 +11,12 @@ use awc::BoxedSocket;
 use chat_server::client_addr::Cidr;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The server binary with its standard error kept, line by line, for the stories about the log.
-struct LoggedServer {
-    child: std::process::Child,
-    address: SocketAddr,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl LoggedServer {
-    /// Starts the binary on port 0 with the test's database and these extra variables.
-    fn start(data: &TestData, env: &[(&str, &str)]) -> LoggedServer {
-        use std::io::BufRead;
-        let mut command = std::process::Command::new(server_binary());
-        command
-            .args(["--bind", "127.0.0.1:0"])
-            .env("DATABASE_URL", &data.database_url)
-            .env("CHAT_DATA_DIR", data.dir.path())
-            .env(
-                "CHAT_JWT_SECRET",
-                "test-secret-that-is-at-least-32-bytes-long",
-            )
-            .env("CHAT_WORKERS", "1")
-            .env("RUST_LOG", "info")
-            .env_remove("CHAT_LOG_FORMAT")
-            .env_remove("CHAT_ADMIN_USERNAME")
-            .env_remove("CHAT_ADMIN_PASSWORD")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("start the server binary");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let kept = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                // The text line, or the message of a JSON line.
-                let message = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|json| json["message"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| line.clone());
-                if let Some(rest) = message.split("listening on http://").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_owned());
-                    }
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server said where it listens")
-            .parse()
-            .expect("an address");
-        LoggedServer {
-            child,
-            address,
-            lines,
-        }
-    }
-
-    /// Every line written so far.
-    fn log(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Waits (up to `WAIT`) for a line containing `needle`, and returns it.
-    async fn wait_for_line(&self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needle:?}:\n{}",
-                self.log().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// A guest's token, signed in over HTTP.
-    async fn guest(&self, name: &str) -> String {
-        let mut res = awc::Client::new()
-            .post(format!("http://{}/api/auth/guest", self.address))
-            .send_json(&json!({ "name": name }))
-            .await
-            .expect("request");
-        assert_eq!(res.status().as_u16(), 200);
-        token_of(&res.json::<Value>().await.expect("json"))
-    }
-}
-
-impl Drop for LoggedServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[actix_rt::test]
 async fn the_access_log_shows_the_socket_request_but_never_its_token() {
     let data = TestData::new(&Backend::Sqlite);
-    let server = LoggedServer::start(&data, &[]);
+    let server = ServerProcess::start(&data);
     let token = server.guest("Ann").await;
     let url = format!("ws://{}/ws?token={token}", server.address);
     let mut client = WsClient::open(&url, None).await.expect("upgrade");
@@ -459,7 +352,7 @@ async fn three_hundred_slow_clients_do_not_stop_a_customer_from_chatting() {
 #[actix_rt::test]
 async fn the_json_log_is_one_object_per_line_with_the_access_log_as_fields() {
     let data = TestData::new(&Backend::Sqlite);
-    let server = LoggedServer::start(&data, &[("CHAT_LOG_FORMAT", "json")]);
+    let server = ServerProcess::start_with_env(&data, &[("CHAT_LOG_FORMAT", "json")]);
     let token = server.guest("Ann").await;
     let url = format!("ws://{}/ws?token={token}", server.address);
     let mut client = WsClient::open(&url, None).await.expect("upgrade");

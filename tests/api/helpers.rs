@@ -733,6 +733,7 @@ impl ServerProcess {
             )
             .env("CHAT_WORKERS", "1")
             .env("RUST_LOG", "info")
+            .env_remove("CHAT_LOG_FORMAT")
             .env_remove("CHAT_ADMIN_USERNAME")
             .env_remove("CHAT_ADMIN_PASSWORD")
             .envs(env.iter().copied())
@@ -750,7 +751,12 @@ impl ServerProcess {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                // The text line, or the message of a JSON line (CHAT_LOG_FORMAT=json).
+                let message = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|json| json["message"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| line.clone());
+                if let Some(rest) = message.split("listening on http://").nth(1) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(rest.trim().to_owned());
                     }
@@ -774,6 +780,38 @@ impl ServerProcess {
     pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
         let log = self.log.lock().unwrap();
         log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// Every line of its log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `WAIT`) for a line of its log containing `needle`, and returns it.
+    pub async fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.log_lines_with(needle).into_iter().next() {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.log().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A new guest's token, signed in over HTTP.
+    pub async fn guest(&self, name: &str) -> String {
+        let mut res = awc::Client::new()
+            .post(format!("{}/api/auth/guest", self.base()))
+            .send_json(&json!({ "name": name }))
+            .await
+            .expect("request");
+        assert_eq!(res.status().as_u16(), 200);
+        token_of(&res.json::<Value>().await.expect("json"))
     }
 
     /// As `TestApp`, for HTTP calls.
