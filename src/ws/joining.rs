@@ -73,6 +73,23 @@ impl JoiningRooms {
         self.rooms.iter().any(|j| &j.room == room)
     }
 
+    /// Starts joining `room` and hands the join on with `forward`; a join that could not be
+    /// handed on (the chat server busy or gone) is forgotten at once, whether or not another
+    /// join of the room is in flight, so that the room is not held for a `joined` that will
+    /// never come.
+    pub fn join_with<E>(
+        &mut self,
+        room: &RoomName,
+        forward: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.start(room);
+        let sent = forward();
+        if sent.is_err() {
+            self.abandon(room);
+        }
+        sent
+    }
+
     /// Forgets a join that never reached the chat server, and what was held for it.
     pub fn abandon(&mut self, room: &RoomName) {
         if let Some(pos) = self.rooms.iter().position(|j| &j.room == room) {
@@ -263,6 +280,21 @@ mod tests {
         );
         assert_eq!(joining.joined(&lobby(), 1), vec!["m2"]);
         assert!(!joining.is_joining(&lobby()));
+    }
+
+    /// Found by review: a second join of a room that the chat server was too busy to take.
+    #[test]
+    fn a_second_join_that_never_left_the_session_does_not_hold_the_room() {
+        let mut joining = JoiningRooms::new(10);
+        assert_eq!(joining.join_with(&lobby(), || Ok::<(), ()>(())), Ok(()));
+        assert_eq!(joining.join_with(&lobby(), || Err(())), Err(()), "server busy");
+        assert!(joining.joined(&lobby(), 0).is_empty());
+        assert!(!joining.is_joining(&lobby()), "only one join was in flight");
+        assert_eq!(
+            joining.arrive(frame("m1", About::Message(lobby(), 1))),
+            Arrival::Write(ByteString::from_static("m1")),
+            "the room's messages flow again"
+        );
     }
 
     #[test]

@@ -158,12 +158,8 @@ impl WsSession {
         match decode::to_request(frame, session, self.limits.max_message_chars)? {
             Request::Join(join) => {
                 let room = join.room.clone();
-                let started = self.joining.start(&room);
-                let sent = self.forward(join);
-                if sent.is_err() && started {
-                    self.joining.abandon(&room);
-                }
-                sent
+                let server = &self.server;
+                self.joining.join_with(&room, || forward_to(server, join))
             }
             Request::Leave(leave) => self.forward(leave),
             Request::Publish(publish) => {
@@ -176,17 +172,13 @@ impl WsSession {
         }
     }
 
-    /// Hands a request to the chat server without waiting; a chat server too busy to take it
-    /// is reported as `rate_limited` rather than queued without bound.
+    /// Hands a request to the chat server without waiting (see [`forward_to`]).
     fn forward<M>(&self, msg: M) -> Result<(), Refusal>
     where
         M: Message<Result = ()> + Send + 'static,
         ChatServer: Handler<M>,
     {
-        self.server.try_send(msg).map_err(|e| match e {
-            SendError::Full(_) => Refusal::new(ErrorCode::RateLimited, "server busy; try again"),
-            SendError::Closed(_) => Refusal::new(ErrorCode::Internal, "server stopping"),
-        })
+        forward_to(&self.server, msg)
     }
 
     fn on_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
@@ -287,6 +279,19 @@ impl WsSession {
             Outgoing::Close { code, reason } => self.close(CloseCode::from(code), reason, ctx),
         }
     }
+}
+
+/// Hands a request to the chat server without waiting; a chat server too busy to take it is
+/// reported as `rate_limited` rather than queued without bound.
+fn forward_to<M>(server: &Addr<ChatServer>, msg: M) -> Result<(), Refusal>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ChatServer: Handler<M>,
+{
+    server.try_send(msg).map_err(|e| match e {
+        SendError::Full(_) => Refusal::new(ErrorCode::RateLimited, "server busy; try again"),
+        SendError::Closed(_) => Refusal::new(ErrorCode::Internal, "server stopping"),
+    })
 }
 
 impl Actor for WsSession {
