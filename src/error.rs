@@ -191,22 +191,32 @@ pub fn refusal(e: &StorageError) -> AppError {
 
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
+        AppError::from_storage(e, "api")
+    }
+}
+
+impl AppError {
+    /// What a client is told of a storage error, over HTTP and on the socket alike (`what`
+    /// names the operation in the log and the metrics). Answers the database gave (not found,
+    /// taken, over a cap, not a member) are refusals; only real failures count as database
+    /// errors, and only unexpected ones are logged as errors (an unavailable database is
+    /// reported once by the chat server and by `/readyz`).
+    pub fn from_storage(e: StorageError, what: &str) -> AppError {
+        if e.is_failure() {
+            crate::metrics::database_error(what);
+        }
         match e {
             StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
             StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
+            StorageError::TooManyRooms | StorageError::NotMember => refusal(&e),
             StorageError::Unavailable(cause) => {
-                crate::metrics::database_error("api");
-                log::debug!("database unavailable: {cause}");
+                log::debug!("{what}: database unavailable: {cause}");
                 AppError::new(
                     ErrorCode::Unavailable,
                     "the database is not available; try again shortly",
                 )
             }
-            StorageError::TooManyRooms | StorageError::NotMember => refusal(&e),
-            other => {
-                crate::metrics::database_error("api");
-                AppError::internal(other)
-            }
+            other => AppError::internal(format_args!("{what}: {other}")),
         }
     }
 }

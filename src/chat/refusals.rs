@@ -45,24 +45,11 @@ pub fn forbidden(room: &RoomName) -> AppError {
 
 /// What the client hears of a failed history request (`what` names it in the log).
 pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
-    if !matches!(error, Ok(StorageError::NotFound)) {
-        crate::metrics::database_error(what);
-    }
     match error {
         Ok(StorageError::NotFound) => AppError::new(ErrorCode::NotFound, "no such room"),
-        Ok(StorageError::Unavailable(cause)) => {
-            log::debug!("{what}: database unavailable: {cause}");
-            AppError::new(
-                ErrorCode::Unavailable,
-                "the database is not available; try again shortly",
-            )
-        }
-        Ok(e @ (StorageError::TooManyRooms | StorageError::NotMember)) => crate::error::refusal(&e),
-        Ok(e) => {
-            log::error!("{what}: {e}");
-            AppError::new(ErrorCode::Internal, "internal server error")
-        }
+        Ok(e) => AppError::from_storage(e, what),
         Err(e) => {
+            crate::metrics::database_error(what);
             log::error!("{what}: history actor: {e}");
             AppError::new(ErrorCode::Internal, "internal server error")
         }
@@ -118,5 +105,25 @@ mod tests {
         let broken = storage_failure("test", Ok(StorageError::Inconsistent("no row")));
         assert_eq!(broken.code, ErrorCode::Internal);
         assert!(!broken.message.contains("no row"), "{}", broken.message);
+    }
+
+    /// Found by review: a client's `read` of a room it is not in raised the database-error
+    /// metric that operators alert on.
+    #[test]
+    fn answers_about_the_data_are_refusals_not_database_errors() {
+        for answer in [
+            StorageError::NotFound,
+            StorageError::Conflict("taken".into()),
+            StorageError::TooManyRooms,
+            StorageError::NotMember,
+        ] {
+            assert!(!answer.is_failure(), "{answer}");
+        }
+        assert!(StorageError::Unavailable("refused".into()).is_failure());
+        assert!(StorageError::Inconsistent("no row").is_failure());
+        let refused = storage_failure("test", Ok(StorageError::NotMember));
+        assert_eq!(refused.code, ErrorCode::NotMember);
+        let refused = storage_failure("test", Ok(StorageError::TooManyRooms));
+        assert_eq!(refused.code, ErrorCode::TooManyRooms);
     }
 }

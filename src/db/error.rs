@@ -32,6 +32,21 @@ pub enum StorageError {
     Inconsistent(&'static str),
 }
 
+impl StorageError {
+    /// Whether this is a failure of the database (unreachable, a query or migration that
+    /// failed, an impossible answer), as opposed to an answer about the data (not found, taken,
+    /// over a cap, not a member) that a client's request earned.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Unavailable(_)
+                | StorageError::Migration(_)
+                | StorageError::Query(_)
+                | StorageError::Inconsistent(_)
+        )
+    }
+}
+
 impl From<DieselError> for StorageError {
     fn from(e: DieselError) -> Self {
         match e {
