@@ -45,33 +45,40 @@ async fn database_answers(state: &AppState) -> Result<(), &'static str> {
     }
 }
 
-/// 200 `{"status":"ready"}` when the database answers and the server is not stopping; else 503
-/// `{"status":"not_ready","reason"}`. Either way `storing` says whether the last commit of
-/// messages worked (`ok` or `failing`) and `queued` how many messages wait for the next one.
+/// 200 `{"status":"ready"}` when the server is not stopping, storing messages works (no commit
+/// stalled, none failed in the last 10 s) and the database answers; else 503
+/// `{"status":"not_ready","reason"}`. Either way `storing` says `ok`, `stalled` or `failing`, and
+/// `queued` how many messages wait for the next commit.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let chat = match state.chat.send(GetReadiness).await {
         Ok(readiness) => readiness,
         Err(_) => return not_ready("the chat server is not running", json!({})),
     };
-    let figures = json!({
-        "storing": if chat.storage_down { "failing" } else { "ok" },
-        "queued": chat.queued,
-    });
+    let storing = match (chat.stalled, chat.failing) {
+        (true, _) => "stalled",
+        (false, true) => "failing",
+        (false, false) => "ok",
+    };
+    let figures = json!({"storing": storing, "queued": chat.queued});
     if chat.draining {
         return not_ready("draining: the server is stopping", figures);
     }
-    match tokio::time::timeout(READY_DB_WAIT, state.history.send(CheckDatabase)).await {
-        Ok(Ok(Ok(()))) => {
+    if chat.stalled {
+        return not_ready(
+            "storing messages is stalled: a commit has not come back",
+            figures,
+        );
+    }
+    if chat.failing {
+        return not_ready("storing messages failed in the last 10 s", figures);
+    }
+    match database_answers(&state).await {
+        Ok(()) => {
             let mut body = json!({"status": "ready"});
             merge(&mut body, figures);
             HttpResponse::Ok().json(body)
         }
-        Ok(Ok(Err(e))) => {
-            log::debug!("readiness: {e}");
-            not_ready("the database does not answer", figures)
-        }
-        Ok(Err(_)) => not_ready("the history actor is not running", figures),
-        Err(_) => not_ready("the database did not answer within 2 s", figures),
+        Err(reason) => not_ready(reason, figures),
     }
 }
 

@@ -202,8 +202,10 @@ pub struct GetReadiness;
 pub struct Readiness {
     /// Stopping: new messages are refused.
     pub draining: bool,
-    /// The last commit failed (the database is down or refusing writes).
-    pub storage_down: bool,
+    /// A commit failed lately (the database is down or refusing writes).
+    pub failing: bool,
+    /// The commit in flight has not come back within the stall timeout.
+    pub stalled: bool,
     /// Messages waiting for the next commit.
     pub queued: usize,
 }

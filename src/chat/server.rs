@@ -468,9 +468,11 @@ impl ChatServer {
 
     /// Whether the server can serve: not draining, and storing messages works.
     pub(super) fn readiness(&self) -> Readiness {
+        let now = Instant::now();
         Readiness {
             draining: self.draining,
-            storage_down: self.storage.is_down(),
+            failing: self.storage.failed_lately(now),
+            stalled: self.outbox.is_stalled(now),
             queued: self.outbox.queued(),
         }
     }

@@ -287,7 +287,11 @@ mod tests {
     fn a_second_join_that_never_left_the_session_does_not_hold_the_room() {
         let mut joining = JoiningRooms::new(10);
         assert_eq!(joining.join_with(&lobby(), || Ok::<(), ()>(())), Ok(()));
-        assert_eq!(joining.join_with(&lobby(), || Err(())), Err(()), "server busy");
+        assert_eq!(
+            joining.join_with(&lobby(), || Err(())),
+            Err(()),
+            "server busy"
+        );
         assert!(joining.joined(&lobby(), 0).is_empty());
         assert!(!joining.is_joining(&lobby()), "only one join was in flight");
         assert_eq!(

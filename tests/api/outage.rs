@@ -89,13 +89,22 @@ async fn senders_behind_a_stalled_commit_hear_unavailable_at_once_and_their_rese
         "refused while the lock is still held, not when it goes"
     );
     let (status, ready) = app.get("/readyz", None).await;
-    assert_eq!(status, 200, "reads still work: the node can serve: {ready}");
+    assert_eq!(
+        status, 503,
+        "a node that cannot store is not ready: {ready}"
+    );
+    assert_eq!(ready["storing"], "stalled", "{ready}");
 
     drop(lock);
     let ack = next_answer(&mut ann).await;
     assert_eq!(
         (ack["type"].as_str(), ack["cid"].as_str()),
         (Some("ack"), Some("a1"))
+    );
+    let (status, ready) = app.get("/readyz", None).await;
+    assert_eq!(
+        status, 200,
+        "ready again once the commit came back: {ready}"
     );
     // The page sends the refused ones again, with the same cids: each is stored once.
     for cid in ["a2", "a3", "a4", "a2"] {
@@ -332,6 +341,9 @@ async fn a_full_disk_refuses_senders_with_unavailable_and_they_are_stored_once_r
         200,
         "the process stays up"
     );
+    let (status, ready) = app.get("/readyz", None).await;
+    assert_eq!(status, 503, "but it cannot store: not ready {ready}");
+    assert_eq!(ready["storing"], "failing", "{ready}");
 
     std::fs::remove_file(filler).expect("make room");
     for &i in &refused {
@@ -345,6 +357,7 @@ async fn a_full_disk_refuses_senders_with_unavailable_and_they_are_stored_once_r
             "{ack}"
         );
     }
+    assert_eq!(app.get("/readyz", None).await.0, 200, "storing works again");
     let (status, page) = app
         .get("/api/rooms/lobby/messages?limit=100", Some(&token))
         .await;
