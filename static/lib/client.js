@@ -173,7 +173,9 @@ export class ChatClient {
   /** Writes a message: pending at once, sent now if the room is joined, else after `joined`. */
   send(roomName, text) {
     const p = this.outbox.add(roomName, text);
-    this.transmit(p);
+    // Behind messages waiting to be sent again, it waits too: the room keeps the order written.
+    if (this.outbox.holdsRoom(roomName)) this.outbox.hold(p);
+    else this.transmit(p);
     return p;
   }
 
@@ -186,12 +188,16 @@ export class ChatClient {
 
   discard(cid) { this.outbox.discard(cid); }
 
-  /** Sends a message the server could not store again after a pause that grows with each
-   *  refusal (1 s, 2 s, 4 s ... at most 30 s, with jitter), if it is still pending then. */
-  resendLater(p) {
-    const delay = Math.min(RESEND_MAX_MS, RESEND_FIRST_MS * 2 ** Math.min(p.refusals - 1, 5));
-    setTimeout(() => {
-      if (this.outbox.byCid.get(p.cid) === p && p.status === 'pending') this.transmit(p);
+  /** Sends the messages the server could not store again, all together and in the order they
+   *  were written, after a pause that grows with each refusal (1 s, 2 s, 4 s ... at most 30 s,
+   *  with jitter). One timer for all of them: separate timers would resend them out of order. */
+  resendLater() {
+    if (this.resendTimer) return;
+    const refusals = Math.max(1, ...this.outbox.held().map((p) => p.refusals));
+    const delay = Math.min(RESEND_MAX_MS, RESEND_FIRST_MS * 2 ** Math.min(refusals - 1, 5));
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = null;
+      for (const p of this.outbox.releaseHeld()) this.transmit(p);
     }, delay * (0.75 + Math.random() / 2));
   }
 
@@ -267,7 +273,8 @@ export class ChatClient {
       for (const seq of f.deleted || []) dropMessage(room, seq);
     }
     room.loaded = true;
-    for (const p of this.outbox.waiting(room.name)) this.transmit(p);
+    // Everything still pending goes, in the order written, whatever was held back for a resend.
+    for (const p of this.outbox.release(room.name)) this.transmit(p);
     this.call('joined', room, f, firstLoad);
   }
 
@@ -340,7 +347,7 @@ export class ChatClient {
       // itself (after the reconnect that follows `shutting_down`, or after a pause).
       const p = this.outbox.later(f.cid);
       if (p) {
-        if (f.code === 'unavailable') this.resendLater(p);
+        if (f.code === 'unavailable') this.resendLater();
         this.call('pending', p);
         return;
       }

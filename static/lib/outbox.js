@@ -25,7 +25,11 @@ export class Outbox {
 
   /** A new message for `room`, pending. */
   add(room, text) {
-    const p = { cid: newCid(), room, text, ts: Date.now(), status: 'pending', error: null, refusals: 0 };
+    const p = {
+      cid: newCid(), room, text, ts: Date.now(), status: 'pending', error: null,
+      refusals: 0, // how often the server could not store it (unavailable, shutting_down)
+      held: false, // waiting to be sent again with the others, in order
+    };
     this.byCid.set(p.cid, p);
     return p;
   }
@@ -67,12 +71,45 @@ export class Outbox {
     return p;
   }
 
-  /** Not stored for now (the server's reason, not the message's): still pending, counted. */
+  /** Not stored for now (the server's reason, not the message's): still pending, counted, and
+   *  held back to be sent again with the others. */
   later(cid) {
     const p = this.byCid.get(cid);
     if (!p) return null;
     p.refusals += 1;
+    p.held = true;
     return p;
+  }
+
+  /** Holds a new message back behind those waiting to be sent again. */
+  hold(p) {
+    p.held = true;
+  }
+
+  /** Whether messages of `room` are held back to be sent again. */
+  holdsRoom(room) {
+    return this.forRoom(room).some((p) => p.held && p.status === 'pending');
+  }
+
+  /** The messages held back, oldest first. */
+  held() {
+    return Array.from(this.byCid.values())
+      .filter((p) => p.held && p.status === 'pending')
+      .sort((a, b) => a.ts - b.ts);
+  }
+
+  /** Takes the hold off the held messages and returns them, oldest first, to be sent again. */
+  releaseHeld() {
+    const held = this.held();
+    for (const p of held) p.held = false;
+    return held;
+  }
+
+  /** Every pending message of `room`, oldest first, with no hold: to be sent after a join. */
+  release(room) {
+    const pending = this.waiting(room).sort((a, b) => a.ts - b.ts);
+    for (const p of pending) p.held = false;
+    return pending;
   }
 
   /** Pending again, to be sent with the same cid. */

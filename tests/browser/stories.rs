@@ -371,6 +371,11 @@ async fn a_message_the_database_could_not_take_stays_pending_and_goes_by_itself(
         "both wait as pending; neither is shown as failed"
     );
     visitor.screenshot("chat-database-stalled").await;
+    // Written while one waits to be sent again: it waits behind it, so the order holds.
+    visitor
+        .type_into("#composer", "written while waiting")
+        .await;
+    visitor.type_into("#composer", ENTER).await;
 
     // The database is back: the page sends the refused one again by itself.
     drop(lock);
@@ -395,8 +400,9 @@ async fn a_message_the_database_could_not_take_stays_pending_and_goes_by_itself(
         [
             "first, while all is well",
             "stuck in the commit",
-            "refused behind it"
+            "refused behind it",
+            "written while waiting"
         ],
-        "each stored once, in order"
+        "each stored once, in the order written"
     );
 }
