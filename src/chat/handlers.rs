@@ -7,7 +7,7 @@ use super::fanout::Skip;
 use super::membership::{Change, OpenRequest};
 use super::messages::*;
 use super::outbox::{Origin, PendingMessage};
-use super::refusals::{forbidden, not_joined, split, storage_failure};
+use super::refusals::{forbidden, not_joined, shutting_down, split, storage_failure};
 use super::registry::Account;
 use super::server::{ChatServer, CLOSE_GOING_AWAY};
 use super::stats::unix_seconds;
@@ -174,6 +174,9 @@ impl Handler<Publish> for ChatServer {
             kind: MessageKind::Text,
             arrived: std::time::Instant::now(),
         };
+        if self.draining {
+            return self.refuse_unstored(vec![message], shutting_down);
+        }
         // A message to a room whose join is still being checked waits for the answer.
         if let Some(message) = self.joins.park(msg.session, message) {
             self.enqueue(message, ctx);
@@ -279,10 +282,13 @@ impl Handler<MarkRead> for ChatServer {
 impl Handler<Shutdown> for ChatServer {
     type Result = ResponseActFuture<Self, ()>;
 
-    /// Refuses new messages from now on (`shutting_down`), waits until every queued message
-    /// is stored (and acked), then closes every connection with 1001.
+    /// Refuses new messages from now on (`shutting_down`), and those parked behind a join
+    /// (none is stored yet), waits until every queued message is stored (and acked), then
+    /// closes every connection with 1001.
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
         self.draining = true;
+        let parked = self.joins.take_parked();
+        self.refuse_unstored(parked, shutting_down);
         let (done, idle) = oneshot::channel();
         self.outbox.when_idle(done);
         self.flush(ctx);

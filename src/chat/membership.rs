@@ -122,6 +122,16 @@ impl JoinsInFlight {
         parked
     }
 
+    /// Every message parked so far, taken out (the joins stay in flight, parking nothing more
+    /// until new messages come): for a server that stops and must refuse them before it
+    /// closes their connections.
+    pub fn take_parked(&mut self) -> Vec<PendingMessage> {
+        self.joins
+            .values_mut()
+            .flat_map(|(_, parked)| std::mem::take(parked))
+            .collect()
+    }
+
     /// The connection is gone: its joins and what was parked for them (never acked) with it.
     pub fn forget_session(&mut self, session: SessionId) {
         if !self.joins.is_empty() {
@@ -225,5 +235,24 @@ mod tests {
         assert!(joins.park(SessionId(1), message(1, "a")).is_none());
         joins.forget_session(SessionId(1));
         assert!(joins.finish(SessionId(1), &lobby()).is_empty());
+    }
+
+    #[test]
+    fn a_stopping_server_takes_every_parked_message_and_the_joins_go_on() {
+        let mut joins = JoinsInFlight::default();
+        joins.start(SessionId(1), &lobby());
+        joins.start(SessionId(2), &lobby());
+        assert!(joins.park(SessionId(1), message(1, "a")).is_none());
+        assert!(joins.park(SessionId(2), message(2, "b")).is_none());
+        let mut cids: Vec<_> = joins
+            .take_parked()
+            .iter()
+            .map(|p| p.cid().unwrap().to_owned())
+            .collect();
+        cids.sort();
+        assert_eq!(cids, vec!["a", "b"]);
+        assert!(joins.take_parked().is_empty());
+        assert!(joins.finish(SessionId(1), &lobby()).is_empty());
+        assert!(joins.park(SessionId(2), message(2, "c")).is_none(), "still joining");
     }
 }
