@@ -48,13 +48,17 @@ impl ChatServer {
     /// Reads the user's account again and applies it to their connections.
     pub(super) fn reread_account(&mut self, user: UserId, ctx: &mut Context<Self>) {
         let ticket = self.next_ticket();
+        let permit = self.history_load.permit();
         self.history
             .send(GetUser { id: user })
             .into_actor(self)
-            .map(move |result, act, _| match split(result) {
-                Ok(row) => act.apply_account(user, ticket, account_of(row.as_ref())),
-                Err(e) => {
-                    storage_failure("reading an account that changed", e);
+            .map(move |result, act, _| {
+                drop(permit);
+                match split(result) {
+                    Ok(row) => act.apply_account(user, ticket, account_of(row.as_ref())),
+                    Err(e) => {
+                        storage_failure("reading an account that changed", e);
+                    }
                 }
             })
             .spawn(ctx);
@@ -75,10 +79,12 @@ impl ChatServer {
         let request = ListAccounts {
             users: users.clone(),
         };
+        let permit = self.history_load.permit();
         self.history
             .send(request)
             .into_actor(self)
             .map(move |result, act, _| {
+                drop(permit);
                 act.rechecking = false;
                 let rows = match split(result) {
                     Ok(rows) => rows,

@@ -7,7 +7,7 @@ use super::fanout::Skip;
 use super::membership::{Change, OpenRequest};
 use super::messages::*;
 use super::outbox::{Origin, PendingMessage};
-use super::refusals::{forbidden, not_joined, shutting_down, split, storage_failure};
+use super::refusals::{busy, forbidden, not_joined, shutting_down, split, storage_failure};
 use super::registry::Account;
 use super::server::{ChatServer, CLOSE_GOING_AWAY};
 use super::stats::unix_seconds;
@@ -28,6 +28,9 @@ impl Handler<Connect> for ChatServer {
     /// unless the connection said `Disconnect` meanwhile. A read of the account that answered
     /// meanwhile and is newer than this one (a ban, a new role) decides instead.
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
+        let Some(permit) = self.history_load.try_permit() else {
+            return Box::pin(fut::ready(Err(busy())));
+        };
         self.registry.expect(msg.session, msg.user.id);
         let ticket = self.next_ticket();
         let request = ListRooms { user: msg.user.id };
@@ -36,6 +39,7 @@ impl Handler<Connect> for ChatServer {
                 .send(request)
                 .into_actor(self)
                 .map(move |result, act, _| {
+                    drop(permit);
                     let (read, rooms) = match split(result) {
                         Ok((row, rooms)) => (account_of(Some(&row)), rooms),
                         Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new()),
@@ -101,6 +105,17 @@ impl Handler<Join> for ChatServer {
         if !room.admits(&user) {
             let text = error_frame(forbidden(&room), &room);
             let still_in_room = false;
+            let refusal = Outgoing::JoinFailed {
+                room,
+                text,
+                still_in_room,
+            };
+            self.send_to(session, refusal);
+            return;
+        }
+        if self.history_load.try_permit().is_none() {
+            let text = error_frame(busy(), &room);
+            let still_in_room = self.registry.is_in(session, &room);
             let refusal = Outgoing::JoinFailed {
                 room,
                 text,
@@ -217,6 +232,9 @@ impl Handler<GetHistory> for ChatServer {
         }
         let session = msg.session;
         let room = msg.room.clone();
+        let Some(permit) = self.history_load.try_permit() else {
+            return self.send_error(session, busy(), None, &room);
+        };
         let request = FetchHistory {
             room: msg.room,
             before: msg.before,
@@ -225,18 +243,22 @@ impl Handler<GetHistory> for ChatServer {
         self.history
             .send(request)
             .into_actor(self)
-            .map(move |result, act, _| match split(result) {
-                Ok(page) => {
-                    let frame = ServerFrame::History {
-                        room: room.to_string(),
-                        messages: wire_messages(page.messages),
-                        more: page.more,
-                    };
-                    act.send_frame(session, frame.encode());
-                }
-                Err(e) => {
-                    let error = storage_failure("reading history", e);
-                    act.send_error(session, error, None, &room);
+            .map(move |result, act, _| {
+                // Counted in flight until its answer is handled.
+                let _answered = permit;
+                match split(result) {
+                    Ok(page) => {
+                        let frame = ServerFrame::History {
+                            room: room.to_string(),
+                            messages: wire_messages(page.messages),
+                            more: page.more,
+                        };
+                        act.send_frame(session, frame.encode());
+                    }
+                    Err(e) => {
+                        let error = storage_failure("reading history", e);
+                        act.send_error(session, error, None, &room);
+                    }
                 }
             })
             .spawn(ctx);
@@ -253,6 +275,9 @@ impl Handler<MarkRead> for ChatServer {
         };
         let session = msg.session;
         let room = msg.room.clone();
+        let Some(permit) = self.history_load.try_permit() else {
+            return self.send_error(session, busy(), None, &room);
+        };
         let request = crate::history::messages::MarkRead {
             user: user.id,
             room: msg.room,
@@ -261,18 +286,22 @@ impl Handler<MarkRead> for ChatServer {
         self.history
             .send(request)
             .into_actor(self)
-            .map(move |result, act, _| match split(result) {
-                Ok(count) => {
-                    // One encode for every tab of the user.
-                    let room = room.to_string();
-                    let text = ServerFrame::Unread { room, count }.encode();
-                    for tab in act.registry.tabs(user.id).to_vec() {
-                        act.send_frame(tab, text.clone());
+            .map(move |result, act, _| {
+                // Counted in flight until its answer is handled.
+                let _answered = permit;
+                match split(result) {
+                    Ok(count) => {
+                        // One encode for every tab of the user.
+                        let room = room.to_string();
+                        let text = ServerFrame::Unread { room, count }.encode();
+                        for tab in act.registry.tabs(user.id).to_vec() {
+                            act.send_frame(tab, text.clone());
+                        }
                     }
-                }
-                Err(e) => {
-                    let error = storage_failure("marking read", e);
-                    act.send_error(session, error, None, &room);
+                    Err(e) => {
+                        let error = storage_failure("marking read", e);
+                        act.send_error(session, error, None, &room);
+                    }
                 }
             })
             .spawn(ctx);

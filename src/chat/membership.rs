@@ -253,6 +253,9 @@ mod tests {
         assert_eq!(cids, vec!["a", "b"]);
         assert!(joins.take_parked().is_empty());
         assert!(joins.finish(SessionId(1), &lobby()).is_empty());
-        assert!(joins.park(SessionId(2), message(2, "c")).is_none(), "still joining");
+        assert!(
+            joins.park(SessionId(2), message(2, "c")).is_none(),
+            "still joining"
+        );
     }
 }

@@ -40,10 +40,12 @@ impl ChatServer {
                     user,
                     room: room.clone(),
                 };
+                let permit = self.history_load.permit();
                 self.history
                     .send(request)
                     .into_actor(self)
                     .map(move |result, act, ctx| {
+                        drop(permit);
                         if let Err(e) = split(result) {
                             let error = storage_failure("leaving a room", e);
                             act.send_error(session, error, None, &room);
@@ -66,10 +68,12 @@ impl ChatServer {
             recovery_cap: self.config.recovery_cap,
             max_public_rooms: i64::from(self.config.max_rooms_per_user),
         };
+        let permit = self.history_load.permit();
         self.history
             .send(request)
             .into_actor(self)
             .map(move |result, act, ctx| {
+                drop(permit);
                 let OpenRequest {
                     session,
                     room,

@@ -11,6 +11,7 @@
 //! - [`fanout`]: who gets which frame, gathered per connection;
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once;
+//! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
 //! - [`gauges`]: what a scrape of `GET /metrics` asks it.
 
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod fanout;
 pub mod gauges;
 mod handlers;
+pub mod history_load;
 pub mod membership;
 mod membership_changes;
 pub mod messages;

@@ -56,6 +56,14 @@ pub fn storage_failure(what: &str, error: HistoryFailure) -> AppError {
     }
 }
 
+/// The refusal of a read while too many requests wait for the database already.
+pub fn busy() -> AppError {
+    AppError::new(
+        ErrorCode::Unavailable,
+        "the database is not keeping up; try again shortly",
+    )
+}
+
 /// The refusal of a message that could not be stored (the database failed, is stalled, or
 /// the queue in front of it is full): the client keeps it and sends it again later.
 pub fn not_stored() -> AppError {

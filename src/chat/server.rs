@@ -8,6 +8,7 @@
 //! sender ([`ChatServer::deliver_stored`]). The handlers of its messages are in `handlers.rs`.
 
 use super::fanout::{self, Deliveries, Skip};
+use super::history_load::HistoryLoad;
 use super::membership::{JoinsInFlight, MembershipQueue};
 use super::messages::*;
 use super::outbox::{Commit, Origin, Outbox, OutboxLimits, PendingMessage};
@@ -77,6 +78,11 @@ impl Default for ChatConfig {
     }
 }
 
+/// Most requests to the history actor in flight before clients' reads (connects, joins,
+/// history pages, read cursors) are refused with `unavailable`: with two history threads and a
+/// pool that gives up after 3 s, more would only be stale work by the time the database answers.
+pub const MAX_READS_IN_FLIGHT: usize = 256;
+
 /// WebSocket close code for a connection that cannot keep up (1013: try again later).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
 /// WebSocket close code for a banned account (1008: policy violation).
@@ -98,6 +104,8 @@ pub struct ChatServer {
     pub(super) joins: JoinsInFlight,
     /// Whether commits work.
     storage: StorageHealth,
+    /// Requests to the history actor in flight (clients' reads are refused past a bound).
+    pub(super) history_load: HistoryLoad,
     /// Set by `Shutdown`: new messages are refused with `shutting_down` while what was queued
     /// is stored.
     pub(super) draining: bool,
@@ -138,6 +146,7 @@ impl ChatServer {
                 stall_after: config.stall_after,
             }),
             storage: StorageHealth::default(),
+            history_load: HistoryLoad::new(MAX_READS_IN_FLIGHT),
             draining: false,
             stored: StoredRate::default(),
             membership: MembershipQueue::default(),
@@ -340,10 +349,12 @@ impl ChatServer {
             return;
         }
         self.checkpointing = true;
+        let permit = self.history_load.permit();
         self.history
             .send(Checkpoint)
             .into_actor(self)
-            .map(|result, act, _| {
+            .map(move |result, act, _| {
+                drop(permit);
                 act.checkpointing = false;
                 if let Err(e) = split(result) {
                     storage_failure("checkpoint", e);

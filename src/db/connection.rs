@@ -179,7 +179,9 @@ pub fn open_pool(
         // A PostgreSQL connection can break under us; an SQLite one cannot, and checking it
         // cost a statement per batch.
         .test_on_check_out(matches!(target, DbTarget::Postgres(_)))
-        .connection_timeout(Duration::from_secs(10))
+        // While the database is away each read waits this long for a connection: short, so
+        // that reads fail (as `unavailable`) rather than pile up behind a dead database.
+        .connection_timeout(Duration::from_secs(3))
         // r2d2 logs every failed attempt to connect as an error: during an outage that is a
         // line per request. The chat server logs an outage of storing once, and /readyz
         // answers 503; the attempts themselves are for debugging.

@@ -324,6 +324,8 @@ impl Actor for WsSession {
                 Ok(Err(refused)) => {
                     let (code, reason) = match refused.code {
                         ErrorCode::Internal => (CloseCode::Error, "server error"),
+                        // The database is down or behind: come back later (1013).
+                        ErrorCode::Unavailable => (CloseCode::Again, "try again later"),
                         _ => (CloseCode::Policy, "not allowed"),
                     };
                     act.refuse(Refusal::from(refused), ctx);
