@@ -110,7 +110,7 @@ impl ManageConnection for DbConnectionManager {
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
         match &self.target {
-            DbTarget::Postgres(url) => PgConnection::establish(url)
+            DbTarget::Postgres(url) => PgConnection::establish(&with_network_timeouts(url))
                 .map(DbConn::Postgres)
                 .map_err(r2d2::Error::ConnectionError),
             DbTarget::Sqlite(path) => {
@@ -158,6 +158,38 @@ impl<E: std::fmt::Display> r2d2::HandleError<E> for QuietErrors {
     fn handle_error(&self, error: E) {
         log::debug!("database connection attempt failed: {error}");
     }
+}
+
+/// libpq's network timeouts, added to a PostgreSQL URL unless it sets them itself: without
+/// them a database host that vanishes (a partition, no resets) would hold a connection, and the
+/// message writer with it, until the operating system gives up on the TCP connection, which
+/// takes many minutes. With them a connect gives up after 5 s, an idle connection is probed
+/// after 30 s, and data unacknowledged for 30 s breaks the connection, so the writer opens a
+/// new one and the server recovers by itself.
+const NETWORK_TIMEOUTS: [(&str, &str); 5] = [
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("tcp_user_timeout", "30000"),
+];
+
+fn with_network_timeouts(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let set: Vec<&str> = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .collect();
+    let mut url = url.to_owned();
+    for (key, value) in NETWORK_TIMEOUTS {
+        if !set.contains(&key) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(key);
+            url.push('=');
+            url.push_str(value);
+        }
+    }
+    url
 }
 
 /// The shared connection pool.
@@ -265,5 +297,19 @@ mod tests {
             .load(c))
         .unwrap();
         assert_eq!(names, ["ann"]);
+    }
+
+    #[test]
+    fn postgres_urls_get_network_timeouts_unless_they_set_their_own() {
+        let url = with_network_timeouts("postgres://chat@db/chat");
+        assert_eq!(
+            url,
+            "postgres://chat@db/chat?connect_timeout=5&keepalives=1&keepalives_idle=30\
+             &keepalives_interval=10&tcp_user_timeout=30000"
+        );
+        let own =
+            with_network_timeouts("postgres://chat@db/chat?sslmode=require&connect_timeout=20");
+        assert!(own.starts_with("postgres://chat@db/chat?sslmode=require&connect_timeout=20&"));
+        assert_eq!(own.matches("connect_timeout").count(), 1, "{own}");
     }
 }
