@@ -10,7 +10,8 @@
 //! - [`outbox`]: messages waiting to be stored, and when the next commit starts;
 //! - [`fanout`]: who gets which frame, gathered per connection;
 //! - [`refusals`]: what a client is told when something is refused or fails;
-//! - [`storage_health`]: whether commits work, so an outage is logged once;
+//! - [`storage_health`]: whether commits work, so an outage is logged once (routed in
+//!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
 //! - [`gauges`]: what a scrape of `GET /metrics` asks it.
@@ -30,5 +31,6 @@ pub mod rooms;
 pub mod server;
 pub mod stats;
 pub mod storage_health;
+mod storing;
 
 pub use server::{ChatConfig, ChatServer};

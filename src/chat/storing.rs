@@ -1,0 +1,251 @@
+//! The chat server's storing of messages: the outbox is handed to the message writer one
+//! batch at a time (`flush`), what it cannot take is refused at once (`enqueue`,
+//! `refuse_stalled`), an outage is noted once (`storage_answered`), and each stored message is
+//! delivered to its room and acked to its sender (`deliver_stored`). Also the SQLite
+//! checkpoint timer and the readiness figures. Routing only: the decisions are
+//! [`Outbox`](super::outbox::Outbox)'s and [`StorageHealth`](super::storage_health::StorageHealth)'s.
+
+use super::fanout::{self, Deliveries, Skip};
+use super::messages::*;
+use super::outbox::{Commit, Origin, PendingMessage};
+use super::refusals::{not_stored, shutting_down, split, storage_failure};
+use super::server::ChatServer;
+use super::stats::unix_seconds;
+use super::storage_health::Change;
+use crate::db::messages::StoreOutcome;
+use crate::domain::{RoomKind, UserId};
+use crate::error::AppError;
+use crate::history::messages::{Checkpoint, StoreMessages};
+use crate::protocol::{ServerFrame, WireMessage};
+use actix::prelude::*;
+use std::time::Instant;
+
+impl ChatServer {
+    /// Has the history actor checkpoint the write-ahead log on one of its threads, so that
+    /// the commits on the others never wait for it.
+    pub(super) fn checkpoint(&mut self, ctx: &mut Context<Self>) {
+        if self.checkpointing {
+            return;
+        }
+        self.checkpointing = true;
+        let permit = self.history_load.permit();
+        self.history
+            .send(Checkpoint)
+            .into_actor(self)
+            .map(move |result, act, _| {
+                drop(permit);
+                act.checkpointing = false;
+                if let Err(e) = split(result) {
+                    storage_failure("checkpoint", e);
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Queues a message for the next commit and starts one if it may; a message the outbox
+    /// cannot take (shutting down, queue full, database stalled) is refused at once.
+    pub(super) fn enqueue(&mut self, message: PendingMessage, ctx: &mut Context<Self>) {
+        if self.draining {
+            return self.refuse_unstored(vec![message], shutting_down);
+        }
+        if self.outbox.admits(Instant::now()) {
+            self.outbox.push(message);
+            self.flush(ctx);
+        } else {
+            self.refuse_unstored(vec![message], not_stored);
+        }
+    }
+
+    /// Starts storing the outbox when [`Outbox::next_commit`] says so.
+    pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
+        let pending = match self.outbox.next_commit(Instant::now()) {
+            Commit::NotNow => return,
+            Commit::After(wait) => {
+                ctx.run_later(wait, |act, ctx| {
+                    act.outbox.timer_fired();
+                    act.flush(ctx);
+                });
+                return;
+            }
+            Commit::Now(pending) => pending,
+        };
+        crate::metrics::store_batch(pending.len());
+        let batch = pending.iter().map(PendingMessage::to_new_message).collect();
+        self.writer
+            .send(StoreMessages { batch })
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                match split(result) {
+                    Ok(outcomes) if outcomes.len() == pending.len() => {
+                        act.storage_answered(Ok(()));
+                        act.deliver_stored(pending, outcomes)
+                    }
+                    other => {
+                        let count = pending.len();
+                        act.storage_answered(Err(match other {
+                            Ok(outcomes) => {
+                                format!("{} outcomes for {count} messages", outcomes.len())
+                            }
+                            Err(Ok(e)) => e.to_string(),
+                            Err(Err(e)) => format!("message writer: {e}"),
+                        }));
+                        act.refuse_unstored(pending, not_stored);
+                    }
+                }
+                act.outbox.committed();
+                act.flush(ctx);
+            })
+            .spawn(ctx);
+    }
+
+    /// Notes a commit's outcome; logs an outage when it starts and when it ends, not once per
+    /// message.
+    fn storage_answered(&mut self, outcome: Result<(), String>) {
+        let now = Instant::now();
+        match outcome {
+            Ok(()) => {
+                if let Change::CameBack {
+                    after,
+                    failed_commits,
+                } = self.storage.succeeded(now)
+                {
+                    log::warn!(
+                        "storing messages works again, after {:.1} s and {failed_commits} failed commit(s)",
+                        after.as_secs_f64()
+                    );
+                }
+            }
+            Err(cause) => {
+                crate::metrics::database_error("store");
+                match self.storage.failed(now) {
+                    Change::WentDown => log::error!(
+                        "storing messages failed: {cause}. Senders are told `unavailable` (their \
+                         messages are not stored) until the database answers again"
+                    ),
+                    _ => log::debug!("storing messages failed again: {cause}"),
+                }
+            }
+        }
+    }
+
+    /// Refuses, at once, what waits behind a commit that has not come back for too long: none
+    /// of it has reached the database, and its senders should not wait in silence.
+    pub(super) fn refuse_stalled(&mut self) {
+        let stalled = self.outbox.take_stalled(Instant::now());
+        if !stalled.is_empty() {
+            log::warn!(
+                "a commit has not come back for {:?}: refusing {} queued message(s) with `unavailable`",
+                self.config.stall_after,
+                stalled.len()
+            );
+            self.refuse_unstored(stalled, not_stored);
+        }
+    }
+
+    /// Tells whoever waits for each of these messages that it was not stored, and why.
+    pub(super) fn refuse_unstored(&mut self, pending: Vec<PendingMessage>, why: fn() -> AppError) {
+        for p in pending {
+            match p.origin {
+                Origin::Session { session, cid } => {
+                    self.send_error(session, why(), Some(cid), &p.room)
+                }
+                Origin::Http(reply) => {
+                    let _ = reply.send(Err(why()));
+                }
+            }
+        }
+    }
+
+    /// Whether the server can serve: not draining, and storing messages works.
+    pub(super) fn readiness(&self) -> Readiness {
+        let now = Instant::now();
+        Readiness {
+            draining: self.draining,
+            failing: self.storage.failed_lately(now),
+            stalled: self.outbox.is_stalled(now),
+            queued: self.outbox.queued(),
+        }
+    }
+
+    /// After a commit: every new message to its room (sender included) and, for support
+    /// conversations, to every staff connection; then the ack. Each connection gets all of its
+    /// frames of the batch at once.
+    fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        let mut stored = 0;
+        for (p, outcome) in pending.into_iter().zip(outcomes) {
+            let seq = outcome.seq();
+            let cid = p.cid().map(str::to_owned);
+            if let StoreOutcome::Stored { id, seq, ts } = outcome {
+                stored += 1;
+                let message = WireMessage {
+                    room: p.room.to_string(),
+                    seq,
+                    id,
+                    from: p.from,
+                    text: p.text,
+                    ts,
+                    cid,
+                    kind: p.kind,
+                };
+                if let RoomKind::Support(owner) = p.room.kind() {
+                    self.gather_support_activity(owner, &message, &mut deliveries);
+                }
+                let frame = ServerFrame::Message(message).encode();
+                fanout::gather_room(
+                    &self.rooms,
+                    &self.registry,
+                    &p.room,
+                    &frame,
+                    seq,
+                    Skip::Nobody,
+                    &mut deliveries,
+                );
+            }
+            let id = match outcome {
+                StoreOutcome::Stored { id, .. } | StoreOutcome::Duplicate { id, .. } => id,
+            };
+            match p.origin {
+                Origin::Session { session, cid } => {
+                    self.acked_arrivals.push(p.arrived);
+                    let ack = ServerFrame::Ack {
+                        cid,
+                        room: p.room.to_string(),
+                        seq,
+                    };
+                    // About its room: a connection still joining holds it back behind the
+                    // message it acknowledges.
+                    let ack = OutFrame {
+                        text: ack.encode(),
+                        about: About::Ack(p.room.clone()),
+                    };
+                    deliveries.push_ack(session, ack);
+                }
+                Origin::Http(reply) => {
+                    let room = p.room.to_string();
+                    let _ = reply.send(Ok(StoredRef { room, seq, id }));
+                }
+            }
+        }
+        self.stored.count(unix_seconds(), stored);
+        crate::metrics::messages_stored(stored);
+        // The acks are the first frames `dispatch` hands out.
+        crate::metrics::acks_handed_out(&self.acked_arrivals);
+        self.acked_arrivals.clear();
+        self.dispatch(deliveries);
+    }
+
+    /// A `support_activity` frame for every staff connection.
+    fn gather_support_activity(&self, owner: UserId, message: &WireMessage, into: &mut Deliveries) {
+        if !self.registry.has_staff() {
+            return;
+        }
+        let frame = ServerFrame::SupportActivity {
+            room: message.room.clone(),
+            customer: fanout::support_customer(&self.registry, owner, &message.from),
+            message: message.clone(),
+        }
+        .encode();
+        fanout::gather_staff(&self.registry, &frame, into);
+    }
+}
