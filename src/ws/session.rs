@@ -165,7 +165,10 @@ impl WsSession {
                 }
                 sent
             }
-            Request::Leave(leave) => self.forward(leave),
+            Request::Leave(leave) => {
+                let room = leave.room.clone();
+                self.forward(leave).inspect(|()| self.joining.left(&room))
+            }
             Request::Publish(publish) => {
                 let cid = publish.cid.as_str().to_owned();
                 self.forward(publish).map_err(|r| r.with_cid(Some(&cid)))
