@@ -2,7 +2,9 @@
 //! connection caps and the access log.
 //!
 //! Behind a reverse proxy every TCP peer is the proxy, so the client's own address has to come
-//! from `X-Forwarded-For` (or the standard `Forwarded: for=`). Any client can write those
+//! from the header the proxy writes it in: `X-Forwarded-For`, or the standard `Forwarded: for=`
+//! (`--forwarded-header` says which; the other is never read, since a proxy passes it through
+//! from the client untouched). Any client can write those
 //! headers, so they are believed only when the peer is one of the operator's trusted proxies
 //! (`--trusted-proxies`), and then only back to the first hop that is not itself trusted: each
 //! proxy appends the address it saw, so the right-most untrusted address is the one a trusted
@@ -76,24 +78,42 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// The proxies whose forwarding headers are believed (empty: none, the default).
+/// Which header the trusted proxies write the client's address in. Only that one is read,
+/// never the other as a fallback: a proxy passes the header it does not set through untouched,
+/// so whatever a client writes in it would be believed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx's `$proxy_add_x_forwarded_for`, most load
+    /// balancers).
+    #[default]
+    XForwardedFor,
+    /// The standard `Forwarded: for=client, for=proxy1` (RFC 7239: HAProxy's
+    /// `option forwarded`, Envoy).
+    Forwarded,
+}
+
+/// The proxies whose forwarding header is believed (empty: none, the default), and which
+/// header that is.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<Cidr>);
+pub struct TrustedProxies {
+    blocks: Vec<Cidr>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    /// Proxies in these blocks are trusted.
-    pub fn new(blocks: Vec<Cidr>) -> TrustedProxies {
-        TrustedProxies(blocks)
+    /// Proxies in these blocks are trusted, and they write the client's address in `header`.
+    pub fn new(blocks: Vec<Cidr>, header: ForwardedHeader) -> TrustedProxies {
+        TrustedProxies { blocks, header }
     }
 
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|block| block.contains(ip))
+        self.blocks.iter().any(|block| block.contains(ip))
     }
 
     /// The client address of a request that came from `peer` with these headers: the peer
-    /// itself unless it is a trusted proxy; else the right-most address of `X-Forwarded-For`
-    /// (or, without that header, of `Forwarded: for=`) that is not a trusted proxy. When every
+    /// itself unless it is a trusted proxy; else the right-most address of the chosen header
+    /// (`X-Forwarded-For` or `Forwarded: for=`) that is not a trusted proxy. When every
     /// hop is trusted, the left-most one; when a hop cannot be read (garbage, `unknown`, an
     /// obfuscated name), the trusted proxy that reported it, since nothing left of it can be
     /// believed.
@@ -102,7 +122,10 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops = forwarded_for(headers);
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+            ForwardedHeader::Forwarded => forwarded_for(headers),
+        };
         let mut client = peer;
         for hop in hops.iter().rev() {
             match hop {
@@ -126,19 +149,20 @@ pub fn subscriber_block(ip: IpAddr) -> IpAddr {
 }
 
 /// The hops a request went through, left (the first client) to right (the last proxy), from
-/// `X-Forwarded-For`, or from `Forwarded` when there is no `X-Forwarded-For`. `None` for a hop
-/// that is not an address. Several headers of the same name are one list, in order.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let xff: Vec<Option<IpAddr>> = headers
+/// `X-Forwarded-For`. `None` for a hop that is not an address. Several headers of the same name
+/// are one list, in order.
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
         .get_all("x-forwarded-for")
         .flat_map(|value| match value.to_str() {
             Ok(text) => text.split(',').map(parse_hop).collect::<Vec<_>>(),
             Err(_) => vec![None],
         })
-        .collect();
-    if !xff.is_empty() {
-        return xff;
-    }
+        .collect()
+}
+
+/// The same from `Forwarded`'s `for=` parameters.
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     headers
         .get_all("forwarded")
         .flat_map(|value| match value.to_str() {
@@ -197,7 +221,13 @@ mod tests {
     }
 
     fn proxies(blocks: &[&str]) -> TrustedProxies {
-        TrustedProxies::new(blocks.iter().map(|b| b.parse().unwrap()).collect())
+        let blocks = blocks.iter().map(|b| b.parse().unwrap()).collect();
+        TrustedProxies::new(blocks, ForwardedHeader::XForwardedFor)
+    }
+
+    fn proxies_setting_forwarded(blocks: &[&str]) -> TrustedProxies {
+        let blocks = blocks.iter().map(|b| b.parse().unwrap()).collect();
+        TrustedProxies::new(blocks, ForwardedHeader::Forwarded)
     }
 
     #[test]
@@ -298,8 +328,8 @@ mod tests {
     }
 
     #[test]
-    fn the_standard_forwarded_header_is_read_when_there_is_no_x_forwarded_for() {
-        let trusted = proxies(&["10.0.0.0/8"]);
+    fn the_standard_forwarded_header_is_read_from_proxies_that_set_it() {
+        let trusted = proxies_setting_forwarded(&["10.0.0.0/8"]);
         let h = headers(&[(
             "forwarded",
             "for=6.6.6.6, for=\"[2001:db8::7]:80\";proto=https, for=10.0.0.2;by=10.0.0.3",
@@ -307,11 +337,32 @@ mod tests {
         assert_eq!(trusted.client_addr(ip("10.0.0.3"), &h), ip("2001:db8::7"));
         let h = headers(&[("forwarded", "for=unknown")]);
         assert_eq!(trusted.client_addr(ip("10.0.0.3"), &h), ip("10.0.0.3"));
-        // X-Forwarded-For wins when both are there.
         let h = headers(&[
             ("forwarded", "for=192.0.2.1"),
+            ("forwarded", "for=10.0.0.2"),
+        ]);
+        assert_eq!(trusted.client_addr(ip("10.0.0.3"), &h), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn only_the_chosen_header_is_read_never_the_other_as_a_fallback() {
+        // nginx sets X-Forwarded-For and passes the client's Forwarded through.
+        let nginx = proxies(&["10.0.0.0/8"]);
+        let forged = headers(&[("forwarded", "for=6.6.6.6")]);
+        assert_eq!(nginx.client_addr(ip("10.0.0.3"), &forged), ip("10.0.0.3"));
+        let both = headers(&[
+            ("forwarded", "for=6.6.6.6"),
             ("x-forwarded-for", "192.0.2.2"),
         ]);
-        assert_eq!(trusted.client_addr(ip("10.0.0.3"), &h), ip("192.0.2.2"));
+        assert_eq!(nginx.client_addr(ip("10.0.0.3"), &both), ip("192.0.2.2"));
+        // HAProxy (`option forwarded`) sets Forwarded and passes X-Forwarded-For through.
+        let haproxy = proxies_setting_forwarded(&["10.0.0.0/8"]);
+        let forged = headers(&[("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(haproxy.client_addr(ip("10.0.0.3"), &forged), ip("10.0.0.3"));
+        let both = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=192.0.2.1"),
+        ]);
+        assert_eq!(haproxy.client_addr(ip("10.0.0.3"), &both), ip("192.0.2.1"));
     }
 }

@@ -1,7 +1,7 @@
 //! `Settings`: every knob of the server, from flags or environment variables (`--help` lists
 //! them), built once in `main` and passed down explicitly. Tests build their own.
 
-use crate::client_addr::Cidr;
+use crate::client_addr::{Cidr, ForwardedHeader};
 use crate::db::{DbTarget, SqliteSync};
 use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -210,11 +210,17 @@ pub struct Settings {
     /// (not stored; clients send them again) until it answers.
     #[arg(long, env = "CHAT_STORE_STALL_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub store_stall_timeout: Duration,
-    /// Reverse proxies whose X-Forwarded-For / Forwarded headers are believed, as
-    /// comma-separated addresses or CIDR blocks (10.0.0.0/8, ::1). From any other peer those
-    /// headers are ignored and the peer is the client. Empty (the default): none.
+    /// Reverse proxies whose forwarding header (`--forwarded-header`) is believed, as
+    /// comma-separated addresses or CIDR blocks (10.0.0.0/8, ::1). From any other peer it is
+    /// ignored and the peer is the client. Empty (the default): none.
     #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = clap::value_parser!(Cidr))]
     pub trusted_proxies: Vec<Cidr>,
+
+    /// The header the trusted proxies write the client's address in: x-forwarded-for (nginx,
+    /// most load balancers) or forwarded (RFC 7239: HAProxy's `option forwarded`, Envoy). Only
+    /// that one is read; the other, which the proxy passes through from the client, is ignored.
+    #[arg(long, env = "CHAT_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor)]
+    pub forwarded_header: ForwardedHeader,
 
     /// Most WebSockets open at once from one client address (0: no cap); the upgrade past it
     /// gets 429.
@@ -297,6 +303,7 @@ mod tests {
         assert_eq!(defaults.max_conns_per_ip, 200);
         assert_eq!(defaults.max_conns_per_user, 20);
         assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.forwarded_header, ForwardedHeader::XForwardedFor);
         assert_eq!(defaults.log_format, LogFormat::Text);
     }
 
@@ -311,6 +318,18 @@ mod tests {
             .collect();
         assert_eq!(blocks, ["10.0.0.0/8", "::1/128"]);
         assert!(Cli::try_parse_from(["chat-server", "--trusted-proxies", "10.0.0.0/40"]).is_err());
+    }
+
+    #[test]
+    fn the_forwarded_header_is_one_of_two_names() {
+        let cli = Cli::parse_from(["chat-server", "--forwarded-header", "forwarded"]);
+        assert_eq!(cli.settings.forwarded_header, ForwardedHeader::Forwarded);
+        let cli = Cli::parse_from(["chat-server", "--forwarded-header", "x-forwarded-for"]);
+        assert_eq!(
+            cli.settings.forwarded_header,
+            ForwardedHeader::XForwardedFor
+        );
+        assert!(Cli::try_parse_from(["chat-server", "--forwarded-header", "x-real-ip"]).is_err());
     }
 
     #[test]

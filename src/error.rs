@@ -248,4 +248,44 @@ mod tests {
         let json = serde_json::to_value(ErrorCode::TooManyRooms).unwrap();
         assert_eq!(json, "too_many_rooms", "serialized as sent");
     }
+
+    /// Every code, listed through a `match` so that a new one does not compile until it is
+    /// added here.
+    fn every_code() -> Vec<ErrorCode> {
+        use ErrorCode::*;
+        let all = vec![
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            TooLarge,
+            RateLimited,
+            Internal,
+            Unavailable,
+            ShuttingDown,
+            MethodNotAllowed,
+            TooManyRooms,
+            NotMember,
+        ];
+        for code in &all {
+            match code {
+                BadRequest | Unauthorized | Forbidden | NotFound | Conflict | TooLarge
+                | RateLimited | Internal | Unavailable | ShuttingDown | MethodNotAllowed
+                | TooManyRooms | NotMember => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_counted_as_a_refusal_without_a_registry_lookup() {
+        for code in every_code() {
+            assert!(
+                crate::metrics::REFUSAL_CODES.contains(&code.as_str()),
+                "{} has no pre-registered refusal counter",
+                code.as_str()
+            );
+        }
+    }
 }

@@ -122,7 +122,10 @@ impl Application {
                 settings.auth_rate_per_min,
                 settings.auth_rate_burst,
             ),
-            trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            trusted_proxies: TrustedProxies::new(
+                settings.trusted_proxies.clone(),
+                settings.forwarded_header,
+            ),
             connection_caps: ConnectionCaps::new(
                 settings.max_conns_per_ip,
                 settings.max_conns_per_user,

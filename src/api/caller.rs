@@ -6,6 +6,7 @@ use crate::domain::UserInfo;
 use crate::error::AppError;
 use crate::history::messages::GetUser;
 use crate::state::AppState;
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::{ready, Ready};
 use std::net::IpAddr;
@@ -17,11 +18,16 @@ use std::net::IpAddr;
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub UserInfo);
 
-/// The bearer token of a request's `Authorization` header, if any.
+/// The bearer token of a request's `Authorization` header, if any (never the URL's).
 pub fn request_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
-    let value = value.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    bearer_token(req.headers())
+}
+
+/// The token of `Authorization: Bearer <token>` in these headers (the scheme in any case), if
+/// any: the one reading of the header, for the API and the metrics token alike.
+pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
@@ -30,10 +36,7 @@ pub fn request_token(req: &HttpRequest) -> Option<String> {
 /// The token of a WebSocket upgrade: the `Authorization` header when there is one (a bad
 /// header is not rescued by the query), else the `token` query parameter.
 pub fn socket_token(req: &HttpRequest) -> Option<String> {
-    if req
-        .headers()
-        .contains_key(actix_web::http::header::AUTHORIZATION)
-    {
+    if req.headers().contains_key(AUTHORIZATION) {
         return request_token(req);
     }
     web::Query::<TokenQuery>::from_query(req.query_string())

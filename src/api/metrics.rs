@@ -1,11 +1,11 @@
 //! `GET /metrics`: the server's figures in the Prometheus text format (docs/operations.md lists
 //! them). A scraper on the machine itself reads it freely; anyone else needs the metrics token.
 
+use crate::api::caller::bearer_token;
 use crate::api::{get_or_head, resource};
 use crate::chat::gauges::GetGauges;
 use crate::error::AppError;
 use crate::state::AppState;
-use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
@@ -50,17 +50,9 @@ impl Caller {
         Caller {
             peer: req.peer_addr().map(|a| a.ip()),
             forwarded: headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded"),
-            bearer: bearer(headers),
+            bearer: bearer_token(headers),
         }
     }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
 }
 
 /// Who may read the metrics: a loopback peer whose request names no other client, or anyone

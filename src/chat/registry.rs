@@ -50,6 +50,10 @@ pub struct Registry<R> {
     /// Connections whose `Connect` is in flight (the account is being read): their user, and
     /// the newest account read that answered meanwhile.
     connecting: FxHashMap<SessionId, Connecting>,
+    /// The same connections by user, so that a read of one user's account (every user's,
+    /// every few seconds, by the re-check) visits that user's connections only, not every
+    /// connection still connecting. No entry for a user with none.
+    connecting_by_user: FxHashMap<UserId, Vec<SessionId>>,
 }
 
 /// A connection whose `Connect` is in flight.
@@ -65,6 +69,7 @@ impl<R> Default for Registry<R> {
             tabs: FxHashMap::default(),
             staff: FxHashSet::default(),
             connecting: FxHashMap::default(),
+            connecting_by_user: FxHashMap::default(),
         }
     }
 }
@@ -73,7 +78,29 @@ impl<R> Registry<R> {
     /// Notes that a connection of `user` is on its way in ([`Registry::arrive`] follows).
     pub fn expect(&mut self, session: SessionId, user: UserId) {
         let newer = None;
-        self.connecting.insert(session, Connecting { user, newer });
+        if let Some(was) = self.connecting.insert(session, Connecting { user, newer }) {
+            self.unindex_connecting(session, was.user);
+        }
+        self.connecting_by_user
+            .entry(user)
+            .or_default()
+            .push(session);
+    }
+
+    /// Forgets a connection that was connecting, in both maps; what it had, if it was.
+    fn stop_connecting(&mut self, session: SessionId) -> Option<Connecting> {
+        let connecting = self.connecting.remove(&session)?;
+        self.unindex_connecting(session, connecting.user);
+        Some(connecting)
+    }
+
+    fn unindex_connecting(&mut self, session: SessionId, user: UserId) {
+        if let Some(sessions) = self.connecting_by_user.get_mut(&user) {
+            sessions.retain(|s| *s != session);
+            if sessions.is_empty() {
+                self.connecting_by_user.remove(&user);
+            }
+        }
     }
 
     /// The account of an expected connection, from the read its `Connect` made (`read`, with
@@ -98,7 +125,7 @@ impl<R> Registry<R> {
         ticket: Ticket,
         recipient: R,
     ) -> bool {
-        if self.connecting.remove(&id).is_none() {
+        if self.stop_connecting(id).is_none() {
             return false;
         }
         self.tabs.entry(user.id).or_default().push(id);
@@ -125,9 +152,16 @@ impl<R> Registry<R> {
         ticket: Ticket,
         account: &Account,
     ) -> Vec<SessionId> {
-        for connecting in self.connecting.values_mut() {
+        let sessions = self
+            .connecting_by_user
+            .get(&user)
+            .map_or(&[][..], Vec::as_slice);
+        for session in sessions {
+            let Some(connecting) = self.connecting.get_mut(session) else {
+                continue;
+            };
             let older = !matches!(&connecting.newer, Some((t, _)) if *t >= ticket);
-            if connecting.user == user && older {
+            if older {
                 connecting.newer = Some((ticket, account.clone()));
             }
         }
@@ -163,14 +197,14 @@ impl<R> Registry<R> {
     /// Every user with a connection open or connecting, once each.
     pub fn known_users(&self) -> Vec<UserId> {
         let mut users: FxHashSet<UserId> = self.tabs.keys().copied().collect();
-        users.extend(self.connecting.values().map(|c| c.user));
+        users.extend(self.connecting_by_user.keys().copied());
         users.into_iter().collect()
     }
 
     /// Forgets a connection, registered or still connecting; returns it (with the rooms it was
     /// in) if it was registered.
     pub fn remove(&mut self, session: SessionId) -> Option<SessionEntry<R>> {
-        self.connecting.remove(&session);
+        self.stop_connecting(session);
         let entry = self.sessions.remove(&session)?;
         self.staff.remove(&session);
         if let Some(tabs) = self.tabs.get_mut(&entry.user.id) {
@@ -187,6 +221,7 @@ impl<R> Registry<R> {
         self.tabs.clear();
         self.staff.clear();
         self.connecting.clear();
+        self.connecting_by_user.clear();
         self.sessions.drain().map(|(_, entry)| entry)
     }
 
@@ -356,6 +391,49 @@ mod tests {
         // A read newer than the noted one wins.
         let late = (3, Account::Active(troll.clone()));
         assert_eq!(registry.arrive(session, late.clone()), Some(late));
+    }
+
+    #[test]
+    fn connections_still_connecting_are_indexed_by_user_until_they_register_or_go() {
+        let mut registry: Registry<()> = Registry::default();
+        let (a, b, c) = (SessionId::next(), SessionId::next(), SessionId::next());
+        registry.expect(a, UserId(5));
+        registry.expect(b, UserId(5));
+        registry.expect(c, UserId(6));
+        assert_eq!(registry.connecting_by_user[&UserId(5)], vec![a, b]);
+        assert_eq!(registry.connecting_by_user[&UserId(6)], vec![c]);
+        // A read of user 5 reaches both of its connections, and not user 6's.
+        assert!(registry
+            .note_account(UserId(5), 2, &Account::Banned)
+            .is_empty());
+        let connect_read = |id| (1, Account::Active(user(id, Role::User)));
+        assert_eq!(
+            registry.arrive(a, connect_read(5)),
+            Some((2, Account::Banned))
+        );
+        assert_eq!(
+            registry.arrive(b, connect_read(5)),
+            Some((2, Account::Banned))
+        );
+        assert_eq!(registry.arrive(c, connect_read(6)), Some(connect_read(6)));
+
+        // One registers, the other goes while connecting: nothing of user 5 is left connecting.
+        assert!(registry.register(a, user(5, Role::User), 2, ()));
+        registry.remove(b);
+        assert!(!registry.connecting_by_user.contains_key(&UserId(5)));
+        assert_eq!(registry.connecting_by_user[&UserId(6)], vec![c]);
+        let mut users = registry.known_users();
+        users.sort();
+        assert_eq!(users, vec![UserId(5), UserId(6)]);
+
+        registry.remove(c);
+        assert!(registry.connecting_by_user.is_empty());
+        assert!(registry.connecting.is_empty());
+        assert_eq!(registry.known_users(), vec![UserId(5)]);
+        // Expected and gone again before anything else: no trace either.
+        registry.expect(b, UserId(7));
+        registry.drain().for_each(drop);
+        assert!(registry.connecting_by_user.is_empty() && registry.connecting.is_empty());
     }
 
     #[test]

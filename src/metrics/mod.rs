@@ -74,15 +74,26 @@ const ACK_BUCKETS: [f64; 14] = [
 const BATCH_BUCKETS: [f64; 12] = [
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2048.0, 8192.0,
 ];
-/// Refusal codes shown (as 0) before the first one happens, so that a rate over them works from
-/// the start. Codes not listed appear when first counted.
-const KNOWN_REFUSALS: [&str; 6] = [
-    "rate_limited",
-    "too_large",
-    "slow_consumer",
+/// The refusal codes known in advance: every `ErrorCode` (its code as sent; a test in
+/// `crate::error` checks that none is missing) and `slow_consumer`. Their counters are
+/// registered once, so [`refused`] costs an atomic add, and they are shown (as 0) before the
+/// first one happens, so that a rate over them works from the start. Any other label takes a
+/// registry lookup and appears when first counted.
+pub const REFUSAL_CODES: [&str; 14] = [
+    "bad_request",
     "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "rate_limited",
+    "internal",
     "unavailable",
     "shutting_down",
+    "method_not_allowed",
+    "too_many_rooms",
+    "not_member",
+    "slow_consumer",
 ];
 /// How often histogram samples are folded into their buckets between scrapes (else they
 /// would pile up in memory on a server nobody scrapes).
@@ -96,6 +107,8 @@ struct Metrics {
     deliveries: Counter,
     ack_latency: Histogram,
     store_batch_size: Histogram,
+    /// The counter of each of [`REFUSAL_CODES`], in that order.
+    refusals: Vec<(&'static str, Counter)>,
     /// A scrape sets the chat server's gauges and renders them in one step: two servers of
     /// one process (tests) scraped at once must not see each other's.
     scrape: Mutex<()>,
@@ -144,11 +157,12 @@ impl Metrics {
             |name: &'static str| recorder.register_counter(&Key::from_name(name), &metadata());
         let histogram =
             |name: &'static str| recorder.register_histogram(&Key::from_name(name), &metadata());
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             messages_stored: counter(MESSAGES_STORED),
             deliveries: counter(DELIVERIES),
             ack_latency: histogram(ACK_LATENCY),
             store_batch_size: histogram(STORE_BATCH_SIZE),
+            refusals: Vec::new(),
             scrape: Mutex::new(()),
             handle,
             recorder,
@@ -156,10 +170,14 @@ impl Metrics {
         // Shown from the first scrape on, at zero.
         metrics.messages_stored.increment(0);
         metrics.deliveries.increment(0);
-        for code in KNOWN_REFUSALS {
-            let code = Label::new("code", code);
-            metrics.labelled_counter(REFUSALS, code).increment(0);
-        }
+        metrics.refusals = REFUSAL_CODES
+            .iter()
+            .map(|code| {
+                let counter = metrics.labelled_counter(REFUSALS, Label::new("code", *code));
+                counter.increment(0);
+                (*code, counter)
+            })
+            .collect();
         let store = Label::new("operation", "store");
         metrics
             .labelled_counter(DATABASE_ERRORS, store)
@@ -250,11 +268,16 @@ pub fn database_error(operation: &str) {
 }
 
 /// Something was refused with this error code (or `slow_consumer`: a connection closed because
-/// it did not read its frames). A static code: no allocation on a flood of refusals.
+/// it did not read its frames). One of [`REFUSAL_CODES`] costs an atomic add, no allocation and
+/// no lookup, on a flood of refusals; any other label is registered when first counted.
 pub fn refused(code: &'static str) {
-    Metrics::get()
-        .labelled_counter(REFUSALS, Label::new("code", code))
-        .increment(1);
+    let metrics = Metrics::get();
+    match metrics.refusals.iter().find(|(known, _)| *known == code) {
+        Some((_, counter)) => counter.increment(1),
+        None => metrics
+            .labelled_counter(REFUSALS, Label::new("code", code))
+            .increment(1),
+    }
 }
 
 /// The figures the chat server knows from memory, read at scrape time.
@@ -324,10 +347,12 @@ mod tests {
             text.contains("# TYPE chat_ack_latency_seconds histogram"),
             "{text}"
         );
-        assert!(
-            text.contains("chat_refusals_total{code=\"slow_consumer\"}"),
-            "{text}"
-        );
+        for code in REFUSAL_CODES {
+            assert!(
+                text.contains(&format!("chat_refusals_total{{code=\"{code}\"}}")),
+                "{code} not shown from the start: {text}"
+            );
+        }
     }
 
     #[test]
@@ -336,6 +361,8 @@ mod tests {
         messages_stored(3);
         acks_handed_out(&[Instant::now()]);
         refused("too_large");
+        refused("not_member");
+        refused("a_label_nobody_knew");
         database_error("opening a room");
         let after = render(&Gauges::default());
         let value = |text: &str, line: &str| -> f64 {
@@ -351,5 +378,14 @@ mod tests {
         );
         let label = "chat_database_errors_total{operation=\"opening_a_room\"}";
         assert!(value(&after, label) >= 1.0, "{after}");
+        // A known code through its handle, an unknown one through the registry: both counted.
+        let refusals = |code: &str| format!("chat_refusals_total{{code=\"{code}\"}}");
+        for code in ["too_large", "not_member", "a_label_nobody_knew"] {
+            let line = refusals(code);
+            assert!(
+                value(&after, &line) >= value(&before, &line) + 1.0,
+                "{line} in {after}"
+            );
+        }
     }
 }

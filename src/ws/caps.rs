@@ -90,12 +90,14 @@ impl ConnectionCaps {
         })
     }
 
-    /// Sockets open from `address` now.
+    /// Sockets open from `address` now (unit tests).
+    #[cfg(test)]
     pub fn open_from(&self, address: IpAddr) -> usize {
         self.lock().addresses.get(&address).copied().unwrap_or(0)
     }
 
-    /// Sockets open of `user` now.
+    /// Sockets open of `user` now (unit tests).
+    #[cfg(test)]
     pub fn open_of(&self, user: UserId) -> usize {
         self.lock().users.get(&user).copied().unwrap_or(0)
     }

@@ -37,7 +37,7 @@ pub enum Arrival {
 pub struct JoiningRooms {
     rooms: Vec<JoiningRoom>,
     /// For each room joined, the newest seq shown: the last `joined`'s `last_seq`, then each
-    /// message written.
+    /// message written. Forgotten when the connection leaves the room ([`JoiningRooms::left`]).
     shown: FxHashMap<RoomName, i64>,
     /// Most frames held for one room.
     max_held: usize,
@@ -98,6 +98,14 @@ impl JoiningRooms {
                 self.rooms.swap_remove(pos);
             }
         }
+    }
+
+    /// The connection asked to leave the room: what was shown in it is forgotten, so that a
+    /// connection wandering through many rooms does not keep one entry for each. A message of
+    /// the room still on its way is then written (as before any join); a later join starts
+    /// again from its own `joined`. A join of the room still unanswered stays held.
+    pub fn left(&mut self, room: &RoomName) {
+        self.shown.remove(room);
     }
 
     /// A frame from the chat server: written at once, unless its room is being joined or it
@@ -298,6 +306,37 @@ mod tests {
             joining.arrive(frame("m1", About::Message(lobby(), 1))),
             Arrival::Write(ByteString::from_static("m1")),
             "the room's messages flow again"
+        );
+    }
+
+    #[test]
+    fn leaving_a_room_forgets_the_newest_message_shown_in_it() {
+        let mut joining = JoiningRooms::new(10);
+        let general = RoomName::parse("general").unwrap();
+        for room in [lobby(), general.clone()] {
+            joining.start(&room);
+            joining.joined(&room, 5);
+        }
+        assert_eq!(
+            joining.arrive(frame("m6", About::Message(lobby(), 6))),
+            Arrival::Write(ByteString::from_static("m6"))
+        );
+        joining.left(&lobby());
+        assert_eq!(joining.shown.len(), 1, "only the room still joined");
+        assert!(joining.shown.contains_key(&general));
+        joining.left(&lobby()); // twice, or a room never joined: nothing
+        joining.left(&RoomName::parse("elsewhere").unwrap());
+        assert_eq!(joining.shown.len(), 1);
+        // Joined again, the new snapshot decides what was shown.
+        joining.start(&lobby());
+        assert!(joining.joined(&lobby(), 7).is_empty());
+        assert_eq!(
+            joining.arrive(frame("m7", About::Message(lobby(), 7))),
+            Arrival::Dropped
+        );
+        assert_eq!(
+            joining.arrive(frame("m8", About::Message(lobby(), 8))),
+            Arrival::Write(ByteString::from_static("m8"))
         );
     }
 

@@ -161,7 +161,10 @@ impl WsSession {
                 let server = &self.server;
                 self.joining.join_with(&room, || forward_to(server, join))
             }
-            Request::Leave(leave) => self.forward(leave),
+            Request::Leave(leave) => {
+                let room = leave.room.clone();
+                self.forward(leave).inspect(|()| self.joining.left(&room))
+            }
             Request::Publish(publish) => {
                 let cid = publish.cid.as_str().to_owned();
                 self.forward(publish).map_err(|r| r.with_cid(Some(&cid)))

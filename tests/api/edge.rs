@@ -8,7 +8,7 @@ use crate::helpers::*;
 use actix_codec::Framed;
 use awc::ws::Codec;
 use awc::BoxedSocket;
-use chat_server::client_addr::Cidr;
+use chat_server::client_addr::{Cidr, ForwardedHeader};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -138,6 +138,78 @@ async fn a_forged_forwarding_header_from_an_untrusted_peer_does_not_escape_the_b
         .await
         .expect("request");
     assert_eq!(res.status().as_u16(), 429);
+}
+
+/// A guest sign-in carrying these headers (through a trusted proxy on loopback, in the
+/// stories that trust it); returns the status.
+async fn guest_sign_in_with(app: &TestApp, headers: &[(&str, &str)]) -> u16 {
+    let mut request = awc::Client::new().post(format!("{}/api/auth/guest", app.base));
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    let res = request
+        .send_json(&json!({ "name": "Visitor" }))
+        .await
+        .expect("request");
+    res.status().as_u16()
+}
+
+/// nginx sets `X-Forwarded-For` and passes the client's own `Forwarded` through untouched: with
+/// the default `--forwarded-header x-forwarded-for`, that one is never read, even when a
+/// request comes without `X-Forwarded-For`.
+#[actix_rt::test]
+async fn behind_nginx_a_forwarded_header_the_client_wrote_is_ignored() {
+    let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
+        trusting_loopback(s);
+        s.auth_rate_per_min = 1.0;
+        s.auth_rate_burst = 2.0;
+    })
+    .await;
+    let statuses = [
+        guest_sign_in_with(&app, &[("Forwarded", "for=198.51.100.1")]).await,
+        guest_sign_in_with(&app, &[("Forwarded", "for=198.51.100.2")]).await,
+        guest_sign_in_with(&app, &[("Forwarded", "for=198.51.100.3")]).await,
+    ];
+    assert_eq!(statuses, [200, 200, 429], "all three are the proxy");
+    // The header nginx sets is read.
+    let ann = [
+        ("X-Forwarded-For", "198.51.100.4"),
+        ("Forwarded", "for=6.6.6.6"),
+    ];
+    assert_eq!(guest_sign_in_with(&app, &ann).await, 200);
+}
+
+/// HAProxy (`option forwarded`) and Envoy set `Forwarded` and pass the client's own
+/// `X-Forwarded-For` through: with `--forwarded-header forwarded`, only `Forwarded` is read.
+#[actix_rt::test]
+async fn behind_a_proxy_that_sets_forwarded_a_forged_x_forwarded_for_is_ignored() {
+    let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
+        trusting_loopback(s);
+        s.forwarded_header = ForwardedHeader::Forwarded;
+        s.auth_rate_per_min = 1.0;
+        s.auth_rate_burst = 2.0;
+    })
+    .await;
+    let ann = "for=198.51.100.1";
+    let mut statuses = Vec::new();
+    for forged in ["6.6.6.1", "6.6.6.2", "6.6.6.3"] {
+        let headers = [("X-Forwarded-For", forged), ("Forwarded", ann)];
+        statuses.push(guest_sign_in_with(&app, &headers).await);
+    }
+    assert_eq!(statuses, [200, 200, 429], "Ann cannot escape her budget");
+    // Bob, through the same proxy, has his own.
+    let bob = [
+        ("X-Forwarded-For", "6.6.6.1"),
+        ("Forwarded", "for=198.51.100.2"),
+    ];
+    assert_eq!(guest_sign_in_with(&app, &bob).await, 200);
+    // Without `Forwarded`, the request is the proxy's, whatever X-Forwarded-For says.
+    let statuses = [
+        guest_sign_in_with(&app, &[("X-Forwarded-For", "198.51.100.7")]).await,
+        guest_sign_in_with(&app, &[("X-Forwarded-For", "198.51.100.8")]).await,
+        guest_sign_in_with(&app, &[("X-Forwarded-For", "198.51.100.9")]).await,
+    ];
+    assert_eq!(statuses, [200, 200, 429]);
 }
 
 /// Opens a socket, optionally through a proxy forwarding for `forwarded_for`, and reads its
