@@ -75,7 +75,7 @@ const BATCH_BUCKETS: [f64; 12] = [
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2048.0, 8192.0,
 ];
 /// The refusal codes known in advance: every `ErrorCode` (its code as sent; a test in
-/// `crate::error` checks that none is missing) and `slow_consumer`. Their counters are
+/// `error.rs` checks that none is missing) and `slow_consumer`. Their counters are
 /// registered once, so [`refused`] costs an atomic add, and they are shown (as 0) before the
 /// first one happens, so that a rate over them works from the start. Any other label takes a
 /// registry lookup and appears when first counted.
