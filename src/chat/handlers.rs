@@ -103,26 +103,11 @@ impl Handler<Join> for ChatServer {
             return;
         };
         if !room.admits(&user) {
-            let text = error_frame(forbidden(&room), &room);
-            let still_in_room = false;
-            let refusal = Outgoing::JoinFailed {
-                room,
-                text,
-                still_in_room,
-            };
-            self.send_to(session, refusal);
-            return;
+            let error = forbidden(&room);
+            return self.refuse_join(session, room, error);
         }
         if self.history_load.try_permit().is_none() {
-            let text = error_frame(busy(), &room);
-            let still_in_room = self.registry.is_in(session, &room);
-            let refusal = Outgoing::JoinFailed {
-                room,
-                text,
-                still_in_room,
-            };
-            self.send_to(session, refusal);
-            return;
+            return self.refuse_join(session, room, busy());
         }
         let was_in = self.subscribe(session, &room);
         self.joins.start(session, &room);
@@ -135,6 +120,21 @@ impl Handler<Join> for ChatServer {
             online,
         };
         self.change_membership(user.id, &room, Change::Open(open), ctx);
+    }
+}
+
+impl ChatServer {
+    /// Answers a join with an error before anything was done for it: the connection stays in
+    /// the room only if it was in it already (a re-join).
+    fn refuse_join(&mut self, session: SessionId, room: RoomName, error: AppError) {
+        let text = error_frame(error, &room);
+        let still_in_room = self.registry.is_in(session, &room);
+        let refusal = Outgoing::JoinFailed {
+            room,
+            text,
+            still_in_room,
+        };
+        self.send_to(session, refusal);
     }
 }
 
