@@ -46,12 +46,16 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(binary)
+        // A process group of its own: the Chromium processes it starts belong to it, and all
+        // of them are killed with it (a story that fails, or forgets `close`, leaves none).
+        let mut command = Command::new(binary);
+        command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().expect("start chromedriver");
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while awc::Client::new()
@@ -110,7 +114,10 @@ impl Driver {
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver and every browser it started (its process group).
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
