@@ -181,6 +181,11 @@ pub struct ConsoleArgs {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub console_load: u32,
 
+    /// Milliseconds from the start of one round of a console loop to the start of its next
+    /// (0 = back to back): a paced console that leaves the server's core some room.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub console_interval: u64,
+
     /// Staff account the console loops sign in as.
     #[arg(long, value_name = "NAME")]
     pub staff_user: Option<String>,

@@ -1,7 +1,7 @@
 //! `--console-load`: the staff console beside the fan-out. A few loops sign in as staff and call
 //! the console's list (`GET /api/admin/conversations`, a LIKE search over the support rooms) and
-//! its totals (`GET /api/admin/stats`) back to back, so that the fan-out's ack latency can be
-//! read with and without readers competing for the database.
+//! its totals (`GET /api/admin/stats`) back to back (or paced, `--console-interval`), so that the
+//! fan-out's ack latency can be read with and without readers competing for the database.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,7 @@ struct Counts {
 /// The running loops.
 pub struct Console {
     loops: u32,
+    interval_ms: u64,
     support_rooms: usize,
     counts: Arc<Counts>,
     lat: Arc<Mutex<[Histogram<u64>; 2]>>,
@@ -45,6 +46,7 @@ pub struct Console {
 /// The console's figures over one window.
 pub struct ConsoleWindow {
     loops: u32,
+    interval_ms: u64,
     support_rooms: usize,
     secs: f64,
     ok: [u64; 2],
@@ -111,8 +113,10 @@ impl Console {
         for _ in 0..a.console_load {
             let (ep, token) = (ep.clone(), token.clone());
             let (counts, lat, first_error) = (counts.clone(), lat.clone(), first_error.clone());
+            let interval = Duration::from_millis(a.console_interval);
             tasks.spawn(async move {
                 loop {
+                    let round = Instant::now();
                     for (i, (name, route)) in CALLS.iter().enumerate() {
                         let began = Instant::now();
                         match http::request(&ep, None, "GET", route, Some(&token), None).await {
@@ -137,12 +141,14 @@ impl Console {
                             }
                         }
                     }
+                    tokio::time::sleep_until((round + interval).into()).await;
                 }
             });
         }
         out.progress(&format!("console load: {} loops", a.console_load));
         Ok(Some(Console {
             loops: a.console_load,
+            interval_ms: a.console_interval,
             support_rooms: seeded,
             counts,
             lat,
@@ -173,6 +179,7 @@ impl Console {
             .unwrap_or_else(|_| [agg_hist(), agg_hist()]);
         ConsoleWindow {
             loops: self.loops,
+            interval_ms: self.interval_ms,
             support_rooms: self.support_rooms,
             secs,
             ok: [0, 1].map(|i| self.counts.ok[i].load(Ordering::Relaxed)),
@@ -200,8 +207,13 @@ impl ConsoleWindow {
         let mut rows = vec![(
             "console load".to_string(),
             format!(
-                "{} loops: {:.1} calls/s over {:.1} s, {} errors ({} support conversations)",
+                "{} loops{}: {:.1} calls/s over {:.1} s, {} errors ({} support conversations)",
                 self.loops,
+                if self.interval_ms > 0 {
+                    format!(", a round every {} ms", self.interval_ms)
+                } else {
+                    String::new()
+                },
                 self.calls_per_sec(),
                 self.secs,
                 self.errors,
@@ -234,6 +246,7 @@ impl ConsoleWindow {
         };
         json!({
             "loops": self.loops,
+            "interval_ms": self.interval_ms,
             "support_rooms": self.support_rooms,
             "window_s": round2(self.secs),
             "calls_per_sec": round2(self.calls_per_sec()),
