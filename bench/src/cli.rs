@@ -167,6 +167,38 @@ pub struct FanoutArgs {
     /// Seconds measured, after the warm-up.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub duration: f64,
+
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+/// chat only: the staff console's load beside the fan-out.
+#[derive(Args, Debug, Clone)]
+pub struct ConsoleArgs {
+    /// Loops that each call `GET /api/admin/conversations` and `GET /api/admin/stats` back to
+    /// back, as staff, from the warm-up to the end of the window (0 = none). Needs
+    /// --staff-user and --staff-password (the server's CHAT_ADMIN_USERNAME/PASSWORD).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub console_load: u32,
+
+    /// Milliseconds from the start of one round of a console loop to the start of its next
+    /// (0 = back to back): a paced console that leaves the server's core some room.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub console_interval: u64,
+
+    /// Staff account the console loops sign in as.
+    #[arg(long, value_name = "NAME")]
+    pub staff_user: Option<String>,
+
+    /// Password of --staff-user.
+    #[arg(long, value_name = "PASSWORD")]
+    pub staff_password: Option<String>,
+
+    /// With --console-load: support conversations made before the warm-up, so that the
+    /// console's list has rows: the support rooms of the first K guests each get one
+    /// announcement from the staff account.
+    #[arg(long, value_name = "K", default_value_t = 100)]
+    pub support_rooms: u32,
 }
 
 #[derive(Args, Debug, Clone)]

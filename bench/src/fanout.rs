@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::cli::{Common, FanoutArgs, LoadShape, RampArgs, TargetKind};
+use crate::console::Console;
 use crate::load::{self, Fleet, FleetConfig, Member, Phase, TagAgg};
 use crate::procstat::{self, ProcSample, Server};
 use crate::report::{self, lat_json, lat_line, mib, num, round2, Table};
@@ -15,6 +16,9 @@ use crate::{command_line, ensure_fd_limit, Out};
 /// Everything set up before the first message: accounts, connections.
 struct Setup {
     url: String,
+    ep: Arc<Endpoint>,
+    /// chat: the guests' tokens (empty for the other targets).
+    tokens: Vec<Arc<str>>,
     server: Server,
     total: usize,
     open: usize,
@@ -69,6 +73,7 @@ async fn setup(
     let server = Server::new(c.server_pid)?;
     ensure_fd_limit(total, out)?;
     let (tokens, users) = chat_tokens(&ep, c, total, out).await?;
+    let guests = tokens.clone().unwrap_or_default();
     let members = (0..total)
         .map(|i| {
             let (room, k) = (i / per_room, i % per_room);
@@ -103,6 +108,8 @@ async fn setup(
     Ok((
         Setup {
             url,
+            ep,
+            tokens: guests,
             server,
             total,
             open,
@@ -440,6 +447,13 @@ pub async fn fanout(a: FanoutArgs, out: &Out, start: Instant) -> Result<Value, S
     let c = &a.common;
     let kind = c.target;
     let (s, fleet) = setup(c, &a.shape, out, start).await?;
+    let console = match Console::start(&a.console, kind, &s.ep, &s.tokens, out).await {
+        Ok(console) => console,
+        Err(e) => {
+            fleet.finish().await;
+            return Err(e);
+        }
+    };
     out.progress(&format!("warm-up {} s", a.shape.warmup));
     fleet.set(Phase::Send {
         tag: 0,
@@ -450,7 +464,15 @@ pub async fn fanout(a: FanoutArgs, out: &Out, start: Instant) -> Result<Value, S
         "measuring {} s, then {} s drain",
         a.duration, a.shape.drain
     ));
+    let console_since = console.as_ref().map(Console::reset);
     let w = measure(&s, &fleet, 1, a.rate, a.duration, a.shape.drain, start).await;
+    let console_window = console
+        .as_ref()
+        .zip(console_since)
+        .map(|(c, t)| c.window(t));
+    if let Some(console) = console {
+        console.stop().await;
+    }
     let bench_rss = self_sample().map(|p| p.rss_bytes);
     let shared = fleet.finish().await;
 
@@ -520,6 +542,9 @@ pub async fn fanout(a: FanoutArgs, out: &Out, start: Instant) -> Result<Value, S
             );
         }
         usage_rows(&mut t, &w, c.threads);
+        for (label, value) in console_window.iter().flat_map(|cw| cw.rows()) {
+            t.row(&label, value);
+        }
         for wn in &warnings {
             t.note(wn.clone());
         }
@@ -540,7 +565,14 @@ pub async fn fanout(a: FanoutArgs, out: &Out, start: Instant) -> Result<Value, S
     );
     merge_into(&mut v, w.json(kind), "");
     merge_into(&mut v, run_json(&s, &shared, &warnings), "");
-    merge_into(&mut v, json!({"bench_rss_bytes": bench_rss}), "");
+    merge_into(
+        &mut v,
+        json!({
+            "bench_rss_bytes": bench_rss,
+            "console": console_window.map(|cw| cw.json()),
+        }),
+        "",
+    );
     Ok(v)
 }
 

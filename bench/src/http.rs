@@ -1,5 +1,6 @@
-//! Guest sign-in for the chat target: one `POST /api/auth/guest` per account, over a plain
-//! HTTP/1.1 connection (`Connection: close`), which is all the benchmark needs.
+//! The chat target's HTTP calls: guest and staff sign-in, and the console's calls of
+//! `--console-load`, each over a plain HTTP/1.1 connection of its own (`Connection: close`),
+//! which is all the benchmark needs.
 
 use std::net::Ipv4Addr;
 
@@ -20,33 +21,23 @@ pub async fn guest_token(
     name: &str,
 ) -> Result<String, String> {
     let body = serde_json::json!({ "name": name }).to_string();
-    let path = format!("{}/api/auth/guest", ep.prefix);
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        ep.authority,
-        body.len()
-    );
-    let mut stream = ep
-        .tcp(source)
-        .await
-        .map_err(|e| format!("guest sign-in (POST {path}): {e}"))?;
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("POST {path}: {e}"))?;
-    let mut reply = Vec::with_capacity(1024);
-    (&mut stream)
-        .take(1 << 20)
-        .read_to_end(&mut reply)
-        .await
-        .map_err(|e| format!("POST {path}: reading the reply: {e}"))?;
-    let (status, body) = split_response(&reply).ok_or_else(|| {
-        format!(
-            "POST {path}: not an HTTP reply: {:?}",
-            String::from_utf8_lossy(&reply[..reply.len().min(200)])
-        )
-    })?;
+    token_from(ep, source, "/api/auth/guest", &body).await
+}
+
+/// Signs in an account with a password (`POST /api/auth/login`) and returns its token.
+pub async fn login_token(ep: &Endpoint, username: &str, password: &str) -> Result<String, String> {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    token_from(ep, None, "/api/auth/login", &body).await
+}
+
+async fn token_from(
+    ep: &Endpoint,
+    source: Option<Ipv4Addr>,
+    route: &str,
+    body: &str,
+) -> Result<String, String> {
+    let path = format!("{}{route}", ep.prefix);
+    let (status, body) = request(ep, source, "POST", route, None, Some(body)).await?;
     match status {
         200 => serde_json::from_slice::<TokenReply>(&body)
             .map(|r| r.token)
@@ -60,6 +51,56 @@ pub async fn guest_token(
             String::from_utf8_lossy(&body[..body.len().min(300)])
         )),
     }
+}
+
+/// One HTTP/1.1 request on a connection of its own (`Connection: close`): the status and the
+/// body. `route` is the path below `--url`'s prefix; `token`, if any, goes in `Authorization`;
+/// `body`, if any, is sent as JSON.
+pub async fn request(
+    ep: &Endpoint,
+    source: Option<Ipv4Addr>,
+    method: &str,
+    route: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<(u16, Vec<u8>), String> {
+    let path = format!("{}{route}", ep.prefix);
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let content = body
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            )
+        })
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}{content}Connection: close\r\n\r\n{}",
+        ep.authority,
+        body.unwrap_or("")
+    );
+    let mut stream = ep
+        .tcp(source)
+        .await
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let mut reply = Vec::with_capacity(1024);
+    (&mut stream)
+        .take(64 << 20)
+        .read_to_end(&mut reply)
+        .await
+        .map_err(|e| format!("{method} {path}: reading the reply: {e}"))?;
+    split_response(&reply).ok_or_else(|| {
+        format!(
+            "{method} {path}: not an HTTP reply: {:?}",
+            String::from_utf8_lossy(&reply[..reply.len().min(200)])
+        )
+    })
 }
 
 /// Status code and body (de-chunked if needed) of a complete HTTP/1.1 response.

@@ -24,6 +24,7 @@
 
 mod cli;
 mod connections;
+mod console;
 mod fanout;
 mod http;
 mod load;
