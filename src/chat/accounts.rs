@@ -163,6 +163,8 @@ mod tests {
             password_hash: None,
             banned,
             created_at: 0,
+            external_id: None,
+            email: None,
         }
     }
 

@@ -19,6 +19,10 @@ pub struct UserRow {
     pub banned: bool,
     /// Milliseconds since the epoch.
     pub created_at: i64,
+    /// The store's own id for this customer, for an account made by `POST /api/auth/identify`.
+    pub external_id: Option<String>,
+    /// Where the customer wants to be answered when no staff is online.
+    pub email: Option<String>,
 }
 
 impl UserRow {

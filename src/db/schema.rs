@@ -10,6 +10,8 @@ diesel::table! {
         password_hash -> Nullable<Text>,
         banned -> Bool,
         created_at -> BigInt,
+        external_id -> Nullable<Text>,
+        email -> Nullable<Text>,
     }
 }
 

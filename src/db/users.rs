@@ -33,12 +33,27 @@ pub fn insert_user(
     Ok(row)
 }
 
-/// Finds a registered (non-guest) account by login name, ignoring case.
+/// Finds a registered (non-guest) account by login name, ignoring case. The store's identified
+/// customers have no login name (two may share a display name) and are never found here.
 pub fn find_by_login(conn: &mut DbConn, username: &str) -> Result<Option<UserRow>, StorageError> {
     let lowered = username.to_lowercase();
     let row = with_backend!(conn, c => users::table
         .filter(lower(users::username).eq(&lowered))
         .filter(users::role.ne(Role::Guest.as_str()))
+        .filter(users::external_id.is_null())
+        .select(UserRow::as_select())
+        .get_result(c)
+        .optional())?;
+    Ok(row)
+}
+
+/// Finds the account bound to the store's id for a customer.
+pub fn find_by_external_id(
+    conn: &mut DbConn,
+    external_id: &str,
+) -> Result<Option<UserRow>, StorageError> {
+    let row = with_backend!(conn, c => users::table
+        .filter(users::external_id.eq(external_id))
         .select(UserRow::as_select())
         .get_result(c)
         .optional())?;
