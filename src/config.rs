@@ -3,6 +3,7 @@
 
 use crate::client_addr::{Cidr, ForwardedHeader};
 use crate::db::{DbTarget, SqliteSync};
+use crate::embed::EmbedOrigin;
 use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -253,6 +254,13 @@ pub struct Settings {
     /// Log format on standard error: text, or json (one object per line).
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Store sites whose pages may show the chat widget (`/widget.js` frames `/widget`), as
+    /// comma-separated origins, scheme://host[:port] (e.g. https://shop.example). Only these
+    /// may frame `/widget` (Content-Security-Policy: frame-ancestors); every other page keeps
+    /// refusing to be framed. Empty (the default): the widget says it is not set up.
+    #[arg(long, env = "CHAT_EMBED_ORIGINS", value_delimiter = ',', value_parser = clap::value_parser!(EmbedOrigin))]
+    pub embed_origins: Vec<EmbedOrigin>,
 }
 
 impl Settings {
@@ -347,5 +355,23 @@ mod tests {
         let too_long = commit_interval("2s").unwrap_err();
         assert!(too_long.contains("at most 1s"), "{too_long}");
         assert!(commit_interval("soon").is_err());
+    }
+
+    #[test]
+    fn embed_origins_are_checked_at_the_command_line() {
+        let cli = Cli::parse_from([
+            "chat-server",
+            "--embed-origins",
+            "https://Shop.example/,http://127.0.0.1:9000",
+        ]);
+        let origins: Vec<String> = cli
+            .settings
+            .embed_origins
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(origins, ["https://shop.example", "http://127.0.0.1:9000"]);
+        assert!(Cli::try_parse_from(["chat-server", "--embed-origins", "shop.example"]).is_err());
+        assert!(Settings::defaults().embed_origins.is_empty());
     }
 }

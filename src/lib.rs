@@ -35,6 +35,7 @@ pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod embed;
 pub mod error;
 pub mod history;
 pub mod logging;

@@ -131,6 +131,7 @@ impl Application {
                 settings.max_conns_per_user,
             ),
             metrics_token: settings.metrics_token.clone(),
+            embed_origins: settings.embed_origins.clone(),
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

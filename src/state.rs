@@ -6,6 +6,7 @@ use crate::auth::jwt::TokenKeys;
 use crate::auth::rate_limit::AuthRateLimiter;
 use crate::chat::ChatServer;
 use crate::client_addr::TrustedProxies;
+use crate::embed::EmbedOrigin;
 use crate::history::HistoryActor;
 use crate::ws::caps::ConnectionCaps;
 use crate::ws::session::SessionLimits;
@@ -36,4 +37,6 @@ pub struct AppState {
     pub connection_caps: Arc<ConnectionCaps>,
     /// The token that lets a non-loopback scraper read `GET /metrics`.
     pub metrics_token: Option<String>,
+    /// The store sites that may frame the chat widget (`--embed-origins`).
+    pub embed_origins: Vec<EmbedOrigin>,
 }

@@ -26,6 +26,7 @@ import { ChatClient } from './lib/client.js';
 import { dropMessage, lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
+import { loadSettings } from './admin-settings.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -211,6 +212,7 @@ function startConsole(me) {
   renderThread();
   refreshConversations();
   refreshStats();
+  loadSettings(api);
   client.start(state.token, me);
   state.timers.push(
     setInterval(refreshStats, STATS_EVERY_MS),

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pages;
 pub mod rooms;
 pub mod socket;
+pub mod widget;
 
 use crate::error::{AppError, ErrorCode};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -33,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(rooms::configure)
     .configure(health::configure)
     .configure(metrics::configure)
-    .configure(pages::configure);
+    .configure(pages::configure)
+    .configure(widget::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

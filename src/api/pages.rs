@@ -5,9 +5,16 @@
 //! The scripts are ES modules: each page's own module (`app.js`, `admin.js`) imports the modules
 //! both pages share from `static/lib/`. A browser runs a module only when it comes with a
 //! JavaScript type, hence `text/javascript` on every `.js` below.
+//!
+//! The chat widget lives here too: `/widget.js`, the one classic script a store adds to its
+//! pages (it runs on the store's page, so it is no module and imports nothing), and `/widget`,
+//! the compact support page it frames. `/widget` is the one page that may be framed, and only
+//! by the store origins of `--embed-origins` (`frame-ancestors`); every other page refuses.
 
 use crate::api::{get_or_head, resource};
+use crate::embed::frame_ancestors;
 use crate::error::{AppError, ErrorCode};
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
@@ -16,6 +23,15 @@ use actix_web::{web, HttpResponse};
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
      frame-ancestors 'none'; form-action 'self'";
+
+/// The widget page's policy: the same, but framed by the store origins (`frame-ancestors`
+/// replaces the `'none'` above).
+fn widget_policy(state: &AppState) -> String {
+    CONTENT_SECURITY_POLICY.replace(
+        "frame-ancestors 'none'",
+        &format!("frame-ancestors {}", frame_ancestors(&state.embed_origins)),
+    )
+}
 
 /// One file of `static/`, named by its path below that folder.
 struct Asset {
@@ -43,6 +59,13 @@ const ASSETS: &[Asset] = &[
     asset!("admin.html", "text/html; charset=utf-8"),
     asset!("admin.js", "text/javascript; charset=utf-8"),
     asset!("admin.css", "text/css; charset=utf-8"),
+    asset!("admin-settings.js", "text/javascript; charset=utf-8"),
+    // The widget: its loader (served at /widget.js), its page (at /widget) and the page's own
+    // module and style.
+    asset!("widget.js", "text/javascript; charset=utf-8"),
+    asset!("widget.html", "text/html; charset=utf-8"),
+    asset!("widget-app.js", "text/javascript; charset=utf-8"),
+    asset!("widget.css", "text/css; charset=utf-8"),
     // The modules both pages import (see the README's table).
     asset!("lib/api.js", "text/javascript; charset=utf-8"),
     asset!("lib/client.js", "text/javascript; charset=utf-8"),
@@ -60,19 +83,48 @@ const ASSETS: &[Asset] = &[
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/", get_or_head(), chat_page))
         .service(resource("/admin", get_or_head(), console_page))
+        .service(resource("/widget.js", get_or_head(), widget_loader))
+        .service(resource("/widget", get_or_head(), widget_page))
         .service(resource("/static/{path:.*}", get_or_head(), static_file));
 }
 
-fn serve(name: &str) -> Result<HttpResponse, AppError> {
-    let asset = ASSETS
+fn find(name: &str) -> Result<&'static Asset, AppError> {
+    ASSETS
         .iter()
         .find(|a| a.name == name)
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such file"))?;
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such file"))
+}
+
+fn serve(name: &str) -> Result<HttpResponse, AppError> {
+    let asset = find(name)?;
     Ok(HttpResponse::Ok()
         .content_type(asset.content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(asset.body))
+}
+
+/// The loader, run by the store's pages: a plain script, loadable from any site.
+async fn widget_loader() -> Result<HttpResponse, AppError> {
+    let asset = find("widget.js")?;
+    Ok(HttpResponse::Ok()
+        .content_type(asset.content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(asset.body))
+}
+
+/// The widget page: the strict policy, framed only by the store origins (and so no
+/// `X-Frame-Options`, which cannot name them).
+async fn widget_page(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let asset = find("widget.html")?;
+    Ok(HttpResponse::Ok()
+        .content_type(asset.content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, widget_policy(&state)))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(asset.body))

@@ -14,7 +14,8 @@
 //!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
-//! - [`gauges`]: what a scrape of `GET /metrics` asks it.
+//! - [`gauges`]: what a scrape of `GET /metrics` asks it;
+//! - [`support_status`]: whether staff are online, for the widget.
 
 pub mod accounts;
 pub mod fanout;
@@ -32,5 +33,6 @@ pub mod server;
 pub mod stats;
 pub mod storage_health;
 mod storing;
+pub mod support_status;
 
 pub use server::{ChatConfig, ChatServer};

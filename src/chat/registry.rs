@@ -281,6 +281,19 @@ impl<R> Registry<R> {
         !self.staff.is_empty()
     }
 
+    /// Staff members with a connection open (one with three tabs counts once): what the
+    /// widget tells a customer before the first message.
+    pub fn staff_online(&self) -> usize {
+        let mut users: Vec<UserId> = self
+            .staff
+            .iter()
+            .filter_map(|s| self.sessions.get(s).map(|e| e.user.id))
+            .collect();
+        users.sort_unstable_by_key(|u| u.0);
+        users.dedup();
+        users.len()
+    }
+
     /// Open connections.
     pub fn connections(&self) -> usize {
         self.sessions.len()
@@ -513,5 +526,18 @@ mod tests {
         let entry = registry.remove(s).unwrap();
         assert_eq!(entry.rooms, vec![lobby()]);
         assert!(registry.remove(s).is_none(), "removing is idempotent");
+    }
+
+    #[test]
+    fn staff_online_counts_staff_members_not_their_tabs() {
+        let mut registry: Registry<()> = Registry::default();
+        assert_eq!(registry.staff_online(), 0);
+        registry.connect(user(1, Role::Guest), ());
+        let first = registry.connect(user(2, Role::Admin), ());
+        registry.connect(user(2, Role::Admin), ());
+        registry.connect(user(3, Role::Admin), ());
+        assert_eq!(registry.staff_online(), 2);
+        registry.remove(first);
+        assert_eq!(registry.staff_online(), 2, "a second tab keeps them online");
     }
 }

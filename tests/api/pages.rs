@@ -124,7 +124,7 @@ async fn every_module_the_pages_import_is_served_as_javascript() {
 
     // Follow the imports from each page's module scripts, as a browser does.
     let mut todo = Vec::new();
-    for page in ["/", "/admin"] {
+    for page in ["/", "/admin", "/widget"] {
         let (status, _, html) = fetch(page.to_owned()).await;
         assert_eq!(status, 200, "{page}");
         let scripts = module_scripts(&html);
