@@ -179,12 +179,14 @@ const client = new ChatClient({
   hooks: {
     status: showConnection,
     hello: onHello,
-    joined: (r, f, firstLoad) => { if (r.name === supportRoom()) { count(f.messages || []); list.render(firstLoad ? 'bottom' : 'auto'); seen(); } },
+    joined: onJoined,
     message: onMessage,
     ack: () => list.render('bottom'),
     history: () => list.render(),
     deleted: (f, r, dropped) => { if (dropped) list.render(); },
     typing: renderTyping,
+    presence: renderStatus,
+    online: renderStatus,
     pending: () => list.render(),
     error: (f) => { if (f.code !== 'rate_limited' && f.code !== 'bad_request') showNotice(f.message); },
     frame: onFrame,
@@ -206,6 +208,20 @@ function onHello(f) {
 }
 
 const isStaffReply = (m) => !client.isMine(m);
+const previewOf = (m) => ({ from: m.from ? m.from.username : options.title, text: oneLine(m.text).slice(0, 200) });
+
+function onJoined(r, f, firstLoad) {
+  if (r.name !== supportRoom()) return;
+  count(f.messages || []);
+  // Unread since an earlier page load: the newest reply is the preview.
+  if (state.unread > 0 && !state.preview) {
+    const reply = [...r.messages].reverse().find(isStaffReply);
+    if (reply) { state.preview = previewOf(reply); report(); }
+  }
+  list.render(firstLoad ? 'bottom' : 'auto');
+  renderStatus();
+  seen();
+}
 
 /** Counts replies the hello's count did not include yet; the newest becomes the preview. */
 function count(messages) {
@@ -214,7 +230,7 @@ function count(messages) {
     state.countedUpTo = m.seq;
     if (!isStaffReply(m) || looking()) continue;
     state.unread += 1;
-    state.preview = { from: m.from ? m.from.username : options.title, text: oneLine(m.text).slice(0, 200) };
+    state.preview = previewOf(m);
   }
   report();
 }
@@ -260,7 +276,8 @@ function seen() {
   if (state.unread) { state.unread = 0; state.preview = null; report(); }
   el.jump.hidden = true;
   clearTimeout(readTimer);
-  readTimer = setTimeout(() => { const x = room(); if (x) client.markRead(x); }, 300);
+  // Still looking when it fires: a reply that came meanwhile to a closed panel stays unread.
+  readTimer = setTimeout(() => { const x = room(); if (x && looking()) client.markRead(x); }, 300);
 }
 
 // ------------------------------------------------------------------ rendering
@@ -352,8 +369,15 @@ function rememberEmail() {
   try { localStorage.setItem(EMAIL_KEY, String(state.session.user.id)); } catch (_) { /* this page load only */ }
 }
 
+/** Staff online now: the server's count, or a staff member present in the conversation. */
+function staffOnline() {
+  const r = room();
+  if (r && Array.from(r.online.values()).some((u) => u.role === 'admin')) return Math.max(1, state.staffOnline || 0);
+  return state.staffOnline;
+}
+
 function renderStatus() {
-  const online = state.staffOnline;
+  const online = staffOnline();
   el.status.dataset.staff = online === null ? 'unknown' : online > 0 ? 'online' : 'away';
   el.statusText.textContent = online === null ? 'We’ll reply here as soon as we can'
     : online > 0 ? 'We’re online now and usually reply in a few minutes'

@@ -8,4 +8,6 @@
 mod helpers;
 
 mod driver;
+mod store;
 mod stories;
+mod widget;

@@ -1,0 +1,563 @@
+//! The chat widget on a store's own site: the store's pages are served by the test on another
+//! port (another origin), with the script tag a store adds; the chat server frames `/widget`
+//! for that origin only. Staff answer through the API and a socket, as the console would.
+
+use crate::driver::{Browser, Driver, ENTER};
+use crate::helpers::{spawn_app_with, Backend, TestApp, TestData, WsClient, WAIT};
+use crate::store::{store_page, Store};
+use chat_server::embed::EmbedOrigin;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::Locator;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// A chat server whose --embed-origins lists the store, and the store's site with a page at
+/// `/` and `/other` carrying the script tag with `attributes`.
+async fn store_and_chat(attributes: &str) -> (Store, TestApp, TestData) {
+    let store = Store::start();
+    let origin = EmbedOrigin::parse(&store.origin()).expect("origin");
+    let (app, data) = spawn_app_with(Backend::Sqlite, |s| s.embed_origins = vec![origin]).await;
+    store.page("/", store_page(&app.base, "Home", attributes));
+    store.page("/other", store_page(&app.base, "More products", attributes));
+    (store, app, data)
+}
+
+const ATTRIBUTES: &str = r##" data-title="Acme help" data-greeting="Hi! Questions about gear or an order? Ask away." data-accent="#0b7a5a""##;
+
+/// Runs a script with the widget's shadow root as `root`.
+async fn in_shadow(browser: &Browser, script: &str) -> Value {
+    let script = format!(
+        "const host = document.querySelector('#chat-widget');
+         const root = host && host.shadowRoot;
+         if (!root) return null;
+         {script}"
+    );
+    browser.eval(&script).await
+}
+
+/// Waits until a script run with `root` (the shadow root) returns true.
+async fn wait_in_shadow(browser: &Browser, what: &str, script: &str) {
+    let started = Instant::now();
+    loop {
+        if in_shadow(browser, script).await == json!(true) {
+            return;
+        }
+        if started.elapsed() > WAIT {
+            let debug = in_shadow(
+                browser,
+                "const p = root.querySelector('.panel').getBoundingClientRect();
+                 const b = root.querySelector('.bubble');
+                 return {panel: [p.left, p.top, p.width, p.height, innerWidth, innerHeight],
+                         bubble: [b.hidden, b.textContent], badge: root.querySelector('.badge').textContent};",
+            )
+            .await;
+            panic!("timed out waiting until {what}: {debug}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An element of the widget's shadow root.
+async fn shadow_find(browser: &Browser, css: &str) -> Element {
+    let started = Instant::now();
+    loop {
+        if let Ok(host) = browser.client.find(Locator::Css("#chat-widget")).await {
+            if let Ok(root) = host.shadow_root().await {
+                if let Ok(element) = root.find(Locator::Css(css)).await {
+                    return element;
+                }
+            }
+        }
+        assert!(started.elapsed() < WAIT, "no {css} in the widget");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Presses a key wherever the focus is, as a keyboard would.
+async fn press(browser: &Browser, key: Key) {
+    let key: char = key.into();
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    browser
+        .client
+        .perform_actions(actions)
+        .await
+        .expect("key press");
+}
+
+/// Opens the widget with a click on the launcher and waits for the panel.
+async fn open_widget(browser: &Browser) {
+    shadow_find(browser, ".launcher")
+        .await
+        .click()
+        .await
+        .expect("click");
+    wait_for_open(browser).await;
+}
+
+async fn wait_for_open(browser: &Browser) {
+    wait_in_shadow(
+        browser,
+        "the panel is open",
+        "const p = root.querySelector('.panel');
+         return root.querySelector('.root').classList.contains('open')
+             && getComputedStyle(p).visibility === 'visible' && getComputedStyle(p).opacity === '1';",
+    )
+    .await;
+}
+
+/// Switches into the widget's iframe (back out with `leave_widget`).
+async fn enter_widget(browser: &Browser) {
+    let frame = shadow_find(browser, "iframe").await;
+    frame.enter_frame().await.expect("enter the iframe");
+    browser
+        .wait_until(
+            "the widget page has started",
+            "return !!document.querySelector('#composer');",
+        )
+        .await;
+}
+
+async fn leave_widget(browser: &Browser) {
+    browser
+        .client
+        .enter_parent_frame()
+        .await
+        .expect("back to the store's page");
+}
+
+/// Inside the widget: writes a message and waits until it is stored.
+async fn write(browser: &Browser, text: &str) {
+    browser.type_into("#composer", text).await;
+    browser.type_into("#composer", ENTER).await;
+    let script = format!(
+        "return [...document.querySelectorAll('#messages .message:not(.pending):not(.failed)')]
+            .some(m => m.dataset.seq && m.querySelector('.message-text').textContent === {});",
+        json!(text)
+    );
+    browser
+        .wait_until(&format!("{text:?} is stored"), &script)
+        .await;
+}
+
+/// Inside the widget: the visitor's session as the widget keeps it.
+async fn session(browser: &Browser) -> Value {
+    let raw = browser
+        .eval("return localStorage.getItem('chat.widget.session');")
+        .await;
+    match raw.as_str() {
+        Some(text) => serde_json::from_str(text).expect("session JSON"),
+        None => Value::Null,
+    }
+}
+
+/// The staff, on a socket in the customer's conversation.
+async fn staff_in(app: &TestApp, room: &str) -> WsClient {
+    let (token, _) = app.staff().await;
+    let mut staff = app.connect(&token).await;
+    staff.join(room).await;
+    staff
+}
+
+/// The badge's text on the closed launcher ("" when hidden).
+async fn badge(browser: &Browser) -> String {
+    let value = in_shadow(
+        browser,
+        "const b = root.querySelector('.badge'); return b.hidden ? '' : b.textContent;",
+    )
+    .await;
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+#[actix_rt::test]
+async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
+    let Some(mut driver) =
+        Driver::start_or_skip("a_guest_asks_on_the_store_and_the_staff_answers_live").await
+    else {
+        return;
+    };
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let visitor = driver.browser(1280, 800).await;
+    visitor
+        .client
+        .goto(&store.url("127.0.0.1", "/"))
+        .await
+        .expect("store page");
+
+    // The launcher: in a corner, labelled for screen readers, untouched by the store's styles;
+    // no account is made for a visitor who only looks.
+    let launcher = shadow_find(&visitor, ".launcher").await;
+    let label = launcher.attr("aria-label").await.expect("label");
+    assert_eq!(label.as_deref(), Some("Open chat: Acme help"));
+    let look = in_shadow(
+        &visitor,
+        "const s = getComputedStyle(root.querySelector('.launcher'));
+         const r = root.querySelector('.launcher').getBoundingClientRect();
+         return [s.backgroundColor, Math.round(innerWidth - r.right), Math.round(innerHeight - r.bottom)];",
+    )
+    .await;
+    assert_eq!(
+        look,
+        json!(["rgb(11, 122, 90)", 20, 20]),
+        "accent colour, bottom right"
+    );
+    assert_eq!(
+        in_shadow(&visitor, "return !!root.querySelector('iframe');").await,
+        json!(false),
+        "nothing is loaded before the visitor opens the chat"
+    );
+    visitor.screenshot("widget-closed").await;
+
+    // Keyboard: focus the launcher, Enter opens, the focus moves into the chat.
+    in_shadow(
+        &visitor,
+        "root.querySelector('.launcher').focus(); return true;",
+    )
+    .await;
+    press(&visitor, Key::Enter).await;
+    wait_for_open(&visitor).await;
+    enter_widget(&visitor).await;
+    visitor
+        .wait_until(
+            "the composer has the focus",
+            "return document.activeElement === document.querySelector('#composer');",
+        )
+        .await;
+    visitor
+        .wait_for_text(
+            ".intro-greeting",
+            "Hi! Questions about gear or an order? Ask away.",
+        )
+        .await;
+    visitor.wait_for_text("#title", "Acme help").await;
+    // Nobody of the staff is online: the widget says so and asks for an email address.
+    visitor
+        .wait_for_text("#status-text", "We’re away right now")
+        .await;
+    visitor.find("#email-form").await;
+    assert_eq!(session(&visitor).await, Value::Null, "still no account");
+    leave_widget(&visitor).await;
+    visitor.screenshot("widget-open-away").await;
+
+    // The visitor asks: a guest account is made now.
+    enter_widget(&visitor).await;
+    write(&visitor, "Does the trail tent fit two adults?").await;
+    let me = session(&visitor).await;
+    assert_eq!(me["user"]["role"], "guest", "{me}");
+    let room = format!("support:{}", me["user"]["id"]);
+
+    // The staff answers; it shows live.
+    let mut staff = staff_in(&app, &room).await;
+    staff
+        .say(
+            &room,
+            "Yes, with room for two packs in the vestibule.",
+            "staff-1",
+        )
+        .await;
+    visitor
+        .wait_for_text(
+            "#messages .message-text",
+            "Yes, with room for two packs in the vestibule.",
+        )
+        .await;
+    leave_widget(&visitor).await;
+    visitor.screenshot("widget-answered").await;
+
+    // Across the shop: another page, the same conversation.
+    visitor
+        .client
+        .goto(&store.url("127.0.0.1", "/other"))
+        .await
+        .expect("next page");
+    wait_in_shadow(
+        &visitor,
+        "the widget is loaded at once for a visitor with a conversation",
+        "return !!root.querySelector('iframe');",
+    )
+    .await;
+    open_widget(&visitor).await;
+    enter_widget(&visitor).await;
+    for text in [
+        "Does the trail tent fit two adults?",
+        "Yes, with room for two packs in the vestibule.",
+    ] {
+        visitor.wait_for_text("#messages .message-text", text).await;
+    }
+    // The staff is online now.
+    visitor
+        .wait_until(
+            "the widget says the staff is online",
+            "return document.querySelector('#status').dataset.staff === 'online';",
+        )
+        .await;
+
+    // Escape closes the panel and gives the focus back to the launcher.
+    press(&visitor, Key::Escape).await;
+    leave_widget(&visitor).await;
+    wait_in_shadow(
+        &visitor,
+        "the panel is closed and the launcher has the focus",
+        "return !root.querySelector('.root').classList.contains('open')
+            && root.activeElement === root.querySelector('.launcher');",
+    )
+    .await;
+    staff.close().await;
+    visitor.close().await;
+}
+
+#[actix_rt::test]
+async fn the_closed_launcher_shows_new_replies_with_their_count_and_start() {
+    let Some(mut driver) =
+        Driver::start_or_skip("the_closed_launcher_shows_new_replies_with_their_count_and_start")
+            .await
+    else {
+        return;
+    };
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let visitor = driver.browser(1280, 800).await;
+    visitor
+        .client
+        .goto(&store.url("127.0.0.1", "/"))
+        .await
+        .expect("store page");
+    open_widget(&visitor).await;
+    enter_widget(&visitor).await;
+    write(&visitor, "My order #5521 has not arrived").await;
+    let me = session(&visitor).await;
+    let room = format!("support:{}", me["user"]["id"]);
+    leave_widget(&visitor).await;
+    // Closed with the launcher.
+    shadow_find(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .expect("click");
+    wait_in_shadow(
+        &visitor,
+        "the panel is closed",
+        "return !root.querySelector('.root').classList.contains('open');",
+    )
+    .await;
+    assert_eq!(badge(&visitor).await, "");
+
+    let mut staff = staff_in(&app, &room).await;
+    staff
+        .say(&room, "Sorry about that! Let me look it up.", "s-1")
+        .await;
+    staff
+        .say(
+            &room,
+            "It left our warehouse this morning and should be with you tomorrow before noon.",
+            "s-2",
+        )
+        .await;
+    wait_in_shadow(
+        &visitor,
+        "the badge says 2",
+        "const b = root.querySelector('.badge'); return !b.hidden && b.textContent === '2';",
+    )
+    .await;
+    wait_in_shadow(
+        &visitor,
+        "the bubble shows the start of the newest reply",
+        "const b = root.querySelector('.bubble');
+         return !b.hidden && b.querySelector('.bubble-text').textContent.startsWith('It left our warehouse');",
+    )
+    .await;
+    let label = shadow_find(&visitor, ".launcher")
+        .await
+        .attr("aria-label")
+        .await
+        .expect("label");
+    assert_eq!(label.as_deref(), Some("Open chat: Acme help, 2 unread"));
+    visitor.screenshot("widget-unread").await;
+
+    // Still there on the next page of the shop.
+    visitor.client.refresh().await.expect("reload");
+    wait_in_shadow(
+        &visitor,
+        "the badge says 2 after a reload",
+        "const b = root.querySelector('.badge'); return !b.hidden && b.textContent === '2';",
+    )
+    .await;
+
+    // Opening reads them: the badge goes, and stays gone on the next page.
+    shadow_find(&visitor, ".bubble")
+        .await
+        .click()
+        .await
+        .expect("the bubble opens the chat");
+    wait_for_open(&visitor).await;
+    enter_widget(&visitor).await;
+    visitor
+        .wait_for_text(
+            "#messages .message-text",
+            "It left our warehouse this morning and should be with you tomorrow before noon.",
+        )
+        .await;
+    leave_widget(&visitor).await;
+    assert_eq!(badge(&visitor).await, "");
+    let (status, body) = app
+        .get(
+            "/api/me",
+            Some(me["token"].as_str().expect("the widget's token")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The read cursor reached the server: a fresh page shows no badge.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    visitor.client.refresh().await.expect("reload");
+    wait_in_shadow(
+        &visitor,
+        "the widget is loaded",
+        "return !!root.querySelector('iframe');",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(badge(&visitor).await, "", "read, so no badge");
+    staff.close().await;
+    visitor.close().await;
+}
+
+#[actix_rt::test]
+async fn reset_on_a_shared_computer_forgets_the_conversation() {
+    let Some(mut driver) =
+        Driver::start_or_skip("reset_on_a_shared_computer_forgets_the_conversation").await
+    else {
+        return;
+    };
+    let (store, _app, _data) = store_and_chat(ATTRIBUTES).await;
+    let browser = driver.browser(1280, 800).await;
+    browser
+        .client
+        .goto(&store.url("127.0.0.1", "/"))
+        .await
+        .expect("store page");
+    open_widget(&browser).await;
+    enter_widget(&browser).await;
+    write(
+        &browser,
+        "Please change my delivery address to 12 Elm Street",
+    )
+    .await;
+    leave_widget(&browser).await;
+
+    // The store signs its customer out.
+    let reset = browser
+        .eval("return window.ChatWidget.reset().then(r => r.ok);")
+        .await;
+    assert_eq!(reset, json!(true));
+    enter_widget(&browser).await;
+    assert_eq!(session(&browser).await, Value::Null, "the token is gone");
+    let shown = browser
+        .eval("return document.querySelectorAll('#messages .message').length;")
+        .await;
+    assert_eq!(shown, json!(0), "nothing of the conversation is on screen");
+    leave_widget(&browser).await;
+
+    // The next visitor on this computer: a fresh page, no conversation, nothing loaded.
+    browser.client.refresh().await.expect("reload");
+    shadow_find(&browser, ".launcher").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        in_shadow(&browser, "return !!root.querySelector('iframe');").await,
+        json!(false)
+    );
+    open_widget(&browser).await;
+    enter_widget(&browser).await;
+    browser.find(".intro-greeting").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts = browser
+        .eval("return [...document.querySelectorAll('#messages .message-text')].map(e => e.textContent);")
+        .await;
+    assert_eq!(
+        texts,
+        json!([]),
+        "the previous visitor's messages are not shown"
+    );
+    assert_eq!(session(&browser).await, Value::Null);
+    leave_widget(&browser).await;
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box() {
+    let Some(mut driver) =
+        Driver::start_or_skip("a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box").await
+    else {
+        return;
+    };
+    // 127.0.0.1:<port> is listed; the same store as localhost:<port> is another origin.
+    let (store, _app, _data) = store_and_chat(ATTRIBUTES).await;
+    let browser = driver.browser(1280, 800).await;
+    browser
+        .client
+        .goto(&store.url("localhost", "/"))
+        .await
+        .expect("store page");
+    open_widget(&browser).await;
+    wait_in_shadow(
+        &browser,
+        "the widget says the site is not set up",
+        "const n = root.querySelector('.notice');
+         return !!n && n.textContent.includes('not set up for this site')
+             && n.textContent.includes(location.origin) && n.textContent.includes('--embed-origins');",
+    )
+    .await;
+    assert_eq!(
+        in_shadow(&browser, "return !!root.querySelector('iframe');").await,
+        json!(false),
+        "no iframe that the browser would leave blank"
+    );
+    browser.screenshot("widget-not-set-up").await;
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn the_open_widget_fills_a_phone_screen() {
+    let Some(mut driver) = Driver::start_or_skip("the_open_widget_fills_a_phone_screen").await
+    else {
+        return;
+    };
+    let (store, _app, _data) = store_and_chat(ATTRIBUTES).await;
+    let phone = driver.browser(375, 740).await;
+    phone
+        .client
+        .goto(&store.url("127.0.0.1", "/"))
+        .await
+        .expect("store page");
+    phone.screenshot("widget-phone-closed").await;
+    open_widget(&phone).await;
+    wait_in_shadow(
+        &phone,
+        "the panel covers the screen",
+        "const r = root.querySelector('.panel').getBoundingClientRect();
+         const d = document.documentElement;
+         return r.left === 0 && r.top === 0 && r.width === d.clientWidth && r.height === d.clientHeight;",
+    )
+    .await;
+    enter_widget(&phone).await;
+    write(&phone, "Hello from my phone").await;
+    let fits = phone
+        .eval("return document.documentElement.scrollWidth <= window.innerWidth + 1;")
+        .await;
+    assert_eq!(fits, json!(true), "no sideways scrolling");
+    leave_widget(&phone).await;
+    phone.screenshot("widget-phone-open").await;
+
+    // The close button in the chat's header closes it.
+    enter_widget(&phone).await;
+    phone.click("#close").await;
+    leave_widget(&phone).await;
+    wait_in_shadow(
+        &phone,
+        "the panel is closed",
+        "return !root.querySelector('.root').classList.contains('open');",
+    )
+    .await;
+    phone.close().await;
+}
