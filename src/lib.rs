@@ -21,8 +21,8 @@
 //! Modules depend one way only, each on those left of it: `domain` ← `db` ← `error`,
 //! `history`, `protocol` (the wire frames) ← `chat` ← `ws` ← `auth` ← `state` ← `api` ←
 //! `startup`, which wires everything together once per process. `client_addr` (who the client
-//! is, behind trusted proxies) depends on nothing of the crate; `logging` (the log's format) is
-//! used by `main` only.
+//! is, behind trusted proxies) and `embed` (the store sites the widget may be framed by) depend
+//! on nothing of the crate; `logging` (the log's format) is used by `main` only.
 //! `startup`, which wires everything together once per process. `metrics` (what `GET /metrics`
 //! shows) depends on none of them; the places that count call it.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
