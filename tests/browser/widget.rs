@@ -561,3 +561,31 @@ async fn the_open_widget_fills_a_phone_screen() {
     .await;
     phone.close().await;
 }
+
+#[actix_rt::test]
+async fn the_console_shows_which_store_sites_are_set_up() {
+    let Some(mut driver) =
+        Driver::start_or_skip("the_console_shows_which_store_sites_are_set_up").await
+    else {
+        return;
+    };
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let staff = driver.browser(1280, 800).await;
+    staff.open(&app, "/admin").await;
+    staff.type_into("#admin-username", "staff").await;
+    staff.type_into("#admin-password", "staff-password").await;
+    staff.click("#admin-login").await;
+    staff.find("#console").await;
+    staff
+        .wait_for_text("#embed-origins li", &store.origin())
+        .await;
+    let how = staff
+        .eval("return document.querySelector('#settings-panel').textContent;")
+        .await;
+    assert!(
+        how.as_str().unwrap_or_default().contains("CHAT_EMBED_ORIGINS"),
+        "{how}"
+    );
+    staff.screenshot("admin-settings").await;
+    staff.close().await;
+}
