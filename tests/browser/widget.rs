@@ -295,6 +295,21 @@ async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
         )
         .await;
 
+    // Chat text is text, never markup.
+    let attack = "<img src=x onerror=alert(1)><b>bold?</b>";
+    staff.say(&room, attack, "staff-2").await;
+    visitor
+        .wait_for_text("#messages .message-text", attack)
+        .await;
+    let markup = visitor
+        .eval("return document.querySelectorAll('#messages img, #messages b').length;")
+        .await;
+    assert_eq!(markup, json!(0));
+    assert!(
+        visitor.client.get_alert_text().await.is_err(),
+        "no alert ran"
+    );
+
     // Escape closes the panel and gives the focus back to the launcher.
     press(&visitor, Key::Escape).await;
     leave_widget(&visitor).await;
@@ -583,7 +598,9 @@ async fn the_console_shows_which_store_sites_are_set_up() {
         .eval("return document.querySelector('#settings-panel').textContent;")
         .await;
     assert!(
-        how.as_str().unwrap_or_default().contains("CHAT_EMBED_ORIGINS"),
+        how.as_str()
+            .unwrap_or_default()
+            .contains("CHAT_EMBED_ORIGINS"),
         "{how}"
     );
     staff.screenshot("admin-settings").await;
