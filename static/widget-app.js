@@ -66,13 +66,18 @@ const state = {
   notifications: [],      // unread notifications shown, newest first
   notificationsUnread: 0,
   starting: null,         // the guest sign-in in flight
+  identifying: false,     // an identify in flight: a 401 meanwhile is the guest's merged token
 };
 
 // ------------------------------------------------------------------ 2. the session
 
 const api = createApi({
   token: () => (state.session ? state.session.token : null),
-  onError: (err) => { if (err.status === 401) { err.handled = true; forget('Your chat session ended. Write again to start a new one.'); } },
+  onError: (err) => {
+    if (err.status !== 401 || state.identifying) return;
+    err.handled = true;
+    forget('Your chat session ended. Write again to start a new one.');
+  },
 });
 /** Calls that must not end the session on 401 (identify with a wrong hash). */
 const plainApi = createApi({ token: () => (state.session ? state.session.token : null) });
@@ -151,19 +156,25 @@ async function identify(who) {
   const s = state.session;
   if (s && s.external_id === identity.external_id) return { ok: true };
   const asGuest = !!s && s.user.role === 'guest';
+  // The server closes the guest's sockets when it merges them into the customer: stop ours first,
+  // so that the close is not taken for the end of the session (which would forget the new one).
+  client.stop();
+  state.identifying = true;
   try {
     const data = await plainApi('POST', '/api/auth/identify', identity, { auth: asGuest });
-    client.stop();
     begin({ token: data.token, user: data.user, external_id: identity.external_id });
     if (identity.email) rememberEmail();
     showNotice('');
     return { ok: true };
   } catch (err) {
-    if (s && !asGuest) forget(''); // signed in as someone else: they are not here any more
+    if (s && asGuest) begin(s); // still the guest they were
+    else if (s) forget(''); // signed in as someone else: they are not here any more
     showNotice(err.status === 401
       ? 'We could not confirm your store account, so this chat is not linked to it.'
       : 'Signing you in failed: ' + err.message);
     return { ok: false, error: err.code };
+  } finally {
+    state.identifying = false;
   }
 }
 
@@ -363,7 +374,9 @@ async function refreshStatus() {
 }
 
 function emailGiven() {
-  try { return !!state.session && localStorage.getItem(EMAIL_KEY) === String(state.session.user.id); } catch (_) { return false; }
+  if (!state.session) return false;
+  if (state.session.user.email) return true; // GET /api/me says so
+  try { return localStorage.getItem(EMAIL_KEY) === String(state.session.user.id); } catch (_) { return false; }
 }
 function rememberEmail() {
   try { localStorage.setItem(EMAIL_KEY, String(state.session.user.id)); } catch (_) { /* this page load only */ }
