@@ -8,11 +8,14 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// A page: its HTML and the Content-Security-Policy it is sent with, if any.
+type Page = (String, Option<String>);
+
 /// The store's site, on 127.0.0.1 (also reachable as localhost) on a port of its own.
 pub struct Store {
     /// Its port.
     pub port: u16,
-    pages: Arc<Mutex<HashMap<String, String>>>,
+    pages: Arc<Mutex<HashMap<String, Page>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -21,7 +24,7 @@ impl Store {
     pub fn start() -> Store {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the store");
         let port = listener.local_addr().expect("address").port();
-        let pages: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let pages: Arc<Mutex<HashMap<String, Page>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (served, stopped) = (pages.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -43,7 +46,15 @@ impl Store {
         self.pages
             .lock()
             .expect("pages")
-            .insert(path.to_owned(), html);
+            .insert(path.to_owned(), (html, None));
+    }
+
+    /// Serves `html` at `path` with this Content-Security-Policy (a shop with a policy of its own).
+    pub fn page_with_policy(&self, path: &str, html: String, policy: &str) {
+        self.pages
+            .lock()
+            .expect("pages")
+            .insert(path.to_owned(), (html, Some(policy.to_owned())));
     }
 
     /// `http://<host>:<port><path>`.
@@ -65,7 +76,7 @@ impl Drop for Store {
     }
 }
 
-fn answer(mut stream: TcpStream, pages: &Mutex<HashMap<String, String>>) {
+fn answer(mut stream: TcpStream, pages: &Mutex<HashMap<String, Page>>) {
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
@@ -82,14 +93,17 @@ fn answer(mut stream: TcpStream, pages: &Mutex<HashMap<String, String>>) {
     let target = request_line.split_whitespace().nth(1).unwrap_or("/");
     let path = target.split('?').next().unwrap_or("/");
     let page = pages.lock().expect("pages").get(path).cloned();
-    let (status, body) = match page {
-        Some(html) => ("200 OK", html),
-        None => ("404 Not Found", "<h1>Not found</h1>".to_owned()),
+    let (status, body, policy) = match page {
+        Some((html, policy)) => ("200 OK", html, policy),
+        None => ("404 Not Found", "<h1>Not found</h1>".to_owned(), None),
     };
+    let policy = policy.map_or(String::new(), |p| {
+        format!("Content-Security-Policy: {p}\r\n")
+    });
     let _ = write!(
         stream,
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+         {policy}Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
 }

@@ -606,3 +606,49 @@ async fn the_console_shows_which_store_sites_are_set_up() {
     staff.screenshot("admin-settings").await;
     staff.close().await;
 }
+
+#[actix_rt::test]
+async fn a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget() {
+    let Some(mut driver) =
+        Driver::start_or_skip("a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget")
+            .await
+    else {
+        return;
+    };
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    // What the README tells a shop with a policy to allow, and no inline style at all.
+    let policy = format!(
+        "default-src 'self'; script-src 'self' {chat}; frame-src {chat}; connect-src 'self' {chat}; style-src 'self'",
+        chat = app.base
+    );
+    store.page_with_policy(
+        "/strict",
+        store_page(&app.base, "Strict", ATTRIBUTES),
+        &policy,
+    );
+    let browser = driver.browser(1280, 800).await;
+    browser
+        .client
+        .goto(&store.url("127.0.0.1", "/strict"))
+        .await
+        .expect("store page");
+    let colour = in_shadow(
+        &browser,
+        "return getComputedStyle(root.querySelector('.launcher')).backgroundColor;",
+    )
+    .await;
+    assert_eq!(colour, json!("rgb(11, 122, 90)"), "the launcher is styled");
+    let own_style = browser
+        .eval("return getComputedStyle(document.body).backgroundColor;")
+        .await;
+    assert_ne!(
+        own_style,
+        json!("rgb(246, 241, 231)"),
+        "the policy is in force: the shop's own inline <style> is refused"
+    );
+    open_widget(&browser).await;
+    enter_widget(&browser).await;
+    write(&browser, "Hello from a strict shop").await;
+    leave_widget(&browser).await;
+    browser.close().await;
+}
