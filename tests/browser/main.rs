@@ -11,3 +11,4 @@ mod driver;
 mod store;
 mod stories;
 mod widget;
+mod widget_kit;
