@@ -253,6 +253,31 @@ pub struct Settings {
     /// Log format on standard error: text, or json (one object per line).
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Where the store's backend receives webhooks (http:// or https://): every message of a
+    /// support conversation and the start of each conversation, POSTed as JSON and signed.
+    /// Needs --webhook-secret. Unset: webhooks are off, and nothing is kept to send later.
+    #[arg(long, env = "CHAT_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The key of each webhook's `X-Chat-Signature: sha256=<hex HMAC-SHA256(secret, body)>`,
+    /// shared with the receiver (32 bytes or more of random).
+    #[arg(long, env = "CHAT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Longest wait for the webhook receiver's answer; past it the attempt counts as failed
+    /// and is retried.
+    #[arg(long, env = "CHAT_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub webhook_timeout: Duration,
+
+    /// Wait before the first retry of a webhook the receiver did not take (5xx, timeout, no
+    /// connection); it doubles with every further attempt, up to --webhook-retry-max.
+    #[arg(long, env = "CHAT_WEBHOOK_RETRY_BASE", default_value = "1s", value_parser = duration)]
+    pub webhook_retry_base: Duration,
+
+    /// Longest wait between two attempts of a webhook.
+    #[arg(long, env = "CHAT_WEBHOOK_RETRY_MAX", default_value = "5m", value_parser = duration)]
+    pub webhook_retry_max: Duration,
 }
 
 impl Settings {

@@ -88,7 +88,8 @@ pub struct RoomName {
 
 /// Longest public room name.
 pub const MAX_ROOM_NAME: usize = 64;
-const SUPPORT_PREFIX: &str = "support:";
+/// How every support conversation's name begins.
+pub const SUPPORT_PREFIX: &str = "support:";
 
 impl RoomName {
     /// Checks a room name from outside.

@@ -42,4 +42,5 @@ pub mod metrics;
 pub mod protocol;
 pub mod startup;
 pub mod state;
+pub mod webhooks;
 pub mod ws;

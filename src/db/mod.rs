@@ -23,6 +23,7 @@ pub mod schema;
 pub mod store_pg_arrays;
 pub mod store_statements;
 pub mod users;
+pub mod webhooks;
 
 pub use connection::{open_pool, DbConn, DbPool, DbTarget, SqliteSync};
 pub use error::StorageError;
