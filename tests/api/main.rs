@@ -18,3 +18,4 @@ mod outage;
 mod pages;
 mod presence;
 mod rights;
+mod webhooks;

@@ -1,0 +1,628 @@
+//! Webhooks: the store's backend hears of every message of a support conversation, and of each
+//! new conversation, signed, in order, at least once, even when it is down for a while or the
+//! chat server restarts. Each story starts a real HTTP receiver of its own on a free port.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use chat_server::auth::signature::verify_hmac_sha256_hex;
+use chat_server::startup::{Application, StartupError};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    a_guests_messages_reach_the_store_signed_and_in_order,
+    public_rooms_and_resends_make_no_event,
+    a_receiver_that_fails_twice_gets_the_event_again_and_then_the_rest_in_order,
+    events_written_while_the_receiver_is_down_are_delivered_after_a_restart,
+    a_4xx_is_given_up_and_the_conversation_moves_on,
+    one_conversations_failing_receiver_does_not_hold_up_another,
+    one_commit_of_many_conversations_enqueues_each_ones_events_in_order,
+);
+
+const SECRET: &str = "the-store's-webhook-secret-of-32-bytes";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    /// Header names in lower case.
+    headers: HashMap<String, String>,
+    /// The exact bytes.
+    body: Vec<u8>,
+    /// The body, parsed.
+    json: Value,
+    /// The status it was answered with.
+    status: u16,
+}
+
+impl Received {
+    fn event(&self) -> &str {
+        self.json["event"].as_str().unwrap_or_default()
+    }
+
+    fn room(&self) -> &str {
+        self.json["conversation"]["room"]
+            .as_str()
+            .unwrap_or_default()
+    }
+
+    fn text(&self) -> &str {
+        self.json["message"]["text"].as_str().unwrap_or_default()
+    }
+}
+
+/// Decides the status of each request.
+type Answers = Box<dyn FnMut(&Received) -> u16 + Send>;
+
+/// The store's backend, as a test sees it: an HTTP server on a thread of its own that records
+/// every request and answers as the story says.
+struct Receiver {
+    address: SocketAddr,
+    got: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<Answers>>,
+}
+
+impl Receiver {
+    /// A receiver answering 200 to everything.
+    fn start() -> Receiver {
+        Receiver::answering(|_| 200)
+    }
+
+    fn answering(answers: impl FnMut(&Received) -> u16 + Send + 'static) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        Receiver::serve(listener, Box::new(answers))
+    }
+
+    /// A receiver on `address`, which a story kept free while "the store was down".
+    fn start_on(address: SocketAddr) -> Receiver {
+        let listener = TcpListener::bind(address).expect("the reserved port");
+        Receiver::serve(listener, Box::new(|_| 200))
+    }
+
+    fn serve(listener: TcpListener, answers: Answers) -> Receiver {
+        let address = listener.local_addr().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let answers = Arc::new(Mutex::new(answers));
+        let (keep, decide) = (got.clone(), answers.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                // One connection at a time, as many requests on it as the client sends.
+                let _ = handle(stream, &keep, &decide);
+            }
+        });
+        Receiver {
+            address,
+            got,
+            answers,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/chat-events", self.address)
+    }
+
+    /// Changes how it answers from now on.
+    fn answer(&self, answers: impl FnMut(&Received) -> u16 + Send + 'static) {
+        *self.answers.lock().unwrap() = Box::new(answers);
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `WAIT`) until `n` requests came that `which` picks; returns all of them.
+    async fn wait_for(&self, n: usize, which: impl Fn(&Received) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let got: Vec<Received> = self.received().into_iter().filter(&which).collect();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} requests came: {:#?}",
+                got.len(),
+                self.received()
+                    .iter()
+                    .map(|r| (r.status, r.json.clone()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The requests delivered (answered 2xx), in the order they came.
+    fn delivered(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .collect()
+    }
+}
+
+/// Reads requests from one connection and answers each.
+fn handle(
+    stream: TcpStream,
+    got: &Mutex<Vec<Received>>,
+    answers: &Mutex<Answers>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        assert!(
+            request_line.starts_with("POST /chat-events "),
+            "{request_line}"
+        );
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            }
+        }
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|l| l.parse().ok())
+            .expect("a Content-Length");
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let mut received = Received {
+            json: serde_json::from_slice(&body).expect("a JSON body"),
+            headers,
+            body,
+            status: 0,
+        };
+        received.status = (answers.lock().unwrap())(&received);
+        got.lock().unwrap().push(received.clone());
+        let response = format!(
+            "HTTP/1.1 {} Whatever\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok",
+            received.status
+        );
+        writer.write_all(response.as_bytes())?;
+    }
+}
+
+/// A chat server that sends its webhooks to `url`, retrying quickly.
+async fn chat_server_for(backend: Backend, url: String) -> (TestApp, TestData) {
+    spawn_app_with(backend, move |s| webhook_settings(s, url)).await
+}
+
+fn webhook_settings(s: &mut chat_server::config::Settings, url: String) {
+    s.webhook_url = Some(url);
+    s.webhook_secret = Some(SECRET.into());
+    s.webhook_timeout = Duration::from_secs(2);
+    s.webhook_retry_base = Duration::from_millis(50);
+    s.webhook_retry_max = Duration::from_millis(200);
+}
+
+/// A guest in their support conversation: (socket, room, user id).
+async fn guest_in_support(app: &TestApp, name: &str) -> (WsClient, String, i64) {
+    let (token, id) = app.guest(name).await;
+    let mut client = app.connect(&token).await;
+    let room = format!("support:{id}");
+    client.join(&room).await;
+    (client, room, id)
+}
+
+async fn a_guests_messages_reach_the_store_signed_and_in_order(backend: Backend) {
+    let receiver = Receiver::start();
+    let (app, _data) = chat_server_for(backend, receiver.url()).await;
+    let (mut ann, room, ann_id) = guest_in_support(&app, "Ann").await;
+    for (i, text) in ["Hello?", "Where is my order?", "It is #1234"]
+        .iter()
+        .enumerate()
+    {
+        ann.say(&room, text, &format!("c{i}")).await;
+    }
+
+    let got = receiver.wait_for(4, |_| true).await;
+    let events: Vec<(&str, &str)> = got.iter().map(|r| (r.event(), r.text())).collect();
+    assert_eq!(
+        events,
+        [
+            ("conversation.created", ""),
+            ("message.created", "Hello?"),
+            ("message.created", "Where is my order?"),
+            ("message.created", "It is #1234"),
+        ]
+    );
+    for r in &got {
+        // The signature is the HMAC of the exact bytes received, under the shared secret.
+        let signature = &r.headers["x-chat-signature"];
+        let hex = signature.strip_prefix("sha256=").expect("sha256=");
+        assert!(
+            verify_hmac_sha256_hex(SECRET.as_bytes(), &r.body, hex),
+            "{signature}"
+        );
+        assert!(!verify_hmac_sha256_hex(b"another secret", &r.body, hex));
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(r.headers["x-chat-delivery"], r.json["id"].to_string());
+        assert_eq!(r.headers["x-chat-event"], r.event());
+        assert_eq!(
+            r.json["conversation"],
+            json!({"room": room, "customer": {
+                "id": ann_id, "name": "Ann", "role": "guest", "external_id": null, "email": null
+            }})
+        );
+    }
+    let ids: Vec<i64> = got.iter().map(|r| r.json["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(got[0].json.get("message").is_none(), "{}", got[0].json);
+    let first = &got[1].json["message"];
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["kind"], "text");
+    assert_eq!(
+        first["from"],
+        json!({"id": ann_id, "username": "Ann", "role": "guest"})
+    );
+    assert_eq!(got[0].json["ts"], first["ts"]);
+    let seqs: Vec<i64> = got[1..]
+        .iter()
+        .map(|r| r.json["message"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+
+    // The staff's answer in the conversation is an event too.
+    let (staff_token, staff_id) = app.staff().await;
+    let mut staff = app.connect(&staff_token).await;
+    staff.join(&room).await;
+    staff.say(&room, "On its way!", "s1").await;
+    let got = receiver.wait_for(5, |_| true).await;
+    assert_eq!(got[4].text(), "On its way!");
+    assert_eq!(got[4].json["message"]["from"]["id"], staff_id);
+    assert_eq!(got[4].json["message"]["from"]["role"], "admin");
+    assert_eq!(got[4].json["conversation"]["customer"]["id"], ann_id);
+}
+
+async fn public_rooms_and_resends_make_no_event(backend: Backend) {
+    let receiver = Receiver::start();
+    let (app, _data) = chat_server_for(backend, receiver.url()).await;
+    let (mut ann, room, _) = guest_in_support(&app, "Ann").await;
+    ann.join("lobby").await;
+    ann.say("lobby", "hello everyone", "p1").await;
+    ann.say(&room, "first", "c1").await;
+    // The same message again (a client that lost the ack): acked again, stored once.
+    assert_eq!(ann.say(&room, "first", "c1").await, 1);
+    ann.say(&room, "second", "c2").await;
+
+    receiver.wait_for(3, |_| true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| (r.event().to_owned(), r.text().to_owned()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("conversation.created".into(), "".into()),
+            ("message.created".into(), "first".into()),
+            ("message.created".into(), "second".into()),
+        ]
+    );
+}
+
+async fn a_receiver_that_fails_twice_gets_the_event_again_and_then_the_rest_in_order(
+    backend: Backend,
+) {
+    let mut calls = 0;
+    let receiver = Receiver::answering(move |_| {
+        calls += 1;
+        if calls <= 2 {
+            500
+        } else {
+            200
+        }
+    });
+    let (app, _data) = chat_server_for(backend, receiver.url()).await;
+    let (mut ann, room, _) = guest_in_support(&app, "Ann").await;
+    ann.say(&room, "one", "c1").await;
+    ann.say(&room, "two", "c2").await;
+
+    let got = receiver.wait_for(5, |_| true).await;
+    let seen: Vec<(u16, &str, &str)> = got
+        .iter()
+        .map(|r| (r.status, r.event(), r.text()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (500, "conversation.created", ""),
+            (500, "conversation.created", ""),
+            (200, "conversation.created", ""),
+            (200, "message.created", "one"),
+            (200, "message.created", "two"),
+        ]
+    );
+    // A retry is the same delivery: same id, same bytes, so the receiver can drop duplicates.
+    assert_eq!(got[0].body, got[1].body);
+    assert_eq!(got[1].body, got[2].body);
+    assert_eq!(
+        got[0].headers["x-chat-delivery"],
+        got[2].headers["x-chat-delivery"]
+    );
+
+    // The operator sees the retries and an empty outbox.
+    let metrics = metrics_text(&app).await;
+    assert!(
+        sample(
+            &metrics,
+            "chat_webhook_deliveries_total{outcome=\"retried\"}"
+        ) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE chat_webhook_outbox gauge"),
+        "{metrics}"
+    );
+}
+
+async fn events_written_while_the_receiver_is_down_are_delivered_after_a_restart(backend: Backend) {
+    // A port nobody listens on: the store's backend is down.
+    let address = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{address}/chat-events");
+    let data = TestData::new(&backend);
+    let env = [
+        ("CHAT_WEBHOOK_URL", url.as_str()),
+        ("CHAT_WEBHOOK_SECRET", SECRET),
+        ("CHAT_WEBHOOK_RETRY_BASE", "50ms"),
+        ("CHAT_WEBHOOK_RETRY_MAX", "200ms"),
+    ];
+    let server = ServerProcess::start_with_env(&data, &env);
+    let token = server.guest("Ann").await;
+    let mut ann = WsClient::open(&format!("ws://{}/ws?token={token}", server.address), None)
+        .await
+        .expect("upgrade");
+    let hello = ann.expect("hello").await;
+    let room = format!("support:{}", hello["user"]["id"]);
+    ann.join(&room).await;
+    ann.say(&room, "anyone there?", "c1").await;
+    ann.say(&room, "hello?", "c2").await;
+    let line = server.wait_for_line("not delivered").await;
+    assert!(line.contains("connection refused"), "{line}");
+    assert!(
+        server.log().iter().all(|l| !l.contains(SECRET)),
+        "the log never shows the secret: {:#?}",
+        server.log()
+    );
+    ann.close().await;
+    server.signal("TERM");
+    assert!(server.wait(), "a clean stop");
+
+    // The store comes back, then the chat server: the outbox was in the database.
+    let receiver = Receiver::start_on(address);
+    let server = ServerProcess::start_with_env(&data, &env);
+    let got = receiver.wait_for(3, |_| true).await;
+    let events: Vec<(&str, &str)> = got.iter().map(|r| (r.event(), r.text())).collect();
+    assert_eq!(
+        events,
+        [
+            ("conversation.created", ""),
+            ("message.created", "anyone there?"),
+            ("message.created", "hello?"),
+        ]
+    );
+    drop(server);
+}
+
+async fn a_4xx_is_given_up_and_the_conversation_moves_on(backend: Backend) {
+    let receiver = Receiver::answering(|r| if r.text() == "refused" { 422 } else { 200 });
+    let (app, _data) = chat_server_for(backend, receiver.url()).await;
+    let (mut ann, room, _) = guest_in_support(&app, "Ann").await;
+    for (i, text) in ["before", "refused", "after"].iter().enumerate() {
+        ann.say(&room, text, &format!("c{i}")).await;
+    }
+    receiver.wait_for(4, |_| true).await;
+    // With retries 50 ms apart, a retried 422 would have come back several times by now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen: Vec<(u16, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| (r.status, r.text().to_owned()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (200, "".into()),
+            (200, "before".into()),
+            (422, "refused".into()),
+            (200, "after".into()),
+        ]
+    );
+    let metrics = metrics_text(&app).await;
+    assert!(
+        sample(
+            &metrics,
+            "chat_webhook_deliveries_total{outcome=\"failed\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+}
+
+async fn one_conversations_failing_receiver_does_not_hold_up_another(backend: Backend) {
+    let receiver = Receiver::start();
+    let (app, _data) = chat_server_for(backend, receiver.url()).await;
+    let (mut ann, ann_room, _) = guest_in_support(&app, "Ann").await;
+    let (mut bob, bob_room, _) = guest_in_support(&app, "Bob").await;
+    // The store's handling of Ann's conversation is broken for now.
+    let broken = ann_room.clone();
+    receiver.answer(move |r| if r.room() == broken { 503 } else { 200 });
+
+    ann.say(&ann_room, "ann 1", "a1").await;
+    ann.say(&ann_room, "ann 2", "a2").await;
+    bob.say(&bob_room, "bob 1", "b1").await;
+    bob.say(&bob_room, "bob 2", "b2").await;
+
+    // Bob's events arrive while Ann's first one is tried again and again.
+    let bobs = receiver.wait_for(3, |r| r.room() == bob_room).await;
+    let texts: Vec<&str> = bobs.iter().map(Received::text).collect();
+    assert_eq!(texts, ["", "bob 1", "bob 2"]);
+    receiver.wait_for(3, |r| r.room() == ann_room).await;
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .filter(|r| r.room() == ann_room)
+            .all(|r| r.event() == "conversation.created" && r.status == 503),
+        "Ann's later events wait for her first one"
+    );
+
+    // Fixed: Ann's conversation goes on, in order.
+    receiver.answer(|_| 200);
+    receiver
+        .wait_for(3, |r| r.room() == ann_room && r.status == 200)
+        .await;
+    let anns: Vec<String> = receiver
+        .delivered()
+        .iter()
+        .filter(|r| r.room() == ann_room)
+        .map(|r| format!("{} {}", r.event(), r.text()))
+        .collect();
+    assert_eq!(
+        anns,
+        [
+            "conversation.created ",
+            "message.created ann 1",
+            "message.created ann 2"
+        ]
+    );
+}
+
+/// The outbox as a commit leaves it, on both ways of storing a batch (PostgreSQL stores three
+/// messages or more in a few statements for the whole batch): the events of every fresh
+/// support message, `conversation.created` first for a new conversation, in seq order within
+/// each conversation; none for a public room or a resend.
+async fn one_commit_of_many_conversations_enqueues_each_ones_events_in_order(backend: Backend) {
+    use chat_server::db::messages::{store_batch_with, Events, NewMessage};
+    use chat_server::db::webhooks::{due_heads, pending_count};
+    use chat_server::db::{open_pool, users, DbTarget, SqliteSync};
+    use chat_server::domain::{now_millis, MessageKind, Role, UserId};
+
+    let data = TestData::new(&backend);
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 1, SqliteSync::Full).unwrap();
+    let mut db = pool.get().unwrap();
+    let mut guest = |name| {
+        users::insert_user(&mut db, name, Role::Guest, None)
+            .unwrap()
+            .id
+    };
+    let (ann, bob) = (guest("ann"), guest("bob"));
+    let (ann_room, bob_room) = (format!("support:{ann}"), format!("support:{bob}"));
+    let message = |room: &str, sender, cid: &str| NewMessage {
+        room: room.to_owned(),
+        sender: UserId(sender),
+        cid: Some(cid.to_owned()),
+        text: format!("text {cid}"),
+        kind: MessageKind::Text,
+    };
+    let first = [
+        message(&bob_room, bob, "b1"),
+        message("lobby", ann, "l1"),
+        message(&ann_room, ann, "a1"),
+        message(&bob_room, bob, "b2"),
+        message(&ann_room, ann, "a1"),
+        message(&ann_room, ann, "a2"),
+    ];
+    store_batch_with(&mut db, &first, Events::Webhooks).unwrap();
+    let second = [
+        message(&ann_room, ann, "a2"),
+        message(&ann_room, ann, "a3"),
+        message("lobby", bob, "l2"),
+    ];
+    store_batch_with(&mut db, &second, Events::Webhooks).unwrap();
+    assert_eq!(pending_count(&mut db).unwrap(), 7);
+
+    // Deliver the outbox as the worker would: each conversation's head, oldest first.
+    let mut order: Vec<(String, String, i64)> = Vec::new();
+    loop {
+        let heads = due_heads(&mut db, now_millis() + 1000, 10).unwrap();
+        if heads.is_empty() {
+            break;
+        }
+        for head in heads {
+            let (message, _) = chat_server::db::webhooks::event_parts(&mut db, &head)
+                .unwrap()
+                .unwrap();
+            order.push((head.room.clone(), head.event.clone(), message.seq));
+            chat_server::db::webhooks::delivered(&mut db, head.id).unwrap();
+        }
+    }
+    let of = |room: &str| -> Vec<(String, i64)> {
+        order
+            .iter()
+            .filter(|(r, _, _)| r == room)
+            .map(|(_, event, seq)| (event.clone(), *seq))
+            .collect()
+    };
+    let created = |seq| ("conversation.created".to_owned(), seq);
+    let message_event = |seq| ("message.created".to_owned(), seq);
+    assert_eq!(
+        of(&ann_room),
+        [
+            created(1),
+            message_event(1),
+            message_event(2),
+            message_event(3)
+        ]
+    );
+    assert_eq!(
+        of(&bob_room),
+        [created(1), message_event(1), message_event(2)]
+    );
+    assert_eq!(order.len(), 7, "nothing for the lobby: {order:?}");
+}
+
+#[actix_rt::test]
+async fn a_webhook_url_without_a_secret_refuses_to_start() {
+    let data = TestData::new(&Backend::Sqlite);
+    let mut settings = test_settings(&data);
+    settings.webhook_url = Some("https://shop.example/chat-events".into());
+    let error = match Application::build(settings.clone()).await {
+        Err(StartupError::Config(message)) => message,
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("the server started without a webhook secret"),
+    };
+    assert!(error.contains("--webhook-secret"), "{error}");
+    assert!(error.contains("CHAT_WEBHOOK_SECRET"), "{error}");
+
+    settings.webhook_secret = Some(SECRET.into());
+    settings.webhook_url = Some("ftp://shop.example/chat-events".into());
+    assert!(matches!(
+        Application::build(settings).await,
+        Err(StartupError::Config(message)) if message.contains("http")
+    ));
+}
+
+/// `GET /metrics` (the test is on loopback: no token needed).
+async fn metrics_text(app: &TestApp) -> String {
+    let mut res = awc::Client::new()
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("request");
+    let body = res.body().limit(1 << 22).await.expect("body");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// The value of the sample line `series`, 0 if absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
