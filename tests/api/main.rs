@@ -18,4 +18,5 @@ mod outage;
 mod pages;
 mod presence;
 mod rights;
+mod webhook_receiver;
 mod webhooks;

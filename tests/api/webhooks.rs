@@ -4,14 +4,12 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
+use crate::webhook_receiver::{Received, Receiver};
 use chat_server::auth::signature::verify_hmac_sha256_hex;
 use chat_server::startup::{Application, StartupError};
-use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::net::TcpListener;
+use std::time::Duration;
 
 on_both_backends!(
     a_guests_messages_reach_the_store_signed_and_in_order,
@@ -21,179 +19,10 @@ on_both_backends!(
     a_4xx_is_given_up_and_the_conversation_moves_on,
     one_conversations_failing_receiver_does_not_hold_up_another,
     one_commit_of_many_conversations_enqueues_each_ones_events_in_order,
+    a_stop_does_not_wait_for_a_receiver_that_hangs,
 );
 
 const SECRET: &str = "the-store's-webhook-secret-of-32-bytes";
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    /// Header names in lower case.
-    headers: HashMap<String, String>,
-    /// The exact bytes.
-    body: Vec<u8>,
-    /// The body, parsed.
-    json: Value,
-    /// The status it was answered with.
-    status: u16,
-}
-
-impl Received {
-    fn event(&self) -> &str {
-        self.json["event"].as_str().unwrap_or_default()
-    }
-
-    fn room(&self) -> &str {
-        self.json["conversation"]["room"]
-            .as_str()
-            .unwrap_or_default()
-    }
-
-    fn text(&self) -> &str {
-        self.json["message"]["text"].as_str().unwrap_or_default()
-    }
-}
-
-/// Decides the status of each request.
-type Answers = Box<dyn FnMut(&Received) -> u16 + Send>;
-
-/// The store's backend, as a test sees it: an HTTP server on a thread of its own that records
-/// every request and answers as the story says.
-struct Receiver {
-    address: SocketAddr,
-    got: Arc<Mutex<Vec<Received>>>,
-    answers: Arc<Mutex<Answers>>,
-}
-
-impl Receiver {
-    /// A receiver answering 200 to everything.
-    fn start() -> Receiver {
-        Receiver::answering(|_| 200)
-    }
-
-    fn answering(answers: impl FnMut(&Received) -> u16 + Send + 'static) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        Receiver::serve(listener, Box::new(answers))
-    }
-
-    /// A receiver on `address`, which a story kept free while "the store was down".
-    fn start_on(address: SocketAddr) -> Receiver {
-        let listener = TcpListener::bind(address).expect("the reserved port");
-        Receiver::serve(listener, Box::new(|_| 200))
-    }
-
-    fn serve(listener: TcpListener, answers: Answers) -> Receiver {
-        let address = listener.local_addr().unwrap();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let answers = Arc::new(Mutex::new(answers));
-        let (keep, decide) = (got.clone(), answers.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                // One connection at a time, as many requests on it as the client sends.
-                let _ = handle(stream, &keep, &decide);
-            }
-        });
-        Receiver {
-            address,
-            got,
-            answers,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/chat-events", self.address)
-    }
-
-    /// Changes how it answers from now on.
-    fn answer(&self, answers: impl FnMut(&Received) -> u16 + Send + 'static) {
-        *self.answers.lock().unwrap() = Box::new(answers);
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-
-    /// Waits (up to `WAIT`) until `n` requests came that `which` picks; returns all of them.
-    async fn wait_for(&self, n: usize, which: impl Fn(&Received) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let got: Vec<Received> = self.received().into_iter().filter(&which).collect();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {n} requests came: {:#?}",
-                got.len(),
-                self.received()
-                    .iter()
-                    .map(|r| (r.status, r.json.clone()))
-                    .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The requests delivered (answered 2xx), in the order they came.
-    fn delivered(&self) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(|r| (200..300).contains(&r.status))
-            .collect()
-    }
-}
-
-/// Reads requests from one connection and answers each.
-fn handle(
-    stream: TcpStream,
-    got: &Mutex<Vec<Received>>,
-    answers: &Mutex<Answers>,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        assert!(
-            request_line.starts_with("POST /chat-events "),
-            "{request_line}"
-        );
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|l| l.parse().ok())
-            .expect("a Content-Length");
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let mut received = Received {
-            json: serde_json::from_slice(&body).expect("a JSON body"),
-            headers,
-            body,
-            status: 0,
-        };
-        received.status = (answers.lock().unwrap())(&received);
-        got.lock().unwrap().push(received.clone());
-        let response = format!(
-            "HTTP/1.1 {} Whatever\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok",
-            received.status
-        );
-        writer.write_all(response.as_bytes())?;
-    }
-}
 
 /// A chat server that sends its webhooks to `url`, retrying quickly.
 async fn chat_server_for(backend: Backend, url: String) -> (TestApp, TestData) {
@@ -419,6 +248,49 @@ async fn events_written_while_the_receiver_is_down_are_delivered_after_a_restart
         ]
     );
     drop(server);
+}
+
+async fn a_stop_does_not_wait_for_a_receiver_that_hangs(backend: Backend) {
+    // The store's backend takes the request and sits on it for longer than the test lasts.
+    let receiver = Receiver::answering(|_| {
+        std::thread::sleep(Duration::from_secs(60));
+        200
+    });
+    let url = receiver.url();
+    let data = TestData::new(&backend);
+    let env = [
+        ("CHAT_WEBHOOK_URL", url.as_str()),
+        ("CHAT_WEBHOOK_SECRET", SECRET),
+        ("CHAT_WEBHOOK_TIMEOUT", "60s"),
+        ("CHAT_SHUTDOWN_TIMEOUT", "2s"),
+    ];
+    let server = ServerProcess::start_with_env(&data, &env);
+    let token = server.guest("Ann").await;
+    let mut ann = WsClient::open(&format!("ws://{}/ws?token={token}", server.address), None)
+        .await
+        .expect("upgrade");
+    let hello = ann.expect("hello").await;
+    let room = format!("support:{}", hello["user"]["id"]);
+    ann.join(&room).await;
+    ann.say(&room, "hello?", "c1").await;
+    // The request is on its way; its answer will not come.
+    let deadline = std::time::Instant::now() + WAIT;
+    while receiver.arrived() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no webhook was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let stopping = std::time::Instant::now();
+    server.signal("TERM");
+    let exited = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap();
+    assert!(exited, "a clean stop");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the stop took {:?}",
+        stopping.elapsed()
+    );
 }
 
 async fn a_4xx_is_given_up_and_the_conversation_moves_on(backend: Backend) {
