@@ -40,11 +40,12 @@ impl Received {
     }
 }
 
-/// Decides the status of each request.
-pub type Answers = Box<dyn FnMut(&Received) -> u16 + Send>;
+/// Decides the status of each request (and may take its time: it is called on the request's
+/// own thread, holding no lock).
+pub type Answers = Arc<dyn Fn(&Received) -> u16 + Send + Sync>;
 
-/// The store's backend, as a test sees it: an HTTP server on a thread of its own that records
-/// every request and answers as the story says.
+/// The store's backend, as a test sees it: an HTTP server (a thread per connection) that
+/// records every request and answers as the story says.
 pub struct Receiver {
     address: SocketAddr,
     /// Requests read, answered or not yet.
@@ -60,15 +61,16 @@ impl Receiver {
         Receiver::answering(|_| 200)
     }
 
-    pub fn answering(answers: impl FnMut(&Received) -> u16 + Send + 'static) -> Receiver {
+    /// A receiver answering as `answers` says.
+    pub fn answering(answers: impl Fn(&Received) -> u16 + Send + Sync + 'static) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        Receiver::serve(listener, Box::new(answers))
+        Receiver::serve(listener, Arc::new(answers))
     }
 
     /// A receiver on `address`, which a story kept free while "the store was down".
     pub fn start_on(address: SocketAddr) -> Receiver {
         let listener = TcpListener::bind(address).expect("the reserved port");
-        Receiver::serve(listener, Box::new(|_| 200))
+        Receiver::serve(listener, Arc::new(|_| 200))
     }
 
     fn serve(listener: TcpListener, answers: Answers) -> Receiver {
@@ -79,8 +81,9 @@ impl Receiver {
         let (count, keep, decide) = (arrived.clone(), got.clone(), answers.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                // One connection at a time, as many requests on it as the client sends.
-                let _ = handle(stream, &count, &keep, &decide);
+                // As many requests on a connection as the client sends.
+                let (count, keep, decide) = (count.clone(), keep.clone(), decide.clone());
+                std::thread::spawn(move || handle(stream, &count, &keep, &decide));
             }
         });
         Receiver {
@@ -101,8 +104,8 @@ impl Receiver {
     }
 
     /// Changes how it answers from now on.
-    pub fn answer(&self, answers: impl FnMut(&Received) -> u16 + Send + 'static) {
-        *self.answers.lock().unwrap() = Box::new(answers);
+    pub fn answer(&self, answers: impl Fn(&Received) -> u16 + Send + Sync + 'static) {
+        *self.answers.lock().unwrap() = Arc::new(answers);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -183,7 +186,8 @@ fn handle(
             status: 0,
         };
         arrived.fetch_add(1, Ordering::SeqCst);
-        received.status = (answers.lock().unwrap())(&received);
+        let answer = answers.lock().unwrap().clone();
+        received.status = answer(&received);
         got.lock().unwrap().push(received.clone());
         let response = format!(
             "HTTP/1.1 {} Whatever\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok",

@@ -9,6 +9,7 @@ use chat_server::auth::signature::verify_hmac_sha256_hex;
 use chat_server::startup::{Application, StartupError};
 use serde_json::json;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 on_both_backends!(
@@ -20,6 +21,7 @@ on_both_backends!(
     one_conversations_failing_receiver_does_not_hold_up_another,
     one_commit_of_many_conversations_enqueues_each_ones_events_in_order,
     a_stop_does_not_wait_for_a_receiver_that_hangs,
+    a_receiver_too_slow_to_answer_gets_the_event_again_with_the_same_id,
 );
 
 const SECRET: &str = "the-store's-webhook-secret-of-32-bytes";
@@ -147,10 +149,9 @@ async fn public_rooms_and_resends_make_no_event(backend: Backend) {
 async fn a_receiver_that_fails_twice_gets_the_event_again_and_then_the_rest_in_order(
     backend: Backend,
 ) {
-    let mut calls = 0;
+    let calls = AtomicUsize::new(0);
     let receiver = Receiver::answering(move |_| {
-        calls += 1;
-        if calls <= 2 {
+        if calls.fetch_add(1, Ordering::SeqCst) < 2 {
             500
         } else {
             200
@@ -290,6 +291,48 @@ async fn a_stop_does_not_wait_for_a_receiver_that_hangs(backend: Backend) {
         stopping.elapsed() < Duration::from_secs(5),
         "the stop took {:?}",
         stopping.elapsed()
+    );
+}
+
+async fn a_receiver_too_slow_to_answer_gets_the_event_again_with_the_same_id(backend: Backend) {
+    // The first request is answered after the chat server stopped waiting (a timeout); the
+    // receiver had it all the same, and gets it again: it drops the repeat by its id.
+    let calls = AtomicUsize::new(0);
+    let receiver = Receiver::answering(move |_| {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        200
+    });
+    let url = receiver.url();
+    let (app, _data) = spawn_app_with(backend, move |s| {
+        webhook_settings(s, url);
+        s.webhook_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let (mut ann, room, _) = guest_in_support(&app, "Ann").await;
+    ann.say(&room, "hello?", "c1").await;
+
+    let got = receiver.wait_for(3, |_| true).await;
+    let created: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.event() == "conversation.created")
+        .collect();
+    assert_eq!(created.len(), 2, "sent twice: {got:#?}");
+    assert_eq!(
+        created[0].body, created[1].body,
+        "the same bytes, the same id"
+    );
+    // In the order the answers went out: the retry, delivered at once; then the message's
+    // event, which waited for it; the first, slow attempt last.
+    let answered: Vec<(&str, &str)> = got.iter().map(|r| (r.event(), r.text())).collect();
+    assert_eq!(
+        answered,
+        [
+            ("conversation.created", ""),
+            ("message.created", "hello?"),
+            ("conversation.created", "")
+        ]
     );
 }
 
