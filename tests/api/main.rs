@@ -19,4 +19,5 @@ mod pages;
 mod presence;
 mod rights;
 mod webhook_receiver;
+mod webhook_restarts;
 mod webhooks;
