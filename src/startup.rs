@@ -59,6 +59,7 @@ pub struct Application {
 impl Application {
     /// Opens the database, starts the actors and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let identity_secret = settings.identity_secret().map_err(StartupError::Config)?;
         let target = settings.db_target();
         log::info!("database: {}", target.describe());
         let pool = db::open_pool(
@@ -131,6 +132,7 @@ impl Application {
                 settings.max_conns_per_user,
             ),
             metrics_token: settings.metrics_token.clone(),
+            identity_secret,
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

@@ -12,6 +12,7 @@ mod bad_input;
 mod durability;
 mod edge;
 mod hardening;
+mod identity;
 mod messaging;
 mod metrics;
 mod outage;
