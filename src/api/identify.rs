@@ -5,12 +5,18 @@
 //! account bound to it (created on first use, role `user`, no password), so the same customer
 //! on any device or browser sees the same conversation. The hash is compared in constant time
 //! and every call spends the sign-in budget of its address, like a login.
+//!
+//! A call that carries `Authorization: Bearer <token of a guest>` (the widget's visitor so
+//! far) also moves the guest's support conversation into the customer's and finishes the guest
+//! account (`chat/merging.rs`, `db/merge.rs`), before it answers: the customer's first `join`
+//! already shows what they wrote as a guest.
 
 use crate::api::auth::{peer, token_response};
+use crate::api::caller::request_token;
 use crate::api::resource;
 use crate::auth::signature::verify_hmac_sha256_hex;
-use crate::chat::messages::AccountChanged;
-use crate::domain::{DisplayName, Email, ExternalId, UserId};
+use crate::chat::messages::{AccountChanged, MergeConversations};
+use crate::domain::{DisplayName, Email, ExternalId, Role, UserId};
 use crate::error::AppError;
 use crate::history::messages::IdentifyCustomer;
 use crate::state::AppState;
@@ -83,5 +89,23 @@ async fn identify(
             user: UserId(row.id),
         });
     }
+    if let Some(guest) = current_guest(&req, &state) {
+        state
+            .chat
+            .send(MergeConversations {
+                guest,
+                customer: UserId(row.id),
+            })
+            .await??;
+    }
     Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
+}
+
+/// The guest whose valid token the request carries (the widget's visitor before the store
+/// said who they are), if any. Any other token, or a broken one, is no guest: identify does
+/// not need a token, and merges nothing without a guest's.
+fn current_guest(req: &HttpRequest, state: &AppState) -> Option<UserId> {
+    let token = request_token(req)?;
+    let user = state.tokens.verify(&token)?.user()?;
+    (user.role == Role::Guest).then_some(user.id)
 }

@@ -230,3 +230,11 @@ impl Handler<SetEmail> for HistoryActor {
         users::set_email(&mut *self.conn()?, msg.user, &msg.email)
     }
 }
+
+impl Handler<MergeGuest> for HistoryActor {
+    type Result = Result<Option<crate::db::merge::MergedConversation>, StorageError>;
+
+    fn handle(&mut self, msg: MergeGuest, _: &mut Self::Context) -> Self::Result {
+        crate::db::merge::merge_guest_conversation(&mut *self.conn()?, msg.guest, msg.customer)
+    }
+}

@@ -211,3 +211,15 @@ pub struct SetEmail {
     /// The address, checked.
     pub email: String,
 }
+
+/// Chat server → history: move the guest's support conversation into the customer's and
+/// finish the guest's account, in one transaction (`db::merge`). `None` when `guest` is not an
+/// active guest account: nothing is written.
+#[derive(Message)]
+#[rtype(result = "Result<Option<crate::db::merge::MergedConversation>, StorageError>")]
+pub struct MergeGuest {
+    /// The guest who signed in on the store.
+    pub guest: UserId,
+    /// The customer they turned out to be.
+    pub customer: UserId,
+}

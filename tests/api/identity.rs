@@ -1,6 +1,6 @@
 //! The store's customers: `POST /api/auth/identify` with the hash the store computes, the same
-//! customer on several devices, the email asked for by the widget (`PATCH /api/me`), and the
-//! guest who signs in on the store and loses nothing of their conversation.
+//! customer on several devices, and the email asked for by the widget (`PATCH /api/me`). The
+//! guest who signs in on the store is in `guest_merge.rs`.
 
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -19,23 +19,24 @@ on_both_backends!(
     a_banned_customer_is_refused_like_a_banned_login,
     identify_requests_that_break_the_rules_are_bad_requests,
     a_customer_or_guest_sets_the_email_to_be_answered_by,
+    the_console_lists_the_customers_email_and_external_id,
 );
 
 /// The store's secret in these stories.
-const SECRET: &str = "the-store-and-the-chat-share-this-32+-byte-secret";
+pub const SECRET: &str = "the-store-and-the-chat-share-this-32+-byte-secret";
 
 /// A server whose store shares [`SECRET`] with it.
-async fn spawn_store_app(backend: Backend) -> (TestApp, TestData) {
+pub async fn spawn_store_app(backend: Backend) -> (TestApp, TestData) {
     spawn_app_with(backend, |s| s.identity_secret = Some(SECRET.into())).await
 }
 
 /// What the store's backend computes for a customer.
-fn hash_of(external_id: &str) -> String {
+pub fn hash_of(external_id: &str) -> String {
     hmac_sha256_hex(SECRET.as_bytes(), external_id.as_bytes())
 }
 
 /// The identify body the store puts on the script tag.
-fn vouched(external_id: &str, name: &str, email: Option<&str>) -> Value {
+pub fn vouched(external_id: &str, name: &str, email: Option<&str>) -> Value {
     let mut body = json!({"external_id": external_id, "name": name, "hash": hash_of(external_id)});
     if let Some(email) = email {
         body["email"] = json!(email);
@@ -44,7 +45,7 @@ fn vouched(external_id: &str, name: &str, email: Option<&str>) -> Value {
 }
 
 /// Identifies a customer the store vouches for: (token, user).
-async fn identify(app: &TestApp, external_id: &str, name: &str) -> (String, Value) {
+pub async fn identify(app: &TestApp, external_id: &str, name: &str) -> (String, Value) {
     let (status, body) = app
         .post("/api/auth/identify", vouched(external_id, name, None))
         .await;
@@ -53,7 +54,7 @@ async fn identify(app: &TestApp, external_id: &str, name: &str) -> (String, Valu
 }
 
 /// `PATCH path` with a JSON body as `token`.
-async fn patch_as(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+pub async fn patch_as(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
     let mut res = awc::Client::new()
         .patch(format!("{}{path}", app.base))
         .bearer_auth(token)
@@ -64,7 +65,7 @@ async fn patch_as(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, 
     (status, res.json::<Value>().await.unwrap_or(Value::Null))
 }
 
-fn error_code(body: &Value) -> &str {
+pub fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
@@ -344,4 +345,47 @@ async fn a_customer_or_guest_sets_the_email_to_be_answered_by(backend: Backend) 
     )
     .await;
     assert_eq!((status, error_code(&body)), (401, "unauthorized"));
+}
+
+async fn the_console_lists_the_customers_email_and_external_id(backend: Backend) {
+    let (app, _data) = spawn_store_app(backend).await;
+    let (ann_token, ann) = identify(&app, "cust-42", "Ann").await;
+    let (status, _) = patch_as(
+        &app,
+        &ann_token,
+        "/api/me",
+        json!({"email": "ann@shop.example"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (guest_token, guest_id) = app.guest("Visitor").await;
+    for (token, room) in [
+        (&ann_token, format!("support:{}", ann["id"])),
+        (&guest_token, format!("support:{guest_id}")),
+    ] {
+        let mut client = app.connect(token).await;
+        client.join(&room).await;
+        client.say(&room, "hello?", "c1").await;
+    }
+    let (staff_token, _) = app.staff().await;
+    let (status, body) = app
+        .get("/api/admin/conversations", Some(&staff_token))
+        .await;
+    assert_eq!(status, 200);
+    let list = body["conversations"].as_array().expect("a list");
+    let of = |id: &Value| {
+        list.iter()
+            .find(|c| &c["customer"]["id"] == id)
+            .unwrap_or_else(|| panic!("no conversation of {id} in {body}"))
+    };
+    let ann_row = of(&ann["id"]);
+    assert_eq!(
+        (&ann_row["email"], &ann_row["external_id"]),
+        (&json!("ann@shop.example"), &json!("cust-42"))
+    );
+    let guest_row = of(&json!(guest_id));
+    assert_eq!(
+        (&guest_row["email"], &guest_row["external_id"]),
+        (&Value::Null, &Value::Null)
+    );
 }

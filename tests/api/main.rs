@@ -11,6 +11,7 @@ mod architecture;
 mod bad_input;
 mod durability;
 mod edge;
+mod guest_merge;
 mod hardening;
 mod identity;
 mod messaging;
