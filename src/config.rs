@@ -54,6 +54,9 @@ fn commit_interval(s: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// Shortest identity secret accepted (the HMAC key of the customers' hashes).
+pub const MIN_IDENTITY_SECRET_BYTES: usize = 32;
+
 /// How the log is written on standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -278,6 +281,12 @@ pub struct Settings {
     /// Longest wait between two attempts of a webhook.
     #[arg(long, env = "CHAT_WEBHOOK_RETRY_MAX", default_value = "5m", value_parser = duration)]
     pub webhook_retry_max: Duration,
+
+    /// The secret the store shares with this server to vouch for its signed-in customers (at
+    /// least 32 bytes): POST /api/auth/identify accepts a customer whose `hash` is
+    /// hex(HMAC-SHA256(secret, external_id)). Unset: identify answers 403.
+    #[arg(long, env = "CHAT_IDENTITY_SECRET", hide_env_values = true)]
+    pub identity_secret: Option<String>,
 }
 
 impl Settings {
@@ -297,6 +306,21 @@ impl Settings {
         match &self.database_url {
             Some(url) if !url.is_empty() => DbTarget::from_url(url),
             _ => DbTarget::Sqlite(self.data_dir.join("chat.db")),
+        }
+    }
+
+    /// The identity secret as bytes, if one is set; a secret shorter than
+    /// [`MIN_IDENTITY_SECRET_BYTES`] is refused with a message for the operator (the server
+    /// does not start with it: a short secret lets anyone guess the hashes of customers).
+    pub fn identity_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        match self.identity_secret.as_deref() {
+            None => Ok(None),
+            Some(secret) if secret.len() < MIN_IDENTITY_SECRET_BYTES => Err(format!(
+                "--identity-secret (CHAT_IDENTITY_SECRET) must be at least \
+                 {MIN_IDENTITY_SECRET_BYTES} bytes, got {}",
+                secret.len()
+            )),
+            Some(secret) => Ok(Some(secret.as_bytes().to_vec())),
         }
     }
 
@@ -363,6 +387,19 @@ mod tests {
         let cli = Cli::parse_from(["chat-server"]);
         std::env::remove_var("CHAT_PRESENCE_LIMIT");
         assert_eq!(cli.settings.presence_limit, 42);
+    }
+
+    #[test]
+    fn an_identity_secret_shorter_than_32_bytes_is_refused() {
+        let mut settings = Settings::defaults();
+        assert_eq!(settings.identity_secret(), Ok(None));
+        settings.identity_secret = Some("too short".into());
+        let refused = settings.identity_secret().unwrap_err();
+        assert!(refused.contains("at least 32 bytes"), "{refused}");
+        settings.identity_secret = Some("s".repeat(32));
+        assert_eq!(settings.identity_secret(), Ok(Some(vec![b's'; 32])));
+        let cli = Cli::parse_from(["chat-server", "--identity-secret", "0123"]);
+        assert!(cli.settings.identity_secret().is_err());
     }
 
     #[test]

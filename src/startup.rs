@@ -64,6 +64,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let webhook_config =
             WebhookConfig::from_settings(&settings).map_err(StartupError::Config)?;
+        let identity_secret = settings.identity_secret().map_err(StartupError::Config)?;
         let target = settings.db_target();
         log::info!("database: {}", target.describe());
         let pool = db::open_pool(
@@ -154,6 +155,7 @@ impl Application {
                 settings.max_conns_per_user,
             ),
             metrics_token: settings.metrics_token.clone(),
+            identity_secret,
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

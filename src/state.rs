@@ -36,4 +36,7 @@ pub struct AppState {
     pub connection_caps: Arc<ConnectionCaps>,
     /// The token that lets a non-loopback scraper read `GET /metrics`.
     pub metrics_token: Option<String>,
+    /// The key of the store's customer hashes (`POST /api/auth/identify`); none: identify is
+    /// off.
+    pub identity_secret: Option<Vec<u8>>,
 }
