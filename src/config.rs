@@ -55,6 +55,9 @@ fn commit_interval(s: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// Shortest identity secret accepted (the HMAC key of the customers' hashes).
+pub const MIN_IDENTITY_SECRET_BYTES: usize = 32;
+
 /// How the log is written on standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -261,6 +264,37 @@ pub struct Settings {
     /// refusing to be framed. Empty (the default): the widget says it is not set up.
     #[arg(long, env = "CHAT_EMBED_ORIGINS", value_delimiter = ',', value_parser = clap::value_parser!(EmbedOrigin))]
     pub embed_origins: Vec<EmbedOrigin>,
+
+    /// Where the store's backend receives webhooks (http:// or https://): every message of a
+    /// support conversation and the start of each conversation, POSTed as JSON and signed.
+    /// Needs --webhook-secret. Unset: webhooks are off, and nothing is kept to send later.
+    #[arg(long, env = "CHAT_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The key of each webhook's `X-Chat-Signature: sha256=<hex HMAC-SHA256(secret, body)>`,
+    /// shared with the receiver (32 bytes or more of random).
+    #[arg(long, env = "CHAT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Longest wait for the webhook receiver's answer; past it the attempt counts as failed
+    /// and is retried.
+    #[arg(long, env = "CHAT_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub webhook_timeout: Duration,
+
+    /// Wait before the first retry of a webhook the receiver did not take (5xx, timeout, no
+    /// connection); it doubles with every further attempt, up to --webhook-retry-max.
+    #[arg(long, env = "CHAT_WEBHOOK_RETRY_BASE", default_value = "1s", value_parser = duration)]
+    pub webhook_retry_base: Duration,
+
+    /// Longest wait between two attempts of a webhook.
+    #[arg(long, env = "CHAT_WEBHOOK_RETRY_MAX", default_value = "5m", value_parser = duration)]
+    pub webhook_retry_max: Duration,
+
+    /// The secret the store shares with this server to vouch for its signed-in customers (at
+    /// least 32 bytes): POST /api/auth/identify accepts a customer whose `hash` is
+    /// hex(HMAC-SHA256(secret, external_id)). Unset: identify answers 403.
+    #[arg(long, env = "CHAT_IDENTITY_SECRET", hide_env_values = true)]
+    pub identity_secret: Option<String>,
 }
 
 impl Settings {
@@ -280,6 +314,21 @@ impl Settings {
         match &self.database_url {
             Some(url) if !url.is_empty() => DbTarget::from_url(url),
             _ => DbTarget::Sqlite(self.data_dir.join("chat.db")),
+        }
+    }
+
+    /// The identity secret as bytes, if one is set; a secret shorter than
+    /// [`MIN_IDENTITY_SECRET_BYTES`] is refused with a message for the operator (the server
+    /// does not start with it: a short secret lets anyone guess the hashes of customers).
+    pub fn identity_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        match self.identity_secret.as_deref() {
+            None => Ok(None),
+            Some(secret) if secret.len() < MIN_IDENTITY_SECRET_BYTES => Err(format!(
+                "--identity-secret (CHAT_IDENTITY_SECRET) must be at least \
+                 {MIN_IDENTITY_SECRET_BYTES} bytes, got {}",
+                secret.len()
+            )),
+            Some(secret) => Ok(Some(secret.as_bytes().to_vec())),
         }
     }
 
@@ -346,6 +395,19 @@ mod tests {
         let cli = Cli::parse_from(["chat-server"]);
         std::env::remove_var("CHAT_PRESENCE_LIMIT");
         assert_eq!(cli.settings.presence_limit, 42);
+    }
+
+    #[test]
+    fn an_identity_secret_shorter_than_32_bytes_is_refused() {
+        let mut settings = Settings::defaults();
+        assert_eq!(settings.identity_secret(), Ok(None));
+        settings.identity_secret = Some("too short".into());
+        let refused = settings.identity_secret().unwrap_err();
+        assert!(refused.contains("at least 32 bytes"), "{refused}");
+        settings.identity_secret = Some("s".repeat(32));
+        assert_eq!(settings.identity_secret(), Ok(Some(vec![b's'; 32])));
+        let cli = Cli::parse_from(["chat-server", "--identity-secret", "0123"]);
+        assert!(cli.settings.identity_secret().is_err());
     }
 
     #[test]

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
+pub mod customer;
+pub use customer::{Email, ExternalId};
+
 /// A user's database id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -88,7 +91,8 @@ pub struct RoomName {
 
 /// Longest public room name.
 pub const MAX_ROOM_NAME: usize = 64;
-const SUPPORT_PREFIX: &str = "support:";
+/// How every support conversation's name begins.
+pub const SUPPORT_PREFIX: &str = "support:";
 
 impl RoomName {
     /// Checks a room name from outside.

@@ -26,7 +26,9 @@
 //! `startup`, which wires everything together once per process. `metrics` (what `GET /metrics`
 //! shows) depends on none of them; the places that count call it.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
-//! so an `ack` always means durable.
+//! so an `ack` always means durable. `webhooks` (after `auth`, before `state`) sends the
+//! events the message writer put in the outbox table to the store's backend, on a thread of its
+//! own.
 
 pub mod api;
 pub mod auth;
@@ -43,4 +45,5 @@ pub mod metrics;
 pub mod protocol;
 pub mod startup;
 pub mod state;
+pub mod webhooks;
 pub mod ws;

@@ -16,6 +16,7 @@ use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::{HistoryActor, MessageWriter};
 use crate::state::AppState;
+use crate::webhooks::{WebhookConfig, WebhookWorker};
 use crate::ws::caps::ConnectionCaps;
 use crate::ws::session::SessionLimits;
 use actix::{Actor, Addr, SyncArbiter};
@@ -54,11 +55,16 @@ pub struct Application {
     address: SocketAddr,
     chat: Addr<ChatServer>,
     shutdown_timeout: Duration,
+    /// The webhook delivery worker, stopped when the server is (dropped with it).
+    webhooks: Option<WebhookWorker>,
 }
 
 impl Application {
     /// Opens the database, starts the actors and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let webhook_config =
+            WebhookConfig::from_settings(&settings).map_err(StartupError::Config)?;
+        let identity_secret = settings.identity_secret().map_err(StartupError::Config)?;
         let target = settings.db_target();
         log::info!("database: {}", target.describe());
         let pool = db::open_pool(
@@ -81,8 +87,26 @@ impl Application {
         // of a commit.
         let writer_target = target.clone();
         let sqlite_sync = settings.sqlite_sync;
+        // With webhooks on, the writer enqueues the events of support conversations in the
+        // commit of their messages and rings the delivery worker, which has a thread and a
+        // connection of its own.
+        let (webhooks, bell) = match webhook_config {
+            Some(config) => {
+                let bell = Arc::new(db::webhooks::OutboxBell::default());
+                let manager = DbConnectionManager::new(target.clone(), sqlite_sync);
+                let worker = WebhookWorker::start(config, manager, bell.clone())
+                    .map_err(|e| StartupError::Config(format!("webhook worker: {e}")))?;
+                (Some(worker), Some(bell))
+            }
+            None => (None, None),
+        };
         let writer = SyncArbiter::start(1, move || {
-            MessageWriter::new(DbConnectionManager::new(writer_target.clone(), sqlite_sync))
+            let writer =
+                MessageWriter::new(DbConnectionManager::new(writer_target.clone(), sqlite_sync));
+            match &bell {
+                Some(bell) => writer.with_webhooks(bell.clone()),
+                None => writer,
+            }
         });
         let chat = ChatServer::new(
             history.clone(),
@@ -132,6 +156,7 @@ impl Application {
             ),
             metrics_token: settings.metrics_token.clone(),
             embed_origins: settings.embed_origins.clone(),
+            identity_secret,
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
@@ -185,6 +210,7 @@ impl Application {
             address,
             chat,
             shutdown_timeout: settings.shutdown_timeout,
+            webhooks,
         })
     }
 
@@ -204,7 +230,10 @@ impl Application {
 
     /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        // The webhook worker stops with the server, without being waited for.
+        drop(self.webhooks);
+        served
     }
 }
 

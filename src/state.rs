@@ -39,4 +39,7 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// The store sites that may frame the chat widget (`--embed-origins`).
     pub embed_origins: Vec<EmbedOrigin>,
+    /// The key of the store's customer hashes (`POST /api/auth/identify`); none: identify is
+    /// off.
+    pub identity_secret: Option<Vec<u8>>,
 }

@@ -393,7 +393,7 @@ function renderStatus() {
   const online = staffOnline();
   el.status.dataset.staff = online === null ? 'unknown' : online > 0 ? 'online' : 'away';
   el.statusText.textContent = online === null ? 'We’ll reply here as soon as we can'
-    : online > 0 ? 'We’re online now and usually reply in a few minutes'
+    : online > 0 ? 'We’re online now'
       : 'We’re away right now';
   el.emailForm.hidden = online !== 0 || emailGiven();
 }

@@ -62,6 +62,10 @@ struct ConversationView {
     last_seq: i64,
     last_message: Option<WireMessage>,
     last_activity: i64,
+    /// The address the customer wants to be answered by (null when not given).
+    email: Option<String>,
+    /// The store's id for an identified customer (null for others).
+    external_id: Option<String>,
 }
 
 async fn conversations(
@@ -85,6 +89,8 @@ async fn conversations(
             online: online.contains(&UserId(c.customer.id)),
             banned: c.customer.banned,
             customer: c.customer.info(),
+            email: c.customer.email,
+            external_id: c.customer.external_id,
             unread: c.unread,
             last_seq: c.last_seq,
             last_message: c.last_message.map(WireMessage::from),

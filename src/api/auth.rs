@@ -1,14 +1,16 @@
-//! `/api/auth/*` and `/api/me`: accounts and tokens.
+//! `/api/auth/*` and `/api/me`: accounts and tokens. The store's customers sign in through
+//! `identify.rs`.
 
 use crate::api::caller::AuthUser;
-use crate::api::caller::{client_ip, current_account};
+use crate::api::caller::{client_ip, current_row};
 use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
 use crate::client_addr::subscriber_block;
+use crate::db::models::UserRow;
 use crate::db::StorageError;
-use crate::domain::{DisplayName, Password, Role, UserInfo, Username};
+use crate::domain::{DisplayName, Email, Password, Role, UserId, UserInfo, Username};
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::{CreateUser, FindLogin};
+use crate::history::messages::{CreateUser, FindLogin, SetEmail};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/auth/register", web::post(), register))
         .service(resource("/api/auth/login", web::post(), login))
         .service(resource("/api/auth/guest", web::post(), guest))
-        .service(resource("/api/me", web::get(), me));
+        .service(resource("/api/me", web::get(), me).route(web::patch().to(update_me)));
 }
 
 /// Body of register and login.
@@ -41,7 +43,8 @@ pub struct TokenResponse {
     user: UserInfo,
 }
 
-fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
+/// The answer of every sign-in: a new token for `user`, and the user.
+pub(super) fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
     TokenResponse {
         token: state.tokens.issue(&user),
         user,
@@ -51,7 +54,7 @@ fn token_response(state: &AppState, user: UserInfo) -> TokenResponse {
 /// The caller's address, for the sign-in budget: the peer, or behind a trusted proxy the client
 /// it forwards for (never a forwarding header from anyone else, which any client can write); an
 /// IPv6 caller's whole /64, which one subscriber holds.
-fn peer(req: &HttpRequest) -> Option<std::net::IpAddr> {
+pub(super) fn peer(req: &HttpRequest) -> Option<std::net::IpAddr> {
     client_ip(req).map(subscriber_block)
 }
 
@@ -138,9 +141,56 @@ async fn guest(
     Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
 }
 
+/// The caller as `GET /api/me` shows them: the public face, and the email address and the
+/// store's id for them when set.
+#[derive(Serialize)]
+pub struct MeView {
+    #[serde(flatten)]
+    user: UserInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<String>,
+}
+
+impl From<UserRow> for MeView {
+    fn from(row: UserRow) -> MeView {
+        MeView {
+            user: row.info(),
+            email: row.email,
+            external_id: row.external_id,
+        }
+    }
+}
+
 async fn me(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(current_account(&state, &user).await?))
+    Ok(HttpResponse::Ok().json(MeView::from(current_row(&state, &user).await?)))
+}
+
+/// Body of `PATCH /api/me`.
+#[derive(Deserialize)]
+pub struct MeChanges {
+    email: String,
+}
+
+/// Sets the caller's own email address (a customer or a guest asked for one by the widget
+/// when no staff is online); answers like `GET /api/me`.
+async fn update_me(
+    state: web::Data<AppState>,
+    AuthUser(user): AuthUser,
+    body: web::Json<MeChanges>,
+) -> Result<HttpResponse, AppError> {
+    let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.0))?;
+    let caller = current_row(&state, &user).await?;
+    let row = state
+        .history
+        .send(SetEmail {
+            user: UserId(caller.id),
+            email: email.as_str().to_owned(),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(MeView::from(row)))
 }

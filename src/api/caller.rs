@@ -1,7 +1,9 @@
 //! Who calls an HTTP endpoint: [`AuthUser`], the extractor that turns a bearer token into a
 //! user for the handlers ([`authenticate_socket`] for the WebSocket upgrade), [`client_ip`],
-//! the address the caller comes from, and [`current_account`], the account as stored now.
+//! the address the caller comes from, and [`current_account`], the account as stored now
+//! ([`current_row`] with its email and external id).
 
+use crate::db::models::UserRow;
 use crate::domain::UserInfo;
 use crate::error::AppError;
 use crate::history::messages::GetUser;
@@ -96,8 +98,14 @@ fn verify(req: &HttpRequest, token: Option<String>) -> Result<AuthUser, AppError
 /// The caller's account as stored now: a token outlives a ban, a deletion or a change of role,
 /// so rights are decided on this, not on the token's claims.
 pub async fn current_account(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
+    Ok(current_row(state, caller).await?.info())
+}
+
+/// The caller's stored row (email, external id), refused like [`current_account`] when the
+/// account is banned or gone.
+pub async fn current_row(state: &AppState, caller: &UserInfo) -> Result<UserRow, AppError> {
     match state.history.send(GetUser { id: caller.id }).await?? {
-        Some(row) if !row.banned => Ok(row.info()),
+        Some(row) if !row.banned => Ok(row),
         Some(_) => Err(AppError::unauthorized("this account is banned")),
         None => Err(AppError::unauthorized("this account no longer exists")),
     }

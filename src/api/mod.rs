@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod health;
+pub mod identify;
 pub mod metrics;
 pub mod pages;
 pub mod rooms;
@@ -35,7 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure)
     .configure(metrics::configure)
     .configure(pages::configure)
-    .configure(widget::configure);
+    .configure(widget::configure)
+    .configure(identify::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -141,7 +141,7 @@ impl ChatServer {
     }
 
     /// Closes one connection with this code and reason, and forgets it.
-    fn close_session(&mut self, session: SessionId, code: u16, reason: &'static str) {
+    pub(super) fn close_session(&mut self, session: SessionId, code: u16, reason: &'static str) {
         if let Some(entry) = self.registry.get(session) {
             let close = Outgoing::Close { code, reason };
             entry.recipient.do_send(Deliver(close));

@@ -174,6 +174,22 @@ pub struct AccountChanged {
     pub user: UserId,
 }
 
+/// Identify (HTTP, with the token of a guest) → chat server: the guest signed in on the store
+/// as `customer`; move what the guest's support conversation holds into the customer's. The
+/// guest's connections are closed at once (1008, so nothing more is sent into the guest's
+/// conversation); the move waits for the batch being stored and for whatever was queued for
+/// the guest's conversation, runs while no other batch is stored, and the moved messages reach
+/// the customer's conversation live in seq order (`chat/merging.rs`). Answers with how many
+/// visible messages moved (0 when the guest was no active guest: nothing happened).
+#[derive(Message)]
+#[rtype(result = "Result<usize, AppError>")]
+pub struct MergeConversations {
+    /// The guest.
+    pub guest: UserId,
+    /// The customer.
+    pub customer: UserId,
+}
+
 /// Admin API → chat server: live figures.
 #[derive(Message)]
 #[rtype(result = "LiveStats")]

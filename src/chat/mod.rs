@@ -8,6 +8,8 @@
 //! - [`membership`]: joins and leaves on their way to the database, one at a time per user
 //!   and room (carried out in `membership_changes.rs`), and messages waiting for a join;
 //! - [`outbox`]: messages waiting to be stored, and when the next commit starts;
+//! - [`merging`]: a guest who signs in on the store, their conversation moved into the
+//!   customer's in seq order with the commits;
 //! - [`fanout`]: who gets which frame, gathered per connection;
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once (routed in
@@ -24,6 +26,7 @@ mod handlers;
 pub mod history_load;
 pub mod membership;
 mod membership_changes;
+pub mod merging;
 pub mod messages;
 pub mod outbox;
 pub mod refusals;

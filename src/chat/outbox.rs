@@ -187,6 +187,23 @@ impl Outbox {
         Commit::Now(self.queue.drain(..take).collect())
     }
 
+    /// Starts a write that must not overlap a batch (a merge of conversations,
+    /// `chat/merging.rs`): false while a batch is in flight; else it counts as the batch in
+    /// flight (no batch starts, and it may stall like one) until [`Outbox::committed`].
+    pub fn begin_exclusive(&mut self, now: Instant) -> bool {
+        if self.writing {
+            return false;
+        }
+        self.writing = true;
+        self.last_commit = Some(now);
+        true
+    }
+
+    /// Whether a message to this room waits in the queue.
+    pub fn holds_room(&self, room: &RoomName) -> bool {
+        self.queue.iter().any(|m| &m.room == room)
+    }
+
     /// The timer of [`Commit::After`] came back.
     pub fn timer_fired(&mut self) {
         self.scheduled = false;
@@ -343,6 +360,25 @@ mod tests {
         outbox.committed();
         assert!(rx.try_recv().is_ok());
         assert!(outbox.is_idle());
+    }
+
+    #[test]
+    fn an_exclusive_write_waits_for_the_batch_in_flight_and_holds_the_next_one() {
+        let mut outbox = outbox(10, Duration::ZERO);
+        let now = Instant::now();
+        push(&mut outbox, "a1");
+        let _in_flight = outbox.next_commit(now);
+        assert!(!outbox.begin_exclusive(now), "a batch is being stored");
+        push(&mut outbox, "a2");
+        let lobby = RoomName::parse("lobby").unwrap();
+        assert!(outbox.holds_room(&lobby));
+        assert!(!outbox.holds_room(&RoomName::parse("games").unwrap()));
+        outbox.committed();
+        assert!(outbox.begin_exclusive(now));
+        assert!(matches!(outbox.next_commit(now), Commit::NotNow));
+        assert!(!outbox.is_idle());
+        outbox.committed();
+        assert_eq!(cids(outbox.next_commit(now)), ["a2"]);
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub struct ChatServer {
     /// When the messages acked by the delivery being handed out arrived (ack latency); kept
     /// for its capacity.
     pub(super) acked_arrivals: Vec<Instant>,
+    /// Guests' conversations waiting to move into their customers' (`merging.rs`).
+    pub(super) merges: super::merging::MergeQueue,
 }
 
 impl ChatServer {
@@ -156,6 +158,7 @@ impl ChatServer {
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
             acked_arrivals: Vec::new(),
+            merges: Default::default(),
         }
     }
 

@@ -58,6 +58,10 @@ impl ChatServer {
 
     /// Starts storing the outbox when [`Outbox::next_commit`] says so.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
+        // A guest's conversation waiting to move goes between two batches (`merging.rs`).
+        if !self.merges.is_empty() && self.start_merge(ctx) {
+            return;
+        }
         let pending = match self.outbox.next_commit(Instant::now()) {
             Commit::NotNow => return,
             Commit::After(wait) => {
@@ -236,7 +240,12 @@ impl ChatServer {
     }
 
     /// A `support_activity` frame for every staff connection.
-    fn gather_support_activity(&self, owner: UserId, message: &WireMessage, into: &mut Deliveries) {
+    pub(super) fn gather_support_activity(
+        &self,
+        owner: UserId,
+        message: &WireMessage,
+        into: &mut Deliveries,
+    ) {
         if !self.registry.has_staff() {
             return;
         }

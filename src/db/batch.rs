@@ -75,3 +75,23 @@ pub fn settle_repeats(
         })
         .collect()
 }
+
+/// Whether a batch also writes webhook events into the outbox table (see [`super::webhooks`]):
+/// the message writer's switch, on when a webhook URL is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Events {
+    /// Messages only (no webhook URL): nothing is enqueued, and nothing is sent later.
+    #[default]
+    Off,
+    /// Also an event for every fresh message of a support conversation, in the same
+    /// transaction.
+    Webhooks,
+}
+
+impl Events {
+    /// Whether the messages of `room` get events: webhooks on and a support conversation.
+    /// Public rooms never cost a statement more.
+    pub fn for_room(self, room: &str) -> bool {
+        self == Events::Webhooks && room.starts_with(crate::domain::SUPPORT_PREFIX)
+    }
+}

@@ -1,7 +1,7 @@
 //! Message queries: the one interface for storing a batch (it picks the way that suits the
 //! database), and the reads behind `joined`, `history` and recovery.
 
-pub use super::batch::{NewMessage, StoreOutcome};
+pub use super::batch::{Events, NewMessage, StoreOutcome};
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::models::StoredMessage;
@@ -25,16 +25,27 @@ pub fn store_batch(
     conn: &mut DbConn,
     batch: &[NewMessage],
 ) -> Result<Vec<StoreOutcome>, StorageError> {
+    store_batch_with(conn, batch, Events::Off)
+}
+
+/// [`store_batch`], and with [`Events::Webhooks`] also, in the same transaction, the webhook
+/// events of every fresh message of a support conversation (`db::webhooks`): an acked message
+/// always has its event, and a resend recognised by its cid, stored before, makes none.
+pub fn store_batch_with(
+    conn: &mut DbConn,
+    batch: &[NewMessage],
+    events: Events,
+) -> Result<Vec<StoreOutcome>, StorageError> {
     match conn {
         DbConn::Postgres(pg) if batch.len() >= store_pg_arrays::BATCH_FROM => {
-            store_pg_arrays::store_batch(pg, batch)
+            store_pg_arrays::store_batch(pg, batch, events)
         }
-        _ => store_statements::store_batch(conn, batch),
+        _ => store_statements::store_batch(conn, batch, events),
     }
 }
 
 /// id, room, seq, sender id, sender name, sender role, text, ts, cid, kind.
-type MessageTuple = (
+pub(super) type MessageTuple = (
     i64,
     String,
     i64,
@@ -47,7 +58,7 @@ type MessageTuple = (
     String,
 );
 
-fn to_stored(row: MessageTuple) -> StoredMessage {
+pub(super) fn to_stored(row: MessageTuple) -> StoredMessage {
     let (id, room, seq, sender_id, username, role, text, ts, cid, kind) = row;
     StoredMessage {
         room,

@@ -1,6 +1,6 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
-//! [`rooms`], [`admin`]). Only the history actor (and tests) call them; nothing here knows
+//! [`rooms`], [`admin`], [`merge`]). Only the history actor (and tests) call them; nothing here knows
 //! about actors.
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
@@ -16,6 +16,7 @@ pub mod admin;
 pub mod batch;
 pub mod connection;
 pub mod error;
+pub mod merge;
 pub mod messages;
 pub mod models;
 pub mod rooms;
@@ -23,6 +24,7 @@ pub mod schema;
 pub mod store_pg_arrays;
 pub mod store_statements;
 pub mod users;
+pub mod webhooks;
 
 pub use connection::{open_pool, DbConn, DbPool, DbTarget, SqliteSync};
 pub use error::StorageError;

@@ -54,3 +54,19 @@ diesel::joinable!(messages -> rooms (room));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(room_members -> rooms (room));
 diesel::allow_tables_to_appear_in_same_query!(users, rooms, messages, room_members);
+
+diesel::table! {
+    /// Webhook events waiting for delivery (or given up), inserted with their message.
+    webhook_outbox (id) {
+        id -> BigInt,
+        room -> Text,
+        event -> Text,
+        message_id -> BigInt,
+        created_at -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        body -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+    }
+}

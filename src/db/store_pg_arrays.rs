@@ -9,8 +9,9 @@
 //! insert the messages. The outcomes are the ones [`super::messages::store_batch`] promises on
 //! every backend.
 
-use super::batch::{settle_repeats, NewMessage, StoreOutcome};
+use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
 use super::error::StorageError;
+use super::webhooks;
 use crate::domain::{now_millis, UserId};
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
@@ -150,6 +151,7 @@ planned_each_time!(EarlierCopies, ReserveSeqs, InsertMessages);
 pub fn store_batch(
     conn: &mut PgConnection,
     batch: &[NewMessage],
+    events: Events,
 ) -> Result<Vec<StoreOutcome>, StorageError> {
     conn.transaction(|conn| {
         let now = now_millis();
@@ -189,9 +191,17 @@ pub fn store_batch(
                 })
                 .collect::<Result<_, StorageError>>()?;
             let ids = insert_messages(conn, batch, &fresh, &seqs, now)?;
+            // The events of the support conversations' messages, in seq order within each (the
+            // order of `fresh`): one statement more, and only for a batch that has any.
+            let mut new_events = Vec::new();
             for ((&i, &seq), id) in fresh.iter().zip(&seqs).zip(ids) {
                 outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
+                let room = batch[i].room.as_str();
+                if events.for_room(room) {
+                    webhooks::push_events(&mut new_events, room, id, seq, now);
+                }
             }
+            webhooks::insert_events_pg(conn, &new_events)?;
         }
 
         settle_repeats(outcomes, repeats)

@@ -2,11 +2,12 @@
 //! SQLite (whose calls stay in the process, a few µs each) and small ones on PostgreSQL (see
 //! [`super::store_pg_arrays::BATCH_FROM`]).
 
-use super::batch::{settle_repeats, NewMessage, StoreOutcome};
+use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::rooms::{ensure_room, reserve_seqs};
 use super::schema::messages;
+use super::webhooks;
 use crate::domain::{now_millis, UserId};
 use crate::with_backend;
 use diesel::prelude::*;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 pub fn store_batch(
     conn: &mut DbConn,
     batch: &[NewMessage],
+    events: Events,
 ) -> Result<Vec<StoreOutcome>, StorageError> {
     conn.transaction(|conn| {
         let now = now_millis();
@@ -62,10 +64,17 @@ pub fn store_batch(
             }
             let count = fresh.len() as i64;
             let first_seq = reserve_seqs(conn, room, count)? - count + 1;
+            let mut room_events = Vec::new();
+            let with_events = events.for_room(room);
             for (seq, i) in (first_seq..).zip(fresh) {
                 let id = insert_message(conn, &batch[i], seq, now)?;
                 outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
+                if with_events {
+                    webhooks::push_events(&mut room_events, room, id, seq, now);
+                }
             }
+            // Only support conversations with webhooks on: a public room costs no statement.
+            webhooks::insert_events(conn, &room_events)?;
         }
         settle_repeats(outcomes, repeats)
     })

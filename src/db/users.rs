@@ -118,3 +118,69 @@ pub fn find_many(conn: &mut DbConn, ids: &[UserId]) -> Result<Vec<UserRow>, Stor
     }
     Ok(rows)
 }
+
+/// The account bound to the store's id for a customer (`POST /api/auth/identify`): created on
+/// first use (role `user`, no password, `name` as its display name), and given the name and
+/// email the store says now when they changed (an absent email keeps the stored one). Returns
+/// the account and whether an existing one was changed (its open connections then need to
+/// hear of it). Two first calls at once end on the same account: the unique index on
+/// `external_id` lets one insert win, and the other reads what it wrote.
+pub fn identify_customer(
+    conn: &mut DbConn,
+    external_id: &str,
+    name: &str,
+    email: Option<&str>,
+) -> Result<(UserRow, bool), StorageError> {
+    let existing = match find_by_external_id(conn, external_id)? {
+        Some(row) => row,
+        None => match insert_customer(conn, external_id, name, email) {
+            Ok(row) => return Ok((row, false)),
+            Err(StorageError::Conflict(_)) => find_by_external_id(conn, external_id)?.ok_or(
+                StorageError::Inconsistent("the customer that won the insert is missing"),
+            )?,
+            Err(e) => return Err(e),
+        },
+    };
+    let new_email = email.filter(|e| existing.email.as_deref() != Some(*e));
+    if existing.username == name && new_email.is_none() {
+        return Ok((existing, false));
+    }
+    let email = new_email.or(existing.email.as_deref());
+    let row = with_backend!(conn, c => diesel::update(users::table.find(existing.id))
+        .set((users::username.eq(name), users::email.eq(email)))
+        .returning(UserRow::as_returning())
+        .get_result(c))?;
+    Ok((row, true))
+}
+
+fn insert_customer(
+    conn: &mut DbConn,
+    external_id: &str,
+    name: &str,
+    email: Option<&str>,
+) -> Result<UserRow, StorageError> {
+    let row = with_backend!(conn, c => diesel::insert_into(users::table)
+        .values((
+            users::username.eq(name),
+            users::role.eq(Role::User.as_str()),
+            users::password_hash.eq(None::<&str>),
+            users::banned.eq(false),
+            users::created_at.eq(now_millis()),
+            users::external_id.eq(external_id),
+            users::email.eq(email),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(c))?;
+    Ok(row)
+}
+
+/// Sets the email address an account is answered by (`PATCH /api/me`); `NotFound` if there is
+/// no such account.
+pub fn set_email(conn: &mut DbConn, id: UserId, email: &str) -> Result<UserRow, StorageError> {
+    let row = with_backend!(conn, c => diesel::update(users::table.find(id.0))
+        .set(users::email.eq(email))
+        .returning(UserRow::as_returning())
+        .get_result(c)
+        .optional())?;
+    row.ok_or(StorageError::NotFound)
+}

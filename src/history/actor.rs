@@ -209,3 +209,32 @@ impl Handler<CountTotals> for HistoryActor {
         admin::totals(&mut *self.conn()?)
     }
 }
+
+impl Handler<IdentifyCustomer> for HistoryActor {
+    type Result = Result<(UserRow, bool), StorageError>;
+
+    fn handle(&mut self, msg: IdentifyCustomer, _: &mut Self::Context) -> Self::Result {
+        users::identify_customer(
+            &mut *self.conn()?,
+            &msg.external_id,
+            &msg.name,
+            msg.email.as_deref(),
+        )
+    }
+}
+
+impl Handler<SetEmail> for HistoryActor {
+    type Result = Result<UserRow, StorageError>;
+
+    fn handle(&mut self, msg: SetEmail, _: &mut Self::Context) -> Self::Result {
+        users::set_email(&mut *self.conn()?, msg.user, &msg.email)
+    }
+}
+
+impl Handler<MergeGuest> for HistoryActor {
+    type Result = Result<Option<crate::db::merge::MergedConversation>, StorageError>;
+
+    fn handle(&mut self, msg: MergeGuest, _: &mut Self::Context) -> Self::Result {
+        crate::db::merge::merge_guest_conversation(&mut *self.conn()?, msg.guest, msg.customer)
+    }
+}

@@ -186,3 +186,40 @@ pub struct CheckDatabase;
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]
 pub struct Checkpoint;
+
+/// HTTP (identify) → history: the account bound to the store's id for a customer, created on
+/// first use, its name and email brought up to date. Answers with the account and whether an
+/// existing one changed.
+#[derive(Message)]
+#[rtype(result = "Result<(UserRow, bool), StorageError>")]
+pub struct IdentifyCustomer {
+    /// The store's id for the customer, checked.
+    pub external_id: String,
+    /// The display name, checked.
+    pub name: String,
+    /// The email address, checked, if the store sent one.
+    pub email: Option<String>,
+}
+
+/// HTTP (`PATCH /api/me`) → history: set the caller's email address. `NotFound` if the
+/// account is gone.
+#[derive(Message)]
+#[rtype(result = "Result<UserRow, StorageError>")]
+pub struct SetEmail {
+    /// Whose account.
+    pub user: UserId,
+    /// The address, checked.
+    pub email: String,
+}
+
+/// Chat server → history: move the guest's support conversation into the customer's and
+/// finish the guest's account, in one transaction (`db::merge`). `None` when `guest` is not an
+/// active guest account: nothing is written.
+#[derive(Message)]
+#[rtype(result = "Result<Option<crate::db::merge::MergedConversation>, StorageError>")]
+pub struct MergeGuest {
+    /// The guest who signed in on the store.
+    pub guest: UserId,
+    /// The customer they turned out to be.
+    pub customer: UserId,
+}

@@ -6,20 +6,29 @@
 //! The chat server hands it one batch at a time (its outbox keeps at most one in flight), so
 //! its mailbox never holds more than one `StoreMessages`.
 //!
+//! With webhooks on, the same transaction enqueues the events of the support conversations'
+//! messages (`db::webhooks`), and the writer rings the delivery worker's bell after the commit.
+//!
 //! [`HistoryActor`]: super::HistoryActor
 
 use super::messages::StoreMessages;
 use crate::db::connection::DbConnectionManager;
-use crate::db::messages::{store_batch, StoreOutcome};
+use crate::db::messages::{store_batch_with, Events, StoreOutcome};
+use crate::db::webhooks::OutboxBell;
 use crate::db::{DbConn, StorageError};
 use actix::{Actor, Handler, SyncContext};
 use diesel::r2d2::ManageConnection;
+use std::sync::Arc;
 
 /// Stores message batches on a connection of its own, opened on the first batch and opened
 /// again after any failure (a database that went away and came back needs no restart).
 pub struct MessageWriter {
     manager: DbConnectionManager,
     conn: Option<DbConn>,
+    /// Whether batches enqueue webhook events.
+    events: Events,
+    /// Rung after a commit that enqueued events (with webhooks on).
+    bell: Option<Arc<OutboxBell>>,
 }
 
 impl MessageWriter {
@@ -28,6 +37,18 @@ impl MessageWriter {
         MessageWriter {
             manager,
             conn: None,
+            events: Events::Off,
+            bell: None,
+        }
+    }
+
+    /// The same writer, enqueuing the webhook events of support conversations and ringing
+    /// `bell` after each commit that did.
+    pub fn with_webhooks(self, bell: Arc<OutboxBell>) -> MessageWriter {
+        MessageWriter {
+            events: Events::Webhooks,
+            bell: Some(bell),
+            ..self
         }
     }
 
@@ -42,7 +63,15 @@ impl MessageWriter {
                 self.conn.insert(opened)
             }
         };
-        let result = store_batch(conn, batch);
+        let result = store_batch_with(conn, batch, self.events);
+        if let (Some(bell), Ok(outcomes)) = (&self.bell, &result) {
+            let enqueued = batch.iter().zip(outcomes).any(|(m, outcome)| {
+                matches!(outcome, StoreOutcome::Stored { .. }) && self.events.for_room(&m.room)
+            });
+            if enqueued {
+                bell.ring();
+            }
+        }
         if result.is_err() {
             // Whatever failed (a broken connection, a locked file), the next batch starts on a
             // fresh connection rather than on one whose state is unknown.

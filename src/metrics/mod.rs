@@ -47,8 +47,16 @@ pub const OUTBOX_CAPACITY: &str = "chat_outbox_capacity";
 /// Joins and leaves on their way to the database (gauge).
 pub const MEMBERSHIP_PENDING: &str = "chat_membership_changes_pending";
 
+/// Webhook attempts by outcome: delivered, retried, failed (given up) (counter, label
+/// `outcome`).
+pub const WEBHOOK_DELIVERIES: &str = "chat_webhook_deliveries_total";
+/// Webhook events waiting for delivery in the outbox table (gauge).
+pub const WEBHOOK_OUTBOX: &str = "chat_webhook_outbox";
+/// The outcomes of [`WEBHOOK_DELIVERIES`], shown at 0 from the start.
+pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retried", "failed"];
+
 /// Every metric name `GET /metrics` shows, the recorder's and the process's.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 17] = [
     CONNECTIONS,
     ONLINE_USERS,
     LIVE_ROOMS,
@@ -61,6 +69,8 @@ pub const ALL: [&str; 15] = [
     OUTBOX_QUEUED,
     OUTBOX_CAPACITY,
     MEMBERSHIP_PENDING,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_OUTBOX,
     process::CPU_SECONDS,
     process::RESIDENT_MEMORY,
     process::OPEN_FDS,
@@ -178,6 +188,13 @@ impl Metrics {
                 (*code, counter)
             })
             .collect();
+        for outcome in WEBHOOK_OUTCOMES {
+            let label = Label::new("outcome", outcome);
+            metrics
+                .labelled_counter(WEBHOOK_DELIVERIES, label)
+                .increment(0);
+        }
+        metrics.gauge(WEBHOOK_OUTBOX, vec![]).set(0.0);
         let store = Label::new("operation", "store");
         metrics
             .labelled_counter(DATABASE_ERRORS, store)
@@ -206,7 +223,7 @@ enum Kind {
 
 /// The HELP texts (and units) of the recorder's metrics.
 fn describe(recorder: &PrometheusRecorder) {
-    let texts: [(&'static str, Kind, &'static str); 12] = [
+    let texts: [(&'static str, Kind, &'static str); 14] = [
         (CONNECTIONS, Kind::Gauge, "Open WebSocket connections, by the role of their user."),
         (ONLINE_USERS, Kind::Gauge, "Users with at least one open connection."),
         (LIVE_ROOMS, Kind::Gauge, "Rooms with at least one connection in them."),
@@ -219,6 +236,8 @@ fn describe(recorder: &PrometheusRecorder) {
         (OUTBOX_QUEUED, Kind::Gauge, "Messages waiting for the next commit (not counting the one in flight)."),
         (OUTBOX_CAPACITY, Kind::Gauge, "Most messages that may wait for a commit; past it senders are told unavailable."),
         (MEMBERSHIP_PENDING, Kind::Gauge, "Joins and leaves sent to the history actor and not yet answered, or waiting behind another of the same user and room."),
+        (WEBHOOK_DELIVERIES, Kind::Counter, "Webhook attempts, by outcome: delivered (2xx), retried (5xx, timeout, no connection; tried again with backoff), failed (3xx or 4xx: given up)."),
+        (WEBHOOK_OUTBOX, Kind::Gauge, "Webhook events waiting in the outbox table for delivery (due or backing off), as the delivery worker last counted them."),
     ];
     for (name, kind, help) in texts {
         let (name, help) = (name.into(), help.into());
@@ -278,6 +297,21 @@ pub fn refused(code: &'static str) {
             .labelled_counter(REFUSALS, Label::new("code", code))
             .increment(1),
     }
+}
+
+/// A webhook attempt ended with this outcome (one of [`WEBHOOK_OUTCOMES`]).
+pub fn webhook_delivery(outcome: &'static str) {
+    let label = Label::new("outcome", outcome);
+    Metrics::get()
+        .labelled_counter(WEBHOOK_DELIVERIES, label)
+        .increment(1);
+}
+
+/// The delivery worker counted this many events waiting in the outbox.
+pub fn webhook_outbox(depth: i64) {
+    Metrics::get()
+        .gauge(WEBHOOK_OUTBOX, vec![])
+        .set(depth.max(0) as f64);
 }
 
 /// The figures the chat server knows from memory, read at scrape time.

@@ -12,7 +12,7 @@ use std::time::Duration;
 on_both_backends!(a_guest_who_chats_shows_in_the_metrics);
 
 /// Every metric docs/operations.md lists.
-const DOCUMENTED: [&str; 15] = [
+const DOCUMENTED: [&str; 17] = [
     "chat_connections",
     "chat_online_users",
     "chat_live_rooms",
@@ -25,6 +25,8 @@ const DOCUMENTED: [&str; 15] = [
     "chat_outbox_queued",
     "chat_outbox_capacity",
     "chat_membership_changes_pending",
+    "chat_webhook_deliveries_total",
+    "chat_webhook_outbox",
     "chat_process_cpu_seconds_total",
     "chat_process_resident_memory_bytes",
     "chat_process_open_fds",

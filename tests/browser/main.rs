@@ -11,4 +11,5 @@ mod driver;
 mod store;
 mod stories;
 mod widget;
+mod widget_customers;
 mod widget_kit;

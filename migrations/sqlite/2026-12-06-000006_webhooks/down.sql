@@ -1,0 +1,2 @@
+DROP INDEX webhook_outbox_pending;
+DROP TABLE webhook_outbox;

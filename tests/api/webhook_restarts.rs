@@ -1,0 +1,109 @@
+//! Webhooks across a stop of the chat server (the real binary in a child process): events
+//! wait in the database for a receiver that is down and are sent after a restart, and a stop
+//! never waits for a receiver that hangs.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use crate::webhook_receiver::Receiver;
+use crate::webhooks::SECRET;
+use std::net::TcpListener;
+use std::time::Duration;
+
+on_both_backends!(
+    events_written_while_the_receiver_is_down_are_delivered_after_a_restart,
+    a_stop_does_not_wait_for_a_receiver_that_hangs,
+);
+
+/// A guest of the server process in their support conversation: (socket, room).
+async fn guest_in_support(server: &ServerProcess, name: &str) -> (WsClient, String) {
+    let token = server.guest(name).await;
+    let mut client = WsClient::open(&format!("ws://{}/ws?token={token}", server.address), None)
+        .await
+        .expect("upgrade");
+    let hello = client.expect("hello").await;
+    let room = format!("support:{}", hello["user"]["id"]);
+    client.join(&room).await;
+    (client, room)
+}
+
+async fn events_written_while_the_receiver_is_down_are_delivered_after_a_restart(backend: Backend) {
+    // A port nobody listens on: the store's backend is down.
+    let address = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{address}/chat-events");
+    let data = TestData::new(&backend);
+    let env = [
+        ("CHAT_WEBHOOK_URL", url.as_str()),
+        ("CHAT_WEBHOOK_SECRET", SECRET),
+        ("CHAT_WEBHOOK_RETRY_BASE", "50ms"),
+        ("CHAT_WEBHOOK_RETRY_MAX", "200ms"),
+    ];
+    let server = ServerProcess::start_with_env(&data, &env);
+    let (mut ann, room) = guest_in_support(&server, "Ann").await;
+    ann.say(&room, "anyone there?", "c1").await;
+    ann.say(&room, "hello?", "c2").await;
+    let line = server.wait_for_line("not delivered").await;
+    assert!(line.contains("connection refused"), "{line}");
+    assert!(
+        server.log().iter().all(|l| !l.contains(SECRET)),
+        "the log never shows the secret: {:#?}",
+        server.log()
+    );
+    ann.close().await;
+    server.signal("TERM");
+    assert!(server.wait(), "a clean stop");
+
+    // The store comes back, then the chat server: the outbox was in the database.
+    let receiver = Receiver::start_on(address);
+    let server = ServerProcess::start_with_env(&data, &env);
+    let got = receiver.wait_for(3, |_| true).await;
+    let events: Vec<(&str, &str)> = got.iter().map(|r| (r.event(), r.text())).collect();
+    assert_eq!(
+        events,
+        [
+            ("conversation.created", ""),
+            ("message.created", "anyone there?"),
+            ("message.created", "hello?"),
+        ]
+    );
+    drop(server);
+}
+
+async fn a_stop_does_not_wait_for_a_receiver_that_hangs(backend: Backend) {
+    // The store's backend takes the request and sits on it for longer than the test lasts.
+    let receiver = Receiver::answering(|_| {
+        std::thread::sleep(Duration::from_secs(60));
+        200
+    });
+    let url = receiver.url();
+    let data = TestData::new(&backend);
+    let env = [
+        ("CHAT_WEBHOOK_URL", url.as_str()),
+        ("CHAT_WEBHOOK_SECRET", SECRET),
+        ("CHAT_WEBHOOK_TIMEOUT", "60s"),
+        ("CHAT_SHUTDOWN_TIMEOUT", "2s"),
+    ];
+    let server = ServerProcess::start_with_env(&data, &env);
+    let (mut ann, room) = guest_in_support(&server, "Ann").await;
+    ann.say(&room, "hello?", "c1").await;
+    // The request is on its way; its answer will not come.
+    let deadline = std::time::Instant::now() + WAIT;
+    while receiver.arrived() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no webhook was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let stopping = std::time::Instant::now();
+    server.signal("TERM");
+    let exited = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap();
+    assert!(exited, "a clean stop");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the stop took {:?}",
+        stopping.elapsed()
+    );
+}

@@ -1,0 +1,266 @@
+//! The widget and the store's customers: the store names its signed-in customer on the script
+//! tag (or through `ChatWidget.identify`), with the identity hash its backend computes; a guest's
+//! conversation follows them when they sign in, the customer finds it on every device, and a
+//! wrong hash opens nothing.
+
+use crate::driver::{Browser, Driver};
+use crate::helpers::{spawn_app_with, Backend, TestApp, TestData, WAIT};
+use crate::store::{store_page, Store};
+use crate::widget_kit::*;
+use chat_server::embed::EmbedOrigin;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The identity secret the stories' chat server and store share.
+const IDENTITY_SECRET: &str = "the-store-and-the-chat-share-this-secret-0123456789";
+
+/// `hex(HMAC-SHA256(secret, external_id))`, as the store's backend computes it.
+fn identity_hash(external_id: &str) -> String {
+    chat_server::auth::signature::hmac_sha256_hex(
+        IDENTITY_SECRET.as_bytes(),
+        external_id.as_bytes(),
+    )
+}
+
+/// A store whose `/account` page names a signed-in customer on the script tag (with `hash`).
+async fn store_with_customer(
+    external_id: &str,
+    name: &str,
+    email: Option<&str>,
+    hash: &str,
+) -> (Store, TestApp, TestData) {
+    let store = Store::start();
+    let origin = EmbedOrigin::parse(&store.origin()).expect("origin");
+    let (app, data) = spawn_app_with(Backend::Sqlite, |s| {
+        s.embed_origins = vec![origin];
+        s.identity_secret = Some(IDENTITY_SECRET.into());
+    })
+    .await;
+    store.page("/", store_page(&app.base, "Home", ATTRIBUTES));
+    let email = email.map_or(String::new(), |e| format!(r#" data-email="{e}""#));
+    let customer = format!(
+        r#"{ATTRIBUTES} data-external-id="{external_id}" data-name="{name}"{email} data-hash="{hash}""#
+    );
+    store.page("/account", store_page(&app.base, "Your account", &customer));
+    (store, app, data)
+}
+
+/// Waits until the widget's session is the named customer's; returns it.
+async fn wait_for_customer(browser: &Browser, external_id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = session(browser).await;
+        if s["external_id"] == external_id {
+            return s;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "never identified as {external_id}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every_device() {
+    let Some(mut driver) = Driver::start_or_skip(
+        "a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every_device",
+    )
+    .await
+    else {
+        return;
+    };
+    let (store, app, _data) = store_with_customer(
+        "cust-42",
+        "Ann Customer",
+        Some("ann@example.com"),
+        &identity_hash("cust-42"),
+    )
+    .await;
+
+    // A guest asks before signing in on the store.
+    let laptop = driver.browser(1280, 800).await;
+    laptop
+        .client
+        .goto(&store.url("127.0.0.1", "/"))
+        .await
+        .expect("store page");
+    open_widget(&laptop).await;
+    enter_widget(&laptop).await;
+    write(&laptop, "Can I still change the size of my order?").await;
+    leave_widget(&laptop).await;
+
+    // Signed in on the store: the page names the customer, the guest's question comes along.
+    laptop
+        .client
+        .goto(&store.url("127.0.0.1", "/account"))
+        .await
+        .expect("account page");
+    shadow_find(&laptop, "iframe").await;
+    enter_widget(&laptop).await;
+    let me = wait_for_customer(&laptop, "cust-42").await;
+    assert_eq!(me["user"]["role"], "user", "{me}");
+    assert_eq!(me["user"]["username"], "Ann Customer", "{me}");
+    leave_widget(&laptop).await;
+    open_widget(&laptop).await;
+    enter_widget(&laptop).await;
+    laptop
+        .wait_for_text(
+            "#messages .message-text",
+            "Can I still change the size of my order?",
+        )
+        .await;
+    write(&laptop, "It is order #5521").await;
+    let room = format!("support:{}", me["user"]["id"]);
+    let mut staff = staff_in(&app, &room).await;
+    staff
+        .say(&room, "Yes: which size would you like instead?", "s-1")
+        .await;
+    laptop
+        .wait_for_text(
+            "#messages .message-text",
+            "Yes: which size would you like instead?",
+        )
+        .await;
+    leave_widget(&laptop).await;
+    laptop.screenshot("widget-identified").await;
+
+    // The same customer on another device sees the same conversation.
+    let phone = driver.browser(1280, 800).await;
+    phone
+        .client
+        .goto(&store.url("127.0.0.1", "/account"))
+        .await
+        .expect("account page");
+    open_widget(&phone).await;
+    enter_widget(&phone).await;
+    wait_for_customer(&phone, "cust-42").await;
+    for text in [
+        "Can I still change the size of my order?",
+        "It is order #5521",
+        "Yes: which size would you like instead?",
+    ] {
+        phone.wait_for_text("#messages .message-text", text).await;
+    }
+    leave_widget(&phone).await;
+    staff.close().await;
+    laptop.close().await;
+    phone.close().await;
+}
+
+#[actix_rt::test]
+async fn a_wrong_hash_does_not_open_the_customers_conversation() {
+    let Some(mut driver) =
+        Driver::start_or_skip("a_wrong_hash_does_not_open_the_customers_conversation").await
+    else {
+        return;
+    };
+    let forged = identity_hash("someone-else");
+    let (store, app, _data) = store_with_customer("cust-42", "Ann Customer", None, &forged).await;
+    // The real customer has a conversation already.
+    let (status, body) = app
+        .post(
+            "/api/auth/identify",
+            json!({"external_id": "cust-42", "name": "Ann Customer", "hash": identity_hash("cust-42")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut ann = app.connect(body["token"].as_str().expect("token")).await;
+    let room = format!("support:{}", body["user"]["id"]);
+    ann.join(&room).await;
+    ann.say(&room, "My home address is 12 Elm Street", "a-1")
+        .await;
+
+    let browser = driver.browser(1280, 800).await;
+    browser
+        .client
+        .goto(&store.url("127.0.0.1", "/account"))
+        .await
+        .expect("account page");
+    open_widget(&browser).await;
+    enter_widget(&browser).await;
+    browser
+        .wait_until(
+            "the widget says the account could not be confirmed",
+            "return document.querySelector('#notice').textContent.includes('could not confirm');",
+        )
+        .await;
+    assert_eq!(session(&browser).await, Value::Null, "no session at all");
+    let shown = browser
+        .eval("return [...document.querySelectorAll('#messages .message-text')].map(e => e.textContent);")
+        .await;
+    assert_eq!(shown, json!([]), "nothing of Ann's conversation");
+    leave_widget(&browser).await;
+    browser.screenshot("widget-wrong-hash").await;
+
+    // The API says so too; the right hash from the store's own script works.
+    let wrong = browser
+        .eval(&format!(
+            "return ChatWidget.identify({{external_id: 'cust-42', name: 'Ann Customer', hash: {}}}).then(r => r.ok);",
+            json!(forged)
+        ))
+        .await;
+    assert_eq!(wrong, json!(false));
+    let right = browser
+        .eval(&format!(
+            "return ChatWidget.identify({{external_id: 'cust-42', name: 'Ann Customer', hash: {}}}).then(r => r.ok);",
+            json!(identity_hash("cust-42"))
+        ))
+        .await;
+    assert_eq!(right, json!(true));
+    enter_widget(&browser).await;
+    browser
+        .wait_for_text(
+            "#messages .message-text",
+            "My home address is 12 Elm Street",
+        )
+        .await;
+    leave_widget(&browser).await;
+    ann.close().await;
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn with_nobody_online_the_customer_leaves_an_email_to_be_answered_by() {
+    let Some(mut driver) =
+        Driver::start_or_skip("with_nobody_online_the_customer_leaves_an_email_to_be_answered_by")
+            .await
+    else {
+        return;
+    };
+    let (store, _app, data) =
+        store_with_customer("cust-7", "Bo Buyer", None, &identity_hash("cust-7")).await;
+    let browser = driver.browser(1280, 800).await;
+    browser
+        .client
+        .goto(&store.url("127.0.0.1", "/account"))
+        .await
+        .expect("account page");
+    open_widget(&browser).await;
+    enter_widget(&browser).await;
+    wait_for_customer(&browser, "cust-7").await;
+    browser
+        .wait_for_text("#status-text", "We’re away right now")
+        .await;
+    browser.type_into("#email", "bo@example.com").await;
+    browser.click("#email-save").await;
+    browser
+        .wait_until(
+            "the form is gone once the address is kept",
+            "return document.querySelector('#email-form').hidden;",
+        )
+        .await;
+    leave_widget(&browser).await;
+    let pool = chat_server::db::open_pool(
+        &chat_server::db::DbTarget::from_url(&data.database_url),
+        1,
+        chat_server::db::SqliteSync::Full,
+    )
+    .expect("the database");
+    let mut conn = pool.get().expect("a connection");
+    let row = chat_server::db::users::find_by_external_id(&mut conn, "cust-7")
+        .expect("query")
+        .expect("the customer");
+    assert_eq!(row.email.as_deref(), Some("bo@example.com"));
+    browser.close().await;
+}
