@@ -317,6 +317,8 @@ pub enum MessageKind {
     Text,
     /// A notice posted by the staff to a room.
     Announcement,
+    /// Written by the store's backend into a customer's support conversation (server API).
+    Store,
 }
 
 impl MessageKind {
@@ -325,6 +327,7 @@ impl MessageKind {
         match self {
             MessageKind::Text => "text",
             MessageKind::Announcement => "announcement",
+            MessageKind::Store => "store",
         }
     }
 
@@ -332,6 +335,7 @@ impl MessageKind {
     pub fn parse(s: &str) -> MessageKind {
         match s {
             "announcement" => MessageKind::Announcement,
+            "store" => MessageKind::Store,
             _ => MessageKind::Text,
         }
     }

@@ -39,6 +39,7 @@ pub mod error;
 pub mod history;
 pub mod logging;
 pub mod metrics;
+pub mod notification;
 pub mod protocol;
 pub mod startup;
 pub mod state;

@@ -13,7 +13,7 @@ use super::server::{ChatServer, CLOSE_GOING_AWAY};
 use super::stats::unix_seconds;
 use crate::db::StorageError;
 use crate::domain::MessageKind;
-use crate::domain::RoomName;
+use crate::domain::{MessageText, RoomName, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{FetchHistory, ListRooms};
 use crate::protocol::{wire_messages, RoomEntry, ServerFrame};
@@ -40,9 +40,13 @@ impl Handler<Connect> for ChatServer {
                 .into_actor(self)
                 .map(move |result, act, _| {
                     drop(permit);
-                    let (read, rooms) = match split(result) {
-                        Ok((row, rooms)) => (account_of(Some(&row)), rooms),
-                        Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new()),
+                    let (read, rooms, notifications_unread) = match split(result) {
+                        Ok(snapshot) => (
+                            account_of(Some(&snapshot.account)),
+                            snapshot.rooms,
+                            snapshot.notifications_unread,
+                        ),
+                        Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new(), 0),
                         Err(e) => {
                             act.registry.remove(msg.session);
                             return Err(storage_failure("listing rooms", e));
@@ -73,7 +77,11 @@ impl Handler<Connect> for ChatServer {
                         .filter(|summary| summary.room.admits(&user))
                         .map(RoomEntry::from)
                         .collect();
-                    Ok(Connected { user, rooms })
+                    Ok(Connected {
+                        user,
+                        rooms,
+                        notifications_unread,
+                    })
                 }),
         )
     }
@@ -336,16 +344,32 @@ impl Handler<Announce> for ChatServer {
 
     /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
     fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
+        let kind = MessageKind::Announcement;
+        self.post_from_http(msg.from, msg.room, msg.text, kind, ctx)
+    }
+}
+
+impl ChatServer {
+    /// Queues a message an HTTP handler posts (an announcement, a store message) like any
+    /// other, and answers once it is stored, with where.
+    pub(super) fn post_from_http(
+        &mut self,
+        from: UserInfo,
+        room: RoomName,
+        text: MessageText,
+        kind: MessageKind,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<StoredRef, AppError>> {
         let (reply, answer) = oneshot::channel();
-        let announcement = PendingMessage {
+        let message = PendingMessage {
             origin: Origin::Http(reply),
-            from: msg.from,
-            room: msg.room,
-            text: msg.text.into_string(),
-            kind: MessageKind::Announcement,
+            from,
+            room,
+            text: text.into_string(),
+            kind,
             arrived: std::time::Instant::now(),
         };
-        self.enqueue(announcement, ctx);
+        self.enqueue(message, ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
                 Err(AppError::new(ErrorCode::Internal, "the server is stopping"))

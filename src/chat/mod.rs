@@ -14,7 +14,9 @@
 //!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
-//! - [`gauges`]: what a scrape of `GET /metrics` asks it.
+//! - [`gauges`]: what a scrape of `GET /metrics` asks it;
+//! - `store_api.rs`: the store's notifications to every connection of their user, the unread
+//!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
 pub mod fanout;
@@ -31,6 +33,7 @@ pub mod rooms;
 pub mod server;
 pub mod stats;
 pub mod storage_health;
+mod store_api;
 mod storing;
 
 pub use server::{ChatConfig, ChatServer};
