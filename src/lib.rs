@@ -24,7 +24,8 @@
 //! is, behind trusted proxies) depends on nothing of the crate; `logging` (the log's format) is
 //! used by `main` only.
 //! `startup`, which wires everything together once per process. `metrics` (what `GET /metrics`
-//! shows) depends on none of them; the places that count call it.
+//! shows) depends on none of them; the places that count call it. `notification` (a store's
+//! notification, checked at the edge) depends on nothing of the crate either.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
 //! so an `ack` always means durable.
 

@@ -1,6 +1,6 @@
 //! The store backend's API keys: created and revoked by admins, looked up by digest on every
-//! call of `/api/server/*`. Only the SHA-256 digest of a key is stored (see
-//! `crate::auth::signature::sha256_hex`); the key itself is shown once, when it is created.
+//! call of `/api/server/*`. Only the SHA-256 digest of a key is stored (the `auth` layer makes
+//! it); the key itself is shown once, when it is created.
 
 use super::connection::DbConn;
 use super::error::StorageError;
