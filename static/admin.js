@@ -481,6 +481,7 @@ function previewText(c) {
   if (!m) return 'No messages yet';
   const text = oneLine(m.text);
   if (m.kind === 'announcement') return `Announcement: ${text}`;
+  if (m.kind === 'store') return `Store: ${text}`;
   if (client.isMine(m)) return `You: ${text}`;
   if (m.from && m.from.role === 'admin') return `${m.from.username}: ${text}`;
   return text;
@@ -728,7 +729,9 @@ const skin = {
 /** Builds the element of one message (stored, or pending when `row.pending` is set). */
 function buildMessage(row) {
   const { m, pending, mine } = row;
-  const staff = m.from.role === 'admin';
+  // A message the store's backend wrote (server API) answers the customer: the staff's side.
+  const fromStore = m.kind === 'store';
+  const staff = m.from.role === 'admin' || fromStore;
   const announcement = m.kind === 'announcement';
   const cls = ['message', staff ? 'staff' : 'customer'];
   if (mine) cls.push('own');
@@ -745,6 +748,7 @@ function buildMessage(row) {
 
   const meta = h('div', { class: 'message-meta' }, h('span', { class: 'message-author' }, m.from.username));
   if (announcement) meta.prepend(h('span', { class: 'tag tag-announcement' }, icon('megaphone'), 'Announcement'));
+  else if (fromStore) meta.append(h('span', { class: 'tag tag-staff', text: 'Store' }));
   else if (staff) meta.append(h('span', { class: 'tag tag-staff', text: mine ? 'You' : 'Staff' }));
   else if (m.from.role === 'guest') meta.append(h('span', { class: 'tag tag-guest', text: 'guest' }));
   meta.append(h('time', { class: 'message-time', title: fullTime(m.ts), datetime: new Date(m.ts).toISOString() },
