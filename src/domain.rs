@@ -438,4 +438,20 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ann  ").unwrap().as_str(), "Ann");
         assert!(DisplayName::parse("a\u{7}").is_err());
     }
+
+    #[test]
+    fn message_kinds_are_stored_and_sent_by_the_same_name() {
+        for kind in [
+            MessageKind::Text,
+            MessageKind::Announcement,
+            MessageKind::Store,
+        ] {
+            assert_eq!(MessageKind::parse(kind.as_str()), kind);
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.as_str());
+        }
+        assert_eq!(MessageKind::parse("something new"), MessageKind::Text);
+        // The store's account name can never be a login name (db/store_account.rs).
+        assert!(Username::parse(crate::db::store_account::STORE_ACCOUNT_NAME).is_err());
+    }
 }
