@@ -38,20 +38,21 @@ impl Handler<Connect> for ChatServer {
             self.history
                 .send(request)
                 .into_actor(self)
-                .map(move |result, act, _| {
+                .map(move |result, act, ctx| {
                     drop(permit);
-                    let (read, rooms, notifications_unread) = match split(result) {
-                        Ok(snapshot) => (
-                            account_of(Some(&snapshot.account)),
-                            snapshot.rooms,
-                            snapshot.notifications_unread,
-                        ),
-                        Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new(), 0),
-                        Err(e) => {
-                            act.registry.remove(msg.session);
-                            return Err(storage_failure("listing rooms", e));
-                        }
-                    };
+                    let (read, rooms, (notifications_unread, newest_notification)) =
+                        match split(result) {
+                            Ok(snapshot) => (
+                                account_of(Some(&snapshot.account)),
+                                snapshot.rooms,
+                                snapshot.notifications,
+                            ),
+                            Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new(), (0, 0)),
+                            Err(e) => {
+                                act.remove_session(msg.session);
+                                return Err(storage_failure("listing rooms", e));
+                            }
+                        };
                     let Some((ticket, account)) = act.registry.arrive(msg.session, (ticket, read))
                     else {
                         return Err(AppError::new(
@@ -62,7 +63,7 @@ impl Handler<Connect> for ChatServer {
                     let user = match account {
                         Account::Active(user) => user,
                         refused => {
-                            act.registry.remove(msg.session);
+                            act.remove_session(msg.session);
                             return Err(refusal(&refused).unwrap_or_else(|| {
                                 AppError::unauthorized("this account may not connect")
                             }));
@@ -70,6 +71,7 @@ impl Handler<Connect> for ChatServer {
                     };
                     act.registry
                         .register(msg.session, user.clone(), ticket, msg.recipient);
+                    act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
                     // member's list still holds support rooms.
                     let rooms = rooms

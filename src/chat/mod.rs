@@ -12,6 +12,7 @@
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once (routed in
 //!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
+//! - [`notification_cursors`]: what each connection was told of its user's notifications;
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
 //! - [`gauges`]: what a scrape of `GET /metrics` asks it;
@@ -26,6 +27,7 @@ pub mod history_load;
 pub mod membership;
 mod membership_changes;
 pub mod messages;
+pub mod notification_cursors;
 pub mod outbox;
 pub mod refusals;
 pub mod registry;

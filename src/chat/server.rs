@@ -11,6 +11,7 @@ use super::fanout::{self, Deliveries, Skip};
 use super::history_load::HistoryLoad;
 use super::membership::{JoinsInFlight, MembershipQueue};
 use super::messages::*;
+use super::notification_cursors::NotificationCursors;
 use super::outbox::{Outbox, OutboxLimits};
 use super::refusals::forbidden;
 use super::registry::Registry;
@@ -122,6 +123,8 @@ pub struct ChatServer {
     /// When the messages acked by the delivery being handed out arrived (ack latency); kept
     /// for its capacity.
     pub(super) acked_arrivals: Vec<Instant>,
+    /// What each connection was told of its user's notifications (`store_api.rs`).
+    pub(super) notification_cursors: NotificationCursors,
 }
 
 impl ChatServer {
@@ -156,6 +159,7 @@ impl ChatServer {
             deliveries: Deliveries::default(),
             handing_out: Vec::new(),
             acked_arrivals: Vec::new(),
+            notification_cursors: NotificationCursors::default(),
         }
     }
 
@@ -245,6 +249,7 @@ impl ChatServer {
     /// Forgets a connection and takes it out of every room it was in.
     pub(super) fn remove_session(&mut self, session: SessionId) {
         self.joins.forget_session(session);
+        self.notification_cursors.forget(session);
         let Some(entry) = self.registry.remove(session) else {
             return;
         };

@@ -2,7 +2,8 @@
 //! notification to every connection of its user (`Notify`), the unread count after a read on
 //! any connection or over HTTP (`MarkNotificationRead`, `NotificationsUnreadChanged`), and a
 //! message written into a customer's support conversation as the store (`PostAsStore`).
-//! Routing only: who a user's connections are is the registry's.
+//! Routing only: who a user's connections are is the registry's, what each was told of the
+//! notifications is [`NotificationCursors`](super::notification_cursors::NotificationCursors)'.
 
 use super::messages::*;
 use super::refusals::{busy, split, storage_failure};
@@ -10,17 +11,60 @@ use super::server::ChatServer;
 use crate::db::StorageError;
 use crate::domain::{MessageKind, UserId};
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::ReadNotification;
+use crate::history::messages::{CountNotifications, ReadNotification};
 use crate::protocol::ServerFrame;
 use actix::prelude::*;
-use bytestring::ByteString;
 
 impl ChatServer {
-    /// One frame, encoded once, to every open connection of the user.
-    fn tell_user(&mut self, user: UserId, text: ByteString) {
+    /// The user's unread count changed: `notifications_unread`, encoded once, to every open
+    /// connection of the user; those still connecting count again once registered.
+    fn tell_unread(&mut self, user: UserId, count: i64) {
+        let text = ServerFrame::NotificationsUnread { count }.encode();
         for tab in self.registry.tabs(user).to_vec() {
             self.send_frame(tab, text.clone());
         }
+        for session in self.registry.connecting_tabs(user) {
+            self.notification_cursors.count_changed(*session);
+        }
+    }
+
+    /// A connection was registered, its `hello` counting the unread notifications up to
+    /// `cursor`: it gets what was held for it meanwhile, and a new count if it went stale.
+    pub(super) fn notifications_registered(
+        &mut self,
+        session: SessionId,
+        user: UserId,
+        cursor: i64,
+        ctx: &mut Context<Self>,
+    ) {
+        let (frames, recount) = self.notification_cursors.registered(session, cursor);
+        for text in frames {
+            self.send_frame(session, text);
+        }
+        if !recount {
+            return;
+        }
+        // Best effort: without a permit the count of `hello` stands until the next change.
+        let Some(permit) = self.history_load.try_permit() else {
+            return;
+        };
+        self.history
+            .send(CountNotifications { user })
+            .into_actor(self)
+            .map(move |result, act, _| {
+                let _answered = permit;
+                match split(result) {
+                    Ok((count, newest)) => {
+                        act.notification_cursors.recounted(session, newest);
+                        let text = ServerFrame::NotificationsUnread { count }.encode();
+                        act.send_frame(session, text);
+                    }
+                    Err(e) => {
+                        storage_failure("counting notifications", e);
+                    }
+                }
+            })
+            .spawn(ctx);
     }
 
     /// An `error` frame about no room to one connection.
@@ -34,9 +78,19 @@ impl ChatServer {
 impl Handler<Notify> for ChatServer {
     type Result = ();
 
+    /// To every open connection of the user whose `hello` did not count it already; held for
+    /// those still connecting.
     fn handle(&mut self, msg: Notify, _: &mut Context<Self>) {
+        let id = msg.notification.id;
         let text = ServerFrame::Notification(msg.notification).encode();
-        self.tell_user(msg.user, text);
+        for tab in self.registry.tabs(msg.user).to_vec() {
+            if self.notification_cursors.should_send(tab, id) {
+                self.send_frame(tab, text.clone());
+            }
+        }
+        for session in self.registry.connecting_tabs(msg.user) {
+            self.notification_cursors.hold(*session, id, text.clone());
+        }
     }
 }
 
@@ -44,8 +98,7 @@ impl Handler<NotificationsUnreadChanged> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, msg: NotificationsUnreadChanged, _: &mut Context<Self>) {
-        let text = ServerFrame::NotificationsUnread { count: msg.count }.encode();
-        self.tell_user(msg.user, text);
+        self.tell_unread(msg.user, msg.count);
     }
 }
 
@@ -69,10 +122,7 @@ impl Handler<MarkNotificationRead> for ChatServer {
                 // Counted in flight until its answer is handled.
                 let _answered = permit;
                 match split(result) {
-                    Ok(count) => {
-                        let text = ServerFrame::NotificationsUnread { count }.encode();
-                        act.tell_user(user, text);
-                    }
+                    Ok(count) => act.tell_unread(user, count),
                     Err(Ok(StorageError::NotFound)) => {
                         let error = AppError::new(ErrorCode::NotFound, "no such notification");
                         act.send_plain_error(session, error);

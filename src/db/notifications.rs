@@ -91,6 +91,27 @@ pub fn unread_notifications(conn: &mut DbConn, user: UserId) -> Result<i64, Stor
     Ok(count)
 }
 
+/// The user's unread notifications as a new connection counts them: (unread, newest id
+/// counted). The newest id is read first and only notifications up to it are counted, so that
+/// one stored meanwhile is either counted here or newer than the id (and then sent live).
+pub fn unread_notifications_counted(
+    conn: &mut DbConn,
+    user: UserId,
+) -> Result<(i64, i64), StorageError> {
+    let newest = with_backend!(conn, c => notifications::table
+        .filter(notifications::user_id.eq(user.0))
+        .select(diesel::dsl::max(notifications::id))
+        .get_result::<Option<i64>>(c))?
+    .unwrap_or(0);
+    let count = with_backend!(conn, c => notifications::table
+        .filter(notifications::user_id.eq(user.0))
+        .filter(notifications::id.le(newest))
+        .filter(notifications::read_at.is_null())
+        .count()
+        .get_result::<i64>(c))?;
+    Ok((count, newest))
+}
+
 /// Marks one of the user's notifications read (reading it again changes nothing) and returns
 /// the user's unread count after it. `NotFound` when the user has no notification with this id:
 /// someone else's is as unknown as one that does not exist.

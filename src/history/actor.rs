@@ -123,7 +123,7 @@ impl Handler<ListRooms> for HistoryActor {
         Ok(ConnectSnapshot {
             account,
             rooms: rooms::summaries(&mut conn, msg.user)?,
-            notifications_unread: notifications::unread_notifications(&mut conn, msg.user)?,
+            notifications: notifications::unread_notifications_counted(&mut conn, msg.user)?,
         })
     }
 }

@@ -112,8 +112,9 @@ pub struct ConnectSnapshot {
     pub account: UserRow,
     /// Its rooms.
     pub rooms: Vec<RoomSummary>,
-    /// How many of its notifications are unread.
-    pub notifications_unread: i64,
+    /// How many of its notifications are unread, and the newest notification id counted
+    /// (`db::notifications::unread_notifications_counted`).
+    pub notifications: (i64, i64),
 }
 
 /// HTTP → history: create an account. `Conflict` when a registered name is taken.
@@ -298,6 +299,15 @@ pub struct ReadAllNotifications {
 pub struct PrepareStoreMessage {
     /// The store's id for the customer.
     pub external_id: String,
+}
+
+/// Chat server → history: the user's unread notifications counted again, for a connection whose
+/// `hello` count went stale while it connected: (unread, newest id counted).
+#[derive(Message)]
+#[rtype(result = "Result<(i64, i64), StorageError>")]
+pub struct CountNotifications {
+    /// Whose.
+    pub user: UserId,
 }
 
 /// Server API → history: the account with this external id, if any.

@@ -114,6 +114,14 @@ impl Handler<PrepareStoreMessage> for HistoryActor {
     }
 }
 
+impl Handler<CountNotifications> for HistoryActor {
+    type Result = Result<(i64, i64), StorageError>;
+
+    fn handle(&mut self, msg: CountNotifications, _: &mut Self::Context) -> Self::Result {
+        notifications::unread_notifications_counted(&mut *self.conn()?, msg.user)
+    }
+}
+
 impl Handler<FindCustomer> for HistoryActor {
     type Result = Result<Option<UserRow>, StorageError>;
 

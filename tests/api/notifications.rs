@@ -15,6 +15,7 @@ on_both_backends!(
     the_list_is_newest_first_a_page_at_a_time_and_only_ones_own,
     reading_in_one_tab_updates_the_count_in_every_tab,
     a_notification_the_store_gets_wrong_is_refused_and_not_sent,
+    tabs_opened_while_notifications_arrive_count_each_one_once,
 );
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -358,4 +359,49 @@ async fn a_notification_the_store_gets_wrong_is_refused_and_not_sent(backend: Ba
     let body = json!({"external_id": "cust-1", "title": "t".repeat(200), "body": "b".repeat(2000)});
     notify(&app, &key, body).await;
     ann.expect("notification").await;
+}
+
+async fn tabs_opened_while_notifications_arrive_count_each_one_once(backend: Backend) {
+    let (app, data) = spawn_app(backend).await;
+    let key = api_key(&app, "shop").await;
+    let (ann_token, _) = identified_customer(&app, &data, "ann", "cust-1").await;
+    const SENT: i64 = 12;
+    let sending = async {
+        for n in 0..SENT {
+            let body = json!({"external_id": "cust-1", "title": format!("n{n}"), "body": "b"});
+            notify(&app, &key, body).await;
+        }
+    };
+    // Waves of tabs opening at once, so that some connect while a notification is stored.
+    let opening = async {
+        let mut tabs = Vec::new();
+        for _ in 0..3 {
+            let wave = (0..6).map(|_| app.connect(&ann_token));
+            tabs.extend(futures_util::future::join_all(wave).await);
+        }
+        tabs
+    };
+    let ((), tabs) = futures_util::future::join(sending, opening).await;
+
+    // Whenever a tab opened, its hello count and what came after add up to every notification,
+    // none twice (and a read recount, if any, is the truth at its time).
+    for mut tab in tabs {
+        let mut count = tab.hello["notifications_unread"].as_i64().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        while let Ok(Some(frame)) = tab.next(SHORT).await {
+            match frame["type"].as_str().unwrap() {
+                "notification" => {
+                    assert!(seen.insert(frame["id"].as_i64().unwrap()), "twice: {frame}");
+                    count += 1;
+                }
+                "notifications_unread" => count = frame["count"].as_i64().unwrap(),
+                _ => panic!("unexpected {frame}"),
+            }
+        }
+        assert_eq!(
+            count, SENT,
+            "hello {} then {seen:?}",
+            tab.hello["notifications_unread"]
+        );
+    }
 }
