@@ -26,6 +26,7 @@ import { ChatClient } from './lib/client.js';
 import { dropMessage, lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
+import { ApiKeysPanel } from './api-keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -147,6 +148,17 @@ const api = createApi({
   },
 });
 
+const apiKeys = new ApiKeysPanel({
+  api,
+  form: $('#api-key-form'),
+  name: $('#api-key-name'),
+  create: $('#api-key-create'),
+  fresh: $('#api-key-fresh'),
+  freshKey: $('#api-key-value'),
+  list: $('#api-key-list'),
+  result: $('#api-key-result'),
+});
+
 const roomPath = (room) => encodeURIComponent(room);
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +223,7 @@ function startConsole(me) {
   renderThread();
   refreshConversations();
   refreshStats();
+  apiKeys.refresh();
   client.start(state.token, me);
   state.timers.push(
     setInterval(refreshStats, STATS_EVERY_MS),
@@ -238,6 +251,7 @@ function stopConsole() {
   dom.composer.value = '';
   dom.announceRoom.value = '';
   dom.announceText.value = '';
+  apiKeys.reset();
   dom.announceResult.textContent = '';
   for (const k of STAT_KEYS) {
     const el = dom.stats.querySelector(`[data-stat="${k}"]`);

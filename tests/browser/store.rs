@@ -103,3 +103,62 @@ async fn the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff
     customer.close().await;
     staff.close().await;
 }
+
+#[actix_rt::test]
+async fn the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it() {
+    let Some(mut driver) = Driver::start_or_skip(
+        "the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it",
+    )
+    .await
+    else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let staff = driver.browser(1280, 900).await;
+    staff.open(&app, "/admin").await;
+    staff.type_into("#admin-username", "staff").await;
+    staff.type_into("#admin-password", "staff-password").await;
+    staff.click("#admin-login").await;
+    staff.find("#console").await;
+    staff
+        .wait_for_text("#api-key-list .panel-empty", "No API keys yet.")
+        .await;
+
+    staff.type_into("#api-key-name", "shop backend").await;
+    staff.click("#api-key-create").await;
+    staff
+        .wait_until(
+            "the new key is shown",
+            "return document.querySelector('#api-key-value').value.startsWith('ck_');",
+        )
+        .await;
+    let key = staff
+        .eval("return document.querySelector('#api-key-value').value;")
+        .await;
+    let key = key.as_str().unwrap().to_owned();
+    staff
+        .wait_for_text("#api-key-list .api-key-name", "shop backend")
+        .await;
+    let listed = staff
+        .eval("return document.querySelector('#api-key-list').textContent;")
+        .await;
+    assert!(!listed.as_str().unwrap().contains(&key), "{listed}");
+    staff.screenshot("admin-api-key-made").await;
+
+    // The key opens the server API ...
+    let path = "/api/server/conversations/nobody/messages";
+    let (status, _) = app.get(path, Some(&key)).await;
+    assert_eq!(status, 404, "accepted: no such customer");
+
+    // ... until it is revoked in the console.
+    staff
+        .eval("window.confirm = () => true; return true;")
+        .await;
+    staff.click("#api-key-list .revoke-key").await;
+    staff
+        .wait_for_text("#api-key-list .panel-empty", "No API keys yet.")
+        .await;
+    let (status, _) = app.get(path, Some(&key)).await;
+    assert_eq!(status, 401);
+    staff.close().await;
+}
