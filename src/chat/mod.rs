@@ -14,9 +14,12 @@
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once (routed in
 //!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
+//! - [`notification_cursors`]: what each connection was told of its user's notifications;
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
-//! - [`gauges`]: what a scrape of `GET /metrics` asks it.
+//! - [`gauges`]: what a scrape of `GET /metrics` asks it;
+//! - `store_api.rs`: the store's notifications to every connection of their user, the unread
+//!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
 pub mod fanout;
@@ -27,6 +30,7 @@ pub mod membership;
 mod membership_changes;
 pub mod merging;
 pub mod messages;
+pub mod notification_cursors;
 pub mod outbox;
 pub mod refusals;
 pub mod registry;
@@ -34,6 +38,7 @@ pub mod rooms;
 pub mod server;
 pub mod stats;
 pub mod storage_health;
+mod store_api;
 mod storing;
 
 pub use server::{ChatConfig, ChatServer};

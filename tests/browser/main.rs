@@ -8,4 +8,5 @@
 mod helpers;
 
 mod driver;
+mod store;
 mod stories;
