@@ -339,21 +339,10 @@ impl ServerFrame {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        [
-            ErrorCode::BadRequest,
-            ErrorCode::Unauthorized,
-            ErrorCode::Forbidden,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::TooLarge,
-            ErrorCode::RateLimited,
-            ErrorCode::Internal,
-            ErrorCode::Unavailable,
-            ErrorCode::MethodNotAllowed,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {s}")))
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {s}")))
     }
 }
 
@@ -546,6 +535,16 @@ mod tests {
         ];
         for frame in frames {
             let back: ServerFrame = serde_json::from_str(&frame.encode()).unwrap();
+            assert_eq!(back, frame);
+        }
+    }
+
+    #[test]
+    fn an_error_frame_of_every_code_reads_back() {
+        for code in ErrorCode::ALL {
+            let frame = ServerFrame::error(code, "why", Some("c1".into()), None);
+            let back: ServerFrame = serde_json::from_str(&frame.encode())
+                .unwrap_or_else(|e| panic!("{code:?} does not read back: {e}"));
             assert_eq!(back, frame);
         }
     }
