@@ -321,6 +321,8 @@ pub enum MessageKind {
     Text,
     /// A notice posted by the staff to a room.
     Announcement,
+    /// Written by the store's backend into a customer's support conversation (server API).
+    Store,
 }
 
 impl MessageKind {
@@ -329,6 +331,7 @@ impl MessageKind {
         match self {
             MessageKind::Text => "text",
             MessageKind::Announcement => "announcement",
+            MessageKind::Store => "store",
         }
     }
 
@@ -336,6 +339,7 @@ impl MessageKind {
     pub fn parse(s: &str) -> MessageKind {
         match s {
             "announcement" => MessageKind::Announcement,
+            "store" => MessageKind::Store,
             _ => MessageKind::Text,
         }
     }
@@ -437,5 +441,21 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert_eq!(DisplayName::parse("  Ann  ").unwrap().as_str(), "Ann");
         assert!(DisplayName::parse("a\u{7}").is_err());
+    }
+
+    #[test]
+    fn message_kinds_are_stored_and_sent_by_the_same_name() {
+        for kind in [
+            MessageKind::Text,
+            MessageKind::Announcement,
+            MessageKind::Store,
+        ] {
+            assert_eq!(MessageKind::parse(kind.as_str()), kind);
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.as_str());
+        }
+        assert_eq!(MessageKind::parse("something new"), MessageKind::Text);
+        // The store's account name can never be a login name (db/store_account.rs).
+        assert!(Username::parse(crate::db::store_account::STORE_ACCOUNT_NAME).is_err());
     }
 }

@@ -24,7 +24,8 @@
 //! is, behind trusted proxies) and `embed` (the store sites the widget may be framed by) depend
 //! on nothing of the crate; `logging` (the log's format) is used by `main` only.
 //! `startup`, which wires everything together once per process. `metrics` (what `GET /metrics`
-//! shows) depends on none of them; the places that count call it.
+//! shows) depends on none of them; the places that count call it. `notification` (a store's
+//! notification, checked at the edge) depends on nothing of the crate either.
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
 //! so an `ack` always means durable. `webhooks` (after `auth`, before `state`) sends the
 //! events the message writer put in the outbox table to the store's backend, on a thread of its
@@ -42,6 +43,7 @@ pub mod error;
 pub mod history;
 pub mod logging;
 pub mod metrics;
+pub mod notification;
 pub mod protocol;
 pub mod startup;
 pub mod state;

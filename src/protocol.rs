@@ -3,6 +3,7 @@
 //! step. The chat server encodes a frame once and shares the bytes with every recipient.
 
 use crate::db::models::{RoomSummary, StoredMessage};
+use crate::db::notifications::NotificationRow;
 use crate::domain::{MessageKind, UserInfo};
 use crate::error::ErrorCode;
 use bytestring::ByteString;
@@ -59,6 +60,12 @@ pub enum ClientFrame {
         /// Seq read up to.
         seq: i64,
     },
+    /// A notification of the user's has been read (every connection of the user then gets
+    /// `notifications_unread`).
+    NotificationRead {
+        /// The notification's id.
+        id: i64,
+    },
 }
 
 /// A message as the wire shows it: `message` frames, the lists of `joined` and `history`, and
@@ -104,6 +111,34 @@ impl From<StoredMessage> for WireMessage {
 /// Messages read from the database, as the wire shows them.
 pub fn wire_messages(messages: Vec<StoredMessage>) -> Vec<WireMessage> {
     messages.into_iter().map(WireMessage::from).collect()
+}
+
+/// A notification as the wire shows it: the `notification` frame and the items of
+/// `GET /api/notifications`. `link` is always there, `null` when the notification has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationFrame {
+    /// Its id.
+    pub id: i64,
+    /// One line.
+    pub title: String,
+    /// The text (render it as text).
+    pub body: String,
+    /// An http(s) link, or null.
+    pub link: Option<String>,
+    /// Sent at, in milliseconds since the epoch.
+    pub ts: i64,
+}
+
+impl From<NotificationRow> for NotificationFrame {
+    fn from(row: NotificationRow) -> Self {
+        NotificationFrame {
+            id: row.id,
+            title: row.title,
+            body: row.body,
+            link: row.link,
+            ts: row.created_at,
+        }
+    }
 }
 
 /// One room of the `hello` list.
@@ -157,6 +192,8 @@ pub enum ServerFrame {
         rooms: Vec<RoomEntry>,
         /// What the connection may send.
         limits: Limits,
+        /// How many of the user's notifications (from the store) are unread.
+        notifications_unread: i64,
     },
     /// The connection is now in the room.
     Joined {
@@ -253,6 +290,14 @@ pub enum ServerFrame {
         /// The message.
         message: WireMessage,
     },
+    /// A notification from the store (server API), to every connection of its user.
+    Notification(NotificationFrame),
+    /// The user's count of unread notifications changed (one was read, on any connection):
+    /// to every connection of the user.
+    NotificationsUnread {
+        /// Unread notifications.
+        count: i64,
+    },
     /// Something the client sent was refused.
     Error {
         /// Stable code.
@@ -294,21 +339,10 @@ impl ServerFrame {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        [
-            ErrorCode::BadRequest,
-            ErrorCode::Unauthorized,
-            ErrorCode::Forbidden,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::TooLarge,
-            ErrorCode::RateLimited,
-            ErrorCode::Internal,
-            ErrorCode::Unavailable,
-            ErrorCode::MethodNotAllowed,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {s}")))
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {s}")))
     }
 }
 
@@ -378,6 +412,10 @@ mod tests {
                     room: "lobby".into(),
                     seq: 3,
                 },
+            ),
+            (
+                json!({"type":"notification_read","id":12}),
+                ClientFrame::NotificationRead { id: 12 },
             ),
         ];
         for (value, frame) in cases {
@@ -491,11 +529,45 @@ mod tests {
                     rate_per_sec: 20.0,
                     rate_burst: 40.0,
                 },
+                notifications_unread: 3,
             },
+            ServerFrame::NotificationsUnread { count: 2 },
         ];
         for frame in frames {
             let back: ServerFrame = serde_json::from_str(&frame.encode()).unwrap();
             assert_eq!(back, frame);
         }
+    }
+
+    #[test]
+    fn an_error_frame_of_every_code_reads_back() {
+        for code in ErrorCode::ALL {
+            let frame = ServerFrame::error(code, "why", Some("c1".into()), None);
+            let back: ServerFrame = serde_json::from_str(&frame.encode())
+                .unwrap_or_else(|e| panic!("{code:?} does not read back: {e}"));
+            assert_eq!(back, frame);
+        }
+    }
+
+    #[test]
+    fn notification_frames_have_the_names_of_the_issue() {
+        let shipped = ServerFrame::Notification(NotificationFrame {
+            id: 5,
+            title: "Shipped".into(),
+            body: "On its way".into(),
+            link: None,
+            ts: 1_700_000_000_000,
+        });
+        let value: serde_json::Value = serde_json::from_str(&shipped.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"notification","id":5,"title":"Shipped","body":"On its way",
+                   "link":null,"ts":1_700_000_000_000i64})
+        );
+        let back: ServerFrame = serde_json::from_str(&shipped.encode()).unwrap();
+        assert_eq!(back, shipped);
+        let unread = ServerFrame::NotificationsUnread { count: 0 };
+        let value: serde_json::Value = serde_json::from_str(&unread.encode()).unwrap();
+        assert_eq!(value, json!({"type":"notifications_unread","count":0}));
     }
 }

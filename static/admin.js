@@ -27,6 +27,7 @@ import { dropMessage, lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { loadSettings } from './admin-settings.js';
+import { ApiKeysPanel } from './api-keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -148,6 +149,17 @@ const api = createApi({
   },
 });
 
+const apiKeys = new ApiKeysPanel({
+  api,
+  form: $('#api-key-form'),
+  name: $('#api-key-name'),
+  create: $('#api-key-create'),
+  fresh: $('#api-key-fresh'),
+  freshKey: $('#api-key-value'),
+  list: $('#api-key-list'),
+  result: $('#api-key-result'),
+});
+
 const roomPath = (room) => encodeURIComponent(room);
 
 // ---------------------------------------------------------------------------------------------
@@ -213,6 +225,7 @@ function startConsole(me) {
   refreshConversations();
   refreshStats();
   loadSettings(api);
+  apiKeys.refresh();
   client.start(state.token, me);
   state.timers.push(
     setInterval(refreshStats, STATS_EVERY_MS),
@@ -240,6 +253,7 @@ function stopConsole() {
   dom.composer.value = '';
   dom.announceRoom.value = '';
   dom.announceText.value = '';
+  apiKeys.reset();
   dom.announceResult.textContent = '';
   for (const k of STAT_KEYS) {
     const el = dom.stats.querySelector(`[data-stat="${k}"]`);
@@ -483,6 +497,7 @@ function previewText(c) {
   if (!m) return 'No messages yet';
   const text = oneLine(m.text);
   if (m.kind === 'announcement') return `Announcement: ${text}`;
+  if (m.kind === 'store') return `Store: ${text}`;
   if (client.isMine(m)) return `You: ${text}`;
   if (m.from && m.from.role === 'admin') return `${m.from.username}: ${text}`;
   return text;
@@ -730,7 +745,9 @@ const skin = {
 /** Builds the element of one message (stored, or pending when `row.pending` is set). */
 function buildMessage(row) {
   const { m, pending, mine } = row;
-  const staff = m.from.role === 'admin';
+  // A message the store's backend wrote (server API) answers the customer: the staff's side.
+  const fromStore = m.kind === 'store';
+  const staff = m.from.role === 'admin' || fromStore;
   const announcement = m.kind === 'announcement';
   const cls = ['message', staff ? 'staff' : 'customer'];
   if (mine) cls.push('own');
@@ -747,6 +764,7 @@ function buildMessage(row) {
 
   const meta = h('div', { class: 'message-meta' }, h('span', { class: 'message-author' }, m.from.username));
   if (announcement) meta.prepend(h('span', { class: 'tag tag-announcement' }, icon('megaphone'), 'Announcement'));
+  else if (fromStore) meta.append(h('span', { class: 'tag tag-staff', text: 'Store' }));
   else if (staff) meta.append(h('span', { class: 'tag tag-staff', text: mine ? 'You' : 'Staff' }));
   else if (m.from.role === 'guest') meta.append(h('span', { class: 'tag tag-guest', text: 'guest' }));
   meta.append(h('time', { class: 'message-time', title: fullTime(m.ts), datetime: new Date(m.ts).toISOString() },

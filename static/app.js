@@ -80,6 +80,8 @@ const me = () => client.user;
 const mySupportRoom = () => (me() ? 'support:' + me().id : null);
 const isMine = (m) => client.isMine(m);
 const isAnnouncement = (m) => m.kind === 'announcement';
+/** Written by the store's own backend (server API): shown on the staff's side, tagged Store. */
+const isFromStore = (m) => m.kind === 'store';
 const openRoomModel = () => (state.openRoom && client.rooms.get(state.openRoom)) || null;
 
 function roomLabel(name) {
@@ -525,7 +527,7 @@ function timeEl(ts) {
 
 function buildMessage(row) {
   const { m, pending: p, mine } = row;
-  const staff = m.from.role === 'admin';
+  const staff = m.from.role === 'admin' || isFromStore(m);
   const cls = ['message'];
   if (mine) cls.push('mine');
   if (row.grouped) cls.push('grouped');
@@ -557,7 +559,7 @@ function buildMessage(row) {
   if (!row.grouped) {
     body.append(h('div', { class: 'message-head' + (mine ? ' sr-only' : '') },
       h('span', { class: 'message-author' }, m.from.username),
-      staff && h('span', { class: 'staff-tag' }, 'Staff')));
+      staff && h('span', { class: 'staff-tag' }, isFromStore(m) ? 'Store' : 'Staff')));
   }
   const meta = h('span', { class: 'message-meta' }, timeEl(m.ts));
   if (mine) {

@@ -449,7 +449,7 @@ function readNotification(id) {
 function renderNotifications() {
   const items = state.notifications.map((n) => {
     const link = typeof n.link === 'string' && /^https?:\/\//i.test(n.link)
-      ? h('a', { class: 'notification-link', href: n.link, target: '_top', rel: 'noopener' }, 'Open') : null;
+      ? h('a', { class: 'notification-link', href: n.link, target: '_top', rel: 'noopener' }, 'View details') : null;
     if (link) link.addEventListener('click', () => readNotification(n.id));
     const dismiss = h('button', { class: 'notification-dismiss', type: 'button', 'aria-label': 'Dismiss: ' + (n.title || '') }, '×');
     dismiss.addEventListener('click', () => readNotification(n.id));

@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The caller, if they are staff now (checked on the stored account).
-pub(super) async fn staff(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
+pub(crate) async fn staff(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
     let account = current_account(state, caller).await?;
     if account.role == Role::Admin {
         Ok(account)

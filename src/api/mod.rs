@@ -4,13 +4,16 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod caller;
 pub mod health;
 pub mod identify;
 pub mod metrics;
+pub mod notifications;
 pub mod pages;
 pub mod rooms;
+pub mod server;
 pub mod socket;
 pub mod widget;
 
@@ -37,7 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(metrics::configure)
     .configure(pages::configure)
     .configure(widget::configure)
-    .configure(identify::configure);
+    .configure(identify::configure)
+    .configure(api_keys::configure)
+    .configure(notifications::configure)
+    .configure(server::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
@@ -82,7 +88,8 @@ pub fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
+/// The JSON 405 of a known path asked with another method.
+pub(crate) async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::new(
         ErrorCode::MethodNotAllowed,
         "method not allowed here",

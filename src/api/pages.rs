@@ -66,6 +66,7 @@ const ASSETS: &[Asset] = &[
     asset!("widget.html", "text/html; charset=utf-8"),
     asset!("widget-app.js", "text/javascript; charset=utf-8"),
     asset!("widget.css", "text/css; charset=utf-8"),
+    asset!("api-keys.js", "text/javascript; charset=utf-8"),
     // The modules both pages import (see the README's table).
     asset!("lib/api.js", "text/javascript; charset=utf-8"),
     asset!("lib/client.js", "text/javascript; charset=utf-8"),

@@ -13,7 +13,7 @@ use super::server::{ChatServer, CLOSE_GOING_AWAY};
 use super::stats::unix_seconds;
 use crate::db::StorageError;
 use crate::domain::MessageKind;
-use crate::domain::RoomName;
+use crate::domain::{MessageText, RoomName, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{FetchHistory, ListRooms};
 use crate::protocol::{wire_messages, RoomEntry, ServerFrame};
@@ -38,16 +38,21 @@ impl Handler<Connect> for ChatServer {
             self.history
                 .send(request)
                 .into_actor(self)
-                .map(move |result, act, _| {
+                .map(move |result, act, ctx| {
                     drop(permit);
-                    let (read, rooms) = match split(result) {
-                        Ok((row, rooms)) => (account_of(Some(&row)), rooms),
-                        Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new()),
-                        Err(e) => {
-                            act.registry.remove(msg.session);
-                            return Err(storage_failure("listing rooms", e));
-                        }
-                    };
+                    let (read, rooms, (notifications_unread, newest_notification)) =
+                        match split(result) {
+                            Ok(snapshot) => (
+                                account_of(Some(&snapshot.account)),
+                                snapshot.rooms,
+                                snapshot.notifications,
+                            ),
+                            Err(Ok(StorageError::NotFound)) => (Account::Gone, Vec::new(), (0, 0)),
+                            Err(e) => {
+                                act.remove_session(msg.session);
+                                return Err(storage_failure("listing rooms", e));
+                            }
+                        };
                     let Some((ticket, account)) = act.registry.arrive(msg.session, (ticket, read))
                     else {
                         return Err(AppError::new(
@@ -58,7 +63,7 @@ impl Handler<Connect> for ChatServer {
                     let user = match account {
                         Account::Active(user) => user,
                         refused => {
-                            act.registry.remove(msg.session);
+                            act.remove_session(msg.session);
                             return Err(refusal(&refused).unwrap_or_else(|| {
                                 AppError::unauthorized("this account may not connect")
                             }));
@@ -66,6 +71,7 @@ impl Handler<Connect> for ChatServer {
                     };
                     act.registry
                         .register(msg.session, user.clone(), ticket, msg.recipient);
+                    act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
                     // member's list still holds support rooms.
                     let rooms = rooms
@@ -73,7 +79,11 @@ impl Handler<Connect> for ChatServer {
                         .filter(|summary| summary.room.admits(&user))
                         .map(RoomEntry::from)
                         .collect();
-                    Ok(Connected { user, rooms })
+                    Ok(Connected {
+                        user,
+                        rooms,
+                        notifications_unread,
+                    })
                 }),
         )
     }
@@ -336,16 +346,32 @@ impl Handler<Announce> for ChatServer {
 
     /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
     fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
+        let kind = MessageKind::Announcement;
+        self.post_from_http(msg.from, msg.room, msg.text, kind, ctx)
+    }
+}
+
+impl ChatServer {
+    /// Queues a message an HTTP handler posts (an announcement, a store message) like any
+    /// other, and answers once it is stored, with where.
+    pub(super) fn post_from_http(
+        &mut self,
+        from: UserInfo,
+        room: RoomName,
+        text: MessageText,
+        kind: MessageKind,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<StoredRef, AppError>> {
         let (reply, answer) = oneshot::channel();
-        let announcement = PendingMessage {
+        let message = PendingMessage {
             origin: Origin::Http(reply),
-            from: msg.from,
-            room: msg.room,
-            text: msg.text.into_string(),
-            kind: MessageKind::Announcement,
+            from,
+            room,
+            text: text.into_string(),
+            kind,
             arrived: std::time::Instant::now(),
         };
-        self.enqueue(announcement, ctx);
+        self.enqueue(message, ctx);
         Box::pin(async move {
             answer.await.unwrap_or_else(|_| {
                 Err(AppError::new(ErrorCode::Internal, "the server is stopping"))

@@ -43,6 +43,8 @@ pub struct Connected {
     pub user: UserInfo,
     /// The user's rooms, their own support conversation first.
     pub rooms: Vec<crate::protocol::RoomEntry>,
+    /// How many of the user's notifications are unread (`hello`'s `notifications_unread`).
+    pub notifications_unread: i64,
 }
 
 /// Session → chat server: the connection is gone, registered or still connecting. Idempotent.
@@ -239,6 +241,54 @@ pub struct ListOnline {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// Session → chat server: the user has read one of their notifications (`notification_read`).
+/// Every connection of the user then gets `notifications_unread`; an id that is not one of the
+/// user's is answered with a `not_found` error frame.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct MarkNotificationRead {
+    /// The connection.
+    pub session: SessionId,
+    /// The notification.
+    pub id: i64,
+}
+
+/// Server API → chat server: a notification was stored for `user`; every open connection of
+/// the user gets it as a `notification` frame (encoded once).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Notify {
+    /// Whose.
+    pub user: UserId,
+    /// The frame's content.
+    pub notification: crate::protocol::NotificationFrame,
+}
+
+/// Notifications API → chat server: the user's unread notifications are now `count` (one or all
+/// were read over HTTP); every open connection of the user gets `notifications_unread`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct NotificationsUnreadChanged {
+    /// Whose.
+    pub user: UserId,
+    /// Unread notifications now.
+    pub count: i64,
+}
+
+/// Server API → chat server: the store writes `text` into a customer's support conversation as
+/// `from` (the store's account), with kind `store`. Like [`Announce`], it joins the outbox and
+/// answers once it is stored (and delivered), with where it was stored.
+#[derive(Message)]
+#[rtype(result = "Result<StoredRef, AppError>")]
+pub struct PostAsStore {
+    /// The store's account.
+    pub from: UserInfo,
+    /// The customer's support conversation.
+    pub room: RoomName,
+    /// The checked text.
+    pub text: MessageText,
+}
 
 /// Chat server → session: something to do with the connection.
 #[derive(Message)]

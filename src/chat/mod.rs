@@ -14,10 +14,13 @@
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once (routed in
 //!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
+//! - [`notification_cursors`]: what each connection was told of its user's notifications;
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
 //! - [`gauges`]: what a scrape of `GET /metrics` asks it;
 //! - [`support_status`]: whether staff are online, for the widget.
+//! - `store_api.rs`: the store's notifications to every connection of their user, the unread
+//!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
 pub mod fanout;
@@ -28,6 +31,7 @@ pub mod membership;
 mod membership_changes;
 pub mod merging;
 pub mod messages;
+pub mod notification_cursors;
 pub mod outbox;
 pub mod refusals;
 pub mod registry;
@@ -35,6 +39,7 @@ pub mod rooms;
 pub mod server;
 pub mod stats;
 pub mod storage_health;
+mod store_api;
 mod storing;
 pub mod support_status;
 

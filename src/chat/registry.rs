@@ -261,6 +261,13 @@ impl<R> Registry<R> {
         (entry.rooms.len() < before).then(|| entry.user.clone())
     }
 
+    /// The user's connections still connecting (their account and snapshot being read).
+    pub fn connecting_tabs(&self, user: UserId) -> &[SessionId] {
+        self.connecting_by_user
+            .get(&user)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// Every open connection of the user.
     pub fn tabs(&self, user: UserId) -> &[SessionId] {
         self.tabs.get(&user).map_or(&[], Vec::as_slice)

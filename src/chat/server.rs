@@ -11,6 +11,7 @@ use super::fanout::{self, Deliveries, Skip};
 use super::history_load::HistoryLoad;
 use super::membership::{JoinsInFlight, MembershipQueue};
 use super::messages::*;
+use super::notification_cursors::NotificationCursors;
 use super::outbox::{Outbox, OutboxLimits};
 use super::refusals::forbidden;
 use super::registry::Registry;
@@ -124,6 +125,8 @@ pub struct ChatServer {
     pub(super) acked_arrivals: Vec<Instant>,
     /// Guests' conversations waiting to move into their customers' (`merging.rs`).
     pub(super) merges: super::merging::MergeQueue,
+    /// What each connection was told of its user's notifications (`store_api.rs`).
+    pub(super) notification_cursors: NotificationCursors,
 }
 
 impl ChatServer {
@@ -159,6 +162,7 @@ impl ChatServer {
             handing_out: Vec::new(),
             acked_arrivals: Vec::new(),
             merges: Default::default(),
+            notification_cursors: NotificationCursors::default(),
         }
     }
 
@@ -248,6 +252,7 @@ impl ChatServer {
     /// Forgets a connection and takes it out of every room it was in.
     pub(super) fn remove_session(&mut self, session: SessionId) {
         self.joins.forget_session(session);
+        self.notification_cursors.forget(session);
         let Some(entry) = self.registry.remove(session) else {
             return;
         };

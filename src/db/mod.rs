@@ -1,6 +1,7 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
-//! [`rooms`], [`admin`], [`merge`]). Only the history actor (and tests) call them; nothing here knows
+//! [`rooms`], [`admin`], [`merge`]; the store's server API: [`api_keys`], [`notifications`],
+//! [`store_account`]). Only the history actor (and tests) call them; nothing here knows
 //! about actors.
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
@@ -13,14 +14,17 @@
 //! bound again (about 20 µs per query, measured with callgrind).
 
 pub mod admin;
+pub mod api_keys;
 pub mod batch;
 pub mod connection;
 pub mod error;
 pub mod merge;
 pub mod messages;
 pub mod models;
+pub mod notifications;
 pub mod rooms;
 pub mod schema;
+pub mod store_account;
 pub mod store_pg_arrays;
 pub mod store_statements;
 pub mod users;

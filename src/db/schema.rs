@@ -49,6 +49,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The store backend's API keys, as SHA-256 digests (`/api/server/*`).
+    api_keys (id) {
+        id -> BigInt,
+        name -> Text,
+        key_digest -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Notifications the store sent its customers.
+    notifications (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        title -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        created_at -> BigInt,
+        read_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(messages -> rooms (room));
 diesel::joinable!(room_members -> users (user_id));

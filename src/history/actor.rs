@@ -5,8 +5,8 @@
 
 use super::messages::*;
 use crate::db::messages::{deleted_seqs, read_window, Window};
-use crate::db::models::{RoomSummary, UserRow};
-use crate::db::{admin, rooms, users, DbConn, DbPool, StorageError};
+use crate::db::models::UserRow;
+use crate::db::{admin, notifications, rooms, users, DbConn, DbPool, StorageError};
 use crate::domain::{RoomKind, RoomName};
 use actix::{Actor, Handler, SyncContext};
 use diesel::connection::SimpleConnection;
@@ -23,7 +23,8 @@ impl HistoryActor {
         HistoryActor { pool }
     }
 
-    fn conn(
+    /// A pooled connection (the server API's handlers, `server_api.rs`, use it too).
+    pub(super) fn conn(
         &self,
     ) -> Result<PooledConnection<crate::db::connection::DbConnectionManager>, StorageError> {
         Ok(self.pool.get()?)
@@ -114,12 +115,16 @@ impl Handler<MarkRead> for HistoryActor {
 }
 
 impl Handler<ListRooms> for HistoryActor {
-    type Result = Result<(UserRow, Vec<RoomSummary>), StorageError>;
+    type Result = Result<ConnectSnapshot, StorageError>;
 
     fn handle(&mut self, msg: ListRooms, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
-        let user = users::find_by_id(&mut conn, msg.user)?.ok_or(StorageError::NotFound)?;
-        Ok((user, rooms::summaries(&mut conn, msg.user)?))
+        let account = users::find_by_id(&mut conn, msg.user)?.ok_or(StorageError::NotFound)?;
+        Ok(ConnectSnapshot {
+            account,
+            rooms: rooms::summaries(&mut conn, msg.user)?,
+            notifications: notifications::unread_notifications_counted(&mut conn, msg.user)?,
+        })
     }
 }
 

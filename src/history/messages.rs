@@ -96,13 +96,25 @@ pub struct MarkRead {
     pub seq: i64,
 }
 
-/// Chat server → history: the account behind a new connection and its rooms for `hello`.
-/// `NotFound` when the account no longer exists.
+/// Chat server → history: the account behind a new connection, its rooms and its unread
+/// notifications for `hello`, in one round trip. `NotFound` when the account no longer exists.
 #[derive(Message)]
-#[rtype(result = "Result<(UserRow, Vec<RoomSummary>), StorageError>")]
+#[rtype(result = "Result<ConnectSnapshot, StorageError>")]
 pub struct ListRooms {
     /// Whose rooms.
     pub user: UserId,
+}
+
+/// What [`ListRooms`] reads for a new connection.
+#[derive(Debug, Clone)]
+pub struct ConnectSnapshot {
+    /// The account as stored.
+    pub account: UserRow,
+    /// Its rooms.
+    pub rooms: Vec<RoomSummary>,
+    /// How many of its notifications are unread, and the newest notification id counted
+    /// (`db::notifications::unread_notifications_counted`).
+    pub notifications: (i64, i64),
 }
 
 /// HTTP → history: create an account. `Conflict` when a registered name is taken.
@@ -222,4 +234,123 @@ pub struct MergeGuest {
     pub guest: UserId,
     /// The customer they turned out to be.
     pub customer: UserId,
+}
+
+/// Whom the store's backend names: its own id for the customer, or our user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerRef {
+    /// The store's id (`users.external_id`), as `POST /api/auth/identify` bound it.
+    ExternalId(String),
+    /// Our id.
+    Id(UserId),
+}
+
+/// Admin API → history: store a new API key by its digest.
+#[derive(Message)]
+#[rtype(result = "Result<crate::db::api_keys::ApiKeyRow, StorageError>")]
+pub struct CreateApiKey {
+    /// What the admin calls it.
+    pub name: String,
+    /// `hex(SHA-256(key))`.
+    pub key_digest: String,
+}
+
+/// Admin API → history: the keys in use, oldest first.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<crate::db::api_keys::ApiKeyRow>, StorageError>")]
+pub struct ListApiKeys;
+
+/// Admin API → history: revoke a key; `NotFound` if no key in use has this id.
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct RevokeApiKey {
+    /// Its id.
+    pub id: i64,
+}
+
+/// Server API → history: the key in use with this digest, if any (and note its use).
+#[derive(Message)]
+#[rtype(result = "Result<Option<crate::db::api_keys::ApiKeyRow>, StorageError>")]
+pub struct UseApiKey {
+    /// `hex(SHA-256(key))` of the bearer token.
+    pub key_digest: String,
+}
+
+/// Server API → history: store a notification for a customer; `NotFound` if there is no such
+/// customer. One round trip: the customer is looked up and the notification stored together.
+#[derive(Message)]
+#[rtype(result = "Result<crate::db::notifications::NotificationRow, StorageError>")]
+pub struct CreateNotification {
+    /// Whose.
+    pub customer: CustomerRef,
+    /// What.
+    pub notification: crate::notification::NewNotification,
+}
+
+/// Notifications API → history: a page of the user's notifications, newest first.
+#[derive(Message)]
+#[rtype(result = "Result<NotificationsPage, StorageError>")]
+pub struct ListNotifications {
+    /// Whose.
+    pub user: UserId,
+    /// Only those with an id below this one; the newest when absent.
+    pub before: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A page of notifications.
+#[derive(Debug, Clone)]
+pub struct NotificationsPage {
+    /// Newest first.
+    pub notifications: Vec<crate::db::notifications::NotificationRow>,
+    /// Whether older ones exist.
+    pub more: bool,
+    /// How many of the user's notifications are unread, all pages together.
+    pub unread: i64,
+}
+
+/// Notifications API or chat server → history: mark one of the user's notifications read;
+/// answers the user's unread count after it. `NotFound` if it is not the user's.
+#[derive(Message)]
+#[rtype(result = "Result<i64, StorageError>")]
+pub struct ReadNotification {
+    /// Whose.
+    pub user: UserId,
+    /// Which.
+    pub id: i64,
+}
+
+/// Notifications API → history: mark every notification of the user read.
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct ReadAllNotifications {
+    /// Whose.
+    pub user: UserId,
+}
+
+/// Server API → history: the customer with this external id and the store's own account (the
+/// author of store messages, created on first use); `NotFound` if there is no such customer.
+#[derive(Message)]
+#[rtype(result = "Result<(UserRow, UserRow), StorageError>")]
+pub struct PrepareStoreMessage {
+    /// The store's id for the customer.
+    pub external_id: String,
+}
+
+/// Chat server → history: the user's unread notifications counted again, for a connection whose
+/// `hello` count went stale while it connected: (unread, newest id counted).
+#[derive(Message)]
+#[rtype(result = "Result<(i64, i64), StorageError>")]
+pub struct CountNotifications {
+    /// Whose.
+    pub user: UserId,
+}
+
+/// Server API → history: the account with this external id, if any.
+#[derive(Message)]
+#[rtype(result = "Result<Option<UserRow>, StorageError>")]
+pub struct FindCustomer {
+    /// The store's id for the customer.
+    pub external_id: String,
 }

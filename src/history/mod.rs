@@ -5,6 +5,7 @@
 
 pub mod actor;
 pub mod messages;
+mod server_api;
 pub mod writer;
 
 pub use actor::HistoryActor;

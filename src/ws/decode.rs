@@ -3,7 +3,9 @@
 //! refused `send`). Plain functions: the session spends the rate budget between
 //! [`check_size`] and [`parse_frame`], and forwards what [`to_request`] gives.
 
-use crate::chat::messages::{GetHistory, Join, Leave, MarkRead, Publish, SessionId, SetTyping};
+use crate::chat::messages::{
+    GetHistory, Join, Leave, MarkNotificationRead, MarkRead, Publish, SessionId, SetTyping,
+};
 use crate::domain::{ClientMessageId, MessageText, RoomName};
 use crate::error::{AppError, ErrorCode};
 use crate::protocol::ClientFrame;
@@ -62,6 +64,8 @@ pub enum Request {
     History(GetHistory),
     /// `read`.
     Read(MarkRead),
+    /// `notification_read`.
+    NotificationRead(MarkNotificationRead),
 }
 
 /// Refuses a frame over `max_frame_bytes` before anything else is done with it.
@@ -169,6 +173,12 @@ pub fn to_request(
             }
             Request::Read(MarkRead { session, room, seq })
         }
+        ClientFrame::NotificationRead { id } => {
+            if id < 1 {
+                return Err(Refusal::bad_request("id must be 1 or more"));
+            }
+            Request::NotificationRead(MarkNotificationRead { session, id })
+        }
     };
     Ok(request)
 }
@@ -237,6 +247,8 @@ mod tests {
             r#"{"type":"history","room":"lobby","before":0}"#,
             r#"{"type":"history","room":"lobby","limit":101}"#,
             r#"{"type":"read","room":"lobby","seq":-5}"#,
+            r#"{"type":"notification_read","id":0}"#,
+            r#"{"type":"notification_read","id":"7"}"#,
         ] {
             assert_eq!(refusal(text).error.code, ErrorCode::BadRequest, "{text}");
         }
@@ -244,6 +256,11 @@ mod tests {
             panic!("a history frame without limit is valid");
         };
         assert_eq!(page.limit, DEFAULT_PAGE);
+        let read = decode(r#"{"type":"notification_read","id":7}"#);
+        let Ok(Request::NotificationRead(read)) = read else {
+            panic!("{read:?}");
+        };
+        assert_eq!(read.id, 7);
     }
 
     #[test]

@@ -341,5 +341,6 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             }
         }),
         (s(), n()).prop_map(|(room, seq)| ClientFrame::Read { room, seq }),
+        n().prop_map(|id| ClientFrame::NotificationRead { id }),
     ]
 }

@@ -172,6 +172,7 @@ impl WsSession {
             Request::Typing(typing) => self.forward(typing),
             Request::History(page) => self.forward(page),
             Request::Read(read) => self.forward(read),
+            Request::NotificationRead(read) => self.forward(read),
         }
     }
 
@@ -321,6 +322,7 @@ impl Actor for WsSession {
                         user: act.user.clone(),
                         rooms: connected.rooms,
                         limits: act.limits.announced(),
+                        notifications_unread: connected.notifications_unread,
                     };
                     ctx.text(hello.encode());
                 }

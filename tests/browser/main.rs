@@ -9,6 +9,7 @@ mod helpers;
 
 mod driver;
 mod store;
+mod store_site;
 mod stories;
 mod widget;
 mod widget_customers;

@@ -1,141 +1,164 @@
-//! A store's own site for the widget stories: a tiny HTTP server on another port (so another
-//! origin than the chat server's), serving the pages the story gives it, each with the
-//! `<script src=".../widget.js">` tag a store adds.
+//! What the store's backend writes into a customer's conversation (server API, kind `store`),
+//! as the customer and the staff see it in their browsers.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::driver::Driver;
+use crate::helpers::{spawn_app, Backend, TestData};
+use serde_json::json;
 
-/// A page: its HTML and the Content-Security-Policy it is sent with, if any.
-type Page = (String, Option<String>);
-
-/// The store's site, on 127.0.0.1 (also reachable as localhost) on a port of its own.
-pub struct Store {
-    /// Its port.
-    pub port: u16,
-    pages: Arc<Mutex<HashMap<String, Page>>>,
-    stop: Arc<AtomicBool>,
+/// Binds the guest named `name` to the store's `external_id`, as identify would.
+fn bind_external_id(data: &TestData, name: &str, external_id: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut conn = diesel::SqliteConnection::establish(&data.database_url).expect("open");
+    let changed = diesel::sql_query(format!(
+        "UPDATE users SET external_id = '{external_id}' WHERE username = '{name}'"
+    ))
+    .execute(&mut conn)
+    .expect("update");
+    assert_eq!(changed, 1);
 }
 
-impl Store {
-    /// Starts serving (an empty site until pages are given).
-    pub fn start() -> Store {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the store");
-        let port = listener.local_addr().expect("address").port();
-        let pages: Arc<Mutex<HashMap<String, Page>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (served, stopped) = (pages.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(stream) = stream {
-                    let pages = served.clone();
-                    std::thread::spawn(move || answer(stream, &pages));
-                }
-            }
-        });
-        Store { port, pages, stop }
-    }
-
-    /// Serves `html` at `path`.
-    pub fn page(&self, path: &str, html: String) {
-        self.pages
-            .lock()
-            .expect("pages")
-            .insert(path.to_owned(), (html, None));
-    }
-
-    /// Serves `html` at `path` with this Content-Security-Policy (a shop with a policy of its own).
-    pub fn page_with_policy(&self, path: &str, html: String, policy: &str) {
-        self.pages
-            .lock()
-            .expect("pages")
-            .insert(path.to_owned(), (html, Some(policy.to_owned())));
-    }
-
-    /// `http://<host>:<port><path>`.
-    pub fn url(&self, host: &str, path: &str) -> String {
-        format!("http://{host}:{}{path}", self.port)
-    }
-
-    /// The store's origin as the stories list it in --embed-origins.
-    pub fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-fn answer(mut stream: TcpStream, pages: &Mutex<HashMap<String, Page>>) {
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    // The rest of the head.
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let path = target.split('?').next().unwrap_or("/");
-    let page = pages.lock().expect("pages").get(path).cloned();
-    let (status, body, policy) = match page {
-        Some((html, policy)) => ("200 OK", html, policy),
-        None => ("404 Not Found", "<h1>Not found</h1>".to_owned(), None),
-    };
-    let policy = policy.map_or(String::new(), |p| {
-        format!("Content-Security-Policy: {p}\r\n")
-    });
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
-         {policy}Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
-/// A page of the store: a heading, some products, and the widget's script tag with these
-/// `data-` attributes (already written as ` name="value"` pairs). Its own styles are
-/// deliberately loud, to show that none of them reach the widget.
-pub fn store_page(chat_base: &str, heading: &str, attributes: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Acme Outdoor</title>
-<style>
-  body {{ margin: 0; font-family: Georgia, serif; background: #f6f1e7; color: #2b2118; }}
-  header {{ background: #2b2118; color: #f6f1e7; padding: 18px 32px; font-size: 22px; }}
-  main {{ padding: 24px 32px; display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 20px; }}
-  .product {{ background: #fff; border-radius: 8px; padding: 16px; box-shadow: 0 1px 3px rgba(0,0,0,.15); }}
-  .product b {{ display: block; margin-bottom: 6px; }}
-  button, iframe, div {{ font-size: 30px !important; }}
-  button {{ background: red !important; border: 5px dashed lime !important; }}
-</style></head>
-<body>
-<header>Acme Outdoor · {heading}</header>
-<main>
-  <div class="product"><b>Trail tent</b>2-person, 1.9 kg<br>€249</div>
-  <div class="product"><b>Down jacket</b>800 fill<br>€189</div>
-  <div class="product"><b>Camp stove</b>Titanium<br>€79</div>
-  <div class="product"><b>Headlamp</b>400 lumen<br>€39</div>
-</main>
-<p><a id="next-page" href="/other">More products</a></p>
-<script src="{chat_base}/widget.js" defer{attributes}></script>
-</body></html>"#
+#[actix_rt::test]
+async fn the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff() {
+    let Some(mut driver) = Driver::start_or_skip(
+        "the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff",
     )
+    .await
+    else {
+        return;
+    };
+    let (app, data) = spawn_app(Backend::Sqlite).await;
+    let customer = driver.browser(1280, 800).await;
+    customer.open(&app, "/").await;
+    customer.type_into("#guest-name", "Carla Customer").await;
+    customer.click("#guest-start").await;
+    customer
+        .wait_for_text("#room-title", "Help from the store")
+        .await;
+    customer
+        .wait_until(
+            "the socket is connected",
+            "return document.querySelector('#connection-status').dataset.state === 'connected';",
+        )
+        .await;
+    bind_external_id(&data, "Carla Customer", "cust-7");
+
+    let (staff_token, _) = app.staff().await;
+    let (status, created) = app
+        .post_as(&staff_token, "/api/admin/api-keys", json!({"name": "shop"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let (status, stored) = app
+        .post_as(
+            &key,
+            "/api/server/conversations/cust-7/messages",
+            json!({"text": "Your order <b>#7</b> has shipped"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{stored}");
+
+    // The customer sees it live, from the store, as text.
+    customer
+        .wait_for_text(
+            "#messages .message-text",
+            "Your order <b>#7</b> has shipped",
+        )
+        .await;
+    let shown = customer
+        .eval(
+            "const m = [...document.querySelectorAll('#messages .message')].pop();
+             return [m.classList.contains('staff'), m.querySelector('.staff-tag').textContent,
+                     m.querySelector('.message-author').textContent,
+                     m.querySelector('.message-text b') === null];",
+        )
+        .await;
+    assert_eq!(shown, json!([true, "Store", "The store", true]));
+    customer.screenshot("chat-store-message").await;
+
+    // The staff sees it on the staff's side of the conversation, tagged Store.
+    let staff = driver.browser(1280, 800).await;
+    staff.open(&app, "/admin").await;
+    staff.type_into("#admin-username", "staff").await;
+    staff.type_into("#admin-password", "staff-password").await;
+    staff.click("#admin-login").await;
+    staff.find("#console").await;
+    let room = stored["room"].as_str().unwrap();
+    staff
+        .click(&format!(".conversation[data-room=\"{room}\"]"))
+        .await;
+    staff
+        .wait_for_text(
+            "#conversation-messages .message-text",
+            "Your order <b>#7</b> has shipped",
+        )
+        .await;
+    let shown = staff
+        .eval(
+            "const m = [...document.querySelectorAll('#conversation-messages .message')].pop();
+             return [m.classList.contains('staff'), m.querySelector('.tag-staff').textContent];",
+        )
+        .await;
+    assert_eq!(shown, json!([true, "Store"]));
+    staff.screenshot("admin-store-message").await;
+    customer.close().await;
+    staff.close().await;
+}
+
+#[actix_rt::test]
+async fn the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it() {
+    let Some(mut driver) = Driver::start_or_skip(
+        "the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it",
+    )
+    .await
+    else {
+        return;
+    };
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let staff = driver.browser(1280, 900).await;
+    staff.open(&app, "/admin").await;
+    staff.type_into("#admin-username", "staff").await;
+    staff.type_into("#admin-password", "staff-password").await;
+    staff.click("#admin-login").await;
+    staff.find("#console").await;
+    staff
+        .wait_for_text("#api-key-list .panel-empty", "No API keys yet.")
+        .await;
+
+    staff.type_into("#api-key-name", "shop backend").await;
+    staff.click("#api-key-create").await;
+    staff
+        .wait_until(
+            "the new key is shown",
+            "return document.querySelector('#api-key-value').value.startsWith('ck_');",
+        )
+        .await;
+    let key = staff
+        .eval("return document.querySelector('#api-key-value').value;")
+        .await;
+    let key = key.as_str().unwrap().to_owned();
+    staff
+        .wait_for_text("#api-key-list .api-key-name", "shop backend")
+        .await;
+    let listed = staff
+        .eval("return document.querySelector('#api-key-list').textContent;")
+        .await;
+    assert!(!listed.as_str().unwrap().contains(&key), "{listed}");
+    staff.screenshot("admin-api-key-made").await;
+
+    // The key opens the server API ...
+    let path = "/api/server/conversations/nobody/messages";
+    let (status, _) = app.get(path, Some(&key)).await;
+    assert_eq!(status, 404, "accepted: no such customer");
+
+    // ... until it is revoked in the console.
+    staff
+        .eval("window.confirm = () => true; return true;")
+        .await;
+    staff.click("#api-key-list .revoke-key").await;
+    staff
+        .wait_for_text("#api-key-list .panel-empty", "No API keys yet.")
+        .await;
+    let (status, _) = app.get(path, Some(&key)).await;
+    assert_eq!(status, 401);
+    staff.close().await;
 }

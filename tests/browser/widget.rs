@@ -3,7 +3,7 @@
 //! for that origin only. Staff answer through the API and a socket, as the console would.
 
 use crate::driver::Driver;
-use crate::store::store_page;
+use crate::store_site::store_page;
 use crate::widget_kit::*;
 use fantoccini::key::Key;
 use serde_json::{json, Value};

@@ -1,11 +1,11 @@
 //! The widget and the store's customers: the store names its signed-in customer on the script
 //! tag (or through `ChatWidget.identify`), with the identity hash its backend computes; a guest's
 //! conversation follows them when they sign in, the customer finds it on every device, and a
-//! wrong hash opens nothing.
+//! wrong hash opens nothing; the store's notifications count on the launcher and show in the widget.
 
 use crate::driver::{Browser, Driver};
 use crate::helpers::{spawn_app_with, Backend, TestApp, TestData, WAIT};
-use crate::store::{store_page, Store};
+use crate::store_site::{store_page, Store};
 use crate::widget_kit::*;
 use chat_server::embed::EmbedOrigin;
 use serde_json::{json, Value};
@@ -263,4 +263,97 @@ async fn with_nobody_online_the_customer_leaves_an_email_to_be_answered_by() {
         .expect("the customer");
     assert_eq!(row.email.as_deref(), Some("bo@example.com"));
     browser.close().await;
+}
+
+#[actix_rt::test]
+async fn a_notification_from_the_store_counts_on_the_launcher_and_shows_in_the_widget() {
+    let Some(mut driver) = Driver::start_or_skip(
+        "a_notification_from_the_store_counts_on_the_launcher_and_shows_in_the_widget",
+    )
+    .await
+    else {
+        return;
+    };
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let visitor = driver.browser(1280, 800).await;
+    visitor
+        .client
+        .goto(&store.url("127.0.0.1", "/"))
+        .await
+        .expect("store page");
+    open_widget(&visitor).await;
+    enter_widget(&visitor).await;
+    write(&visitor, "Where is my parcel?").await;
+    let me = session(&visitor).await;
+    leave_widget(&visitor).await;
+    shadow_find(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .expect("close");
+
+    // The store's backend, with an API key made by an admin.
+    let (admin, _) = app.staff().await;
+    let (status, key) = app
+        .post_as(
+            &admin,
+            "/api/admin/api-keys",
+            json!({"name": "shop backend"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let key = key["key"].as_str().expect("key").to_owned();
+    let (status, body) = app
+        .post_as(
+            &key,
+            "/api/server/notifications",
+            json!({
+                "user_id": me["user"]["id"],
+                "title": "Your order has shipped",
+                "body": "Order #5521 is on its way.",
+                "link": "https://shop.example/orders/5521"
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_in_shadow(
+        &visitor,
+        "the launcher counts the notification and shows its title",
+        "const b = root.querySelector('.badge'); const p = root.querySelector('.bubble');
+         return !b.hidden && b.textContent === '1' && !p.hidden
+             && p.querySelector('.bubble-from').textContent === 'Your order has shipped';",
+    )
+    .await;
+    visitor.screenshot("widget-notification-closed").await;
+
+    open_widget(&visitor).await;
+    enter_widget(&visitor).await;
+    visitor
+        .wait_for_text(".notification-title", "Your order has shipped")
+        .await;
+    visitor
+        .wait_for_text(".notification-body", "Order #5521 is on its way.")
+        .await;
+    leave_widget(&visitor).await;
+    visitor.screenshot("widget-notification").await;
+    enter_widget(&visitor).await;
+    visitor.click(".notification-dismiss").await;
+    visitor
+        .wait_until(
+            "the notification is read",
+            "return document.querySelectorAll('.notification').length === 0;",
+        )
+        .await;
+    leave_widget(&visitor).await;
+    let token = me["token"].as_str().expect("token");
+    let started = Instant::now();
+    loop {
+        let (_, list) = app.get("/api/notifications", Some(token)).await;
+        if list["unread"] == 0 {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "never read: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    visitor.close().await;
 }

@@ -3,7 +3,7 @@
 
 use crate::driver::{Browser, ENTER};
 use crate::helpers::{spawn_app_with, Backend, TestApp, TestData, WsClient, WAIT};
-use crate::store::{store_page, Store};
+use crate::store_site::{store_page, Store};
 use chat_server::embed::EmbedOrigin;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
