@@ -219,7 +219,9 @@ function onHello(f) {
 }
 
 const isStaffReply = (m) => !client.isMine(m);
-const previewOf = (m) => ({ from: m.from ? m.from.username : options.title, text: oneLine(m.text).slice(0, 200) });
+/** Who wrote it, as the widget names them: the store's own messages (server API) by the widget's title. */
+const authorOf = (m) => (m.kind === 'store' || !m.from ? options.title : m.from.username);
+const previewOf = (m) => ({ from: authorOf(m), text: oneLine(m.text).slice(0, 200) });
 
 function onJoined(r, f, firstLoad) {
   if (r.name !== supportRoom()) return;
@@ -309,7 +311,7 @@ const skin = {
     if (m.kind && m.kind !== 'text') cls.push(m.kind);
     const node = h('div', { class: cls.join(' '), dataset: { seq: m.seq == null ? '' : String(m.seq) } });
     if (m.cid) node.dataset.cid = m.cid;
-    if (!mine && !row.grouped) node.append(h('span', { class: 'message-author' }, m.from.username));
+    if (!mine && !row.grouped) node.append(h('span', { class: 'message-author' }, authorOf(m)));
     node.append(h('div', { class: 'bubble message-text' }, m.text));
     if (row.last || p) {
       const status = !p ? '' : p.status === 'failed' ? ' · Not sent' : ' · Sending…';

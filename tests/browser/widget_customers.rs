@@ -122,6 +122,32 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
             "Yes: which size would you like instead?",
         )
         .await;
+    // The store's backend writes too (server API): shown as the store's, under the widget's title.
+    let (admin, _) = app.staff().await;
+    let (status, key) = app
+        .post_as(
+            &admin,
+            "/api/admin/api-keys",
+            json!({"name": "shop backend"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let (status, body) = app
+        .post_as(
+            key["key"].as_str().expect("key"),
+            "/api/server/conversations/cust-42/messages",
+            json!({"text": "Order #5521: size changed to L."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    laptop
+        .wait_until(
+            "the store's message is shown as the store's",
+            "return [...document.querySelectorAll('#messages .message.store')].some(m =>
+                 m.querySelector('.message-text').textContent === 'Order #5521: size changed to L.'
+                 && m.querySelector('.message-author').textContent === 'Acme help');",
+        )
+        .await;
     leave_widget(&laptop).await;
     laptop.screenshot("widget-identified").await;
 
@@ -139,6 +165,7 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
         "Can I still change the size of my order?",
         "It is order #5521",
         "Yes: which size would you like instead?",
+        "Order #5521: size changed to L.",
     ] {
         phone.wait_for_text("#messages .message-text", text).await;
     }
