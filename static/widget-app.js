@@ -18,11 +18,11 @@ import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
+import { Notifications } from './widget-notifications.js';
+import { loadSession, storeSession, emailGiven, noteEmail } from './widget-session.js';
 
 // ------------------------------------------------------------------ 1. options
 
-const SESSION_KEY = 'chat.widget.session'; // {token, user, external_id}
-const EMAIL_KEY = 'chat.widget.email';     // the user id whose email was given here
 const STATUS_EVERY_MS = 30000;
 
 const params = new URLSearchParams(location.search);
@@ -63,8 +63,6 @@ const state = {
   unread: 0,              // staff messages not yet seen in the conversation
   countedUpTo: 0,         // messages up to this seq are counted in `unread` already
   preview: null,          // {from, text}: the newest unseen reply
-  notifications: [],      // unread notifications shown, newest first
-  notificationsUnread: 0,
   starting: null,         // the guest sign-in in flight
   identifying: false,     // an identify in flight: a 401 meanwhile is the guest's merged token
 };
@@ -82,19 +80,9 @@ const api = createApi({
 /** Calls that must not end the session on 401 (identify with a wrong hash). */
 const plainApi = createApi({ token: () => (state.session ? state.session.token : null) });
 
-function loadSession() {
-  try {
-    const s = JSON.parse(localStorage.getItem(SESSION_KEY) || 'null');
-    return s && typeof s.token === 'string' && s.user && typeof s.user.id === 'number' ? s : null;
-  } catch (_) { return null; }
-}
-
-function saveSession(s) {
-  state.session = s;
-  try {
-    if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
-    else { localStorage.removeItem(SESSION_KEY); localStorage.removeItem(EMAIL_KEY); }
-  } catch (_) { /* storage off: this page load only */ }
+function saveSession(session) {
+  state.session = session;
+  storeSession(session);
 }
 
 const supportRoom = () => (state.session ? 'support:' + state.session.user.id : null);
@@ -106,14 +94,13 @@ function begin(session) {
   state.unread = 0;
   state.countedUpTo = 0;
   state.preview = null;
-  state.notifications = [];
-  state.notificationsUnread = 0;
+  notifications.clear();
   client.start(session.token, session.user);
   client.addRoom(supportRoom());
   list.reset();
   render();
   report();
-  if (state.visible) loadNotifications();
+  if (state.visible) notifications.load(api);
 }
 
 /** Ends the session here: no socket, no token, an empty conversation. */
@@ -122,8 +109,7 @@ function forget(message) {
   saveSession(null);
   state.unread = 0;
   state.preview = null;
-  state.notifications = [];
-  state.notificationsUnread = 0;
+  notifications.clear();
   list.reset();
   showNotice(message || '');
   render();
@@ -163,7 +149,7 @@ async function identify(who) {
   try {
     const data = await plainApi('POST', '/api/auth/identify', identity, { auth: asGuest });
     begin({ token: data.token, user: data.user, external_id: identity.external_id });
-    if (identity.email) rememberEmail();
+    if (identity.email) noteEmail(state.session);
     showNotice('');
     return { ok: true };
   } catch (err) {
@@ -214,7 +200,7 @@ function onHello(f) {
     state.unread = entry.unread;
     state.countedUpTo = entry.last_seq;
   }
-  if (typeof f.notifications_unread === 'number') state.notificationsUnread = f.notifications_unread;
+  notifications.setUnread(f.notifications_unread);
   report();
 }
 
@@ -262,14 +248,10 @@ function onFrame(f) {
       if (f.room === supportRoom()) { state.unread = f.count; if (!f.count) state.preview = null; report(); }
       break;
     case 'notification':
-      state.notifications = [f, ...state.notifications.filter((n) => n.id !== f.id)].slice(0, 20);
-      state.notificationsUnread += 1;
-      renderNotifications();
-      report();
+      notifications.receive(f);
       break;
     case 'notifications_unread':
-      state.notificationsUnread = f.count;
-      report();
+      notifications.setUnread(f.count);
       break;
     default:
       break;
@@ -345,7 +327,7 @@ function render() {
   if (room()) list.render();
   else el.messages.replaceChildren(intro());
   renderStatus();
-  renderNotifications();
+  notifications.render();
   renderTyping();
   composer.update();
 }
@@ -375,14 +357,6 @@ async function refreshStatus() {
   renderStatus();
 }
 
-function emailGiven() {
-  if (!state.session) return false;
-  if (state.session.user.email) return true; // GET /api/me says so
-  try { return localStorage.getItem(EMAIL_KEY) === String(state.session.user.id); } catch (_) { return false; }
-}
-function rememberEmail() {
-  try { localStorage.setItem(EMAIL_KEY, String(state.session.user.id)); } catch (_) { /* this page load only */ }
-}
 
 /** Staff online now: the server's count, or a staff member present in the conversation. */
 function staffOnline() {
@@ -397,7 +371,7 @@ function renderStatus() {
   el.statusText.textContent = online === null ? 'We’ll reply here as soon as we can'
     : online > 0 ? 'We’re online now'
       : 'We’re away right now';
-  el.emailForm.hidden = online !== 0 || emailGiven();
+  el.emailForm.hidden = online !== 0 || emailGiven(state.session);
 }
 
 async function saveEmail(e) {
@@ -413,7 +387,7 @@ async function saveEmail(e) {
   try {
     await ensureSession();
     await api('PATCH', '/api/me', { email });
-    rememberEmail();
+    noteEmail(state.session);
     el.emailNote.textContent = '';
     el.emailForm.hidden = true;
     showNotice('');
@@ -428,41 +402,11 @@ async function saveEmail(e) {
   }
 }
 
-/** The unread notifications, when the endpoint answers (older servers have none). */
-async function loadNotifications() {
-  if (!state.session) return;
-  try {
-    const data = await api('GET', '/api/notifications?limit=10');
-    const unread = (data.notifications || []).filter((n) => !n.read && !n.read_at);
-    const live = state.notifications.filter((n) => !unread.some((u) => u.id === n.id));
-    state.notifications = [...live, ...unread].slice(0, 20);
-    renderNotifications();
-  } catch (_) { /* nothing to show */ }
-}
-
-function readNotification(id) {
-  client.conn.send({ type: 'notification_read', id });
-  state.notifications = state.notifications.filter((n) => n.id !== id);
-  state.notificationsUnread = Math.max(0, state.notificationsUnread - 1);
-  renderNotifications();
-  report();
-}
-
-function renderNotifications() {
-  const items = state.notifications.map((n) => {
-    const link = typeof n.link === 'string' && /^https?:\/\//i.test(n.link)
-      ? h('a', { class: 'notification-link', href: n.link, target: '_top', rel: 'noopener' }, 'View details') : null;
-    if (link) link.addEventListener('click', () => readNotification(n.id));
-    const dismiss = h('button', { class: 'notification-dismiss', type: 'button', 'aria-label': 'Dismiss: ' + (n.title || '') }, '×');
-    dismiss.addEventListener('click', () => readNotification(n.id));
-    return h('article', { class: 'notification', dataset: { id: String(n.id) } },
-      h('p', { class: 'notification-title' }, n.title || ''),
-      n.body ? h('p', { class: 'notification-body' }, n.body) : null,
-      link, dismiss);
-  });
-  el.notifications.replaceChildren(...items);
-  el.notifications.hidden = items.length === 0;
-}
+const notifications = new Notifications({
+  container: el.notifications,
+  markRead: (id) => client.conn.send({ type: 'notification_read', id }),
+  onChange: () => report(),
+});
 
 // ------------------------------------------------------------------ composer
 
@@ -488,9 +432,9 @@ const composer = bindComposer({
 
 /** Tells the loader the badge's count and the preview of the newest unseen reply. */
 function report() {
-  const total = state.unread + state.notificationsUnread;
-  const latest = state.notifications[0];
-  const preview = state.preview || (latest && state.notificationsUnread ? { from: latest.title, text: latest.body || '' } : null);
+  const total = state.unread + notifications.unread;
+  const latest = notifications.latest;
+  const preview = state.preview || (latest ? { from: latest.title, text: latest.body || '' } : null);
   tell({ type: 'state', unread: total, preview: total ? preview : null, session: !!state.session });
 }
 
@@ -502,7 +446,7 @@ function show(visible) {
   state.visible = visible;
   if (visible) {
     refreshStatus();
-    loadNotifications();
+    if (state.session) notifications.load(api);
     list.render('bottom');
     seen();
     el.composer.focus();

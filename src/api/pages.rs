@@ -65,6 +65,8 @@ const ASSETS: &[Asset] = &[
     asset!("widget.js", "text/javascript; charset=utf-8"),
     asset!("widget.html", "text/html; charset=utf-8"),
     asset!("widget-app.js", "text/javascript; charset=utf-8"),
+    asset!("widget-notifications.js", "text/javascript; charset=utf-8"),
+    asset!("widget-session.js", "text/javascript; charset=utf-8"),
     asset!("widget.css", "text/css; charset=utf-8"),
     asset!("api-keys.js", "text/javascript; charset=utf-8"),
     // The modules both pages import (see the README's table).
