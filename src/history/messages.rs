@@ -250,7 +250,7 @@ pub enum CustomerRef {
 #[rtype(result = "Result<crate::db::api_keys::ApiKeyRow, StorageError>")]
 pub struct CreateApiKey {
     /// What the admin calls it.
-    pub name: String,
+    pub name: crate::domain::ApiKeyName,
     /// `hex(SHA-256(key))`.
     pub key_digest: String,
 }

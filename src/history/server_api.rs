@@ -27,7 +27,12 @@ impl Handler<CreateApiKey> for HistoryActor {
     type Result = Result<ApiKeyRow, StorageError>;
 
     fn handle(&mut self, msg: CreateApiKey, _: &mut Self::Context) -> Self::Result {
-        api_keys::insert_key(&mut *self.conn()?, &msg.name, &msg.key_digest, now_millis())
+        api_keys::insert_key(
+            &mut *self.conn()?,
+            msg.name.as_str(),
+            &msg.key_digest,
+            now_millis(),
+        )
     }
 }
 

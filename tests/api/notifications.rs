@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::server_api::{api_key, call, identified_customer};
+use crate::server_api::{api_key, identified_customer};
 use serde_json::{json, Value};
 use std::time::Duration;
 

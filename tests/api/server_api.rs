@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 on_both_backends!(
@@ -16,34 +16,6 @@ on_both_backends!(
     a_caller_without_a_valid_key_hears_unauthorized_whatever_it_sent,
     a_store_message_sent_again_with_its_cid_is_stored_once,
 );
-
-/// Calls the API with any method, an optional bearer token and an optional JSON body.
-pub async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = awc::Client::new();
-    let url = format!("{}{path}", app.base);
-    let mut req = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url),
-        "DELETE" => client.delete(url),
-        other => panic!("method {other}"),
-    };
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let mut res = match body {
-        Some(body) => req.send_json(&body).await.unwrap(),
-        None => req.send().await.unwrap(),
-    };
-    let status = res.status().as_u16();
-    let body = res.json::<Value>().limit(1 << 22).await;
-    (status, body.unwrap_or(Value::Null))
-}
 
 /// A new API key, created by the staff: the key.
 pub async fn api_key(app: &TestApp, name: &str) -> String {
