@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
+pub mod api_key_name;
 pub mod customer;
+pub use api_key_name::ApiKeyName;
 pub use customer::{Email, ExternalId};
 
 /// A user's database id.

@@ -8,14 +8,12 @@ use crate::api::resource;
 use crate::auth::api_key;
 use crate::db::api_keys::ApiKeyRow;
 use crate::db::StorageError;
+use crate::domain::ApiKeyName;
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CreateApiKey, ListApiKeys, RevokeApiKey};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-
-/// Longest key name, in characters.
-const MAX_NAME_CHARS: usize = 100;
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,24 +58,13 @@ async fn create(
     body: web::Json<NewKey>,
 ) -> Result<HttpResponse, AppError> {
     staff(&state, &caller).await?;
-    let name = body.into_inner().name.trim().to_owned();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(AppError::bad_request(format!(
-            "name must be 1-{MAX_NAME_CHARS} characters on one line"
-        )));
-    }
+    let name = ApiKeyName::parse(&body.name).map_err(|e| AppError::bad_request(e.0))?;
     let (key, key_digest) = api_key::generate();
     let row = state
         .history
-        .send(CreateApiKey {
-            name: name.clone(),
-            key_digest,
-        })
+        .send(CreateApiKey { name, key_digest })
         .await??;
-    log::info!("API key {} ({name}) created by {}", row.id, caller.id);
+    log::info!("API key {} ({}) created by {}", row.id, row.name, caller.id);
     Ok(HttpResponse::Created().json(serde_json::json!({
         "id": row.id,
         "name": row.name,

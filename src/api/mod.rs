@@ -11,6 +11,7 @@ pub mod health;
 pub mod identify;
 pub mod metrics;
 pub mod notifications;
+pub mod page;
 pub mod pages;
 pub mod rooms;
 pub mod server;

@@ -4,6 +4,7 @@
 //! (`notifications_unread`), so the user's other tabs update their badge.
 
 use crate::api::caller::{current_account, AuthUser};
+use crate::api::page::PageQuery;
 use crate::api::resource;
 use crate::chat::messages::NotificationsUnreadChanged;
 use crate::db::StorageError;
@@ -12,12 +13,7 @@ use crate::history::messages::{ListNotifications, ReadAllNotifications, ReadNoti
 use crate::protocol::NotificationFrame;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-
-/// Page size when the caller names none.
-const DEFAULT_PAGE: i64 = 50;
-/// Largest page.
-const MAX_PAGE: i64 = 100;
+use serde::Serialize;
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -34,13 +30,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ));
 }
 
-/// `?before=ID&limit=N`.
-#[derive(Deserialize)]
-struct PageQuery {
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
 /// One notification of the list: the `notification` frame's fields and whether it was read.
 #[derive(Serialize)]
 struct NotificationView {
@@ -55,19 +44,13 @@ async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let user = current_account(&state, &caller).await?;
-    if query.before.is_some_and(|b| b < 1) {
-        return Err(AppError::bad_request("before must be 1 or more"));
-    }
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::bad_request(format!("limit must be 1-{MAX_PAGE}")));
-    }
+    let page = query.parse()?;
     let page = state
         .history
         .send(ListNotifications {
             user: user.id,
-            before: query.before,
-            limit,
+            before: page.before,
+            limit: page.limit,
         })
         .await??;
     let notifications: Vec<NotificationView> = page

@@ -2,32 +2,36 @@
 
 use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
+use crate::api::page::PageQuery;
 use crate::api::resource;
 use crate::domain::RoomName;
 use crate::error::AppError;
-use crate::history::messages::FetchHistory;
+use crate::history::messages::{FetchHistory, HistoryPage};
 use crate::protocol::{wire_messages, WireMessage};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/rooms/{room}/messages", web::get(), messages));
 }
 
-/// `?before=SEQ&limit=N`.
-#[derive(Deserialize)]
-pub struct PageQuery {
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
-/// `{"messages","more"}`.
+/// `{"messages","more"}`: a page of a room's history as the API answers it (here, and for the
+/// store in `GET /api/server/conversations/{external_id}/messages`).
 #[derive(Serialize)]
 pub struct MessagesPage {
     messages: Vec<WireMessage>,
     more: bool,
+}
+
+impl From<HistoryPage> for MessagesPage {
+    fn from(page: HistoryPage) -> Self {
+        MessagesPage {
+            messages: wire_messages(page.messages),
+            more: page.more,
+        }
+    }
 }
 
 async fn messages(
@@ -43,23 +47,14 @@ async fn messages(
             "you may not read the room {room}"
         )));
     }
-    if query.before.is_some_and(|b| b < 1) {
-        return Err(AppError::bad_request("before must be 1 or more"));
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::bad_request("limit must be 1-100"));
-    }
+    let page = query.parse()?;
     let page = state
         .history
         .send(FetchHistory {
             room,
-            before: query.before,
-            limit,
+            before: page.before,
+            limit: page.limit,
         })
         .await??;
-    Ok(HttpResponse::Ok().json(MessagesPage {
-        messages: wire_messages(page.messages),
-        more: page.more,
-    }))
+    Ok(HttpResponse::Ok().json(MessagesPage::from(page)))
 }

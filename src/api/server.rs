@@ -4,64 +4,95 @@
 //! A user's or staff member's token is no key here: 401.
 
 use crate::api::caller::request_token;
+use crate::api::page::PageQuery;
 use crate::api::resource;
+use crate::api::rooms::MessagesPage;
 use crate::auth::api_key;
 use crate::chat::messages::{Notify, PostAsStore};
 use crate::db::StorageError;
-use crate::domain::{MessageText, RoomName, UserId};
+use crate::domain::{ClientMessageId, ExternalId, MessageText, RoomName, UserId};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{
     CreateNotification, CustomerRef, FetchHistory, FindCustomer, PrepareStoreMessage, UseApiKey,
 };
 use crate::notification::NewNotification;
-use crate::protocol::{wire_messages, NotificationFrame, WireMessage};
+use crate::protocol::NotificationFrame;
 use crate::state::AppState;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
-use std::future::Future;
-use std::pin::Pin;
+use actix_web::body::BoxBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::future::{ready, Ready};
 
-/// Longest external id the API looks up (the store's ids are short; a longer one cannot exist).
-const MAX_EXTERNAL_ID: usize = 255;
-
-/// Routes of this file.
+/// Routes of this file, in a scope whose every request shows its API key first
+/// ([`require_api_key`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/api/server/notifications", web::post(), notify))
-        .service(
-            web::resource("/api/server/conversations/{external_id}/messages")
-                .route(web::post().to(post_message))
-                .route(web::get().to(history))
-                .default_service(web::to(super::method_not_allowed)),
-        );
+    cfg.service(
+        web::scope("/api/server")
+            .wrap(from_fn(require_api_key))
+            .service(resource("/notifications", web::post(), notify))
+            .service(
+                web::resource("/conversations/{external_id}/messages")
+                    .route(web::post().to(post_message))
+                    .route(web::get().to(history))
+                    .default_service(web::to(super::method_not_allowed)),
+            ),
+    );
 }
 
 /// A call of the server API with a valid API key: the key in use whose digest matches the
-/// bearer token. No key, an unknown or revoked one, or anything else (a user's or staff
-/// member's JWT) is `unauthorized`. The key itself is never logged.
+/// bearer token (found by [`require_api_key`] before anything else of the request is read).
 #[derive(Debug, Clone, Copy)]
 pub struct ApiKeyCaller {
     /// The id of the key used.
     pub key_id: i64,
 }
 
+/// Checks the API key of every request under `/api/server/` before its handler reads the
+/// path, the query or the body: no key, an unknown or revoked one, or anything else (a user's
+/// or staff member's JWT) is `unauthorized`, whatever else the request holds, so a caller
+/// without a key learns nothing of what the API would make of it. (Checked by an extractor
+/// instead, the key would wait on the database while actix ran the other extractors, and a
+/// malformed body would answer 400 first.) The key itself is never logged.
+async fn require_api_key(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match api_key_caller(&req).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.call(req).await
+        }
+        Err(e) => Ok(req.error_response(e)),
+    }
+}
+
+/// The key the request shows, if it is one in use.
+async fn api_key_caller(req: &ServiceRequest) -> Result<ApiKeyCaller, AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("AppState missing"))?;
+    let token =
+        request_token(req.request()).ok_or_else(|| AppError::unauthorized("missing API key"))?;
+    // Not shaped like a key (a JWT, say): refused without a database lookup.
+    let key_digest = api_key::digest_of(&token)
+        .ok_or_else(|| AppError::unauthorized("this endpoint takes an API key"))?;
+    match state.history.send(UseApiKey { key_digest }).await?? {
+        Some(row) => Ok(ApiKeyCaller { key_id: row.id }),
+        None => Err(AppError::unauthorized("unknown or revoked API key")),
+    }
+}
+
 impl FromRequest for ApiKeyCaller {
     type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<ApiKeyCaller, AppError>>>>;
+    type Future = Ready<Result<ApiKeyCaller, AppError>>;
 
+    /// The key [`require_api_key`] found; a route outside its scope has none (a bug: 500).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = request_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal("AppState missing"))?;
-            let token = token.ok_or_else(|| AppError::unauthorized("missing API key"))?;
-            // Not shaped like a key (a JWT, say): refused without a database lookup.
-            let key_digest = api_key::digest_of(&token)
-                .ok_or_else(|| AppError::unauthorized("this endpoint takes an API key"))?;
-            match state.history.send(UseApiKey { key_digest }).await?? {
-                Some(row) => Ok(ApiKeyCaller { key_id: row.id }),
-                None => Err(AppError::unauthorized("unknown or revoked API key")),
-            }
-        })
+        let caller = req.extensions().get::<ApiKeyCaller>().copied();
+        ready(caller.ok_or_else(|| AppError::internal("route without the API key check")))
     }
 }
 
@@ -78,7 +109,7 @@ struct NotificationBody {
 /// Who a request names: exactly one of the store's id and ours.
 fn customer_of(external_id: Option<String>, user_id: Option<i64>) -> Result<CustomerRef, AppError> {
     match (external_id, user_id) {
-        (Some(external_id), None) => Ok(CustomerRef::ExternalId(checked_external_id(external_id)?)),
+        (Some(external_id), None) => Ok(CustomerRef::ExternalId(external_id_of(&external_id)?)),
         (None, Some(id)) => Ok(CustomerRef::Id(UserId(id))),
         _ => Err(AppError::bad_request(
             "name the customer by exactly one of external_id and user_id",
@@ -86,13 +117,9 @@ fn customer_of(external_id: Option<String>, user_id: Option<i64>) -> Result<Cust
     }
 }
 
-fn checked_external_id(external_id: String) -> Result<String, AppError> {
-    if external_id.is_empty() || external_id.len() > MAX_EXTERNAL_ID {
-        return Err(AppError::bad_request(format!(
-            "external_id must be 1-{MAX_EXTERNAL_ID} bytes"
-        )));
-    }
-    Ok(external_id)
+/// The store's id for a customer, as `POST /api/auth/identify` takes it.
+fn external_id_of(raw: &str) -> Result<ExternalId, AppError> {
+    ExternalId::parse(raw).map_err(|e| AppError::bad_request(e.0))
 }
 
 fn no_such_customer() -> AppError {
@@ -134,10 +161,12 @@ async fn notify(
     Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
 }
 
-/// `{"text"}`.
+/// `{"text","cid"?}`: the cid (as a client's, 1-64 printable ASCII characters) makes a resend
+/// after a timeout harmless: stored once, answered with the first copy's place.
 #[derive(Deserialize)]
 struct StoreMessageBody {
     text: String,
+    cid: Option<String>,
 }
 
 async fn post_message(
@@ -146,12 +175,15 @@ async fn post_message(
     external_id: web::Path<String>,
     body: web::Json<StoreMessageBody>,
 ) -> Result<HttpResponse, AppError> {
-    let external_id = checked_external_id(external_id.into_inner())?;
-    let text = MessageText::parse(
-        body.into_inner().text,
-        state.session_limits.max_message_chars,
-    )
-    .map_err(|e| AppError::new(ErrorCode::from(&e), e.to_string()))?;
+    let external_id = external_id_of(&external_id)?;
+    let StoreMessageBody { text, cid } = body.into_inner();
+    let text = MessageText::parse(text, state.session_limits.max_message_chars)
+        .map_err(|e| AppError::new(ErrorCode::from(&e), e.to_string()))?;
+    let cid = cid
+        .as_deref()
+        .map(ClientMessageId::parse)
+        .transpose()
+        .map_err(|e| AppError::bad_request(e.0))?;
     let (customer, author) = match state
         .history
         .send(PrepareStoreMessage { external_id })
@@ -167,23 +199,10 @@ async fn post_message(
             from: author.info(),
             room,
             text,
+            cid,
         })
         .await??;
     Ok(HttpResponse::Created().json(stored))
-}
-
-/// `?before=SEQ&limit=N`.
-#[derive(Deserialize)]
-struct PageQuery {
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
-/// `{"messages","more"}`, as `GET /api/rooms/{room}/messages` answers.
-#[derive(Serialize)]
-struct MessagesPage {
-    messages: Vec<WireMessage>,
-    more: bool,
 }
 
 async fn history(
@@ -192,14 +211,8 @@ async fn history(
     external_id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let external_id = checked_external_id(external_id.into_inner())?;
-    if query.before.is_some_and(|b| b < 1) {
-        return Err(AppError::bad_request("before must be 1 or more"));
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::bad_request("limit must be 1-100"));
-    }
+    let external_id = external_id_of(&external_id)?;
+    let page = query.parse()?;
     let customer = state
         .history
         .send(FindCustomer { external_id })
@@ -209,12 +222,9 @@ async fn history(
         .history
         .send(FetchHistory {
             room: RoomName::support(UserId(customer.id)),
-            before: query.before,
-            limit,
+            before: page.before,
+            limit: page.limit,
         })
         .await??;
-    Ok(HttpResponse::Ok().json(MessagesPage {
-        messages: wire_messages(page.messages),
-        more: page.more,
-    }))
+    Ok(HttpResponse::Ok().json(MessagesPage::from(page)))
 }

@@ -13,7 +13,7 @@ use super::server::{ChatServer, CLOSE_GOING_AWAY};
 use super::stats::unix_seconds;
 use crate::db::StorageError;
 use crate::domain::MessageKind;
-use crate::domain::{MessageText, RoomName, UserInfo};
+use crate::domain::{ClientMessageId, MessageText, RoomName, UserInfo};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{FetchHistory, ListRooms};
 use crate::protocol::{wire_messages, RoomEntry, ServerFrame};
@@ -347,24 +347,29 @@ impl Handler<Announce> for ChatServer {
     /// Joins the outbox like any message, so it gets its seq and reaches the room the same way.
     fn handle(&mut self, msg: Announce, ctx: &mut Context<Self>) -> Self::Result {
         let kind = MessageKind::Announcement;
-        self.post_from_http(msg.from, msg.room, msg.text, kind, ctx)
+        self.post_from_http(msg.from, msg.room, msg.text, kind, None, ctx)
     }
 }
 
 impl ChatServer {
     /// Queues a message an HTTP handler posts (an announcement, a store message) like any
-    /// other, and answers once it is stored, with where.
+    /// other, and answers once it is stored, with where. With a `cid`, a resend is recognised
+    /// as a client's is, and answered with the first copy's place.
     pub(super) fn post_from_http(
         &mut self,
         from: UserInfo,
         room: RoomName,
         text: MessageText,
         kind: MessageKind,
+        cid: Option<ClientMessageId>,
         ctx: &mut Context<Self>,
     ) -> ResponseFuture<Result<StoredRef, AppError>> {
         let (reply, answer) = oneshot::channel();
         let message = PendingMessage {
-            origin: Origin::Http(reply),
+            origin: Origin::Http {
+                reply,
+                cid: cid.map(|cid| cid.as_str().to_owned()),
+            },
             from,
             room,
             text: text.into_string(),

@@ -288,6 +288,8 @@ pub struct PostAsStore {
     pub room: RoomName,
     /// The checked text.
     pub text: MessageText,
+    /// The store's id for the message, if it gave one: a resend with it is stored once.
+    pub cid: Option<ClientMessageId>,
 }
 
 /// Chat server → session: something to do with the connection.

@@ -43,16 +43,21 @@ pub enum Origin {
         /// The client's id for the message.
         cid: String,
     },
-    /// An HTTP request (an announcement), answered through this channel.
-    Http(oneshot::Sender<Result<StoredRef, AppError>>),
+    /// An HTTP request (an announcement, a store message), answered through `reply`.
+    Http {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<StoredRef, AppError>>,
+        /// The caller's id for the message, if it gave one (the store may).
+        cid: Option<String>,
+    },
 }
 
 impl PendingMessage {
-    /// The client's id for the message, if a connection sent it.
+    /// The client's id for the message: a connection's, or the one an HTTP caller gave.
     pub fn cid(&self) -> Option<&str> {
         match &self.origin {
             Origin::Session { cid, .. } => Some(cid),
-            Origin::Http(_) => None,
+            Origin::Http { cid, .. } => cid.as_deref(),
         }
     }
 

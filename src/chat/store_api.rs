@@ -143,6 +143,7 @@ impl Handler<PostAsStore> for ChatServer {
     /// Joins the outbox like any message: stored with its seq, delivered to the conversation's
     /// connections and to the staff (`support_activity`), then answered.
     fn handle(&mut self, msg: PostAsStore, ctx: &mut Context<Self>) -> Self::Result {
-        self.post_from_http(msg.from, msg.room, msg.text, MessageKind::Store, ctx)
+        let kind = MessageKind::Store;
+        self.post_from_http(msg.from, msg.room, msg.text, kind, msg.cid, ctx)
     }
 }

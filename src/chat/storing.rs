@@ -153,7 +153,7 @@ impl ChatServer {
                 Origin::Session { session, cid } => {
                     self.send_error(session, why(), Some(cid), &p.room)
                 }
-                Origin::Http(reply) => {
+                Origin::Http { reply, .. } => {
                     let _ = reply.send(Err(why()));
                 }
             }
@@ -225,7 +225,7 @@ impl ChatServer {
                     };
                     deliveries.push_ack(session, ack);
                 }
-                Origin::Http(reply) => {
+                Origin::Http { reply, .. } => {
                     let room = p.room.to_string();
                     let _ = reply.send(Ok(StoredRef { room, seq, id }));
                 }

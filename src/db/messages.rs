@@ -44,6 +44,29 @@ pub fn store_batch_with(
     }
 }
 
+/// The columns of a message as its readers select them (from `messages` joined with its
+/// sender's `users` row), read as a [`MessageTuple`] and made a [`StoredMessage`] by
+/// [`to_stored`]: one list for every query that reads whole messages. (A macro rather than a
+/// const, whose type would repeat the list.)
+macro_rules! message_columns {
+    () => {{
+        use $crate::db::schema::{messages, users};
+        (
+            messages::id,
+            messages::room,
+            messages::seq,
+            users::id,
+            users::username,
+            users::role,
+            messages::body,
+            messages::created_at,
+            messages::cid,
+            messages::kind,
+        )
+    }};
+}
+pub(super) use message_columns;
+
 /// id, room, seq, sender id, sender name, sender role, text, ts, cid, kind.
 pub(super) type MessageTuple = (
     i64,
@@ -119,18 +142,7 @@ pub fn read_window(
             .inner_join(users::table)
             .filter(messages::room.eq(room))
             .filter(messages::deleted.eq(false))
-            .select((
-                messages::id,
-                messages::room,
-                messages::seq,
-                users::id,
-                users::username,
-                users::role,
-                messages::body,
-                messages::created_at,
-                messages::cid,
-                messages::kind,
-            ))
+            .select(message_columns!())
             .limit(limit + 1)
             .into_boxed();
         let query = match window {

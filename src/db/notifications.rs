@@ -3,7 +3,7 @@
 
 use super::connection::DbConn;
 use super::error::StorageError;
-use super::schema::notifications;
+use super::schema::{notifications, users};
 use crate::domain::UserId;
 use crate::with_backend;
 use diesel::prelude::*;
@@ -42,22 +42,40 @@ pub struct NotificationInput<'a> {
 }
 
 /// Stores a notification; returns it.
+///
+/// A user's notifications commit in the order of their ids: a connection's `hello` counts
+/// those up to the newest id it sees, and takes only larger ids live
+/// (`chat::notification_cursors`), so one committing after a larger id would be neither
+/// counted nor shown. On PostgreSQL ids come from a sequence, taken at the insert, and two
+/// inserts (two history threads, two servers) could commit in the other order; so the insert
+/// first locks its user's row (`FOR UPDATE`) in its transaction, and the next one for the
+/// same user takes its id only once this one committed. SQLite has one writer at a time.
 pub fn insert_notification(
     conn: &mut DbConn,
     input: &NotificationInput<'_>,
     now: i64,
 ) -> Result<NotificationRow, StorageError> {
-    let row = with_backend!(conn, c => diesel::insert_into(notifications::table)
-        .values((
-            notifications::user_id.eq(input.user.0),
-            notifications::title.eq(input.title),
-            notifications::body.eq(input.body),
-            notifications::link.eq(input.link),
-            notifications::created_at.eq(now),
-        ))
-        .returning(NotificationRow::as_returning())
-        .get_result(c))?;
-    Ok(row)
+    conn.transaction(|conn| {
+        if let DbConn::Postgres(pg) = conn {
+            users::table
+                .find(input.user.0)
+                .select(users::id)
+                .for_update()
+                .get_result::<i64>(pg)
+                .optional()?;
+        }
+        let row = with_backend!(conn, c => diesel::insert_into(notifications::table)
+            .values((
+                notifications::user_id.eq(input.user.0),
+                notifications::title.eq(input.title),
+                notifications::body.eq(input.body),
+                notifications::link.eq(input.link),
+                notifications::created_at.eq(now),
+            ))
+            .returning(NotificationRow::as_returning())
+            .get_result(c))?;
+        Ok(row)
+    })
 }
 
 /// The user's notifications, newest first: up to `limit` with an id below `before` (the newest

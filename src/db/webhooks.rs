@@ -218,19 +218,8 @@ pub fn event_parts(
     let message = with_backend!(conn, c => messages::table
         .inner_join(users::table)
         .filter(messages::id.eq(row.message_id))
-        .select((
-            messages::id,
-            messages::room,
-            messages::seq,
-            users::id,
-            users::username,
-            users::role,
-            messages::body,
-            messages::created_at,
-            messages::cid,
-            messages::kind,
-        ))
-        .get_result(c)
+        .select(super::messages::message_columns!())
+        .get_result::<super::messages::MessageTuple>(c)
         .optional())?;
     let Some(message) = message else {
         return Ok(None);

@@ -240,7 +240,7 @@ pub struct MergeGuest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomerRef {
     /// The store's id (`users.external_id`), as `POST /api/auth/identify` bound it.
-    ExternalId(String),
+    ExternalId(crate::domain::ExternalId),
     /// Our id.
     Id(UserId),
 }
@@ -250,7 +250,7 @@ pub enum CustomerRef {
 #[rtype(result = "Result<crate::db::api_keys::ApiKeyRow, StorageError>")]
 pub struct CreateApiKey {
     /// What the admin calls it.
-    pub name: String,
+    pub name: crate::domain::ApiKeyName,
     /// `hex(SHA-256(key))`.
     pub key_digest: String,
 }
@@ -335,7 +335,7 @@ pub struct ReadAllNotifications {
 #[rtype(result = "Result<(UserRow, UserRow), StorageError>")]
 pub struct PrepareStoreMessage {
     /// The store's id for the customer.
-    pub external_id: String,
+    pub external_id: crate::domain::ExternalId,
 }
 
 /// Chat server → history: the user's unread notifications counted again, for a connection whose
@@ -352,5 +352,5 @@ pub struct CountNotifications {
 #[rtype(result = "Result<Option<UserRow>, StorageError>")]
 pub struct FindCustomer {
     /// The store's id for the customer.
-    pub external_id: String,
+    pub external_id: crate::domain::ExternalId,
 }

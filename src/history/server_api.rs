@@ -16,7 +16,9 @@ fn find_customer(
     customer: &CustomerRef,
 ) -> Result<Option<UserRow>, StorageError> {
     match customer {
-        CustomerRef::ExternalId(external_id) => users::find_by_external_id(conn, external_id),
+        CustomerRef::ExternalId(external_id) => {
+            users::find_by_external_id(conn, external_id.as_str())
+        }
         CustomerRef::Id(id) => users::find_by_id(conn, *id),
     }
 }
@@ -25,7 +27,12 @@ impl Handler<CreateApiKey> for HistoryActor {
     type Result = Result<ApiKeyRow, StorageError>;
 
     fn handle(&mut self, msg: CreateApiKey, _: &mut Self::Context) -> Self::Result {
-        api_keys::insert_key(&mut *self.conn()?, &msg.name, &msg.key_digest, now_millis())
+        api_keys::insert_key(
+            &mut *self.conn()?,
+            msg.name.as_str(),
+            &msg.key_digest,
+            now_millis(),
+        )
     }
 }
 
@@ -107,7 +114,7 @@ impl Handler<PrepareStoreMessage> for HistoryActor {
 
     fn handle(&mut self, msg: PrepareStoreMessage, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
-        let customer = users::find_by_external_id(&mut conn, &msg.external_id)?
+        let customer = users::find_by_external_id(&mut conn, msg.external_id.as_str())?
             .ok_or(StorageError::NotFound)?;
         let author = store_account::store_account(&mut conn)?;
         Ok((customer, author))
@@ -126,6 +133,6 @@ impl Handler<FindCustomer> for HistoryActor {
     type Result = Result<Option<UserRow>, StorageError>;
 
     fn handle(&mut self, msg: FindCustomer, _: &mut Self::Context) -> Self::Result {
-        users::find_by_external_id(&mut *self.conn()?, &msg.external_id)
+        users::find_by_external_id(&mut *self.conn()?, msg.external_id.as_str())
     }
 }

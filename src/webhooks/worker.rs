@@ -14,7 +14,7 @@
 //! attempt cut short by the process's exit is sent again after a restart (at least once).
 
 use super::payload::{event_body, signature};
-use super::policy::{judge, Answer, Verdict};
+use super::policy::{judge, retry_after, Answer, Verdict};
 use super::{redacted, WebhookConfig};
 use crate::db::connection::DbConnectionManager;
 use crate::db::webhooks::{self as outbox, OutboxBell, OutboxRow};
@@ -199,8 +199,8 @@ impl Delivery {
                 }
             },
         };
-        let answer = self.send(head, &body);
-        let verdict = judge(&answer);
+        let (answer, asked_wait) = self.send(head, &body);
+        let verdict = judge(&answer, attempts);
         crate::metrics::webhook_delivery(verdict.label());
         let backoff = self.config.backoff;
         let conn = self.conn()?;
@@ -216,7 +216,7 @@ impl Delivery {
                 outbox::give_up(conn, head.id, &answer.describe())?;
             }
             Verdict::Retry => {
-                let wait = backoff.after(attempts);
+                let wait = backoff.wait(attempts, asked_wait);
                 // The first failure of an event is worth a line; its retries are counted.
                 let line = format!(
                     "webhook {} {} not delivered (attempt {attempts}: {}), next attempt in {}",
@@ -237,8 +237,9 @@ impl Delivery {
         Ok(verdict)
     }
 
-    /// POSTs the body, signed; the receiver's answer (its status only; the body is not read).
-    fn send(&self, head: &OutboxRow, body: &str) -> Answer {
+    /// POSTs the body, signed; the receiver's answer (its status and `Retry-After`, if it
+    /// gave one; the body is not read).
+    fn send(&self, head: &OutboxRow, body: &str) -> (Answer, Option<Duration>) {
         let result = self
             .agent
             .post(&self.config.url)
@@ -251,8 +252,15 @@ impl Delivery {
             .header("X-Chat-Event", head.event.as_str())
             .send(body.as_bytes());
         match result {
-            Ok(response) => Answer::Status(response.status().as_u16()),
-            Err(e) => Answer::NoAnswer(describe(&e)),
+            Ok(response) => {
+                let asked = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(retry_after);
+                (Answer::Status(response.status().as_u16()), asked)
+            }
+            Err(e) => (Answer::NoAnswer(describe(&e)), None),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 on_both_backends!(
@@ -15,38 +15,6 @@ on_both_backends!(
     an_announcement_reaches_the_room_marked_as_one,
     live_figures_count_connections_users_rooms_and_messages,
 );
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = awc::Client::new();
-    let url = format!("{}{path}", app.base);
-    let mut req = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url),
-        "DELETE" => client.delete(url),
-        other => panic!("method {other}"),
-    };
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let mut res = match body {
-        Some(body) => req.send_json(&body).await.unwrap(),
-        None => req.send().await.unwrap(),
-    };
-    let status = res.status().as_u16();
-    (
-        status,
-        res.json::<Value>()
-            .limit(1 << 22)
-            .await
-            .unwrap_or(Value::Null),
-    )
-}
 
 async fn every_admin_endpoint_refuses_anonymous_callers_and_customers(backend: Backend) {
     let (app, _data) = spawn_app(backend).await;

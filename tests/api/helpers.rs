@@ -550,6 +550,35 @@ impl WsClient {
     }
 }
 
+/// Calls the API with any method (GET, POST, DELETE), an optional bearer token and an optional
+/// JSON body: (status, JSON body, or null when there is none).
+pub async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = awc::Client::new();
+    let url = format!("{}{path}", app.base);
+    let mut req = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url),
+        "DELETE" => client.delete(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let mut res = match body {
+        Some(body) => req.send_json(&body).await.unwrap(),
+        None => req.send().await.unwrap(),
+    };
+    let status = res.status().as_u16();
+    let body = res.json::<Value>().limit(1 << 22).await;
+    (status, body.unwrap_or(Value::Null))
+}
+
 /// Texts of a list of message objects.
 pub fn texts(messages: &Value) -> Vec<String> {
     messages

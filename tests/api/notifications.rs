@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::server_api::{api_key, call, identified_customer};
+use crate::server_api::{api_key, identified_customer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ on_both_backends!(
     reading_in_one_tab_updates_the_count_in_every_tab,
     a_notification_the_store_gets_wrong_is_refused_and_not_sent,
     tabs_opened_while_notifications_arrive_count_each_one_once,
+    a_customers_notifications_commit_in_the_order_of_their_ids,
 );
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -404,4 +405,69 @@ async fn tabs_opened_while_notifications_arrive_count_each_one_once(backend: Bac
             tab.hello["notifications_unread"]
         );
     }
+}
+
+/// A tab's `hello` counts the notifications up to the newest id it sees and takes only newer
+/// ones live; so a customer's notifications must commit in the order of their ids. On
+/// PostgreSQL ids come from a sequence, and two servers' (or two threads') inserts could commit
+/// the other way round: the second insert for the same customer waits for the first to commit.
+async fn a_customers_notifications_commit_in_the_order_of_their_ids(backend: Backend) {
+    use chat_server::db::notifications::{insert_notification, NotificationInput};
+    use chat_server::db::{open_pool, users, DbTarget, SqliteSync};
+    use chat_server::domain::{now_millis, Role, UserId};
+    use diesel::Connection;
+    use std::sync::mpsc;
+
+    let data = TestData::new(&backend);
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 2, SqliteSync::Full).unwrap();
+    let ann = {
+        let mut db = pool.get().unwrap();
+        UserId(
+            users::insert_user(&mut db, "ann", Role::User, None)
+                .unwrap()
+                .id,
+        )
+    };
+    let input = move |title: &'static str| NotificationInput {
+        user: ann,
+        title,
+        body: "b",
+        link: None,
+    };
+
+    // The first insert takes its id and has not committed yet ...
+    let (first_id_tx, first_id) = mpsc::channel();
+    let (commit_tx, commit) = mpsc::channel::<()>();
+    let first_pool = pool.clone();
+    let first = std::thread::spawn(move || {
+        let mut db = first_pool.get().unwrap();
+        db.transaction(|c| {
+            let row = insert_notification(c, &input("first"), now_millis())?;
+            first_id_tx.send(row.id).unwrap();
+            commit.recv().unwrap();
+            Ok::<_, chat_server::db::StorageError>(())
+        })
+        .unwrap();
+    });
+    let first_id = first_id.recv_timeout(WAIT).expect("the first insert");
+
+    // ... so the second one for the same customer waits for it ...
+    let (second_tx, second) = mpsc::channel();
+    let second_pool = pool.clone();
+    let later = std::thread::spawn(move || {
+        let mut db = second_pool.get().unwrap();
+        let row = insert_notification(&mut db, &input("second"), now_millis()).unwrap();
+        second_tx.send(row.id).unwrap();
+    });
+    assert!(
+        second.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the second notification committed before the first"
+    );
+
+    // ... and commits after it, with a larger id.
+    commit_tx.send(()).unwrap();
+    first.join().unwrap();
+    let second_id = second.recv_timeout(WAIT).expect("the second insert");
+    later.join().unwrap();
+    assert!(second_id > first_id, "{second_id} after {first_id}");
 }

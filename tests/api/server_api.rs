@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 on_both_backends!(
@@ -12,35 +12,10 @@ on_both_backends!(
     only_admins_manage_keys_and_only_a_key_opens_the_server_api,
     the_store_writes_to_a_customer_who_sees_it_live_as_does_the_staff,
     the_store_cannot_write_to_or_read_a_customer_it_never_identified,
+    a_customer_with_the_longest_external_id_is_reachable_by_the_store,
+    a_caller_without_a_valid_key_hears_unauthorized_whatever_it_sent,
+    a_store_message_sent_again_with_its_cid_is_stored_once,
 );
-
-/// Calls the API with any method, an optional bearer token and an optional JSON body.
-pub async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = awc::Client::new();
-    let url = format!("{}{path}", app.base);
-    let mut req = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url),
-        "DELETE" => client.delete(url),
-        other => panic!("method {other}"),
-    };
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let mut res = match body {
-        Some(body) => req.send_json(&body).await.unwrap(),
-        None => req.send().await.unwrap(),
-    };
-    let status = res.status().as_u16();
-    let body = res.json::<Value>().limit(1 << 22).await;
-    (status, body.unwrap_or(Value::Null))
-}
 
 /// A new API key, created by the staff: the key.
 pub async fn api_key(app: &TestApp, name: &str) -> String {
@@ -374,4 +349,144 @@ async fn the_store_cannot_write_to_or_read_a_customer_it_never_identified(backen
     let (stats_token, _) = app.staff().await;
     let (_, stats) = call(&app, "GET", "/api/admin/stats", Some(&stats_token), None).await;
     assert_eq!(stats["messages_total"], 0, "nothing was stored");
+}
+
+async fn a_customer_with_the_longest_external_id_is_reachable_by_the_store(backend: Backend) {
+    // Identify takes external ids of up to 256 bytes: the server API takes the same ones.
+    let (app, data) = spawn_app(backend).await;
+    let key = api_key(&app, "shop").await;
+    let longest = "x".repeat(256);
+    identified_customer(&app, &data, "ann", &longest).await;
+
+    let path = format!("/api/server/conversations/{longest}/messages");
+    let (status, body) = app.post_as(&key, &path, json!({"text": "hello"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, page) = call(&app, "GET", &path, Some(&key), None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(texts(&page["messages"]), ["hello"]);
+    let notification = json!({"external_id": longest, "title": "Shipped", "body": "Today"});
+    let (status, body) = app
+        .post_as(&key, "/api/server/notifications", notification)
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // One byte more is no external id at all, nor is one with a control character.
+    let too_long = "x".repeat(257);
+    let path = format!("/api/server/conversations/{too_long}/messages");
+    let (status, body) = app.post_as(&key, &path, json!({"text": "hello"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("bad_request")),
+        "{body}"
+    );
+    let notification = json!({"external_id": "a\u{7}b", "title": "t", "body": "b"});
+    let (status, body) = app
+        .post_as(&key, "/api/server/notifications", notification)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("bad_request")),
+        "{body}"
+    );
+}
+
+async fn a_caller_without_a_valid_key_hears_unauthorized_whatever_it_sent(backend: Backend) {
+    // The key is checked before the request is read: a caller without a valid key learns
+    // nothing about what the API would make of its body or query.
+    let (app, data) = spawn_app(backend).await;
+    identified_customer(&app, &data, "ann", "cust-1").await;
+    let unknown_key = "ck_0000000000000000000000000000000000000000000000000000000000000000";
+    let bad_calls = [
+        (
+            "POST",
+            "/api/server/notifications",
+            Some(json!({"title": 5})),
+        ),
+        ("POST", "/api/server/notifications", Some(json!([]))),
+        (
+            "POST",
+            "/api/server/conversations/cust-1/messages",
+            Some(json!({"txt": "hi"})),
+        ),
+        (
+            "GET",
+            "/api/server/conversations/cust-1/messages?limit=many",
+            None,
+        ),
+        (
+            "GET",
+            "/api/server/conversations/cust-1/messages?limit=1000",
+            None,
+        ),
+    ];
+    for (method, path, body) in bad_calls.clone() {
+        for token in [Some(unknown_key), None] {
+            let (status, reply) = call(&app, method, path, token, body.clone()).await;
+            assert_eq!(
+                (status, reply["error"]["code"].clone()),
+                (401, json!("unauthorized")),
+                "{method} {path} {body:?} with {token:?}: {reply}"
+            );
+        }
+    }
+    // With a valid key, the same calls are bad requests.
+    let key = api_key(&app, "shop").await;
+    for (method, path, body) in bad_calls {
+        let (status, reply) = call(&app, method, path, Some(&key), body.clone()).await;
+        assert_eq!(
+            (status, reply["error"]["code"].clone()),
+            (400, json!("bad_request")),
+            "{method} {path} {body:?}: {reply}"
+        );
+    }
+}
+
+async fn a_store_message_sent_again_with_its_cid_is_stored_once(backend: Backend) {
+    // The store's backend timed out waiting for the answer and sends the message again, with
+    // the same cid: it is stored once, and the second answer names the first copy.
+    let (app, data) = spawn_app(backend).await;
+    let key = api_key(&app, "shop").await;
+    let (ann_token, ann_id) = identified_customer(&app, &data, "ann", "cust-7").await;
+    let room = format!("support:{ann_id}");
+    let mut ann = app.connect(&ann_token).await;
+    ann.join(&room).await;
+    let path = "/api/server/conversations/cust-7/messages";
+    let shipped = json!({"text": "Your order shipped", "cid": "order-7-shipped"});
+
+    let (status, first) = app.post_as(&key, path, shipped.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = app.post_as(&key, path, shipped.clone()).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again, first, "the same room, seq and id");
+    let message = ann.expect_ignoring("message", &["presence"]).await;
+    assert_eq!(message["cid"], "order-7-shipped");
+    ann.expect_silence(Duration::from_millis(200)).await;
+
+    // Another cid, or none, is another message.
+    let (_, other) = app
+        .post_as(
+            &key,
+            path,
+            json!({"text": "Your order shipped", "cid": "order-7-again"}),
+        )
+        .await;
+    assert_eq!(other["seq"], 2, "{other}");
+    let (_, plain) = app
+        .post_as(&key, path, json!({"text": "Your order shipped"}))
+        .await;
+    assert_eq!(plain["seq"], 3, "{plain}");
+    let (_, page) = call(&app, "GET", path, Some(&key), None).await;
+    assert_eq!(seqs(&page["messages"]), [1, 2, 3]);
+
+    // A cid is what a client's would be: 1-64 printable ASCII characters.
+    for cid in [json!(""), json!("x".repeat(65)), json!("café"), json!(7)] {
+        let (status, body) = app
+            .post_as(&key, path, json!({"text": "hi", "cid": cid}))
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("bad_request")),
+            "{cid}: {body}"
+        );
+    }
 }

@@ -19,6 +19,7 @@ on_both_backends!(
     one_conversations_failing_receiver_does_not_hold_up_another,
     one_commit_of_many_conversations_enqueues_each_ones_events_in_order,
     a_receiver_too_slow_to_answer_gets_the_event_again_with_the_same_id,
+    a_receiver_that_rate_limits_gets_the_event_again_up_to_a_cap,
 );
 
 /// The secret the stories share with their receivers.
@@ -35,6 +36,18 @@ fn webhook_settings(s: &mut chat_server::config::Settings, url: String) {
     s.webhook_timeout = Duration::from_secs(2);
     s.webhook_retry_base = Duration::from_millis(50);
     s.webhook_retry_max = Duration::from_millis(200);
+}
+
+/// A receiver's answers: `status` to the first `n` requests, 200 to the rest.
+fn first_answered(n: usize, status: u16) -> impl Fn(&Received) -> u16 + Send + Sync + 'static {
+    let calls = AtomicUsize::new(0);
+    move |_| {
+        if calls.fetch_add(1, Ordering::SeqCst) < n {
+            status
+        } else {
+            200
+        }
+    }
 }
 
 /// A guest in their support conversation: (socket, room, user id).
@@ -147,14 +160,7 @@ async fn public_rooms_and_resends_make_no_event(backend: Backend) {
 async fn a_receiver_that_fails_twice_gets_the_event_again_and_then_the_rest_in_order(
     backend: Backend,
 ) {
-    let calls = AtomicUsize::new(0);
-    let receiver = Receiver::answering(move |_| {
-        if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-            500
-        } else {
-            200
-        }
-    });
+    let receiver = Receiver::answering(first_answered(2, 500));
     let (app, _data) = chat_server_for(backend, receiver.url()).await;
     let (mut ann, room, _) = guest_in_support(&app, "Ann").await;
     ann.say(&room, "one", "c1").await;
@@ -444,4 +450,40 @@ fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
+}
+
+async fn a_receiver_that_rate_limits_gets_the_event_again_up_to_a_cap(backend: Backend) {
+    // 429 (and 408, 425) says "not now", not "never": the event is sent again, as after a 5xx,
+    // but only so many times, so that a receiver refusing it for good does not hold up the
+    // conversation forever.
+    let first_two = first_answered(2, 429);
+    let receiver = Receiver::answering(move |r| {
+        if r.text() == "always throttled" {
+            429
+        } else {
+            first_two(r)
+        }
+    });
+    let (app, _data) = chat_server_for(backend, receiver.url()).await;
+    let (mut ann, room, _) = guest_in_support(&app, "Ann").await;
+    ann.say(&room, "one", "c1").await;
+    ann.say(&room, "always throttled", "c2").await;
+    ann.say(&room, "three", "c3").await;
+
+    receiver.wait_for(1, |r| r.text() == "three").await;
+    let got = receiver.received();
+    let seen: Vec<(u16, &str, &str)> = got
+        .iter()
+        .map(|r| (r.status, r.event(), r.text()))
+        .collect();
+    let throttled = (429, "message.created", "always throttled");
+    let mut expected = vec![
+        (429, "conversation.created", ""),
+        (429, "conversation.created", ""),
+        (200, "conversation.created", ""),
+        (200, "message.created", "one"),
+    ];
+    expected.extend(std::iter::repeat(throttled).take(8));
+    expected.push((200, "message.created", "three"));
+    assert_eq!(seen, expected);
 }
