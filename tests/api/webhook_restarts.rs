@@ -4,9 +4,8 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::webhook_receiver::Receiver;
+use crate::webhook_receiver::{DownPort, Receiver};
 use crate::webhooks::SECRET;
-use std::net::TcpListener;
 use std::time::Duration;
 
 on_both_backends!(
@@ -28,12 +27,10 @@ async fn guest_in_support(server: &ServerProcess, name: &str) -> (WsClient, Stri
 }
 
 async fn events_written_while_the_receiver_is_down_are_delivered_after_a_restart(backend: Backend) {
-    // A port nobody listens on: the store's backend is down.
-    let address = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let url = format!("http://{address}/chat-events");
+    // A port nobody listens on (kept, so that no other socket takes it meanwhile): the
+    // store's backend is down.
+    let port = DownPort::new();
+    let url = port.url();
     let data = TestData::new(&backend);
     let env = [
         ("CHAT_WEBHOOK_URL", url.as_str()),
@@ -57,7 +54,7 @@ async fn events_written_while_the_receiver_is_down_are_delivered_after_a_restart
     assert!(server.wait(), "a clean stop");
 
     // The store comes back, then the chat server: the outbox was in the database.
-    let receiver = Receiver::start_on(address);
+    let receiver = Receiver::start_on(port);
     let server = ServerProcess::start_with_env(&data, &env);
     let got = receiver.wait_for(3, |_| true).await;
     let events: Vec<(&str, &str)> = got.iter().map(|r| (r.event(), r.text())).collect();
