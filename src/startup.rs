@@ -24,8 +24,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::{middleware, web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +55,11 @@ pub struct Application {
     address: SocketAddr,
     chat: Addr<ChatServer>,
     shutdown_timeout: Duration,
-    /// The webhook delivery worker, stopped when the server is (dropped with it).
+    /// The webhook delivery worker, stopped when the server is.
     webhooks: Option<WebhookWorker>,
+    /// When [`graceful_shutdown`] began (shared with the [`Stopper`]): the webhook worker
+    /// gets what is left of the shutdown timeout.
+    stopping_since: Arc<OnceLock<Instant>>,
 }
 
 impl Application {
@@ -211,6 +214,7 @@ impl Application {
             chat,
             shutdown_timeout: settings.shutdown_timeout,
             webhooks,
+            stopping_since: Arc::default(),
         })
     }
 
@@ -225,14 +229,31 @@ impl Application {
             server: self.server.handle(),
             chat: self.chat.clone(),
             timeout: self.shutdown_timeout,
+            since: self.stopping_since.clone(),
         }
     }
 
     /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
-        // The webhook worker stops with the server, without being waited for.
-        drop(self.webhooks);
+        if let Some(worker) = self.webhooks {
+            // The webhook worker stops with the server. Its attempt in flight may finish
+            // within what is left of the shutdown timeout, so that a restart does not find
+            // the event still claimed by a process that is gone (see `webhooks/worker.rs`).
+            let left = self
+                .stopping_since
+                .get()
+                .map_or(self.shutdown_timeout, |since| {
+                    self.shutdown_timeout.saturating_sub(since.elapsed())
+                });
+            let stop = actix_web::rt::task::spawn_blocking(move || worker.stop(left));
+            if !matches!(stop.await, Ok(true)) {
+                log::warn!(
+                    "webhooks: an attempt was still in flight at the stop; its event is sent \
+                     again after a restart, once its claim runs out"
+                );
+            }
+        }
         served
     }
 }
@@ -243,18 +264,23 @@ pub struct Stopper {
     server: ServerHandle,
     chat: Addr<ChatServer>,
     timeout: Duration,
+    /// Set when the stop begins (see `Application::stopping_since`).
+    since: Arc<OnceLock<Instant>>,
 }
 
 /// A graceful stop, within the shutdown timeout: stop accepting connections; refuse new
 /// messages (`shutting_down`) while every queued one is stored and acked; close every socket
-/// with 1001; stop the HTTP server. Whatever is still open when the timeout is up is cut, so
-/// the process always exits in time; an acked message is stored whatever happens.
+/// with 1001; stop the HTTP server (then `Application::run` gives the webhook worker's attempt
+/// in flight what is left). Whatever is still open when the timeout is up is cut, so the
+/// process always exits in time; an acked message is stored whatever happens.
 pub async fn graceful_shutdown(stopper: Stopper) {
     let Stopper {
         server,
         chat,
         timeout,
+        since,
     } = stopper;
+    let _ = since.set(Instant::now());
     let graceful = async {
         server.pause().await;
         if let Err(e) = chat.send(Shutdown).await {

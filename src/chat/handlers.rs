@@ -27,18 +27,28 @@ impl Handler<Connect> for ChatServer {
     /// Reads the account and its rooms, refuses a banned or deleted one, then registers,
     /// unless the connection said `Disconnect` meanwhile. A read of the account that answered
     /// meanwhile and is newer than this one (a ban, a new role) decides instead.
+    ///
+    /// The rooms are read once the user's joins and leaves asked for so far are stored: the
+    /// history actor runs the read and a leave still in flight on threads of their own, and a
+    /// user who left a room and reloads the page would otherwise find it in `hello` again.
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
         let Some(permit) = self.history_load.try_permit() else {
             return Box::pin(fut::ready(Err(busy())));
         };
         self.registry.expect(msg.session, msg.user.id);
-        let ticket = self.next_ticket();
-        let request = ListRooms { user: msg.user.id };
+        let user = msg.user.id;
         Box::pin(
-            self.history
-                .send(request)
+            self.membership_stored(user)
                 .into_actor(self)
-                .map(move |result, act, ctx| {
+                .then(move |(), act, _| {
+                    // The ticket orders the read among the account's reads: taken as it is
+                    // made, not when the connection came.
+                    let ticket = act.next_ticket();
+                    let read = act.history.send(ListRooms { user });
+                    read.into_actor(act)
+                        .map(move |result, _, _| (ticket, result))
+                })
+                .map(move |(ticket, result), act, ctx| {
                     drop(permit);
                     let (read, rooms, (notifications_unread, newest_notification)) =
                         match split(result) {

@@ -3,7 +3,10 @@
 //! - [`MembershipQueue`]: the stored membership changes of one user in one room go to the
 //!   history actor one at a time, in the order they were asked for. Its threads would otherwise
 //!   run a join and a leave that cross in either order, and the stored list would disagree with
-//!   the live rooms (a room in the list that the user left, or the reverse).
+//!   the live rooms (a room in the list that the user left, or the reverse). It also holds
+//!   back a read of the user's list (a `Connect`'s rooms for `hello`) until the changes asked
+//!   for before it are stored: a user who leaves a room and reloads the page must not find it
+//!   in the list again because the read ran on another thread beside the leave.
 //! - [`JoinsInFlight`]: a connection's messages to a room whose join is still being checked
 //!   wait for the answer: stored once it is known that the room may be written to (a support
 //!   room whose customer exists), refused with the join's error otherwise.
@@ -12,7 +15,8 @@ use super::messages::SessionId;
 use super::outbox::PendingMessage;
 use crate::domain::{RoomName, UserId, UserInfo};
 use rustc_hash::FxHashMap;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+use tokio::sync::oneshot;
 
 /// A stored membership change.
 #[derive(Debug)]
@@ -43,24 +47,51 @@ pub struct OpenRequest {
     pub online: (usize, Vec<UserInfo>),
 }
 
-/// Changes in flight and waiting, per user and room.
-#[derive(Default)]
-pub struct MembershipQueue {
-    /// For each (user, room) with a change in flight, the changes that wait behind it.
-    waiting: FxHashMap<(UserId, RoomName), VecDeque<Change>>,
+/// Changes in flight and waiting, per user and room, and the reads of a user's list waiting
+/// for them. `W` is what waits (the chat server: the sender that lets a `Connect` read on).
+pub struct MembershipQueue<W = oneshot::Sender<()>> {
+    /// For each (user, room) with a change in flight, the changes that wait behind it (each
+    /// with its number).
+    waiting: FxHashMap<(UserId, RoomName), VecDeque<(u64, Change)>>,
+    /// The numbers of each user's changes not yet done (in flight or waiting), in every room;
+    /// no entry for a user with none.
+    unfinished: FxHashMap<UserId, BTreeSet<u64>>,
+    /// The number of the change in flight for each (user, room).
+    in_flight: FxHashMap<(UserId, RoomName), u64>,
+    /// Reads of a user's list waiting for the changes numbered up to theirs.
+    readers: Vec<(UserId, u64, W)>,
+    /// The number of the last change asked for.
+    last: u64,
 }
 
-impl MembershipQueue {
+impl<W> Default for MembershipQueue<W> {
+    fn default() -> Self {
+        MembershipQueue {
+            waiting: FxHashMap::default(),
+            unfinished: FxHashMap::default(),
+            in_flight: FxHashMap::default(),
+            readers: Vec::new(),
+            last: 0,
+        }
+    }
+}
+
+impl<W> MembershipQueue<W> {
     /// Asks for a change: handed back to be started now if nothing is in flight for that user
     /// and room, else queued.
     pub fn submit(&mut self, user: UserId, room: &RoomName, change: Change) -> Option<Change> {
-        match self.waiting.get_mut(&(user, room.clone())) {
+        self.last += 1;
+        let number = self.last;
+        self.unfinished.entry(user).or_default().insert(number);
+        let key = (user, room.clone());
+        match self.waiting.get_mut(&key) {
             Some(queue) => {
-                queue.push_back(change);
+                queue.push_back((number, change));
                 None
             }
             None => {
-                self.waiting.insert((user, room.clone()), VecDeque::new());
+                self.waiting.insert(key.clone(), VecDeque::new());
+                self.in_flight.insert(key, number);
                 Some(change)
             }
         }
@@ -72,13 +103,51 @@ impl MembershipQueue {
     }
 
     /// The change in flight for that user and room is done: the next one to start, if any.
+    /// Reads this made ready are taken with [`MembershipQueue::ready_readers`].
     pub fn finished(&mut self, user: UserId, room: &RoomName) -> Option<Change> {
         let key = (user, room.clone());
-        let next = self.waiting.get_mut(&key)?.pop_front();
-        if next.is_none() {
-            self.waiting.remove(&key);
+        if let Some(done) = self.in_flight.remove(&key) {
+            if let Some(numbers) = self.unfinished.get_mut(&user) {
+                numbers.remove(&done);
+                if numbers.is_empty() {
+                    self.unfinished.remove(&user);
+                }
+            }
         }
-        next
+        let Some((number, next)) = self.waiting.get_mut(&key)?.pop_front() else {
+            self.waiting.remove(&key);
+            return None;
+        };
+        self.in_flight.insert(key, number);
+        Some(next)
+    }
+
+    /// A read of the user's list: handed back to be made now if none of the user's changes is
+    /// unfinished, else kept until every change asked for so far (in any room) is done.
+    /// Changes asked for after it do not hold it up.
+    pub fn read_after_changes(&mut self, user: UserId, reader: W) -> Option<W> {
+        if !self.unfinished.contains_key(&user) {
+            return Some(reader);
+        }
+        self.readers.push((user, self.last, reader));
+        None
+    }
+
+    /// The reads of the user's list that no unfinished change holds up any more.
+    pub fn ready_readers(&mut self, user: UserId) -> Vec<W> {
+        if self.readers.is_empty() {
+            return Vec::new();
+        }
+        let oldest = self
+            .unfinished
+            .get(&user)
+            .and_then(|numbers| numbers.first().copied());
+        // Another user's read, or one waiting for a change still unfinished, stays.
+        let (kept, ready): (Vec<_>, Vec<_>) = std::mem::take(&mut self.readers)
+            .into_iter()
+            .partition(|(u, upto, _)| *u != user || oldest.is_some_and(|o| o <= *upto));
+        self.readers = kept;
+        ready.into_iter().map(|(_, _, reader)| reader).collect()
     }
 }
 
@@ -184,7 +253,7 @@ mod tests {
 
     #[test]
     fn changes_of_one_user_and_room_go_one_at_a_time_in_order() {
-        let mut queue = MembershipQueue::default();
+        let mut queue: MembershipQueue = MembershipQueue::default();
         let ann = UserId(1);
         assert_eq!(session_of(queue.submit(ann, &lobby(), forget(1))), Some(1));
         assert_eq!(session_of(queue.submit(ann, &lobby(), forget(2))), None);
@@ -204,6 +273,54 @@ mod tests {
             Some(4),
             "idle again"
         );
+    }
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_read_of_the_list_waits_for_the_users_changes_asked_for_before_it() {
+        // Ann leaves the lobby, reloads the page: the new connection's list must not be read
+        // beside the leave still in flight (the history actor's threads run either first).
+        let mut queue: MembershipQueue<&str> = MembershipQueue::default();
+        let ann = UserId(1);
+        assert!(queue.submit(ann, &lobby(), forget(1)).is_some());
+        assert_eq!(queue.read_after_changes(ann, "reload"), None, "held");
+        assert_eq!(
+            queue.read_after_changes(UserId(2), "bob"),
+            Some("bob"),
+            "another user's read is not held"
+        );
+        assert_eq!(queue.finished(ann, &lobby()).map(|_| ()), None);
+        assert_eq!(queue.ready_readers(ann), vec!["reload"]);
+        assert!(queue.ready_readers(ann).is_empty(), "handed out once");
+        assert_eq!(queue.read_after_changes(ann, "idle"), Some("idle"));
+    }
+
+    #[test]
+    fn a_read_waits_for_every_room_and_the_changes_queued_behind_but_not_later_ones() {
+        let mut queue: MembershipQueue<&str> = MembershipQueue::default();
+        let ann = UserId(1);
+        assert!(queue.submit(ann, &lobby(), forget(1)).is_some());
+        assert!(queue.submit(ann, &lobby(), forget(2)).is_none(), "queued");
+        assert!(queue.submit(ann, &room("games"), forget(3)).is_some());
+        assert_eq!(queue.read_after_changes(ann, "read"), None);
+        // Asked for after the read: it does not hold the read up.
+        assert!(queue.submit(ann, &room("music"), forget(4)).is_some());
+
+        assert_eq!(session_of(queue.finished(ann, &lobby())), Some(2));
+        assert!(queue.ready_readers(ann).is_empty(), "the lobby's second");
+        assert_eq!(session_of(queue.finished(ann, &room("games"))), None);
+        assert!(
+            queue.ready_readers(ann).is_empty(),
+            "still the lobby's second"
+        );
+        assert_eq!(session_of(queue.finished(ann, &lobby())), None);
+        assert_eq!(queue.ready_readers(ann), vec!["read"], "music is later");
+        assert_eq!(queue.pending(), 1, "music still in flight");
+        assert_eq!(session_of(queue.finished(ann, &room("music"))), None);
+        assert_eq!(queue.pending(), 0);
     }
 
     #[test]

@@ -9,6 +9,8 @@ use super::server::ChatServer;
 use crate::domain::{RoomName, UserId};
 use crate::history::messages::{ForgetRoom, OpenRoom};
 use actix::prelude::*;
+use std::future::Future;
+use tokio::sync::oneshot;
 
 impl ChatServer {
     /// Asks for a stored membership change; it starts once the user's earlier changes of the
@@ -25,10 +27,27 @@ impl ChatServer {
         }
     }
 
-    /// The change in flight for the user and room is done: starts the next one.
+    /// The change in flight for the user and room is done: starts the next one, and lets the
+    /// reads of the user's list that waited for it go on.
     fn change_done(&mut self, user: UserId, room: &RoomName, ctx: &mut Context<Self>) {
         if let Some(next) = self.membership.finished(user, room) {
             self.start_change(user, next, ctx);
+        }
+        for reader in self.membership.ready_readers(user) {
+            let _ = reader.send(());
+        }
+    }
+
+    /// Resolves once the user's joins and leaves asked for so far are stored (at once if none
+    /// is in flight), so that a read of the user's list made then shows them (see `Connect`).
+    pub(super) fn membership_stored(&mut self, user: UserId) -> impl Future<Output = ()> {
+        let (reader, stored) = oneshot::channel();
+        let waiting = self.membership.read_after_changes(user, reader).is_none();
+        async move {
+            if waiting {
+                // An error only if the chat server stopped: read all the same.
+                let _ = stored.await;
+            }
         }
     }
 

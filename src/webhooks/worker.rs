@@ -9,9 +9,13 @@
 //! (new events committed), or the poll interval (events of another server on the same
 //! database), whichever comes first.
 //!
-//! Stopping: dropping the [`WebhookWorker`] (the server stopped) tells the thread to stop after
-//! the attempt in flight; nobody waits for it, so a slow receiver never delays a shutdown. An
-//! attempt cut short by the process's exit is sent again after a restart (at least once).
+//! Stopping: [`WebhookWorker::stop`] (the server stopped) tells the thread to stop after the
+//! attempt in flight and waits for it, within what is left of the shutdown timeout, so that the
+//! attempt's outcome is stored: an attempt cut short by the process's exit leaves its event
+//! claimed, and a restarted server sends it only when the claim runs out (twice the request
+//! timeout and a second later), holding up its conversation that long. A receiver slower than
+//! that is not waited for; its event is sent again after the restart (at least once). Dropping
+//! the worker tells the thread to stop without waiting.
 
 use super::payload::{event_body, signature};
 use super::policy::{judge, retry_after, Answer, Verdict};
@@ -22,7 +26,7 @@ use crate::db::{DbConn, StorageError};
 use crate::domain::now_millis;
 use diesel::r2d2::ManageConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// Longest sleep between two looks at the outbox when nothing rings the bell: events written by
@@ -31,10 +35,13 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 /// Heads taken in one round.
 const HEADS_PER_ROUND: i64 = 64;
 
-/// The running worker; dropping it stops the thread (without waiting for it).
+/// The running worker; [`WebhookWorker::stop`] stops the thread, dropping it too (without
+/// waiting for it).
 pub struct WebhookWorker {
     stop: Arc<AtomicBool>,
     bell: Arc<OutboxBell>,
+    /// Disconnected when the thread ends (it holds the sender, and never sends).
+    ended: mpsc::Receiver<()>,
 }
 
 impl WebhookWorker {
@@ -46,10 +53,26 @@ impl WebhookWorker {
     ) -> std::io::Result<WebhookWorker> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut delivery = Delivery::new(config, manager, bell.clone(), stop.clone());
+        let (ending, ended) = mpsc::channel();
         std::thread::Builder::new()
             .name("webhooks".into())
-            .spawn(move || delivery.run())?;
-        Ok(WebhookWorker { stop, bell })
+            .spawn(move || {
+                let _ending = ending;
+                delivery.run();
+            })?;
+        Ok(WebhookWorker { stop, bell, ended })
+    }
+
+    /// Tells the thread to stop after the attempt in flight, and waits for it, at most
+    /// `within`, so that the attempt's outcome is stored rather than its claim left behind.
+    /// Answers whether the thread ended in time (a blocking call: not on an async worker).
+    pub fn stop(self, within: Duration) -> bool {
+        self.stop.store(true, Ordering::SeqCst);
+        self.bell.ring();
+        matches!(
+            self.ended.recv_timeout(within),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        )
     }
 }
 

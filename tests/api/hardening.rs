@@ -10,6 +10,7 @@ on_both_backends!(
     sockets_dropped_right_after_the_upgrade_leave_nobody_online,
     staff_cannot_write_into_the_support_room_of_a_customer_who_does_not_exist,
     a_join_and_a_leave_that_cross_leave_the_list_as_the_last_one_said,
+    a_page_reloaded_while_its_leave_is_being_stored_does_not_list_the_room_again,
     a_user_cannot_join_more_public_rooms_than_the_cap,
     joins_sent_at_once_do_not_slip_past_the_cap,
     support_rooms_do_not_count_against_the_cap,
@@ -55,31 +56,61 @@ async fn sockets_dropped_right_after_the_upgrade_leave_nobody_online(backend: Ba
 async fn staff_cannot_write_into_the_support_room_of_a_customer_who_does_not_exist(
     backend: Backend,
 ) {
-    let (app, _data) = spawn_app(backend).await;
+    // One history thread: the join of the support room queues behind a join of the lobby,
+    // which waits for the room lists' lock; so the send reaches the chat server while the
+    // join is still being checked, however slow the machine (a send that came after the
+    // join's refusal would be refused as not joined, a different path).
+    let (app, data) = spawn_app_with(backend, |s| s.history_threads = 1).await;
     let (staff_token, _) = app.staff().await;
     let mut staff = RawClient::open(app.address, &staff_token, None).await;
     let nobody = "support:999999";
-    // The send is read together with the join, while the join is still being checked.
-    let join = json!({"type": "join", "room": nobody}).to_string();
-    let send = json!({"type": "send", "room": nobody, "text": "hello?", "cid": "s-1"});
-    staff.send_texts_at_once(&[&join, &send.to_string()]).await;
+    let lock = RoomListLock::take(&data);
+    let frames = [
+        json!({"type": "join", "room": "lobby"}),
+        json!({"type": "join", "room": nobody}),
+        json!({"type": "send", "room": nobody, "text": "hello?", "cid": "s-1"}),
+        // Answered by the chat server at once, after it has handled the frames before it.
+        json!({"type": "send", "room": "elsewhere", "text": "probe", "cid": "probe"}),
+    ]
+    .map(|frame| frame.to_string());
+    let texts: Vec<&str> = frames.iter().map(String::as_str).collect();
+    staff.send_texts_at_once(&texts).await;
+    let mut frames = Vec::new();
+    loop {
+        let (_, payload) = staff.read_frame().await.expect("a frame");
+        let frame: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        if frame["cid"] == "probe" {
+            assert_eq!(frame["code"], "bad_request", "{frame}");
+            break;
+        }
+        frames.push(frame);
+    }
+    let types: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert_eq!(types, ["hello"], "no join answered yet: {frames:?}");
+    // The send waits behind the join; the lobby's join may go on now.
+    drop(lock);
     let mut errors = Vec::new();
     while errors.len() < 2 {
         let (_, payload) = staff.read_frame().await.expect("a frame");
-        let frame: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        frames.push(serde_json::from_slice(&payload).unwrap());
+        let frame = frames.last().unwrap();
         assert_ne!(frame["type"], "ack", "nothing may be stored there: {frame}");
-        assert_ne!(frame["type"], "joined", "{frame}");
+        if frame["type"] == "joined" {
+            assert_eq!(frame["room"], "lobby", "{frame}");
+        }
         if frame["type"] == "error" {
-            errors.push(frame);
+            errors.push(frame.clone());
         }
     }
     assert!(
-        errors.iter().all(|e| e["code"] == "not_found"),
+        errors
+            .iter()
+            .all(|e| e["code"] == "not_found" && e["room"] == nobody),
         "{errors:?}"
     );
     assert!(
         errors.iter().any(|e| e["cid"] == "s-1"),
-        "the send is refused by its cid"
+        "the send is refused by its cid, with the join's error: {errors:?}"
     );
 
     let (status, body) = app
@@ -128,7 +159,7 @@ async fn a_join_and_a_leave_that_cross_leave_the_list_as_the_last_one_said(backe
             answered += 1;
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The last leaves may still be on their way to the database: `hello` waits for them.
     let again = app.connect(&token).await;
     let mut listed: Vec<String> = again.hello["rooms"]
         .as_array()
@@ -176,6 +207,40 @@ fn public_rooms(hello: &serde_json::Value) -> Vec<String> {
         .collect();
     rooms.sort();
     rooms
+}
+
+async fn a_page_reloaded_while_its_leave_is_being_stored_does_not_list_the_room_again(
+    backend: Backend,
+) {
+    let (app, data) = spawn_app(backend).await;
+    let (token, id) = app.register("ann").await;
+    let mut ann = app.connect(&token).await;
+    ann.join("lobby").await;
+    // The leave reaches the database only once the lock is gone (a busy database, a slow
+    // disk); reads go on meanwhile.
+    let lock = RoomListLock::take(&data);
+    ann.send(json!({"type": "leave", "room": "lobby"})).await;
+    ann.send(json!({"type": "send", "room": "lobby", "text": "x", "cid": "c1"}))
+        .await;
+    // Refused: the chat server has taken her out of the live room.
+    assert_eq!(ann.expect("error").await["cid"], "c1");
+    ann.close().await;
+
+    // She reloads the page. Her rooms may be read only after the leave is stored: a `hello`
+    // that comes while the lock is held shows what it read beside the leave.
+    let reload = app.connect(&token);
+    tokio::pin!(reload);
+    let ann = match tokio::time::timeout(Duration::from_millis(500), &mut reload).await {
+        Ok(early) => early,
+        Err(_) => {
+            drop(lock);
+            reload.await
+        }
+    };
+    assert_eq!(
+        ann.hello["rooms"],
+        json!([{"room": format!("support:{id}"), "last_seq": 0, "unread": 0}])
+    );
 }
 
 async fn a_user_cannot_join_more_public_rooms_than_the_cap(backend: Backend) {

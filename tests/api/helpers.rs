@@ -193,6 +193,46 @@ impl Drop for WriteLock {
     }
 }
 
+/// Holds back every join and leave on its way to the database until dropped, while reads go
+/// on: on SQLite the database's write lock ([`WriteLock`]; the server waits up to its busy
+/// timeout, 10 s), on PostgreSQL an EXCLUSIVE lock of the users' room lists (`room_members`).
+pub struct RoomListLock {
+    /// SQLite's write lock, released when dropped.
+    _sqlite: Option<WriteLock>,
+    /// A transaction holding the table's lock, rolled back when dropped.
+    postgres: Option<PgConnection>,
+}
+
+impl RoomListLock {
+    /// Takes the lock on the test's database.
+    pub fn take(data: &TestData) -> RoomListLock {
+        use diesel::connection::SimpleConnection;
+        if data.postgres.is_none() {
+            let sqlite = Some(WriteLock::take(data));
+            return RoomListLock {
+                _sqlite: sqlite,
+                postgres: None,
+            };
+        }
+        let mut conn = PgConnection::establish(&data.database_url).expect("connect");
+        conn.batch_execute("BEGIN; LOCK TABLE room_members IN EXCLUSIVE MODE")
+            .expect("the table's lock");
+        RoomListLock {
+            _sqlite: None,
+            postgres: Some(conn),
+        }
+    }
+}
+
+impl Drop for RoomListLock {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        if let Some(conn) = &mut self.postgres {
+            let _ = conn.batch_execute("ROLLBACK");
+        }
+    }
+}
+
 /// A running server.
 pub struct TestApp {
     /// Where it listens.

@@ -40,6 +40,27 @@ impl Received {
     }
 }
 
+/// A port of the store's backend while it is down: bound, so nobody else takes it between the
+/// story's steps, but not listening, so every connection to it is refused.
+pub struct DownPort(tokio::net::TcpSocket);
+
+impl DownPort {
+    /// A free port on 127.0.0.1, kept.
+    pub fn new() -> DownPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().unwrap())
+            .expect("a free port");
+        DownPort(socket)
+    }
+
+    /// `http://127.0.0.1:PORT/chat-events`.
+    pub fn url(&self) -> String {
+        let address = self.0.local_addr().expect("bound");
+        format!("http://{address}/chat-events")
+    }
+}
+
 /// Decides the status of each request (and may take its time: it is called on the request's
 /// own thread, holding no lock).
 pub type Answers = Arc<dyn Fn(&Received) -> u16 + Send + Sync>;
@@ -67,9 +88,11 @@ impl Receiver {
         Receiver::serve(listener, Arc::new(answers))
     }
 
-    /// A receiver on `address`, which a story kept free while "the store was down".
-    pub fn start_on(address: SocketAddr) -> Receiver {
-        let listener = TcpListener::bind(address).expect("the reserved port");
+    /// A receiver on the port a story kept while "the store was down".
+    pub fn start_on(port: DownPort) -> Receiver {
+        let listener = port.0.listen(128).expect("listen on the kept port");
+        let listener = listener.into_std().expect("a std listener");
+        listener.set_nonblocking(false).expect("blocking accepts");
         Receiver::serve(listener, Arc::new(|_| 200))
     }
 
