@@ -284,6 +284,7 @@ const client = new ChatClient({
     frame(f) {
       if (f.type === 'unread') onUnread(f);
       else if (f.type === 'support_activity') onSupportActivity(f);
+      else if (f.type === 'conversation_moved') onConversationMoved(f);
     },
     down: () => { list.render(); renderTyping(); },
   },
@@ -460,6 +461,33 @@ function onSupportActivity(f) {
   }
   renderList();
   if (o && o.name === m.room) renderThread();
+}
+
+/**
+ * A guest signed in on the store: their conversation moved into the customer's. The old one
+ * is gone from the inbox; if it was open, the customer's opens in its place (with the draft),
+ * so the next reply goes where the customer reads it. Replies still waiting for the old room
+ * were refused by the server (not_found) and are dropped.
+ */
+function onConversationMoved(f) {
+  if (typeof f.from !== 'string' || typeof f.into !== 'string') return;
+  const draft = state.drafts.get(f.from);
+  state.drafts.delete(f.from);
+  client.outbox.dropRoom(f.from);
+  state.convs.delete(f.from);
+  const it = state.items.get(f.from);
+  if (it) it.el.remove();
+  state.items.delete(f.from);
+  if (state.open && state.open.name === f.from) {
+    const typed = dom.composer.value || draft;
+    if (typed) state.drafts.set(f.into, typed);
+    openConversation(f.into);
+    notify('The visitor signed in: the conversation continues in the customer\'s.', 'info');
+  } else {
+    client.removeRoom(f.from);
+    renderList();
+  }
+  refreshConversationsSoon();
 }
 
 function onUnread(f) {
