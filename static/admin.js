@@ -471,20 +471,20 @@ function onSupportActivity(f) {
  */
 function onConversationMoved(f) {
   if (typeof f.from !== 'string' || typeof f.into !== 'string') return;
-  const draft = state.drafts.get(f.from);
+  const wasOpen = !!(state.open && state.open.name === f.from);
+  const typed = (wasOpen && dom.composer.value) || state.drafts.get(f.from);
   state.drafts.delete(f.from);
-  client.outbox.dropRoom(f.from);
+  client.forgetRoom(f.from);
+  if (wasOpen) state.open = null;
   state.convs.delete(f.from);
   const it = state.items.get(f.from);
   if (it) it.el.remove();
   state.items.delete(f.from);
-  if (state.open && state.open.name === f.from) {
-    const typed = dom.composer.value || draft;
+  if (wasOpen) {
     if (typed) state.drafts.set(f.into, typed);
     openConversation(f.into);
     notify('The visitor signed in: the conversation continues in the customer\'s.', 'info');
   } else {
-    client.removeRoom(f.from);
     renderList();
   }
   refreshConversationsSoon();

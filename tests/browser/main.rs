@@ -8,5 +8,6 @@
 mod helpers;
 
 mod driver;
+mod guest_sign_in;
 mod store;
 mod stories;
