@@ -298,6 +298,16 @@ pub enum ServerFrame {
         /// Unread notifications.
         count: i64,
     },
+    /// A guest's support conversation moved into the customer's when the guest signed in on
+    /// the store (`POST /api/auth/identify`): to every connection that had `from` open, which
+    /// is out of it from now on (a `send` or `join` there is refused with `not_found`).
+    /// Follow `into`.
+    ConversationMoved {
+        /// The guest's conversation, retired.
+        from: String,
+        /// The customer's conversation, which holds its messages now.
+        into: String,
+    },
     /// Something the client sent was refused.
     Error {
         /// Stable code.
@@ -532,6 +542,10 @@ mod tests {
                 notifications_unread: 3,
             },
             ServerFrame::NotificationsUnread { count: 2 },
+            ServerFrame::ConversationMoved {
+                from: "support:2".into(),
+                into: "support:3".into(),
+            },
         ];
         for frame in frames {
             let back: ServerFrame = serde_json::from_str(&frame.encode()).unwrap();
@@ -569,5 +583,18 @@ mod tests {
         let unread = ServerFrame::NotificationsUnread { count: 0 };
         let value: serde_json::Value = serde_json::from_str(&unread.encode()).unwrap();
         assert_eq!(value, json!({"type":"notifications_unread","count":0}));
+    }
+
+    #[test]
+    fn a_moved_conversation_names_both_rooms() {
+        let moved = ServerFrame::ConversationMoved {
+            from: "support:2".into(),
+            into: "support:3".into(),
+        };
+        let value: serde_json::Value = serde_json::from_str(&moved.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"conversation_moved","from":"support:2","into":"support:3"})
+        );
     }
 }

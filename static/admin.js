@@ -286,6 +286,7 @@ const client = new ChatClient({
     frame(f) {
       if (f.type === 'unread') onUnread(f);
       else if (f.type === 'support_activity') onSupportActivity(f);
+      else if (f.type === 'conversation_moved') onConversationMoved(f);
     },
     down: () => { list.render(); renderTyping(); },
   },
@@ -462,6 +463,33 @@ function onSupportActivity(f) {
   }
   renderList();
   if (o && o.name === m.room) renderThread();
+}
+
+/**
+ * A guest signed in on the store: their conversation moved into the customer's. The old one
+ * is gone from the inbox; if it was open, the customer's opens in its place (with the draft),
+ * so the next reply goes where the customer reads it. Replies still waiting for the old room
+ * were refused by the server (not_found) and are dropped.
+ */
+function onConversationMoved(f) {
+  if (typeof f.from !== 'string' || typeof f.into !== 'string') return;
+  const wasOpen = !!(state.open && state.open.name === f.from);
+  const typed = (wasOpen && dom.composer.value) || state.drafts.get(f.from);
+  state.drafts.delete(f.from);
+  client.forgetRoom(f.from);
+  if (wasOpen) state.open = null;
+  state.convs.delete(f.from);
+  const it = state.items.get(f.from);
+  if (it) it.el.remove();
+  state.items.delete(f.from);
+  if (wasOpen) {
+    if (typed) state.drafts.set(f.into, typed);
+    openConversation(f.into);
+    notify('The visitor signed in: the conversation continues in the customer\'s.', 'info');
+  } else {
+    renderList();
+  }
+  refreshConversationsSoon();
 }
 
 function onUnread(f) {

@@ -12,7 +12,7 @@
 //! are still queued, so that they move with the rest.
 
 use super::fanout::{self, Skip};
-use super::messages::{MergeConversations, SessionId};
+use super::messages::{About, MergeConversations, OutFrame, SessionId};
 use super::refusals::{shutting_down, split, storage_failure};
 use super::server::{ChatServer, CLOSE_POLICY};
 use crate::db::merge::MergedConversation;
@@ -118,12 +118,12 @@ impl ChatServer {
             customer,
             reply,
         } = merge;
-        let permit = self.history_load.permit();
-        self.history
+        // Through the message writer: it stores the batches this merge must not overlap, and
+        // it knows whether webhooks are on (the moved messages get their events).
+        self.writer
             .send(MergeGuest { guest, customer })
             .into_actor(self)
             .map(move |result, act, ctx| {
-                drop(permit);
                 let answer = match split(result) {
                     Ok(Some(merged)) => {
                         log::info!(
@@ -152,7 +152,10 @@ impl ChatServer {
 
     /// Hands out the moved messages like freshly stored ones (to the customer's conversation
     /// and, as `support_activity`, to every staff connection), and a `deleted` frame for each
-    /// message the guest's conversation no longer holds to whoever still looks at it.
+    /// message the guest's conversation no longer holds to whoever still looks at it; then
+    /// tells those connections where it went (`conversation_moved`) and takes them out of it,
+    /// so that nothing is sent into the retired room (the writer refuses it all the same,
+    /// `db::closed_rooms`).
     fn deliver_merged(&mut self, customer: UserId, merged: MergedConversation) {
         let mut deliveries = std::mem::take(&mut self.deliveries);
         for stored in merged.moved {
@@ -187,7 +190,23 @@ impl ChatServer {
                 &mut deliveries,
             );
         }
+        let watchers: Vec<SessionId> = self.rooms.members(&merged.from).collect();
+        let moved = ServerFrame::ConversationMoved {
+            from: merged.from.to_string(),
+            into: merged.into.to_string(),
+        }
+        .encode();
+        for &session in &watchers {
+            let frame = OutFrame {
+                text: moved.clone(),
+                about: About::Nothing,
+            };
+            deliveries.push(session, frame);
+        }
         self.dispatch(deliveries);
+        for session in watchers {
+            self.unsubscribe(session, &merged.from);
+        }
     }
 }
 

@@ -22,6 +22,14 @@ pub fn split<T>(
     }
 }
 
+/// A message to (or a join of) a closed support conversation (`db::closed_rooms`).
+pub fn conversation_closed(room: &RoomName) -> AppError {
+    AppError::new(
+        ErrorCode::NotFound,
+        format!("the conversation {room} is closed: it moved into the customer's conversation"),
+    )
+}
+
 /// The refusal for using a room the connection has not joined: `forbidden` where the user may
 /// not enter at all (telling nothing more), else `bad_request`.
 pub fn not_joined(room: &RoomName, user: &UserInfo) -> AppError {

@@ -8,7 +8,7 @@
 use super::fanout::{self, Deliveries, Skip};
 use super::messages::*;
 use super::outbox::{Commit, Origin, PendingMessage};
-use super::refusals::{not_stored, shutting_down, split, storage_failure};
+use super::refusals::{conversation_closed, not_stored, shutting_down, split, storage_failure};
 use super::server::ChatServer;
 use super::stats::unix_seconds;
 use super::storage_health::Change;
@@ -178,6 +178,10 @@ impl ChatServer {
         let mut deliveries = std::mem::take(&mut self.deliveries);
         let mut stored = 0;
         for (p, outcome) in pending.into_iter().zip(outcomes) {
+            if outcome == StoreOutcome::Refused {
+                refuse_closed(p, &mut deliveries);
+                continue;
+            }
             let seq = outcome.seq();
             let cid = p.cid().map(str::to_owned);
             if let StoreOutcome::Stored { id, seq, ts } = outcome {
@@ -208,6 +212,7 @@ impl ChatServer {
             }
             let id = match outcome {
                 StoreOutcome::Stored { id, .. } | StoreOutcome::Duplicate { id, .. } => id,
+                StoreOutcome::Refused => continue,
             };
             match p.origin {
                 Origin::Session { session, cid } => {
@@ -256,5 +261,26 @@ impl ChatServer {
         }
         .encode();
         fanout::gather_staff(&self.registry, &frame, into);
+    }
+}
+
+/// A message the writer refused because its room is a closed support conversation (a guest's,
+/// after the guest signed in on the store): `not_found` to its sender, never an ack.
+fn refuse_closed(p: PendingMessage, deliveries: &mut Deliveries) {
+    let error = conversation_closed(&p.room);
+    match p.origin {
+        Origin::Session { session, cid } => {
+            crate::metrics::refused(error.code.as_str());
+            let room = Some(p.room.to_string());
+            let frame = ServerFrame::error(error.code, error.message, Some(cid), room);
+            let frame = OutFrame {
+                text: frame.encode(),
+                about: About::Nothing,
+            };
+            deliveries.push(session, frame);
+        }
+        Origin::Http(reply) => {
+            let _ = reply.send(Err(error));
+        }
     }
 }

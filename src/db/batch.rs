@@ -41,13 +41,17 @@ pub enum StoreOutcome {
         /// Stored at (ms).
         ts: i64,
     },
+    /// Not stored: its room is a closed support conversation (`db::closed_rooms`), whose
+    /// messages moved elsewhere. Refused with `not_found`, never acked.
+    Refused,
 }
 
 impl StoreOutcome {
-    /// The message's seq, new or earlier.
+    /// The message's seq, new or earlier (0 when refused).
     pub fn seq(&self) -> i64 {
         match *self {
             StoreOutcome::Stored { seq, .. } | StoreOutcome::Duplicate { seq, .. } => seq,
+            StoreOutcome::Refused => 0,
         }
     }
 }

@@ -26,6 +26,10 @@ pub enum StorageError {
     /// The room is not in the user's list (nothing was written).
     #[error("not a member of the room")]
     NotMember,
+    /// A batch met closed support rooms (`db::closed_rooms`): rolled back, and stored again
+    /// without their messages (never seen outside `db::messages::store_batch_with`).
+    #[error("closed rooms: {0:?}")]
+    RoomsClosed(Vec<String>),
     /// The database answered something that cannot be (a row the same transaction wrote is
     /// missing from its answer).
     #[error("inconsistent answer: {0}")]

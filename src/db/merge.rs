@@ -4,13 +4,16 @@
 //! (the chat server sees to that, `chat/merging.rs`), and safe against the writers of other
 //! servers on the same PostgreSQL by the same row locks they take.
 
+use super::batch::Events;
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::messages::{read_window, Window};
 use super::models::StoredMessage;
+use super::models::UserRow;
 use super::rooms::{add_member, ensure_room, read_cursor, reserve_seqs};
-use super::schema::{messages, room_members, rooms, users};
+use super::schema::{messages, notifications, room_members, rooms, users};
 use super::users::find_by_id;
+use super::webhooks::enqueue_merge_events;
 use crate::domain::{Role, RoomName, UserId};
 use crate::with_backend;
 use diesel::prelude::*;
@@ -56,6 +59,10 @@ pub struct MergedConversation {
 ///   read.
 /// - The guest's conversation is retired: no member rows, no room row. Nothing else is touched:
 ///   not another customer's conversation, not a public room's messages.
+/// - The guest's email address becomes the customer's when the customer has none, and the
+///   guest's notifications become the customer's.
+/// - With webhooks on, the moved messages are announced in the customer's conversation
+///   ([`enqueue_merge_events`]), and the guest conversation's pending events are dropped.
 /// - The guest's account is deleted, or banned when something still refers to it.
 ///
 /// Rooms are locked in byte order of their names, the order every writer locks them in, so two
@@ -64,8 +71,9 @@ pub fn merge_guest_conversation(
     conn: &mut DbConn,
     guest: UserId,
     customer: UserId,
+    events: Events,
 ) -> Result<Option<MergedConversation>, StorageError> {
-    match merge_in_transaction(conn, guest, customer) {
+    match merge_in_transaction(conn, guest, customer, events) {
         // No active guest: rolled back, so not even the rooms' rows were written.
         Err(StorageError::NotFound) => Ok(None),
         other => other.map(Some),
@@ -78,6 +86,7 @@ fn merge_in_transaction(
     conn: &mut DbConn,
     guest: UserId,
     customer: UserId,
+    events: Events,
 ) -> Result<MergedConversation, StorageError> {
     conn.transaction(|conn| {
         let from = RoomName::support(guest);
@@ -91,9 +100,12 @@ fn merge_in_transaction(
         for name in names {
             reserve_seqs(conn, name, 0)?;
         }
-        let active_guest = find_by_id(conn, guest)?
-            .is_some_and(|row| row.role == Role::Guest.as_str() && !row.banned);
-        if guest == customer || !active_guest {
+        let guest_row =
+            find_by_id(conn, guest)?.filter(|row| row.role == Role::Guest.as_str() && !row.banned);
+        let Some(guest_row) = guest_row else {
+            return Err(StorageError::NotFound);
+        };
+        if guest == customer {
             return Err(StorageError::NotFound);
         }
         let rows: Vec<(i64, i64, i64, bool)> = with_backend!(conn, c => messages::table
@@ -121,8 +133,14 @@ fn merge_in_transaction(
         }
         carry_read_cursor(conn, guest, customer, &rows, before)?;
         retire_room(conn, &from)?;
+        carry_account(conn, &guest_row, customer)?;
         let fate = finish_guest(conn, guest)?;
         let (moved, _) = read_window(conn, into.as_str(), Window::After(before), count.max(1))?;
+        if events.for_room(into.as_str()) {
+            let ids: Vec<i64> = moved.iter().map(|m| m.id).collect();
+            let now = crate::domain::now_millis();
+            enqueue_merge_events(conn, from.as_str(), into.as_str(), before > 0, &ids, now)?;
+        }
         let emptied = rows
             .iter()
             .filter(|(_, _, _, deleted)| !deleted)
@@ -160,6 +178,27 @@ fn carry_read_cursor(
             .filter(room_members::room.eq(into.as_str())),
     )
     .set(room_members::last_read_seq.eq(before + read_moved))
+    .execute(c))?;
+    Ok(())
+}
+
+/// What else of the guest's account is the customer's now: the email address the guest left
+/// to be answered by (when the customer has none: the store's own address wins), and the
+/// guest's notifications (so that nothing holds the guest's row any more).
+fn carry_account(conn: &mut DbConn, guest: &UserRow, customer: UserId) -> Result<(), StorageError> {
+    if let Some(email) = guest.email.as_deref() {
+        with_backend!(conn, c => diesel::update(
+            users::table
+                .filter(users::id.eq(customer.0))
+                .filter(users::email.is_null()),
+        )
+        .set(users::email.eq(email))
+        .execute(c))?;
+    }
+    with_backend!(conn, c => diesel::update(
+        notifications::table.filter(notifications::user_id.eq(guest.id)),
+    )
+    .set(notifications::user_id.eq(customer.0))
     .execute(c))?;
     Ok(())
 }
@@ -249,7 +288,7 @@ mod tests {
             .id;
         admin::delete_message(&mut conn, oops).unwrap();
 
-        let merged = merge_guest_conversation(&mut conn, guest, customer)
+        let merged = merge_guest_conversation(&mut conn, guest, customer, Events::Off)
             .unwrap()
             .expect("an active guest");
         let moved: Vec<(i64, &str, UserId)> = merged
@@ -274,9 +313,11 @@ mod tests {
         assert!(users::find_by_id(&mut conn, guest).unwrap().is_none());
 
         // Again: no guest any more, nothing written (not even the retired room's row).
-        assert!(merge_guest_conversation(&mut conn, guest, customer)
-            .unwrap()
-            .is_none());
+        assert!(
+            merge_guest_conversation(&mut conn, guest, customer, Events::Off)
+                .unwrap()
+                .is_none()
+        );
         let room_rows = with_backend!(&mut *conn, c => crate::db::schema::rooms::table
             .filter(crate::db::schema::rooms::name.eq(from.as_str()))
             .count()
@@ -284,8 +325,10 @@ mod tests {
         .unwrap();
         assert_eq!(room_rows, 0);
         // A registered user or the customer themself is no guest to merge.
-        assert!(merge_guest_conversation(&mut conn, staff, customer)
-            .unwrap()
-            .is_none());
+        assert!(
+            merge_guest_conversation(&mut conn, staff, customer, Events::Off)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -36,6 +36,44 @@ pub fn store_batch_with(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<Vec<StoreOutcome>, StorageError> {
+    let first = store_once(conn, batch, events);
+    let Err(StorageError::RoomsClosed(mut closed)) = first else {
+        return first;
+    };
+    // Rare (a guest's room after the guest signed in): the batch was rolled back; stored again
+    // without the closed rooms' messages, which are `Refused`. Each round closes at least one
+    // room more, so this ends.
+    loop {
+        let kept: Vec<usize> = (0..batch.len())
+            .filter(|&i| !closed.contains(&batch[i].room))
+            .collect();
+        let rest: Vec<NewMessage> = kept.iter().map(|&i| batch[i].clone()).collect();
+        let outcomes = if rest.is_empty() {
+            Vec::new()
+        } else {
+            match store_once(conn, &rest, events) {
+                Err(StorageError::RoomsClosed(more)) => {
+                    closed.extend(more);
+                    continue;
+                }
+                other => other?,
+            }
+        };
+        let mut all = vec![StoreOutcome::Refused; batch.len()];
+        for (i, outcome) in kept.into_iter().zip(outcomes) {
+            all[i] = outcome;
+        }
+        return Ok(all);
+    }
+}
+
+/// One try of [`store_batch_with`]: `RoomsClosed` (and nothing written) when the batch holds
+/// messages to closed support rooms (`db::closed_rooms`).
+fn store_once(
+    conn: &mut DbConn,
+    batch: &[NewMessage],
+    events: Events,
+) -> Result<Vec<StoreOutcome>, StorageError> {
     match conn {
         DbConn::Postgres(pg) if batch.len() >= store_pg_arrays::BATCH_FROM => {
             store_pg_arrays::store_batch(pg, batch, events)

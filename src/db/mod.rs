@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod batch;
+pub mod closed_rooms;
 pub mod connection;
 pub mod error;
 pub mod merge;

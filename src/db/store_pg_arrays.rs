@@ -10,6 +10,7 @@
 //! every backend.
 
 use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
+use super::closed_rooms::closed_support_rooms_pg;
 use super::error::StorageError;
 use super::webhooks;
 use crate::domain::{now_millis, UserId};
@@ -180,6 +181,13 @@ pub fn store_batch(
 
         if !fresh.is_empty() {
             let mut next_seq = reserve_first_seqs(conn, &fresh_per_room, now)?;
+            // Asked with the rooms' rows locked, as a merge locks them (`db::closed_rooms`).
+            let rooms: Vec<&str> = fresh_per_room.keys().copied().collect();
+            let closed = closed_support_rooms_pg(conn, &rooms)?;
+            if !closed.is_empty() {
+                let closed = closed.into_iter().map(str::to_owned).collect();
+                return Err(StorageError::RoomsClosed(closed));
+            }
             let seqs: Vec<i64> = fresh
                 .iter()
                 .map(|&i| {

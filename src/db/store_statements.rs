@@ -3,6 +3,7 @@
 //! [`super::store_pg_arrays::BATCH_FROM`]).
 
 use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
+use super::closed_rooms::closed_support_rooms;
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::rooms::{ensure_room, reserve_seqs};
@@ -64,6 +65,10 @@ pub fn store_batch(
             }
             let count = fresh.len() as i64;
             let first_seq = reserve_seqs(conn, room, count)? - count + 1;
+            // Asked with the room's row locked, as a merge locks it (`db::closed_rooms`).
+            if !closed_support_rooms(conn, &[room])?.is_empty() {
+                return Err(StorageError::RoomsClosed(vec![room.to_owned()]));
+            }
             let mut room_events = Vec::new();
             let with_events = events.for_room(room);
             for (seq, i) in (first_seq..).zip(fresh) {

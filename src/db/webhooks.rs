@@ -58,6 +58,42 @@ pub fn push_events<'a>(out: &mut Vec<NewEvent<'a>>, room: &'a str, id: i64, seq:
     out.push(event(MESSAGE_CREATED));
 }
 
+/// The events of a merge of a guest's conversation into the customer's (`db::merge`), in
+/// its transaction. The guest conversation's pending events are dropped: they would describe
+/// a conversation that no longer exists, of an account that is gone, and their messages are
+/// announced again where they are now. In the customer's conversation, after its own events:
+/// `conversation.created` when it had no message before (`had_messages` false), then a
+/// `message.created` for each visible moved message (`moved`: ids, oldest first; the same ids
+/// as in the events the receiver may have had from the guest's conversation).
+pub fn enqueue_merge_events(
+    conn: &mut DbConn,
+    from: &str,
+    into: &str,
+    had_messages: bool,
+    moved: &[i64],
+    now: i64,
+) -> Result<(), StorageError> {
+    with_backend!(conn, c => diesel::delete(
+        webhook_outbox::table
+            .filter(webhook_outbox::room.eq(from))
+            .filter(webhook_outbox::state.eq("pending")),
+    )
+    .execute(c))?;
+    let event = |event, message_id| NewEvent {
+        room: into,
+        event,
+        message_id,
+        created_at: now,
+        next_attempt_at: now,
+    };
+    let mut events = Vec::with_capacity(moved.len() + 1);
+    if let (false, Some(&first)) = (had_messages, moved.first()) {
+        events.push(event(CONVERSATION_CREATED, first));
+    }
+    events.extend(moved.iter().map(|&id| event(MESSAGE_CREATED, id)));
+    insert_events(conn, &events)
+}
+
 /// Inserts events in one statement, in order (their ids follow it). Called inside the
 /// transaction that stores their messages.
 pub fn insert_events(conn: &mut DbConn, events: &[NewEvent<'_>]) -> Result<(), StorageError> {

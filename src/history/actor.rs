@@ -4,6 +4,7 @@
 //! [`MessageWriter`](super::MessageWriter), so that reads never queue in front of them.
 
 use super::messages::*;
+use crate::db::closed_rooms::closes_support_room;
 use crate::db::messages::{deleted_seqs, read_window, Window};
 use crate::db::models::UserRow;
 use crate::db::{admin, notifications, rooms, users, DbConn, DbPool, StorageError};
@@ -32,14 +33,17 @@ impl HistoryActor {
 }
 
 /// A support room exists for every account and for nobody else: `NotFound` for a support
-/// room whose owner does not exist, so that no row is ever created for it.
+/// room whose owner does not exist or is a finished guest (`db::closed_rooms`: its messages
+/// moved to the customer's conversation), so that no row is ever created for it.
 fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), StorageError> {
-    match room.kind() {
-        RoomKind::Support(owner) if users::find_by_id(conn, owner)?.is_none() => {
-            Err(StorageError::NotFound)
-        }
-        _ => Ok(()),
+    let RoomKind::Support(owner) = room.kind() else {
+        return Ok(());
+    };
+    let owner = users::find_by_id(conn, owner)?;
+    if closes_support_room(owner.as_ref().map(|o| (o.role.as_str(), o.banned))) {
+        return Err(StorageError::NotFound);
     }
+    Ok(())
 }
 
 impl Actor for HistoryActor {
@@ -233,13 +237,5 @@ impl Handler<SetEmail> for HistoryActor {
 
     fn handle(&mut self, msg: SetEmail, _: &mut Self::Context) -> Self::Result {
         users::set_email(&mut *self.conn()?, msg.user, &msg.email)
-    }
-}
-
-impl Handler<MergeGuest> for HistoryActor {
-    type Result = Result<Option<crate::db::merge::MergedConversation>, StorageError>;
-
-    fn handle(&mut self, msg: MergeGuest, _: &mut Self::Context) -> Self::Result {
-        crate::db::merge::merge_guest_conversation(&mut *self.conn()?, msg.guest, msg.customer)
     }
 }

@@ -224,7 +224,7 @@ pub struct SetEmail {
     pub email: String,
 }
 
-/// Chat server → history: move the guest's support conversation into the customer's and
+/// Chat server → message writer: move the guest's support conversation into the customer's and
 /// finish the guest's account, in one transaction (`db::merge`). `None` when `guest` is not an
 /// active guest account: nothing is written.
 #[derive(Message)]

@@ -9,10 +9,15 @@
 //! With webhooks on, the same transaction enqueues the events of the support conversations'
 //! messages (`db::webhooks`), and the writer rings the delivery worker's bell after the commit.
 //!
+//! It also runs the merge of a guest's conversation into the customer's (`MergeGuest`,
+//! `db::merge`): the chat server starts one only while no batch is in flight, and the merge
+//! enqueues the moved messages' events like a batch does.
+//!
 //! [`HistoryActor`]: super::HistoryActor
 
-use super::messages::StoreMessages;
+use super::messages::{MergeGuest, StoreMessages};
 use crate::db::connection::DbConnectionManager;
+use crate::db::merge::{merge_guest_conversation, MergedConversation};
 use crate::db::messages::{store_batch_with, Events, StoreOutcome};
 use crate::db::webhooks::OutboxBell;
 use crate::db::{DbConn, StorageError};
@@ -52,18 +57,23 @@ impl MessageWriter {
         }
     }
 
-    fn store(&mut self, batch: &[crate::db::messages::NewMessage]) -> WriteResult {
-        let conn = match self.conn.as_mut() {
-            Some(conn) => conn,
+    /// The writer's connection, opened if it has none.
+    fn conn(&mut self) -> Result<&mut DbConn, StorageError> {
+        match self.conn {
+            Some(ref mut conn) => Ok(conn),
             None => {
                 let opened = self
                     .manager
                     .connect()
                     .map_err(|e| StorageError::Unavailable(e.to_string()))?;
-                self.conn.insert(opened)
+                Ok(self.conn.insert(opened))
             }
-        };
-        let result = store_batch_with(conn, batch, self.events);
+        }
+    }
+
+    fn store(&mut self, batch: &[crate::db::messages::NewMessage]) -> WriteResult {
+        let events = self.events;
+        let result = store_batch_with(self.conn()?, batch, events);
         if let (Some(bell), Ok(outcomes)) = (&self.bell, &result) {
             let enqueued = batch.iter().zip(outcomes).any(|(m, outcome)| {
                 matches!(outcome, StoreOutcome::Stored { .. }) && self.events.for_room(&m.room)
@@ -93,6 +103,27 @@ impl Handler<StoreMessages> for MessageWriter {
     /// One transaction for the whole batch: group commit.
     fn handle(&mut self, msg: StoreMessages, _: &mut Self::Context) -> WriteResult {
         self.store(&msg.batch)
+    }
+}
+
+impl Handler<MergeGuest> for MessageWriter {
+    type Result = Result<Option<MergedConversation>, StorageError>;
+
+    /// On the writer's connection, with its webhook switch: the moved messages get their
+    /// events in the merge's transaction, and the delivery worker's bell rings after it.
+    fn handle(&mut self, msg: MergeGuest, _: &mut Self::Context) -> Self::Result {
+        let events = self.events;
+        let result = merge_guest_conversation(self.conn()?, msg.guest, msg.customer, events);
+        match &result {
+            Ok(Some(merged)) if self.events == Events::Webhooks && !merged.moved.is_empty() => {
+                if let Some(bell) = &self.bell {
+                    bell.ring();
+                }
+            }
+            Err(_) => self.conn = None,
+            _ => {}
+        }
+        result
     }
 }
 

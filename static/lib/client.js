@@ -115,6 +115,16 @@ export class ChatClient {
     return this.conn.send(frame);
   }
 
+  /**
+   * The server took this connection out of the room (`conversation_moved`): forget it, its
+   * typing and its unsent messages, without a word to the server (which would refuse it).
+   */
+  forgetRoom(name) {
+    if (this.typingSender.room === name) this.typingSender.reset();
+    this.removeRoom(name);
+    this.outbox.dropRoom(name);
+  }
+
   /** Takes the room out of the user's list, with its unsent messages. */
   leave(name) {
     if (this.typingSender.room === name) this.typingSender.stop();

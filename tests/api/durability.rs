@@ -247,6 +247,7 @@ async fn one_commit_of_several_rooms_with_resends_stores_each_message_once_in_or
     // Each column landed where it belongs, under the id and time the store answered.
     let id_and_ts = |o: &StoreOutcome| match *o {
         StoreOutcome::Stored { id, ts, .. } | StoreOutcome::Duplicate { id, ts, .. } => (id, ts),
+        StoreOutcome::Refused => panic!("public rooms are never closed"),
     };
     let (lobby, _) = read_window(&mut db, "lobby", Window::Latest, 10).unwrap();
     let lobby: Vec<(IdAndTime, i64, &str, i64, Option<&str>)> = lobby

@@ -110,6 +110,14 @@ async fn a_guest_who_signs_in_on_the_store_loses_nothing(backend: Backend) {
         emptied,
         [1, 2, 3].map(|seq| (json!(guest_room), json!(seq)))
     );
+    // Then it tells where the conversation went.
+    let moved = staff
+        .expect_ignoring("conversation_moved", &["presence", "online"])
+        .await;
+    assert_eq!(
+        (&moved["from"], &moved["into"]),
+        (&json!(guest_room), &json!(room))
+    );
     // And they answer there.
     staff.join(&room).await;
     staff.say(&room, "found it: it ships today", "s2").await;

@@ -14,6 +14,7 @@ mod edge;
 mod guest_merge;
 mod hardening;
 mod identity;
+mod merged_guest;
 mod messaging;
 mod metrics;
 mod notifications;

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod driver;
+mod guest_sign_in;
 mod store;
 mod store_site;
 mod stories;
