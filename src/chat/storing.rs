@@ -279,7 +279,7 @@ fn refuse_closed(p: PendingMessage, deliveries: &mut Deliveries) {
             };
             deliveries.push(session, frame);
         }
-        Origin::Http(reply) => {
+        Origin::Http { reply, .. } => {
             let _ = reply.send(Err(error));
         }
     }
