@@ -165,6 +165,7 @@ mod tests {
             created_at: 0,
             external_id: None,
             email: None,
+            merged_into: None,
         }
     }
 

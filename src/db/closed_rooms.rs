@@ -1,6 +1,6 @@
 //! Closed support conversations: a support room whose owner has no account any more, or is a
 //! guest finished by a merge (`db::merge`: a guest who signed in on the store is deleted, or
-//! banned when something still refers to it). Nothing is ever stored into a closed room, and
+//! banned and marked `merged_into` when something still refers to it). Nothing is ever stored into a closed room, and
 //! nobody opens it: its messages moved to the customer's conversation, and a message acked in
 //! it would be visible nowhere.
 //!
@@ -11,19 +11,16 @@
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::schema::users;
-use crate::domain::{Role, RoomKind, RoomName};
+use crate::domain::{RoomKind, RoomName};
 use crate::with_backend;
 use diesel::prelude::*;
 use diesel::PgConnection;
 
-/// Whether a support room whose owner reads as `owner` ((role, banned), `None` for no account)
-/// is closed. A guest banned by an admin counts as finished too: a banned account never reads
-/// its conversation again.
-pub fn closes_support_room(owner: Option<(&str, bool)>) -> bool {
-    match owner {
-        None => true,
-        Some((role, banned)) => banned && role == Role::Guest.as_str(),
-    }
+/// Whether a support room is closed, given whether its owner was finished by a merge (`None`
+/// for no account). A guest banned by the staff is not finished: the staff still read and
+/// answer its conversation, and lifting the ban gives it back to the guest.
+pub fn closes_support_room(owner_merged: Option<bool>) -> bool {
+    owner_merged.unwrap_or(true)
 }
 
 /// The closed support rooms among `rooms` (public rooms are never closed), in one query.
@@ -38,8 +35,8 @@ pub fn closed_support_rooms<'r>(
     let ids: Vec<i64> = owners.iter().map(|o| o.1).collect();
     let rows = with_backend!(conn, c => users::table
         .filter(users::id.eq_any(&ids))
-        .select((users::id, users::role, users::banned))
-        .load::<(i64, String, bool)>(c))?;
+        .select((users::id, users::merged_into))
+        .load::<(i64, Option<i64>)>(c))?;
     Ok(closed(&owners, &rows))
 }
 
@@ -56,8 +53,8 @@ pub fn closed_support_rooms_pg<'r>(
     let ids: Vec<i64> = owners.iter().map(|o| o.1).collect();
     let rows = users::table
         .filter(users::id.eq_any(&ids))
-        .select((users::id, users::role, users::banned))
-        .load::<(i64, String, bool)>(conn)?;
+        .select((users::id, users::merged_into))
+        .load::<(i64, Option<i64>)>(conn)?;
     Ok(closed(&owners, &rows))
 }
 
@@ -72,13 +69,13 @@ fn support_owners<'r>(rooms: &[&'r str]) -> Vec<(&'r str, i64)> {
         .collect()
 }
 
-/// The rooms of `owners` closed by what `rows` ((id, role, banned)) say of their owners.
-fn closed<'r>(owners: &[(&'r str, i64)], rows: &[(i64, String, bool)]) -> Vec<&'r str> {
+/// The rooms of `owners` closed by what `rows` ((id, merged into)) say of their owners.
+fn closed<'r>(owners: &[(&'r str, i64)], rows: &[(i64, Option<i64>)]) -> Vec<&'r str> {
     owners
         .iter()
         .filter(|(_, owner)| {
             let row = rows.iter().find(|r| r.0 == *owner);
-            closes_support_room(row.map(|r| (r.1.as_str(), r.2)))
+            closes_support_room(row.map(|r| r.1.is_some()))
         })
         .map(|(room, _)| *room)
         .collect()
@@ -90,11 +87,8 @@ mod tests {
 
     #[test]
     fn only_support_rooms_of_missing_or_finished_guests_are_closed() {
-        let rows = vec![
-            (1, "guest".to_owned(), true),
-            (2, "guest".to_owned(), false),
-            (3, "user".to_owned(), true),
-        ];
+        // 1: a guest merged into customer 9 and kept; 2: a guest; 3: a banned account.
+        let rows = vec![(1, Some(9)), (2, None), (3, None)];
         let rooms = ["lobby", "support:1", "support:2", "support:3", "support:4"];
         let owners = support_owners(&rooms);
         assert_eq!(owners.len(), 4, "the lobby has no owner");

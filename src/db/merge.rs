@@ -134,7 +134,7 @@ fn merge_in_transaction(
         carry_read_cursor(conn, guest, customer, &rows, before)?;
         retire_room(conn, &from)?;
         carry_account(conn, &guest_row, customer)?;
-        let fate = finish_guest(conn, guest)?;
+        let fate = finish_guest(conn, guest, customer)?;
         let (moved, _) = read_window(conn, into.as_str(), Window::After(before), count.max(1))?;
         if events.for_room(into.as_str()) {
             let ids: Vec<i64> = moved.iter().map(|m| m.id).collect();
@@ -216,7 +216,11 @@ fn retire_room(conn: &mut DbConn, room: &RoomName) -> Result<(), StorageError> {
 /// Deletes the guest's account, or bans it when something still refers to it (its messages in
 /// public rooms, a table of another feature): tried in a savepoint, so that a refused delete
 /// leaves the rest of the merge standing.
-fn finish_guest(conn: &mut DbConn, guest: UserId) -> Result<GuestFate, StorageError> {
+fn finish_guest(
+    conn: &mut DbConn,
+    guest: UserId,
+    customer: UserId,
+) -> Result<GuestFate, StorageError> {
     with_backend!(conn, c => diesel::delete(
         room_members::table.filter(room_members::user_id.eq(guest.0)),
     )
@@ -228,7 +232,7 @@ fn finish_guest(conn: &mut DbConn, guest: UserId) -> Result<GuestFate, StorageEr
         Ok(_) => Ok(GuestFate::Deleted),
         Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
             with_backend!(conn, c => diesel::update(users::table.find(guest.0))
-                .set(users::banned.eq(true))
+                .set((users::banned.eq(true), users::merged_into.eq(customer.0)))
                 .execute(c))?;
             Ok(GuestFate::Deactivated)
         }

@@ -23,6 +23,9 @@ pub struct UserRow {
     pub external_id: Option<String>,
     /// Where the customer wants to be answered when no staff is online.
     pub email: Option<String>,
+    /// For a guest finished by signing in on the store and kept (not deleted): the customer it
+    /// became. Its support room is closed (`db::closed_rooms`).
+    pub merged_into: Option<i64>,
 }
 
 impl UserRow {

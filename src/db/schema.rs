@@ -12,6 +12,7 @@ diesel::table! {
         created_at -> BigInt,
         external_id -> Nullable<Text>,
         email -> Nullable<Text>,
+        merged_into -> Nullable<BigInt>,
     }
 }
 

@@ -40,7 +40,7 @@ fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), Storage
         return Ok(());
     };
     let owner = users::find_by_id(conn, owner)?;
-    if closes_support_room(owner.as_ref().map(|o| (o.role.as_str(), o.banned))) {
+    if closes_support_room(owner.as_ref().map(|o| o.merged_into.is_some())) {
         return Err(StorageError::NotFound);
     }
     Ok(())

@@ -16,6 +16,7 @@ on_both_backends!(
     the_store_hears_of_the_messages_a_guest_wrote_before_signing_in,
     a_guest_who_signs_in_keeps_their_email_and_notifications,
     a_commit_stores_everything_but_the_messages_to_closed_rooms,
+    the_staff_still_read_and_answer_the_conversation_of_a_guest_they_banned,
 );
 
 /// A server with the store's identity secret and, if given, a webhook receiver.
@@ -305,14 +306,24 @@ async fn a_commit_stores_everything_but_the_messages_to_closed_rooms(backend: Ba
     let mut db = pool.get().unwrap();
     let mut account =
         |name, role| UserId(users::insert_user(&mut db, name, role, None).unwrap().id);
-    let (ann, finished, staff) = (
+    let (ann, finished, banned, staff) = (
         account("ann", Role::User),
         account("visitor", Role::Guest),
+        account("troll", Role::Guest),
         account("staff", Role::Admin),
     );
-    // A guest finished by a merge (banned), and a room whose owner never existed.
-    admin::set_banned(&mut db, finished, true).unwrap();
-    let gone = UserId(finished.0 + 1000);
+    // A guest finished by a merge and kept (banned and marked), a guest the staff banned (whose
+    // conversation stays open to them), and a room whose owner never existed.
+    {
+        use chat_server::db::schema::users as table;
+        use diesel::prelude::*;
+        chat_server::with_backend!(&mut *db, c => diesel::update(table::table.find(finished.0))
+            .set((table::banned.eq(true), table::merged_into.eq(ann.0)))
+            .execute(c))
+        .unwrap();
+    }
+    admin::set_banned(&mut db, banned, true).unwrap();
+    let gone = UserId(staff.0 + 1000);
     let message = |room: String, cid: &str| NewMessage {
         room,
         sender: staff,
@@ -328,6 +339,7 @@ async fn a_commit_stores_everything_but_the_messages_to_closed_rooms(backend: Ba
             message(format!("support:{}", finished.0), &cid("b")),
             message(format!("support:{}", ann.0), &cid("c")),
             message(format!("support:{}", gone.0), &cid("d")),
+            message(format!("support:{}", banned.0), &cid("f")),
         ];
         if round == 1 {
             let more =
@@ -339,7 +351,7 @@ async fn a_commit_stores_everything_but_the_messages_to_closed_rooms(backend: Ba
             .iter()
             .map(|o| *o == StoreOutcome::Refused)
             .collect();
-        let mut expected = vec![false, true, false, true];
+        let mut expected = vec![false, true, false, true, false];
         expected.resize(batch.len(), false);
         assert_eq!(refused, expected, "round {round}: {outcomes:?}");
     }
@@ -356,4 +368,43 @@ async fn a_commit_stores_everything_but_the_messages_to_closed_rooms(backend: Ba
             "{room}: no row, no seq"
         );
     }
+}
+
+/// A ban is not a sign-in: the banned guest's conversation stays open to the staff, who read
+/// what was written and may answer it (for the record, or for when the ban is lifted).
+async fn the_staff_still_read_and_answer_the_conversation_of_a_guest_they_banned(backend: Backend) {
+    let (app, _data) = store_app(backend, None).await;
+    let (_guest_token, guest_id, room, mut guest) =
+        asking_guest(&app, &["you are all useless", "refund NOW"]).await;
+    let (staff_token, _) = app.staff().await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/admin/users/{guest_id}/ban"),
+        Some(&staff_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(guest.expect_close().await, Some(1008));
+
+    let mut staff = app.connect(&staff_token).await;
+    let joined = staff.join(&room).await;
+    assert_eq!(
+        texts(&joined["messages"]),
+        ["you are all useless", "refund NOW"]
+    );
+    let answer = try_say(&mut staff, &room, "We have noted your request.", "s1").await;
+    assert_eq!(
+        (answer["type"].clone(), answer["seq"].clone()),
+        (json!("ack"), json!(3))
+    );
+    assert_eq!(
+        history(&app, &staff_token, &room).await,
+        [
+            "you are all useless",
+            "refund NOW",
+            "We have noted your request."
+        ]
+    );
 }
