@@ -114,6 +114,7 @@ mod tests {
             created_at: 0,
             external_id: Some("cust-5".into()),
             email: None,
+            merged_into: None,
         }
     }
 
