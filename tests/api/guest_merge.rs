@@ -2,7 +2,7 @@
 //! guest's token moves the guest's support conversation into the customer's.
 
 use crate::helpers::*;
-use crate::identity::{error_code, identify, spawn_store_app, vouched};
+use crate::identity::{customer_in_support, error_code, guest_signs_in, spawn_store_app, vouched};
 use crate::on_both_backends;
 use serde_json::{json, Value};
 
@@ -32,10 +32,7 @@ async fn a_guest_who_signs_in_on_the_store_loses_nothing(backend: Backend) {
     let mut staff = app.connect(&staff_token).await;
 
     // A visitor asks as a guest, and the staff answer in the guest's conversation.
-    let (guest_token, guest_id) = app.guest("Visitor").await;
-    let guest_room = format!("support:{guest_id}");
-    let mut visitor = app.connect(&guest_token).await;
-    visitor.join(&guest_room).await;
+    let (guest_token, _, guest_room, mut visitor) = app.guest_in_support("Visitor").await;
     visitor.say(&guest_room, "hello, anyone?", "g1").await;
     visitor
         .say(&guest_room, "my order 1234 is late", "g2")
@@ -45,14 +42,7 @@ async fn a_guest_who_signs_in_on_the_store_loses_nothing(backend: Backend) {
     visitor.expect_ignoring("message", &["presence"]).await;
 
     // Then signs in on the store: the widget identifies with the guest's token.
-    let (status, body) = app
-        .post_as(
-            &guest_token,
-            "/api/auth/identify",
-            vouched("cust-42", "Ann Smith", None),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = guest_signs_in(&app, &guest_token, vouched("cust-42", "Ann Smith", None)).await;
     let customer = body["user"].clone();
     let token = token_of(&body);
     let room = format!("support:{}", customer["id"]);
@@ -163,27 +153,14 @@ async fn a_guest_who_signs_in_on_the_store_loses_nothing(backend: Backend) {
 async fn the_moved_messages_reach_the_customers_other_device_in_order(backend: Backend) {
     let (app, _data) = spawn_store_app(backend).await;
     // The customer is already signed in on their phone, with a conversation of their own.
-    let (phone_token, ann) = identify(&app, "cust-42", "Ann").await;
-    let room = format!("support:{}", ann["id"]);
-    let mut phone = app.connect(&phone_token).await;
-    phone.join(&room).await;
+    let (_, ann, room, mut phone) = customer_in_support(&app, "cust-42", "Ann").await;
     phone.say(&room, "asked from the phone", "p1").await;
 
     // On the laptop, a guest writes twice, then signs in.
-    let (guest_token, guest_id) = app.guest("Visitor").await;
-    let guest_room = format!("support:{guest_id}");
-    let mut laptop = app.connect(&guest_token).await;
-    laptop.join(&guest_room).await;
+    let (guest_token, _, guest_room, mut laptop) = app.guest_in_support("Visitor").await;
     laptop.say(&guest_room, "one", "g1").await;
     laptop.say(&guest_room, "two", "g2").await;
-    let (status, body) = app
-        .post_as(
-            &guest_token,
-            "/api/auth/identify",
-            vouched("cust-42", "Ann", None),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = guest_signs_in(&app, &guest_token, vouched("cust-42", "Ann", None)).await;
 
     // The phone gets them live, after what it holds, and then whatever comes next.
     let live = collect(&mut phone, "message", 2).await;
@@ -215,10 +192,7 @@ async fn what_the_guest_had_read_stays_read(backend: Backend) {
     let (app, _data) = spawn_store_app(backend).await;
     let (staff_token, _) = app.staff().await;
     let mut staff = app.connect(&staff_token).await;
-    let (guest_token, guest_id) = app.guest("Visitor").await;
-    let guest_room = format!("support:{guest_id}");
-    let mut visitor = app.connect(&guest_token).await;
-    visitor.join(&guest_room).await;
+    let (guest_token, _, guest_room, mut visitor) = app.guest_in_support("Visitor").await;
     visitor.say(&guest_room, "hi", "g1").await;
     staff.join(&guest_room).await;
     staff
@@ -232,14 +206,7 @@ async fn what_the_guest_had_read_stays_read(backend: Backend) {
     staff.say(&guest_room, "are you still there?", "s2").await;
     visitor.expect_ignoring("message", &["presence"]).await;
 
-    let (status, body) = app
-        .post_as(
-            &guest_token,
-            "/api/auth/identify",
-            vouched("cust-7", "Ann", None),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = guest_signs_in(&app, &guest_token, vouched("cust-7", "Ann", None)).await;
     let ann = app.connect(&token_of(&body)).await;
     let own = &ann.hello["rooms"][0];
     assert_eq!(
@@ -257,16 +224,11 @@ async fn what_the_guest_had_read_stays_read(backend: Backend) {
 async fn only_a_guest_token_merges_and_only_the_guests_own_conversation(backend: Backend) {
     let (app, _data) = spawn_store_app(backend).await;
     // Bob, another customer, has a conversation of his own.
-    let (bob_token, bob) = identify(&app, "cust-bob", "Bob").await;
-    let bob_room = format!("support:{}", bob["id"]);
-    let mut bob_client = app.connect(&bob_token).await;
-    bob_client.join(&bob_room).await;
+    let (bob_token, _, bob_room, mut bob_client) =
+        customer_in_support(&app, "cust-bob", "Bob").await;
     bob_client.say(&bob_room, "bob's question", "b1").await;
     // A guest and a registered user.
-    let (guest_token, guest_id) = app.guest("Visitor").await;
-    let guest_room = format!("support:{guest_id}");
-    let mut visitor = app.connect(&guest_token).await;
-    visitor.join(&guest_room).await;
+    let (guest_token, _, guest_room, mut visitor) = app.guest_in_support("Visitor").await;
     visitor.say(&guest_room, "guest's question", "g1").await;
     let (eve_token, _) = app.register("eve").await;
 
@@ -278,43 +240,28 @@ async fn only_a_guest_token_merges_and_only_the_guests_own_conversation(backend:
             Some(token) => app.post_as(token, "/api/auth/identify", body).await,
         };
         assert_eq!(status, 200, "{reply}");
-        let (_, history) = app
-            .get(
-                &format!("/api/rooms/support:{}/messages", reply["user"]["id"]),
-                Some(&token_of(&reply)),
-            )
-            .await;
-        assert_eq!(texts(&history["messages"]), Vec::<String>::new());
+        let room = format!("support:{}", reply["user"]["id"]);
+        assert_eq!(
+            app.history(&token_of(&reply), &room).await,
+            Vec::<String>::new()
+        );
     }
     let (status, _) = app.get("/api/me", Some(&guest_token)).await;
     assert_eq!(status, 200, "the guest is untouched");
     let (status, _) = app.get("/api/me", Some(&eve_token)).await;
     assert_eq!(status, 200, "the registered user is untouched");
-    let (_, history) = app
-        .get(
-            &format!("/api/rooms/{guest_room}/messages"),
-            Some(&guest_token),
-        )
-        .await;
-    assert_eq!(texts(&history["messages"]), ["guest's question"]);
+    assert_eq!(
+        app.history(&guest_token, &guest_room).await,
+        ["guest's question"]
+    );
 
     // With the guest's token: the guest's conversation moves to Ann's, and Bob's is as it was.
-    let (status, reply) = app
-        .post_as(
-            &guest_token,
-            "/api/auth/identify",
-            vouched("cust-ann", "Ann", None),
-        )
-        .await;
-    assert_eq!(status, 200, "{reply}");
+    let reply = guest_signs_in(&app, &guest_token, vouched("cust-ann", "Ann", None)).await;
     let ann_room = format!("support:{}", reply["user"]["id"]);
-    let (_, history) = app
-        .get(
-            &format!("/api/rooms/{ann_room}/messages"),
-            Some(&token_of(&reply)),
-        )
-        .await;
-    assert_eq!(texts(&history["messages"]), ["guest's question"]);
+    assert_eq!(
+        app.history(&token_of(&reply), &ann_room).await,
+        ["guest's question"]
+    );
     let (_, history) = app
         .get(&format!("/api/rooms/{bob_room}/messages"), Some(&bob_token))
         .await;
@@ -337,14 +284,7 @@ async fn a_guest_who_also_wrote_in_a_public_room_is_deactivated_and_keeps_those_
     visitor.join(&guest_room).await;
     visitor.say(&guest_room, "a question", "g1").await;
 
-    let (status, body) = app
-        .post_as(
-            &guest_token,
-            "/api/auth/identify",
-            vouched("cust-42", "Ann", None),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = guest_signs_in(&app, &guest_token, vouched("cust-42", "Ann", None)).await;
     assert_eq!(visitor.expect_close().await, Some(1008));
     // The lobby still shows the guest's message under the guest's name; the guest account can
     // no longer be used.
@@ -359,8 +299,5 @@ async fn a_guest_who_also_wrote_in_a_public_room_is_deactivated_and_keeps_those_
     assert_eq!(texts(&lobby["messages"]), ["hi all"]);
     assert_eq!(lobby["messages"][0]["from"]["id"], guest_id);
     let room = format!("support:{}", body["user"]["id"]);
-    let (_, history) = app
-        .get(&format!("/api/rooms/{room}/messages"), Some(&token))
-        .await;
-    assert_eq!(texts(&history["messages"]), ["a question"]);
+    assert_eq!(app.history(&token, &room).await, ["a question"]);
 }

@@ -366,6 +366,34 @@ impl TestApp {
         (token_of(&body), body["user"]["id"].as_i64().expect("id"))
     }
 
+    /// A guest named `name` on a socket, in their own support conversation:
+    /// (token, user id, room, socket).
+    pub async fn guest_in_support(&self, name: &str) -> (String, i64, String, WsClient) {
+        let (token, id) = self.guest(name).await;
+        let room = format!("support:{id}");
+        let mut client = self.connect(&token).await;
+        client.join(&room).await;
+        (token, id, room, client)
+    }
+
+    /// What a room's history holds for `token`, as texts.
+    pub async fn history(&self, token: &str, room: &str) -> Vec<String> {
+        let (_, page) = self
+            .get(&format!("/api/rooms/{room}/messages"), Some(token))
+            .await;
+        texts(&page["messages"])
+    }
+
+    /// A new API key for the store's backend, made by the staff: the key.
+    pub async fn api_key(&self, name: &str) -> String {
+        let (staff_token, _) = self.staff().await;
+        let (status, body) = self
+            .post_as(&staff_token, "/api/admin/api-keys", json!({ "name": name }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["key"].as_str().expect("key").to_owned()
+    }
+
     /// A connected socket whose `hello` has been read.
     pub async fn connect(&self, token: &str) -> WsClient {
         let mut client = WsClient::open(&self.ws_url(token), None)

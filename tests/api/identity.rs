@@ -53,6 +53,30 @@ pub async fn identify(app: &TestApp, external_id: &str, name: &str) -> (String, 
     (token_of(&body), body["user"].clone())
 }
 
+/// The guest with `guest_token` signs in on the store, which vouches for them with `vouched`:
+/// the identify response (the customer's token and user).
+pub async fn guest_signs_in(app: &TestApp, guest_token: &str, vouched: Value) -> Value {
+    let (status, body) = app
+        .post_as(guest_token, "/api/auth/identify", vouched)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// A customer the store vouches for, on a socket in their own support conversation:
+/// (token, user, room, socket).
+pub async fn customer_in_support(
+    app: &TestApp,
+    external_id: &str,
+    name: &str,
+) -> (String, Value, String, WsClient) {
+    let (token, user) = identify(app, external_id, name).await;
+    let room = format!("support:{}", user["id"]);
+    let mut client = app.connect(&token).await;
+    client.join(&room).await;
+    (token, user, room, client)
+}
+
 /// `PATCH path` with a JSON body as `token`.
 pub async fn patch_as(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
     let mut res = awc::Client::new()

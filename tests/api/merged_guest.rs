@@ -4,7 +4,7 @@
 //! guest's email address and notifications are the customer's.
 
 use crate::helpers::*;
-use crate::identity::{error_code, patch_as, vouched};
+use crate::identity::{error_code, guest_signs_in, patch_as, vouched};
 use crate::on_both_backends;
 use crate::webhook_receiver::Receiver;
 use serde_json::{json, Value};
@@ -36,10 +36,7 @@ async fn store_app(backend: Backend, webhook: Option<String>) -> (TestApp, TestD
 
 /// A guest asking in their support conversation: (token, id, room, socket).
 async fn asking_guest(app: &TestApp, words: &[&str]) -> (String, i64, String, WsClient) {
-    let (token, id) = app.guest("Visitor").await;
-    let room = format!("support:{id}");
-    let mut client = app.connect(&token).await;
-    client.join(&room).await;
+    let (token, id, room, mut client) = app.guest_in_support("Visitor").await;
     for (i, text) in words.iter().enumerate() {
         client.say(&room, text, &format!("g{i}")).await;
     }
@@ -48,24 +45,9 @@ async fn asking_guest(app: &TestApp, words: &[&str]) -> (String, i64, String, Ws
 
 /// The guest signs in on the store as `cust-42`: the customer's (token, id, room).
 async fn signs_in(app: &TestApp, guest_token: &str, email: Option<&str>) -> (String, i64, String) {
-    let (status, body) = app
-        .post_as(
-            guest_token,
-            "/api/auth/identify",
-            vouched("cust-42", "Ann", email),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = guest_signs_in(app, guest_token, vouched("cust-42", "Ann", email)).await;
     let id = body["user"]["id"].as_i64().expect("id");
     (token_of(&body), id, format!("support:{id}"))
-}
-
-/// What a room's history holds, as texts.
-async fn history(app: &TestApp, token: &str, room: &str) -> Vec<String> {
-    let (_, page) = app
-        .get(&format!("/api/rooms/{room}/messages"), Some(token))
-        .await;
-    texts(&page["messages"])
 }
 
 /// Sends a message and answers the frame that settles it: its ack or its refusal.
@@ -130,7 +112,7 @@ async fn a_staff_reply_into_the_guests_room_after_sign_in_is_refused_and_points_
     staff.join(&room).await;
     assert_eq!(staff.say(&room, "found it", "s2").await, 2);
     assert_eq!(
-        history(&app, &ann_token, &room).await,
+        app.history(&ann_token, &room).await,
         ["my order is late", "found it"]
     );
     let (_, list) = app
@@ -163,7 +145,7 @@ async fn a_second_server_still_holding_the_guests_room_refuses_a_reply_into_it(b
         "refused by the writer, never acked: {refused}"
     );
     assert_eq!(refused["cid"], "s1");
-    assert_eq!(history(&first, &ann_token, &room).await, ["hello?"]);
+    assert_eq!(first.history(&ann_token, &room).await, ["hello?"]);
     // Nothing was written for the retired room, not even its row again.
     let pool = chat_server::db::connection::open_pool(
         &chat_server::db::connection::DbTarget::from_url(&data.database_url),
@@ -246,12 +228,7 @@ async fn a_guest_who_signs_in_keeps_their_email_and_notifications(backend: Backe
     .await;
     assert_eq!(status, 200, "{body}");
     // The store already sent the visitor a notification.
-    let (staff_token, _) = app.staff().await;
-    let (status, key) = app
-        .post_as(&staff_token, "/api/admin/api-keys", json!({"name": "shop"}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = app.api_key("shop").await;
     let (status, sent) = app
         .post_as(
             &key,
@@ -283,14 +260,12 @@ async fn a_guest_who_signs_in_keeps_their_email_and_notifications(backend: Backe
         json!({"email": "old@mail.example"}),
     )
     .await;
-    let (status, body) = app
-        .post_as(
-            &other_guest,
-            "/api/auth/identify",
-            vouched("cust-7", "Bob", Some("bob@shop.example")),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = guest_signs_in(
+        &app,
+        &other_guest,
+        vouched("cust-7", "Bob", Some("bob@shop.example")),
+    )
+    .await;
     let (_, me) = app.get("/api/me", Some(&token_of(&body))).await;
     assert_eq!(me["email"], "bob@shop.example");
 }
@@ -400,7 +375,7 @@ async fn the_staff_still_read_and_answer_the_conversation_of_a_guest_they_banned
         (json!("ack"), json!(3))
     );
     assert_eq!(
-        history(&app, &staff_token, &room).await,
+        app.history(&staff_token, &room).await,
         [
             "you are all useless",
             "refund NOW",

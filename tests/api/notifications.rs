@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::server_api::{api_key, identified_customer};
+use crate::server_api::identified_customer;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ async fn notify(app: &TestApp, key: &str, body: Value) -> i64 {
 
 async fn a_notification_reaches_every_tab_of_its_customer_and_nobody_else(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, ann_id) = identified_customer(&app, &data, "ann", "cust-1").await;
     let (bob_token, _) = identified_customer(&app, &data, "bob", "cust-2").await;
     let mut ann_laptop = app.connect(&ann_token).await;
@@ -81,7 +81,7 @@ async fn a_notification_reaches_every_tab_of_its_customer_and_nobody_else(backen
 
 async fn a_customer_who_connects_later_sees_the_unread_count_in_hello(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, _) = identified_customer(&app, &data, "ann", "cust-1").await;
     let (bob_token, _) = app.register("bob").await;
     let before = app.connect(&ann_token).await;
@@ -114,7 +114,7 @@ async fn a_customer_who_connects_later_sees_the_unread_count_in_hello(backend: B
 
 async fn the_list_is_newest_first_a_page_at_a_time_and_only_ones_own(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, _) = identified_customer(&app, &data, "ann", "cust-1").await;
     let (bob_token, _) = identified_customer(&app, &data, "bob", "cust-2").await;
     let mut ids = Vec::new();
@@ -189,7 +189,7 @@ async fn the_list_is_newest_first_a_page_at_a_time_and_only_ones_own(backend: Ba
 
 async fn reading_in_one_tab_updates_the_count_in_every_tab(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, _) = identified_customer(&app, &data, "ann", "cust-1").await;
     let (bob_token, _) = identified_customer(&app, &data, "bob", "cust-2").await;
     let mut first_tab = app.connect(&ann_token).await;
@@ -299,7 +299,7 @@ async fn reading_in_one_tab_updates_the_count_in_every_tab(backend: Backend) {
 
 async fn a_notification_the_store_gets_wrong_is_refused_and_not_sent(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, ann_id) = identified_customer(&app, &data, "ann", "cust-1").await;
     let mut ann = app.connect(&ann_token).await;
     let base = || json!({"external_id": "cust-1", "title": "Shipped", "body": "On its way"});
@@ -364,7 +364,7 @@ async fn a_notification_the_store_gets_wrong_is_refused_and_not_sent(backend: Ba
 
 async fn tabs_opened_while_notifications_arrive_count_each_one_once(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, _) = identified_customer(&app, &data, "ann", "cust-1").await;
     const SENT: i64 = 12;
     let sending = async {

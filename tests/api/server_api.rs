@@ -17,16 +17,6 @@ on_both_backends!(
     a_store_message_sent_again_with_its_cid_is_stored_once,
 );
 
-/// A new API key, created by the staff: the key.
-pub async fn api_key(app: &TestApp, name: &str) -> String {
-    let (staff_token, _) = app.staff().await;
-    let (status, body) = app
-        .post_as(&staff_token, "/api/admin/api-keys", json!({ "name": name }))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["key"].as_str().expect("key").to_owned()
-}
-
 /// A customer the store has identified: a registered account bound to the store's
 /// `external_id`, as `POST /api/auth/identify` binds one (set here in the database, so that
 /// these stories do not depend on identify). Returns (token, user id).
@@ -140,7 +130,7 @@ async fn only_admins_manage_keys_and_only_a_key_opens_the_server_api(backend: Ba
     let (staff_token, _) = app.staff().await;
     let (customer_token, _) = identified_customer(&app, &data, "ann", "cust-1").await;
     let (guest_token, _) = app.guest("Visitor").await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
 
     let admin_routes = [
         ("GET", "/api/admin/api-keys", None),
@@ -209,7 +199,7 @@ async fn only_admins_manage_keys_and_only_a_key_opens_the_server_api(backend: Ba
 
 async fn the_store_writes_to_a_customer_who_sees_it_live_as_does_the_staff(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (staff_token, _) = app.staff().await;
     let (ann_token, ann_id) = identified_customer(&app, &data, "ann", "cust-42").await;
     let room = format!("support:{ann_id}");
@@ -325,7 +315,7 @@ async fn the_store_writes_to_a_customer_who_sees_it_live_as_does_the_staff(backe
 
 async fn the_store_cannot_write_to_or_read_a_customer_it_never_identified(backend: Backend) {
     let (app, _data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     // A registered customer the store never identified has no external id.
     let (bob_token, bob_id) = app.register("bob").await;
     let mut bob = app.connect(&bob_token).await;
@@ -354,7 +344,7 @@ async fn the_store_cannot_write_to_or_read_a_customer_it_never_identified(backen
 async fn a_customer_with_the_longest_external_id_is_reachable_by_the_store(backend: Backend) {
     // Identify takes external ids of up to 256 bytes: the server API takes the same ones.
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let longest = "x".repeat(256);
     identified_customer(&app, &data, "ann", &longest).await;
 
@@ -430,7 +420,7 @@ async fn a_caller_without_a_valid_key_hears_unauthorized_whatever_it_sent(backen
         }
     }
     // With a valid key, the same calls are bad requests.
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     for (method, path, body) in bad_calls {
         let (status, reply) = call(&app, method, path, Some(&key), body.clone()).await;
         assert_eq!(
@@ -445,7 +435,7 @@ async fn a_store_message_sent_again_with_its_cid_is_stored_once(backend: Backend
     // The store's backend timed out waiting for the answer and sends the message again, with
     // the same cid: it is stored once, and the second answer names the first copy.
     let (app, data) = spawn_app(backend).await;
-    let key = api_key(&app, "shop").await;
+    let key = app.api_key("shop").await;
     let (ann_token, ann_id) = identified_customer(&app, &data, "ann", "cust-7").await;
     let room = format!("support:{ann_id}");
     let mut ann = app.connect(&ann_token).await;

@@ -26,6 +26,24 @@ async fn guest_in_support(server: &ServerProcess, name: &str) -> (WsClient, Stri
     (client, room)
 }
 
+/// Waits until a webhook request reached the receiver (answered or not).
+async fn until_a_webhook_arrives(receiver: &Receiver) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while receiver.arrived() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no webhook was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stops the server process with SIGTERM and checks that it exits cleanly.
+async fn stops_cleanly(server: ServerProcess) {
+    server.signal("TERM");
+    let exited = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap();
+    assert!(exited, "a clean stop");
+}
+
 async fn events_written_while_the_receiver_is_down_are_delivered_after_a_restart(backend: Backend) {
     // A port nobody listens on (kept, so that no other socket takes it meanwhile): the
     // store's backend is down.
@@ -87,18 +105,10 @@ async fn a_stop_does_not_wait_for_a_receiver_that_hangs(backend: Backend) {
     let (mut ann, room) = guest_in_support(&server, "Ann").await;
     ann.say(&room, "hello?", "c1").await;
     // The request is on its way; its answer will not come.
-    let deadline = std::time::Instant::now() + WAIT;
-    while receiver.arrived() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no webhook was sent");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_a_webhook_arrives(&receiver).await;
 
     let stopping = std::time::Instant::now();
-    server.signal("TERM");
-    let exited = tokio::task::spawn_blocking(move || server.wait())
-        .await
-        .unwrap();
-    assert!(exited, "a clean stop");
+    stops_cleanly(server).await;
     assert!(
         stopping.elapsed() < Duration::from_secs(5),
         "the stop took {:?}",
@@ -127,19 +137,11 @@ async fn a_stop_lets_the_attempt_in_flight_finish_so_a_restart_sends_its_event_a
     let server = ServerProcess::start_with_env(&data, &env);
     let (mut ann, room) = guest_in_support(&server, "Ann").await;
     ann.say(&room, "hello?", "c1").await;
-    let deadline = std::time::Instant::now() + WAIT;
-    while receiver.arrived() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no webhook was sent");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_a_webhook_arrives(&receiver).await;
 
     // Stopped while the request is in flight: the stop waits for its answer (within the
     // shutdown timeout) and stores it, instead of leaving the event claimed.
-    server.signal("TERM");
-    let exited = tokio::task::spawn_blocking(move || server.wait())
-        .await
-        .unwrap();
-    assert!(exited, "a clean stop");
+    stops_cleanly(server).await;
     let first = receiver.received();
     assert_eq!(first.len(), 1, "answered before the process ended");
     assert_eq!(first[0].event(), "conversation.created");
