@@ -9,6 +9,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The chromedriver for the story named `$test`; without one (see [`Driver::start_or_skip`]),
+/// the story returns at once.
+macro_rules! driver_or_skip {
+    ($test:expr) => {
+        match $crate::driver::Driver::start_or_skip($test).await {
+            Some(driver) => driver,
+            None => return,
+        }
+    };
+}
+pub(crate) use driver_or_skip;
+
 /// A running chromedriver.
 pub struct Driver {
     child: Child,

@@ -1,7 +1,8 @@
 //! A visitor the staff are answering signs in on the store: the console follows their
 //! conversation into the customer's, with the reply being typed, so it reaches the customer.
 
-use crate::driver::Driver;
+use crate::chat_kit::staff_signs_in;
+use crate::driver::driver_or_skip;
 use crate::helpers::{spawn_app_with, texts, token_of, Backend};
 use chat_server::auth::signature::hmac_sha256_hex;
 use serde_json::json;
@@ -10,30 +11,18 @@ const SECRET: &str = "the-store-and-the-chat-share-this-32+-byte-secret";
 
 #[actix_rt::test]
 async fn the_console_follows_a_guest_who_signs_in_into_the_customers_conversation() {
-    let Some(mut driver) = Driver::start_or_skip(
-        "the_console_follows_a_guest_who_signs_in_into_the_customers_conversation",
-    )
-    .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("the_console_follows_a_guest_who_signs_in_into_the_customers_conversation");
     let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
         s.identity_secret = Some(SECRET.into());
     })
     .await;
-    let (guest_token, guest_id) = app.guest("Visitor").await;
-    let guest_room = format!("support:{guest_id}");
-    let mut visitor = app.connect(&guest_token).await;
-    visitor.join(&guest_room).await;
+    let (guest_token, _, guest_room, mut visitor) = app.guest_in_support("Visitor").await;
     visitor.say(&guest_room, "my parcel is late", "g1").await;
 
     // The staff member opens the visitor's conversation and starts a reply.
     let staff = driver.browser(1280, 800).await;
-    staff.open(&app, "/admin").await;
-    staff.type_into("#admin-username", "staff").await;
-    staff.type_into("#admin-password", "staff-password").await;
-    staff.click("#admin-login").await;
-    staff.find("#console").await;
+    staff_signs_in(&app, &staff).await;
     staff
         .click(&format!(".conversation[data-room=\"{guest_room}\"]"))
         .await;

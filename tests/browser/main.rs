@@ -7,6 +7,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod chat_kit;
 mod driver;
 mod guest_sign_in;
 mod store;

@@ -1,7 +1,8 @@
 //! What the store's backend writes into a customer's conversation (server API, kind `store`),
 //! as the customer and the staff see it in their browsers.
 
-use crate::driver::Driver;
+use crate::chat_kit::{guest_signs_in, staff_signs_in};
+use crate::driver::driver_or_skip;
 use crate::helpers::{spawn_app, Backend, TestData};
 use serde_json::json;
 
@@ -19,35 +20,14 @@ fn bind_external_id(data: &TestData, name: &str, external_id: &str) {
 
 #[actix_rt::test]
 async fn the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff() {
-    let Some(mut driver) = Driver::start_or_skip(
-        "the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff",
-    )
-    .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff");
     let (app, data) = spawn_app(Backend::Sqlite).await;
     let customer = driver.browser(1280, 800).await;
-    customer.open(&app, "/").await;
-    customer.type_into("#guest-name", "Carla Customer").await;
-    customer.click("#guest-start").await;
-    customer
-        .wait_for_text("#room-title", "Help from the store")
-        .await;
-    customer
-        .wait_until(
-            "the socket is connected",
-            "return document.querySelector('#connection-status').dataset.state === 'connected';",
-        )
-        .await;
+    guest_signs_in(&app, &customer, "Carla Customer").await;
     bind_external_id(&data, "Carla Customer", "cust-7");
 
-    let (staff_token, _) = app.staff().await;
-    let (status, created) = app
-        .post_as(&staff_token, "/api/admin/api-keys", json!({"name": "shop"}))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let key = created["key"].as_str().unwrap().to_owned();
+    let key = app.api_key("shop").await;
     let (status, stored) = app
         .post_as(
             &key,
@@ -77,11 +57,7 @@ async fn the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff
 
     // The staff sees it on the staff's side of the conversation, tagged Store.
     let staff = driver.browser(1280, 800).await;
-    staff.open(&app, "/admin").await;
-    staff.type_into("#admin-username", "staff").await;
-    staff.type_into("#admin-password", "staff-password").await;
-    staff.click("#admin-login").await;
-    staff.find("#console").await;
+    staff_signs_in(&app, &staff).await;
     let room = stored["room"].as_str().unwrap();
     staff
         .click(&format!(".conversation[data-room=\"{room}\"]"))
@@ -106,20 +82,11 @@ async fn the_stores_message_is_shown_as_the_stores_to_the_customer_and_the_staff
 
 #[actix_rt::test]
 async fn the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it() {
-    let Some(mut driver) = Driver::start_or_skip(
-        "the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it",
-    )
-    .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("the_staff_makes_an_api_key_in_the_console_sees_it_once_and_revokes_it");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let staff = driver.browser(1280, 900).await;
-    staff.open(&app, "/admin").await;
-    staff.type_into("#admin-username", "staff").await;
-    staff.type_into("#admin-password", "staff-password").await;
-    staff.click("#admin-login").await;
-    staff.find("#console").await;
+    staff_signs_in(&app, &staff).await;
     staff
         .wait_for_text("#api-key-list .panel-empty", "No API keys yet.")
         .await;

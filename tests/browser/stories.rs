@@ -1,48 +1,9 @@
 //! What a visitor and the staff do in their browsers.
 
-use crate::driver::{Browser, Driver, ENTER};
-use crate::helpers::{spawn_app, spawn_app_with, texts, Backend, TestApp, WriteLock};
+use crate::chat_kit::{guest_signs_in, send_from_chat, staff_signs_in};
+use crate::driver::{driver_or_skip, Browser, ENTER};
+use crate::helpers::{spawn_app, spawn_app_with, texts, Backend, WriteLock};
 use serde_json::json;
-
-/// Signs a guest in on the chat page and waits for their support conversation.
-async fn guest_signs_in(app: &TestApp, browser: &Browser, name: &str) {
-    browser.open(app, "/").await;
-    browser.type_into("#guest-name", name).await;
-    browser.click("#guest-start").await;
-    browser.find("#chat").await;
-    browser
-        .wait_for_text("#room-title", "Help from the store")
-        .await;
-    browser
-        .wait_until(
-            "the socket is connected",
-            "return document.querySelector('#connection-status').dataset.state === 'connected';",
-        )
-        .await;
-}
-
-/// Types a message in the chat page's composer and waits until it is stored (acked).
-async fn send_from_chat(browser: &Browser, text: &str) {
-    browser.type_into("#composer", text).await;
-    browser.type_into("#composer", ENTER).await;
-    let script = format!(
-        "return [...document.querySelectorAll('#messages .message:not(.pending):not(.failed)')]
-            .some(m => m.dataset.seq && m.querySelector('.message-text').textContent === {});",
-        json!(text)
-    );
-    browser
-        .wait_until(&format!("{text:?} is stored"), &script)
-        .await;
-}
-
-/// Signs the staff in on the console.
-async fn staff_signs_in(app: &TestApp, browser: &Browser) {
-    browser.open(app, "/admin").await;
-    browser.type_into("#admin-username", "staff").await;
-    browser.type_into("#admin-password", "staff-password").await;
-    browser.click("#admin-login").await;
-    browser.find("#console").await;
-}
 
 /// The console's list entry for a customer: (room, unread badge text).
 async fn conversation_of(browser: &Browser, customer: &str) -> (String, String) {
@@ -67,11 +28,7 @@ async fn conversation_of(browser: &Browser, customer: &str) -> (String, String) 
 
 #[actix_rt::test]
 async fn a_visitor_asks_for_help_and_the_staff_answers_live() {
-    let Some(mut driver) =
-        Driver::start_or_skip("a_visitor_asks_for_help_and_the_staff_answers_live").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("a_visitor_asks_for_help_and_the_staff_answers_live");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let visitor = driver.browser(1280, 800).await;
     guest_signs_in(&app, &visitor, "Vera Visitor").await;
@@ -139,11 +96,7 @@ async fn a_visitor_asks_for_help_and_the_staff_answers_live() {
 
 #[actix_rt::test]
 async fn chat_text_is_shown_as_text_never_as_markup() {
-    let Some(mut driver) =
-        Driver::start_or_skip("chat_text_is_shown_as_text_never_as_markup").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("chat_text_is_shown_as_text_never_as_markup");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let visitor = driver.browser(1280, 800).await;
     guest_signs_in(&app, &visitor, "<b>Mallory</b>").await;
@@ -178,10 +131,7 @@ async fn chat_text_is_shown_as_text_never_as_markup() {
 
 #[actix_rt::test]
 async fn a_customer_cannot_use_the_staff_console() {
-    let Some(mut driver) = Driver::start_or_skip("a_customer_cannot_use_the_staff_console").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("a_customer_cannot_use_the_staff_console");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     app.register("customer").await;
     let browser = driver.browser(1280, 800).await;
@@ -206,9 +156,7 @@ async fn a_customer_cannot_use_the_staff_console() {
 
 #[actix_rt::test]
 async fn the_chat_page_works_at_phone_width() {
-    let Some(mut driver) = Driver::start_or_skip("the_chat_page_works_at_phone_width").await else {
-        return;
-    };
+    let mut driver = driver_or_skip!("the_chat_page_works_at_phone_width");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let phone = driver.browser(375, 740).await;
     guest_signs_in(&app, &phone, "Pat on a phone").await;
@@ -234,11 +182,7 @@ async fn the_chat_page_works_at_phone_width() {
 
 #[actix_rt::test]
 async fn a_crowded_room_shows_a_head_count_instead_of_names() {
-    let Some(mut driver) =
-        Driver::start_or_skip("a_crowded_room_shows_a_head_count_instead_of_names").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("a_crowded_room_shows_a_head_count_instead_of_names");
     // A public room is crowded past one user online.
     let (app, _data) = spawn_app_with(Backend::Sqlite, |s| s.presence_limit = 1).await;
     let (token, _) = app.guest("Early Bird").await;
@@ -275,10 +219,7 @@ async fn click_and_confirm(browser: &Browser, css: &str) {
 
 #[actix_rt::test]
 async fn the_staff_moderates_from_the_console() {
-    let Some(mut driver) = Driver::start_or_skip("the_staff_moderates_from_the_console").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("the_staff_moderates_from_the_console");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let visitor = driver.browser(1280, 800).await;
     guest_signs_in(&app, &visitor, "Rude Rudy").await;
@@ -336,13 +277,8 @@ async fn the_staff_moderates_from_the_console() {
 
 #[actix_rt::test]
 async fn a_message_the_database_could_not_take_stays_pending_and_goes_by_itself() {
-    let Some(mut driver) = Driver::start_or_skip(
-        "a_message_the_database_could_not_take_stays_pending_and_goes_by_itself",
-    )
-    .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("a_message_the_database_could_not_take_stays_pending_and_goes_by_itself");
     let stall = std::time::Duration::from_millis(300);
     let (app, data) = spawn_app_with(Backend::Sqlite, |s| s.store_stall_timeout = stall).await;
     let visitor = driver.browser(1280, 800).await;

@@ -2,7 +2,8 @@
 //! port (another origin), with the script tag a store adds; the chat server frames `/widget`
 //! for that origin only. Staff answer through the API and a socket, as the console would.
 
-use crate::driver::Driver;
+use crate::chat_kit::staff_signs_in;
+use crate::driver::driver_or_skip;
 use crate::store_site::store_page;
 use crate::widget_kit::*;
 use fantoccini::key::Key;
@@ -11,18 +12,9 @@ use std::time::Duration;
 
 #[actix_rt::test]
 async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
-    let Some(mut driver) =
-        Driver::start_or_skip("a_guest_asks_on_the_store_and_the_staff_answers_live").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("a_guest_asks_on_the_store_and_the_staff_answers_live");
     let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
-    let visitor = driver.browser(1280, 800).await;
-    visitor
-        .client
-        .goto(&store.url("127.0.0.1", "/"))
-        .await
-        .expect("store page");
+    let visitor = visitor_on(&mut driver, &store, "/").await;
 
     // The launcher: in a corner, labelled for screen readers, untouched by the store's styles;
     // no account is made for a visitor who only looks.
@@ -41,9 +33,8 @@ async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
         json!(["rgb(11, 122, 90)", 20, 20]),
         "accent colour, bottom right"
     );
-    assert_eq!(
-        in_shadow(&visitor, "return !!root.querySelector('iframe');").await,
-        json!(false),
+    assert!(
+        !widget_loaded(&visitor).await,
         "nothing is loaded before the visitor opens the chat"
     );
     visitor.screenshot("widget-closed").await;
@@ -84,7 +75,7 @@ async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
     write(&visitor, "Does the trail tent fit two adults?").await;
     let me = session(&visitor).await;
     assert_eq!(me["user"]["role"], "guest", "{me}");
-    let room = format!("support:{}", me["user"]["id"]);
+    let room = room_of(&me);
 
     // The staff answers; it shows live.
     let mut staff = staff_in(&app, &room).await;
@@ -105,25 +96,22 @@ async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
     visitor.screenshot("widget-answered").await;
 
     // Across the shop: another page, the same conversation.
-    visitor
-        .client
-        .goto(&store.url("127.0.0.1", "/other"))
-        .await
-        .expect("next page");
+    visit(&visitor, &store, "/other").await;
     wait_in_shadow(
         &visitor,
         "the widget is loaded at once for a visitor with a conversation",
         "return !!root.querySelector('iframe');",
     )
     .await;
-    open_widget(&visitor).await;
-    enter_widget(&visitor).await;
-    for text in [
-        "Does the trail tent fit two adults?",
-        "Yes, with room for two packs in the vestibule.",
-    ] {
-        visitor.wait_for_text("#messages .message-text", text).await;
-    }
+    open_chat(&visitor).await;
+    wait_for_messages(
+        &visitor,
+        &[
+            "Does the trail tent fit two adults?",
+            "Yes, with room for two packs in the vestibule.",
+        ],
+    )
+    .await;
     // The staff is online now.
     visitor
         .wait_until(
@@ -163,37 +151,15 @@ async fn a_guest_asks_on_the_store_and_the_staff_answers_live() {
 
 #[actix_rt::test]
 async fn the_closed_launcher_shows_new_replies_with_their_count_and_start() {
-    let Some(mut driver) =
-        Driver::start_or_skip("the_closed_launcher_shows_new_replies_with_their_count_and_start")
-            .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("the_closed_launcher_shows_new_replies_with_their_count_and_start");
     let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
-    let visitor = driver.browser(1280, 800).await;
-    visitor
-        .client
-        .goto(&store.url("127.0.0.1", "/"))
-        .await
-        .expect("store page");
-    open_widget(&visitor).await;
-    enter_widget(&visitor).await;
-    write(&visitor, "My order #5521 has not arrived").await;
-    let me = session(&visitor).await;
-    let room = format!("support:{}", me["user"]["id"]);
-    leave_widget(&visitor).await;
+    let visitor = visitor_on(&mut driver, &store, "/").await;
+    let me = ask(&visitor, "My order #5521 has not arrived").await;
+    let room = room_of(&me);
     // Closed with the launcher.
-    shadow_find(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .expect("click");
-    wait_in_shadow(
-        &visitor,
-        "the panel is closed",
-        "return !root.querySelector('.root').classList.contains('open');",
-    )
-    .await;
+    click_launcher(&visitor).await;
+    wait_for_closed(&visitor).await;
     assert_eq!(badge(&visitor).await, "");
 
     let mut staff = staff_in(&app, &room).await;
@@ -277,26 +243,14 @@ async fn the_closed_launcher_shows_new_replies_with_their_count_and_start() {
 
 #[actix_rt::test]
 async fn reset_on_a_shared_computer_forgets_the_conversation() {
-    let Some(mut driver) =
-        Driver::start_or_skip("reset_on_a_shared_computer_forgets_the_conversation").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("reset_on_a_shared_computer_forgets_the_conversation");
     let (store, _app, _data) = store_and_chat(ATTRIBUTES).await;
-    let browser = driver.browser(1280, 800).await;
-    browser
-        .client
-        .goto(&store.url("127.0.0.1", "/"))
-        .await
-        .expect("store page");
-    open_widget(&browser).await;
-    enter_widget(&browser).await;
-    write(
+    let browser = visitor_on(&mut driver, &store, "/").await;
+    ask(
         &browser,
         "Please change my delivery address to 12 Elm Street",
     )
     .await;
-    leave_widget(&browser).await;
 
     // The store signs its customer out.
     let reset = browser
@@ -315,12 +269,8 @@ async fn reset_on_a_shared_computer_forgets_the_conversation() {
     browser.client.refresh().await.expect("reload");
     shadow_find(&browser, ".launcher").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        in_shadow(&browser, "return !!root.querySelector('iframe');").await,
-        json!(false)
-    );
-    open_widget(&browser).await;
-    enter_widget(&browser).await;
+    assert!(!widget_loaded(&browser).await);
+    open_chat(&browser).await;
     browser.find(".intro-greeting").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let texts = browser
@@ -338,11 +288,7 @@ async fn reset_on_a_shared_computer_forgets_the_conversation() {
 
 #[actix_rt::test]
 async fn a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box() {
-    let Some(mut driver) =
-        Driver::start_or_skip("a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box");
     // 127.0.0.1:<port> is listed; the same store as localhost:<port> is another origin.
     let (store, _app, _data) = store_and_chat(ATTRIBUTES).await;
     let browser = driver.browser(1280, 800).await;
@@ -360,9 +306,8 @@ async fn a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box() {
              && n.textContent.includes(location.origin) && n.textContent.includes('--embed-origins');",
     )
     .await;
-    assert_eq!(
-        in_shadow(&browser, "return !!root.querySelector('iframe');").await,
-        json!(false),
+    assert!(
+        !widget_loaded(&browser).await,
         "no iframe that the browser would leave blank"
     );
     browser.screenshot("widget-not-set-up").await;
@@ -371,17 +316,10 @@ async fn a_site_that_is_not_set_up_is_told_so_instead_of_a_blank_box() {
 
 #[actix_rt::test]
 async fn the_open_widget_fills_a_phone_screen() {
-    let Some(mut driver) = Driver::start_or_skip("the_open_widget_fills_a_phone_screen").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("the_open_widget_fills_a_phone_screen");
     let (store, _app, _data) = store_and_chat(ATTRIBUTES).await;
     let phone = driver.browser(375, 740).await;
-    phone
-        .client
-        .goto(&store.url("127.0.0.1", "/"))
-        .await
-        .expect("store page");
+    visit(&phone, &store, "/").await;
     phone.screenshot("widget-phone-closed").await;
     open_widget(&phone).await;
     wait_in_shadow(
@@ -405,29 +343,16 @@ async fn the_open_widget_fills_a_phone_screen() {
     enter_widget(&phone).await;
     phone.click("#close").await;
     leave_widget(&phone).await;
-    wait_in_shadow(
-        &phone,
-        "the panel is closed",
-        "return !root.querySelector('.root').classList.contains('open');",
-    )
-    .await;
+    wait_for_closed(&phone).await;
     phone.close().await;
 }
 
 #[actix_rt::test]
 async fn the_console_shows_which_store_sites_are_set_up() {
-    let Some(mut driver) =
-        Driver::start_or_skip("the_console_shows_which_store_sites_are_set_up").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("the_console_shows_which_store_sites_are_set_up");
     let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
     let staff = driver.browser(1280, 800).await;
-    staff.open(&app, "/admin").await;
-    staff.type_into("#admin-username", "staff").await;
-    staff.type_into("#admin-password", "staff-password").await;
-    staff.click("#admin-login").await;
-    staff.find("#console").await;
+    staff_signs_in(&app, &staff).await;
     staff
         .wait_for_text("#embed-origins li", &store.origin())
         .await;
@@ -446,12 +371,8 @@ async fn the_console_shows_which_store_sites_are_set_up() {
 
 #[actix_rt::test]
 async fn a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget() {
-    let Some(mut driver) =
-        Driver::start_or_skip("a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget")
-            .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget");
     let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
     // What the README tells a shop with a policy to allow, and no inline style at all.
     let policy = format!(
@@ -463,12 +384,7 @@ async fn a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget() {
         store_page(&app.base, "Strict", ATTRIBUTES),
         &policy,
     );
-    let browser = driver.browser(1280, 800).await;
-    browser
-        .client
-        .goto(&store.url("127.0.0.1", "/strict"))
-        .await
-        .expect("store page");
+    let browser = visitor_on(&mut driver, &store, "/strict").await;
     let colour = in_shadow(
         &browser,
         "return getComputedStyle(root.querySelector('.launcher')).backgroundColor;",
@@ -483,9 +399,6 @@ async fn a_shop_with_a_strict_policy_of_its_own_still_gets_a_working_widget() {
         json!("rgb(246, 241, 231)"),
         "the policy is in force: the shop's own inline <style> is refused"
     );
-    open_widget(&browser).await;
-    enter_widget(&browser).await;
-    write(&browser, "Hello from a strict shop").await;
-    leave_widget(&browser).await;
+    ask(&browser, "Hello from a strict shop").await;
     browser.close().await;
 }

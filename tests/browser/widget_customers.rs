@@ -3,11 +3,10 @@
 //! conversation follows them when they sign in, the customer finds it on every device, and a
 //! wrong hash opens nothing; the store's notifications count on the launcher and show in the widget.
 
-use crate::driver::{Browser, Driver};
-use crate::helpers::{spawn_app_with, Backend, TestApp, TestData, WAIT};
+use crate::driver::{driver_or_skip, Browser};
+use crate::helpers::{TestApp, TestData, WAIT};
 use crate::store_site::{store_page, Store};
 use crate::widget_kit::*;
-use chat_server::embed::EmbedOrigin;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -22,21 +21,17 @@ fn identity_hash(external_id: &str) -> String {
     )
 }
 
-/// A store whose `/account` page names a signed-in customer on the script tag (with `hash`).
+/// A store (the pages of [`store_and_chat`]) whose `/account` page names a signed-in customer on the script tag (with `hash`).
 async fn store_with_customer(
     external_id: &str,
     name: &str,
     email: Option<&str>,
     hash: &str,
 ) -> (Store, TestApp, TestData) {
-    let store = Store::start();
-    let origin = EmbedOrigin::parse(&store.origin()).expect("origin");
-    let (app, data) = spawn_app_with(Backend::Sqlite, |s| {
-        s.embed_origins = vec![origin];
+    let (store, app, data) = store_and_chat_with(ATTRIBUTES, |s| {
         s.identity_secret = Some(IDENTITY_SECRET.into());
     })
     .await;
-    store.page("/", store_page(&app.base, "Home", ATTRIBUTES));
     let email = email.map_or(String::new(), |e| format!(r#" data-email="{e}""#));
     let customer = format!(
         r#"{ATTRIBUTES} data-external-id="{external_id}" data-name="{name}"{email} data-hash="{hash}""#
@@ -63,13 +58,9 @@ async fn wait_for_customer(browser: &Browser, external_id: &str) -> Value {
 
 #[actix_rt::test]
 async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every_device() {
-    let Some(mut driver) = Driver::start_or_skip(
-        "a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every_device",
-    )
-    .await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!(
+        "a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every_device"
+    );
     let (store, app, _data) = store_with_customer(
         "cust-42",
         "Ann Customer",
@@ -79,31 +70,18 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
     .await;
 
     // A guest asks before signing in on the store.
-    let laptop = driver.browser(1280, 800).await;
-    laptop
-        .client
-        .goto(&store.url("127.0.0.1", "/"))
-        .await
-        .expect("store page");
-    open_widget(&laptop).await;
-    enter_widget(&laptop).await;
-    write(&laptop, "Can I still change the size of my order?").await;
-    leave_widget(&laptop).await;
+    let laptop = visitor_on(&mut driver, &store, "/").await;
+    ask(&laptop, "Can I still change the size of my order?").await;
 
     // Signed in on the store: the page names the customer, the guest's question comes along.
-    laptop
-        .client
-        .goto(&store.url("127.0.0.1", "/account"))
-        .await
-        .expect("account page");
+    visit(&laptop, &store, "/account").await;
     shadow_find(&laptop, "iframe").await;
     enter_widget(&laptop).await;
     let me = wait_for_customer(&laptop, "cust-42").await;
     assert_eq!(me["user"]["role"], "user", "{me}");
     assert_eq!(me["user"]["username"], "Ann Customer", "{me}");
     leave_widget(&laptop).await;
-    open_widget(&laptop).await;
-    enter_widget(&laptop).await;
+    open_chat(&laptop).await;
     laptop
         .wait_for_text(
             "#messages .message-text",
@@ -111,7 +89,7 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
         )
         .await;
     write(&laptop, "It is order #5521").await;
-    let room = format!("support:{}", me["user"]["id"]);
+    let room = room_of(&me);
     let mut staff = staff_in(&app, &room).await;
     staff
         .say(&room, "Yes: which size would you like instead?", "s-1")
@@ -123,18 +101,10 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
         )
         .await;
     // The store's backend writes too (server API): shown as the store's, under the widget's title.
-    let (admin, _) = app.staff().await;
-    let (status, key) = app
-        .post_as(
-            &admin,
-            "/api/admin/api-keys",
-            json!({"name": "shop backend"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
+    let key = app.api_key("shop backend").await;
     let (status, body) = app
         .post_as(
-            key["key"].as_str().expect("key"),
+            &key,
             "/api/server/conversations/cust-42/messages",
             json!({"text": "Order #5521: size changed to L."}),
         )
@@ -152,23 +122,19 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
     laptop.screenshot("widget-identified").await;
 
     // The same customer on another device sees the same conversation.
-    let phone = driver.browser(1280, 800).await;
-    phone
-        .client
-        .goto(&store.url("127.0.0.1", "/account"))
-        .await
-        .expect("account page");
-    open_widget(&phone).await;
-    enter_widget(&phone).await;
+    let phone = visitor_on(&mut driver, &store, "/account").await;
+    open_chat(&phone).await;
     wait_for_customer(&phone, "cust-42").await;
-    for text in [
-        "Can I still change the size of my order?",
-        "It is order #5521",
-        "Yes: which size would you like instead?",
-        "Order #5521: size changed to L.",
-    ] {
-        phone.wait_for_text("#messages .message-text", text).await;
-    }
+    wait_for_messages(
+        &phone,
+        &[
+            "Can I still change the size of my order?",
+            "It is order #5521",
+            "Yes: which size would you like instead?",
+            "Order #5521: size changed to L.",
+        ],
+    )
+    .await;
     leave_widget(&phone).await;
     staff.close().await;
     laptop.close().await;
@@ -177,11 +143,7 @@ async fn a_customer_named_by_the_store_keeps_what_they_wrote_as_a_guest_on_every
 
 #[actix_rt::test]
 async fn a_wrong_hash_does_not_open_the_customers_conversation() {
-    let Some(mut driver) =
-        Driver::start_or_skip("a_wrong_hash_does_not_open_the_customers_conversation").await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!("a_wrong_hash_does_not_open_the_customers_conversation");
     let forged = identity_hash("someone-else");
     let (store, app, _data) = store_with_customer("cust-42", "Ann Customer", None, &forged).await;
     // The real customer has a conversation already.
@@ -198,14 +160,8 @@ async fn a_wrong_hash_does_not_open_the_customers_conversation() {
     ann.say(&room, "My home address is 12 Elm Street", "a-1")
         .await;
 
-    let browser = driver.browser(1280, 800).await;
-    browser
-        .client
-        .goto(&store.url("127.0.0.1", "/account"))
-        .await
-        .expect("account page");
-    open_widget(&browser).await;
-    enter_widget(&browser).await;
+    let browser = visitor_on(&mut driver, &store, "/account").await;
+    open_chat(&browser).await;
     browser
         .wait_until(
             "the widget says the account could not be confirmed",
@@ -249,22 +205,12 @@ async fn a_wrong_hash_does_not_open_the_customers_conversation() {
 
 #[actix_rt::test]
 async fn with_nobody_online_the_customer_leaves_an_email_to_be_answered_by() {
-    let Some(mut driver) =
-        Driver::start_or_skip("with_nobody_online_the_customer_leaves_an_email_to_be_answered_by")
-            .await
-    else {
-        return;
-    };
+    let mut driver =
+        driver_or_skip!("with_nobody_online_the_customer_leaves_an_email_to_be_answered_by");
     let (store, _app, data) =
         store_with_customer("cust-7", "Bo Buyer", None, &identity_hash("cust-7")).await;
-    let browser = driver.browser(1280, 800).await;
-    browser
-        .client
-        .goto(&store.url("127.0.0.1", "/account"))
-        .await
-        .expect("account page");
-    open_widget(&browser).await;
-    enter_widget(&browser).await;
+    let browser = visitor_on(&mut driver, &store, "/account").await;
+    open_chat(&browser).await;
     wait_for_customer(&browser, "cust-7").await;
     browser
         .wait_for_text("#status-text", "We’re away right now")
@@ -294,42 +240,16 @@ async fn with_nobody_online_the_customer_leaves_an_email_to_be_answered_by() {
 
 #[actix_rt::test]
 async fn a_notification_from_the_store_counts_on_the_launcher_and_shows_in_the_widget() {
-    let Some(mut driver) = Driver::start_or_skip(
-        "a_notification_from_the_store_counts_on_the_launcher_and_shows_in_the_widget",
-    )
-    .await
-    else {
-        return;
-    };
+    let mut driver = driver_or_skip!(
+        "a_notification_from_the_store_counts_on_the_launcher_and_shows_in_the_widget"
+    );
     let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
-    let visitor = driver.browser(1280, 800).await;
-    visitor
-        .client
-        .goto(&store.url("127.0.0.1", "/"))
-        .await
-        .expect("store page");
-    open_widget(&visitor).await;
-    enter_widget(&visitor).await;
-    write(&visitor, "Where is my parcel?").await;
-    let me = session(&visitor).await;
-    leave_widget(&visitor).await;
-    shadow_find(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .expect("close");
+    let visitor = visitor_on(&mut driver, &store, "/").await;
+    let me = ask(&visitor, "Where is my parcel?").await;
+    click_launcher(&visitor).await;
 
     // The store's backend, with an API key made by an admin.
-    let (admin, _) = app.staff().await;
-    let (status, key) = app
-        .post_as(
-            &admin,
-            "/api/admin/api-keys",
-            json!({"name": "shop backend"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = app.api_key("shop backend").await;
     let (status, body) = app
         .post_as(
             &key,
@@ -353,8 +273,7 @@ async fn a_notification_from_the_store_counts_on_the_launcher_and_shows_in_the_w
     .await;
     visitor.screenshot("widget-notification-closed").await;
 
-    open_widget(&visitor).await;
-    enter_widget(&visitor).await;
+    open_chat(&visitor).await;
     visitor
         .wait_for_text(".notification-title", "Your order has shipped")
         .await;

@@ -1,9 +1,11 @@
 //! What the widget stories do in a browser: the store and the chat server side by side, the
 //! widget's shadow root and iframe, the keyboard, the visitor's session as the widget keeps it.
 
-use crate::driver::{Browser, ENTER};
+use crate::chat_kit::send_from_chat;
+use crate::driver::{Browser, Driver};
 use crate::helpers::{spawn_app_with, Backend, TestApp, TestData, WsClient, WAIT};
 use crate::store_site::{store_page, Store};
+use chat_server::config::Settings;
 use chat_server::embed::EmbedOrigin;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
@@ -12,12 +14,40 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// Goes to the store's page at `path`, on 127.0.0.1 (the origin the chat server lists).
+pub async fn visit(browser: &Browser, store: &Store, path: &str) {
+    browser
+        .client
+        .goto(&store.url("127.0.0.1", path))
+        .await
+        .expect("the store's page");
+}
+
+/// A visitor's window (1280×800) on the store's page at `path`.
+pub async fn visitor_on(driver: &mut Driver, store: &Store, path: &str) -> Browser {
+    let browser = driver.browser(1280, 800).await;
+    visit(&browser, store, path).await;
+    browser
+}
+
 /// A chat server whose --embed-origins lists the store, and the store's site with a page at
 /// `/` and `/other` carrying the script tag with `attributes`.
 pub async fn store_and_chat(attributes: &str) -> (Store, TestApp, TestData) {
+    store_and_chat_with(attributes, |_| {}).await
+}
+
+/// [`store_and_chat`], with the chat server's settings adjusted by `adjust` too.
+pub async fn store_and_chat_with(
+    attributes: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> (Store, TestApp, TestData) {
     let store = Store::start();
     let origin = EmbedOrigin::parse(&store.origin()).expect("origin");
-    let (app, data) = spawn_app_with(Backend::Sqlite, |s| s.embed_origins = vec![origin]).await;
+    let (app, data) = spawn_app_with(Backend::Sqlite, |s| {
+        s.embed_origins = vec![origin];
+        adjust(s);
+    })
+    .await;
     store.page("/", store_page(&app.base, "Home", attributes));
     store.page("/other", store_page(&app.base, "More products", attributes));
     (store, app, data)
@@ -88,16 +118,58 @@ pub async fn press(browser: &Browser, key: Key) {
         .expect("key press");
 }
 
-/// Opens the widget with a click on the launcher and waits for the panel.
-pub async fn open_widget(browser: &Browser) {
+/// Clicks the launcher (it opens the panel, or closes it when open).
+pub async fn click_launcher(browser: &Browser) {
     shadow_find(browser, ".launcher")
         .await
         .click()
         .await
         .expect("click");
+}
+
+/// Opens the widget with a click on the launcher and waits for the panel.
+pub async fn open_widget(browser: &Browser) {
+    click_launcher(browser).await;
     wait_for_open(browser).await;
 }
 
+/// Opens the widget with a click on the launcher and switches into its iframe.
+pub async fn open_chat(browser: &Browser) {
+    open_widget(browser).await;
+    enter_widget(browser).await;
+}
+
+/// Opens the chat, writes `text` and waits until it is stored; back on the store's page,
+/// returns the visitor's session (a guest's, made for a first message).
+pub async fn ask(browser: &Browser, text: &str) -> Value {
+    open_chat(browser).await;
+    write(browser, text).await;
+    let me = session(browser).await;
+    leave_widget(browser).await;
+    me
+}
+
+/// The support room of the visitor whose session this is.
+pub fn room_of(session: &Value) -> String {
+    format!("support:{}", session["user"]["id"])
+}
+
+/// Waits until the panel is closed.
+pub async fn wait_for_closed(browser: &Browser) {
+    wait_in_shadow(
+        browser,
+        "the panel is closed",
+        "return !root.querySelector('.root').classList.contains('open');",
+    )
+    .await;
+}
+
+/// Whether the widget's iframe is on the page (it is loaded only when needed).
+pub async fn widget_loaded(browser: &Browser) -> bool {
+    in_shadow(browser, "return !!root.querySelector('iframe');").await == json!(true)
+}
+
+/// Waits until the open panel is shown.
 pub async fn wait_for_open(browser: &Browser) {
     wait_in_shadow(
         browser,
@@ -121,6 +193,7 @@ pub async fn enter_widget(browser: &Browser) {
         .await;
 }
 
+/// Switches from the widget's iframe back to the store's page.
 pub async fn leave_widget(browser: &Browser) {
     browser
         .client
@@ -131,16 +204,14 @@ pub async fn leave_widget(browser: &Browser) {
 
 /// Inside the widget: writes a message and waits until it is stored.
 pub async fn write(browser: &Browser, text: &str) {
-    browser.type_into("#composer", text).await;
-    browser.type_into("#composer", ENTER).await;
-    let script = format!(
-        "return [...document.querySelectorAll('#messages .message:not(.pending):not(.failed)')]
-            .some(m => m.dataset.seq && m.querySelector('.message-text').textContent === {});",
-        json!(text)
-    );
-    browser
-        .wait_until(&format!("{text:?} is stored"), &script)
-        .await;
+    send_from_chat(browser, text).await;
+}
+
+/// Inside the widget: waits until each of `texts` is shown as a message.
+pub async fn wait_for_messages(browser: &Browser, texts: &[&str]) {
+    for text in texts {
+        browser.wait_for_text("#messages .message-text", text).await;
+    }
 }
 
 /// Inside the widget: the visitor's session as the widget keeps it.
