@@ -116,17 +116,8 @@ async fn a_guest_who_signs_in_on_the_store_loses_nothing(backend: Backend) {
         (answer["seq"].clone(), answer["text"].clone()),
         (json!(4), json!("found it: it ships today"))
     );
-    let (_, body) = app
-        .get("/api/admin/conversations", Some(&staff_token))
-        .await;
-    let rooms: Vec<&str> = body["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["room"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        rooms,
+        app.console_rooms(&staff_token).await,
         [room.as_str()],
         "the guest's conversation is retired"
     );

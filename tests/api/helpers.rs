@@ -384,6 +384,20 @@ impl TestApp {
         texts(&page["messages"])
     }
 
+    /// The rooms of the conversations listed in the staff's console, as `staff_token` sees them.
+    pub async fn console_rooms(&self, staff_token: &str) -> Vec<String> {
+        let (status, body) = self
+            .get("/api/admin/conversations", Some(staff_token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["conversations"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|c| c["room"].as_str().expect("a room").to_owned())
+            .collect()
+    }
+
     /// A new API key for the store's backend, made by the staff: the key.
     pub async fn api_key(&self, name: &str) -> String {
         let (staff_token, _) = self.staff().await;

@@ -137,10 +137,7 @@ async fn a_customer_the_store_vouches_for_gets_a_token_and_sees_themselves(backe
 
 async fn the_same_customer_on_a_second_device_has_the_same_account_and_history(backend: Backend) {
     let (app, _data) = spawn_store_app(backend).await;
-    let (laptop_token, ann) = identify(&app, "cust-42", "Ann").await;
-    let room = format!("support:{}", ann["id"]);
-    let mut laptop = app.connect(&laptop_token).await;
-    laptop.join(&room).await;
+    let (_, ann, room, mut laptop) = customer_in_support(&app, "cust-42", "Ann").await;
     laptop.say(&room, "where is my parcel?", "l1").await;
 
     let (phone_token, same) = identify(&app, "cust-42", "Ann").await;

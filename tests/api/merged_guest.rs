@@ -115,16 +115,7 @@ async fn a_staff_reply_into_the_guests_room_after_sign_in_is_refused_and_points_
         app.history(&ann_token, &room).await,
         ["my order is late", "found it"]
     );
-    let (_, list) = app
-        .get("/api/admin/conversations", Some(&staff_token))
-        .await;
-    let rooms: Vec<&str> = list["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["room"].as_str().unwrap())
-        .collect();
-    assert_eq!(rooms, [room.as_str()]);
+    assert_eq!(app.console_rooms(&staff_token).await, [room.as_str()]);
 }
 
 async fn a_second_server_still_holding_the_guests_room_refuses_a_reply_into_it(backend: Backend) {
