@@ -94,8 +94,7 @@ fn main() {
                     room: format!("bench-{room}"),
                     sender,
                     cid: Some(format!("{}-{n}-0-1733500000{:09}", sender.0, n)),
-                    text: format!("b|{}|{n}|0|1733500000{:09}|", sender.0, n)
-                        + &"x".repeat(24),
+                    text: format!("b|{}|{n}|0|1733500000{:09}|", sender.0, n) + &"x".repeat(24),
                     kind: MessageKind::Text,
                 }
             })
