@@ -10,7 +10,7 @@
 //! cargo build --release --example store_cost
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='store_cost::store_one' \
 //!   target/release/examples/store_cost [--batches 200] [--batch 50] [--rooms 500] \
-//!   [--url <postgres://... of an empty database>]
+//!   [--url <postgres://... of an empty database>] [--cache-kib <SQLite page cache>]
 //! ```
 //!
 //! and divide the total (`callgrind_annotate`'s "PROGRAM TOTALS") by the messages it prints.
@@ -30,6 +30,8 @@ struct Options {
     rooms: usize,
     warmup: usize,
     url: Option<String>,
+    /// SQLite's page cache in KiB, instead of the server's own setting (`db::connection`).
+    cache_kib: Option<usize>,
 }
 
 fn options() -> Options {
@@ -39,6 +41,7 @@ fn options() -> Options {
         rooms: 500,
         warmup: 20,
         url: None,
+        cache_kib: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -50,6 +53,7 @@ fn options() -> Options {
             "--rooms" => o.rooms = number(),
             "--warmup" => o.warmup = number(),
             "--url" => o.url = Some(value.clone()),
+            "--cache-kib" => o.cache_kib = Some(number()),
             other => panic!("unknown option {other}"),
         }
     }
@@ -71,6 +75,11 @@ fn main() {
     };
     let pool = open_pool(&target, 1, SqliteSync::Full).expect("the database opens");
     let mut conn = pool.get().expect("a connection");
+    if let (Some(kib), DbConn::Sqlite(c)) = (o.cache_kib, &mut *conn) {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(&format!("PRAGMA cache_size = -{kib}"))
+            .expect("the cache size is set");
+    }
 
     // Two members per room, both sending, as in the benchmark.
     let senders: Vec<UserId> = (0..o.rooms * 2)
@@ -125,11 +134,14 @@ fn main() {
         }
     }
     println!(
-        "stored {stored} messages in {} batches of {} over {} rooms ({}; {} warm-up batches not counted)",
+        "stored {stored} messages in {} batches of {} over {} rooms ({}{}; {} warm-up batches not counted)",
         o.batches,
         o.batch,
         o.rooms,
         target.describe(),
+        o.cache_kib
+            .map(|k| format!(", page cache {k} KiB"))
+            .unwrap_or_default(),
         o.warmup
     );
 }
