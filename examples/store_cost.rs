@@ -10,7 +10,8 @@
 //! cargo build --release --example store_cost
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='store_cost::store_one' \
 //!   target/release/examples/store_cost [--batches 200] [--batch 50] [--rooms 500] \
-//!   [--url <postgres://... of an empty database>] [--cache-kib <SQLite page cache>]
+//!   [--url <postgres://... of an empty database>] [--cache-kib <SQLite page cache>] \
+//!   [--resends on]
 //! ```
 //!
 //! and divide the total (`callgrind_annotate`'s "PROGRAM TOTALS") by the messages it prints.
@@ -32,6 +33,9 @@ struct Options {
     url: Option<String>,
     /// SQLite's page cache in KiB, instead of the server's own setting (`db::connection`).
     cache_kib: Option<usize>,
+    /// Each measured batch also resends the first message of the batch before it (the worst
+    /// case: after a reconnect, a resend in every batch).
+    resends: bool,
 }
 
 fn options() -> Options {
@@ -42,6 +46,7 @@ fn options() -> Options {
         warmup: 20,
         url: None,
         cache_kib: None,
+        resends: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -54,6 +59,7 @@ fn options() -> Options {
             "--warmup" => o.warmup = number(),
             "--url" => o.url = Some(value.clone()),
             "--cache-kib" => o.cache_kib = Some(number()),
+            "--resends" => o.resends = value == "on",
             other => panic!("unknown option {other}"),
         }
     }
@@ -111,15 +117,27 @@ fn main() {
     };
 
     let mut stored = 0usize;
+    let mut previous: Option<NewMessage> = None;
     for b in 0..o.warmup + o.batches {
-        let batch = make_batch(&mut sent);
+        let mut batch = make_batch(&mut sent);
+        let first = batch[0].clone();
+        if let (true, true, Some(resent)) = (o.resends, b >= o.warmup, previous.take()) {
+            batch.push(resent);
+        }
+        previous = Some(first);
         let outcomes = if b < o.warmup {
             store_batch_with(&mut conn, &batch, Events::Off).expect("the batch is stored")
         } else {
-            stored += batch.len();
+            stored += o.batch;
             store_one(&mut conn, &batch)
         };
-        for (m, outcome) in batch.iter().zip(&outcomes) {
+        if let Some(resent) = outcomes.get(o.batch) {
+            assert!(
+                matches!(resent, StoreOutcome::Duplicate { .. }),
+                "a resend got {resent:?}"
+            );
+        }
+        for (m, outcome) in batch.iter().zip(&outcomes).take(o.batch) {
             let seq = next_seq.entry(m.room.clone()).or_insert(0);
             *seq += 1;
             assert!(
@@ -134,9 +152,10 @@ fn main() {
         }
     }
     println!(
-        "stored {stored} messages in {} batches of {} over {} rooms ({}{}; {} warm-up batches not counted)",
+        "stored {stored} messages in {} batches of {}{} over {} rooms ({}{}; {} warm-up batches not counted)",
         o.batches,
         o.batch,
+        if o.resends { " and a resend" } else { "" },
         o.rooms,
         target.describe(),
         o.cache_kib

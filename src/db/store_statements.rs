@@ -6,9 +6,9 @@
 //! within the batch are recognised in memory): one statement reserves the seqs of all its
 //! rooms and one inserts all its messages ([`super::store_rows`], a few statements more for a
 //! large batch). The insert leaves out any message whose (room, sender, cid) is stored already
-//! and says so; then that attempt is rolled back and the batch is stored again, looking up
-//! every cid first. Resends come after a reconnect only, so nearly every batch takes the
-//! first way, and a batch with a resend costs twice as much.
+//! and says so; then that attempt is rolled back and the batch is stored again, the messages
+//! left out looked up by cid first. Resends come after a reconnect only, so nearly every batch
+//! takes the first way, and a batch with a resend costs about twice as much.
 
 use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
 use super::connection::DbConn;
@@ -35,22 +35,20 @@ pub fn store_batch(
     match conn.transaction(|conn| plan.store(conn, events, &HashMap::new())) {
         Ok(outcomes) => Ok(outcomes),
         Err(Attempt::Failed(e)) => Err(e),
-        Err(Attempt::Resend) => {
+        Err(Attempt::Resend(left_out)) => {
             let again = conn.transaction(|conn| {
                 // A write first: SQLite takes its write lock here instead of failing a lock
                 // upgrade after the reads.
-                for (room, _) in &plan.rooms {
-                    ensure_room(conn, room)?;
-                }
-                let earlier = plan.earlier_copies(conn)?;
+                ensure_room(conn, &batch[left_out[0]].room)?;
+                let earlier = plan.earlier_copies(conn, &left_out)?;
                 plan.store(conn, events, &earlier)
             });
             match again {
                 Ok(outcomes) => Ok(outcomes),
                 Err(Attempt::Failed(e)) => Err(e),
-                // Only another writer (another node on PostgreSQL) storing the same resend
-                // between the look-up and the insert gets here.
-                Err(Attempt::Resend) => Err(StorageError::Conflict(
+                // Only another writer (another node on PostgreSQL) storing another of the
+                // batch's messages between the two attempts gets here.
+                Err(Attempt::Resend(_)) => Err(StorageError::Conflict(
                     "a resend was stored by another writer at the same time".to_owned(),
                 )),
             }
@@ -61,8 +59,9 @@ pub fn store_batch(
 /// Why an attempt at storing a batch was rolled back.
 #[derive(Debug)]
 enum Attempt {
-    /// A message of the batch was stored before: store the batch again, looking up cids.
-    Resend,
+    /// These messages of the batch (positions, never empty) were stored before: store the
+    /// batch again, looking them up by cid first.
+    Resend(Vec<usize>),
     /// The database failed.
     Failed(StorageError),
 }
@@ -123,19 +122,18 @@ impl<'b> Plan<'b> {
         }
     }
 
-    /// The earlier copies of the batch's messages with a cid, by position in the batch.
+    /// The earlier copies of the messages at `positions`, by position in the batch.
     fn earlier_copies(
         &self,
         conn: &mut DbConn,
+        positions: &[usize],
     ) -> Result<HashMap<usize, StoreOutcome>, StorageError> {
         let mut earlier = HashMap::new();
-        for (room, positions) in &self.rooms {
-            for &i in positions {
-                let m = &self.batch[i];
-                if let Some(cid) = m.cid.as_deref() {
-                    if let Some(copy) = find_by_cid(conn, room, m.sender, cid)? {
-                        earlier.insert(i, copy);
-                    }
+        for &i in positions {
+            let m = &self.batch[i];
+            if let Some(cid) = m.cid.as_deref() {
+                if let Some(copy) = find_by_cid(conn, &m.room, m.sender, cid)? {
+                    earlier.insert(i, copy);
                 }
             }
         }
@@ -143,8 +141,8 @@ impl<'b> Plan<'b> {
     }
 
     /// Stores the messages that are neither repeats nor in `earlier`; the others get the
-    /// outcome of their first copy. [`Attempt::Resend`] if a message turns out to be stored
-    /// before after all.
+    /// outcome of their first copy. [`Attempt::Resend`] with the messages that turn out to be
+    /// stored before after all.
     fn store(
         &self,
         conn: &mut DbConn,
@@ -187,11 +185,20 @@ impl<'b> Plan<'b> {
             }
         }
         let ids = store_rows::insert_messages(conn, &rows, now)?;
+        let left_out: Vec<usize> = positions
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| id.is_none())
+            .map(|(&i, _)| i)
+            .collect();
+        if !left_out.is_empty() {
+            return Err(Attempt::Resend(left_out));
+        }
 
         // Events in seq order within each conversation (the order of `rows`).
         let mut new_events = Vec::new();
         for ((row, &i), id) in rows.iter().zip(&positions).zip(ids) {
-            let id = id.ok_or(Attempt::Resend)?;
+            let id = id.ok_or(StorageError::Inconsistent("an inserted message has no id"))?;
             let seq = row.seq;
             outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
             let room = row.message.room.as_str();
