@@ -20,7 +20,8 @@ use diesel::prelude::*;
 ///
 /// On PostgreSQL a batch of [`store_pg_arrays::BATCH_FROM`] messages or more goes in three
 /// statements ([`store_pg_arrays`]); smaller ones, and every batch on SQLite (whose calls stay
-/// in the process), statement by statement ([`store_statements`]).
+/// in the process), through statements prepared once ([`store_statements`]: two for the whole
+/// batch, unless it is large or holds a resend of an earlier batch).
 pub fn store_batch(
     conn: &mut DbConn,
     batch: &[NewMessage],

@@ -5,9 +5,9 @@
 //! about actors.
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
-//! picks [`store_statements`] (SQLite, small PostgreSQL batches) or [`store_pg_arrays`] (three
-//! statements for a whole PostgreSQL batch), which share the vocabulary of [`batch`] and never
-//! call back. Errors are [`error::StorageError`].
+//! picks [`store_statements`] (SQLite, small PostgreSQL batches; its multi-row statements in
+//! [`store_rows`]) or [`store_pg_arrays`] (three statements for a whole PostgreSQL batch), which
+//! share the vocabulary of [`batch`] and never call back. Errors are [`error::StorageError`].
 //!
 //! Lookups by a unique key end in `get_result`, not `first`: `first` adds `LIMIT ?`, and the
 //! bundled SQLite re-prepares a statement whose LIMIT is a bound parameter each time it is
@@ -27,6 +27,7 @@ pub mod rooms;
 pub mod schema;
 pub mod store_account;
 pub mod store_pg_arrays;
+pub mod store_rows;
 pub mod store_statements;
 pub mod users;
 pub mod webhooks;

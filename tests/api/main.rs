@@ -23,6 +23,7 @@ mod pages;
 mod presence;
 mod rights;
 mod server_api;
+mod store_batches;
 mod webhook_receiver;
 mod webhook_restarts;
 mod webhooks;
