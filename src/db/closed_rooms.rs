@@ -28,16 +28,10 @@ pub fn closed_support_rooms<'r>(
     conn: &mut DbConn,
     rooms: &[&'r str],
 ) -> Result<Vec<&'r str>, StorageError> {
-    let owners = support_owners(rooms);
-    if owners.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<i64> = owners.iter().map(|o| o.1).collect();
-    let rows = with_backend!(conn, c => users::table
-        .filter(users::id.eq_any(&ids))
-        .select((users::id, users::merged_into))
-        .load::<(i64, Option<i64>)>(c))?;
-    Ok(closed(&owners, &rows))
+    closed_among(
+        rooms,
+        |ids| with_backend!(conn, c => owners_query(ids).load::<(i64, Option<i64>)>(c)),
+    )
 }
 
 /// [`closed_support_rooms`] on a bare PostgreSQL connection (the batch path of
@@ -46,15 +40,36 @@ pub fn closed_support_rooms_pg<'r>(
     conn: &mut PgConnection,
     rooms: &[&'r str],
 ) -> Result<Vec<&'r str>, StorageError> {
+    closed_among(rooms, |ids| {
+        owners_query(ids).load::<(i64, Option<i64>)>(conn)
+    })
+}
+
+/// The query of [`owners_query`].
+type OwnersQuery<'a> = diesel::dsl::Select<
+    diesel::dsl::Filter<users::table, diesel::dsl::EqAny<users::id, &'a [i64]>>,
+    (users::id, users::merged_into),
+>;
+
+/// (id, merged into) of the accounts `ids`.
+fn owners_query(ids: &[i64]) -> OwnersQuery<'_> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::merged_into))
+}
+
+/// The closed rooms among `rooms`, their owners read by `load` (skipped when none is a
+/// support room).
+fn closed_among<'r>(
+    rooms: &[&'r str],
+    load: impl FnOnce(&[i64]) -> diesel::QueryResult<Vec<(i64, Option<i64>)>>,
+) -> Result<Vec<&'r str>, StorageError> {
     let owners = support_owners(rooms);
     if owners.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = owners.iter().map(|o| o.1).collect();
-    let rows = users::table
-        .filter(users::id.eq_any(&ids))
-        .select((users::id, users::merged_into))
-        .load::<(i64, Option<i64>)>(conn)?;
+    let rows = load(&ids)?;
     Ok(closed(&owners, &rows))
 }
 
