@@ -80,6 +80,18 @@ pub fn merge_guest_conversation(
     }
 }
 
+/// How recently a guest must have written (or, having written nothing, been created) for its
+/// conversation to move into the customer's: the guest who asks and then signs in does so
+/// within minutes; a guest conversation left on a shared computer hours ago must not be handed
+/// to the next person who signs in there. An older guest conversation stays where it is, under
+/// the guest, for the staff to see.
+pub const MERGE_WINDOW_MS: i64 = 2 * 60 * 60 * 1000;
+
+/// Whether a guest last active at `last_active` is merged at `now` (milliseconds).
+pub fn recent_enough(last_active: i64, now: i64) -> bool {
+    now - last_active <= MERGE_WINDOW_MS
+}
+
 /// The merge, rolled back with `NotFound` when there is no active guest to merge (the only
 /// `NotFound` it can meet: the rooms' rows are ensured before they are read).
 fn merge_in_transaction(
@@ -106,6 +118,14 @@ fn merge_in_transaction(
             return Err(StorageError::NotFound);
         };
         if guest == customer {
+            return Err(StorageError::NotFound);
+        }
+        let last_written: Option<i64> = with_backend!(conn, c => messages::table
+            .filter(messages::room.eq(from.as_str()))
+            .select(diesel::dsl::max(messages::created_at))
+            .get_result(c))?;
+        let last_active = last_written.unwrap_or(guest_row.created_at);
+        if !recent_enough(last_active, crate::domain::now_millis()) {
             return Err(StorageError::NotFound);
         }
         let rows: Vec<(i64, i64, i64, bool)> = with_backend!(conn, c => messages::table
@@ -243,6 +263,15 @@ fn finish_guest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_guest_active_in_the_last_two_hours_is_merged() {
+        let now = 1_800_000_000_000;
+        assert!(recent_enough(now, now));
+        assert!(recent_enough(now - MERGE_WINDOW_MS, now));
+        assert!(!recent_enough(now - MERGE_WINDOW_MS - 1, now));
+        assert!(!recent_enough(now - 24 * 60 * 60 * 1000, now));
+    }
     use crate::db::connection::{open_pool, DbTarget, SqliteSync};
     use crate::db::messages::{deleted_seqs, store_batch, NewMessage};
     use crate::db::{admin, rooms, users};

@@ -17,6 +17,7 @@ on_both_backends!(
     a_guest_who_signs_in_keeps_their_email_and_notifications,
     a_commit_stores_everything_but_the_messages_to_closed_rooms,
     the_staff_still_read_and_answer_the_conversation_of_a_guest_they_banned,
+    a_guest_conversation_left_hours_ago_is_not_handed_to_the_next_customer,
 );
 
 /// A server with the store's identity secret and, if given, a webhook receiver.
@@ -373,4 +374,46 @@ async fn the_staff_still_read_and_answer_the_conversation_of_a_guest_they_banned
             "We have noted your request."
         ]
     );
+}
+
+/// A shared computer: a visitor asked something as a guest this morning and left without
+/// signing in; hours later another person signs in on the store in the same browser, which still
+/// holds the guest's token. The morning's conversation is not theirs: it stays the guest's.
+async fn a_guest_conversation_left_hours_ago_is_not_handed_to_the_next_customer(backend: Backend) {
+    use chat_server::db::connection::{open_pool, DbTarget, SqliteSync};
+    use chat_server::db::schema::{messages, users};
+    use diesel::prelude::*;
+
+    let (app, data) = store_app(backend, None).await;
+    let (guest_token, guest_id, room, visitor) =
+        asking_guest(&app, &["my address is 12 Elm Street", "order 5521"]).await;
+    visitor.close().await;
+    // Three hours pass.
+    let three_hours = 3 * 60 * 60 * 1000;
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 1, SqliteSync::Full).unwrap();
+    let mut db = pool.get().unwrap();
+    chat_server::with_backend!(&mut *db, c => {
+        diesel::update(messages::table.filter(messages::room.eq(&room)))
+            .set(messages::created_at.eq(messages::created_at - three_hours))
+            .execute(c)
+            .unwrap();
+        diesel::update(users::table.find(guest_id))
+            .set(users::created_at.eq(users::created_at - three_hours))
+            .execute(c)
+    })
+    .unwrap();
+
+    let (ann_token, _, ann_room) = signs_in(&app, &guest_token, None).await;
+    assert!(
+        app.history(&ann_token, &ann_room).await.is_empty(),
+        "the morning's guest conversation was handed to the customer"
+    );
+    // It stays where it was, the guest's, for the staff to see.
+    let (staff_token, _) = app.staff().await;
+    assert_eq!(
+        app.history(&staff_token, &room).await,
+        ["my address is 12 Elm Street", "order 5521"]
+    );
+    let (status, _) = app.get("/api/me", Some(&guest_token)).await;
+    assert_eq!(status, 200, "the guest was not finished");
 }
