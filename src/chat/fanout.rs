@@ -6,6 +6,7 @@ use super::messages::{About, FrameBatch, OutFrame, SessionId};
 use super::registry::Registry;
 use super::rooms::LiveRooms;
 use crate::domain::{RoomName, UserId, UserInfo};
+use crate::protocol::ServerFrame;
 use bytestring::ByteString;
 use rustc_hash::FxHashMap;
 
@@ -114,6 +115,20 @@ pub fn support_customer<R>(
     }
     let tab = registry.tabs(owner).first()?;
     registry.user(*tab).cloned()
+}
+
+/// The sender's `ack` of a message stored in `room` at `seq`. It is about its room: a connection
+/// still joining the room holds it back behind the message it acknowledges.
+pub fn ack_frame(cid: String, room: &RoomName, seq: i64) -> OutFrame {
+    let ack = ServerFrame::Ack {
+        cid,
+        room: room.to_string(),
+        seq,
+    };
+    OutFrame {
+        text: ack.encode(),
+        about: About::Ack(room.clone()),
+    }
 }
 
 #[cfg(test)]

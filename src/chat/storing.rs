@@ -217,18 +217,7 @@ impl ChatServer {
             match p.origin {
                 Origin::Session { session, cid } => {
                     self.acked_arrivals.push(p.arrived);
-                    let ack = ServerFrame::Ack {
-                        cid,
-                        room: p.room.to_string(),
-                        seq,
-                    };
-                    // About its room: a connection still joining holds it back behind the
-                    // message it acknowledges.
-                    let ack = OutFrame {
-                        text: ack.encode(),
-                        about: About::Ack(p.room.clone()),
-                    };
-                    deliveries.push_ack(session, ack);
+                    deliveries.push_ack(session, fanout::ack_frame(cid, &p.room, seq));
                 }
                 Origin::Http { reply, .. } => {
                     let room = p.room.to_string();

@@ -87,6 +87,48 @@ pub enum SqliteSync {
     Normal,
 }
 
+/// A connection of one's own, outside the pool (the message writer's, the webhook worker's):
+/// opened when first needed, and dropped after a failure so that the next use opens a fresh one
+/// (a database that went away and came back needs no restart).
+pub struct OwnConnection {
+    manager: DbConnectionManager,
+    conn: Option<DbConn>,
+}
+
+impl OwnConnection {
+    /// Opens through `manager`, on first use.
+    pub fn new(manager: DbConnectionManager) -> OwnConnection {
+        OwnConnection {
+            manager,
+            conn: None,
+        }
+    }
+
+    /// The connection, opened if there is none.
+    pub fn get(&mut self) -> Result<&mut DbConn, StorageError> {
+        match self.conn {
+            Some(ref mut conn) => Ok(conn),
+            None => {
+                let opened = self
+                    .manager
+                    .connect()
+                    .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+                Ok(self.conn.insert(opened))
+            }
+        }
+    }
+
+    /// Whether a connection is open now.
+    pub fn is_open(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Drops the connection after a failure (its state is unknown); the next use opens anew.
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+}
+
 /// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`]; the message writer opens its own
 /// connection through one too.
 pub struct DbConnectionManager {

@@ -16,20 +16,18 @@
 //! [`HistoryActor`]: super::HistoryActor
 
 use super::messages::{MergeGuest, StoreMessages};
-use crate::db::connection::DbConnectionManager;
+use crate::db::connection::{DbConnectionManager, OwnConnection};
 use crate::db::merge::{merge_guest_conversation, MergedConversation};
 use crate::db::messages::{store_batch_with, Events, StoreOutcome};
 use crate::db::webhooks::OutboxBell;
-use crate::db::{DbConn, StorageError};
+use crate::db::StorageError;
 use actix::{Actor, Handler, SyncContext};
-use diesel::r2d2::ManageConnection;
 use std::sync::Arc;
 
 /// Stores message batches on a connection of its own, opened on the first batch and opened
 /// again after any failure (a database that went away and came back needs no restart).
 pub struct MessageWriter {
-    manager: DbConnectionManager,
-    conn: Option<DbConn>,
+    conn: OwnConnection,
     /// Whether batches enqueue webhook events.
     events: Events,
     /// Rung after a commit that enqueued events (with webhooks on).
@@ -40,8 +38,7 @@ impl MessageWriter {
     /// A writer that opens its connection through `manager` when it first needs one.
     pub fn new(manager: DbConnectionManager) -> MessageWriter {
         MessageWriter {
-            manager,
-            conn: None,
+            conn: OwnConnection::new(manager),
             events: Events::Off,
             bell: None,
         }
@@ -57,23 +54,9 @@ impl MessageWriter {
         }
     }
 
-    /// The writer's connection, opened if it has none.
-    fn conn(&mut self) -> Result<&mut DbConn, StorageError> {
-        match self.conn {
-            Some(ref mut conn) => Ok(conn),
-            None => {
-                let opened = self
-                    .manager
-                    .connect()
-                    .map_err(|e| StorageError::Unavailable(e.to_string()))?;
-                Ok(self.conn.insert(opened))
-            }
-        }
-    }
-
     fn store(&mut self, batch: &[crate::db::messages::NewMessage]) -> WriteResult {
         let events = self.events;
-        let result = store_batch_with(self.conn()?, batch, events);
+        let result = store_batch_with(self.conn.get()?, batch, events);
         if let (Some(bell), Ok(outcomes)) = (&self.bell, &result) {
             let enqueued = batch.iter().zip(outcomes).any(|(m, outcome)| {
                 matches!(outcome, StoreOutcome::Stored { .. }) && self.events.for_room(&m.room)
@@ -85,7 +68,7 @@ impl MessageWriter {
         if result.is_err() {
             // Whatever failed (a broken connection, a locked file), the next batch starts on a
             // fresh connection rather than on one whose state is unknown.
-            self.conn = None;
+            self.conn.reset();
         }
         result
     }
@@ -113,14 +96,14 @@ impl Handler<MergeGuest> for MessageWriter {
     /// events in the merge's transaction, and the delivery worker's bell rings after it.
     fn handle(&mut self, msg: MergeGuest, _: &mut Self::Context) -> Self::Result {
         let events = self.events;
-        let result = merge_guest_conversation(self.conn()?, msg.guest, msg.customer, events);
+        let result = merge_guest_conversation(self.conn.get()?, msg.guest, msg.customer, events);
         match &result {
             Ok(Some(merged)) if self.events == Events::Webhooks && !merged.moved.is_empty() => {
                 if let Some(bell) = &self.bell {
                     bell.ring();
                 }
             }
-            Err(_) => self.conn = None,
+            Err(_) => self.conn.reset(),
             _ => {}
         }
         result
@@ -155,11 +138,14 @@ mod tests {
 
         let stored = writer.store(&[message(ann.id, "a")]).unwrap();
         assert_eq!(stored[0].seq(), 1);
-        assert!(writer.conn.is_some(), "the connection is kept");
+        assert!(writer.conn.is_open(), "the connection is kept");
 
         // A sender that does not exist breaks the foreign key: the batch fails as a whole.
         assert!(writer.store(&[message(ann.id + 100, "b")]).is_err());
-        assert!(writer.conn.is_none(), "a failed batch drops its connection");
+        assert!(
+            !writer.conn.is_open(),
+            "a failed batch drops its connection"
+        );
 
         let stored = writer.store(&[message(ann.id, "c")]).unwrap();
         assert_eq!(stored[0].seq(), 2, "the next batch opens a fresh one");

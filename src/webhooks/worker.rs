@@ -20,11 +20,10 @@
 use super::payload::{event_body, signature};
 use super::policy::{judge, retry_after, Answer, Verdict};
 use super::{redacted, WebhookConfig};
-use crate::db::connection::DbConnectionManager;
+use crate::db::connection::{DbConnectionManager, OwnConnection};
 use crate::db::webhooks::{self as outbox, OutboxBell, OutboxRow};
-use crate::db::{DbConn, StorageError};
+use crate::db::StorageError;
 use crate::domain::now_millis;
-use diesel::r2d2::ManageConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -87,8 +86,7 @@ impl Drop for WebhookWorker {
 struct Delivery {
     config: WebhookConfig,
     agent: ureq::Agent,
-    manager: DbConnectionManager,
-    conn: Option<DbConn>,
+    conn: OwnConnection,
     bell: Arc<OutboxBell>,
     stop: Arc<AtomicBool>,
     /// Whether the database is failing (logged once per outage).
@@ -114,8 +112,7 @@ impl Delivery {
         Delivery {
             config,
             agent,
-            manager,
-            conn: None,
+            conn: OwnConnection::new(manager),
             bell,
             stop,
             database_down: false,
@@ -147,7 +144,7 @@ impl Delivery {
                         log::error!("webhooks: the outbox cannot be read: {e}");
                     }
                     crate::metrics::database_error("webhooks");
-                    self.conn = None;
+                    self.conn.reset();
                     POLL_EVERY
                 }
             };
@@ -157,22 +154,9 @@ impl Delivery {
         }
     }
 
-    fn conn(&mut self) -> Result<&mut DbConn, StorageError> {
-        match self.conn {
-            Some(ref mut conn) => Ok(conn),
-            None => {
-                let opened = self
-                    .manager
-                    .connect()
-                    .map_err(|e| StorageError::Unavailable(e.to_string()))?;
-                Ok(self.conn.insert(opened))
-            }
-        }
-    }
-
     /// Sends the due heads; answers how long to sleep before the next round.
     fn round(&mut self) -> Result<Duration, StorageError> {
-        let heads = outbox::due_heads(self.conn()?, now_millis(), HEADS_PER_ROUND)?;
+        let heads = outbox::due_heads(self.conn.get()?, now_millis(), HEADS_PER_ROUND)?;
         let mut delivered_any = false;
         for head in &heads {
             if self.stopping() {
@@ -180,13 +164,13 @@ impl Delivery {
             }
             delivered_any |= self.attempt(head)? != Verdict::Retry;
         }
-        let depth = outbox::pending_count(self.conn()?)?;
+        let depth = outbox::pending_count(self.conn.get()?)?;
         crate::metrics::webhook_outbox(depth);
         if delivered_any || heads.len() as i64 == HEADS_PER_ROUND {
             // The next events of those conversations are due now.
             return Ok(Duration::ZERO);
         }
-        let next = outbox::next_due(self.conn()?)?;
+        let next = outbox::next_due(self.conn.get()?)?;
         Ok(next.map_or(POLL_EVERY, |at| {
             let wait = Duration::from_millis(at.saturating_sub(now_millis()).max(0) as u64);
             wait.min(POLL_EVERY)
@@ -198,16 +182,16 @@ impl Delivery {
     fn attempt(&mut self, head: &OutboxRow) -> Result<Verdict, StorageError> {
         // A worker that dies mid-attempt leaves the claim; others take the event after this.
         let claim_until = now_millis() + 2 * self.config.timeout.as_millis() as i64 + 1000;
-        if !outbox::claim(self.conn()?, head, claim_until)? {
+        if !outbox::claim(self.conn.get()?, head, claim_until)? {
             return Ok(Verdict::Retry);
         }
         let attempts = head.attempts.saturating_add(1).max(1) as u32;
         let body = match &head.body {
             Some(body) => body.clone(),
-            None => match outbox::event_parts(self.conn()?, head)? {
+            None => match outbox::event_parts(self.conn.get()?, head)? {
                 Some((message, customer)) => {
                     let body = event_body(head, &message, &customer);
-                    outbox::save_body(self.conn()?, head.id, &body)?;
+                    outbox::save_body(self.conn.get()?, head.id, &body)?;
                     body
                 }
                 None => {
@@ -216,7 +200,7 @@ impl Delivery {
                         head.event,
                         head.id
                     );
-                    outbox::give_up(self.conn()?, head.id, "message or customer gone")?;
+                    outbox::give_up(self.conn.get()?, head.id, "message or customer gone")?;
                     crate::metrics::webhook_delivery(Verdict::GiveUp.label());
                     return Ok(Verdict::GiveUp);
                 }
@@ -226,7 +210,7 @@ impl Delivery {
         let verdict = judge(&answer, attempts);
         crate::metrics::webhook_delivery(verdict.label());
         let backoff = self.config.backoff;
-        let conn = self.conn()?;
+        let conn = self.conn.get()?;
         match verdict {
             Verdict::Delivered => outbox::delivered(conn, head.id)?,
             Verdict::GiveUp => {

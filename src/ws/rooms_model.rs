@@ -731,16 +731,7 @@ impl Model {
             let Origin::Session { session, cid } = p.origin else {
                 unreachable!("no announcements in this model");
             };
-            let ack = ServerFrame::Ack {
-                cid,
-                room: p.room.to_string(),
-                seq,
-            };
-            let ack = OutFrame {
-                text: ack.encode(),
-                about: About::Ack(p.room.clone()),
-            };
-            deliveries.push_ack(session, ack);
+            deliveries.push_ack(session, fanout::ack_frame(cid, &p.room, seq));
         }
         let mut batches = Vec::new();
         deliveries.drain_into(&mut batches);
