@@ -25,8 +25,11 @@ impl fmt::Display for UserId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Store staff: may join every room, including every customer's support conversation.
+    /// Store staff who runs the desk: everything an agent may, plus the team, API keys and settings.
     Admin,
+    /// Store staff who answers customers: every support conversation, notes, canned replies,
+    /// status and assignment; not the team, API keys or settings.
+    Agent,
     /// A registered customer.
     User,
     /// A store visitor who only picked a display name.
@@ -38,6 +41,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::Agent => "agent",
             Role::User => "user",
             Role::Guest => "guest",
         }
@@ -47,10 +51,17 @@ impl Role {
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
             "user" => Some(Role::User),
             "guest" => Some(Role::Guest),
             _ => None,
         }
+    }
+
+    /// Whether this is store staff (admin or agent): sees and answers every support
+    /// conversation and its notes.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Agent)
     }
 }
 
@@ -61,7 +72,7 @@ pub struct UserInfo {
     pub id: UserId,
     /// Login name for registered users, display name for guests.
     pub username: String,
-    /// admin, user or guest.
+    /// admin, agent, user or guest.
     pub role: Role,
 }
 
@@ -81,6 +92,9 @@ pub enum RoomKind {
     Public,
     /// `support:<id>`: the private conversation between one customer and the staff.
     Support(UserId),
+    /// `notes:<id>`: the staff's private notes and events of `support:<id>`, seqs of its own;
+    /// staff only, never shown to the customer.
+    Notes(UserId),
 }
 
 /// A valid room name: `[a-z0-9][a-z0-9_-]{0,63}` for public rooms, `support:<user id>` for a
@@ -95,21 +109,37 @@ pub struct RoomName {
 pub const MAX_ROOM_NAME: usize = 64;
 /// How every support conversation's name begins.
 pub const SUPPORT_PREFIX: &str = "support:";
+/// How the staff's notes thread of a support conversation begins.
+pub const NOTES_PREFIX: &str = "notes:";
+
+/// Reads the `<user id>` of `support:<user id>` or `notes:<user id>`.
+fn owner_id(id: &str) -> Option<UserId> {
+    let valid = !id.is_empty()
+        && id.len() <= 18
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && !id.starts_with('0');
+    match id.parse::<i64>() {
+        Ok(n) if valid => Some(UserId(n)),
+        _ => None,
+    }
+}
 
 impl RoomName {
     /// Checks a room name from outside.
     pub fn parse(raw: &str) -> Result<RoomName, InvalidInput> {
         if let Some(id) = raw.strip_prefix(SUPPORT_PREFIX) {
-            let valid = !id.is_empty()
-                && id.len() <= 18
-                && id.bytes().all(|b| b.is_ascii_digit())
-                && !id.starts_with('0');
-            return match id.parse::<i64>() {
-                Ok(n) if valid => Ok(RoomName::support(UserId(n))),
-                _ => Err(invalid(format!(
+            return owner_id(id).map(RoomName::support).ok_or_else(|| {
+                invalid(format!(
                     "invalid room name {raw:?}: a support room is support:<user id>"
-                ))),
-            };
+                ))
+            });
+        }
+        if let Some(id) = raw.strip_prefix(NOTES_PREFIX) {
+            return owner_id(id).map(RoomName::notes).ok_or_else(|| {
+                invalid(format!(
+                    "invalid room name {raw:?}: a notes thread is notes:<user id>"
+                ))
+            });
         }
         let bytes = raw.as_bytes();
         let first_ok = bytes
@@ -138,6 +168,24 @@ impl RoomName {
         }
     }
 
+    /// The staff's notes thread of `owner`'s support conversation.
+    pub fn notes(owner: UserId) -> RoomName {
+        RoomName {
+            name: Arc::from(format!("{NOTES_PREFIX}{owner}")),
+            kind: RoomKind::Notes(owner),
+        }
+    }
+
+    /// The support conversation this room belongs to: itself for `support:<id>`, the
+    /// conversation of a notes thread, none for a public room.
+    pub fn conversation(&self) -> Option<RoomName> {
+        match self.kind {
+            RoomKind::Public => None,
+            RoomKind::Support(_) => Some(self.clone()),
+            RoomKind::Notes(owner) => Some(RoomName::support(owner)),
+        }
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.name
@@ -152,7 +200,8 @@ impl RoomName {
     pub fn admits(&self, user: &UserInfo) -> bool {
         match self.kind {
             RoomKind::Public => true,
-            RoomKind::Support(owner) => user.role == Role::Admin || user.id == owner,
+            RoomKind::Support(owner) => user.role.is_staff() || user.id == owner,
+            RoomKind::Notes(_) => user.role.is_staff(),
         }
     }
 }
@@ -325,6 +374,10 @@ pub enum MessageKind {
     Announcement,
     /// Written by the store's backend into a customer's support conversation (server API).
     Store,
+    /// A staff member's private note, in a conversation's notes thread (`notes:<id>`).
+    Note,
+    /// A change of a conversation's status or assignee, recorded in its notes thread.
+    Event,
 }
 
 impl MessageKind {
@@ -334,6 +387,8 @@ impl MessageKind {
             MessageKind::Text => "text",
             MessageKind::Announcement => "announcement",
             MessageKind::Store => "store",
+            MessageKind::Note => "note",
+            MessageKind::Event => "event",
         }
     }
 
@@ -342,6 +397,8 @@ impl MessageKind {
         match s {
             "announcement" => MessageKind::Announcement,
             "store" => MessageKind::Store,
+            "note" => MessageKind::Note,
+            "event" => MessageKind::Event,
             _ => MessageKind::Text,
         }
     }
@@ -349,6 +406,79 @@ impl MessageKind {
     /// Whether this is an ordinary message (the wire leaves `kind` out then).
     pub fn is_text(&self) -> bool {
         *self == MessageKind::Text
+    }
+}
+
+/// Whether a staff member takes conversations now: shown to the team; only `online` staff with
+/// an open console count as "staff online" for customers and get conversations assigned
+/// automatically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Answering customers.
+    Online,
+    /// At the desk but not taking new conversations.
+    Busy,
+    /// Away.
+    Offline,
+}
+
+impl Availability {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Online => "online",
+            Availability::Busy => "busy",
+            Availability::Offline => "offline",
+        }
+    }
+
+    /// Reads a stored or sent name.
+    pub fn parse(s: &str) -> Result<Availability, InvalidInput> {
+        match s {
+            "online" => Ok(Availability::Online),
+            "busy" => Ok(Availability::Busy),
+            "offline" => Ok(Availability::Offline),
+            _ => Err(invalid(format!(
+                "invalid availability {s:?}: use online, busy or offline"
+            ))),
+        }
+    }
+}
+
+/// Where a support conversation stands: `open` (waiting for the staff), `pending` (waiting for
+/// the customer or a third party), `resolved` (done; the customer's next message reopens it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// Needs the staff.
+    Open,
+    /// Waiting on the customer or someone else.
+    Pending,
+    /// Done.
+    Resolved,
+}
+
+impl ConversationStatus {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Pending => "pending",
+            ConversationStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Reads a stored or sent name.
+    pub fn parse(s: &str) -> Result<ConversationStatus, InvalidInput> {
+        match s {
+            "open" => Ok(ConversationStatus::Open),
+            "pending" => Ok(ConversationStatus::Pending),
+            "resolved" => Ok(ConversationStatus::Resolved),
+            _ => Err(invalid(format!(
+                "invalid status {s:?}: use open, pending or resolved"
+            ))),
+        }
     }
 }
 
@@ -388,6 +518,50 @@ mod tests {
                 continue; // a plain word, valid as a public room
             }
             assert!(RoomName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn notes_threads_belong_to_their_conversation_and_admit_staff_only() {
+        let notes = RoomName::parse("notes:42").unwrap();
+        assert_eq!(notes.kind(), RoomKind::Notes(UserId(42)));
+        assert_eq!(notes.conversation(), Some(RoomName::support(UserId(42))));
+        assert_eq!(
+            RoomName::support(UserId(42)).conversation(),
+            Some(RoomName::support(UserId(42)))
+        );
+        assert_eq!(RoomName::parse("lobby").unwrap().conversation(), None);
+        let who = |id, role| UserInfo {
+            id: UserId(id),
+            username: "x".into(),
+            role,
+        };
+        assert!(notes.admits(&who(1, Role::Agent)));
+        assert!(notes.admits(&who(1, Role::Admin)));
+        assert!(!notes.admits(&who(42, Role::User)), "the customer never");
+        assert!(RoomName::support(UserId(42)).admits(&who(1, Role::Agent)));
+        for bad in ["notes:", "notes:0", "notes:x", "notes:01"] {
+            assert!(RoomName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_statuses_and_availabilities_read_back_what_they_write() {
+        for role in [Role::Admin, Role::Agent, Role::User, Role::Guest] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert!(Role::Agent.is_staff() && Role::Admin.is_staff());
+        assert!(!Role::User.is_staff() && !Role::Guest.is_staff());
+        for s in ["open", "pending", "resolved"] {
+            assert_eq!(ConversationStatus::parse(s).unwrap().as_str(), s);
+        }
+        for a in ["online", "busy", "offline"] {
+            assert_eq!(Availability::parse(a).unwrap().as_str(), a);
+        }
+        assert!(ConversationStatus::parse("closed").is_err());
+        assert!(Availability::parse("away").is_err());
+        for k in ["note", "event"] {
+            assert_eq!(MessageKind::parse(k).as_str(), k);
         }
     }
 

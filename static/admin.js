@@ -187,7 +187,7 @@ async function onLoginSubmit(ev) {
   dom.login.textContent = 'Signing in…';
   try {
     const data = await api('POST', '/api/auth/login', { username, password }, { auth: false });
-    if (!data.user || data.user.role !== 'admin') {
+    if (!data.user || (data.user.role !== 'admin' && data.user.role !== 'agent')) {
       // A customer account: keep nothing, load nothing.
       dom.error.textContent = STAFF_ONLY;
       return;
@@ -315,7 +315,7 @@ function showConnection(s, retryAt) {
 }
 
 function onHello(f) {
-  if (f.user && f.user.role !== 'admin') { endSession(STAFF_ONLY); return; }
+  if (f.user && (f.user.role !== 'admin' && f.user.role !== 'agent')) { endSession(STAFF_ONLY); return; }
   if (f.user) dom.me.textContent = f.user.username;
   composer.update(); // the limits may have changed
   // The client joins the open conversation once this returns. Activity may have been missed
@@ -527,7 +527,7 @@ function previewText(c) {
   if (m.kind === 'announcement') return `Announcement: ${text}`;
   if (m.kind === 'store') return `Store: ${text}`;
   if (client.isMine(m)) return `You: ${text}`;
-  if (m.from && m.from.role === 'admin') return `${m.from.username}: ${text}`;
+  if (m.from && (m.from.role === 'admin' || m.from.role === 'agent')) return `${m.from.username}: ${text}`;
   return text;
 }
 
@@ -775,7 +775,7 @@ function buildMessage(row) {
   const { m, pending, mine } = row;
   // A message the store's backend wrote (server API) answers the customer: the staff's side.
   const fromStore = m.kind === 'store';
-  const staff = m.from.role === 'admin' || fromStore;
+  const staff = (m.from.role === 'admin' || m.from.role === 'agent') || fromStore;
   const announcement = m.kind === 'announcement';
   const cls = ['message', staff ? 'staff' : 'customer'];
   if (mine) cls.push('own');
@@ -857,7 +857,7 @@ function renderThread() {
   dom.threadStatus.classList.toggle('online', online);
   const tags = [];
   if (cust.role === 'guest') tags.push(h('span', { class: 'tag tag-guest', text: 'guest' }));
-  if (cust.role === 'admin') tags.push(h('span', { class: 'tag tag-staff', text: 'staff' }));
+  if (cust.role === 'admin' || cust.role === 'agent') tags.push(h('span', { class: 'tag tag-staff', text: 'staff' }));
   if (state.banned.get(cust.id) === true) tags.push(h('span', { class: 'tag tag-banned', text: 'banned' }));
   dom.threadTags.replaceChildren(...tags);
   dom.threadRoom.textContent = o.name;
@@ -875,7 +875,7 @@ function renderCustomer() {
   setAvatar(dom.customerAvatar, cust, 'avatar-large');
   dom.customerName.textContent = cust.username;
   dom.customerKind.textContent = cust.role === 'guest' ? 'Guest visitor'
-    : cust.role === 'admin' ? 'Staff member' : 'Registered customer';
+    : (cust.role === 'admin' || cust.role === 'agent') ? 'Staff member' : 'Registered customer';
   dom.customerStatus.textContent = c && c.online ? 'Online' : 'Offline';
   dom.customerStatus.classList.toggle('online', !!(c && c.online));
   dom.customerId.textContent = String(cust.id);
@@ -890,8 +890,8 @@ function renderBan(cust) {
     dom.ban.lastChild.textContent = banned ? 'Unban customer' : 'Ban customer';
   }
   dom.ban.classList.toggle('is-banned', banned);
-  dom.ban.disabled = cust.role === 'admin' || dom.ban.classList.contains('is-busy');
-  dom.banNote.textContent = cust.role === 'admin' ? 'Staff accounts cannot be banned.'
+  dom.ban.disabled = (cust.role === 'admin' || cust.role === 'agent') || dom.ban.classList.contains('is-busy');
+  dom.banNote.textContent = (cust.role === 'admin' || cust.role === 'agent') ? 'Staff accounts cannot be banned.'
     : banned ? 'This customer is banned and cannot sign in or chat.' : '';
 }
 
@@ -1152,7 +1152,7 @@ async function resume() {
   dom.signin.hidden = true;
   try {
     const me = await api('GET', '/api/me');
-    if (me.role !== 'admin') {
+    if (me.role !== 'admin' && me.role !== 'agent') {
       localStorage.removeItem(TOKEN_KEY);
       state.token = null;
       showSignin(STAFF_ONLY);

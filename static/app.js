@@ -455,7 +455,7 @@ function renderHeader() {
   users.sort((a, b) => a.username.localeCompare(b.username) || a.id - b.id);
   let subtitle = '';
   if (name && isSupport(name) && name === mySupportRoom()) {
-    subtitle = users.some((u) => u.role === 'admin')
+    subtitle = users.some((u) => (u.role === 'admin' || u.role === 'agent'))
       ? 'The team is online'
       : 'We’ll reply here as soon as we can';
   } else if (room && room.crowdedCount) {
@@ -467,10 +467,10 @@ function renderHeader() {
   el.roomSubtitle.textContent = subtitle;
   el.roomSubtitle.classList.toggle('staff-online', subtitle === 'The team is online');
   el.online.replaceChildren(...users.map((u) => {
-    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + (u.role === 'admin' ? ' staff' : '') }, u.username);
+    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, u.username);
     chip.dataset.initial = initial(u.username);
     chip.style.setProperty('--hue', String(hueFor(u.id)));
-    chip.title = u.username + (u.role === 'admin' ? ' (staff)' : '');
+    chip.title = u.username + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
     return chip;
   }));
 }
@@ -527,7 +527,7 @@ function timeEl(ts) {
 
 function buildMessage(row) {
   const { m, pending: p, mine } = row;
-  const staff = m.from.role === 'admin' || isFromStore(m);
+  const staff = (m.from.role === 'admin' || m.from.role === 'agent') || isFromStore(m);
   const cls = ['message'];
   if (mine) cls.push('mine');
   if (row.grouped) cls.push('grouped');

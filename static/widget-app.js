@@ -361,7 +361,7 @@ async function refreshStatus() {
 /** Staff online now: the server's count, or a staff member present in the conversation. */
 function staffOnline() {
   const r = room();
-  if (r && Array.from(r.online.values()).some((u) => u.role === 'admin')) return Math.max(1, state.staffOnline || 0);
+  if (r && Array.from(r.online.values()).some((u) => (u.role === 'admin' || u.role === 'agent'))) return Math.max(1, state.staffOnline || 0);
   return state.staffOnline;
 }
 

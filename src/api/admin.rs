@@ -44,10 +44,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The caller, if they are staff now (checked on the stored account).
 pub(crate) async fn staff(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
     let account = current_account(state, caller).await?;
-    if account.role == Role::Admin {
+    if account.role.is_staff() {
         Ok(account)
     } else {
         Err(AppError::forbidden("staff only"))
+    }
+}
+
+/// The caller, if they are an admin now: the team, API keys and settings are theirs alone.
+pub(crate) async fn admin_only(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
+    let account = staff(state, caller).await?;
+    if account.role == Role::Admin {
+        Ok(account)
+    } else {
+        Err(AppError::forbidden("admins only"))
     }
 }
 
@@ -165,7 +175,7 @@ async fn set_banned(
         .send(GetUser { id: user })
         .await??
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such user"))?;
-    if target.role == Role::Admin.as_str() {
+    if Role::parse(&target.role).is_some_and(Role::is_staff) {
         return Err(AppError::bad_request("staff accounts cannot be banned"));
     }
     let row = state.history.send(SetBanned { user, banned }).await??;

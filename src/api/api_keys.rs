@@ -2,7 +2,7 @@
 //! (the callers of `/api/server/*`, see [`super::server`]). A key is shown once, in the answer
 //! that creates it; the database holds its SHA-256 digest only (`auth::api_key`).
 
-use crate::api::admin::staff;
+use crate::api::admin::admin_only;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
 use crate::auth::api_key;
@@ -57,7 +57,7 @@ async fn create(
     AuthUser(caller): AuthUser,
     body: web::Json<NewKey>,
 ) -> Result<HttpResponse, AppError> {
-    staff(&state, &caller).await?;
+    admin_only(&state, &caller).await?;
     let name = ApiKeyName::parse(&body.name).map_err(|e| AppError::bad_request(e.0))?;
     let (key, key_digest) = api_key::generate();
     let row = state
@@ -77,7 +77,7 @@ async fn list(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, AppError> {
-    staff(&state, &caller).await?;
+    admin_only(&state, &caller).await?;
     let keys = state.history.send(ListApiKeys).await??;
     let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "keys": keys })))
@@ -88,7 +88,7 @@ async fn revoke(
     AuthUser(caller): AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    staff(&state, &caller).await?;
+    admin_only(&state, &caller).await?;
     let id = id.into_inner();
     match state.history.send(RevokeApiKey { id }).await? {
         Err(StorageError::NotFound) => Err(AppError::new(ErrorCode::NotFound, "no such API key")),

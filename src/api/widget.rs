@@ -3,7 +3,7 @@
 //! message: are staff online now?) and `GET /api/admin/settings` (the console: which sites are
 //! set up, read-only). The widget's files themselves are served by [`super::pages`].
 
-use crate::api::admin::staff;
+use crate::api::admin::admin_only;
 use crate::api::caller::AuthUser;
 use crate::api::{get_or_head, resource};
 use crate::chat::support_status::CountStaffOnline;
@@ -68,7 +68,7 @@ async fn admin_settings(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, AppError> {
-    staff(&state, &caller).await?;
+    admin_only(&state, &caller).await?;
     let origins: Vec<&str> = state.embed_origins.iter().map(|o| o.as_str()).collect();
     Ok(HttpResponse::Ok().json(json!({
         "embed_origins": origins,

@@ -166,6 +166,10 @@ mod tests {
             external_id: None,
             email: None,
             merged_into: None,
+            active: true,
+            availability: "online".into(),
+            last_seen_at: None,
+            last_page: None,
         }
     }
 

@@ -129,7 +129,7 @@ impl<R> Registry<R> {
             return false;
         }
         self.tabs.entry(user.id).or_default().push(id);
-        if user.role == Role::Admin {
+        if user.role.is_staff() {
             self.staff.insert(id);
         }
         let rooms = Vec::new();
@@ -183,7 +183,7 @@ impl<R> Registry<R> {
         let Some(entry) = self.sessions.get_mut(&session) else {
             return Vec::new();
         };
-        if user.role == Role::Admin {
+        if user.role.is_staff() {
             self.staff.insert(session);
         } else {
             self.staff.remove(&session);

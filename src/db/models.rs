@@ -11,7 +11,7 @@ pub struct UserRow {
     pub id: i64,
     /// Login or display name.
     pub username: String,
-    /// admin, user or guest.
+    /// admin, agent, user or guest.
     pub role: String,
     /// argon2id PHC string; none for guests.
     pub password_hash: Option<String>,
@@ -26,6 +26,14 @@ pub struct UserRow {
     /// For a guest finished by signing in on the store and kept (not deleted): the customer it
     /// became. Its support room is closed (`db::closed_rooms`).
     pub merged_into: Option<i64>,
+    /// False for a deactivated staff member: their tokens are refused, their sockets closed.
+    pub active: bool,
+    /// A staff member's `online` / `busy` / `offline` (`domain::Availability`).
+    pub availability: String,
+    /// When the customer last had the chat open (ms), if known.
+    pub last_seen_at: Option<i64>,
+    /// The store page the customer was on when they last wrote (the widget sends it).
+    pub last_page: Option<String>,
 }
 
 impl UserRow {

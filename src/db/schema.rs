@@ -13,6 +13,10 @@ diesel::table! {
         external_id -> Nullable<Text>,
         email -> Nullable<Text>,
         merged_into -> Nullable<BigInt>,
+        active -> Bool,
+        availability -> Text,
+        last_seen_at -> Nullable<BigInt>,
+        last_page -> Nullable<Text>,
     }
 }
 
@@ -96,3 +100,20 @@ diesel::table! {
         last_error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    /// One row per support conversation: its status, assignee and last activity.
+    conversations (room) {
+        room -> Text,
+        customer_id -> BigInt,
+        status -> Text,
+        assignee_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        last_activity -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(conversations, users);
+diesel::allow_tables_to_appear_in_same_query!(conversations, room_members);
+diesel::allow_tables_to_appear_in_same_query!(conversations, messages);

@@ -115,6 +115,10 @@ mod tests {
             external_id: Some("cust-5".into()),
             email: None,
             merged_into: None,
+            active: true,
+            availability: "online".into(),
+            last_seen_at: None,
+            last_page: None,
         }
     }
 
