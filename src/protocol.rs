@@ -4,7 +4,7 @@
 
 use crate::db::models::{RoomSummary, StoredMessage};
 use crate::db::notifications::NotificationRow;
-use crate::domain::{MessageKind, UserInfo};
+use crate::domain::{Availability, MessageKind, Role, UserId, UserInfo};
 use crate::error::ErrorCode;
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
@@ -180,6 +180,23 @@ pub struct Limits {
     pub rate_burst: f64,
 }
 
+/// A member of the team as the staff API and the `staff_updated` frame show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    /// Database id.
+    pub id: UserId,
+    /// Login name.
+    pub username: String,
+    /// admin or agent.
+    pub role: Role,
+    /// False once deactivated: their tokens are refused and their sockets closed.
+    pub active: bool,
+    /// Online, busy or offline, as they set it.
+    pub availability: Availability,
+    /// Whether they have at least one WebSocket open now.
+    pub online: bool,
+}
+
 /// A frame from the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -307,6 +324,13 @@ pub enum ServerFrame {
         from: String,
         /// The customer's conversation, which holds its messages now.
         into: String,
+    },
+    /// To every staff connection: a member of the team changed (created, a new role,
+    /// deactivated or active again, a new availability, their first connection opened or
+    /// their last one closed).
+    StaffUpdated {
+        /// The member as they are now.
+        member: StaffMember,
     },
     /// Something the client sent was refused.
     Error {
@@ -596,5 +620,24 @@ mod tests {
             value,
             json!({"type":"conversation_moved","from":"support:2","into":"support:3"})
         );
+    }
+    #[test]
+    fn a_staff_update_names_the_member_as_the_team_api_does() {
+        let member = StaffMember {
+            id: UserId(7),
+            username: "bob".into(),
+            role: Role::Agent,
+            active: true,
+            availability: Availability::Busy,
+            online: false,
+        };
+        let frame = ServerFrame::StaffUpdated { member };
+        let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"staff_updated","member":{"id":7,"username":"bob","role":"agent",
+                   "active":true,"availability":"busy","online":false}})
+        );
+        assert_eq!(serde_json::from_value::<ServerFrame>(value).unwrap(), frame);
     }
 }

@@ -8,7 +8,7 @@ use crate::auth::password::{burn_verification_time, hash_password, verify_passwo
 use crate::client_addr::subscriber_block;
 use crate::db::models::UserRow;
 use crate::db::StorageError;
-use crate::domain::{DisplayName, Email, Password, Role, UserId, UserInfo, Username};
+use crate::domain::{Availability, DisplayName, Email, Password, Role, UserId, UserInfo, Username};
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{CreateUser, FindLogin, SetEmail};
 use crate::state::AppState;
@@ -114,6 +114,9 @@ async fn login(
             if row.banned {
                 return Err(AppError::forbidden("this account is banned"));
             }
+            if !row.active {
+                return Err(AppError::forbidden("this account is deactivated"));
+            }
             Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
         }
         _ => Err(AppError::unauthorized("wrong username or password")),
@@ -141,8 +144,8 @@ async fn guest(
     Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
 }
 
-/// The caller as `GET /api/me` shows them: the public face, and the email address and the
-/// store's id for them when set.
+/// The caller as `GET /api/me` shows them: the public face, the email address and the store's
+/// id for them when set, and a staff member's availability.
 #[derive(Serialize)]
 pub struct MeView {
     #[serde(flatten)]
@@ -151,14 +154,23 @@ pub struct MeView {
     email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_id: Option<String>,
+    /// A staff member's availability (online, busy, offline); absent for customers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability: Option<Availability>,
 }
 
 impl From<UserRow> for MeView {
     fn from(row: UserRow) -> MeView {
+        let user = row.info();
+        let availability = user
+            .role
+            .is_staff()
+            .then(|| Availability::parse(&row.availability).unwrap_or(Availability::Online));
         MeView {
-            user: row.info(),
+            user,
             email: row.email,
             external_id: row.external_id,
+            availability,
         }
     }
 }

@@ -95,18 +95,19 @@ fn verify(req: &HttpRequest, token: Option<String>) -> Result<AuthUser, AppError
         .ok_or_else(|| AppError::unauthorized("invalid or expired token"))
 }
 
-/// The caller's account as stored now: a token outlives a ban, a deletion or a change of role,
-/// so rights are decided on this, not on the token's claims.
+/// The caller's account as stored now: a token outlives a ban, a deletion, a deactivation or a
+/// change of role, so rights are decided on this, not on the token's claims.
 pub async fn current_account(state: &AppState, caller: &UserInfo) -> Result<UserInfo, AppError> {
     Ok(current_row(state, caller).await?.info())
 }
 
 /// The caller's stored row (email, external id), refused like [`current_account`] when the
-/// account is banned or gone.
+/// account is banned, deactivated (a staff member an admin switched off) or gone.
 pub async fn current_row(state: &AppState, caller: &UserInfo) -> Result<UserRow, AppError> {
     match state.history.send(GetUser { id: caller.id }).await?? {
-        Some(row) if !row.banned => Ok(row),
-        Some(_) => Err(AppError::unauthorized("this account is banned")),
+        Some(row) if row.banned => Err(AppError::unauthorized("this account is banned")),
+        Some(row) if !row.active => Err(AppError::unauthorized("this account is deactivated")),
+        Some(row) => Ok(row),
         None => Err(AppError::unauthorized("this account no longer exists")),
     }
 }

@@ -16,6 +16,7 @@ pub mod pages;
 pub mod rooms;
 pub mod server;
 pub mod socket;
+pub mod staff;
 pub mod widget;
 
 use crate::error::{AppError, ErrorCode};
@@ -44,7 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(identify::configure)
     .configure(api_keys::configure)
     .configure(notifications::configure)
-    .configure(server::configure);
+    .configure(server::configure)
+    .configure(staff::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

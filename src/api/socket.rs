@@ -11,7 +11,7 @@ use actix_web_actors::ws::WsResponseBuilder;
 
 /// `GET /ws`: checks the Origin (CORS does not protect a WebSocket), then the token (header, or
 /// `?token=`: only here), then the connection caps (429, no upgrade), then the account behind
-/// the token (401, no upgrade, when missing, bad, banned or gone), then upgrades.
+/// the token (401, no upgrade, when missing, bad, banned, deactivated or gone), then upgrades.
 pub async fn upgrade(
     req: HttpRequest,
     stream: web::Payload,
@@ -25,7 +25,8 @@ pub async fn upgrade(
         .connection_caps
         .open(client_ip(&req).map(subscriber_block), caller.id)
         .map_err(|exceeded| AppError::new(ErrorCode::RateLimited, exceeded.message()))?;
-    // A token outlives a ban or a deleted account: refuse those before the upgrade.
+    // A token outlives a ban, a deactivation or a deleted account: refuse those before the
+    // upgrade.
     let user = current_account(&state, &caller).await?;
     let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone(), slot);
     WsResponseBuilder::new(session, &req, stream)

@@ -1,9 +1,11 @@
-//! Account changes reaching the open connections: a ban, an unban or a new role, made by the
+//! Account changes reaching the open connections: a ban, an unban, a new role, a deactivated
+//! or reactivated staff member or a new availability (`team.rs`), made by the
 //! admin API of this process (`AccountChanged`, read again at once) or by another process on
 //! the same database (`create-admin`, another server: found by the periodic re-check of every
 //! connected user's account, one query per thousand users). Each read carries a ticket, so a
 //! late answer of an older read never undoes a newer one ([`super::registry`]).
 
+use super::desk::staff_state_of;
 use super::messages::{Deliver, Outgoing, SessionId};
 use super::refusals::{forbidden, split, storage_failure};
 use super::registry::{Account, Ticket};
@@ -20,6 +22,7 @@ pub fn account_of(row: Option<&UserRow>) -> Account {
     match row {
         None => Account::Gone,
         Some(row) if row.banned => Account::Banned,
+        Some(row) if !row.active => Account::Deactivated,
         Some(row) => Account::Active(row.info()),
     }
 }
@@ -29,7 +32,18 @@ pub fn refusal_reason(account: &Account) -> Option<&'static str> {
     match account {
         Account::Active(_) => None,
         Account::Banned => Some("this account is banned"),
+        Account::Deactivated => Some("this account is deactivated"),
         Account::Gone => Some("this account no longer exists"),
+    }
+}
+
+/// The reason an open connection is closed with when its account may no longer connect;
+/// `None` for an active one. As [`refusal_reason`], but a deactivated staff member's console
+/// reads "account deactivated" (the contract's words for the close).
+pub fn close_reason(account: &Account) -> Option<&'static str> {
+    match account {
+        Account::Deactivated => Some("account deactivated"),
+        other => refusal_reason(other),
     }
 }
 
@@ -55,7 +69,12 @@ impl ChatServer {
             .map(move |result, act, _| {
                 drop(permit);
                 match split(result) {
-                    Ok(row) => act.apply_account(user, ticket, account_of(row.as_ref())),
+                    Ok(row) => {
+                        act.registry
+                            .note_staff(user, ticket, staff_state_of(row.as_ref()));
+                        act.apply_account(user, ticket, account_of(row.as_ref()));
+                        act.tell_staff_news();
+                    }
                     Err(e) => {
                         storage_failure("reading an account that changed", e);
                     }
@@ -101,9 +120,12 @@ impl ChatServer {
                 let mut found: FxHashMap<i64, UserRow> =
                     rows.into_iter().map(|row| (row.id, row)).collect();
                 for user in users {
-                    let account = account_of(found.remove(&user.0).as_ref());
-                    act.apply_account(user, ticket, account);
+                    let row = found.remove(&user.0);
+                    act.registry
+                        .note_staff(user, ticket, staff_state_of(row.as_ref()));
+                    act.apply_account(user, ticket, account_of(row.as_ref()));
                 }
+                act.tell_staff_news();
             })
             .spawn(ctx);
     }
@@ -114,7 +136,7 @@ impl ChatServer {
     /// of the rooms it may no longer enter (each told by a `forbidden` error about the room).
     pub(super) fn apply_account(&mut self, user: UserId, ticket: Ticket, account: Account) {
         let news = self.registry.note_account(user, ticket, &account);
-        if let Some(reason) = refusal_reason(&account) {
+        if let Some(reason) = close_reason(&account) {
             for session in news {
                 log::info!("closing connection {} of user {user}: {reason}", session.0);
                 self.close_session(session, CLOSE_POLICY, reason);
@@ -156,6 +178,10 @@ mod tests {
     use crate::domain::{Role, UserInfo};
 
     fn row(role: &str, banned: bool) -> UserRow {
+        row_active(role, banned, true)
+    }
+
+    fn row_active(role: &str, banned: bool, active: bool) -> UserRow {
         UserRow {
             id: 4,
             username: "dee".into(),
@@ -166,7 +192,7 @@ mod tests {
             external_id: None,
             email: None,
             merged_into: None,
-            active: true,
+            active,
             availability: "online".into(),
             last_seen_at: None,
             last_page: None,
@@ -188,5 +214,18 @@ mod tests {
             ErrorCode::Unauthorized
         );
         assert!(refusal(&account_of(Some(&row("user", false)))).is_none());
+    }
+
+    #[test]
+    fn a_deactivated_account_is_refused_as_deactivated_and_a_ban_says_banned_first() {
+        let off = account_of(Some(&row_active("agent", false, false)));
+        assert_eq!(off, Account::Deactivated);
+        let refused = refusal(&off).unwrap();
+        assert_eq!(refused.code, ErrorCode::Unauthorized);
+        assert_eq!(refused.message, "this account is deactivated");
+        let both = account_of(Some(&row_active("agent", true, false)));
+        assert_eq!(refusal_reason(&both), Some("this account is banned"));
+        assert_eq!(close_reason(&off), Some("account deactivated"));
+        assert_eq!(close_reason(&both), Some("this account is banned"));
     }
 }

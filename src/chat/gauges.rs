@@ -16,10 +16,11 @@ impl Handler<GetGauges> for ChatServer {
 
     /// Counts connections by role (one pass over the connections), the rest is at hand.
     fn handle(&mut self, _: GetGauges, _: &mut Context<Self>) -> Self::Result {
-        let (guests, users, admins) = self.registry.connections_by_role();
+        let (guests, users, agents, admins) = self.registry.connections_by_role();
         MessageResult(Gauges {
             guest_connections: guests,
             user_connections: users,
+            agent_connections: agents,
             admin_connections: admins,
             online_users: self.registry.online_users(),
             live_rooms: self.rooms.len(),

@@ -3,6 +3,7 @@
 //! actor or to the connections.
 
 use super::accounts::{account_of, refusal};
+use super::desk::staff_state_of;
 use super::fanout::Skip;
 use super::membership::{Change, OpenRequest};
 use super::messages::*;
@@ -53,7 +54,12 @@ impl Handler<Connect> for ChatServer {
                     let (read, rooms, (notifications_unread, newest_notification)) =
                         match split(result) {
                             Ok(snapshot) => (
-                                account_of(Some(&snapshot.account)),
+                                {
+                                    // Availability and active, for the staff's desk.
+                                    let staff = staff_state_of(Some(&snapshot.account));
+                                    act.registry.note_staff(msg.user.id, ticket, staff);
+                                    account_of(Some(&snapshot.account))
+                                },
                                 snapshot.rooms,
                                 snapshot.notifications,
                             ),
@@ -81,6 +87,8 @@ impl Handler<Connect> for ChatServer {
                     };
                     act.registry
                         .register(msg.session, user.clone(), ticket, msg.recipient);
+                    // A staff member's first connection: the staff hear of it.
+                    act.tell_staff_news();
                     act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
                     // member's list still holds support rooms.

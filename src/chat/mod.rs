@@ -19,10 +19,14 @@
 //! - [`stats`]: the live figures;
 //! - [`gauges`]: what a scrape of `GET /metrics` asks it;
 //! - [`support_status`]: whether staff are online, for the widget.
+//! - [`desk`]: each connected staff member's availability and whether they are active, and
+//!   the news of them the staff hear (`staff_updated`); [`team`]: the team API's changes
+//!   applied to the connections and told to the staff.
 //! - `store_api.rs`: the store's notifications to every connection of their user, the unread
 //!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
+pub mod desk;
 pub mod fanout;
 pub mod gauges;
 mod handlers;
@@ -42,5 +46,6 @@ pub mod storage_health;
 mod store_api;
 mod storing;
 pub mod support_status;
+pub mod team;
 
 pub use server::{ChatConfig, ChatServer};

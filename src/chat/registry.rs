@@ -7,11 +7,17 @@
 //! for each connection the newest one it has seen, so that an older read answering late never
 //! undoes a newer one.
 //!
+//! The staff members among them are on the [`StaffDesk`]: their availability and whether they
+//! are active, and the news of them the staff must hear (`staff_updated`: a first connection
+//! opened, the last one closed, a new availability or role).
+//!
 //! Generic over the way a connection is reached (`R`): a `Recipient<Deliver>` in the server,
 //! anything at all in unit tests, which then need no actor system.
 
+use super::desk::{StaffDesk, StaffState};
 use super::messages::SessionId;
-use crate::domain::{Role, RoomName, UserId, UserInfo};
+use crate::domain::{Availability, Role, RoomName, UserId, UserInfo};
+use crate::protocol::StaffMember;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The order in which account reads were asked for: a larger ticket is a newer read.
@@ -24,6 +30,8 @@ pub enum Account {
     Active(UserInfo),
     /// It is banned: every connection closes (1008).
     Banned,
+    /// A staff member deactivated by an admin: every connection closes (1008).
+    Deactivated,
     /// It no longer exists: every connection closes (1008).
     Gone,
 }
@@ -54,6 +62,8 @@ pub struct Registry<R> {
     /// every few seconds, by the re-check) visits that user's connections only, not every
     /// connection still connecting. No entry for a user with none.
     connecting_by_user: FxHashMap<UserId, Vec<SessionId>>,
+    /// The staff members connected or connecting: availability, active, news of them.
+    desk: StaffDesk,
 }
 
 /// A connection whose `Connect` is in flight.
@@ -70,6 +80,7 @@ impl<R> Default for Registry<R> {
             staff: FxHashSet::default(),
             connecting: FxHashMap::default(),
             connecting_by_user: FxHashMap::default(),
+            desk: StaffDesk::default(),
         }
     }
 }
@@ -91,6 +102,7 @@ impl<R> Registry<R> {
     fn stop_connecting(&mut self, session: SessionId) -> Option<Connecting> {
         let connecting = self.connecting.remove(&session)?;
         self.unindex_connecting(session, connecting.user);
+        self.forget_if_gone(connecting.user);
         Some(connecting)
     }
 
@@ -125,12 +137,18 @@ impl<R> Registry<R> {
         ticket: Ticket,
         recipient: R,
     ) -> bool {
-        if self.stop_connecting(id).is_none() {
+        if !self.connecting.contains_key(&id) {
             return false;
         }
-        self.tabs.entry(user.id).or_default().push(id);
+        let tabs = self.tabs.entry(user.id).or_default();
+        tabs.push(id);
+        let first = tabs.len() == 1;
+        self.stop_connecting(id);
         if user.role.is_staff() {
             self.staff.insert(id);
+            if first {
+                self.desk.changed(&user, true);
+            }
         }
         let rooms = Vec::new();
         let entry = SessionEntry {
@@ -188,6 +206,9 @@ impl<R> Registry<R> {
         } else {
             self.staff.remove(&session);
         }
+        if user.role != entry.user.role && user.role.is_staff() {
+            self.desk.changed(&user, true);
+        }
         let barred = entry.rooms.iter().filter(|r| !r.admits(&user)).cloned();
         let barred = barred.collect();
         entry.user = user;
@@ -211,8 +232,12 @@ impl<R> Registry<R> {
             tabs.retain(|s| *s != session);
             if tabs.is_empty() {
                 self.tabs.remove(&entry.user.id);
+                if entry.user.role.is_staff() {
+                    self.desk.changed(&entry.user, false);
+                }
             }
         }
+        self.forget_if_gone(entry.user.id);
         Some(entry)
     }
 
@@ -222,6 +247,7 @@ impl<R> Registry<R> {
         self.staff.clear();
         self.connecting.clear();
         self.connecting_by_user.clear();
+        self.desk = StaffDesk::default();
         self.sessions.drain().map(|(_, entry)| entry)
     }
 
@@ -288,9 +314,22 @@ impl<R> Registry<R> {
         !self.staff.is_empty()
     }
 
-    /// Staff members with a connection open (one with three tabs counts once): what the
-    /// widget tells a customer before the first message.
+    /// Staff members with a connection open and their availability `online` (one with three
+    /// tabs counts once): what the widget tells a customer before the first message.
     pub fn staff_online(&self) -> usize {
+        self.staff_available().len()
+    }
+
+    /// The staff members with a connection open and their availability `online`, by id: who
+    /// may take a conversation now.
+    pub fn staff_available(&self) -> Vec<UserId> {
+        let mut users = self.connected_staff();
+        users.retain(|u| self.desk.state(*u).availability == Availability::Online);
+        users
+    }
+
+    /// The staff members with a connection open, whatever their availability, by id.
+    pub fn connected_staff(&self) -> Vec<UserId> {
         let mut users: Vec<UserId> = self
             .staff
             .iter()
@@ -298,7 +337,40 @@ impl<R> Registry<R> {
             .collect();
         users.sort_unstable_by_key(|u| u.0);
         users.dedup();
-        users.len()
+        users
+    }
+
+    /// A read of `user`'s account (`ticket`) found this staff state (`None`: not staff). Kept
+    /// if the user is connected or connecting and the read is the newest; the staff then hear
+    /// of a connected member whose state changed ([`Registry::take_staff_news`]).
+    pub fn note_staff(&mut self, user: UserId, ticket: Ticket, state: Option<StaffState>) {
+        if !self.tabs.contains_key(&user) && !self.connecting_by_user.contains_key(&user) {
+            return;
+        }
+        if !self.desk.note(user, ticket, state) {
+            return;
+        }
+        let staff_tab = self.tabs(user).iter().find(|s| self.staff.contains(s));
+        if let Some(info) = staff_tab.and_then(|s| self.user(*s)).cloned() {
+            self.desk.changed(&info, true);
+        }
+    }
+
+    /// A staff member as the team is shown them now, from what this registry knows.
+    pub fn staff_member(&self, user: &UserInfo) -> StaffMember {
+        super::desk::member(user, self.desk.state(user.id), self.is_online(user.id))
+    }
+
+    /// The members the staff must hear of (`staff_updated`), each once.
+    pub fn take_staff_news(&mut self) -> Vec<StaffMember> {
+        self.desk.take_news()
+    }
+
+    /// Forgets the desk's state of a user with no connection open or connecting.
+    fn forget_if_gone(&mut self, user: UserId) {
+        if !self.tabs.contains_key(&user) && !self.connecting_by_user.contains_key(&user) {
+            self.desk.forget(user);
+        }
     }
 
     /// Open connections.
@@ -311,16 +383,20 @@ impl<R> Registry<R> {
         self.tabs.len()
     }
 
-    /// Open connections by the role of their user: (guests, users, admins). Counted when asked
-    /// (a scrape every few seconds), so that connecting and leaving stay as cheap as they were.
-    pub fn connections_by_role(&self) -> (usize, usize, usize) {
-        let admins = self.staff.len();
-        let guests = self
-            .sessions
-            .values()
-            .filter(|e| e.user.role == Role::Guest)
-            .count();
-        (guests, self.sessions.len() - guests - admins, admins)
+    /// Open connections by the role of their user: (guests, users, agents, admins). Counted
+    /// when asked (a scrape every few seconds), so that connecting and leaving stay as cheap
+    /// as they were.
+    pub fn connections_by_role(&self) -> (usize, usize, usize, usize) {
+        let (mut guests, mut users, mut agents, mut admins) = (0, 0, 0, 0);
+        for entry in self.sessions.values() {
+            match entry.user.role {
+                Role::Guest => guests += 1,
+                Role::User => users += 1,
+                Role::Agent => agents += 1,
+                Role::Admin => admins += 1,
+            }
+        }
+        (guests, users, agents, admins)
     }
 
     /// Expects and registers a new connection at once (unit tests).
@@ -334,217 +410,4 @@ impl<R> Registry<R> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(id: i64, role: Role) -> UserInfo {
-        UserInfo {
-            id: UserId(id),
-            username: format!("u{id}"),
-            role,
-        }
-    }
-
-    fn lobby() -> RoomName {
-        RoomName::parse("lobby").unwrap()
-    }
-
-    #[test]
-    fn a_user_with_two_tabs_is_online_once_until_the_last_tab_closes() {
-        let mut registry = Registry::default();
-        let first = registry.connect(user(7, Role::User), ());
-        let second = registry.connect(user(7, Role::User), ());
-        assert_ne!(first, second);
-        assert_eq!(registry.connections(), 2);
-        assert_eq!(registry.online_users(), 1);
-        assert_eq!(registry.tabs(UserId(7)), &[first, second]);
-
-        registry.remove(first);
-        assert!(registry.is_online(UserId(7)));
-        assert_eq!(registry.tabs(UserId(7)), &[second]);
-        registry.remove(second);
-        assert!(!registry.is_online(UserId(7)));
-        assert_eq!(registry.connections(), 0);
-        assert!(registry.tabs(UserId(7)).is_empty());
-    }
-
-    #[test]
-    fn a_connection_gone_while_it_was_connecting_is_never_registered() {
-        let mut registry = Registry::default();
-        let early = SessionId::next();
-        registry.expect(early, UserId(5));
-        registry.remove(early); // the socket closed while its account was read
-        let read = (1, Account::Active(user(5, Role::Guest)));
-        assert_eq!(registry.arrive(early, read), None);
-        assert!(!registry.register(early, user(5, Role::Guest), 1, ()));
-        assert_eq!(registry.connections(), 0);
-        assert!(!registry.is_online(UserId(5)));
-
-        let unexpected = SessionId::next();
-        assert!(!registry.register(unexpected, user(6, Role::Guest), 1, ()));
-        assert_eq!(registry.online_users(), 0);
-    }
-
-    #[test]
-    fn a_ban_read_while_a_connection_connects_wins_over_the_older_read_of_its_connect() {
-        let mut registry: Registry<()> = Registry::default();
-        let troll = user(8, Role::User);
-        let session = SessionId::next();
-        registry.expect(session, troll.id);
-        // Its Connect read the account (ticket 1) before the ban; the read the ban asked for
-        // (ticket 2) answers first.
-        assert!(registry
-            .note_account(troll.id, 2, &Account::Banned)
-            .is_empty());
-        let connect_read = (1, Account::Active(troll.clone()));
-        assert_eq!(
-            registry.arrive(session, connect_read),
-            Some((2, Account::Banned))
-        );
-        // An older read answering even later changes nothing.
-        registry.note_account(troll.id, 1, &Account::Active(troll.clone()));
-        let connect_read = (1, Account::Active(troll.clone()));
-        assert_eq!(
-            registry.arrive(session, connect_read),
-            Some((2, Account::Banned))
-        );
-        // A read newer than the noted one wins.
-        let late = (3, Account::Active(troll.clone()));
-        assert_eq!(registry.arrive(session, late.clone()), Some(late));
-    }
-
-    #[test]
-    fn connections_still_connecting_are_indexed_by_user_until_they_register_or_go() {
-        let mut registry: Registry<()> = Registry::default();
-        let (a, b, c) = (SessionId::next(), SessionId::next(), SessionId::next());
-        registry.expect(a, UserId(5));
-        registry.expect(b, UserId(5));
-        registry.expect(c, UserId(6));
-        assert_eq!(registry.connecting_by_user[&UserId(5)], vec![a, b]);
-        assert_eq!(registry.connecting_by_user[&UserId(6)], vec![c]);
-        // A read of user 5 reaches both of its connections, and not user 6's.
-        assert!(registry
-            .note_account(UserId(5), 2, &Account::Banned)
-            .is_empty());
-        let connect_read = |id| (1, Account::Active(user(id, Role::User)));
-        assert_eq!(
-            registry.arrive(a, connect_read(5)),
-            Some((2, Account::Banned))
-        );
-        assert_eq!(
-            registry.arrive(b, connect_read(5)),
-            Some((2, Account::Banned))
-        );
-        assert_eq!(registry.arrive(c, connect_read(6)), Some(connect_read(6)));
-
-        // One registers, the other goes while connecting: nothing of user 5 is left connecting.
-        assert!(registry.register(a, user(5, Role::User), 2, ()));
-        registry.remove(b);
-        assert!(!registry.connecting_by_user.contains_key(&UserId(5)));
-        assert_eq!(registry.connecting_by_user[&UserId(6)], vec![c]);
-        let mut users = registry.known_users();
-        users.sort();
-        assert_eq!(users, vec![UserId(5), UserId(6)]);
-
-        registry.remove(c);
-        assert!(registry.connecting_by_user.is_empty());
-        assert!(registry.connecting.is_empty());
-        assert_eq!(registry.known_users(), vec![UserId(5)]);
-        // Expected and gone again before anything else: no trace either.
-        registry.expect(b, UserId(7));
-        registry.drain().for_each(drop);
-        assert!(registry.connecting_by_user.is_empty() && registry.connecting.is_empty());
-    }
-
-    #[test]
-    fn a_newer_read_is_news_to_registered_connections_once() {
-        let mut registry = Registry::default();
-        let carol = user(9, Role::User);
-        let tab = registry.connect(carol.clone(), ());
-        let other = registry.connect(user(10, Role::User), ());
-        let promoted = Account::Active(user(9, Role::Admin));
-        assert_eq!(registry.note_account(carol.id, 4, &promoted), vec![tab]);
-        assert!(registry.note_account(carol.id, 4, &promoted).is_empty());
-        assert!(
-            registry.note_account(carol.id, 3, &promoted).is_empty(),
-            "older"
-        );
-        let mut users = registry.known_users();
-        users.sort();
-        assert_eq!(users, vec![carol.id, UserId(10)]);
-        assert_eq!(registry.get(other).unwrap().ticket, 0);
-    }
-
-    #[test]
-    fn a_role_change_moves_a_connection_in_or_out_of_the_staff_and_names_the_barred_rooms() {
-        let mut registry = Registry::default();
-        let carol = user(9, Role::User);
-        let tab = registry.connect(carol.clone(), ());
-        assert!(registry.set_user(tab, user(9, Role::Admin)).is_empty());
-        assert_eq!(registry.staff().collect::<Vec<_>>(), vec![tab]);
-        let support = RoomName::parse("support:12").unwrap();
-        registry.enter(tab, &support);
-        registry.enter(tab, &lobby());
-        assert_eq!(registry.set_user(tab, carol.clone()), vec![support]);
-        assert!(!registry.has_staff());
-        assert_eq!(registry.user(tab), Some(&carol));
-    }
-
-    #[test]
-    fn connections_are_counted_by_the_role_of_their_user() {
-        let mut registry = Registry::default();
-        registry.connect(user(1, Role::Guest), ());
-        registry.connect(user(2, Role::User), ());
-        registry.connect(user(2, Role::User), ());
-        let staff = registry.connect(user(3, Role::Admin), ());
-        assert_eq!(registry.connections_by_role(), (1, 2, 1));
-        registry.remove(staff);
-        assert_eq!(registry.connections_by_role(), (1, 2, 0));
-    }
-
-    #[test]
-    fn only_admin_connections_count_as_staff() {
-        let mut registry = Registry::default();
-        registry.connect(user(1, Role::Guest), ());
-        let staff = registry.connect(user(2, Role::Admin), ());
-        assert_eq!(registry.staff().collect::<Vec<_>>(), vec![staff]);
-        registry.remove(staff);
-        assert!(!registry.has_staff());
-    }
-
-    #[test]
-    fn entering_twice_is_noticed_and_leaving_returns_the_user_once() {
-        let mut registry = Registry::default();
-        let s = registry.connect(user(3, Role::User), ());
-        assert_eq!(registry.enter(s, &lobby()), Some(false));
-        assert_eq!(registry.enter(s, &lobby()), Some(true));
-        assert!(registry.is_in(s, &lobby()));
-        assert_eq!(registry.leave(s, &lobby()).map(|u| u.id), Some(UserId(3)));
-        assert_eq!(registry.leave(s, &lobby()), None);
-        assert!(!registry.is_in(s, &lobby()));
-        assert_eq!(registry.enter(SessionId(99), &lobby()), None);
-    }
-
-    #[test]
-    fn a_removed_connection_hands_back_its_rooms() {
-        let mut registry = Registry::default();
-        let s = registry.connect(user(3, Role::User), ());
-        registry.enter(s, &lobby());
-        let entry = registry.remove(s).unwrap();
-        assert_eq!(entry.rooms, vec![lobby()]);
-        assert!(registry.remove(s).is_none(), "removing is idempotent");
-    }
-
-    #[test]
-    fn staff_online_counts_staff_members_not_their_tabs() {
-        let mut registry: Registry<()> = Registry::default();
-        assert_eq!(registry.staff_online(), 0);
-        registry.connect(user(1, Role::Guest), ());
-        let first = registry.connect(user(2, Role::Admin), ());
-        registry.connect(user(2, Role::Admin), ());
-        registry.connect(user(3, Role::Admin), ());
-        assert_eq!(registry.staff_online(), 2);
-        registry.remove(first);
-        assert_eq!(registry.staff_online(), 2, "a second tab keeps them online");
-    }
-}
+mod tests;

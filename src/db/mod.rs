@@ -1,6 +1,6 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
-//! [`rooms`], [`admin`], [`merge`]; the store's server API: [`api_keys`], [`notifications`],
+//! [`rooms`], [`admin`], [`merge`], [`staff`] (the team); the store's server API: [`api_keys`], [`notifications`],
 //! [`store_account`]). Only the history actor (and tests) call them; nothing here knows
 //! about actors.
 //!
@@ -25,6 +25,7 @@ pub mod models;
 pub mod notifications;
 pub mod rooms;
 pub mod schema;
+pub mod staff;
 pub mod store_account;
 pub mod store_pg_arrays;
 pub mod store_rows;

@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod messages;
 mod server_api;
+pub mod staff;
 pub mod writer;
 
 pub use actor::HistoryActor;

@@ -321,6 +321,8 @@ pub struct Gauges {
     pub guest_connections: usize,
     /// Open connections of registered users.
     pub user_connections: usize,
+    /// Open connections of agents.
+    pub agent_connections: usize,
     /// Open connections of admins.
     pub admin_connections: usize,
     /// Users with at least one connection.
@@ -345,6 +347,7 @@ pub fn render(gauges: &Gauges) -> String {
         let _one_scrape_at_a_time = metrics.scrape.lock().unwrap_or_else(|e| e.into_inner());
         set(CONNECTIONS, role("guest"), gauges.guest_connections);
         set(CONNECTIONS, role("user"), gauges.user_connections);
+        set(CONNECTIONS, role("agent"), gauges.agent_connections);
         set(CONNECTIONS, role("admin"), gauges.admin_connections);
         set(ONLINE_USERS, vec![], gauges.online_users);
         set(LIVE_ROOMS, vec![], gauges.live_rooms);

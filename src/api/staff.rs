@@ -1,0 +1,174 @@
+//! The team: `/api/admin/staff` (admins only: the staff accounts, made, listed, given another
+//! role, deactivated or active again) and `/api/admin/availability` (any staff member, their
+//! own). Thin: the rules are checked here, the rows written by the history actor
+//! (`history/staff.rs`), and every change applied to the member's connections and told to the
+//! staff by the chat server (`chat/team.rs`, `StaffChanged`).
+
+use crate::api::admin::{admin_only, staff};
+use crate::api::caller::AuthUser;
+use crate::api::resource;
+use crate::auth::password::hash_password;
+use crate::chat::messages::ListOnline;
+use crate::chat::team::StaffChanged;
+use crate::db::models::UserRow;
+use crate::db::staff::StaffChange;
+use crate::db::StorageError;
+use crate::domain::{Availability, Password, Role, UserId, Username};
+use crate::error::{AppError, ErrorCode};
+use crate::history::messages::CreateUser;
+use crate::history::staff::{ListStaff, SetAvailability, UpdateStaff};
+use crate::protocol::StaffMember;
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+/// Routes of this file.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/admin/staff", web::get(), list).route(web::post().to(create)))
+        .service(resource("/api/admin/staff/{id}", web::patch(), update))
+        .service(resource(
+            "/api/admin/availability",
+            web::post(),
+            set_availability,
+        ));
+}
+
+/// Body of `POST /api/admin/staff`.
+#[derive(Deserialize)]
+pub struct NewStaff {
+    username: String,
+    password: String,
+    role: String,
+}
+
+/// Body of `PATCH /api/admin/staff/{id}`: what changes.
+#[derive(Deserialize)]
+pub struct StaffPatch {
+    role: Option<String>,
+    active: Option<bool>,
+}
+
+/// Body of `POST /api/admin/availability`.
+#[derive(Deserialize)]
+pub struct AvailabilityBody {
+    availability: String,
+}
+
+/// A staff role named by a client: admin or agent, nothing else.
+fn staff_role(name: &str) -> Result<Role, AppError> {
+    Role::parse(name)
+        .filter(|role| role.is_staff())
+        .ok_or_else(|| AppError::bad_request("role must be admin or agent"))
+}
+
+/// Hands a written staff account to the chat server, which applies it to the member's
+/// connections and tells the staff; the member as it answers.
+async fn changed(state: &AppState, account: UserRow) -> Result<StaffMember, AppError> {
+    Ok(state.chat.send(StaffChanged { account }).await?)
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    body: web::Json<NewStaff>,
+) -> Result<HttpResponse, AppError> {
+    admin_only(&state, &caller).await?;
+    let NewStaff {
+        username,
+        password,
+        role,
+    } = body.into_inner();
+    let role = staff_role(&role)?;
+    let username = Username::parse(&username).map_err(|e| AppError::bad_request(e.0))?;
+    let password = Password::parse(&password).map_err(|e| AppError::bad_request(e.0))?;
+    let hash = web::block(move || hash_password(password.expose()))
+        .await?
+        .map_err(AppError::internal)?;
+    let created = state
+        .history
+        .send(CreateUser {
+            username: username.as_str().to_owned(),
+            role,
+            password_hash: Some(hash),
+        })
+        .await?;
+    let row = match created {
+        Err(StorageError::Conflict(_)) => {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "username is already taken",
+            ))
+        }
+        other => other?,
+    };
+    Ok(HttpResponse::Created().json(changed(&state, row).await?))
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+) -> Result<HttpResponse, AppError> {
+    admin_only(&state, &caller).await?;
+    let rows = state.history.send(ListStaff).await??;
+    let users = rows.iter().map(|row| UserId(row.id)).collect();
+    let online = state.chat.send(ListOnline { users }).await?;
+    let staff: Vec<StaffMember> = rows
+        .into_iter()
+        .map(|row| StaffMember {
+            id: UserId(row.id),
+            online: online.contains(&UserId(row.id)),
+            role: row.info().role,
+            availability: Availability::parse(&row.availability).unwrap_or(Availability::Online),
+            active: row.active,
+            username: row.username,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "staff": staff })))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<StaffPatch>,
+) -> Result<HttpResponse, AppError> {
+    let admin = admin_only(&state, &caller).await?;
+    let user = UserId(id.into_inner());
+    let StaffPatch { role, active } = body.into_inner();
+    let change = StaffChange {
+        role: role.as_deref().map(staff_role).transpose()?,
+        active,
+    };
+    // The last admin must not lock everyone out; an admin leaves by another admin's hand.
+    let demoted = change.role.is_some_and(|role| role != Role::Admin);
+    if user == admin.id && (demoted || change.active == Some(false)) {
+        return Err(AppError::bad_request(
+            "you cannot demote or deactivate yourself",
+        ));
+    }
+    let row = match state.history.send(UpdateStaff { user, change }).await? {
+        Err(StorageError::NotFound) => {
+            return Err(AppError::new(ErrorCode::NotFound, "no such staff member"))
+        }
+        other => other?,
+    };
+    Ok(HttpResponse::Ok().json(changed(&state, row).await?))
+}
+
+async fn set_availability(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+    body: web::Json<AvailabilityBody>,
+) -> Result<HttpResponse, AppError> {
+    let member = staff(&state, &caller).await?;
+    let availability =
+        Availability::parse(&body.availability).map_err(|e| AppError::bad_request(e.0))?;
+    let row = state
+        .history
+        .send(SetAvailability {
+            user: member.id,
+            availability,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(changed(&state, row).await?))
+}
