@@ -53,15 +53,26 @@ impl Handler<StaffChanged> for ChatServer {
 impl ChatServer {
     /// Tells every staff connection of the members whose face changed (the registry's news).
     pub(super) fn tell_staff_news(&mut self) {
+        self.tell_staff_news_but(None);
+    }
+
+    /// As [`ChatServer::tell_staff_news`], but not to `new`: a connection just registered
+    /// learns nothing from hearing that it connected (and its `hello` says who it is).
+    pub(super) fn tell_staff_news_but(&mut self, new: Option<SessionId>) {
         for member in self.registry.take_staff_news() {
-            self.tell_staff(member);
+            self.tell_staff_but(member, new);
         }
     }
 
     /// One `staff_updated` frame, encoded once, to every staff connection.
     fn tell_staff(&mut self, member: StaffMember) {
+        self.tell_staff_but(member, None);
+    }
+
+    fn tell_staff_but(&mut self, member: StaffMember, skip: Option<SessionId>) {
         let text = ServerFrame::StaffUpdated { member }.encode();
-        let staff: Vec<SessionId> = self.registry.staff().collect();
+        let staff = self.registry.staff().filter(|s| Some(*s) != skip);
+        let staff: Vec<SessionId> = staff.collect();
         for session in staff {
             self.send_frame(session, text.clone());
         }

@@ -24,6 +24,7 @@ mod presence;
 mod rights;
 mod server_api;
 mod store_batches;
+mod team;
 mod webhook_receiver;
 mod webhook_restarts;
 mod webhooks;
