@@ -356,11 +356,6 @@ impl<R> Registry<R> {
         }
     }
 
-    /// A staff member as the team is shown them now, from what this registry knows.
-    pub fn staff_member(&self, user: &UserInfo) -> StaffMember {
-        super::desk::member(user, self.desk.state(user.id), self.is_online(user.id))
-    }
-
     /// The members the staff must hear of (`staff_updated`), each once.
     pub fn take_staff_news(&mut self) -> Vec<StaffMember> {
         self.desk.take_news()
