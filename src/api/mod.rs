@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod caller;
+pub mod canned;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -14,6 +15,7 @@ pub mod notifications;
 pub mod page;
 pub mod pages;
 pub mod rooms;
+pub mod search;
 pub mod server;
 pub mod socket;
 pub mod widget;
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(identify::configure)
     .configure(api_keys::configure)
     .configure(notifications::configure)
+    .configure(canned::configure)
+    .configure(search::configure)
     .configure(server::configure);
 }
 
