@@ -17,6 +17,7 @@ mod identity;
 mod merged_guest;
 mod messaging;
 mod metrics;
+mod notes;
 mod notifications;
 mod outage;
 mod pages;
