@@ -3,7 +3,7 @@
 //! deleted messages are never found, and nothing typed can break the query.
 
 use crate::helpers::*;
-use crate::notes::agent;
+use crate::notes::{agent, sql};
 use crate::on_both_backends;
 use serde_json::{json, Value};
 
@@ -12,6 +12,7 @@ on_both_backends!(
     every_word_must_occur_and_nothing_typed_is_query_syntax,
     a_deleted_message_is_no_longer_found,
     only_staff_search_and_the_query_is_checked,
+    messages_stored_before_search_existed_are_found_once_it_does,
 );
 
 /// The results of a search as `token` sees them.
@@ -219,6 +220,38 @@ async fn only_staff_search_and_the_query_is_checked(backend: Backend) {
         .get("/api/admin/search?q=parcel&limit=100", Some(&admin))
         .await;
     assert_eq!((status, body), (200, json!({"results": []})));
+}
+
+async fn messages_stored_before_search_existed_are_found_once_it_does(backend: Backend) {
+    let (app, data) = spawn_app(backend).await;
+    let (admin, ann_id, _, socket) = parcel_story(&app).await;
+    socket.close().await;
+    let settings = app.stop().await;
+    // Back to the schema before the support desk's search: its migration undone (down.sql),
+    // as on a database upgraded from the version before.
+    let down = match data.database_url.starts_with("postgres") {
+        true => include_str!("../../migrations/postgres/2026-12-06-000010_canned_search/down.sql"),
+        false => include_str!("../../migrations/sqlite/2026-12-06-000010_canned_search/down.sql"),
+    };
+    for statement in down.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        sql(&data, statement);
+    }
+    let forget = "DELETE FROM __diesel_schema_migrations WHERE version = '20261206000010'";
+    assert_eq!(sql(&data, forget), 1);
+
+    // The migration runs again as the server starts, and indexes what is there.
+    let app = start(settings).await;
+    let results = search(&app, &admin, "q=parcel").await;
+    assert_eq!(
+        found(&results),
+        [
+            "We will resend the parcel",
+            "parcel lost by the courier",
+            "Parcel arrived broken",
+            "My parcel 1234 is late",
+        ]
+    );
+    assert_eq!(results[1]["room"], format!("notes:{ann_id}"));
 }
 
 /// Percent-encodes a query value.
