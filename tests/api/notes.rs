@@ -16,6 +16,7 @@ on_both_backends!(
     a_customer_can_neither_write_nor_read_notes,
     staff_write_notes_from_the_conversation_or_the_thread_and_read_them_back,
     a_note_makes_no_webhook_event,
+    notes_threads_do_not_count_against_the_public_room_cap,
 );
 
 /// Runs one SQL statement on the test's database: the rows it changed.
@@ -330,6 +331,24 @@ async fn a_note_makes_no_webhook_event(backend: Backend) {
     );
     let of_notes = format!("{events} WHERE m.kind = 'note' OR o.room NOT LIKE 'support:%'");
     assert_eq!(count(&data, &of_notes), 0);
+}
+
+async fn notes_threads_do_not_count_against_the_public_room_cap(backend: Backend) {
+    let (app, _data) = spawn_app_with(backend, |s| s.max_rooms_per_user = 2).await;
+    let (admin_token, _) = app.staff().await;
+    let mut admin = app.connect(&admin_token).await;
+    // Staff follow the threads of as many conversations as they answer, like the conversations.
+    for name in ["Ann", "Bea", "Cid"] {
+        let (_, id) = app.guest(name).await;
+        let joined = admin.join(&format!("notes:{id}")).await;
+        assert_eq!(joined["last_seq"], 0);
+    }
+    // Two public rooms still fit; a third does not.
+    admin.join("lobby").await;
+    admin.join("kitchen").await;
+    admin.send(json!({"type": "join", "room": "garden"})).await;
+    let refused = admin.expect_ignoring("error", &["presence"]).await;
+    assert_eq!(refused["code"], "too_many_rooms", "{refused}");
 }
 
 /// The `n` of a `SELECT COUNT(*) AS n` on the test's database.
