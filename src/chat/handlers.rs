@@ -193,13 +193,14 @@ impl Handler<Publish> for ChatServer {
             return;
         };
         // A staff note lands in the conversation's notes thread (`notes.rs`).
-        let target =
-            notes::target(&msg.room, msg.note, &entry.user).and_then(
-                |target| match notes::admitted(&msg.room, &target, |r| entry.rooms.contains(r)) {
-                    true => Ok(target),
-                    false => Err(not_joined(&msg.room, &entry.user)),
-                },
-            );
+        let target = notes::target(&msg.room, msg.note, &entry.user).and_then(|target| {
+            let joined = |room: &RoomName| entry.rooms.contains(room);
+            if notes::admitted(&msg.room, &target, joined) {
+                Ok(target)
+            } else {
+                Err(not_joined(&msg.room, &entry.user))
+            }
+        });
         let target = match target {
             Ok(target) => target,
             Err(error) => {

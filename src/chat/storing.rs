@@ -172,8 +172,8 @@ impl ChatServer {
     }
 
     /// After a commit: every new message to its room (sender included) and, for support
-    /// conversations and their notes threads, to every staff connection; then the ack. Each connection gets all of its
-    /// frames of the batch at once.
+    /// conversations and their notes threads, to every staff connection; then the ack. Each
+    /// connection gets all of its frames of the batch at once.
     fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
         let mut deliveries = std::mem::take(&mut self.deliveries);
         let mut stored = 0;
