@@ -6,8 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 
 pub mod api_key_name;
+pub mod canned;
 pub mod customer;
 pub use api_key_name::ApiKeyName;
+pub use canned::{CannedText, Shortcut};
 pub use customer::{Email, ExternalId};
 
 /// A user's database id.

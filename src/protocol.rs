@@ -34,6 +34,10 @@ pub enum ClientFrame {
         text: String,
         /// The client's id for this message; reuse it when resending.
         cid: String,
+        /// From staff: a private note of the conversation `room` (`support:<id>`), stored in
+        /// its notes thread `notes:<id>`; never seen by the customer. Absent means false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        note: bool,
     },
     /// Typing started (`on: true`) or stopped.
     Typing {
@@ -71,7 +75,7 @@ pub enum ClientFrame {
 /// A message as the wire shows it: `message` frames, the lists of `joined` and `history`, and
 /// the REST pages. Built from a database [`StoredMessage`] by an explicit conversion, or by the
 /// chat server straight from a message it has just stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WireMessage {
     /// The room it belongs to.
     pub room: String,
@@ -88,9 +92,47 @@ pub struct WireMessage {
     /// The sender's id for it, if it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
-    /// Left out for ordinary text; `announcement` for a notice by the staff.
+    /// Left out for ordinary text; `announcement` for a notice by the staff, `note` and
+    /// `event` in a notes thread. A note is also written with `"note": true` (see the
+    /// `Serialize` below).
     #[serde(default, skip_serializing_if = "MessageKind::is_text")]
     pub kind: MessageKind,
+}
+
+/// What a [`WireMessage`] is written as: its fields, borrowed, plus `"note": true` for a
+/// staff note (left out otherwise). Derived here rather than stored in the message, so that
+/// `note` can never disagree with `kind`, and nothing is copied to write it.
+#[derive(Serialize)]
+struct WireMessageOut<'a> {
+    room: &'a str,
+    seq: i64,
+    id: i64,
+    from: &'a UserInfo,
+    text: &'a str,
+    ts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cid: &'a Option<String>,
+    #[serde(skip_serializing_if = "MessageKind::is_text")]
+    kind: MessageKind,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    note: bool,
+}
+
+impl Serialize for WireMessage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WireMessageOut {
+            room: &self.room,
+            seq: self.seq,
+            id: self.id,
+            from: &self.from,
+            text: &self.text,
+            ts: self.ts,
+            cid: &self.cid,
+            kind: self.kind,
+            note: self.kind == MessageKind::Note,
+        }
+        .serialize(s)
+    }
 }
 
 impl From<StoredMessage> for WireMessage {
@@ -423,6 +465,16 @@ mod tests {
                     room: "lobby".into(),
                     text: "hi".into(),
                     cid: "c1".into(),
+                    note: false,
+                },
+            ),
+            (
+                json!({"type":"send","room":"support:5","text":"vip","cid":"c2","note":true}),
+                ClientFrame::Send {
+                    room: "support:5".into(),
+                    text: "vip".into(),
+                    cid: "c2".into(),
+                    note: true,
                 },
             ),
             (
@@ -621,6 +673,7 @@ mod tests {
             json!({"type":"conversation_moved","from":"support:2","into":"support:3"})
         );
     }
+
     #[test]
     fn a_staff_update_names_the_member_as_the_team_api_does() {
         let member = StaffMember {
@@ -639,5 +692,44 @@ mod tests {
                    "active":true,"availability":"busy","online":false}})
         );
         assert_eq!(serde_json::from_value::<ServerFrame>(value).unwrap(), frame);
+    }
+
+    #[test]
+    fn a_note_says_note_true_and_an_event_only_its_kind() {
+        let note = WireMessage {
+            room: "notes:5".into(),
+            seq: 1,
+            id: 40,
+            from: user(2, "bob", Role::Agent),
+            text: "VIP customer".into(),
+            ts: 1_700_000_000_000,
+            cid: None,
+            kind: MessageKind::Note,
+        };
+        let frame = ServerFrame::Message(note.clone());
+        let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"message","room":"notes:5","seq":1,"id":40,
+                   "from":{"id":2,"username":"bob","role":"agent"},
+                   "text":"VIP customer","ts":1_700_000_000_000i64,
+                   "kind":"note","note":true})
+        );
+        let back: ServerFrame = serde_json::from_str(&frame.encode()).unwrap();
+        assert_eq!(back, frame);
+        let event = WireMessage {
+            kind: MessageKind::Event,
+            ..note
+        };
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["kind"], "event");
+        assert!(value.get("note").is_none(), "{value}");
+        let activity = ServerFrame::SupportActivity {
+            room: "support:5".into(),
+            customer: None,
+            message: event,
+        };
+        let back: ServerFrame = serde_json::from_str(&activity.encode()).unwrap();
+        assert_eq!(back, activity);
     }
 }

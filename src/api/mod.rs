@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod caller;
+pub mod canned;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -14,6 +15,7 @@ pub mod notifications;
 pub mod page;
 pub mod pages;
 pub mod rooms;
+pub mod search;
 pub mod server;
 pub mod socket;
 pub mod staff;
@@ -46,7 +48,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(api_keys::configure)
     .configure(notifications::configure)
     .configure(server::configure)
-    .configure(staff::configure);
+    .configure(staff::configure)
+    .configure(canned::configure)
+    .configure(search::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -7,6 +7,7 @@ use super::desk::staff_state_of;
 use super::fanout::Skip;
 use super::membership::{Change, OpenRequest};
 use super::messages::*;
+use super::notes;
 use super::outbox::{Origin, PendingMessage};
 use super::refusals::{busy, forbidden, not_joined, shutting_down, split, storage_failure};
 use super::registry::Account;
@@ -199,12 +200,23 @@ impl Handler<Publish> for ChatServer {
         let Some(entry) = self.registry.get(msg.session) else {
             return;
         };
-        if !entry.rooms.contains(&msg.room) {
-            let error = not_joined(&msg.room, &entry.user);
-            let cid = Some(msg.cid.as_str().to_owned());
-            self.send_error(msg.session, error, cid, &msg.room);
-            return;
-        }
+        // A staff note lands in the conversation's notes thread (`notes.rs`).
+        let target = notes::target(&msg.room, msg.note, &entry.user).and_then(|target| {
+            let joined = |room: &RoomName| entry.rooms.contains(room);
+            if notes::admitted(&msg.room, &target, joined) {
+                Ok(target)
+            } else {
+                Err(not_joined(&msg.room, &entry.user))
+            }
+        });
+        let target = match target {
+            Ok(target) => target,
+            Err(error) => {
+                let cid = Some(msg.cid.as_str().to_owned());
+                self.send_error(msg.session, error, cid, &msg.room);
+                return;
+            }
+        };
         let from = entry.user.clone();
         let message = PendingMessage {
             origin: Origin::Session {
@@ -212,9 +224,9 @@ impl Handler<Publish> for ChatServer {
                 cid: msg.cid.as_str().to_owned(),
             },
             from,
-            room: msg.room,
+            room: target.room,
             text: msg.text.into_string(),
-            kind: MessageKind::Text,
+            kind: target.kind,
             arrived: std::time::Instant::now(),
         };
         if self.draining {

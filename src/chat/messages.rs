@@ -92,6 +92,8 @@ pub struct Publish {
     pub text: MessageText,
     /// The client's id for it.
     pub cid: ClientMessageId,
+    /// A staff note of the conversation (`note: true`): stored in its notes thread.
+    pub note: bool,
 }
 
 /// Session → chat server: typing started or stopped; the other users in the room are told.

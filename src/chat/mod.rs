@@ -11,6 +11,7 @@
 //! - [`merging`]: a guest who signs in on the store, their conversation moved into the
 //!   customer's in seq order with the commits;
 //! - [`fanout`]: who gets which frame, gathered per connection;
+//! - [`notes`]: where a `send` lands: a staff note goes to the conversation's notes thread;
 //! - [`refusals`]: what a client is told when something is refused or fails;
 //! - [`storage_health`]: whether commits work, so an outage is logged once (routed in
 //!   `storing.rs`, with the outbox's commits and the delivery of what they stored);
@@ -35,6 +36,7 @@ pub mod membership;
 mod membership_changes;
 pub mod merging;
 pub mod messages;
+pub mod notes;
 pub mod notification_cursors;
 pub mod outbox;
 pub mod refusals;

@@ -13,7 +13,7 @@ use super::server::ChatServer;
 use super::stats::unix_seconds;
 use super::storage_health::Change;
 use crate::db::messages::StoreOutcome;
-use crate::domain::{RoomKind, UserId};
+use crate::domain::{RoomKind, RoomName, UserId};
 use crate::error::AppError;
 use crate::history::messages::{Checkpoint, StoreMessages};
 use crate::protocol::{ServerFrame, WireMessage};
@@ -172,8 +172,8 @@ impl ChatServer {
     }
 
     /// After a commit: every new message to its room (sender included) and, for support
-    /// conversations, to every staff connection; then the ack. Each connection gets all of its
-    /// frames of the batch at once.
+    /// conversations and their notes threads, to every staff connection; then the ack. Each
+    /// connection gets all of its frames of the batch at once.
     fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
         let mut deliveries = std::mem::take(&mut self.deliveries);
         let mut stored = 0;
@@ -196,7 +196,9 @@ impl ChatServer {
                     cid,
                     kind: p.kind,
                 };
-                if let RoomKind::Support(owner) = p.room.kind() {
+                // A notes thread's notes and events reach the staff as activity of its
+                // conversation, like the conversation's own messages.
+                if let RoomKind::Support(owner) | RoomKind::Notes(owner) = p.room.kind() {
                     self.gather_support_activity(owner, &message, &mut deliveries);
                 }
                 let frame = ServerFrame::Message(message).encode();
@@ -244,7 +246,8 @@ impl ChatServer {
             return;
         }
         let frame = ServerFrame::SupportActivity {
-            room: message.room.clone(),
+            // The conversation, also for a message of its notes thread.
+            room: RoomName::support(owner).to_string(),
             customer: fanout::support_customer(&self.registry, owner, &message.from),
             message: message.clone(),
         }

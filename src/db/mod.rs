@@ -1,7 +1,8 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
-//! [`rooms`], [`admin`], [`merge`], [`staff`] (the team); the store's server API: [`api_keys`], [`notifications`],
-//! [`store_account`]). Only the history actor (and tests) call them; nothing here knows
+//! [`rooms`], [`admin`], [`merge`]; the store's server API: [`api_keys`], [`notifications`],
+//! [`store_account`]; the support desk: [`staff`] (the team), [`canned`], [`search`]). Only the
+//! history actor (and tests) call them; nothing here knows
 //! about actors.
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod batch;
+pub mod canned;
 pub mod closed_rooms;
 pub mod connection;
 pub mod error;
@@ -26,6 +28,7 @@ pub mod notifications;
 pub mod rooms;
 pub mod schema;
 pub mod staff;
+pub mod search;
 pub mod store_account;
 pub mod store_pg_arrays;
 pub mod store_rows;

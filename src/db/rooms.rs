@@ -126,7 +126,8 @@ pub fn add_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), Sto
 
 /// Puts the room in the user's list like [`add_member`], unless that would give the user more
 /// than `max_public_rooms` public rooms: then `TooManyRooms`, and nothing is written (not even
-/// the room's row). Support rooms never count: staff keep every customer's in their list.
+/// the room's row). Support rooms and notes threads never count: staff keep every customer's in
+/// their list.
 ///
 /// Concurrent joins of one user (the history actor's threads, other server processes) cannot
 /// both slip under the cap: each inserts its row first and counts after, in one transaction.
@@ -178,6 +179,7 @@ pub fn public_room_count(conn: &mut DbConn, user: UserId) -> Result<i64, Storage
     let count = with_backend!(conn, c => room_members::table
         .filter(room_members::user_id.eq(user.0))
         .filter(room_members::room.not_like("support:%"))
+        .filter(room_members::room.not_like("notes:%"))
         .count()
         .get_result::<i64>(c))?;
     Ok(count)

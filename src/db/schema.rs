@@ -117,3 +117,15 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(conversations, users);
 diesel::allow_tables_to_appear_in_same_query!(conversations, room_members);
 diesel::allow_tables_to_appear_in_same_query!(conversations, messages);
+
+diesel::table! {
+    /// The staff's canned replies, unique by shortcut whatever its case.
+    canned_replies (id) {
+        id -> BigInt,
+        shortcut -> Text,
+        text -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

@@ -36,7 +36,8 @@ impl HistoryActor {
 /// room whose owner does not exist or is a finished guest (`db::closed_rooms`: its messages
 /// moved to the customer's conversation), so that no row is ever created for it.
 fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), StorageError> {
-    let RoomKind::Support(owner) = room.kind() else {
+    // A notes thread exists with its conversation (and is closed with it).
+    let (RoomKind::Support(owner) | RoomKind::Notes(owner)) = room.kind() else {
         return Ok(());
     };
     let owner = users::find_by_id(conn, owner)?;

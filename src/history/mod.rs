@@ -1,9 +1,11 @@
 //! The way to the database for the chat server and the HTTP handlers, on threads of their own
 //! so that no async worker ever waits on it: the [`MessageWriter`] (one thread, one connection
 //! of its own) stores message batches; the [`HistoryActor`] (a few threads over the pool)
-//! answers everything else. Neither holds state beyond its connections.
+//! answers everything else (the support desk's canned replies and search: [`desk`]). Neither
+//! holds state beyond its connections.
 
 pub mod actor;
+pub mod desk;
 pub mod messages;
 mod server_api;
 pub mod staff;

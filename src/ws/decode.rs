@@ -128,6 +128,7 @@ pub fn to_request(
             room: name,
             text,
             cid,
+            note,
         } => {
             let cid = ClientMessageId::parse(&cid).map_err(|e| Refusal::bad_request(e.0))?;
             let with_cid = |r: Refusal| r.with_cid(Some(cid.as_str()));
@@ -139,6 +140,7 @@ pub fn to_request(
                 room,
                 text,
                 cid,
+                note,
             })
         }
         ClientFrame::Typing { room: name, on } => Request::Typing(SetTyping {
@@ -224,6 +226,22 @@ mod tests {
         assert_eq!(publish.room.as_str(), "lobby");
         assert_eq!(publish.text.as_str(), "hi");
         assert_eq!(publish.cid.as_str(), "c-1");
+        assert!(!publish.note, "a send without note is not one");
+        let request =
+            decode(r#"{"type":"send","room":"support:5","text":"vip","cid":"c-2","note":true}"#);
+        let Ok(Request::Publish(note)) = request else {
+            panic!("{request:?}");
+        };
+        assert!(note.note);
+        assert_eq!(
+            note.room.as_str(),
+            "support:5",
+            "the chat server picks the thread"
+        );
+        let not_a_flag =
+            refusal(r#"{"type":"send","room":"support:5","text":"x","cid":"c-3","note":1}"#);
+        assert_eq!(not_a_flag.error.code, ErrorCode::BadRequest);
+        assert_eq!(not_a_flag.cid.as_deref(), Some("c-3"));
     }
 
     #[test]

@@ -331,7 +331,14 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
         (s(), prop::option::of(n())).prop_map(|(room, since)| ClientFrame::Join { room, since }),
         s().prop_map(|room| ClientFrame::Leave { room }),
-        (s(), s(), s()).prop_map(|(room, text, cid)| ClientFrame::Send { room, text, cid }),
+        (s(), s(), s(), any::<bool>()).prop_map(|(room, text, cid, note)| {
+            ClientFrame::Send {
+                room,
+                text,
+                cid,
+                note,
+            }
+        }),
         (s(), any::<bool>()).prop_map(|(room, on)| ClientFrame::Typing { room, on }),
         (s(), prop::option::of(n()), prop::option::of(n())).prop_map(|(room, before, limit)| {
             ClientFrame::History {

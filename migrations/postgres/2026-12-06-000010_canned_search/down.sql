@@ -1,0 +1,2 @@
+DROP INDEX messages_search;
+DROP TABLE canned_replies;
