@@ -88,8 +88,6 @@ impl Handler<Connect> for ChatServer {
                     };
                     act.registry
                         .register(msg.session, user.clone(), ticket, msg.recipient);
-                    // A staff member's first connection: the other staff connections hear of it.
-                    act.tell_staff_news_but(Some(msg.session));
                     act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
                     // member's list still holds support rooms.

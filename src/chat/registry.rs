@@ -142,13 +142,12 @@ impl<R> Registry<R> {
         }
         let tabs = self.tabs.entry(user.id).or_default();
         tabs.push(id);
-        let first = tabs.len() == 1;
         self.stop_connecting(id);
+        // A staff member's first connection is not news for the team: `staff_updated` is for
+        // changes made through the team API (an older client that never asked for it would
+        // see a frame at every colleague's arrival); the console reads `online` from the list.
         if user.role.is_staff() {
             self.staff.insert(id);
-            if first {
-                self.desk.changed(&user, true);
-            }
         }
         let rooms = Vec::new();
         let entry = SessionEntry {
@@ -232,9 +231,6 @@ impl<R> Registry<R> {
             tabs.retain(|s| *s != session);
             if tabs.is_empty() {
                 self.tabs.remove(&entry.user.id);
-                if entry.user.role.is_staff() {
-                    self.desk.changed(&entry.user, false);
-                }
             }
         }
         self.forget_if_gone(entry.user.id);

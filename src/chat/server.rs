@@ -259,8 +259,6 @@ impl ChatServer {
         for room in &entry.rooms {
             self.leave_live_room(session, &entry.user, room);
         }
-        // A staff member's last connection: the staff hear of it.
-        self.tell_staff_news();
     }
 
     /// Puts a connection in a room and tells the room when its user comes online there.

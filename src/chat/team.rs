@@ -53,14 +53,8 @@ impl Handler<StaffChanged> for ChatServer {
 impl ChatServer {
     /// Tells every staff connection of the members whose face changed (the registry's news).
     pub(super) fn tell_staff_news(&mut self) {
-        self.tell_staff_news_but(None);
-    }
-
-    /// As [`ChatServer::tell_staff_news`], but not to `new`: a connection just registered
-    /// learns nothing from hearing that it connected (and its `hello` says who it is).
-    pub(super) fn tell_staff_news_but(&mut self, new: Option<SessionId>) {
         for member in self.registry.take_staff_news() {
-            self.tell_staff_but(member, new);
+            self.tell_staff(member);
         }
     }
 
