@@ -23,6 +23,8 @@
 //!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
+pub mod assignment;
+pub mod conversations;
 pub mod fanout;
 pub mod gauges;
 mod handlers;
@@ -42,5 +44,6 @@ pub mod storage_health;
 mod store_api;
 mod storing;
 pub mod support_status;
+pub mod viewers;
 
 pub use server::{ChatConfig, ChatServer};
