@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod architecture;
 mod bad_input;
+mod conversations;
 mod durability;
 mod edge;
 mod guest_merge;
