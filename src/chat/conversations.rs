@@ -206,23 +206,29 @@ impl ChatServer {
         self.post_from_http(from, notes, text, MessageKind::Event, None, ctx)
     }
 
-    /// A connection entered a room: a staff member opening a support conversation is one of
-    /// its viewers, and the staff hear when the viewers change.
-    pub(super) fn viewer_entered(&mut self, room: &RoomName, user: &UserInfo) {
-        if !matches!(room.kind(), RoomKind::Support(_)) || !user.role.is_staff() {
+    /// A connection's join of a room succeeded: a staff member who opened a support
+    /// conversation is one of its viewers, and the staff hear when the viewers change.
+    pub(super) fn viewer_entered(&mut self, session: SessionId, room: &RoomName) {
+        if !matches!(room.kind(), RoomKind::Support(_)) {
             return;
         }
-        if let Some(viewers) = self.viewers.enter(room, user) {
+        let Some(user) = self.registry.user(session).cloned() else {
+            return;
+        };
+        if !user.role.is_staff() {
+            return;
+        }
+        if let Some(viewers) = self.viewers.enter(room, session, &user) {
             self.tell_viewers(room, viewers);
         }
     }
 
     /// A connection left a room (or closed).
-    pub(super) fn viewer_left(&mut self, room: &RoomName, user: UserId) {
+    pub(super) fn viewer_left(&mut self, session: SessionId, room: &RoomName, user: UserId) {
         if !matches!(room.kind(), RoomKind::Support(_)) {
             return;
         }
-        if let Some(viewers) = self.viewers.leave(room, user) {
+        if let Some(viewers) = self.viewers.leave(room, session, user) {
             self.tell_viewers(room, viewers);
         }
     }

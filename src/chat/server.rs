@@ -284,7 +284,6 @@ impl ChatServer {
         };
         let news = self.rooms.enter(room, session, &user);
         self.tell_presence(room, &user, news, Skip::Session(session));
-        self.viewer_entered(room, &user);
         false
     }
 
@@ -300,7 +299,7 @@ impl ChatServer {
     /// The live room's side of leaving: typing off and presence, as [`LiveRooms::leave`] says.
     fn leave_live_room(&mut self, session: SessionId, user: &UserInfo, room: &RoomName) {
         let departure = self.rooms.leave(room, session, user.id);
-        self.viewer_left(room, user.id);
+        self.viewer_left(session, room, user.id);
         if departure.stopped_typing {
             let frame = ServerFrame::Typing {
                 room: room.to_string(),
