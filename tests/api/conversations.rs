@@ -16,6 +16,7 @@ on_both_backends!(
     new_conversations_go_round_robin_to_connected_online_staff,
     the_staff_see_who_else_has_a_conversation_open,
     customers_and_strangers_cannot_reach_the_conversations,
+    a_batch_keeps_its_support_conversations_rows_on_either_way_of_storing,
 );
 
 /// Runs a statement on the test's database, as an operator would (the team's endpoints are
@@ -565,4 +566,100 @@ async fn customers_and_strangers_cannot_reach_the_conversations(backend: Backend
     }
     let (staff, _) = app.staff().await;
     assert_eq!(listed(&app, &staff, "").await[0]["status"], "open");
+}
+
+/// Straight through `db::messages::store_batch_tracked`, as the message writer calls it: on
+/// PostgreSQL a batch of three messages or more takes the array statements
+/// (`db::store_pg_arrays`), a smaller one the prepared statements; SQLite always the latter.
+async fn a_batch_keeps_its_support_conversations_rows_on_either_way_of_storing(backend: Backend) {
+    use chat_server::db::conversations::{self, AssigneeFilter, ListFilter, Viewer};
+    use chat_server::db::messages::{store_batch_tracked, Events, NewMessage};
+    use chat_server::db::{open_pool, users, DbTarget, SqliteSync};
+    use chat_server::domain::{ConversationStatus, MessageKind, Role, RoomName, UserId};
+
+    let data = TestData::new(&backend);
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 1, SqliteSync::Full).unwrap();
+    let mut db = pool.get().unwrap();
+    let mut account =
+        |name, role| UserId(users::insert_user(&mut db, name, role, None).unwrap().id);
+    let (ann, bob, staff) = (
+        account("ann", Role::Guest),
+        account("bob", Role::Guest),
+        account("sam", Role::Admin),
+    );
+    let message = |room: &RoomName, sender: UserId, text: &str| NewMessage {
+        room: room.to_string(),
+        sender,
+        cid: None,
+        text: text.to_owned(),
+        kind: MessageKind::Text,
+    };
+    let (ann_room, bob_room) = (RoomName::support(ann), RoomName::support(bob));
+    let lobby = RoomName::parse("lobby").unwrap();
+    let all = ListFilter {
+        status: None,
+        assignee: AssigneeFilter::Any,
+        q: None,
+        limit: 10,
+    };
+    let statuses = |db: &mut chat_server::db::DbConn| -> Vec<(String, ConversationStatus)> {
+        conversations::list(db, Viewer::Staff(staff), &all)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.room.to_string(), c.status))
+            .collect()
+    };
+
+    // A large batch: two conversations begin, a public room costs nothing.
+    let batch = [
+        message(&ann_room, ann, "hello"),
+        message(&lobby, bob, "hi all"),
+        message(&bob_room, bob, "help"),
+        message(&ann_room, staff, "hi ann"),
+    ];
+    let stored = store_batch_tracked(&mut db, &batch, Events::Off).unwrap();
+    let mut created = stored.conversations.created.clone();
+    created.sort();
+    assert_eq!(created, [ann_room.to_string(), bob_room.to_string()]);
+    assert!(stored.conversations.reopened.is_empty());
+    let mut listed = statuses(&mut db);
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        listed,
+        [
+            (ann_room.to_string(), ConversationStatus::Open),
+            (bob_room.to_string(), ConversationStatus::Open),
+        ]
+    );
+
+    for room in [&ann_room, &bob_room] {
+        conversations::set_status(&mut db, room, ConversationStatus::Resolved, 1).unwrap();
+    }
+    // The staff's reply leaves Ann's resolved; Bob's own message reopens his; both in one
+    // large batch, then Ann's in a small one.
+    let batch = [
+        message(&ann_room, staff, "anything else?"),
+        message(&bob_room, bob, "it broke again"),
+        message(&lobby, ann, "bye"),
+    ];
+    let stored = store_batch_tracked(&mut db, &batch, Events::Off).unwrap();
+    assert!(stored.conversations.created.is_empty());
+    assert_eq!(stored.conversations.reopened, [bob_room.to_string()]);
+    let stored =
+        store_batch_tracked(&mut db, &[message(&ann_room, ann, "thanks")], Events::Off).unwrap();
+    assert_eq!(stored.conversations.reopened, [ann_room.to_string()]);
+    let listed = statuses(&mut db);
+    assert_eq!(
+        listed,
+        [
+            (ann_room.to_string(), ConversationStatus::Open),
+            (bob_room.to_string(), ConversationStatus::Open),
+        ],
+        "newest activity first"
+    );
+    let one = conversations::get(&mut db, Viewer::Staff(staff), &ann_room)
+        .unwrap()
+        .unwrap();
+    assert_eq!((one.last_seq, one.unread), (4, 2), "unread: ann's two");
+    assert_eq!(one.last_message.unwrap().text, "thanks");
 }
