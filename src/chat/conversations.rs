@@ -71,24 +71,29 @@ impl ChatServer {
             viewer: Viewer::Team,
             room: room.clone(),
         };
+        let permit = self.history_load.permit();
         self.history
             .send(request)
             .into_actor(self)
-            .map(move |result, act, ctx| match split(result) {
-                Ok(Some(conversation)) => {
-                    let by = (change == ConversationChange::Reopened)
-                        .then(|| conversation.customer.info());
-                    act.tell_conversation(conversation, change, by.clone());
-                    if let Some(customer) = by {
-                        // Stored like any message; nobody waits for its answer.
-                        let _stored =
-                            act.record_event(customer, &room, REOPENED_EVENT.to_owned(), ctx);
+            .map(move |result, act, ctx| {
+                // Counted in flight until its answer is handled.
+                let _answered = permit;
+                match split(result) {
+                    Ok(Some(conversation)) => {
+                        let by = (change == ConversationChange::Reopened)
+                            .then(|| conversation.customer.info());
+                        act.tell_conversation(conversation, change, by.clone());
+                        if let Some(customer) = by {
+                            // Stored like any message; nobody waits for its answer.
+                            let _stored =
+                                act.record_event(customer, &room, REOPENED_EVENT.to_owned(), ctx);
+                        }
                     }
-                }
-                // Gone meanwhile (a guest's, merged): nothing to tell.
-                Ok(None) => {}
-                Err(e) => {
-                    storage_failure("reading a conversation", e);
+                    // Gone meanwhile (a guest's, merged): nothing to tell.
+                    Ok(None) => {}
+                    Err(e) => {
+                        storage_failure("reading a conversation", e);
+                    }
                 }
             })
             .spawn(ctx);
@@ -107,10 +112,12 @@ impl ChatServer {
         if candidates.is_empty() {
             return self.read_and_tell(room, ConversationChange::Created, ctx);
         }
+        let permit = self.history_load.permit();
         self.history
             .send(AvailableStaff { candidates })
             .into_actor(self)
             .map(move |result, act, ctx| {
+                let _answered = permit;
                 let pick = match split(result) {
                     Ok(eligible) => act.assignment.pick(&eligible),
                     Err(e) => {
@@ -134,25 +141,30 @@ impl ChatServer {
             room: room.clone(),
             assignee: Some(assignee),
         };
+        let permit = self.history_load.permit();
         self.history
             .send(request)
             .into_actor(self)
-            .map(move |result, act, ctx| match split(result) {
-                Ok(AssignAnswer::Done(conversation, _)) => {
-                    let assignee = conversation.assignee.clone();
-                    act.tell_conversation(*conversation, ConversationChange::Created, None);
-                    if let Some(assignee) = assignee {
-                        let event = assign_event(Some(&assignee));
-                        let _stored = act.record_event(assignee, &room, event, ctx);
+            .map(move |result, act, ctx| {
+                // Counted in flight until its answer is handled.
+                let _answered = permit;
+                match split(result) {
+                    Ok(AssignAnswer::Done(conversation, _)) => {
+                        let assignee = conversation.assignee.clone();
+                        act.tell_conversation(*conversation, ConversationChange::Created, None);
+                        if let Some(assignee) = assignee {
+                            let event = assign_event(Some(&assignee));
+                            let _stored = act.record_event(assignee, &room, event, ctx);
+                        }
                     }
-                }
-                // Deactivated meanwhile: the conversation stays unassigned.
-                Ok(AssignAnswer::NotStaff) => {
-                    act.read_and_tell(room, ConversationChange::Created, ctx)
-                }
-                Err(e) => {
-                    storage_failure("assigning a conversation", e);
-                    act.read_and_tell(room, ConversationChange::Created, ctx)
+                    // Deactivated meanwhile: the conversation stays unassigned.
+                    Ok(AssignAnswer::NotStaff) => {
+                        act.read_and_tell(room, ConversationChange::Created, ctx)
+                    }
+                    Err(e) => {
+                        storage_failure("assigning a conversation", e);
+                        act.read_and_tell(room, ConversationChange::Created, ctx)
+                    }
                 }
             })
             .spawn(ctx);
