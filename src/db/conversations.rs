@@ -3,19 +3,21 @@
 //! listed with filters as an index read of that table joined to the customer's account (never a
 //! scan of the messages), read one at a time, and changed by the staff (status, assignee).
 //!
-//! A conversation's extras (newest seq, newest visible message, read cursors, unread count)
-//! are a few reads by primary key or by the `(room, seq)` index per listed row.
+//! A list's extras (assignees, newest seqs, read cursors) are one query each for the whole
+//! list; the unread count and the newest visible message one read by the `(room, seq)` index
+//! each per listed row.
 
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::messages::{read_window, Window};
 use super::models::{StoredMessage, UserRow};
-use super::rooms;
-use super::schema::{conversations, room_members, users};
+use super::rooms as rooms_q;
+use super::schema::{conversations, room_members, rooms, users};
 use crate::domain::{ConversationStatus, Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::with_backend;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
+use std::collections::HashMap;
 
 diesel::define_sql_function! {
     /// SQL `lower()`: the filter `q` is case-insensitive on both backends.
@@ -139,14 +141,7 @@ pub fn list(
         }
         query.load(c)
     })?;
-    let assignees = assignees_of(conn, rows.iter().filter_map(|(r, _)| r.assignee_id))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (row, customer) in rows {
-        if let Some(conversation) = complete(conn, viewer, row, customer, &assignees)? {
-            out.push(conversation);
-        }
-    }
-    Ok(out)
+    complete(conn, viewer, rows)
 }
 
 /// One conversation, if it exists.
@@ -161,11 +156,7 @@ pub fn get(
         .select((ConversationRow::as_select(), UserRow::as_select()))
         .get_result(c)
         .optional())?;
-    let Some((row, customer)) = found else {
-        return Ok(None);
-    };
-    let assignees = assignees_of(conn, row.assignee_id)?;
-    complete(conn, viewer, row, customer, &assignees)
+    Ok(complete(conn, viewer, found.into_iter().collect())?.pop())
 }
 
 /// Sets the status; `NotFound` without such a conversation. Answers whether it changed.
@@ -294,55 +285,81 @@ fn assignees_of(
     Ok(rows.iter().map(UserRow::info).collect())
 }
 
-/// A listed row with its extras; `None` for a row whose room name is not a support room's.
+/// The listed rows with their extras, in order (rows whose name is not a support room's are
+/// left out). The assignees, the rooms' newest seqs and the read cursors are one query each
+/// for the whole list; the unread count and the newest visible message are one indexed read
+/// each per row.
 fn complete(
     conn: &mut DbConn,
     viewer: Viewer,
-    row: ConversationRow,
-    customer: UserRow,
-    assignees: &[UserInfo],
-) -> Result<Option<Conversation>, StorageError> {
-    let Ok(room) = RoomName::parse(&row.room) else {
-        return Ok(None);
-    };
-    let RoomKind::Support(_) = room.kind() else {
-        return Ok(None);
-    };
-    let name = room.as_str();
-    let customer_read_seq = rooms::read_cursor(conn, UserId(customer.id), name)?;
-    let staff_read_seq = staff_read_seq(conn, name)?;
-    let unread = match viewer {
-        Viewer::Staff(id) => rooms::unread_count(conn, id, name)?,
-        // No account has id 0: every message after the cursor counts.
-        Viewer::Team => rooms::unread_after(conn, UserId(0), name, staff_read_seq)?,
-    };
-    let (mut latest, _) = read_window(conn, name, Window::Latest, 1)?;
-    Ok(Some(Conversation {
-        last_seq: rooms::last_seq(conn, name)?,
-        last_message: latest.pop(),
-        unread,
-        customer_read_seq,
-        staff_read_seq,
-        status: ConversationStatus::parse(&row.status).unwrap_or(ConversationStatus::Open),
-        assignee: row
-            .assignee_id
-            .and_then(|id| assignees.iter().find(|a| a.id.0 == id).cloned()),
-        created_at: row.created_at,
-        last_activity: row.last_activity,
-        customer,
-        room,
-    }))
-}
-
-/// The furthest read cursor of a staff member in the room (0 when none has read it).
-fn staff_read_seq(conn: &mut DbConn, room: &str) -> Result<i64, StorageError> {
-    let seq: Option<i64> = with_backend!(conn, c => room_members::table
+    rows: Vec<(ConversationRow, UserRow)>,
+) -> Result<Vec<Conversation>, StorageError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = rows.iter().map(|(r, _)| r.room.as_str()).collect();
+    let assignees = assignees_of(conn, rows.iter().filter_map(|(r, _)| r.assignee_id))?;
+    let last_seqs: HashMap<String, i64> = with_backend!(conn, c => rooms::table
+        .filter(rooms::name.eq_any(&names))
+        .select((rooms::name, rooms::last_seq))
+        .load::<(String, i64)>(c))?
+    .into_iter()
+    .collect();
+    // Every member's cursor in these rooms, with the member's role: the customer's, the
+    // staff's furthest, and the viewer's.
+    let cursors: Vec<(String, i64, String, i64)> = with_backend!(conn, c => room_members::table
         .inner_join(users::table)
-        .filter(room_members::room.eq(room))
-        .filter(users::role.eq_any([Role::Admin.as_str(), Role::Agent.as_str()]))
-        .select(diesel::dsl::max(room_members::last_read_seq))
-        .get_result(c))?;
-    Ok(seq.unwrap_or(0))
+        .filter(room_members::room.eq_any(&names))
+        .filter(
+            users::role
+                .eq_any([Role::Admin.as_str(), Role::Agent.as_str()])
+                .or(room_members::user_id.eq_any(rows.iter().map(|(r, _)| r.customer_id).collect::<Vec<_>>())),
+        )
+        .select((room_members::room, users::id, users::role, room_members::last_read_seq))
+        .load(c))?;
+    let mut member_cursor: HashMap<(&str, i64), i64> = HashMap::with_capacity(cursors.len());
+    let mut staff_cursor: HashMap<&str, i64> = HashMap::new();
+    for (room, user, role, seq) in &cursors {
+        member_cursor.insert((room.as_str(), *user), *seq);
+        if Role::parse(role).is_some_and(Role::is_staff) {
+            let furthest = staff_cursor.entry(room.as_str()).or_default();
+            *furthest = (*furthest).max(*seq);
+        }
+    }
+    let cursor_of = |room: &str, user: i64| member_cursor.get(&(room, user)).copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, customer) in &rows {
+        let Ok(room) = RoomName::parse(&row.room) else {
+            continue;
+        };
+        let RoomKind::Support(_) = room.kind() else {
+            continue;
+        };
+        let name = room.as_str();
+        let staff_read_seq = staff_cursor.get(name).copied().unwrap_or(0);
+        let unread = match viewer {
+            Viewer::Staff(id) => rooms_q::unread_after(conn, id, name, cursor_of(name, id.0))?,
+            // No account has id 0: every message after the cursor counts.
+            Viewer::Team => rooms_q::unread_after(conn, UserId(0), name, staff_read_seq)?,
+        };
+        let (mut latest, _) = read_window(conn, name, Window::Latest, 1)?;
+        out.push(Conversation {
+            last_seq: last_seqs.get(name).copied().unwrap_or(0),
+            last_message: latest.pop(),
+            unread,
+            customer_read_seq: cursor_of(name, customer.id),
+            staff_read_seq,
+            status: ConversationStatus::parse(&row.status).unwrap_or(ConversationStatus::Open),
+            assignee: row
+                .assignee_id
+                .and_then(|id| assignees.iter().find(|a| a.id.0 == id).cloned()),
+            created_at: row.created_at,
+            last_activity: row.last_activity,
+            customer: customer.clone(),
+            room,
+        });
+    }
+    Ok(out)
 }
 
 /// `%q%`, lower-cased, with LIKE's wildcards in `q` matched literally (escaped by `\`).
