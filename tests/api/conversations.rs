@@ -17,6 +17,7 @@ on_both_backends!(
     the_staff_see_who_else_has_a_conversation_open,
     customers_and_strangers_cannot_reach_the_conversations,
     a_batch_keeps_its_support_conversations_rows_on_either_way_of_storing,
+    a_message_from_the_store_reopens_a_resolved_conversation,
 );
 
 /// Runs a statement on the test's database, as an operator would (the team's endpoints are
@@ -662,4 +663,41 @@ async fn a_batch_keeps_its_support_conversations_rows_on_either_way_of_storing(b
         .unwrap();
     assert_eq!((one.last_seq, one.unread), (4, 2), "unread: ann's two");
     assert_eq!(one.last_message.unwrap().text, "thanks");
+}
+
+async fn a_message_from_the_store_reopens_a_resolved_conversation(backend: Backend) {
+    let (app, data) = spawn_app(backend).await;
+    let key = app.api_key("shop").await;
+    let (staff, _) = app.staff().await;
+    let (_, ann_id, room, mut ann) = app.guest_in_support("Ann").await;
+    ann.say(&room, "where is my parcel?", "a1").await;
+    run_sql(
+        &data,
+        &format!("UPDATE users SET external_id = 'cust-9' WHERE id = {ann_id}"),
+    );
+    let (code, _) = app
+        .post_as(
+            &staff,
+            &format!("/api/admin/conversations/{room}/status"),
+            json!({"status": "resolved"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let mut console = app.connect(&staff).await;
+
+    let (code, stored) = app
+        .post_as(
+            &key,
+            "/api/server/conversations/cust-9/messages",
+            json!({"text": "Your parcel ships today"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{stored}");
+    // In the transaction of the message: open by the time the store has its answer.
+    let list = listed(&app, &staff, "").await;
+    assert_eq!(list[0]["status"], "open");
+    assert_eq!(list[0]["external_id"], "cust-9");
+    let reopened = update_of(&mut console, &room).await;
+    assert_eq!(reopened["change"], "reopened");
+    assert_eq!(reopened["by"]["id"], ann_id, "on the customer's behalf");
 }
