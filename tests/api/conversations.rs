@@ -1,9 +1,10 @@
 //! The support desk's conversations (issue 15): a customer's first message opens one, the staff
 //! set its status and assignee, a customer writing into a resolved one reopens it, every change
-//! is an `event` in the staff's notes thread and a `conversation_updated` frame, new ones can be
-//! assigned round robin, and the staff see who else has a conversation open.
+//! is an `event` in the staff's notes thread and a `conversation_updated` frame. The live side
+//! (auto-assignment, viewers, the writer's part) is in `conversations_live.rs`, which shares
+//! the helpers of this file.
 
-use crate::helpers::{call, spawn_app, spawn_app_with, Backend, TestApp, TestData, WsClient};
+use crate::helpers::{call, spawn_app, Backend, TestApp, TestData, WsClient};
 use crate::on_both_backends;
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use serde_json::{json, Value};
@@ -13,16 +14,12 @@ on_both_backends!(
     a_customer_writing_into_a_resolved_conversation_reopens_it_and_the_staff_hear_it,
     assigning_and_unassigning_are_recorded_in_the_staffs_notes_thread,
     the_list_filters_by_status_assignee_and_customer,
-    new_conversations_go_round_robin_to_connected_online_staff,
-    the_staff_see_who_else_has_a_conversation_open,
     customers_and_strangers_cannot_reach_the_conversations,
-    a_batch_keeps_its_support_conversations_rows_on_either_way_of_storing,
-    a_message_from_the_store_reopens_a_resolved_conversation,
 );
 
 /// Runs a statement on the test's database, as an operator would (the team's endpoints are
 /// another engineer's part of the issue).
-fn run_sql(data: &TestData, sql: &str) {
+pub(crate) fn run_sql(data: &TestData, sql: &str) {
     if data.database_url.starts_with("postgres") {
         let mut conn = PgConnection::establish(&data.database_url).expect("connect");
         diesel::sql_query(sql).execute(&mut conn).expect(sql);
@@ -33,7 +30,7 @@ fn run_sql(data: &TestData, sql: &str) {
 }
 
 /// A registered account made an agent: (token, id).
-async fn agent(app: &TestApp, data: &TestData, name: &str) -> (String, i64) {
+pub(crate) async fn agent(app: &TestApp, data: &TestData, name: &str) -> (String, i64) {
     let (token, id) = app.register(name).await;
     run_sql(
         data,
@@ -43,7 +40,7 @@ async fn agent(app: &TestApp, data: &TestData, name: &str) -> (String, i64) {
 }
 
 /// The next frame of type `kind`, passing over any other.
-async fn next_of(ws: &mut WsClient, kind: &str) -> Value {
+pub(crate) async fn next_of(ws: &mut WsClient, kind: &str) -> Value {
     loop {
         let frame = ws.recv().await;
         if frame["type"] == kind {
@@ -53,7 +50,7 @@ async fn next_of(ws: &mut WsClient, kind: &str) -> Value {
 }
 
 /// The next `conversation_updated` about `room`.
-async fn update_of(ws: &mut WsClient, room: &str) -> Value {
+pub(crate) async fn update_of(ws: &mut WsClient, room: &str) -> Value {
     loop {
         let frame = next_of(ws, "conversation_updated").await;
         if frame["conversation"]["room"] == room {
@@ -63,7 +60,7 @@ async fn update_of(ws: &mut WsClient, room: &str) -> Value {
 }
 
 /// The next `conversation_viewers` about `room`, as the viewers' names.
-async fn viewers_of(ws: &mut WsClient, room: &str) -> Vec<String> {
+pub(crate) async fn viewers_of(ws: &mut WsClient, room: &str) -> Vec<String> {
     loop {
         let frame = next_of(ws, "conversation_viewers").await;
         if frame["room"] == room {
@@ -72,7 +69,7 @@ async fn viewers_of(ws: &mut WsClient, room: &str) -> Vec<String> {
     }
 }
 
-fn names(users: &Value) -> Vec<String> {
+pub(crate) fn names(users: &Value) -> Vec<String> {
     users
         .as_array()
         .expect("a list")
@@ -82,7 +79,7 @@ fn names(users: &Value) -> Vec<String> {
 }
 
 /// The conversations `token` lists with this query string.
-async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let (status, body) = app
         .get(&format!("/api/admin/conversations{query}"), Some(token))
         .await;
@@ -90,14 +87,18 @@ async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     body["conversations"].as_array().expect("a list").clone()
 }
 
-fn rooms(list: &[Value]) -> Vec<String> {
+pub(crate) fn rooms(list: &[Value]) -> Vec<String> {
     list.iter()
         .map(|c| c["room"].as_str().expect("a room").to_owned())
         .collect()
 }
 
 /// The messages of `notes:<id>` as (kind, from, text).
-async fn notes(app: &TestApp, token: &str, notes_room: &str) -> Vec<(String, String, String)> {
+pub(crate) async fn notes(
+    app: &TestApp,
+    token: &str,
+    notes_room: &str,
+) -> Vec<(String, String, String)> {
     let (status, page) = app
         .get(&format!("/api/rooms/{notes_room}/messages"), Some(token))
         .await;
@@ -116,7 +117,7 @@ async fn notes(app: &TestApp, token: &str, notes_room: &str) -> Vec<(String, Str
         .collect()
 }
 
-fn event(from: &str, text: &str) -> (String, String, String) {
+pub(crate) fn event(from: &str, text: &str) -> (String, String, String) {
     ("event".into(), from.into(), text.into())
 }
 
@@ -427,100 +428,6 @@ async fn the_list_filters_by_status_assignee_and_customer(backend: Backend) {
     }
 }
 
-async fn new_conversations_go_round_robin_to_connected_online_staff(backend: Backend) {
-    let (app, data) = spawn_app_with(backend, |s| s.auto_assign = true).await;
-    let (staff, _) = app.staff().await;
-
-    // Nobody on the staff connected: the first conversation stays unassigned.
-    let (_, _, first, mut ws) = app.guest_in_support("Early").await;
-    ws.say(&first, "anyone?", "e1").await;
-
-    let (a1_token, a1) = agent(&app, &data, "alice").await;
-    let (a2_token, a2) = agent(&app, &data, "arthur").await;
-    let (busy_token, busy) = agent(&app, &data, "bianca").await;
-    let (_, away) = agent(&app, &data, "dora").await;
-    run_sql(
-        &data,
-        &format!("UPDATE users SET availability = 'busy' WHERE id = {busy}"),
-    );
-    let mut alice = app.connect(&a1_token).await;
-    let _arthur = app.connect(&a2_token).await;
-    let _bianca = app.connect(&busy_token).await;
-    // dora is online by her availability, but has no connection open.
-
-    assert_eq!(listed(&app, &staff, "").await[0]["assignee"], Value::Null);
-
-    let mut assignees = Vec::new();
-    for i in 0..4 {
-        let (_, id, room, mut ws) = app.guest_in_support(&format!("Guest {i}")).await;
-        // Alice keeps the notes thread open, where the assignment is recorded.
-        let notes_room = format!("notes:{id}");
-        alice
-            .send(json!({"type": "join", "room": notes_room}))
-            .await;
-        next_of(&mut alice, "joined").await;
-        ws.say(&room, "hello", "g1").await;
-        let update = update_of(&mut alice, &room).await;
-        assert_eq!(update["change"], "created");
-        let assignee = &update["conversation"]["assignee"];
-        assignees.push(assignee["id"].as_i64().expect("assigned"));
-        let event = next_of(&mut alice, "message").await;
-        assert_eq!(event["room"], notes_room.as_str());
-        assert_eq!(event["kind"], "event");
-        assert_eq!(event["from"], *assignee, "from the assignee");
-        assert_eq!(
-            event["text"],
-            format!(
-                "assigned the conversation to {}",
-                assignee["username"].as_str().unwrap()
-            )
-        );
-    }
-    assert_eq!(assignees, [a1, a2, a1, a2]);
-    assert!(!assignees.contains(&busy) && !assignees.contains(&away));
-    assert_eq!(
-        listed(&app, &staff, &format!("?assignee={a2}")).await.len(),
-        2
-    );
-}
-
-async fn the_staff_see_who_else_has_a_conversation_open(backend: Backend) {
-    let (app, data) = spawn_app(backend).await;
-    let (a1_token, a1) = agent(&app, &data, "alice").await;
-    let (a2_token, a2) = agent(&app, &data, "arthur").await;
-    let (_, _, room, mut ann) = app.guest_in_support("Ann").await;
-    ann.say(&room, "hi", "a1").await;
-    let mut alice = app.connect(&a1_token).await;
-    let mut arthur = app.connect(&a2_token).await;
-
-    alice.send(json!({"type": "join", "room": room})).await;
-    assert_eq!(viewers_of(&mut alice, &room).await, ["alice"]);
-    assert_eq!(viewers_of(&mut arthur, &room).await, ["alice"]);
-
-    arthur.send(json!({"type": "join", "room": room})).await;
-    assert_eq!(viewers_of(&mut alice, &room).await, ["alice", "arthur"]);
-    let frame = next_of(&mut arthur, "conversation_viewers").await;
-    let ids: Vec<i64> = frame["viewers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [a1, a2], "sorted by id");
-    assert_eq!(frame["viewers"][1]["role"], "agent");
-
-    // A second tab of arthur's changes nothing; his leaving does.
-    let mut arthur_tab = app.connect(&a2_token).await;
-    arthur_tab.send(json!({"type": "join", "room": room})).await;
-    next_of(&mut arthur_tab, "joined").await;
-    arthur_tab.close().await;
-    arthur.close().await;
-    assert_eq!(viewers_of(&mut alice, &room).await, ["alice"]);
-
-    alice.send(json!({"type": "leave", "room": room})).await;
-    assert!(viewers_of(&mut alice, &room).await.is_empty());
-}
-
 async fn customers_and_strangers_cannot_reach_the_conversations(backend: Backend) {
     let (app, _data) = spawn_app(backend).await;
     let (_, _, room, mut ann) = app.guest_in_support("Ann").await;
@@ -567,137 +474,4 @@ async fn customers_and_strangers_cannot_reach_the_conversations(backend: Backend
     }
     let (staff, _) = app.staff().await;
     assert_eq!(listed(&app, &staff, "").await[0]["status"], "open");
-}
-
-/// Straight through `db::messages::store_batch_tracked`, as the message writer calls it: on
-/// PostgreSQL a batch of three messages or more takes the array statements
-/// (`db::store_pg_arrays`), a smaller one the prepared statements; SQLite always the latter.
-async fn a_batch_keeps_its_support_conversations_rows_on_either_way_of_storing(backend: Backend) {
-    use chat_server::db::conversations::{self, AssigneeFilter, ListFilter, Viewer};
-    use chat_server::db::messages::{store_batch_tracked, Events, NewMessage};
-    use chat_server::db::{open_pool, users, DbTarget, SqliteSync};
-    use chat_server::domain::{ConversationStatus, MessageKind, Role, RoomName, UserId};
-
-    let data = TestData::new(&backend);
-    let pool = open_pool(&DbTarget::from_url(&data.database_url), 1, SqliteSync::Full).unwrap();
-    let mut db = pool.get().unwrap();
-    let mut account =
-        |name, role| UserId(users::insert_user(&mut db, name, role, None).unwrap().id);
-    let (ann, bob, staff) = (
-        account("ann", Role::Guest),
-        account("bob", Role::Guest),
-        account("sam", Role::Admin),
-    );
-    let message = |room: &RoomName, sender: UserId, text: &str| NewMessage {
-        room: room.to_string(),
-        sender,
-        cid: None,
-        text: text.to_owned(),
-        kind: MessageKind::Text,
-    };
-    let (ann_room, bob_room) = (RoomName::support(ann), RoomName::support(bob));
-    let lobby = RoomName::parse("lobby").unwrap();
-    let all = ListFilter {
-        status: None,
-        assignee: AssigneeFilter::Any,
-        q: None,
-        limit: 10,
-    };
-    let statuses = |db: &mut chat_server::db::DbConn| -> Vec<(String, ConversationStatus)> {
-        conversations::list(db, Viewer::Staff(staff), &all)
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.room.to_string(), c.status))
-            .collect()
-    };
-
-    // A large batch: two conversations begin, a public room costs nothing.
-    let batch = [
-        message(&ann_room, ann, "hello"),
-        message(&lobby, bob, "hi all"),
-        message(&bob_room, bob, "help"),
-        message(&ann_room, staff, "hi ann"),
-    ];
-    let stored = store_batch_tracked(&mut db, &batch, Events::Off).unwrap();
-    let mut created = stored.conversations.created.clone();
-    created.sort();
-    assert_eq!(created, [ann_room.to_string(), bob_room.to_string()]);
-    assert!(stored.conversations.reopened.is_empty());
-    let mut listed = statuses(&mut db);
-    listed.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        listed,
-        [
-            (ann_room.to_string(), ConversationStatus::Open),
-            (bob_room.to_string(), ConversationStatus::Open),
-        ]
-    );
-
-    for room in [&ann_room, &bob_room] {
-        conversations::set_status(&mut db, room, ConversationStatus::Resolved, 1).unwrap();
-    }
-    // The staff's reply leaves Ann's resolved; Bob's own message reopens his; both in one
-    // large batch, then Ann's in a small one.
-    let batch = [
-        message(&ann_room, staff, "anything else?"),
-        message(&bob_room, bob, "it broke again"),
-        message(&lobby, ann, "bye"),
-    ];
-    let stored = store_batch_tracked(&mut db, &batch, Events::Off).unwrap();
-    assert!(stored.conversations.created.is_empty());
-    assert_eq!(stored.conversations.reopened, [bob_room.to_string()]);
-    let stored =
-        store_batch_tracked(&mut db, &[message(&ann_room, ann, "thanks")], Events::Off).unwrap();
-    assert_eq!(stored.conversations.reopened, [ann_room.to_string()]);
-    let listed = statuses(&mut db);
-    assert_eq!(
-        listed,
-        [
-            (ann_room.to_string(), ConversationStatus::Open),
-            (bob_room.to_string(), ConversationStatus::Open),
-        ],
-        "newest activity first"
-    );
-    let one = conversations::get(&mut db, Viewer::Staff(staff), &ann_room)
-        .unwrap()
-        .unwrap();
-    assert_eq!((one.last_seq, one.unread), (4, 2), "unread: ann's two");
-    assert_eq!(one.last_message.unwrap().text, "thanks");
-}
-
-async fn a_message_from_the_store_reopens_a_resolved_conversation(backend: Backend) {
-    let (app, data) = spawn_app(backend).await;
-    let key = app.api_key("shop").await;
-    let (staff, _) = app.staff().await;
-    let (_, ann_id, room, mut ann) = app.guest_in_support("Ann").await;
-    ann.say(&room, "where is my parcel?", "a1").await;
-    run_sql(
-        &data,
-        &format!("UPDATE users SET external_id = 'cust-9' WHERE id = {ann_id}"),
-    );
-    let (code, _) = app
-        .post_as(
-            &staff,
-            &format!("/api/admin/conversations/{room}/status"),
-            json!({"status": "resolved"}),
-        )
-        .await;
-    assert_eq!(code, 200);
-    let mut console = app.connect(&staff).await;
-
-    let (code, stored) = app
-        .post_as(
-            &key,
-            "/api/server/conversations/cust-9/messages",
-            json!({"text": "Your parcel ships today"}),
-        )
-        .await;
-    assert_eq!(code, 201, "{stored}");
-    // In the transaction of the message: open by the time the store has its answer.
-    let list = listed(&app, &staff, "").await;
-    assert_eq!(list[0]["status"], "open");
-    assert_eq!(list[0]["external_id"], "cust-9");
-    let reopened = update_of(&mut console, &room).await;
-    assert_eq!(reopened["change"], "reopened");
-    assert_eq!(reopened["by"]["id"], ann_id, "on the customer's behalf");
 }

@@ -10,6 +10,7 @@ mod admin;
 mod architecture;
 mod bad_input;
 mod conversations;
+mod conversations_live;
 mod durability;
 mod edge;
 mod guest_merge;
