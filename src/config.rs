@@ -290,6 +290,12 @@ pub struct Settings {
     #[arg(long, env = "CHAT_WEBHOOK_RETRY_MAX", default_value = "5m", value_parser = duration)]
     pub webhook_retry_max: Duration,
 
+    /// Assign each new support conversation (its first message) round robin to a staff member
+    /// with an open connection whose availability is `online` (busy, offline or unconnected
+    /// staff are skipped); with nobody online it stays unassigned.
+    #[arg(long, env = "CHAT_AUTO_ASSIGN", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub auto_assign: bool,
+
     /// The secret the store shares with this server to vouch for its signed-in customers (at
     /// least 32 bytes): POST /api/auth/identify accepts a customer whose `hash` is
     /// hex(HMAC-SHA256(secret, external_id)). Unset: identify answers 403.

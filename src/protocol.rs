@@ -9,6 +9,9 @@ use crate::error::ErrorCode;
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 
+pub mod conversation;
+pub use conversation::{ConversationChange, WireConversation};
+
 /// A frame from the client, as parsed (field values are checked afterwards by the session).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -367,12 +370,29 @@ pub enum ServerFrame {
         /// The customer's conversation, which holds its messages now.
         into: String,
     },
-    /// To every staff connection: a member of the team changed (created, a new role,
-    /// deactivated or active again, a new availability, their first connection opened or
-    /// their last one closed).
+    /// To every staff connection: a member of the team changed through the team API (created,
+    /// a new role, deactivated or active again, a new availability).
     StaffUpdated {
         /// The member as they are now.
         member: StaffMember,
+    },
+    /// To every staff connection: a support conversation was created, reopened, or had its
+    /// status or assignee changed (the change is also an `event` message in `notes:<id>`).
+    ConversationUpdated {
+        /// The conversation as it is now.
+        conversation: WireConversation,
+        /// What happened.
+        change: ConversationChange,
+        /// The staff member who did it, the customer for a reopen; null for a creation.
+        by: Option<UserInfo>,
+    },
+    /// To every staff connection: who on the staff has a support conversation open now
+    /// (joined `room`), distinct users by id; sent whenever that changes.
+    ConversationViewers {
+        /// `support:<id>`.
+        room: String,
+        /// The staff members viewing it, sorted by id.
+        viewers: Vec<UserInfo>,
     },
     /// Something the client sent was refused.
     Error {

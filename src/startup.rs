@@ -124,6 +124,7 @@ impl Application {
                 checkpoint_every: target.checkpoint_every(),
                 max_queued: settings.max_queued_messages.max(1),
                 stall_after: settings.store_stall_timeout,
+                auto_assign: settings.auto_assign,
                 ..ChatConfig::default()
             },
         )

@@ -4,41 +4,30 @@
 use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
-use crate::chat::messages::{
-    AccountChanged, Announce, GetLiveStats, ListOnline, MessageDeleted, StoredRef,
-};
+use crate::chat::messages::{AccountChanged, Announce, GetLiveStats, MessageDeleted, StoredRef};
 use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::{CountTotals, DeleteMessage, GetUser, ListConversations, SetBanned};
-use crate::protocol::WireMessage;
+use crate::history::messages::{CountTotals, DeleteMessage, GetUser, SetBanned};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-
-/// Most conversations the list returns.
-const MAX_CONVERSATIONS: i64 = 500;
+use serde::Deserialize;
 
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(
-        "/api/admin/conversations",
-        web::get(),
-        conversations,
-    ))
-    .service(resource("/api/admin/stats", web::get(), stats))
-    .service(resource(
-        "/api/admin/messages/{id}",
-        web::delete(),
-        delete_message,
-    ))
-    .service(resource("/api/admin/users/{id}/ban", web::post(), ban))
-    .service(resource("/api/admin/users/{id}/unban", web::post(), unban))
-    .service(resource(
-        "/api/admin/rooms/{room}/announcements",
-        web::post(),
-        announce,
-    ));
+    cfg.service(resource("/api/admin/stats", web::get(), stats))
+        .service(resource(
+            "/api/admin/messages/{id}",
+            web::delete(),
+            delete_message,
+        ))
+        .service(resource("/api/admin/users/{id}/ban", web::post(), ban))
+        .service(resource("/api/admin/users/{id}/unban", web::post(), unban))
+        .service(resource(
+            "/api/admin/rooms/{room}/announcements",
+            web::post(),
+            announce,
+        ));
 }
 
 /// The caller, if they are staff now (checked on the stored account).
@@ -59,55 +48,6 @@ pub(crate) async fn admin_only(state: &AppState, caller: &UserInfo) -> Result<Us
     } else {
         Err(AppError::forbidden("admins only"))
     }
-}
-
-/// One conversation of the list.
-#[derive(Serialize)]
-struct ConversationView {
-    room: String,
-    customer: UserInfo,
-    banned: bool,
-    online: bool,
-    unread: i64,
-    last_seq: i64,
-    last_message: Option<WireMessage>,
-    last_activity: i64,
-    /// The address the customer wants to be answered by (null when not given).
-    email: Option<String>,
-    /// The store's id for an identified customer (null for others).
-    external_id: Option<String>,
-}
-
-async fn conversations(
-    state: web::Data<AppState>,
-    AuthUser(caller): AuthUser,
-) -> Result<HttpResponse, AppError> {
-    let admin = staff(&state, &caller).await?;
-    let list = state
-        .history
-        .send(ListConversations {
-            admin: admin.id,
-            limit: MAX_CONVERSATIONS,
-        })
-        .await??;
-    let users = list.iter().map(|c| UserId(c.customer.id)).collect();
-    let online = state.chat.send(ListOnline { users }).await?;
-    let conversations: Vec<ConversationView> = list
-        .into_iter()
-        .map(|c| ConversationView {
-            room: c.room.to_string(),
-            online: online.contains(&UserId(c.customer.id)),
-            banned: c.customer.banned,
-            customer: c.customer.info(),
-            email: c.customer.email,
-            external_id: c.customer.external_id,
-            unread: c.unread,
-            last_seq: c.last_seq,
-            last_message: c.last_message.map(WireMessage::from),
-            last_activity: c.last_activity,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "conversations": conversations })))
 }
 
 async fn stats(

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod caller;
 pub mod canned;
+pub mod conversations;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(path_error))
     .configure(auth::configure)
     .configure(admin::configure)
+    .configure(conversations::configure)
     .configure(rooms::configure)
     .configure(health::configure)
     .configure(metrics::configure)

@@ -118,6 +118,7 @@ impl ChatServer {
                             snapshot,
                         }));
                         act.send_to(session, joined);
+                        act.viewer_entered(session, &room);
                         for message in parked {
                             act.enqueue(message, ctx);
                         }

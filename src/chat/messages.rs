@@ -455,3 +455,20 @@ mod tests {
         );
     }
 }
+
+/// Conversations API → chat server: a staff member changed a support conversation (its status,
+/// its assignee). Every staff connection gets `conversation_updated`, and the change is stored
+/// as an `event` message from them in the conversation's notes thread; answers once that is
+/// stored.
+#[derive(Message)]
+#[rtype(result = "Result<StoredRef, AppError>")]
+pub struct ConversationChanged {
+    /// The conversation as it is now.
+    pub conversation: crate::protocol::WireConversation,
+    /// What changed.
+    pub change: crate::protocol::ConversationChange,
+    /// The staff member who changed it.
+    pub by: UserInfo,
+    /// The event's text, e.g. "set the status to resolved".
+    pub event: String,
+}

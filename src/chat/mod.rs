@@ -27,6 +27,8 @@
 //!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
+pub mod assignment;
+pub mod conversations;
 pub mod desk;
 pub mod fanout;
 pub mod gauges;
@@ -49,5 +51,6 @@ mod store_api;
 mod storing;
 pub mod support_status;
 pub mod team;
+pub mod viewers;
 
 pub use server::{ChatConfig, ChatServer};

@@ -57,6 +57,9 @@ pub struct ChatConfig {
     /// A commit that has not come back after this long means the database is stalled: what
     /// waits behind it, and what arrives, is refused with `unavailable` until it answers.
     pub stall_after: Duration,
+    /// `--auto-assign`: a new support conversation goes round robin to a connected staff
+    /// member whose availability is `online`.
+    pub auto_assign: bool,
 }
 
 impl Default for ChatConfig {
@@ -73,6 +76,7 @@ impl Default for ChatConfig {
             checkpoint_every: None,
             max_queued: 20_000,
             stall_after: Duration::from_secs(5),
+            auto_assign: false,
         }
     }
 }
@@ -127,6 +131,10 @@ pub struct ChatServer {
     pub(super) merges: super::merging::MergeQueue,
     /// What each connection was told of its user's notifications (`store_api.rs`).
     pub(super) notification_cursors: NotificationCursors,
+    /// Who on the staff has each support conversation open (`conversations.rs`).
+    pub(super) viewers: super::viewers::Viewers,
+    /// Whose turn it is to get a new conversation with `--auto-assign`.
+    pub(super) assignment: super::assignment::RoundRobin,
 }
 
 impl ChatServer {
@@ -163,6 +171,8 @@ impl ChatServer {
             acked_arrivals: Vec::new(),
             merges: Default::default(),
             notification_cursors: NotificationCursors::default(),
+            viewers: Default::default(),
+            assignment: Default::default(),
         }
     }
 
@@ -289,6 +299,7 @@ impl ChatServer {
     /// The live room's side of leaving: typing off and presence, as [`LiveRooms::leave`] says.
     fn leave_live_room(&mut self, session: SessionId, user: &UserInfo, room: &RoomName) {
         let departure = self.rooms.leave(room, session, user.id);
+        self.viewer_left(session, room, user.id);
         if departure.stopped_typing {
             let frame = ServerFrame::Typing {
                 room: room.to_string(),

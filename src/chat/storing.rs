@@ -80,15 +80,17 @@ impl ChatServer {
             .into_actor(self)
             .map(move |result, act, ctx| {
                 match split(result) {
-                    Ok(outcomes) if outcomes.len() == pending.len() => {
+                    Ok(stored) if stored.outcomes.len() == pending.len() => {
                         act.storage_answered(Ok(()));
-                        act.deliver_stored(pending, outcomes)
+                        act.deliver_stored(pending, stored.outcomes);
+                        // After the messages: the staff hear of the conversations they made.
+                        act.conversations_changed(stored.conversations, ctx);
                     }
                     other => {
                         let count = pending.len();
                         act.storage_answered(Err(match other {
-                            Ok(outcomes) => {
-                                format!("{} outcomes for {count} messages", outcomes.len())
+                            Ok(stored) => {
+                                format!("{} outcomes for {count} messages", stored.outcomes.len())
                             }
                             Err(Ok(e)) => e.to_string(),
                             Err(Err(e)) => format!("message writer: {e}"),

@@ -6,7 +6,6 @@
 
 use super::accounts::account_of;
 use super::desk::{member, staff_state_of};
-use super::messages::SessionId;
 use super::server::ChatServer;
 use crate::db::models::UserRow;
 use crate::domain::UserId;
@@ -40,11 +39,13 @@ impl Handler<StaffChanged> for ChatServer {
         self.apply_account(user, ticket, account_of(Some(&row)));
         let news = self.registry.take_staff_news();
         for other in news.into_iter().filter(|m| m.id != user) {
-            self.tell_staff(other);
+            self.tell_staff(ServerFrame::StaffUpdated { member: other });
         }
         let state = staff_state_of(Some(&row)).unwrap_or_default();
         let shown = member(&row.info(), state, self.registry.is_online(user));
-        self.tell_staff(shown.clone());
+        self.tell_staff(ServerFrame::StaffUpdated {
+            member: shown.clone(),
+        });
         self.reread_account(user, ctx);
         MessageResult(shown)
     }
@@ -54,21 +55,7 @@ impl ChatServer {
     /// Tells every staff connection of the members whose face changed (the registry's news).
     pub(super) fn tell_staff_news(&mut self) {
         for member in self.registry.take_staff_news() {
-            self.tell_staff(member);
-        }
-    }
-
-    /// One `staff_updated` frame, encoded once, to every staff connection.
-    fn tell_staff(&mut self, member: StaffMember) {
-        self.tell_staff_but(member, None);
-    }
-
-    fn tell_staff_but(&mut self, member: StaffMember, skip: Option<SessionId>) {
-        let text = ServerFrame::StaffUpdated { member }.encode();
-        let staff = self.registry.staff().filter(|s| Some(*s) != skip);
-        let staff: Vec<SessionId> = staff.collect();
-        for session in staff {
-            self.send_frame(session, text.clone());
+            self.tell_staff(ServerFrame::StaffUpdated { member });
         }
     }
 }

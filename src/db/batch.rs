@@ -99,3 +99,30 @@ impl Events {
         self == Events::Webhooks && room.starts_with(crate::domain::SUPPORT_PREFIX)
     }
 }
+
+/// The support conversations a batch changed besides their messages (`db::store_conversations`),
+/// for the chat server to tell the staff and record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationChanges {
+    /// Conversations whose first message the batch holds (`support:<id>`).
+    pub created: Vec<String>,
+    /// Resolved conversations the customer (or the store) wrote into again: open now.
+    pub reopened: Vec<String>,
+}
+
+impl ConversationChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.reopened.is_empty()
+    }
+}
+
+/// What storing a batch did: one outcome per message, in order, and the conversations it
+/// created or reopened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// One per message of the batch.
+    pub outcomes: Vec<StoreOutcome>,
+    /// Its support conversations' changes.
+    pub conversations: ConversationChanges,
+}

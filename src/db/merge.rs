@@ -12,6 +12,7 @@ use super::models::StoredMessage;
 use super::models::UserRow;
 use super::rooms::{add_member, ensure_room, read_cursor, reserve_seqs};
 use super::schema::{messages, notifications, room_members, rooms, users};
+use super::store_conversations::merge_rows;
 use super::users::find_by_id;
 use super::webhooks::enqueue_merge_events;
 use crate::domain::{Role, RoomName, UserId};
@@ -63,6 +64,8 @@ pub struct MergedConversation {
 ///   guest's notifications become the customer's.
 /// - With webhooks on, the moved messages are announced in the customer's conversation
 ///   ([`enqueue_merge_events`]), and the guest conversation's pending events are dropped.
+/// - The guest's `conversations` row is deleted; the customer's is made (with the guest's
+///   status, assignee and start) or brought up to date.
 /// - The guest's account is deleted, or banned when something still refers to it.
 ///
 /// Rooms are locked in byte order of their names, the order every writer locks them in, so two
@@ -156,6 +159,9 @@ fn merge_in_transaction(
         carry_account(conn, &guest_row, customer)?;
         let fate = finish_guest(conn, guest, customer)?;
         let (moved, _) = read_window(conn, into.as_str(), Window::After(before), count.max(1))?;
+        let span = moved.first().zip(moved.last()).map(|(a, b)| (a.ts, b.ts));
+        let now = crate::domain::now_millis();
+        merge_rows(conn, from.as_str(), into.as_str(), customer.0, span, now)?;
         if events.for_room(into.as_str()) {
             let ids: Vec<i64> = moved.iter().map(|m| m.id).collect();
             let now = crate::domain::now_millis();

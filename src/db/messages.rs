@@ -1,7 +1,7 @@
 //! Message queries: the one interface for storing a batch (it picks the way that suits the
 //! database), and the reads behind `joined`, `history` and recovery.
 
-pub use super::batch::{Events, NewMessage, StoreOutcome};
+pub use super::batch::{ConversationChanges, Events, NewMessage, StoreOutcome, StoredBatch};
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::models::StoredMessage;
@@ -37,6 +37,17 @@ pub fn store_batch_with(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<Vec<StoreOutcome>, StorageError> {
+    store_batch_tracked(conn, batch, events).map(|stored| stored.outcomes)
+}
+
+/// [`store_batch_with`], answering also which support conversations the batch created or
+/// reopened (their `conversations` rows are kept in the same transaction,
+/// `db::store_conversations`): what the message writer tells the chat server.
+pub fn store_batch_tracked(
+    conn: &mut DbConn,
+    batch: &[NewMessage],
+    events: Events,
+) -> Result<StoredBatch, StorageError> {
     let first = store_once(conn, batch, events);
     let Err(StorageError::RoomsClosed(mut closed)) = first else {
         return first;
@@ -49,8 +60,8 @@ pub fn store_batch_with(
             .filter(|&i| !closed.contains(&batch[i].room))
             .collect();
         let rest: Vec<NewMessage> = kept.iter().map(|&i| batch[i].clone()).collect();
-        let outcomes = if rest.is_empty() {
-            Vec::new()
+        let stored = if rest.is_empty() {
+            StoredBatch::default()
         } else {
             match store_once(conn, &rest, events) {
                 Err(StorageError::RoomsClosed(more)) => {
@@ -61,25 +72,28 @@ pub fn store_batch_with(
             }
         };
         let mut all = vec![StoreOutcome::Refused; batch.len()];
-        for (i, outcome) in kept.into_iter().zip(outcomes) {
+        for (i, outcome) in kept.into_iter().zip(stored.outcomes) {
             all[i] = outcome;
         }
-        return Ok(all);
+        return Ok(StoredBatch {
+            outcomes: all,
+            conversations: stored.conversations,
+        });
     }
 }
 
-/// One try of [`store_batch_with`]: `RoomsClosed` (and nothing written) when the batch holds
+/// One try of [`store_batch_tracked`]: `RoomsClosed` (and nothing written) when the batch holds
 /// messages to closed support rooms (`db::closed_rooms`).
 fn store_once(
     conn: &mut DbConn,
     batch: &[NewMessage],
     events: Events,
-) -> Result<Vec<StoreOutcome>, StorageError> {
+) -> Result<StoredBatch, StorageError> {
     match conn {
         DbConn::Postgres(pg) if batch.len() >= store_pg_arrays::BATCH_FROM => {
             store_pg_arrays::store_batch(pg, batch, events)
         }
-        _ => store_statements::store_batch(conn, batch, events),
+        _ => store_statements::store_batch_tracked(conn, batch, events),
     }
 }
 

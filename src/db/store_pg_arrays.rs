@@ -9,9 +9,12 @@
 //! insert the messages. The outcomes are the ones [`super::messages::store_batch`] promises on
 //! every backend.
 
-use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
+use super::batch::{
+    settle_repeats, ConversationChanges, Events, NewMessage, StoreOutcome, StoredBatch,
+};
 use super::closed_rooms::closed_support_rooms_pg;
 use super::error::StorageError;
+use super::store_conversations::{activity_of, record_activity_pg};
 use super::webhooks;
 use crate::domain::{now_millis, UserId};
 use diesel::pg::{Pg, PgConnection};
@@ -153,8 +156,9 @@ pub fn store_batch(
     conn: &mut PgConnection,
     batch: &[NewMessage],
     events: Events,
-) -> Result<Vec<StoreOutcome>, StorageError> {
+) -> Result<StoredBatch, StorageError> {
     conn.transaction(|conn| {
+        let mut conversations = ConversationChanges::default();
         let now = now_millis();
         let earlier = earlier_copies(conn, batch)?;
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
@@ -210,9 +214,16 @@ pub fn store_batch(
                 }
             }
             webhooks::insert_events_pg(conn, &new_events)?;
+            // The support conversations' rows: two statements more, only for a batch that
+            // has any.
+            let activity = activity_of(batch, fresh.iter().copied());
+            conversations = record_activity_pg(conn, &activity, now)?;
         }
 
-        settle_repeats(outcomes, repeats)
+        Ok(StoredBatch {
+            outcomes: settle_repeats(outcomes, repeats)?,
+            conversations,
+        })
     })
 }
 

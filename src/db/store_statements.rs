@@ -10,12 +10,13 @@
 //! left out looked up by cid first. Resends come after a reconnect only, so nearly every batch
 //! takes the first way, and a batch with a resend costs about twice as much.
 
-use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome};
+use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome, StoredBatch};
 use super::closed_rooms::closed_support_rooms;
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::rooms::ensure_room;
 use super::schema::messages;
+use super::store_conversations::{activity_of, record_activity};
 use super::store_rows::{self, RoomCount, Row};
 use super::webhooks;
 use crate::domain::{now_millis, UserId};
@@ -29,8 +30,17 @@ pub fn store_batch(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<Vec<StoreOutcome>, StorageError> {
+    store_batch_tracked(conn, batch, events).map(|stored| stored.outcomes)
+}
+
+/// [`store_batch`], answering also the support conversations it created or reopened.
+pub fn store_batch_tracked(
+    conn: &mut DbConn,
+    batch: &[NewMessage],
+    events: Events,
+) -> Result<StoredBatch, StorageError> {
     if batch.is_empty() {
-        return Ok(Vec::new());
+        return Ok(StoredBatch::default());
     }
     let plan = Plan::of(batch);
     match conn.transaction(|conn| plan.store(conn, events, &HashMap::new())) {
@@ -149,7 +159,7 @@ impl<'b> Plan<'b> {
         conn: &mut DbConn,
         events: Events,
         earlier: &HashMap<usize, StoreOutcome>,
-    ) -> Result<Vec<StoreOutcome>, Attempt> {
+    ) -> Result<StoredBatch, Attempt> {
         let now = now_millis();
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; self.batch.len()];
         for (&i, copy) in earlier {
@@ -217,7 +227,13 @@ impl<'b> Plan<'b> {
         }
         // Only support conversations with webhooks on: a public room costs no statement.
         webhooks::insert_events(conn, &new_events)?;
-        Ok(settle_repeats(outcomes, self.repeats.clone())?)
+        // Likewise the conversations' rows: none for a batch of public rooms.
+        let activity = activity_of(self.batch, positions.iter().copied());
+        let conversations = record_activity(conn, &activity, now)?;
+        Ok(StoredBatch {
+            outcomes: settle_repeats(outcomes, self.repeats.clone())?,
+            conversations,
+        })
     }
 }
 

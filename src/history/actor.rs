@@ -188,14 +188,6 @@ impl Handler<Checkpoint> for HistoryActor {
     }
 }
 
-impl Handler<ListConversations> for HistoryActor {
-    type Result = Result<Vec<crate::db::admin::Conversation>, StorageError>;
-
-    fn handle(&mut self, msg: ListConversations, _: &mut Self::Context) -> Self::Result {
-        admin::support_conversations(&mut *self.conn()?, msg.admin, msg.limit)
-    }
-}
-
 impl Handler<DeleteMessage> for HistoryActor {
     type Result = Result<(String, i64), StorageError>;
 

@@ -2,16 +2,17 @@
 //! message-path ones (store, to the writer; open room and read cursor, to the history actor);
 //! the HTTP handlers send the account ones.
 
-use crate::db::messages::{NewMessage, StoreOutcome};
+use crate::db::messages::NewMessage;
 use crate::db::models::{RoomSummary, StoredMessage, UserRow};
 use crate::db::StorageError;
 use crate::domain::{Role, RoomName, UserId};
 use actix::Message;
 
 /// Chat server → message writer: store these messages in one transaction. Returns one outcome per
-/// message, in order; only after this reply may anyone see them.
+/// message, in order, and the support conversations the batch created or reopened; only after
+/// this reply may anyone see them.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<StoreOutcome>, StorageError>")]
+#[rtype(result = "Result<crate::db::messages::StoredBatch, StorageError>")]
 pub struct StoreMessages {
     /// Everything queued since the last commit.
     pub batch: Vec<NewMessage>,
@@ -152,17 +153,6 @@ pub struct GetUser {
 pub struct ListAccounts {
     /// Whose accounts.
     pub users: Vec<UserId>,
-}
-
-/// Admin API → history: the support conversations for the console, with `admin`'s unread
-/// counts.
-#[derive(Message)]
-#[rtype(result = "Result<Vec<crate::db::admin::Conversation>, StorageError>")]
-pub struct ListConversations {
-    /// The asking admin.
-    pub admin: UserId,
-    /// Most conversations returned.
-    pub limit: i64,
 }
 
 /// Admin API → history: hide a message. Answers with its room and seq; `NotFound` if none.

@@ -5,6 +5,7 @@
 //! holds state beyond its connections.
 
 pub mod actor;
+pub mod conversations;
 pub mod desk;
 pub mod messages;
 mod server_api;

@@ -6,6 +6,9 @@
 //! The chat server hands it one batch at a time (its outbox keeps at most one in flight), so
 //! its mailbox never holds more than one `StoreMessages`.
 //!
+//! The same transaction keeps the support conversations' rows (`db::store_conversations`);
+//! the answer says which conversations the batch created or reopened.
+//!
 //! With webhooks on, the same transaction enqueues the events of the support conversations'
 //! messages (`db::webhooks`), and the writer rings the delivery worker's bell after the commit.
 //!
@@ -18,7 +21,7 @@
 use super::messages::{MergeGuest, StoreMessages};
 use crate::db::connection::{DbConnectionManager, OwnConnection};
 use crate::db::merge::{merge_guest_conversation, MergedConversation};
-use crate::db::messages::{store_batch_with, Events, StoreOutcome};
+use crate::db::messages::{store_batch_tracked, Events, StoreOutcome, StoredBatch};
 use crate::db::webhooks::OutboxBell;
 use crate::db::StorageError;
 use actix::{Actor, Handler, SyncContext};
@@ -56,9 +59,9 @@ impl MessageWriter {
 
     fn store(&mut self, batch: &[crate::db::messages::NewMessage]) -> WriteResult {
         let events = self.events;
-        let result = store_batch_with(self.conn.get()?, batch, events);
-        if let (Some(bell), Ok(outcomes)) = (&self.bell, &result) {
-            let enqueued = batch.iter().zip(outcomes).any(|(m, outcome)| {
+        let result = store_batch_tracked(self.conn.get()?, batch, events);
+        if let (Some(bell), Ok(stored)) = (&self.bell, &result) {
+            let enqueued = batch.iter().zip(&stored.outcomes).any(|(m, outcome)| {
                 matches!(outcome, StoreOutcome::Stored { .. }) && self.events.for_room(&m.room)
             });
             if enqueued {
@@ -74,7 +77,7 @@ impl MessageWriter {
     }
 }
 
-type WriteResult = Result<Vec<StoreOutcome>, StorageError>;
+type WriteResult = Result<StoredBatch, StorageError>;
 
 impl Actor for MessageWriter {
     type Context = SyncContext<Self>;
@@ -137,7 +140,7 @@ mod tests {
         let mut writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
 
         let stored = writer.store(&[message(ann.id, "a")]).unwrap();
-        assert_eq!(stored[0].seq(), 1);
+        assert_eq!(stored.outcomes[0].seq(), 1);
         assert!(writer.conn.is_open(), "the connection is kept");
 
         // A sender that does not exist breaks the foreign key: the batch fails as a whole.
@@ -148,6 +151,10 @@ mod tests {
         );
 
         let stored = writer.store(&[message(ann.id, "c")]).unwrap();
-        assert_eq!(stored[0].seq(), 2, "the next batch opens a fresh one");
+        assert_eq!(
+            stored.outcomes[0].seq(),
+            2,
+            "the next batch opens a fresh one"
+        );
     }
 }

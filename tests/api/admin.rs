@@ -121,7 +121,10 @@ async fn the_console_lists_support_conversations_newest_first_with_unread_and_on
         .send(json!({"type": "read", "room": ann_room, "seq": 2}))
         .await;
     staff
-        .expect_ignoring("unread", &["presence", "support_activity"])
+        .expect_ignoring(
+            "unread",
+            &["presence", "support_activity", "conversation_viewers"],
+        )
         .await;
     let (_, body) = call(
         &app,
@@ -157,6 +160,10 @@ async fn staff_connections_hear_of_every_support_message_without_joining(backend
         ),
         (json!("anyone there?"), json!(1))
     );
+    // Her first message opened the conversation (issue 15).
+    let created = staff.expect("conversation_updated").await;
+    assert_eq!(created["change"], "created");
+    assert_eq!(created["conversation"]["room"], room.as_str());
     // Public rooms are not support conversations.
     ann.join("lobby").await;
     ann.say("lobby", "public", "a2").await;

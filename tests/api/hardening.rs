@@ -469,7 +469,15 @@ async fn a_role_changed_by_another_process_reaches_the_socket_already_open(backe
     )
     .unwrap();
     let refused = carol
-        .expect_ignoring("error", &["presence", "support_activity", "message"])
+        .expect_ignoring(
+            "error",
+            &[
+                "presence",
+                "support_activity",
+                "message",
+                "conversation_viewers",
+            ],
+        )
         .await;
     assert_eq!(
         (refused["code"].clone(), refused["room"].clone()),

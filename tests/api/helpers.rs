@@ -596,7 +596,15 @@ impl WsClient {
     pub async fn join(&mut self, room: &str) -> Value {
         self.send(json!({"type": "join", "room": room})).await;
         let joined = self
-            .expect_ignoring("joined", &["presence", "support_activity"])
+            .expect_ignoring(
+                "joined",
+                &[
+                    "presence",
+                    "support_activity",
+                    "conversation_updated",
+                    "conversation_viewers",
+                ],
+            )
             .await;
         assert_eq!(joined["room"], room);
         joined
@@ -610,7 +618,14 @@ impl WsClient {
         let ack = self
             .expect_ignoring(
                 "ack",
-                &["message", "presence", "typing", "support_activity"],
+                &[
+                    "message",
+                    "presence",
+                    "typing",
+                    "support_activity",
+                    "conversation_updated",
+                    "conversation_viewers",
+                ],
             )
             .await;
         assert_eq!(ack["cid"], cid, "{ack}");

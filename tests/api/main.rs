@@ -10,6 +10,8 @@ mod admin;
 mod architecture;
 mod bad_input;
 mod canned;
+mod conversations;
+mod conversations_live;
 mod durability;
 mod edge;
 mod guest_merge;

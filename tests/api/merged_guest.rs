@@ -64,6 +64,8 @@ async fn try_say(client: &mut WsClient, room: &str, text: &str, cid: &str) -> Va
                 "presence",
                 "typing",
                 "support_activity",
+                "conversation_updated",
+                "conversation_viewers",
                 "deleted",
                 "online",
                 "unread",
@@ -87,7 +89,14 @@ async fn a_staff_reply_into_the_guests_room_after_sign_in_is_refused_and_points_
     let moved = staff
         .expect_ignoring(
             "conversation_moved",
-            &["presence", "support_activity", "deleted", "online"],
+            &[
+                "presence",
+                "support_activity",
+                "conversation_updated",
+                "conversation_viewers",
+                "deleted",
+                "online",
+            ],
         )
         .await;
     assert_eq!(
@@ -103,7 +112,16 @@ async fn a_staff_reply_into_the_guests_room_after_sign_in_is_refused_and_points_
         .send(json!({"type": "join", "room": guest_room}))
         .await;
     let refused = staff
-        .expect_ignoring("error", &["presence", "support_activity", "online"])
+        .expect_ignoring(
+            "error",
+            &[
+                "presence",
+                "support_activity",
+                "conversation_updated",
+                "conversation_viewers",
+                "online",
+            ],
+        )
         .await;
     assert_eq!(
         (refused["code"].clone(), refused["room"].clone()),
