@@ -1,8 +1,8 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
 //! [`rooms`], [`admin`], [`merge`]; the store's server API: [`api_keys`], [`notifications`],
-//! [`store_account`]). Only the history actor (and tests) call them; nothing here knows
-//! about actors.
+//! [`store_account`]; the mail worker's [`email_outbox`]). Only the history actor, the worker
+//! threads (message writer, webhooks, mail) and tests call them; nothing here knows about actors.
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
 //! picks [`store_statements`] (SQLite, small PostgreSQL batches; its multi-row statements in
@@ -18,6 +18,7 @@ pub mod api_keys;
 pub mod batch;
 pub mod closed_rooms;
 pub mod connection;
+pub mod email_outbox;
 pub mod error;
 pub mod merge;
 pub mod messages;

@@ -117,3 +117,20 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(conversations, users);
 diesel::allow_tables_to_appear_in_same_query!(conversations, room_members);
 diesel::allow_tables_to_appear_in_same_query!(conversations, messages);
+
+diesel::table! {
+    /// Emails of unread staff replies: written before sending, one per (room, up_to_seq).
+    email_outbox (id) {
+        id -> BigInt,
+        room -> Text,
+        customer_id -> BigInt,
+        from_seq -> BigInt,
+        up_to_seq -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}

@@ -65,6 +65,22 @@ impl MessageWriter {
                 bell.ring();
             }
         }
+        if let Ok(outcomes) = &result {
+            // STOPGAP (desk-mail): see `db::email_outbox::touch_conversations`; dropped when
+            // the conversations work keeps the table in this transaction.
+            let stored: Vec<(&str, i64)> = batch
+                .iter()
+                .zip(outcomes)
+                .filter_map(|(m, outcome)| match outcome {
+                    StoreOutcome::Stored { ts, .. } => Some((m.room.as_str(), *ts)),
+                    _ => None,
+                })
+                .collect();
+            if let Err(e) = crate::db::email_outbox::touch_conversations(self.conn.get()?, &stored)
+            {
+                log::warn!("conversations not touched after a commit: {e}");
+            }
+        }
         if result.is_err() {
             // Whatever failed (a broken connection, a locked file), the next batch starts on a
             // fresh connection rather than on one whose state is unknown.
