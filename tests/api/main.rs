@@ -4,6 +4,7 @@
 
 mod helpers;
 mod pg_cluster;
+mod smtp_sink;
 
 mod accounts;
 mod admin;
@@ -11,6 +12,7 @@ mod architecture;
 mod bad_input;
 mod durability;
 mod edge;
+mod email;
 mod guest_merge;
 mod hardening;
 mod identity;
