@@ -11,7 +11,7 @@
 use super::connection::DbConn;
 use super::error::StorageError;
 use super::schema::{conversations, email_outbox, messages, users};
-use crate::domain::{MessageKind, Role, RoomKind, RoomName};
+use crate::domain::{MessageKind, Role, RoomKind, RoomName, UserId};
 use crate::with_backend;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -279,8 +279,9 @@ pub fn of_room(conn: &mut DbConn, room: &str) -> Result<Vec<(i64, i64, String)>,
 /// this function then only repeats it. Until then the table holds only the backfilled
 /// conversations, and the mail worker's scan would find no new one. Called by the writer
 /// after a commit: each support room of the stored messages gets its row (created on its
-/// first message) and its `last_activity`.
+/// first message) and its `last_activity`, in one transaction (none without a support room).
 pub fn touch_conversations(conn: &mut DbConn, stored: &[(&str, i64)]) -> Result<(), StorageError> {
+    let mut latest: Vec<(&str, UserId, i64)> = Vec::new();
     for &(room, ts) in stored {
         let Ok(name) = RoomName::parse(room) else {
             continue;
@@ -288,6 +289,20 @@ pub fn touch_conversations(conn: &mut DbConn, stored: &[(&str, i64)]) -> Result<
         let RoomKind::Support(owner) = name.kind() else {
             continue;
         };
+        match latest.iter_mut().find(|(r, _, _)| *r == room) {
+            Some(seen) => seen.2 = seen.2.max(ts),
+            None => latest.push((room, owner, ts)),
+        }
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    conn.transaction(|conn| touch_each(conn, &latest))
+}
+
+/// The upserts of [`touch_conversations`].
+fn touch_each(conn: &mut DbConn, latest: &[(&str, UserId, i64)]) -> Result<(), StorageError> {
+    for &(room, owner, ts) in latest {
         with_backend!(conn, c => diesel::insert_into(conversations::table)
             .values((
                 conversations::room.eq(room),
@@ -302,4 +317,91 @@ pub fn touch_conversations(conn: &mut DbConn, stored: &[(&str, i64)]) -> Result<
             .execute(c))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::connection::{open_pool, DbTarget, SqliteSync};
+    use crate::db::messages::{store_batch, NewMessage};
+    use crate::db::rooms::advance_read_cursor;
+    use crate::db::users::{insert_user, set_email};
+    use crate::domain::now_millis;
+
+    fn say(conn: &mut DbConn, room: &str, sender: i64, text: &str) -> (i64, i64) {
+        let batch = [NewMessage {
+            room: room.to_owned(),
+            sender: UserId(sender),
+            cid: None,
+            text: text.to_owned(),
+            kind: MessageKind::Text,
+        }];
+        let outcome = store_batch(conn, &batch).unwrap()[0];
+        let crate::db::messages::StoreOutcome::Stored { seq, ts, .. } = outcome else {
+            panic!("stored: {outcome:?}");
+        };
+        touch_conversations(conn, &[(room, ts)]).unwrap();
+        (seq, ts)
+    }
+
+    #[test]
+    fn a_reply_is_put_in_one_email_only_and_a_read_one_in_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let conn = &mut *pool.get().unwrap();
+        let ann = insert_user(conn, "ann", Role::User, None).unwrap();
+        let bob = insert_user(conn, "bob", Role::Agent, None).unwrap();
+        set_email(conn, UserId(ann.id), "ann@example.com").unwrap();
+        let room = format!("support:{}", ann.id);
+        say(conn, &room, ann.id, "where is my parcel?");
+        let (first, _) = say(conn, &room, bob.id, "it left today");
+        let window = |conn: &mut DbConn| candidates(conn, 0, now_millis() + 1000, 10).unwrap();
+
+        let found = window(conn);
+        assert_eq!(
+            found,
+            [Candidate {
+                room: room.clone(),
+                customer_id: ann.id,
+                read_seq: 0,
+                emailed_seq: 0,
+                reply_seq: first,
+            }]
+        );
+        assert!(enqueue(conn, &found[0], 1).unwrap());
+        assert!(!enqueue(conn, &found[0], 2).unwrap(), "written once");
+        assert!(window(conn).is_empty(), "one pending email per room");
+        let due_now = due(conn, 5, 10).unwrap();
+        assert_eq!(due_now.len(), 1);
+        assert!(claim(conn, &due_now[0], 100).unwrap());
+        assert!(!claim(conn, &due_now[0], 100).unwrap(), "claimed once");
+        let replies_in = replies(conn, &room, 0, first).unwrap();
+        assert_eq!(
+            replies_in.len(),
+            1,
+            "the customer's own message is not a reply"
+        );
+        assert_eq!(
+            (replies_in[0].author.as_str(), replies_in[0].text.as_str()),
+            ("bob", "it left today")
+        );
+        mark_sent(conn, due_now[0].id, 6).unwrap();
+        assert!(window(conn).is_empty(), "emailed up to the newest reply");
+
+        // A second reply: only it goes in the next email.
+        let (second, _) = say(conn, &room, bob.id, "it arrives Monday");
+        let found = window(conn);
+        assert_eq!((found[0].emailed_seq, found[0].reply_seq), (first, second));
+        // Read before the scan: nothing to email.
+        advance_read_cursor(
+            conn,
+            UserId(ann.id),
+            &RoomName::parse(&room).unwrap(),
+            second,
+        )
+        .unwrap();
+        assert!(window(conn).is_empty());
+        assert_eq!(of_room(conn, &room).unwrap(), [(0, first, SENT.to_owned())]);
+    }
 }

@@ -46,7 +46,8 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The running worker; [`MailWorker::stop`] stops the thread, dropping it too (without
 /// waiting).
 pub struct MailWorker {
-    /// Dropped to stop the thread (it waits on the receiver between rounds).
+    /// Dropped to stop the thread (it waits on the receiver between rounds, and looks at it
+    /// between emails); nothing is ever sent on it.
     stop: mpsc::Sender<()>,
     /// Disconnected when the thread ends.
     ended: mpsc::Receiver<()>,
@@ -84,9 +85,11 @@ impl MailWorker {
     /// Tells the thread to stop after the email in flight and waits for it, at most `within`
     /// (a blocking call: not on an async worker). Answers whether it ended in time.
     pub fn stop(self, within: Duration) -> bool {
-        let _ = self.stop.send(());
+        let MailWorker { stop, ended } = self;
+        // A dropped sender is a lasting signal: every look at the receiver sees it.
+        drop(stop);
         matches!(
-            self.ended.recv_timeout(within),
+            ended.recv_timeout(within),
             Err(mpsc::RecvTimeoutError::Disconnected)
         )
     }
@@ -125,9 +128,10 @@ impl Mailer {
                     self.conn.reset();
                 }
             }
-            match stopped.recv_timeout(self.config.scan_every) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return,
+            if let Err(mpsc::RecvTimeoutError::Disconnected) =
+                stopped.recv_timeout(self.config.scan_every)
+            {
+                return;
             }
         }
     }
@@ -154,7 +158,7 @@ impl Mailer {
             }
         }
         for email in outbox::due(self.conn.get()?, now, PER_ROUND)? {
-            if !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+            if let Err(mpsc::TryRecvError::Disconnected) = stopped.try_recv() {
                 break;
             }
             let online = online.contains(&UserId(email.customer_id));
