@@ -76,8 +76,12 @@ impl MessageWriter {
                     _ => None,
                 })
                 .collect();
-            if let Err(e) = crate::db::email_outbox::touch_conversations(self.conn.get()?, &stored)
-            {
+            // The batch is committed whatever happens here: a failure is only logged.
+            let touched = self
+                .conn
+                .get()
+                .and_then(|conn| crate::db::email_outbox::touch_conversations(conn, &stored));
+            if let Err(e) = touched {
                 log::warn!("conversations not touched after a commit: {e}");
             }
         }
