@@ -277,7 +277,7 @@ async fn a_restart_between_the_reply_and_the_email_still_delivers_it_once(backen
     let (app, data) = spawn_app_with(backend, |s| {
         with_email(sink.url())(s);
         // Long enough for the stop to come first.
-        s.email_after = Duration::from_secs(3);
+        s.email_after = Duration::from_secs(5);
     })
     .await;
     let mut ann = Conversation::start(&app, "ann", Some("ann@example.com")).await;
