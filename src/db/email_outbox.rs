@@ -47,15 +47,20 @@ pub struct Candidate {
 /// which have a staff reply (kind `text`, by an admin or agent, not deleted) after both the
 /// customer's read cursor and every earlier email, a customer with an email address, and no
 /// email pending already (one at a time per room: a second would repeat nothing, but two
-/// emails arriving together after an SMTP outage help no one). At most `limit`.
+/// emails arriving together after an SMTP outage help no one). At most `limit`, by room,
+/// after the room `after` ("" from the start): the pages of one scan.
 pub fn candidates(
     conn: &mut DbConn,
     active_since: i64,
     quiet_before: i64,
+    after: &str,
     limit: i64,
 ) -> Result<Vec<Candidate>, StorageError> {
-    // Integers and constants written into the text (no bind parameter): one statement for
-    // both backends, whose placeholders differ; nothing here comes from outside.
+    // A room name read from the database, quoted as an SQL string.
+    let after = after.replace('\'', "''");
+    // Integers, constants and a quoted room name written into the text (no bind parameter):
+    // one statement for both backends, whose placeholders differ; nothing here comes from a
+    // client.
     let staff = format!("'{}', '{}'", Role::Admin.as_str(), Role::Agent.as_str());
     let customers = format!("'{}', '{}'", Role::User.as_str(), Role::Guest.as_str());
     let text = MessageKind::Text.as_str();
@@ -72,6 +77,7 @@ pub fn candidates(
            JOIN users u ON u.id = c.customer_id \
            LEFT JOIN room_members rm ON rm.user_id = c.customer_id AND rm.room = c.room \
            WHERE c.last_activity >= {active_since} AND c.last_activity <= {quiet_before} \
+             AND c.room > '{after}' \
              AND u.email IS NOT NULL AND u.email <> '' AND u.merged_into IS NULL \
              AND NOT u.banned AND u.role IN ({customers}) \
              AND NOT EXISTS (SELECT 1 FROM email_outbox p \
@@ -356,7 +362,7 @@ mod tests {
         let room = format!("support:{}", ann.id);
         say(conn, &room, ann.id, "where is my parcel?");
         let (first, _) = say(conn, &room, bob.id, "it left today");
-        let window = |conn: &mut DbConn| candidates(conn, 0, now_millis() + 1000, 10).unwrap();
+        let window = |conn: &mut DbConn| candidates(conn, 0, now_millis() + 1000, "", 10).unwrap();
 
         let found = window(conn);
         assert_eq!(
@@ -369,6 +375,8 @@ mod tests {
                 reply_seq: first,
             }]
         );
+        let next_page = candidates(conn, 0, now_millis() + 1000, &room, 10).unwrap();
+        assert!(next_page.is_empty(), "pages go on after the last room");
         assert!(enqueue(conn, &found[0], 1).unwrap());
         assert!(!enqueue(conn, &found[0], 2).unwrap(), "written once");
         assert!(window(conn).is_empty(), "one pending email per room");

@@ -36,8 +36,11 @@ use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-/// Conversations taken from one scan, and due emails from one round; more wait for the next.
+/// Conversations in one page of a scan, and due emails taken in one round (more wait for the
+/// next round).
 const PER_ROUND: i64 = 100;
+/// Pages one scan reads at most: the conversations past them wait for the next scan.
+const MAX_PAGES: usize = 50;
 /// Longest wait for the SMTP server (connecting, each reply).
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait for the chat server's answer to "who is connected".
@@ -140,29 +143,36 @@ impl Mailer {
     fn round(&mut self, stopped: &mpsc::Receiver<()>) -> Result<(), StorageError> {
         let now = now_millis();
         let (since, quiet_before) = scan_window(now, self.config.email_after);
-        let candidates = outbox::candidates(self.conn.get()?, since, quiet_before, PER_ROUND)?;
-        let waiting = outbox::due(self.conn.get()?, now, PER_ROUND)?;
-        let asked: Vec<UserId> = candidates
-            .iter()
-            .map(|c| c.customer_id)
-            .chain(waiting.iter().map(|e| e.customer_id))
-            .map(UserId)
-            .collect();
-        let Some(online) = self.ask_online(asked) else {
-            // No answer (the chat server is stopping): nobody is emailed without knowing.
-            return Ok(());
-        };
-        for candidate in &candidates {
-            if !online.contains(&UserId(candidate.customer_id)) {
-                self.record(candidate, now)?;
+        // Page by room: a page of connected customers (skipped, and found again by every
+        // scan) must not hide the conversations after it.
+        let mut after = String::new();
+        for _ in 0..MAX_PAGES {
+            let page =
+                outbox::candidates(self.conn.get()?, since, quiet_before, &after, PER_ROUND)?;
+            let Some(online) = self.ask_online(page.iter().map(|c| c.customer_id)) else {
+                // No answer (the chat server is stopping): nobody is emailed without knowing.
+                return Ok(());
+            };
+            for candidate in &page {
+                if !online.contains(&UserId(candidate.customer_id)) {
+                    self.record(candidate, now)?;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == PER_ROUND => after.clone_from(&last.room),
+                _ => break,
             }
         }
-        for email in outbox::due(self.conn.get()?, now, PER_ROUND)? {
+        let due = outbox::due(self.conn.get()?, now, PER_ROUND)?;
+        let Some(online) = self.ask_online(due.iter().map(|e| e.customer_id)) else {
+            return Ok(());
+        };
+        for email in &due {
             if let Err(mpsc::TryRecvError::Disconnected) = stopped.try_recv() {
                 break;
             }
             let online = online.contains(&UserId(email.customer_id));
-            self.attempt(&email, online)?;
+            self.attempt(email, online)?;
         }
         Ok(())
     }
@@ -181,7 +191,8 @@ impl Mailer {
 
     /// Which of `users` have a socket open on this server; none when the chat server does not
     /// answer.
-    fn ask_online(&self, users: Vec<UserId>) -> Option<HashSet<UserId>> {
+    fn ask_online(&self, users: impl Iterator<Item = i64>) -> Option<HashSet<UserId>> {
+        let users: Vec<UserId> = users.map(UserId).collect();
         if users.is_empty() {
             return Some(HashSet::new());
         }
