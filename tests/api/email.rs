@@ -44,6 +44,17 @@ impl Conversation {
     /// joins the conversation.
     async fn start(app: &TestApp, name: &str, email: Option<&str>) -> Conversation {
         let (token, id) = app.register(name).await;
+        Conversation::open(app, token, id, email).await
+    }
+
+    /// The same for a guest of the chat widget, who left an address when no one was there.
+    async fn start_as_guest(app: &TestApp, name: &str, email: &str) -> Conversation {
+        let (token, id) = app.guest(name).await;
+        Conversation::open(app, token, id, Some(email)).await
+    }
+
+    /// The account `id` (with `email`, if any) opens the chat and writes; the staff joins.
+    async fn open(app: &TestApp, token: String, id: i64, email: Option<&str>) -> Conversation {
         if let Some(email) = email {
             set_email(app, &token, email).await;
         }
@@ -157,6 +168,19 @@ async fn an_unread_reply_is_emailed_once_with_its_text_and_a_link_back(backend: 
         settings["email"],
         json!({"enabled": true, "email_after_secs": 1, "mail_from": FROM})
     );
+}
+
+async fn a_guest_who_left_an_address_in_the_widget_is_emailed_too(backend: Backend) {
+    let mut sink = SmtpSink::start();
+    let (app, data) = spawn_app_with(backend, with_email(sink.url())).await;
+    let mut guest = Conversation::start_as_guest(&app, "Visitor", "visitor@example.com").await;
+    let seq = guest.reply("We ship to Norway, yes.", "r-1").await;
+    guest.leave().await;
+
+    let mails = sink.wait_for(1, WAIT).await;
+    let body = the_email_to(&mails, "visitor@example.com").body();
+    assert!(body.contains("We ship to Norway, yes."), "{body}");
+    outbox_becomes(&data, &guest.room, &[(0, seq, "sent")]).await;
 }
 
 async fn a_customer_who_reads_the_reply_first_gets_no_email(backend: Backend) {
@@ -340,6 +364,7 @@ async fn without_an_smtp_url_nothing_is_emailed_and_the_console_says_so(backend:
 
 on_both_backends!(
     an_unread_reply_is_emailed_once_with_its_text_and_a_link_back,
+    a_guest_who_left_an_address_in_the_widget_is_emailed_too,
     a_customer_who_reads_the_reply_first_gets_no_email,
     a_customer_still_connected_or_without_an_address_gets_no_email,
     a_reply_after_the_email_gets_one_more_email_with_only_the_new_reply,
