@@ -301,6 +301,39 @@ pub struct Settings {
     /// hex(HMAC-SHA256(secret, external_id)). Unset: identify answers 403.
     #[arg(long, env = "CHAT_IDENTITY_SECRET", hide_env_values = true)]
     pub identity_secret: Option<String>,
+
+    /// How long a staff reply may stay unread, the conversation quiet and the customer away,
+    /// before the customer (if they gave an email address) gets an email with the unread
+    /// replies: seconds ("300") or a duration ("5m"). Needs --smtp-url.
+    #[arg(long, env = "CHAT_EMAIL_AFTER", default_value = "5m", value_parser = seconds_or_duration)]
+    pub email_after: Duration,
+
+    /// The SMTP server that sends the emails of unread replies: smtp://host:port (plain, or
+    /// STARTTLS with ?tls=required), smtps://user:password@host (TLS). Needs --mail-from.
+    /// Unset: nothing is emailed.
+    #[arg(long, env = "CHAT_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of those emails, e.g. "Shop support <support@shop.example>".
+    #[arg(long, env = "CHAT_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// The address customers reach this server at, for the link in the emails (e.g.
+    /// https://chat.shop.example). Default: http://<--bind>.
+    #[arg(long, env = "CHAT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How often the mail worker looks for unread replies to email (and for emails to retry).
+    #[arg(long, env = "CHAT_EMAIL_SCAN_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub email_scan_interval: Duration,
+}
+
+/// A number of seconds ("300") or a humantime duration ("5m", "1h 30m").
+fn seconds_or_duration(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => duration(s.trim()),
+    }
 }
 
 impl Settings {
@@ -441,5 +474,18 @@ mod tests {
         assert_eq!(origins, ["https://shop.example", "http://127.0.0.1:9000"]);
         assert!(Cli::try_parse_from(["chat-server", "--embed-origins", "shop.example"]).is_err());
         assert!(Settings::defaults().embed_origins.is_empty());
+    }
+
+    #[test]
+    fn the_email_delay_is_seconds_or_a_duration_and_email_is_off_by_default() {
+        let defaults = Settings::defaults();
+        assert_eq!(defaults.email_after, Duration::from_secs(300));
+        assert_eq!(defaults.smtp_url, None);
+        assert_eq!(defaults.email_scan_interval, Duration::from_secs(5));
+        let cli = Cli::parse_from(["chat-server", "--email-after", "90"]);
+        assert_eq!(cli.settings.email_after, Duration::from_secs(90));
+        let cli = Cli::parse_from(["chat-server", "--email-after", "10m"]);
+        assert_eq!(cli.settings.email_after, Duration::from_secs(600));
+        assert!(Cli::try_parse_from(["chat-server", "--email-after", "soon"]).is_err());
     }
 }

@@ -29,7 +29,8 @@
 //! A message is stored (its room seq assigned in the same transaction) before anyone sees it,
 //! so an `ack` always means durable. `webhooks` (after `auth`, before `state`) sends the
 //! events the message writer put in the outbox table to the store's backend, on a thread of its
-//! own.
+//! own. `mail` (beside `webhooks`) emails customers the staff replies they left unread, from
+//! the `email_outbox` table, on a thread of its own.
 
 pub mod api;
 pub mod auth;
@@ -42,6 +43,7 @@ pub mod embed;
 pub mod error;
 pub mod history;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod notification;
 pub mod protocol;

@@ -15,6 +15,7 @@ use crate::db::connection::DbConnectionManager;
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::{HistoryActor, MessageWriter};
+use crate::mail::{EmailSummary, MailConfig, MailWorker};
 use crate::state::AppState;
 use crate::webhooks::{WebhookConfig, WebhookWorker};
 use crate::ws::caps::ConnectionCaps;
@@ -57,6 +58,8 @@ pub struct Application {
     shutdown_timeout: Duration,
     /// The webhook delivery worker, stopped when the server is.
     webhooks: Option<WebhookWorker>,
+    /// The mail worker (with `--smtp-url`), stopped when the server is.
+    mail: Option<MailWorker>,
     /// When [`graceful_shutdown`] began (shared with the [`Stopper`]): the webhook worker
     /// gets what is left of the shutdown timeout.
     stopping_since: Arc<OnceLock<Instant>>,
@@ -68,6 +71,11 @@ impl Application {
         let webhook_config =
             WebhookConfig::from_settings(&settings).map_err(StartupError::Config)?;
         let identity_secret = settings.identity_secret().map_err(StartupError::Config)?;
+        let mail_config = MailConfig::from_settings(&settings).map_err(StartupError::Config)?;
+        let email = EmailSummary::new(mail_config.as_ref(), &settings);
+        if mail_config.is_none() {
+            log::info!("email: no --smtp-url, unread staff replies are not emailed");
+        }
         let target = settings.db_target();
         log::info!("database: {}", target.describe());
         let pool = db::open_pool(
@@ -129,6 +137,16 @@ impl Application {
             },
         )
         .start();
+        // The mail worker asks the chat server who is connected, so it starts after it.
+        let mail = match mail_config {
+            Some(config) => {
+                let manager = DbConnectionManager::new(target.clone(), sqlite_sync);
+                let worker = MailWorker::start(config, manager, chat.clone().recipient())
+                    .map_err(|e| StartupError::Config(format!("mail worker: {e}")))?;
+                Some(worker)
+            }
+            None => None,
+        };
 
         let state = web::Data::new(AppState {
             tokens,
@@ -161,6 +179,7 @@ impl Application {
             metrics_token: settings.metrics_token.clone(),
             embed_origins: settings.embed_origins.clone(),
             identity_secret,
+            email,
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
@@ -215,6 +234,7 @@ impl Application {
             chat,
             shutdown_timeout: settings.shutdown_timeout,
             webhooks,
+            mail,
             stopping_since: Arc::default(),
         })
     }
@@ -237,6 +257,23 @@ impl Application {
     /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some(worker) = self.mail {
+            // The email in flight may finish, so that it is marked sent rather than sent
+            // again after a restart (see `mail/worker.rs`).
+            let left = self
+                .stopping_since
+                .get()
+                .map_or(self.shutdown_timeout, |since| {
+                    self.shutdown_timeout.saturating_sub(since.elapsed())
+                });
+            let stop = actix_web::rt::task::spawn_blocking(move || worker.stop(left));
+            if !matches!(stop.await, Ok(true)) {
+                log::warn!(
+                    "mail: an email was still being sent at the stop; it may be sent again \
+                     after a restart"
+                );
+            }
+        }
         if let Some(worker) = self.webhooks {
             // The webhook worker stops with the server. Its attempt in flight may finish
             // within what is left of the shutdown timeout, so that a restart does not find

@@ -8,6 +8,7 @@ use crate::chat::ChatServer;
 use crate::client_addr::TrustedProxies;
 use crate::embed::EmbedOrigin;
 use crate::history::HistoryActor;
+use crate::mail::EmailSummary;
 use crate::ws::caps::ConnectionCaps;
 use crate::ws::session::SessionLimits;
 use actix::Addr;
@@ -42,4 +43,6 @@ pub struct AppState {
     /// The key of the store's customer hashes (`POST /api/auth/identify`); none: identify is
     /// off.
     pub identity_secret: Option<Vec<u8>>,
+    /// Whether unread staff replies are emailed, and how (`GET /api/admin/settings`).
+    pub email: EmailSummary,
 }

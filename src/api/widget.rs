@@ -62,8 +62,9 @@ async fn support_status(state: web::Data<AppState>) -> Result<HttpResponse, AppE
         .json(json!({ "staff_online": staff_online })))
 }
 
-/// `{"embed_origins": [...]}`: the settings the console shows (read-only: they are flags of
-/// the server, changed by restarting it with another value).
+/// `{"embed_origins": [...], "email": {"enabled","email_after_secs","mail_from"}}`: the
+/// settings the console shows (read-only: they are flags of the server, changed by restarting
+/// it with another value).
 async fn admin_settings(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
@@ -74,5 +75,6 @@ async fn admin_settings(
         "embed_origins": origins,
         "embed_origins_flag": "--embed-origins",
         "embed_origins_env": "CHAT_EMBED_ORIGINS",
+        "email": state.email,
     })))
 }

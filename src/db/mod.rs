@@ -1,9 +1,9 @@
 //! The database layer: connection and pool ([`connection`]), the tables ([`schema`]), row types
 //! ([`models`]) and the queries as plain functions on `&mut DbConn` ([`users`], [`messages`],
 //! [`rooms`], [`admin`], [`merge`]; the store's server API: [`api_keys`], [`notifications`],
-//! [`store_account`]; the support desk: [`staff`] (the team), [`canned`], [`search`]). Only the
-//! history actor (and tests) call them; nothing here knows
-//! about actors.
+//! [`store_account`]; the support desk: [`staff`] (the team), [`canned`], [`search`]; the mail
+//! worker's [`email_outbox`]). Only the history actor, the worker threads (message writer,
+//! webhooks, mail) and tests call them; nothing here knows about actors.
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
 //! picks [`store_statements`] (SQLite, small PostgreSQL batches; its multi-row statements in
@@ -21,6 +21,7 @@ pub mod canned;
 pub mod closed_rooms;
 pub mod connection;
 pub mod conversations;
+pub mod email_outbox;
 pub mod error;
 pub mod merge;
 pub mod messages;

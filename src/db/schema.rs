@@ -129,3 +129,20 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Emails of unread staff replies: written before sending, one per (room, up_to_seq).
+    email_outbox (id) {
+        id -> BigInt,
+        room -> Text,
+        customer_id -> BigInt,
+        from_seq -> BigInt,
+        up_to_seq -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}

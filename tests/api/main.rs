@@ -4,6 +4,7 @@
 
 mod helpers;
 mod pg_cluster;
+mod smtp_sink;
 
 mod accounts;
 mod admin;
@@ -14,6 +15,7 @@ mod conversations;
 mod conversations_live;
 mod durability;
 mod edge;
+mod email;
 mod guest_merge;
 mod hardening;
 mod identity;
