@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod caller;
+pub mod customer_panel;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(path_error))
     .configure(auth::configure)
     .configure(admin::configure)
+    .configure(customer_panel::configure)
     .configure(rooms::configure)
     .configure(health::configure)
     .configure(metrics::configure)

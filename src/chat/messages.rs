@@ -366,6 +366,7 @@ impl JoinedParts {
             last_seq: snapshot.last_seq,
             recovered: snapshot.recovered,
             deleted: snapshot.deleted,
+            seen_seq: snapshot.seen_seq,
         }
         .encode()
     }
@@ -431,6 +432,7 @@ mod tests {
                 last_seq: 5,
                 recovered: Some(true),
                 deleted: Some(vec![2]),
+                seen_seq: None,
             },
         };
         assert_eq!(parts.last_seq(), 5);
@@ -443,6 +445,7 @@ mod tests {
             last_seq: 5,
             recovered: Some(true),
             deleted: Some(vec![2]),
+            seen_seq: None,
         }
         .encode();
         let now = parts.encode();

@@ -18,7 +18,9 @@
 //! - [`history_load`]: requests to the history actor in flight, bounded for clients' reads;
 //! - [`stats`]: the live figures;
 //! - [`gauges`]: what a scrape of `GET /metrics` asks it;
-//! - [`support_status`]: whether staff are online, for the widget.
+//! - [`support_status`]: whether staff are online, for the widget;
+//! - [`read_state`]: who hears `seen` after a read in a support conversation, and when a
+//!   user was last there.
 //! - `store_api.rs`: the store's notifications to every connection of their user, the unread
 //!   count after a read, and messages written as the store (server API).
 
@@ -33,6 +35,7 @@ pub mod merging;
 pub mod messages;
 pub mod notification_cursors;
 pub mod outbox;
+pub mod read_state;
 pub mod refusals;
 pub mod registry;
 pub mod rooms;

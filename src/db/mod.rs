@@ -18,6 +18,7 @@ pub mod api_keys;
 pub mod batch;
 pub mod closed_rooms;
 pub mod connection;
+pub mod customer_panel;
 pub mod error;
 pub mod merge;
 pub mod messages;

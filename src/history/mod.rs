@@ -4,6 +4,7 @@
 //! answers everything else. Neither holds state beyond its connections.
 
 pub mod actor;
+pub mod customer;
 pub mod messages;
 mod server_api;
 pub mod writer;

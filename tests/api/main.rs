@@ -21,6 +21,7 @@ mod notifications;
 mod outage;
 mod pages;
 mod presence;
+mod read_state;
 mod rights;
 mod server_api;
 mod store_batches;
