@@ -610,7 +610,8 @@ impl WsClient {
         let ack = self
             .expect_ignoring(
                 "ack",
-                &["message", "presence", "typing", "support_activity"],
+                // `seen`: a staff connection hears every customer's reads.
+                &["message", "presence", "typing", "support_activity", "seen"],
             )
             .await;
         assert_eq!(ack["cid"], cid, "{ack}");

@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod architecture;
 mod bad_input;
+mod customer_panel;
 mod durability;
 mod edge;
 mod guest_merge;
