@@ -229,6 +229,7 @@ pub fn advance_read_cursor(
         if room.kind() == RoomKind::Support(user) {
             add_member(conn, user, name)?;
         }
+        take_write_lock(conn, user, name)?;
         let seq = seq.min(last_seq(conn, name)?);
         with_backend!(conn, c => diesel::update(
             room_members::table
@@ -382,6 +383,7 @@ pub fn advance_support_read(
         if customer == user {
             add_member(conn, user, name)?;
         }
+        take_write_lock(conn, user, name)?;
         let seq = seq.min(last_seq(conn, name)?);
         let moved = with_backend!(conn, c => diesel::update(
             room_members::table
@@ -412,4 +414,18 @@ pub fn advance_support_read(
         };
         Ok(SupportRead { cursor, seen })
     })
+}
+
+/// A write that changes nothing (the user's member row, if any, set to itself), made first in
+/// a transaction that reads before it writes. SQLite begins a transaction deferred: a read
+/// takes a snapshot, and the first write after it fails at once with `SQLITE_BUSY` (no waiting
+/// for the busy timeout) if another connection committed in between, e.g. the history actor's
+/// other thread recording `last_seen_at` as a connection opens. Writing first waits for the
+/// lock like any write. On PostgreSQL it only locks the member row, which the update that
+/// follows locks anyway.
+fn take_write_lock(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), StorageError> {
+    with_backend!(conn, c => diesel::update(room_members::table.find((user.0, room)))
+        .set(room_members::last_read_seq.eq(room_members::last_read_seq))
+        .execute(c))?;
+    Ok(())
 }
