@@ -8,9 +8,11 @@ use std::sync::Arc;
 pub mod api_key_name;
 pub mod canned;
 pub mod customer;
+pub mod page_url;
 pub use api_key_name::ApiKeyName;
 pub use canned::{CannedText, Shortcut};
 pub use customer::{Email, ExternalId};
+pub use page_url::PageUrl;
 
 /// A user's database id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

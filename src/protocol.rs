@@ -276,6 +276,10 @@ pub enum ServerFrame {
         /// whenever deleted; clients remove those they show.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deleted: Option<Vec<i64>>,
+        /// In a support room only: how far the other side has read. For the customer, the
+        /// highest seq any staff member has read; for staff, the customer's read cursor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seen_seq: Option<i64>,
     },
     /// A new message in a room, to every member (the sender too).
     Message(WireMessage),
@@ -394,6 +398,17 @@ pub enum ServerFrame {
         /// The staff members viewing it, sorted by id.
         viewers: Vec<UserInfo>,
     },
+    /// The other side of a support conversation has read it up to `seq`: to the customer's
+    /// connections when the staff's high-water mark moves (`by: "staff"`), to every staff
+    /// connection when the customer's cursor moves (`by: "customer"`).
+    Seen {
+        /// The conversation, `support:<id>`.
+        room: String,
+        /// Read up to this seq.
+        seq: i64,
+        /// Who read it.
+        by: SeenBy,
+    },
     /// Something the client sent was refused.
     Error {
         /// Stable code.
@@ -407,6 +422,16 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
     },
+}
+
+/// Which side of a support conversation a `seen` frame speaks of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenBy {
+    /// A staff member read it (the staff's high-water mark moved).
+    Staff,
+    /// The customer read it.
+    Customer,
 }
 
 impl ServerFrame {
@@ -594,6 +619,7 @@ mod tests {
                 last_seq: 4,
                 recovered: Some(true),
                 deleted: Some(vec![2]),
+                seen_seq: None,
             },
             ServerFrame::Presence {
                 room: "lobby".into(),
@@ -751,5 +777,45 @@ mod tests {
         };
         let back: ServerFrame = serde_json::from_str(&activity.encode()).unwrap();
         assert_eq!(back, activity);
+    }
+
+    #[test]
+    fn seen_frames_and_joined_seen_seq_have_the_names_of_the_issue() {
+        let seen = ServerFrame::Seen {
+            room: "support:5".into(),
+            seq: 7,
+            by: SeenBy::Staff,
+        };
+        let value: serde_json::Value = serde_json::from_str(&seen.encode()).unwrap();
+        assert_eq!(
+            value,
+            json!({"type":"seen","room":"support:5","seq":7,"by":"staff"})
+        );
+        let back: ServerFrame = serde_json::from_str(&seen.encode()).unwrap();
+        assert_eq!(back, seen);
+        let by_customer = json!({"type":"seen","room":"support:5","seq":3,"by":"customer"});
+        let back: ServerFrame = serde_json::from_value(by_customer).unwrap();
+        assert!(matches!(
+            back,
+            ServerFrame::Seen {
+                by: SeenBy::Customer,
+                seq: 3,
+                ..
+            }
+        ));
+        let joined = ServerFrame::Joined {
+            room: "support:5".into(),
+            online: vec![],
+            online_count: 0,
+            messages: vec![],
+            last_seq: 9,
+            recovered: None,
+            deleted: None,
+            seen_seq: Some(4),
+        };
+        let value: serde_json::Value = serde_json::from_str(&joined.encode()).unwrap();
+        assert_eq!(value["seen_seq"], 4);
+        let back: ServerFrame = serde_json::from_str(&joined.encode()).unwrap();
+        assert_eq!(back, joined);
     }
 }

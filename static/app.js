@@ -24,6 +24,7 @@ import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
+import { SeenMarks } from './lib/seen.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
@@ -202,7 +203,10 @@ const client = new ChatClient({
     typing: (room) => { if (room.name === state.openRoom) renderTyping(); },
     pending: (p) => { if (p.room === state.openRoom) list.render(); },
     error: onError,
-    frame: (f) => { if (f.type === 'unread') onUnread(f); },
+    frame: (f) => {
+      if (f.type === 'unread') onUnread(f);
+      else if (seenMarks.frame(f) && f.room === state.openRoom) list.render();
+    },
     down: () => { renderTyping(); renderHeader(); },
   },
 });
@@ -251,6 +255,7 @@ function countUnread(room, messages) {
 }
 
 function onJoined(room, f, firstLoad) {
+  seenMarks.joined(f);
   countUnread(room, f.messages);
   if (room.countedUpTo < f.last_seq) room.countedUpTo = f.last_seq;
   if (state.joinRequests.delete(room.name)) {
@@ -487,8 +492,12 @@ function renderTyping() {
   el.typing.replaceChildren(dots, text);
 }
 
+/** How far the staff has read the user's support conversation ("Seen", lib/seen.js). */
+const seenMarks = new SeenMarks();
+
 /** How this page draws the rows of lib/messages.js. */
 const skin = {
+  seenSeq: (room) => (room.name === mySupportRoom() ? seenMarks.ownSeenSeq(room, (m) => client.isMine(m)) : null),
   top(room) {
     let kind;
     if (room.historyPending) kind = 'loading';
@@ -569,6 +578,7 @@ function buildMessage(row) {
       h('span', { class: 'sr-only' }, status)));
   }
   body.append(h('div', { class: 'bubble' }, h('div', { class: 'message-text' }, m.text), meta));
+  if (row.seen) body.append(h('div', { class: 'message-seen' }, 'Seen'));
   if (p && p.status === 'failed') {
     body.append(h('div', { class: 'message-failure' },
       h('span', { class: 'message-error' }, p.error || 'Not sent'),

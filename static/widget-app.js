@@ -19,6 +19,7 @@ import { ChatClient } from './lib/client.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { Notifications } from './widget-notifications.js';
+import { SeenMarks } from './lib/seen.js';
 import { loadSession, storeSession, emailGiven, noteEmail } from './widget-session.js';
 
 // ------------------------------------------------------------------ 1. options
@@ -35,6 +36,9 @@ const options = {
   greeting: opt('greeting', 'Hi! How can we help you today?', 300),
   accent: opt('accent', '', 40),
 };
+/** The store page the visitor is on (the loader says which, on load and on each open), as the
+ *  server takes it (an http(s) URL up to 2000 characters); null when unknown. */
+const pageOf = (raw) => (typeof raw === 'string' && /^https?:\/\/[^\s]+$/.test(raw) && raw.length <= 2000 ? raw : null);
 /** The store page that framed us (the loader says which); null when opened on its own. */
 const PARENT = window.parent !== window ? parentOrigin(params.get('origin')) : null;
 
@@ -65,6 +69,8 @@ const state = {
   preview: null,          // {from, text}: the newest unseen reply
   starting: null,         // the guest sign-in in flight
   identifying: false,     // an identify in flight: a 401 meanwhile is the guest's merged token
+  page: pageOf(params.get('page')), // the store page the visitor is on
+  pageSent: null,         // the page last stored for this session (PATCH /api/me)
 };
 
 // ------------------------------------------------------------------ 2. the session
@@ -91,6 +97,8 @@ const room = () => { const name = supportRoom(); return (name && client.rooms.ge
 /** Starts the socket for the saved session. */
 function begin(session) {
   saveSession(session);
+  seenMarks.clear();
+  state.pageSent = null;
   state.unread = 0;
   state.countedUpTo = 0;
   state.preview = null;
@@ -107,6 +115,7 @@ function begin(session) {
 function forget(message) {
   client.stop();
   saveSession(null);
+  seenMarks.clear();
   state.unread = 0;
   state.preview = null;
   notifications.clear();
@@ -211,6 +220,7 @@ const previewOf = (m) => ({ from: authorOf(m), text: oneLine(m.text).slice(0, 20
 
 function onJoined(r, f, firstLoad) {
   if (r.name !== supportRoom()) return;
+  seenMarks.joined(f);
   count(f.messages || []);
   // Unread since an earlier page load: the newest reply is the preview.
   if (state.unread > 0 && !state.preview) {
@@ -253,6 +263,9 @@ function onFrame(f) {
     case 'notifications_unread':
       notifications.setUnread(f.count);
       break;
+    case 'seen':
+      if (f.room === supportRoom() && seenMarks.frame(f)) list.render();
+      break;
     default:
       break;
   }
@@ -277,7 +290,11 @@ function seen() {
 
 // ------------------------------------------------------------------ rendering
 
+/** How far the staff has read the conversation: "Seen" under the last own message they read. */
+const seenMarks = new SeenMarks();
+
 const skin = {
+  seenSeq: (r) => seenMarks.ownSeenSeq(r, (m) => client.isMine(m)),
   top(r) {
     const kind = r.historyPending ? 'loading' : r.more ? 'more' : r.loaded ? 'start' : 'wait';
     return { sig: kind, build: () => (kind === 'start' ? intro() : h('div', { class: 'history-status' },
@@ -300,6 +317,7 @@ const skin = {
       node.append(h('time', { class: 'message-meta', datetime: new Date(m.ts).toISOString(), title: fullTime(m.ts) },
         clockTime(m.ts) + (mine ? status : '')));
     }
+    if (row.seen) node.append(h('div', { class: 'message-seen' }, 'Seen'));
     if (p && p.status === 'failed') {
       node.append(h('div', { class: 'message-failure' }, p.error || 'Not sent',
         h('button', { class: 'retry', type: 'button' }, 'Retry'),
@@ -416,7 +434,7 @@ const composer = bindComposer({
   canSend: () => true,
   onSend(text) {
     client.stopTyping();
-    ensureSession().then(() => {
+    ensureSession().then(reportPage).then(() => {
       client.send(supportRoom(), text);
       list.render('bottom');
     }, (err) => {
@@ -429,6 +447,18 @@ const composer = bindComposer({
 });
 
 // ------------------------------------------------------------------ 5. the loader
+
+/**
+ * Tells the server the store page the visitor is on (the staff's customer panel), once per page
+ * and session: when the panel opens, and before the first message of a visit (which may be the
+ * one that starts the session). Never fails: the page is a hint, not worth a refused message.
+ */
+function reportPage() {
+  const page = state.page;
+  if (!state.session || !page || state.pageSent === page) return Promise.resolve();
+  state.pageSent = page;
+  return plainApi('PATCH', '/api/me', { page }).catch(() => { state.pageSent = null; });
+}
 
 /** Tells the loader the badge's count and the preview of the newest unseen reply. */
 function report() {
@@ -461,7 +491,11 @@ window.addEventListener('message', async (ev) => {
   const m = ev.data;
   if (!m || m.chatWidget !== 1 || typeof m.type !== 'string') return;
   switch (m.type) {
-    case 'open': show(true); break;
+    case 'open':
+      state.page = pageOf(m.page) || state.page;
+      show(true);
+      reportPage();
+      break;
     case 'hide': show(false); break;
     case 'identify': {
       const result = await identify(m.identity || {});

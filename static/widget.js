@@ -197,8 +197,15 @@
     .then(function (body) { state.configured = !!(body && body.allowed); return state.configured; },
       function () { state.configured = true; return true; }); // unreachable now: the iframe will say so
 
+  /** The store page the visitor is on, for the staff's customer panel (without its #fragment);
+   *  empty when too long to be shown (the server takes up to 2000 characters). */
+  function here() {
+    const page = location.origin + location.pathname + location.search;
+    return /^https?:\/\//.test(page) && page.length <= 2000 ? page : '';
+  }
+
   function frameUrl() {
-    const q = new URLSearchParams({ origin: location.origin, title: options.title, greeting: options.greeting, accent: options.accent });
+    const q = new URLSearchParams({ origin: location.origin, title: options.title, greeting: options.greeting, accent: options.accent, page: here() });
     return SERVER + '/widget?' + q.toString();
   }
 
@@ -244,7 +251,7 @@
         state.frameReady = true;
         flag(!!m.session);
         if (identity) { post({ type: 'identify', id: 0, identity: identity }); identity = null; }
-        if (state.open) post({ type: 'open' });
+        if (state.open) post({ type: 'open', page: here() });
         const queued = state.queue;
         state.queue = [];
         queued.forEach(post);
@@ -295,7 +302,7 @@
       if (!state.open) return;
       if (!frame) { showNotice(); return; }
       frame.focus();
-      post({ type: 'open' });
+      post({ type: 'open', page: here() });
     });
   }
 

@@ -8,8 +8,11 @@ use crate::auth::password::{burn_verification_time, hash_password, verify_passwo
 use crate::client_addr::subscriber_block;
 use crate::db::models::UserRow;
 use crate::db::StorageError;
-use crate::domain::{Availability, DisplayName, Email, Password, Role, UserId, UserInfo, Username};
+use crate::domain::{
+    Availability, DisplayName, Email, PageUrl, Password, Role, UserId, UserInfo, Username,
+};
 use crate::error::{AppError, ErrorCode};
+use crate::history::customer::SetPage;
 use crate::history::messages::{CreateUser, FindLogin, SetEmail};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -182,27 +185,53 @@ async fn me(
     Ok(HttpResponse::Ok().json(MeView::from(current_row(&state, &user).await?)))
 }
 
-/// Body of `PATCH /api/me`.
+/// Body of `PATCH /api/me`: each optional, at least one.
 #[derive(Deserialize)]
 pub struct MeChanges {
-    email: String,
+    email: Option<String>,
+    /// The store page the widget is on (`users.last_page`, shown in the customer panel).
+    page: Option<String>,
 }
 
 /// Sets the caller's own email address (a customer or a guest asked for one by the widget
-/// when no staff is online); answers like `GET /api/me`.
+/// when no staff is online) and the store page they are on (reported by the widget); answers
+/// like `GET /api/me`. Both are checked before either is stored.
 async fn update_me(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     body: web::Json<MeChanges>,
 ) -> Result<HttpResponse, AppError> {
-    let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.0))?;
+    let MeChanges { email, page } = body.into_inner();
+    if email.is_none() && page.is_none() {
+        return Err(AppError::bad_request("give an email or a page"));
+    }
+    let email = email
+        .map(|e| Email::parse(&e))
+        .transpose()
+        .map_err(|e| AppError::bad_request(e.0))?;
+    let page = page
+        .map(|p| PageUrl::parse(&p))
+        .transpose()
+        .map_err(|e| AppError::bad_request(e.0))?;
     let caller = current_row(&state, &user).await?;
-    let row = state
-        .history
-        .send(SetEmail {
-            user: UserId(caller.id),
-            email: email.as_str().to_owned(),
-        })
-        .await??;
+    let mut row = caller;
+    if let Some(email) = email {
+        row = state
+            .history
+            .send(SetEmail {
+                user: UserId(row.id),
+                email: email.as_str().to_owned(),
+            })
+            .await??;
+    }
+    if let Some(page) = page {
+        row = state
+            .history
+            .send(SetPage {
+                user: UserId(row.id),
+                page,
+            })
+            .await??;
+    }
     Ok(HttpResponse::Ok().json(MeView::from(row)))
 }

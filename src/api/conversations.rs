@@ -6,9 +6,10 @@
 
 use crate::api::admin::staff;
 use crate::api::caller::AuthUser;
+use crate::api::customer_panel::{customer_panel, PanelView};
 use crate::api::resource;
 use crate::chat::conversations::{assign_event, status_event};
-use crate::chat::messages::{ConversationChanged, ListOnline};
+use crate::chat::messages::{ConversationChanged, GetViewers, ListOnline};
 use crate::db::conversations::{AssigneeFilter, Conversation, ListFilter, Viewer};
 use crate::db::StorageError;
 use crate::domain::{ConversationStatus, RoomKind, RoomName, UserId, UserInfo};
@@ -98,7 +99,10 @@ async fn list(
 struct ConversationDetail {
     #[serde(flatten)]
     conversation: WireConversation,
-    // The customer panel (`"panel"`) goes here: see the contract of issue 15.
+    /// What is known of the customer.
+    panel: PanelView,
+    /// The staff members who have the conversation open now, by id.
+    viewers: Vec<UserInfo>,
 }
 
 async fn one(
@@ -111,11 +115,20 @@ async fn one(
     let viewer = Viewer::Staff(me.id);
     let found = state
         .history
-        .send(GetConversation { viewer, room })
+        .send(GetConversation {
+            viewer,
+            room: room.clone(),
+        })
         .await??
         .ok_or_else(no_such_conversation)?;
     let conversation = view(&state, found).await?;
-    Ok(HttpResponse::Ok().json(ConversationDetail { conversation }))
+    let panel = customer_panel(&state, &room).await?;
+    let viewers = state.chat.send(GetViewers { room }).await?;
+    Ok(HttpResponse::Ok().json(ConversationDetail {
+        conversation,
+        panel,
+        viewers,
+    }))
 }
 
 /// `{"status"}`.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod caller;
 pub mod canned;
 pub mod conversations;
+pub mod customer_panel;
 pub mod health;
 pub mod identify;
 pub mod metrics;

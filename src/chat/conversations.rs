@@ -231,7 +231,7 @@ impl ChatServer {
             return;
         }
         if let Some(viewers) = self.viewers.enter(room, session, &user) {
-            self.tell_viewers(room, viewers);
+            self.tell_viewers(room, viewers, session);
         }
     }
 
@@ -241,15 +241,24 @@ impl ChatServer {
             return;
         }
         if let Some(viewers) = self.viewers.leave(room, session, user) {
-            self.tell_viewers(room, viewers);
+            self.tell_viewers(room, viewers, session);
         }
     }
 
-    fn tell_viewers(&mut self, room: &RoomName, viewers: Vec<UserInfo>) {
-        self.tell_staff(ServerFrame::ConversationViewers {
+    /// `conversation_viewers` to every staff connection but `cause`, whose own join or leave
+    /// it is: it knows what it did (and reads who else is there from
+    /// `GET /api/admin/conversations/{room}`), and a client that never asked for viewers
+    /// sees no new frame after its own `joined`.
+    fn tell_viewers(&mut self, room: &RoomName, viewers: Vec<UserInfo>, cause: SessionId) {
+        let frame = ServerFrame::ConversationViewers {
             room: room.to_string(),
             viewers,
-        });
+        }
+        .encode();
+        let staff: Vec<SessionId> = self.registry.staff().filter(|s| *s != cause).collect();
+        for session in staff {
+            self.send_frame(session, frame.clone());
+        }
     }
 }
 
@@ -274,5 +283,14 @@ impl Handler<ConversationChanged> for ChatServer {
             by: Some(msg.by.clone()),
         });
         self.record_event(msg.by, &room, msg.event, ctx)
+    }
+}
+
+impl Handler<GetViewers> for ChatServer {
+    type Result = MessageResult<GetViewers>;
+
+    /// Who has the conversation open, by id.
+    fn handle(&mut self, msg: GetViewers, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.viewers.of(&msg.room))
     }
 }

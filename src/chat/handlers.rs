@@ -88,6 +88,9 @@ impl Handler<Connect> for ChatServer {
                     };
                     act.registry
                         .register(msg.session, user.clone(), ticket, msg.recipient);
+                    if act.registry.tabs(user.id).len() == 1 {
+                        act.record_last_seen(user.id);
+                    }
                     act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
                     // member's list still holds support rooms.
@@ -316,6 +319,10 @@ impl Handler<MarkRead> for ChatServer {
         let Some(permit) = self.history_load.try_permit() else {
             return self.send_error(session, busy(), None, &room);
         };
+        if let crate::domain::RoomKind::Support(_) = room.kind() {
+            // The other side may hear of it (`seen`): `read_state.rs`.
+            return self.mark_support_read(user, session, room, msg.seq, permit, ctx);
+        }
         let request = crate::history::messages::MarkRead {
             user: user.id,
             room: msg.room,

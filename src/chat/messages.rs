@@ -368,6 +368,7 @@ impl JoinedParts {
             last_seq: snapshot.last_seq,
             recovered: snapshot.recovered,
             deleted: snapshot.deleted,
+            seen_seq: snapshot.seen_seq,
         }
         .encode()
     }
@@ -433,6 +434,7 @@ mod tests {
                 last_seq: 5,
                 recovered: Some(true),
                 deleted: Some(vec![2]),
+                seen_seq: None,
             },
         };
         assert_eq!(parts.last_seq(), 5);
@@ -445,6 +447,7 @@ mod tests {
             last_seq: 5,
             recovered: Some(true),
             deleted: Some(vec![2]),
+            seen_seq: None,
         }
         .encode();
         let now = parts.encode();
@@ -471,4 +474,12 @@ pub struct ConversationChanged {
     pub by: UserInfo,
     /// The event's text, e.g. "set the status to resolved".
     pub event: String,
+}
+
+/// From `GET /api/admin/conversations/{room}`: the staff members who have `room` open now.
+#[derive(Message)]
+#[rtype(result = "Vec<UserInfo>")]
+pub struct GetViewers {
+    /// `support:<id>`.
+    pub room: RoomName,
 }

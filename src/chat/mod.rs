@@ -23,6 +23,8 @@
 //! - [`desk`]: each connected staff member's availability and whether they are active, and
 //!   the news of them the staff hear (`staff_updated`); [`team`]: the team API's changes
 //!   applied to the connections and told to the staff.
+//! - [`read_state`]: who hears `seen` after a read in a support conversation, and when a
+//!   user was last there.
 //! - `store_api.rs`: the store's notifications to every connection of their user, the unread
 //!   count after a read, and messages written as the store (server API).
 
@@ -41,6 +43,7 @@ pub mod messages;
 pub mod notes;
 pub mod notification_cursors;
 pub mod outbox;
+pub mod read_state;
 pub mod refusals;
 pub mod registry;
 pub mod rooms;

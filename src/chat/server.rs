@@ -266,6 +266,9 @@ impl ChatServer {
         let Some(entry) = self.registry.remove(session) else {
             return;
         };
+        if !self.registry.is_online(entry.user.id) {
+            self.record_last_seen(entry.user.id);
+        }
         for room in &entry.rooms {
             self.leave_live_room(session, &entry.user, room);
         }

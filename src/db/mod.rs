@@ -21,6 +21,7 @@ pub mod canned;
 pub mod closed_rooms;
 pub mod connection;
 pub mod conversations;
+pub mod customer_panel;
 pub mod email_outbox;
 pub mod error;
 pub mod merge;

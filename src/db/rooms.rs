@@ -231,6 +231,7 @@ pub fn advance_read_cursor(
         if room.kind() == RoomKind::Support(user) {
             add_member(conn, user, name)?;
         }
+        take_write_lock(conn, user, name)?;
         let seq = seq.min(last_seq(conn, name)?);
         with_backend!(conn, c => diesel::update(
             room_members::table
@@ -317,4 +318,116 @@ pub fn summaries(conn: &mut DbConn, user: UserId) -> Result<Vec<RoomSummary>, St
     }
     out.sort_by_key(|s| s.room != own);
     Ok(out)
+}
+
+/// The highest read cursor of the staff in a support room: the greatest `last_read_seq` of
+/// its members other than its customer (only staff may enter someone else's support room);
+/// 0 when no staff member has read it.
+pub fn staff_read_mark(
+    conn: &mut DbConn,
+    room: &str,
+    customer: UserId,
+) -> Result<i64, StorageError> {
+    let mark = with_backend!(conn, c => room_members::table
+        .filter(room_members::room.eq(room))
+        .filter(room_members::user_id.ne(customer.0))
+        .select(diesel::dsl::max(room_members::last_read_seq))
+        .get_result::<Option<i64>>(c))?;
+    Ok(mark.unwrap_or(0))
+}
+
+/// What `joined` of a support room says of the other side (`seen_seq`): to its customer, the
+/// staff's high-water mark; to staff, the customer's read cursor. `None` for other rooms.
+pub fn seen_seq(
+    conn: &mut DbConn,
+    user: UserId,
+    room: &RoomName,
+) -> Result<Option<i64>, StorageError> {
+    let RoomKind::Support(customer) = room.kind() else {
+        return Ok(None);
+    };
+    let seq = if customer == user {
+        staff_read_mark(conn, room.as_str(), customer)?
+    } else {
+        read_cursor(conn, customer, room.as_str())?
+    };
+    Ok(Some(seq))
+}
+
+/// A read in a support room, stored: the reader's cursor, and the seq the other side is to
+/// be told of (`seen`), if the read moved their side's mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportRead {
+    /// The reader's cursor after the read.
+    pub cursor: i64,
+    /// The customer's new cursor (a customer's read that moved it), or the staff's new
+    /// high-water mark (a staff member's read past every other staff member's cursor).
+    pub seen: Option<i64>,
+}
+
+/// [`advance_read_cursor`] in a support room, also telling whether the read moved the reader's
+/// side: the customer's cursor, or for staff the highest cursor of the staff. Written first,
+/// then read, in one transaction (SQLite takes its write lock at the start). On PostgreSQL two
+/// staff members reading the same seq at the same moment may both be told they moved the mark:
+/// the other side then hears the same `seen` twice, which is harmless.
+pub fn advance_support_read(
+    conn: &mut DbConn,
+    user: UserId,
+    room: &RoomName,
+    seq: i64,
+) -> Result<SupportRead, StorageError> {
+    let RoomKind::Support(customer) = room.kind() else {
+        let cursor = advance_read_cursor(conn, user, room, seq)?;
+        return Ok(SupportRead { cursor, seen: None });
+    };
+    conn.transaction(|conn| {
+        let name = room.as_str();
+        if customer == user {
+            add_member(conn, user, name)?;
+        }
+        take_write_lock(conn, user, name)?;
+        let seq = seq.min(last_seq(conn, name)?);
+        let moved = with_backend!(conn, c => diesel::update(
+            room_members::table
+                .filter(room_members::user_id.eq(user.0))
+                .filter(room_members::room.eq(name))
+                .filter(room_members::last_read_seq.lt(seq)),
+        )
+        .set(room_members::last_read_seq.eq(seq))
+        .execute(c))?;
+        let cursor = with_backend!(conn, c => room_members::table
+            .find((user.0, name))
+            .select(room_members::last_read_seq)
+            .get_result::<i64>(c)
+            .optional())?
+        .ok_or(StorageError::NotMember)?;
+        let seen = if moved == 0 {
+            None
+        } else if customer == user {
+            Some(cursor)
+        } else {
+            let others = with_backend!(conn, c => room_members::table
+                .filter(room_members::room.eq(name))
+                .filter(room_members::user_id.ne(customer.0))
+                .filter(room_members::user_id.ne(user.0))
+                .select(diesel::dsl::max(room_members::last_read_seq))
+                .get_result::<Option<i64>>(c))?;
+            (cursor > others.unwrap_or(0)).then_some(cursor)
+        };
+        Ok(SupportRead { cursor, seen })
+    })
+}
+
+/// A write that changes nothing (the user's member row, if any, set to itself), made first in
+/// a transaction that reads before it writes. SQLite begins a transaction deferred: a read
+/// takes a snapshot, and the first write after it fails at once with `SQLITE_BUSY` (no waiting
+/// for the busy timeout) if another connection committed in between, e.g. the history actor's
+/// other thread recording `last_seen_at` as a connection opens. Writing first waits for the
+/// lock like any write. On PostgreSQL it only locks the member row, which the update that
+/// follows locks anyway.
+fn take_write_lock(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), StorageError> {
+    with_backend!(conn, c => diesel::update(room_members::table.find((user.0, room)))
+        .set(room_members::last_read_seq.eq(room_members::last_read_seq))
+        .execute(c))?;
+    Ok(())
 }

@@ -35,7 +35,7 @@ impl HistoryActor {
 /// A support room exists for every account and for nobody else: `NotFound` for a support
 /// room whose owner does not exist or is a finished guest (`db::closed_rooms`: its messages
 /// moved to the customer's conversation), so that no row is ever created for it.
-fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), StorageError> {
+pub(super) fn check_support_owner(conn: &mut DbConn, room: &RoomName) -> Result<(), StorageError> {
     // A notes thread exists with its conversation (and is closed with it).
     let (RoomKind::Support(owner) | RoomKind::Notes(owner)) = room.kind() else {
         return Ok(());
@@ -81,11 +81,13 @@ pub fn open_room(conn: &mut DbConn, msg: &OpenRoom) -> Result<RoomSnapshot, Stor
         ),
     };
     let newest_listed = messages.last().map_or(0, |m| m.seq);
+    let seen_seq = rooms::seen_seq(conn, msg.user, &msg.room)?;
     Ok(RoomSnapshot {
         messages,
         last_seq: counter.max(newest_listed),
         recovered,
         deleted,
+        seen_seq,
     })
 }
 

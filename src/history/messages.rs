@@ -51,6 +51,9 @@ pub struct RoomSnapshot {
     /// With `since`: the seqs up to it, among the `recovery_cap` before it, of messages
     /// deleted at any time (the client may still show some of them).
     pub deleted: Option<Vec<i64>>,
+    /// In a support room: how far the other side has read (`joined`'s `seen_seq`, see
+    /// `db::rooms::seen_seq`); `None` elsewhere.
+    pub seen_seq: Option<i64>,
 }
 
 /// Chat server → history: the user left the room for good; take it out of their list.

@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod conversations;
+pub mod customer;
 pub mod desk;
 pub mod messages;
 mod server_api;

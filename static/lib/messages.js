@@ -22,7 +22,8 @@ export class MessageList {
    * `box`: the scrolling element; `jump`: its "New messages ↓" button; `client`: the ChatClient;
    * `room()`: the room on screen, or null. `skin.top(room)` gives the first row, `{sig, build}`
    * (loading, "earlier messages", the beginning); `skin.day(label)`, if the page draws day
-   * breaks as rows of their own; `skin.message(row)` builds a message (row fields: m, pending,
+   * breaks as rows of their own; `skin.seenSeq(room)`, if the page shows "Seen", the seq of the
+   * message that shows it (row.seen); `skin.message(row)` builds a message (row fields: m, pending,
    * mine, grouped, last, newDay, day). `onOlder(room)` is asked for the page before the oldest;
    * `onSeen()` runs when the reader reaches the bottom.
    */
@@ -155,10 +156,13 @@ export class MessageList {
       prev = row;
     }
     const ready = client.ready;
+    // The one own message that shows "Seen", if the page draws it (lib/seen.js).
+    const seenSeq = this.skin.seenSeq ? this.skin.seenSeq(room) : null;
     for (const row of messageRows) {
       const { m, pending: p } = row;
+      row.seen = seenSeq != null && m.seq === seenSeq;
       row.sig = [row.grouped, row.last, row.day, row.mine, p ? `${p.status}:${p.error || ''}:${ready}` : 'stored',
-        m.id != null, clockTime(m.ts), m.from.username, m.from.role].join('|');
+        m.id != null, clockTime(m.ts), m.from.username, m.from.role, row.seen].join('|');
       row.build = () => this.skin.message(row);
     }
     return rows;

@@ -2,7 +2,7 @@
 //! with `--auto-assign`, the staff seeing who else has a conversation open, and the message
 //! writer keeping the conversations' rows (both ways of storing a batch, the store's messages).
 
-use crate::conversations::{agent, listed, next_of, run_sql, update_of, viewers_of};
+use crate::conversations::{agent, listed, names, next_of, run_sql, update_of, viewers_of};
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestData};
 use crate::on_both_backends;
 use serde_json::{json, Value};
@@ -81,12 +81,18 @@ async fn the_staff_see_who_else_has_a_conversation_open(backend: Backend) {
     let mut arthur = app.connect(&a2_token).await;
 
     alice.send(json!({"type": "join", "room": room})).await;
-    assert_eq!(viewers_of(&mut alice, &room).await, ["alice"]);
+    next_of(&mut alice, "joined").await;
+    // The others hear of it; alice, who did it, reads who is there with the conversation.
     assert_eq!(viewers_of(&mut arthur, &room).await, ["alice"]);
+    let path = format!("/api/admin/conversations/{room}");
+    let (status, detail) = app.get(&path, Some(&a1_token)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(names(&detail["viewers"]), ["alice"]);
 
     arthur.send(json!({"type": "join", "room": room})).await;
-    assert_eq!(viewers_of(&mut alice, &room).await, ["alice", "arthur"]);
-    let frame = next_of(&mut arthur, "conversation_viewers").await;
+    next_of(&mut arthur, "joined").await;
+    let frame = next_of(&mut alice, "conversation_viewers").await;
+    assert_eq!(names(&frame["viewers"]), ["alice", "arthur"]);
     let ids: Vec<i64> = frame["viewers"]
         .as_array()
         .unwrap()
@@ -95,6 +101,8 @@ async fn the_staff_see_who_else_has_a_conversation_open(backend: Backend) {
         .collect();
     assert_eq!(ids, [a1, a2], "sorted by id");
     assert_eq!(frame["viewers"][1]["role"], "agent");
+    let (_, detail) = app.get(&path, Some(&a2_token)).await;
+    assert_eq!(names(&detail["viewers"]), ["alice", "arthur"]);
 
     // A second tab of arthur's changes nothing; his leaving does.
     let mut arthur_tab = app.connect(&a2_token).await;
@@ -104,8 +112,17 @@ async fn the_staff_see_who_else_has_a_conversation_open(backend: Backend) {
     arthur.close().await;
     assert_eq!(viewers_of(&mut alice, &room).await, ["alice"]);
 
+    // Alice's own leave is no frame to her; the conversation says nobody is there.
     alice.send(json!({"type": "leave", "room": room})).await;
-    assert!(viewers_of(&mut alice, &room).await.is_empty());
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    loop {
+        let (_, detail) = app.get(&path, Some(&a1_token)).await;
+        if names(&detail["viewers"]).is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{detail}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Straight through `db::messages::store_batch_tracked`, as the message writer calls it: on

@@ -625,6 +625,8 @@ impl WsClient {
                     "support_activity",
                     "conversation_updated",
                     "conversation_viewers",
+                    // `seen`: a staff connection hears every customer's reads.
+                    "seen",
                 ],
             )
             .await;
