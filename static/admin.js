@@ -1,5 +1,7 @@
-// The staff support console (/admin): an inbox of every customer's support conversation, the
-// open conversation with its reply box, moderation (delete, ban, announcements) and live figures.
+// The staff support console (/admin): an inbox of every customer's support conversation (by
+// status and assignee), the open conversation with its notes and its reply box, the support
+// desk (status, assignment, canned replies, the team), moderation (delete, ban, announcements)
+// and live figures.
 // An ES module, no build step, no dependencies, under a strict CSP (everything is wired up with
 // addEventListener).
 //
@@ -16,6 +18,12 @@
 //   moderation.js         delete, ban / unban, announcements
 //   stats.js              the live figures
 //   layout.js             phone screens and the details drawer
+//   desk.js               status and assignment, viewers, the desk's frames
+//   timeline.js           the conversation and its notes thread interleaved, "Seen"
+//   notes.js              the notes thread notes:<id> and the Reply / Note toggle
+//   canned.js             canned replies: the `/` popup and their panel
+//   team.js               my availability; the Team panel (admins)
+//   alerts.js             title count, sound and desktop notifications in the background
 // What both pages do is in the shared modules of static/lib/ (the README has the list).
 //
 // Security rule: every piece of user-supplied text (chat text, names, room names, server
@@ -32,7 +40,12 @@
 import { client } from './console/client.js';
 import { dom, state, TOKEN_KEY, icon, phoneQuery } from './console/state.js';
 import { endSession, onLoginSubmit, resume, setConn, showSignin, stopConsole } from './console/session.js';
-import { renderList } from './console/conversation-list.js';
+import { renderList, searchSoon } from './console/conversation-list.js';
+import { bindDesk } from './console/desk.js';
+import { bindNotes } from './console/notes.js';
+import { bindCanned } from './console/canned.js';
+import { bindTeam } from './console/team.js';
+import { bindAlerts } from './console/alerts.js';
 import { markRead } from './console/conversation-view.js';
 import { onAnnounceSubmit, onBanClick, onMessagesClick } from './console/moderation.js';
 import { setComposerHint, setDetailsOpen, showScreen } from './console/layout.js';
@@ -44,13 +57,13 @@ function bindEvents() {
 
   dom.search.addEventListener('input', () => {
     state.query = dom.search.value.trim().toLowerCase();
-    renderList();
+    searchSoon();
   });
-  dom.filters.forEach((btn) => btn.addEventListener('click', () => {
-    state.filter = btn.dataset.filter;
-    dom.filters.forEach((b) => b.classList.toggle('is-active', b === btn));
-    renderList();
-  }));
+  bindDesk();
+  bindNotes();
+  bindCanned();
+  bindTeam();
+  bindAlerts();
 
   dom.back.addEventListener('click', () => { showScreen('list'); renderList(); });
   dom.messages.addEventListener('click', onMessagesClick);

@@ -4,10 +4,9 @@
  * only, so the order in which the modules load does not matter.
  */
 import { ChatClient } from '../lib/client.js';
-import { MessageList } from '../lib/messages.js';
 import { bindComposer } from '../lib/composer.js';
 import { api } from './http.js';
-import { dom, state } from './state.js';
+import { dom, isNotesRoom, state, supportOf } from './state.js';
 import { showConnection, onHello, onErrorFrame } from './session.js';
 import {
   onUnread, onSupportActivity, onConversationMoved, onPresence,
@@ -16,9 +15,33 @@ import {
   onJoined, onMessage, onDeleted, loadOlder, renderTyping, onComposerInput,
 } from './conversation-view.js';
 import { skinTop, buildMessage } from './message-skin.js';
+import { TimelineList } from './timeline.js';
+import { onConversationUpdated, onSeenFrame, onViewers } from './desk.js';
+import { onCannedInput } from './canned.js';
+import { composerRoom } from './notes.js';
+import { onStaffUpdated } from './team.js';
+
+const utf8 = new TextEncoder();
+
+/**
+ * The shared client, with one addition of the desk: a message of a notes thread goes as a note
+ * of its conversation, `{"type":"send","room":"support:<id>","text","note":true,"cid"}`, and is
+ * acked with the thread's room (so it waits in the outbox under notes:<id>).
+ */
+class ConsoleClient extends ChatClient {
+  transmit(p) {
+    if (!isNotesRoom(p.room)) { super.transmit(p); return; }
+    const frame = { type: 'send', room: supportOf(p.room), text: p.text, note: true, cid: p.cid };
+    if (utf8.encode(JSON.stringify(frame)).length > this.limits.max_frame_bytes) {
+      this.outbox.fail(p.cid, 'Too long to send. Please shorten it.');
+      return;
+    }
+    this.sendIn(p.room, frame);
+  }
+}
 
 /** The connection to the chat server and the rooms the console follows. */
-export const client = new ChatClient({
+export const client = new ConsoleClient({
   api,
   hooks: {
     status(s, retryAt) {
@@ -28,24 +51,28 @@ export const client = new ChatClient({
     hello: onHello,
     joined: onJoined,
     message: onMessage,
-    ack: (p, room) => { if (room && room === state.open) list.render(); },
-    history: (room) => { if (room === state.open) list.render(); },
+    ack: (p, room) => { if (room && (room === state.open || room === state.notes)) list.render(); },
+    history: (room) => { if (room === state.open || room === state.notes) list.render(); },
     deleted: onDeleted,
     presence: onPresence,
-    typing: (room) => { if (room === state.open) renderTyping(); },
+    typing: (room) => { if (room === state.open || room === state.notes) renderTyping(); },
     pending: () => list.render(),
     error: onErrorFrame,
     frame(f) {
       if (f.type === 'unread') onUnread(f);
       else if (f.type === 'support_activity') onSupportActivity(f);
       else if (f.type === 'conversation_moved') onConversationMoved(f);
+      else if (f.type === 'conversation_updated') onConversationUpdated(f);
+      else if (f.type === 'conversation_viewers') onViewers(f);
+      else if (f.type === 'staff_updated') onStaffUpdated(f);
+      else if (f.type === 'seen') onSeenFrame(f);
     },
     down: () => { list.render(); renderTyping(); },
   },
 });
 
-/** The open conversation's messages on screen. */
-export const list = new MessageList({
+/** The open conversation's timeline on screen (its messages and its notes thread). */
+export const list = new TimelineList({
   box: dom.messages,
   jump: dom.jump,
   client,
@@ -73,8 +100,8 @@ export const composer = bindComposer({
     const o = state.open;
     state.drafts.delete(o.name);
     client.stopTyping();
-    client.send(o.name, text);
+    client.send(composerRoom(), text);
     list.render('bottom');
   },
-  onInput: () => onComposerInput(),
+  onInput: () => { onComposerInput(); onCannedInput(); },
 });

@@ -6,8 +6,10 @@ import { h, reconcile } from '../lib/dom.js';
 import { oneLine, relTime, unreadText } from '../lib/format.js';
 import { client, list } from './client.js';
 import { api } from './http.js';
-import { dom, isSupportRoom, notify, setAvatar, state } from './state.js';
+import { dom, isNotesRoom, isSupportRoom, notify, setAvatar, state } from './state.js';
 import { isBeingRead, markRead, openConversation, renderThread, renderTyping } from './conversation-view.js';
+import { onNoteActivity } from './desk.js';
+import { customerWrote, updateTitle } from './alerts.js';
 
 export function normalizeConv(s) {
   const c = {
@@ -21,6 +23,56 @@ export function normalizeConv(s) {
     placeholder: !s.customer,   // customer details not known yet
   };
   noteBanned(s);
+  noteDesk(c, s);
+  return c;
+}
+
+/**
+ * The support desk's fields of a conversation object (status, assignee, ...), where the server
+ * gives them; a server without them leaves every conversation open and unassigned.
+ */
+export function noteDesk(c, s) {
+  if (typeof s.status === 'string') { c.status = s.status; c.hasDesk = true; }
+  else if (!c.status) c.status = 'open';
+  if (s.assignee !== undefined) c.assignee = s.assignee || null;
+  else if (c.assignee === undefined) c.assignee = null;
+  for (const k of ['created_at', 'email', 'external_id', 'customer_read_seq', 'staff_read_seq']) {
+    if (s[k] !== undefined) c[k] = s[k];
+  }
+  if (typeof s.customer_read_seq === 'number') noteSeen(s.room, s.customer_read_seq);
+}
+
+/** The customer has read their support room up to `seq` ("Seen" under our replies). */
+export function noteSeen(room, seq) {
+  if (!(seq > (state.seen.get(room) || 0))) return false;
+  state.seen.set(room, seq);
+  return true;
+}
+
+/**
+ * A conversation object of the desk (`conversation_updated`, an answer to a status or assign
+ * call, the conversation's own GET): the inbox takes it whole; its last message only if newer.
+ */
+export function takeConversation(s) {
+  if (!s || typeof s.room !== 'string' || !isSupportRoom(s.room)) return null;
+  let c = state.convs.get(s.room);
+  if (!c) {
+    c = normalizeConv(s);
+    c.addedAt = Date.now();
+    state.convs.set(s.room, c);
+    return c;
+  }
+  if (s.customer) { c.customer = s.customer; c.placeholder = false; }
+  if (typeof s.online === 'boolean') c.online = s.online;
+  noteBanned(s);
+  noteDesk(c, s);
+  const seq = Number(s.last_seq) || 0;
+  if (seq > c.last_seq) {
+    c.last_seq = seq;
+    c.last_message = s.last_message || c.last_message;
+    c.last_activity = s.last_activity || c.last_activity;
+    if (typeof s.unread === 'number' && !isBeingRead(s.room)) c.unread = s.unread;
+  }
   return c;
 }
 
@@ -73,6 +125,7 @@ export function mergeConversations(list, started) {
     if (s.customer) { c.customer = s.customer; c.placeholder = false; }
     c.online = !!s.online;
     noteBanned(s);
+    noteDesk(c, s);
     const seq = Number(s.last_seq) || 0;
     if (seq >= c.last_seq) {
       c.last_seq = seq;
@@ -123,7 +176,10 @@ export function onSupportActivity(f) {
   const m = f.message;
   if (!m || typeof f.room !== 'string') return;
   if (!m.room) m.room = f.room;
+  if (isNotesRoom(m.room)) { onNoteActivity(m); return; }
   noteConversationMessage(m, f.customer);
+  const c0 = state.convs.get(f.room);
+  if (c0 && c0.customer && m.from && m.from.id === c0.customer.id) customerWrote(c0, m);
   if (!f.customer) {
     // The server had the customer at hand neither as author nor as a connection: they are
     // offline, and if we do not know them yet, the conversation list has their details.
@@ -185,16 +241,51 @@ export function onPresence(f, room) {
   if (room && room === state.open) renderTyping();
 }
 
-export function matchesFilter(c) {
-  if (state.filter === 'unread' && !c.unread) return false;
-  if (state.filter === 'online' && !c.online) return false;
-  if (state.query) {
-    const q = state.query;
-    const name = String((c.customer && c.customer.username) || '').toLowerCase();
-    if (!name.includes(q) && !c.room.includes(q)) return false;
-  }
+/** Whether the conversation is assigned as the assignee filter asks (all, mine, unassigned). */
+function matchesAssignee(c) {
+  if (state.assignee === 'me') return !!(c.assignee && state.me && c.assignee.id === state.me.id);
+  if (state.assignee === 'none') return !c.assignee;
   return true;
 }
+
+/** The search box: the customer's name, email or external id here, or the server's match (q=). */
+function matchesQuery(c) {
+  const q = state.query;
+  if (!q) return true;
+  if (state.searchHits && state.searchHits.has(c.room)) return true;
+  const fields = [c.customer && c.customer.username, c.room, c.email, c.external_id];
+  return fields.some((v) => v != null && String(v).toLowerCase().includes(q));
+}
+
+/** Shown in the inbox: the status tab, the assignee filter and the search box. */
+export function matchesFilter(c) {
+  return (c.status || 'open') === state.statusTab && matchesAssignee(c) && matchesQuery(c);
+}
+
+/** Asks the server which conversations match the search box (name, email, external id). */
+let searchTimer = 0;
+export function searchSoon() {
+  clearTimeout(searchTimer);
+  state.searchHits = null;
+  if (!state.query) { renderList(); return; }
+  renderList();
+  searchTimer = setTimeout(async () => {
+    const q = state.query;
+    const epoch = state.epoch;
+    try {
+      const data = await api('GET', `/api/admin/conversations?q=${encodeURIComponent(q)}`);
+      if (epoch !== state.epoch || q !== state.query) return;
+      const found = Array.isArray(data.conversations) ? data.conversations : [];
+      for (const s of found) takeConversation(s);
+      state.searchHits = new Set(found.map((s) => s && s.room));
+      renderList();
+    } catch (_) {
+      // The local match stays (name, email, external id of the conversations listed).
+    }
+  }, 300);
+}
+
+const STATUS_LABEL = { open: 'Open', pending: 'Pending', resolved: 'Resolved' };
 
 export function previewText(c) {
   const m = c.last_message;
@@ -222,12 +313,15 @@ export function listItem(c) {
       time: h('time', { class: 'conversation-time' }),
       last: h('span', { class: 'last-message' }),
       badge: h('span', { class: 'unread-badge' }),
+      status: h('span', { class: 'tag tag-status' }),
+      assignee: h('span', { class: 'conversation-assignee' }),
     };
     el.append(
       h('span', { class: 'avatar-wrap' }, it.avatar, it.dot),
       h('span', { class: 'conversation-main' },
         h('span', { class: 'conversation-top' }, it.name, it.guest, it.bannedTag, it.time),
-        h('span', { class: 'conversation-bottom' }, it.last, it.badge)),
+        h('span', { class: 'conversation-bottom' }, it.last, it.badge),
+        h('span', { class: 'conversation-desk' }, it.status, it.assignee)),
     );
     const room = c.room;
     el.addEventListener('click', () => openConversation(room));
@@ -246,12 +340,23 @@ export function listItem(c) {
   it.badge.textContent = c.unread > 0 ? unreadText(c.unread) : '';
   it.badge.hidden = !(c.unread > 0);
   it.el.classList.toggle('has-unread', c.unread > 0);
+  const status = c.status || 'open';
+  it.status.textContent = STATUS_LABEL[status] || status;
+  it.status.dataset.status = status;
+  it.assignee.textContent = assigneeText(c.assignee);
   const selected = !!(state.open && state.open.name === c.room);
   it.el.classList.toggle('is-selected', selected);
   if (selected) it.el.setAttribute('aria-current', 'true');
   else it.el.removeAttribute('aria-current');
   it.el.hidden = !matchesFilter(c) && !selected;
   return it.el;
+}
+
+/** "Unassigned", "Mine" or the assignee's name. */
+export function assigneeText(a) {
+  if (!a) return 'Unassigned';
+  if (state.me && a.id === state.me.id) return 'Mine';
+  return `Assigned to ${a.username}`;
 }
 
 /** Re-renders the inbox, newest activity first, moving only the nodes that changed place. */
@@ -274,5 +379,11 @@ export function renderList() {
   } else dom.listEmpty.hidden = true;
   const unreadConvs = sorted.filter((c) => c.unread > 0).length;
   dom.inboxCount.textContent = unreadConvs ? String(unreadConvs) : '';
-  document.title = unreadConvs ? `(${unreadConvs}) Support console` : 'Support console';
+  // Each status tab counts what it would show.
+  for (const status of Object.keys(STATUS_LABEL)) {
+    const el = document.querySelector(`[data-count="${status}"]`);
+    const n = sorted.filter((c) => (c.status || 'open') === status && matchesAssignee(c) && matchesQuery(c)).length;
+    if (el) el.textContent = n ? String(n) : '';
+  }
+  updateTitle();
 }

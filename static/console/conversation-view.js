@@ -5,11 +5,15 @@
 import { lastMessage } from '../lib/rooms.js';
 import { h } from '../lib/dom.js';
 import { client, composer, list } from './client.js';
-import { renderCustomer } from './customer-panel.js';
+import { loadPanel, renderCustomer } from './customer-panel.js';
 import { api } from './http.js';
 import { dom, notify, phoneQuery, roomPath, setAvatar, state } from './state.js';
 import { showScreen } from './layout.js';
-import { noteConversationMessage, refreshConversationsSoon, renderList } from './conversation-list.js';
+import {
+  noteConversationMessage, noteSeen, refreshConversationsSoon, renderList,
+} from './conversation-list.js';
+import { noteTypers, renderDesk } from './desk.js';
+import { closeNotes, composerRoom, notesJoined, openNotes } from './notes.js';
 
 /** Whether the staff member is looking at `room` right now (unread does not grow there). */
 export function isBeingRead(room) {
@@ -27,6 +31,7 @@ export function openConversation(room) {
   closeConversation();
   const o = client.addRoom(room);
   state.open = o;
+  openNotes(room);
   dom.composer.value = state.drafts.get(room) || '';
   dom.announceRoom.value = room;
   dom.announceResult.textContent = '';
@@ -35,6 +40,7 @@ export function openConversation(room) {
   renderList();
   list.render('bottom');
   if (!client.join(o)) loadViaHttp(o);
+  loadPanel(room);
   if (!phoneQuery.matches) dom.composer.focus({ preventScroll: true });
 }
 
@@ -45,11 +51,15 @@ export function closeConversation() {
   // No `leave`: it would drop the room from our list together with our read cursor, and the
   // conversation would count as unread again. Frames of rooms not open only feed the inbox.
   client.removeRoom(o.name);
+  closeNotes();
   state.open = null;
 }
 
 export function onJoined(o, f, firstLoad) {
+  if (o === state.notes) { notesJoined(o); return; }
   if (o !== state.open) return;
+  // The customer's read cursor ("Seen" under the last reply they read).
+  if (typeof f.seen_seq === 'number') noteSeen(o.name, f.seen_seq);
   const c = state.convs.get(o.name);
   if (c && Array.isArray(f.online) && c.customer) {
     if (f.online.some((u) => u.id === c.customer.id)) c.online = true;
@@ -116,12 +126,15 @@ export function onMessage(m, room, isNew) {
     list.incoming(isNew, client.isMine(m));
     renderTyping();
     markRead();
+  } else if (room && room === state.notes && room.loaded) {
+    list.incoming(isNew, client.isMine(m));
+    renderTyping();
   }
   renderList();
 }
 
 export function onDeleted(f, room, dropped) {
-  if (dropped && room === state.open) list.render();
+  if (dropped && (room === state.open || room === state.notes)) list.render();
   notePreviewDeleted(f.room, f.seq);
 }
 
@@ -155,6 +168,7 @@ export function renderThread() {
     dom.title.textContent = '';
     renderCustomer();
     renderTyping();
+    renderDesk();
     return;
   }
   const c = state.convs.get(o.name);
@@ -172,6 +186,7 @@ export function renderThread() {
   dom.threadRoom.textContent = o.name;
   renderCustomer();
   renderTyping();
+  renderDesk();
 }
 export function renderTyping() {
   const o = state.open;
@@ -180,6 +195,13 @@ export function renderTyping() {
   if (names.length === 1) text = `${names[0]} is typing…`;
   else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
   else if (names.length > 2) text = 'Several people are typing…';
+  // Colleagues writing a note (the notes thread's typing, staff only).
+  const writers = o ? noteTypers() : [];
+  if (writers.length) {
+    const noteText = writers.length === 1 ? `${writers[0]} is writing a note…`
+      : `${writers.join(' and ')} are writing notes…`;
+    text = text ? `${text} ${noteText}` : noteText;
+  }
   dom.typing.textContent = text;
   dom.typing.classList.toggle('active', !!text);
 }
@@ -190,5 +212,5 @@ export function onComposerInput() {
   if (!o) return;
   if (dom.composer.value) state.drafts.set(o.name, dom.composer.value);
   else state.drafts.delete(o.name);
-  client.typing(o.name, !!dom.composer.value.trim());
+  client.typing(composerRoom(), !!dom.composer.value.trim());
 }

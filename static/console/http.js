@@ -1,7 +1,8 @@
 /* The console's HTTP API (lib/api.js with the session's token). While the console runs, a 401
- * ends the session and a 403 from /api/admin shows the "staff only" message; the error says it
- * was handled. What ending a session means is the session module's (registered with
- * onSessionLost, so this module imports no other console module).
+ * ends the session and a 403 from /api/admin shows the "staff only" message (an agent's
+ * "admins only" is an ordinary refusal); the error says it was handled. What ending a session
+ * means is the session module's (registered with onSessionLost, so this module imports no other
+ * console module).
  */
 import { createApi } from '../lib/api.js';
 import { state, STAFF_ONLY } from './state.js';
@@ -19,7 +20,8 @@ export const api = createApi({
     if (err.status === 401) {
       err.handled = true;
       sessionLost(err.message ? `Please sign in again (${err.message}).` : 'Please sign in again.');
-    } else if (err.status === 403 && path.startsWith('/api/admin')) {
+    } else if (err.status === 403 && path.startsWith('/api/admin') && !/admins only/i.test(err.message)) {
+      // "staff only": not (or no longer) staff. An agent's "admins only" is only a refusal.
       err.handled = true;
       sessionLost(STAFF_ONLY);
     }

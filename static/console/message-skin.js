@@ -6,7 +6,7 @@
 import { h } from '../lib/dom.js';
 import { clockTime, fullTime } from '../lib/format.js';
 import { client } from './client.js';
-import { state, icon } from './state.js';
+import { state, icon, isNotesRoom } from './state.js';
 import { loadOlder } from './conversation-view.js';
 
 const edge = (cls, ...children) => h('div', { class: `history-edge${cls ? ` ${cls}` : ''}` }, ...children);
@@ -38,12 +38,16 @@ export function skinTop(o) {
 /** Builds the element of one message (stored, or pending when `row.pending` is set). */
 export function buildMessage(row) {
   const { m, pending, mine } = row;
+  if (m.kind === 'event') return buildEvent(row);
+  // A private note of the team (notes thread): never shown to the customer.
+  const note = m.kind === 'note' || m.note === true || isNotesRoom(m.room);
   // A message the store's backend wrote (server API) answers the customer: the staff's side.
   const fromStore = m.kind === 'store';
   const staff = (m.from.role === 'admin' || m.from.role === 'agent') || fromStore;
   const announcement = m.kind === 'announcement';
   const cls = ['message', staff ? 'staff' : 'customer'];
   if (mine) cls.push('own');
+  if (note) cls.push('note');
   if (announcement) cls.push('announcement');
   if (pending) cls.push('pending');
   if (pending && pending.status === 'failed') cls.push('failed');
@@ -53,6 +57,7 @@ export function buildMessage(row) {
   if (row.newDay) el.dataset.day = row.day;
   if (m.seq != null) el.dataset.seq = String(m.seq);
   if (m.id != null) el.dataset.id = String(m.id);
+  if (m.room) el.dataset.room = String(m.room);
   if (pending) el.dataset.cid = pending.cid;
 
   const meta = h('div', { class: 'message-meta' }, h('span', { class: 'message-author' }, m.from.username));
@@ -60,6 +65,7 @@ export function buildMessage(row) {
   else if (fromStore) meta.append(h('span', { class: 'tag tag-staff', text: 'Store' }));
   else if (staff) meta.append(h('span', { class: 'tag tag-staff', text: mine ? 'You' : 'Staff' }));
   else if (m.from.role === 'guest') meta.append(h('span', { class: 'tag tag-guest', text: 'guest' }));
+  if (note) meta.append(h('span', { class: 'tag tag-note', text: 'Only the team sees this' }));
   meta.append(h('time', { class: 'message-time', title: fullTime(m.ts), datetime: new Date(m.ts).toISOString() },
     clockTime(m.ts)));
 
@@ -73,6 +79,21 @@ export function buildMessage(row) {
   }
   el.append(meta, line);
   if (pending) el.append(pendingStatus(pending));
+  if (row.seen) el.append(h('div', { class: 'message-seen', text: 'Seen' }));
+  return el;
+}
+
+/** A desk event (status, assignment, reopened): a small centred line, "bob set the status to resolved". */
+function buildEvent(row) {
+  const { m } = row;
+  const who = m.from && m.from.username ? m.from.username : 'Someone';
+  const el = h('div', { class: `message event${row.newDay ? ' new-day' : ''}`, role: 'note',
+    dataset: { ts: String(m.ts), author: String(m.from ? m.from.id : 0) } },
+  h('span', { class: 'event-text', text: `${who} ${String(m.text || '')}` }), ' · ',
+  h('time', { class: 'message-time', title: fullTime(m.ts), datetime: new Date(m.ts).toISOString() }, clockTime(m.ts)));
+  if (row.newDay) el.dataset.day = row.day;
+  if (m.seq != null) el.dataset.seq = String(m.seq);
+  if (m.room) el.dataset.room = String(m.room);
   return el;
 }
 

@@ -12,7 +12,8 @@ export async function onMessagesClick(ev) {
   const btn = ev.target.closest('.delete-message');
   if (!btn) return;
   const el = btn.closest('.message');
-  const o = state.open;
+  // A note lives in the notes thread, whose seqs are its own.
+  const o = state.notes && el && el.dataset.room === state.notes.name ? state.notes : state.open;
   if (!o || !el || !el.dataset.id) return;
   const seq = Number(el.dataset.seq);
   const m = o.bySeq.get(seq);
@@ -23,11 +24,11 @@ export async function onMessagesClick(ev) {
   btn.disabled = true;
   try {
     await api('DELETE', `/api/admin/messages/${encodeURIComponent(el.dataset.id)}`);
-    if (state.open === o) removeShown(o, seq);
+    if (state.open === o || state.notes === o) removeShown(o, seq);
   } catch (e) {
     if (e.handled) return;
     if (e.status === 404) {
-      if (state.open === o) removeShown(o, seq);
+      if (state.open === o || state.notes === o) removeShown(o, seq);
       notify('That message was already deleted.');
     } else {
       btn.disabled = false;

@@ -9,10 +9,15 @@ import {
 } from './state.js';
 import { refreshConversations, renderList } from './conversation-list.js';
 import { renderThread } from './conversation-view.js';
-import { renderCustomer } from './customer-panel.js';
+import { renderCustomer, resetPanels } from './customer-panel.js';
 import { refreshStats } from './stats.js';
 import { loadSettings } from '../admin-settings.js';
 import { ApiKeysPanel } from '../api-keys.js';
+import { resetDesk } from './desk.js';
+import { loadCanned, resetCanned } from './canned.js';
+import { notesRefused, renderMode } from './notes.js';
+import { resetAlerts } from './alerts.js';
+import { loadTeam, resetTeam } from './team.js';
 
 const apiKeys = new ApiKeysPanel({
   api,
@@ -82,13 +87,22 @@ export function startConsole(me) {
   dom.console.hidden = false;
   dom.error.textContent = '';
   dom.me.textContent = me.username;
+  state.me = { id: me.id, username: me.username, role: me.role, availability: me.availability };
   dom.listEmpty.textContent = 'Loading conversations…';
   dom.listEmpty.hidden = false;
   renderThread();
   refreshConversations();
   refreshStats();
-  loadSettings(api);
-  apiKeys.refresh();
+  // Settings, API keys and the team are the admins' (agents get 403 "admins only").
+  const admin = me.role === 'admin';
+  dom.settingsPanel.hidden = !admin;
+  dom.apiKeysPanel.hidden = !admin;
+  if (admin) {
+    loadSettings(api);
+    apiKeys.refresh();
+  }
+  loadTeam();
+  loadCanned();
   client.start(state.token, me);
   state.timers.push(
     setInterval(refreshStats, STATS_EVERY_MS),
@@ -106,6 +120,16 @@ export function stopConsole() {
   state.timers = [];
   client.stop();
   state.open = null;
+  state.notes = null;
+  state.notesOk = false;
+  state.noteMode = false;
+  state.me = null;
+  renderMode();
+  resetDesk();
+  resetCanned();
+  resetTeam();
+  resetAlerts();
+  resetPanels();
   state.convsLoaded = false;
   state.convs.clear();
   state.items.clear();
@@ -158,6 +182,8 @@ export function onHello(f) {
 }
 
 export function onErrorFrame(f, room) {
+  // The notes thread refused (a server without notes): no toggle, and nothing to say.
+  if (room && room === state.notes && !f.cid) { notesRefused(room); return; }
   if (room && room === state.open) list.render(); // a join or history refused: say so on top
   notify(f.message || `Error: ${f.code}`, 'error');
 }

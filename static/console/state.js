@@ -29,7 +29,6 @@ export const dom = {
   stats: $('#stats'),
   list: $('#conversation-list'), listEmpty: $('#conversation-list-empty'),
   inboxCount: $('#inbox-count'), search: $('#conversation-search'),
-  filters: document.querySelectorAll('.filter'),
   thread: $('#thread'), back: $('#conversation-back'), title: $('#conversation-title'),
   threadAvatar: $('#thread-avatar'), threadStatus: $('#thread-status'),
   threadTags: $('#thread-tags'), threadRoom: $('#thread-room'),
@@ -48,6 +47,24 @@ export const dom = {
   announceText: $('#announce-text'), announceSend: $('#announce-send'),
   announceResult: $('#announce-result'),
   toasts: $('#admin-toasts'),
+  // The support desk (issue 15).
+  availability: $('#my-availability'), soundToggle: $('#sound-toggle'), notifyEnable: $('#notify-enable'),
+  statusTabs: document.querySelectorAll('[data-status]'), assigneeFilter: $('#assignee-filter'),
+  viewers: $('#thread-viewers'), deskControls: $('#desk-controls'),
+  statusButtons: document.querySelectorAll('[data-set-status]'), assignSelect: $('#assign-select'),
+  composerMode: $('#composer-mode'), modeReply: $('#mode-reply'), modeNote: $('#mode-note'),
+  modeHint: $('#mode-hint'), cannedPopup: $('#canned-popup'),
+  panelFacts: $('#customer-panel-facts'), panelName: $('#panel-name'), panelEmail: $('#panel-email'),
+  panelExternalId: $('#panel-external-id'), panelFirstSeen: $('#panel-first-seen'),
+  panelLastSeen: $('#panel-last-seen'), panelPage: $('#panel-page'),
+  panelEarlierBox: $('#panel-earlier-box'), panelEarlier: $('#panel-earlier'),
+  cannedPanel: $('#canned-panel'), cannedList: $('#canned-list'), cannedForm: $('#canned-form'),
+  cannedId: $('#canned-id'), cannedShortcut: $('#canned-shortcut'), cannedText: $('#canned-text'),
+  cannedSave: $('#canned-save'), cannedCancel: $('#canned-cancel'), cannedResult: $('#canned-result'),
+  teamPanel: $('#team-panel'), teamList: $('#team-list'), teamForm: $('#team-form'),
+  teamUsername: $('#team-username'), teamPassword: $('#team-password'), teamRole: $('#team-role'),
+  teamCreate: $('#team-create'), teamResult: $('#team-result'),
+  settingsPanel: $('#settings-panel'), apiKeysPanel: $('#api-keys-panel'),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -66,8 +83,21 @@ export const state = {
   banned: new Map(),        // user id -> boolean, as last reported by the server
   drafts: new Map(),        // room -> unsent composer text
   open: null,               // the open conversation: the client's room, see openConversation()
-  filter: 'all',
   query: '',
+  // The support desk (issue 15).
+  me: null,                 // {id, username, role, availability?}: who is signed in
+  statusTab: 'open',        // the inbox shows conversations of this status
+  assignee: 'all',          // 'all' | 'me' | 'none'
+  searchHits: null,         // rooms the server matched for the search box (q=), or null
+  staff: new Map(),         // staff id -> member ({id, username, role, active, availability, online})
+  staffListed: false,       // GET /api/admin/staff answered (admins): the whole team is known
+  viewers: new Map(),       // support room -> staff viewing it (`conversation_viewers`)
+  seen: new Map(),          // support room -> the customer's read cursor (`seen`, joined.seen_seq)
+  notes: null,              // the open conversation's notes thread notes:<id> (a client room)
+  notesOk: false,           // the notes thread answered (joined or read over HTTP)
+  noteMode: false,          // the composer writes a private note
+  canned: [],               // canned replies, sorted by shortcut
+  cannedOk: false,          // GET /api/admin/canned answered
 };
 
 export const phoneQuery = window.matchMedia('(max-width: 759px)');
@@ -90,6 +120,13 @@ const ICONS = {
 export const icon = (name) => svgIcon(ICONS[name]);
 
 export const isSupportRoom = (room) => /^support:[1-9][0-9]*$/.test(room);
+/** Whether `room` is a notes thread (notes:<id>, staff only). */
+export const isNotesRoom = (room) => /^notes:[1-9][0-9]*$/.test(String(room));
+/** The notes thread of a support room and back (support:5 <-> notes:5). */
+export const notesOf = (room) => `notes:${String(room).slice(8)}`;
+export const supportOf = (room) => `support:${String(room).slice(6)}`;
+/** Admins and agents. */
+export const isStaffRole = (role) => role === 'admin' || role === 'agent';
 const avatarClass = (id) => `avatar c${Math.abs(Number(id) || 0) % 8}`;
 
 export function setAvatar(el, user, extra) {

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod chat_kit;
+mod desk;
 mod driver;
 mod guest_sign_in;
 mod store;
