@@ -79,7 +79,13 @@ export function renderDesk() {
 function renderAssignSelect(c) {
   const me = state.me;
   const people = new Map();
-  for (const m of state.staff.values()) if (m.active !== false) people.set(m.id, m);
+  // Agents may not list the team: colleagues seen as assignees or viewers count as known too.
+  for (const conv of state.convs.values()) if (conv.assignee) people.set(conv.assignee.id, conv.assignee);
+  for (const viewers of state.viewers.values()) for (const u of viewers) people.set(u.id, u);
+  for (const m of state.staff.values()) {
+    if (m.active === false) people.delete(m.id);
+    else people.set(m.id, m);
+  }
   if (me) people.set(me.id, me);
   if (c.assignee) people.set(c.assignee.id, c.assignee);
   const options = [h('option', { value: '', text: 'Unassigned' })];
@@ -134,14 +140,28 @@ async function assign(value) {
 export function bindDesk() {
   dom.statusButtons.forEach((btn) => btn.addEventListener('click', () => setStatus(btn.dataset.setStatus)));
   dom.assignSelect.addEventListener('change', () => assign(dom.assignSelect.value));
-  dom.statusTabs.forEach((tab) => tab.addEventListener('click', () => {
+  const tabs = [...dom.statusTabs];
+  const select = (tab) => {
     state.statusTab = tab.dataset.status;
-    dom.statusTabs.forEach((t) => {
+    tabs.forEach((t) => {
       t.classList.toggle('is-active', t === tab);
       t.setAttribute('aria-selected', String(t === tab));
+      t.tabIndex = t === tab ? 0 : -1;
     });
     renderList();
-  }));
+  };
+  tabs.forEach((tab, i) => {
+    tab.tabIndex = tab.classList.contains('is-active') ? 0 : -1;
+    tab.addEventListener('click', () => select(tab));
+    // Arrow keys move between the tabs, as in any tab list.
+    tab.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+      ev.preventDefault();
+      const next = tabs[(i + (ev.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+      select(next);
+      next.focus();
+    });
+  });
   dom.assigneeFilter.addEventListener('change', () => {
     state.assignee = dom.assigneeFilter.value;
     renderList();
