@@ -368,7 +368,7 @@ export function renderList() {
   if (focused && focused !== document.activeElement && dom.list.contains(focused)) {
     focused.focus({ preventScroll: true });
   }
-  const visible = sorted.filter((c) => matchesFilter(c)).length;
+  const visible = sorted.filter((c) => matchesFilter(c) || (state.open && state.open.name === c.room)).length;
   if (!state.convsLoaded) dom.listEmpty.hidden = false;
   else if (!sorted.length) {
     dom.listEmpty.textContent = 'No support conversations yet.';
