@@ -38,7 +38,7 @@ window.fetch = async (path, opts = {}) => {
   const method = (opts.method || 'GET').toUpperCase();
   const url = new URL(path, location.origin);
   const body = opts.body ? JSON.parse(opts.body) : null;
-  if (url.pathname === '/api/admin/conversations' && method === 'GET') {
+  if (url.pathname === '/api/admin/conversations' && method === 'GET' && !url.searchParams.get('q')) {
     return json({ conversations: (await list(opts.headers)).map(desk) });
   }
   const m = url.pathname.match(/^\/api\/admin\/conversations\/([^/]+)(\/status|\/assign)?$/);
@@ -56,6 +56,25 @@ window.fetch = async (path, opts = {}) => {
     return json(c);
   }
   if (url.pathname === '/api/admin/staff' && method === 'GET') return json({ staff: D.staff });
+  if (url.pathname === '/api/admin/staff' && method === 'POST') {
+    if (D.staff.some((s) => s.username === body.username)) {
+      return json({ error: { code: 'conflict', message: 'username is already taken' } }, 409);
+    }
+    const member = { id: 800 + D.staff.length, username: body.username, role: body.role, active: true,
+      availability: 'online', online: false };
+    D.staff.push(member);
+    return json(member, 201);
+  }
+  const sm = url.pathname.match(/^\/api\/admin\/staff\/(\d+)$/);
+  if (sm && method === 'PATCH') {
+    const member = D.staff.find((s) => s.id === Number(sm[1]));
+    Object.assign(member, body);
+    return json(member);
+  }
+  if (url.pathname === '/api/admin/conversations' && url.searchParams.get('q')) {
+    const q = url.searchParams.get('q');
+    return json({ conversations: q === 'cust-9' ? (await list(opts.headers)).map(desk) : [] });
+  }
   if (url.pathname === '/api/admin/canned' && method === 'GET') return json({ canned: D.canned });
   if (url.pathname === '/api/admin/availability') return json({ ...D.staff[0], availability: body.availability });
   if (url.pathname === '/api/me' || url.pathname === '/api/admin/settings') {
@@ -201,6 +220,11 @@ async fn the_console_makes_sense_of_the_desk_contract() {
         ))
         .await;
     conversation["status"] = json!("resolved");
+    staff
+        .eval(&format!(
+            "window.__desk.status['{room}'] = 'resolved'; return true;"
+        ))
+        .await;
     let bob = json!({"id": 777, "username": "bob", "role": "agent"});
     frame(
         &staff,
@@ -295,5 +319,79 @@ async fn the_console_makes_sense_of_the_desk_contract() {
         )
         .await;
     staff.screenshot("desk-rehearsal").await;
+
+    // The team: add an agent, make them admin, deactivate them.
+    staff.type_into("#team-username", "carol").await;
+    staff.type_into("#team-password", "carol-password").await;
+    staff.click("#team-create").await;
+    staff
+        .wait_until(
+            "carol is on the team",
+            &some_text("#team-list .team-name", "carol"),
+        )
+        .await;
+    let carol = "#team-list .team-member[data-id=\"802\"]";
+    staff
+        .eval(&format!(
+            "const s = document.querySelector('{carol} select.team-role'); s.value = 'admin';
+             s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;"
+        ))
+        .await;
+    staff
+        .wait_until(
+            "carol is an admin",
+            "return window.__desk.staff.find(s => s.username === 'carol').role === 'admin';",
+        )
+        .await;
+    staff
+        .eval("window.confirm = () => true; return true;")
+        .await;
+    staff.click(&format!("{carol} button.team-active")).await;
+    staff
+        .wait_for_text(&format!("{carol} button.team-active"), "Reactivate")
+        .await;
+    staff.type_into("#team-username", "bob").await;
+    staff.type_into("#team-password", "whatever-1").await;
+    staff.click("#team-create").await;
+    staff
+        .wait_for_text("#team-result", "username is already taken")
+        .await;
+
+    // Search: the server matches the external id (q=), which the list item does not carry;
+    // the tab counts what the search leaves.
+    staff.type_into("#conversation-search", "cust-9").await;
+    staff
+        .wait_until(
+            "the server's match counts",
+            "return document.querySelector('[data-count=\"resolved\"]').textContent === '1';",
+        )
+        .await;
+    staff
+        .eval(
+            "const s = document.querySelector('#conversation-search'); s.value = 'zzz';
+             s.dispatchEvent(new Event('input', { bubbles: true })); return true;",
+        )
+        .await;
+    staff
+        .wait_until(
+            "nothing matches",
+            "return document.querySelector('[data-count=\"resolved\"]').textContent === '';",
+        )
+        .await;
+
+    // On a phone: the header's controls wrap under the name.
+    staff
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resize");
+    staff
+        .wait_until(
+            "the details drawer has slid away",
+            "return getComputedStyle(document.querySelector('#details')).visibility === 'hidden'
+                && document.documentElement.scrollWidth <= window.innerWidth;",
+        )
+        .await;
+    staff.screenshot("desk-rehearsal-phone").await;
     staff.close().await;
 }
