@@ -29,9 +29,10 @@ export function updateTitle() {
   document.title = n ? `(${n}) ${TITLE}` : TITLE;
 }
 
-/** A new (or reopened) conversation. */
-export function newConversation(c) {
-  alert(c, 'New conversation', c.last_message ? String(c.last_message.text || '') : '');
+/** A new (or, `reopened`, a resolved one the customer came back to) conversation. */
+export function newConversation(c, reopened) {
+  alert(c, reopened ? 'Conversation reopened' : 'New conversation',
+    c.last_message ? String(c.last_message.text || '') : '');
 }
 
 /** A customer's message `m` in conversation `c`. */

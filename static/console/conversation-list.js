@@ -71,7 +71,8 @@ export function takeConversation(s) {
     c.last_seq = seq;
     c.last_message = s.last_message || c.last_message;
     c.last_activity = s.last_activity || c.last_activity;
-    if (typeof s.unread === 'number' && !isBeingRead(s.room)) c.unread = s.unread;
+    // No `unread` from here: a broadcast object's count is not this staff member's; the
+    // `support_activity` and `unread` frames keep it.
   }
   return c;
 }

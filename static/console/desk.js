@@ -20,7 +20,7 @@ const STATUSES = ['open', 'pending', 'resolved'];
 export function onConversationUpdated(f) {
   const c = takeConversation(f.conversation);
   if (!c) return;
-  if (f.change === 'created' || f.change === 'reopened') newConversation(c);
+  if (f.change === 'created' || f.change === 'reopened') newConversation(c, f.change === 'reopened');
   renderList();
   if (state.open && state.open.name === c.room) renderThread();
 }
