@@ -1,6 +1,6 @@
 /* The console's Settings panel: the store sites the chat widget may be shown on
  * (GET /api/admin/settings, read-only: they are a flag of the server), and how to add one;
- * whether unread staff replies are emailed to customers (--smtp-url).
+ * whether the email follow-up is on (its `email` object, where the server has one).
  * Its own module, so admin.js only calls it once a staff member is signed in.
  */
 import { h } from './lib/dom.js';
@@ -24,17 +24,18 @@ export async function loadSettings(api) {
   }
 }
 
-/** Says whether customers get emails of the replies they left unread, and after how long. */
+/** "Email follow-up is off: start the server with --smtp-url", or when and from whom it mails. */
 function showEmail(email) {
-  const status = document.getElementById('email-status');
-  if (!status) return;
-  if (!email || !email.enabled) {
-    status.textContent = 'Off: customers get no email of unread replies. Start the chat server '
-      + 'with --smtp-url and --mail-from (CHAT_SMTP_URL, CHAT_MAIL_FROM) to turn it on.';
-    return;
+  const off = document.getElementById('email-off');
+  const on = document.getElementById('email-on');
+  if (!off || !on) return;
+  const known = !!email && typeof email === 'object' && typeof email.enabled === 'boolean';
+  off.hidden = !known || email.enabled;
+  on.hidden = !known || !email.enabled;
+  if (known && email.enabled) {
+    const mins = Math.round((Number(email.email_after_secs) || 0) / 60);
+    const after = mins >= 1 ? `${mins} min` : `${Number(email.email_after_secs) || 0} s`;
+    on.textContent = `Email follow-up is on: unread replies are emailed after ${after}`
+      + (email.mail_from ? `, from ${email.mail_from}.` : '.');
   }
-  const secs = Number(email.email_after_secs) || 0;
-  const after = secs % 60 === 0 && secs > 0 ? `${secs / 60} min` : `${secs} s`;
-  status.textContent = `On: a customer who left without reading a reply gets an email after ${after}`
-    + ` of quiet, from ${email.mail_from}.`;
 }

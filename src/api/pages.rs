@@ -69,6 +69,34 @@ const ASSETS: &[Asset] = &[
     asset!("widget-session.js", "text/javascript; charset=utf-8"),
     asset!("widget.css", "text/css; charset=utf-8"),
     asset!("api-keys.js", "text/javascript; charset=utf-8"),
+    // The console's modules (static/admin.js imports them; docs/architecture.md has the table).
+    asset!("console/alerts.js", "text/javascript; charset=utf-8"),
+    asset!("console/canned.js", "text/javascript; charset=utf-8"),
+    asset!("console/client.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "console/conversation-list.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "console/conversation-view.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "console/customer-panel.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("console/desk.css", "text/css; charset=utf-8"),
+    asset!("console/desk.js", "text/javascript; charset=utf-8"),
+    asset!("console/http.js", "text/javascript; charset=utf-8"),
+    asset!("console/layout.js", "text/javascript; charset=utf-8"),
+    asset!("console/message-skin.js", "text/javascript; charset=utf-8"),
+    asset!("console/moderation.js", "text/javascript; charset=utf-8"),
+    asset!("console/notes.js", "text/javascript; charset=utf-8"),
+    asset!("console/session.js", "text/javascript; charset=utf-8"),
+    asset!("console/state.js", "text/javascript; charset=utf-8"),
+    asset!("console/stats.js", "text/javascript; charset=utf-8"),
+    asset!("console/team.js", "text/javascript; charset=utf-8"),
+    asset!("console/timeline.js", "text/javascript; charset=utf-8"),
     // The modules both pages import (see the README's table).
     asset!("lib/api.js", "text/javascript; charset=utf-8"),
     asset!("lib/client.js", "text/javascript; charset=utf-8"),

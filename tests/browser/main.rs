@@ -8,6 +8,8 @@
 mod helpers;
 
 mod chat_kit;
+mod desk;
+mod desk_rehearsal;
 mod driver;
 mod guest_sign_in;
 mod store;

@@ -1,0 +1,177 @@
+/* The team: every staff member's own availability (the header's select, POST
+ * /api/admin/availability), and for admins the Team panel (GET /api/admin/staff): each member
+ * with role, active, availability and online; add an agent or admin, change a role, deactivate
+ * and reactivate. `staff_updated` keeps both live, and tells agents (who may not list the team)
+ * of the colleagues they can assign conversations to.
+ */
+import { h } from '../lib/dom.js';
+import { api } from './http.js';
+import { dom, notify, state } from './state.js';
+import { renderList } from './conversation-list.js';
+import { renderThread } from './conversation-view.js';
+import { renderViewers } from './desk.js';
+
+const AVAILABILITY = ['online', 'busy', 'offline'];
+
+const isMember = (m) => m && typeof m.id === 'number' && typeof m.username === 'string';
+
+/** Takes a member object (list, answer or frame). */
+function takeMember(m) {
+  if (!isMember(m)) return;
+  state.staff.set(m.id, { ...state.staff.get(m.id), ...m });
+  if (state.me && m.id === state.me.id && typeof m.availability === 'string') {
+    state.me.availability = m.availability;
+    renderAvailability();
+  }
+}
+
+/** At start: my availability (GET /api/me) and, for admins, the team. */
+export async function loadTeam() {
+  const epoch = state.epoch;
+  try {
+    const me = await api('GET', '/api/me');
+    if (epoch !== state.epoch || !state.me || me.id !== state.me.id) return;
+    state.me = { ...state.me, ...me };
+  } catch (_) { /* the select stays hidden */ }
+  renderAvailability();
+  const admin = state.me && state.me.role === 'admin';
+  dom.teamPanel.hidden = true;
+  if (!admin) return;
+  try {
+    const data = await api('GET', '/api/admin/staff');
+    if (epoch !== state.epoch) return;
+    for (const m of Array.isArray(data.staff) ? data.staff : []) takeMember(m);
+    state.staffListed = true;
+    dom.teamPanel.hidden = false;
+  } catch (_) {
+    state.staffListed = false;
+  }
+  renderTeam();
+  renderThread();
+}
+
+/** `staff_updated`: a member was created or changed, or came or went. */
+export function onStaffUpdated(f) {
+  takeMember(f.member);
+  renderTeam();
+  renderThread();
+  renderViewers();
+  renderList();
+}
+
+/** The header's select of my availability (hidden when the server does not say it). */
+function renderAvailability() {
+  const a = state.me && state.me.availability;
+  dom.availability.hidden = !AVAILABILITY.includes(a);
+  if (AVAILABILITY.includes(a)) dom.availability.value = a;
+  dom.availability.dataset.availability = a || '';
+}
+
+async function onAvailabilityChange() {
+  const next = dom.availability.value;
+  const before = state.me && state.me.availability;
+  try {
+    const m = await api('POST', '/api/admin/availability', { availability: next });
+    takeMember(m);
+    if (state.me) state.me.availability = (m && m.availability) || next;
+  } catch (e) {
+    if (!e.handled) notify(`Could not change your availability: ${e.message}`, 'error');
+    if (state.me) state.me.availability = before;
+  }
+  renderAvailability();
+}
+
+function memberState(m) {
+  const parts = [m.active === false ? 'deactivated' : (m.availability || 'online')];
+  parts.push(m.online ? 'connected' : 'not connected');
+  return parts.join(' · ');
+}
+
+/** The Team panel's list (admins). */
+function renderTeam() {
+  if (!state.staffListed) { dom.teamList.replaceChildren(); return; }
+  const me = state.me && state.me.id;
+  const members = [...state.staff.values()].sort((a, b) => String(a.username).localeCompare(String(b.username)));
+  dom.teamList.replaceChildren(...members.map((m) => {
+    const self = m.id === me;
+    const role = h('select', { class: 'team-role', 'aria-label': `Role of ${m.username}`,
+      dataset: { id: String(m.id) }, disabled: self },
+    h('option', { value: 'agent', text: 'Agent' }), h('option', { value: 'admin', text: 'Admin' }));
+    role.value = m.role;
+    const active = h('button', { type: 'button', class: 'link-btn team-active', disabled: self,
+      dataset: { id: String(m.id), active: String(m.active !== false) },
+      text: m.active === false ? 'Reactivate' : 'Deactivate' });
+    return h('li', { class: `team-member${m.active === false ? ' is-inactive' : ''}`, dataset: { id: String(m.id) } },
+      h('span', { class: `team-dot${m.online ? ' online' : ''}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'team-name', text: self ? `${m.username} (you)` : m.username }),
+      h('span', { class: 'team-state', text: memberState(m) }),
+      role, active);
+  }));
+}
+
+function say(text, kind) {
+  dom.teamResult.textContent = text;
+  dom.teamResult.className = `announce-result${kind ? ` is-${kind}` : ''}`;
+}
+
+async function patchMember(id, body) {
+  try {
+    takeMember(await api('PATCH', `/api/admin/staff/${encodeURIComponent(id)}`, body));
+    say('', null);
+  } catch (e) {
+    if (!e.handled) say(e.message, 'error');
+  }
+  renderTeam();
+  renderThread();
+}
+
+async function onCreate(ev) {
+  ev.preventDefault();
+  const username = dom.teamUsername.value.trim();
+  const password = dom.teamPassword.value;
+  const role = dom.teamRole.value;
+  if (!username || !password) { say('Enter a username and a password.', 'error'); return; }
+  dom.teamCreate.disabled = true;
+  try {
+    const m = await api('POST', '/api/admin/staff', { username, password, role });
+    takeMember(m);
+    dom.teamUsername.value = '';
+    dom.teamPassword.value = '';
+    say(`${username} joined the team as ${role}.`, 'ok');
+  } catch (e) {
+    if (!e.handled) say(e.message, 'error');
+  } finally {
+    dom.teamCreate.disabled = false;
+  }
+  renderTeam();
+  renderThread();
+}
+
+/** Forgets the team (sign-out). */
+export function resetTeam() {
+  state.staff.clear();
+  state.staffListed = false;
+  dom.teamPanel.hidden = true;
+  dom.teamList.replaceChildren();
+  dom.availability.hidden = true;
+  say('', null);
+}
+
+/** Wires the select, the list and the form (once, at start-up). */
+export function bindTeam() {
+  dom.availability.addEventListener('change', onAvailabilityChange);
+  dom.teamForm.addEventListener('submit', onCreate);
+  dom.teamList.addEventListener('change', (ev) => {
+    const sel = ev.target.closest('select.team-role');
+    if (sel) patchMember(sel.dataset.id, { role: sel.value });
+  });
+  dom.teamList.addEventListener('click', (ev) => {
+    const btn = ev.target.closest('button.team-active');
+    if (!btn) return;
+    const active = btn.dataset.active === 'true';
+    const m = state.staff.get(Number(btn.dataset.id));
+    const name = m ? m.username : 'this member';
+    if (active && !window.confirm(`Deactivate ${name}? They are signed out at once and cannot sign in.`)) return;
+    patchMember(btn.dataset.id, { active: !active });
+  });
+}
