@@ -26,6 +26,7 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/admin/staff", web::get(), list).route(web::post().to(create)))
         .service(resource("/api/admin/staff/{id}", web::patch(), update))
+        .service(resource("/api/admin/assignees", web::get(), assignees))
         .service(resource(
             "/api/admin/availability",
             web::post(),
@@ -109,10 +110,28 @@ async fn list(
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, AppError> {
     admin_only(&state, &caller).await?;
+    let staff = members(&state).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "staff": staff })))
+}
+
+/// `GET /api/admin/assignees`: the active members, for any staff member choosing whom to
+/// assign a conversation to (an agent may not list the team itself).
+async fn assignees(
+    state: web::Data<AppState>,
+    AuthUser(caller): AuthUser,
+) -> Result<HttpResponse, AppError> {
+    staff(&state, &caller).await?;
+    let mut assignees = members(&state).await?;
+    assignees.retain(|m| m.active);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "assignees": assignees })))
+}
+
+/// Every admin and agent, by username, with whether they have a socket open now.
+async fn members(state: &AppState) -> Result<Vec<StaffMember>, AppError> {
     let rows = state.history.send(ListStaff).await??;
     let users = rows.iter().map(|row| UserId(row.id)).collect();
     let online = state.chat.send(ListOnline { users }).await?;
-    let staff: Vec<StaffMember> = rows
+    Ok(rows
         .into_iter()
         .map(|row| StaffMember {
             id: UserId(row.id),
@@ -122,8 +141,7 @@ async fn list(
             active: row.active,
             username: row.username,
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "staff": staff })))
+        .collect())
 }
 
 async fn update(

@@ -9,6 +9,7 @@ import { api } from './http.js';
 import { dom, roomPath, setAvatar, state } from './state.js';
 import { renderList, takeConversation } from './conversation-list.js';
 import { openConversation, renderThread } from './conversation-view.js';
+import { onViewers } from './desk.js';
 
 /** Panels fetched this session: support room -> panel. */
 const panels = new Map();
@@ -25,6 +26,9 @@ export async function loadPanel(room) {
   if (epoch !== state.epoch) return;
   takeConversation(data);
   if (data && data.panel && typeof data.panel === 'object') panels.set(room, data.panel);
+  // Who else has it open: `conversation_viewers` tells of changes made by others, never of
+  // this connection's own join, so the answer says who was there already.
+  if (data && Array.isArray(data.viewers)) onViewers({ room, viewers: data.viewers });
   renderList();
   if (state.open && state.open.name === room) renderThread();
 }

@@ -36,7 +36,16 @@ export async function loadTeam() {
   renderAvailability();
   const admin = state.me && state.me.role === 'admin';
   dom.teamPanel.hidden = true;
-  if (!admin) return;
+  if (!admin) {
+    // An agent may not list the team, but may see whom a conversation can go to.
+    try {
+      const data = await api('GET', '/api/admin/assignees');
+      if (epoch !== state.epoch) return;
+      for (const m of Array.isArray(data.assignees) ? data.assignees : []) takeMember(m);
+    } catch (_) { /* colleagues known from assignees and viewers only */ }
+    renderThread();
+    return;
+  }
   try {
     const data = await api('GET', '/api/admin/staff');
     if (epoch !== state.epoch) return;

@@ -166,6 +166,18 @@ async fn an_admin_makes_an_agent_who_answers_customers_but_not_the_team(backend:
     )
     .await;
     assert_eq!(status, 403, "an agent does not promote themselves");
+    // But an agent sees whom a conversation can go to: the active members.
+    let (status, listed) = app.get("/api/admin/assignees", Some(&agent)).await;
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed["assignees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["username"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"bob") && names.len() >= 2, "{listed}");
+    let (status, _) = app.get("/api/admin/assignees", Some(&customer)).await;
+    assert_eq!(status, 403, "customers never");
     // Customers are refused as on every admin endpoint; nobody without a token.
     let (status, refused) = app.get("/api/admin/staff", Some(&customer)).await;
     assert_eq!((status, error_message(&refused)), (403, "staff only"));
