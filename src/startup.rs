@@ -256,16 +256,18 @@ impl Application {
 
     /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
+        // What is left of the shutdown timeout since the stop began (all of it before).
+        let (stopping_since, timeout) = (self.stopping_since.clone(), self.shutdown_timeout);
+        let time_left = move || {
+            stopping_since
+                .get()
+                .map_or(timeout, |since| timeout.saturating_sub(since.elapsed()))
+        };
         let served = self.server.await;
         if let Some(worker) = self.mail {
             // The email in flight may finish, so that it is marked sent rather than sent
             // again after a restart (see `mail/worker.rs`).
-            let left = self
-                .stopping_since
-                .get()
-                .map_or(self.shutdown_timeout, |since| {
-                    self.shutdown_timeout.saturating_sub(since.elapsed())
-                });
+            let left = time_left();
             let stop = actix_web::rt::task::spawn_blocking(move || worker.stop(left));
             if !matches!(stop.await, Ok(true)) {
                 log::warn!(
@@ -278,12 +280,7 @@ impl Application {
             // The webhook worker stops with the server. Its attempt in flight may finish
             // within what is left of the shutdown timeout, so that a restart does not find
             // the event still claimed by a process that is gone (see `webhooks/worker.rs`).
-            let left = self
-                .stopping_since
-                .get()
-                .map_or(self.shutdown_timeout, |since| {
-                    self.shutdown_timeout.saturating_sub(since.elapsed())
-                });
+            let left = time_left();
             let stop = actix_web::rt::task::spawn_blocking(move || worker.stop(left));
             if !matches!(stop.await, Ok(true)) {
                 log::warn!(

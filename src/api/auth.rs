@@ -69,6 +69,18 @@ async fn register(
     state.auth_limiter.check(peer(&req))?;
     let username = Username::parse(&body.username).map_err(|e| AppError::bad_request(e.0))?;
     let password = Password::parse(&body.password).map_err(|e| AppError::bad_request(e.0))?;
+    let row = create_account(&state, &username, password, Role::User).await?;
+    Ok(HttpResponse::Created().json(token_response(&state, row.info())))
+}
+
+/// Makes an account with a password (argon2id, hashed off the async workers): a customer who
+/// registers, or a staff member an admin adds. 409 when the login name is taken.
+pub(crate) async fn create_account(
+    state: &AppState,
+    username: &Username,
+    password: Password,
+    role: Role,
+) -> Result<UserRow, AppError> {
     let hash = web::block(move || hash_password(password.expose()))
         .await?
         .map_err(AppError::internal)?;
@@ -76,20 +88,17 @@ async fn register(
         .history
         .send(CreateUser {
             username: username.as_str().to_owned(),
-            role: Role::User,
+            role,
             password_hash: Some(hash),
         })
         .await?;
-    let row = match created {
-        Err(StorageError::Conflict(_)) => {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "username is already taken",
-            ))
-        }
-        other => other?,
-    };
-    Ok(HttpResponse::Created().json(token_response(&state, row.info())))
+    match created {
+        Err(StorageError::Conflict(_)) => Err(AppError::new(
+            ErrorCode::Conflict,
+            "username is already taken",
+        )),
+        other => Ok(other?),
+    }
 }
 
 async fn login(

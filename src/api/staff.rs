@@ -5,9 +5,9 @@
 //! staff by the chat server (`chat/team.rs`, `StaffChanged`).
 
 use crate::api::admin::{admin_only, staff};
+use crate::api::auth::create_account;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
-use crate::auth::password::hash_password;
 use crate::chat::messages::ListOnline;
 use crate::chat::team::StaffChanged;
 use crate::db::models::UserRow;
@@ -15,7 +15,6 @@ use crate::db::staff::StaffChange;
 use crate::db::StorageError;
 use crate::domain::{Availability, Password, Role, UserId, Username};
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::CreateUser;
 use crate::history::staff::{ListStaff, SetAvailability, UpdateStaff};
 use crate::protocol::StaffMember;
 use crate::state::AppState;
@@ -82,26 +81,7 @@ async fn create(
     let role = staff_role(&role)?;
     let username = Username::parse(&username).map_err(|e| AppError::bad_request(e.0))?;
     let password = Password::parse(&password).map_err(|e| AppError::bad_request(e.0))?;
-    let hash = web::block(move || hash_password(password.expose()))
-        .await?
-        .map_err(AppError::internal)?;
-    let created = state
-        .history
-        .send(CreateUser {
-            username: username.as_str().to_owned(),
-            role,
-            password_hash: Some(hash),
-        })
-        .await?;
-    let row = match created {
-        Err(StorageError::Conflict(_)) => {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "username is already taken",
-            ))
-        }
-        other => other?,
-    };
+    let row = create_account(&state, &username, password, role).await?;
     Ok(HttpResponse::Created().json(changed(&state, row).await?))
 }
 

@@ -37,8 +37,12 @@ pub fn assign_event(assignee: Option<&UserInfo>) -> String {
 pub const REOPENED_EVENT: &str = "reopened the conversation";
 
 impl ChatServer {
-    /// A commit created or reopened these conversations: each is read (and, new, assigned
-    /// when `--auto-assign` says so), then told to the staff and recorded.
+    /// A commit created or reopened these conversations: a reopened one is read, told to the
+    /// staff and recorded; a new one, with `--auto-assign`, is assigned, then told (`created`,
+    /// with its assignee) and recorded. A new one nobody is assigned to is no
+    /// `conversation_updated`: its first message reaches every staff connection as
+    /// `support_activity` already, and a client that never asked for conversations (any client
+    /// of an earlier version) would get a frame it does not know after every new customer.
     pub(super) fn conversations_changed(
         &mut self,
         changes: ConversationChanges,
@@ -47,11 +51,9 @@ impl ChatServer {
         if changes.is_empty() {
             return;
         }
-        for room in changes.created.iter().filter_map(|r| support_room(r)) {
-            if self.config.auto_assign {
+        if self.config.auto_assign {
+            for room in changes.created.iter().filter_map(|r| support_room(r)) {
                 self.auto_assign(room, ctx);
-            } else {
-                self.read_and_tell(room, ConversationChange::Created, ctx);
             }
         }
         for room in changes.reopened.iter().filter_map(|r| support_room(r)) {
@@ -110,7 +112,7 @@ impl ChatServer {
         candidates.sort_unstable_by_key(|u| u.0);
         candidates.dedup();
         if candidates.is_empty() {
-            return self.read_and_tell(room, ConversationChange::Created, ctx);
+            return;
         }
         let permit = self.history_load.permit();
         self.history
@@ -125,9 +127,8 @@ impl ChatServer {
                         None
                     }
                 };
-                match pick {
-                    Some(assignee) => act.assign_new(room, assignee, ctx),
-                    None => act.read_and_tell(room, ConversationChange::Created, ctx),
+                if let Some(assignee) = pick {
+                    act.assign_new(room, assignee, ctx);
                 }
             })
             .spawn(ctx);
@@ -158,12 +159,9 @@ impl ChatServer {
                         }
                     }
                     // Deactivated meanwhile: the conversation stays unassigned.
-                    Ok(AssignAnswer::NotStaff) => {
-                        act.read_and_tell(room, ConversationChange::Created, ctx)
-                    }
+                    Ok(AssignAnswer::NotStaff) => {}
                     Err(e) => {
                         storage_failure("assigning a conversation", e);
-                        act.read_and_tell(room, ConversationChange::Created, ctx)
                     }
                 }
             })

@@ -73,12 +73,13 @@ fn closed_among<'r>(
     Ok(closed(&owners, &rows))
 }
 
-/// The support rooms of `rooms` with their owners' ids.
+/// The support rooms of `rooms` (and the notes threads, closed with their conversation: a
+/// note is never stored into the thread of a finished guest) with their owners' ids.
 fn support_owners<'r>(rooms: &[&'r str]) -> Vec<(&'r str, i64)> {
     rooms
         .iter()
         .filter_map(|&room| match RoomName::parse(room).ok()?.kind() {
-            RoomKind::Support(owner) => Some((room, owner.0)),
+            RoomKind::Support(owner) | RoomKind::Notes(owner) => Some((room, owner.0)),
             _ => None,
         })
         .collect()
@@ -104,9 +105,21 @@ mod tests {
     fn only_support_rooms_of_missing_or_finished_guests_are_closed() {
         // 1: a guest merged into customer 9 and kept; 2: a guest; 3: a banned account.
         let rows = vec![(1, Some(9)), (2, None), (3, None)];
-        let rooms = ["lobby", "support:1", "support:2", "support:3", "support:4"];
+        let rooms = [
+            "lobby",
+            "support:1",
+            "support:2",
+            "support:3",
+            "support:4",
+            "notes:1",
+            "notes:2",
+        ];
         let owners = support_owners(&rooms);
-        assert_eq!(owners.len(), 4, "the lobby has no owner");
-        assert_eq!(closed(&owners, &rows), ["support:1", "support:4"]);
+        assert_eq!(owners.len(), 6, "the lobby has no owner");
+        assert_eq!(
+            closed(&owners, &rows),
+            ["support:1", "support:4", "notes:1"],
+            "a notes thread closes with its conversation"
+        );
     }
 }

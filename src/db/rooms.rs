@@ -226,28 +226,37 @@ pub fn advance_read_cursor(
     room: &RoomName,
     seq: i64,
 ) -> Result<i64, StorageError> {
-    conn.transaction(|conn| {
-        let name = room.as_str();
-        if room.kind() == RoomKind::Support(user) {
-            add_member(conn, user, name)?;
-        }
-        take_write_lock(conn, user, name)?;
-        let seq = seq.min(last_seq(conn, name)?);
-        with_backend!(conn, c => diesel::update(
-            room_members::table
-                .filter(room_members::user_id.eq(user.0))
-                .filter(room_members::room.eq(name))
-                .filter(room_members::last_read_seq.lt(seq)),
-        )
-        .set(room_members::last_read_seq.eq(seq))
-        .execute(c))?;
-        let cursor = with_backend!(conn, c => room_members::table
-            .find((user.0, name))
-            .select(room_members::last_read_seq)
-            .get_result::<i64>(c)
-            .optional())?;
-        cursor.ok_or(StorageError::NotMember)
-    })
+    conn.transaction(|conn| move_cursor(conn, user, room, seq).map(|(cursor, _)| cursor))
+}
+
+/// The body of [`advance_read_cursor`], inside the caller's transaction: the cursor now, and
+/// whether this call moved it.
+fn move_cursor(
+    conn: &mut DbConn,
+    user: UserId,
+    room: &RoomName,
+    seq: i64,
+) -> Result<(i64, bool), StorageError> {
+    let name = room.as_str();
+    if room.kind() == RoomKind::Support(user) {
+        add_member(conn, user, name)?;
+    }
+    take_write_lock(conn, user, name)?;
+    let seq = seq.min(last_seq(conn, name)?);
+    let moved = with_backend!(conn, c => diesel::update(
+        room_members::table
+            .filter(room_members::user_id.eq(user.0))
+            .filter(room_members::room.eq(name))
+            .filter(room_members::last_read_seq.lt(seq)),
+    )
+    .set(room_members::last_read_seq.eq(seq))
+    .execute(c))?;
+    let cursor = with_backend!(conn, c => room_members::table
+        .find((user.0, name))
+        .select(room_members::last_read_seq)
+        .get_result::<i64>(c)
+        .optional())?;
+    Ok((cursor.ok_or(StorageError::NotMember)?, moved > 0))
 }
 
 /// Where unread counts stop: a larger backlog counts as this many ("1000+" to a person), so
@@ -381,33 +390,14 @@ pub fn advance_support_read(
         return Ok(SupportRead { cursor, seen: None });
     };
     conn.transaction(|conn| {
-        let name = room.as_str();
-        if customer == user {
-            add_member(conn, user, name)?;
-        }
-        take_write_lock(conn, user, name)?;
-        let seq = seq.min(last_seq(conn, name)?);
-        let moved = with_backend!(conn, c => diesel::update(
-            room_members::table
-                .filter(room_members::user_id.eq(user.0))
-                .filter(room_members::room.eq(name))
-                .filter(room_members::last_read_seq.lt(seq)),
-        )
-        .set(room_members::last_read_seq.eq(seq))
-        .execute(c))?;
-        let cursor = with_backend!(conn, c => room_members::table
-            .find((user.0, name))
-            .select(room_members::last_read_seq)
-            .get_result::<i64>(c)
-            .optional())?
-        .ok_or(StorageError::NotMember)?;
-        let seen = if moved == 0 {
+        let (cursor, moved) = move_cursor(conn, user, room, seq)?;
+        let seen = if !moved {
             None
         } else if customer == user {
             Some(cursor)
         } else {
             let others = with_backend!(conn, c => room_members::table
-                .filter(room_members::room.eq(name))
+                .filter(room_members::room.eq(room.as_str()))
                 .filter(room_members::user_id.ne(customer.0))
                 .filter(room_members::user_id.ne(user.0))
                 .select(diesel::dsl::max(room_members::last_read_seq))

@@ -265,7 +265,9 @@ async fn staff_write_notes_from_the_conversation_or_the_thread_and_read_them_bac
     admin.join(&support).await;
     let ack = note(&mut admin, &support, "Ordered twice", "n1").await;
     assert_eq!((&ack["room"], &ack["seq"]), (&json!(notes), &json!(1)));
-    let live = bob.expect_ignoring("message", &["support_activity"]).await;
+    let live = bob
+        .expect_ignoring("message", &["support_activity", "conversation_viewers"])
+        .await;
     assert_eq!(live["room"], notes.as_str());
     assert_eq!(
         (&live["text"], &live["note"]),
