@@ -181,6 +181,7 @@ async fn assign(
         viewer: Viewer::Staff(me.id),
         room,
         assignee: body.agent_id.map(UserId),
+        unassigned_only: false,
     };
     let (conversation, changed) = match state.history.send(request).await? {
         Err(StorageError::NotFound) => return Err(no_such_conversation()),
@@ -208,7 +209,8 @@ async fn tell(
     by: UserInfo,
     event: String,
 ) -> Result<(), AppError> {
-    state
+    let room = conversation.room.clone();
+    let told = state
         .chat
         .send(ConversationChanged {
             conversation: conversation.clone(),
@@ -216,7 +218,13 @@ async fn tell(
             by,
             event,
         })
-        .await??;
+        .await?;
+    // The change is committed: a failure to record its event (the server draining, the
+    // outbox full) is logged, not answered as if the change had failed (a retry would find
+    // it unchanged and record nothing).
+    if let Err(e) = told {
+        log::warn!("{room}: the change is stored but its event could not be recorded: {e}");
+    }
     Ok(())
 }
 

@@ -141,6 +141,7 @@ impl ChatServer {
             viewer: Viewer::Team,
             room: room.clone(),
             assignee: Some(assignee),
+            unassigned_only: true,
         };
         let permit = self.history_load.permit();
         self.history
@@ -150,7 +151,9 @@ impl ChatServer {
                 // Counted in flight until its answer is handled.
                 let _answered = permit;
                 match split(result) {
-                    Ok(AssignAnswer::Done(conversation, _)) => {
+                    // Taken by someone meanwhile: theirs is the assignment told and recorded.
+                    Ok(AssignAnswer::Done(_, false)) => {}
+                    Ok(AssignAnswer::Done(conversation, true)) => {
                         let assignee = conversation.assignee.clone();
                         act.tell_conversation(*conversation, ConversationChange::Created, None);
                         if let Some(assignee) = assignee {

@@ -192,42 +192,51 @@ pub enum Assigned {
 }
 
 /// Sets (or, with `None`, clears) the assignee, who must be an active staff account;
-/// `NotFound` without such a conversation.
+/// `NotFound` without such a conversation. With `unassigned_only` (automatic assignment) a
+/// conversation someone already took keeps its assignee. One conditional `UPDATE`, no read
+/// before it: SQLite refuses at once a transaction that read and then writes after another
+/// connection's commit, and two agents assigning at once each see their own change applied
+/// in the order the database took them.
 pub fn set_assignee(
     conn: &mut DbConn,
     room: &RoomName,
     assignee: Option<UserId>,
+    unassigned_only: bool,
     now: i64,
 ) -> Result<Assigned, StorageError> {
-    conn.transaction(|conn| {
-        if let Some(id) = assignee {
-            let staff = !active_staff(conn, &[id.0])?.is_empty();
-            if !staff {
-                return Ok(Assigned::NotStaff);
-            }
+    if let Some(id) = assignee {
+        if active_staff(conn, &[id.0])?.is_empty() {
+            return Ok(Assigned::NotStaff);
         }
-        let current: Option<Option<i64>> = with_backend!(conn, c => conversations::table
-            .filter(conversations::room.eq(room.as_str()))
-            .select(conversations::assignee_id)
-            .get_result(c)
-            .optional())?;
-        let Some(current) = current else {
-            return Err(StorageError::NotFound);
-        };
-        let wanted = assignee.map(|a| a.0);
-        if current == wanted {
-            return Ok(Assigned::Done(false));
-        }
-        with_backend!(conn, c => diesel::update(
-            conversations::table.filter(conversations::room.eq(room.as_str())),
+    }
+    let target = conversations::table.filter(conversations::room.eq(room.as_str()));
+    let set = (
+        conversations::assignee_id.eq(assignee.map(|a| a.0)),
+        conversations::updated_at.eq(now),
+    );
+    let changed = match (assignee, unassigned_only) {
+        (_, true) => with_backend!(conn, c => diesel::update(
+            target.filter(conversations::assignee_id.is_null())
         )
-        .set((
-            conversations::assignee_id.eq(wanted),
-            conversations::updated_at.eq(now),
+        .set(set)
+        .execute(c))?,
+        (Some(id), false) => with_backend!(conn, c => diesel::update(target.filter(
+            conversations::assignee_id
+                .is_null()
+                .or(conversations::assignee_id.ne(id.0))
         ))
-        .execute(c))?;
-        Ok(Assigned::Done(true))
-    })
+        .set(set)
+        .execute(c))?,
+        (None, false) => with_backend!(conn, c => diesel::update(
+            target.filter(conversations::assignee_id.is_not_null())
+        )
+        .set(set)
+        .execute(c))?,
+    };
+    if changed == 0 && !exists(conn, room)? {
+        return Err(StorageError::NotFound);
+    }
+    Ok(Assigned::Done(changed > 0))
 }
 
 /// Of `candidates`, the active staff accounts whose availability is `online`, by id: who may
@@ -379,6 +388,66 @@ fn like_pattern(q: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_automatic_assignment_never_takes_a_conversation_someone_took() {
+        use crate::db::connection::{open_pool, DbTarget, SqliteSync};
+        use crate::db::messages::{store_batch, NewMessage};
+        use crate::db::users::insert_user;
+        use crate::domain::MessageKind;
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let conn = &mut *pool.get().unwrap();
+        let ann = insert_user(conn, "ann", Role::User, None).unwrap();
+        let alice = UserId(insert_user(conn, "alice", Role::Agent, None).unwrap().id);
+        let bob = UserId(insert_user(conn, "bob", Role::Agent, None).unwrap().id);
+        let room = RoomName::support(UserId(ann.id));
+        let hello = NewMessage {
+            room: room.to_string(),
+            sender: UserId(ann.id),
+            cid: None,
+            text: "hello".into(),
+            kind: MessageKind::Text,
+        };
+        store_batch(conn, &[hello]).unwrap();
+        // Alice takes it by hand; the round robin, answering late, wanted bob.
+        assert_eq!(
+            set_assignee(conn, &room, Some(alice), false, 1).unwrap(),
+            Assigned::Done(true)
+        );
+        assert_eq!(
+            set_assignee(conn, &room, Some(bob), true, 2).unwrap(),
+            Assigned::Done(false)
+        );
+        assert_eq!(
+            set_assignee(conn, &room, Some(alice), false, 3).unwrap(),
+            Assigned::Done(false)
+        );
+        // By hand, another agent may take it over, and it may be unassigned.
+        assert_eq!(
+            set_assignee(conn, &room, Some(bob), false, 4).unwrap(),
+            Assigned::Done(true)
+        );
+        assert_eq!(
+            set_assignee(conn, &room, None, false, 5).unwrap(),
+            Assigned::Done(true)
+        );
+        assert_eq!(
+            set_assignee(conn, &room, None, false, 6).unwrap(),
+            Assigned::Done(false)
+        );
+        // Unassigned, the round robin may give it.
+        assert_eq!(
+            set_assignee(conn, &room, Some(bob), true, 7).unwrap(),
+            Assigned::Done(true)
+        );
+        let nobody = RoomName::support(UserId(999));
+        assert!(matches!(
+            set_assignee(conn, &nobody, None, false, 8),
+            Err(StorageError::NotFound)
+        ));
+    }
 
     #[test]
     fn a_search_matches_its_wildcards_literally_and_ignores_case() {

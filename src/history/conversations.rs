@@ -63,6 +63,8 @@ pub struct AssignConversation {
     pub room: RoomName,
     /// The staff member, or nobody.
     pub assignee: Option<UserId>,
+    /// Automatic assignment: only if nobody took the conversation meanwhile.
+    pub unassigned_only: bool,
 }
 
 /// Chat server → history: of these connected staff members, the active ones whose
@@ -108,7 +110,13 @@ impl Handler<AssignConversation> for HistoryActor {
     fn handle(&mut self, msg: AssignConversation, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
         let now = now_millis();
-        match conversations::set_assignee(&mut conn, &msg.room, msg.assignee, now)? {
+        match conversations::set_assignee(
+            &mut conn,
+            &msg.room,
+            msg.assignee,
+            msg.unassigned_only,
+            now,
+        )? {
             Assigned::NotStaff => Ok(AssignAnswer::NotStaff),
             Assigned::Done(changed) => {
                 let conversation = conversations::get(&mut conn, msg.viewer, &msg.room)?

@@ -47,7 +47,9 @@ export function notesJoined(n) {
 export function notesRefused(n) {
   if (n !== state.notes) return;
   state.notesOk = false;
-  state.noteMode = false;
+  // Never switch a note being written into a reply behind the agent's back: Note mode stays
+  // (its sends carry `note: true`, which the server stores as a note or refuses) until the
+  // agent picks Reply themselves.
   renderMode();
 }
 
@@ -70,12 +72,14 @@ async function loadNotesViaHttp(n) {
 export function composerRoom() {
   const o = state.open;
   if (!o) return null;
-  return state.noteMode && state.notes ? state.notes.name : o.name;
+  if (!state.noteMode) return o.name;
+  // In Note mode a note never goes to the conversation itself, thread open or not.
+  return state.notes ? state.notes.name : `notes:${String(o.name).replace(/^support:/, '')}`;
 }
 
 /** Switches the composer between a reply to the customer and a private note. */
 export function setNoteMode(on) {
-  const next = !!on && state.notesOk;
+  const next = !!on && (state.notesOk || state.noteMode);
   if (next === state.noteMode) return;
   client.stopTyping();
   state.noteMode = next;
@@ -85,7 +89,7 @@ export function setNoteMode(on) {
 
 /** The toggle, and the composer's look and label in each mode. */
 export function renderMode() {
-  dom.composerMode.hidden = !state.notesOk;
+  dom.composerMode.hidden = !state.notesOk && !state.noteMode;
   const note = state.noteMode;
   dom.modeReply.classList.toggle('is-active', !note);
   dom.modeReply.setAttribute('aria-checked', String(!note));

@@ -182,8 +182,10 @@ export function onHello(f) {
 }
 
 export function onErrorFrame(f, room) {
-  // The notes thread refused (a server without notes): no toggle, and nothing to say.
-  if (room && room === state.notes && !f.cid) { notesRefused(room); return; }
+  // The notes thread refused for good (a server without notes, or no longer staff): no toggle.
+  // Any other error about it (`unavailable` on a re-join, say) is passing: notes stay on.
+  const refusal = ['forbidden', 'not_found', 'bad_request'].includes(f.code);
+  if (room && room === state.notes && !f.cid && refusal) { notesRefused(room); return; }
   if (room && room === state.open) list.render(); // a join or history refused: say so on top
   notify(f.message || `Error: ${f.code}`, 'error');
 }

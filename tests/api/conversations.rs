@@ -25,6 +25,10 @@ pub(crate) fn run_sql(data: &TestData, sql: &str) {
         diesel::sql_query(sql).execute(&mut conn).expect(sql);
     } else {
         let mut conn = SqliteConnection::establish(&data.database_url).expect("connect");
+        // The running server's writer may hold the lock a moment: wait as the server does.
+        diesel::sql_query("PRAGMA busy_timeout = 10000")
+            .execute(&mut conn)
+            .expect("busy_timeout");
         diesel::sql_query(sql).execute(&mut conn).expect(sql);
     }
 }

@@ -27,6 +27,11 @@ pub fn sql(data: &TestData, statement: &str) -> usize {
         diesel::sql_query(statement).execute(&mut conn)
     } else {
         let mut conn = diesel::SqliteConnection::establish(url).expect("open");
+        // A server's threads may still be letting go of the file (a stopped server's writer,
+        // its mail worker): wait for the lock as the server does, never fail at once.
+        diesel::sql_query("PRAGMA busy_timeout = 10000")
+            .execute(&mut conn)
+            .expect("busy_timeout");
         diesel::sql_query(statement).execute(&mut conn)
     };
     changed.expect(statement)
@@ -366,6 +371,9 @@ pub fn count(data: &TestData, query: &str) -> i64 {
         diesel::sql_query(query).get_result(&mut conn)
     } else {
         let mut conn = diesel::SqliteConnection::establish(url).expect("open");
+        diesel::sql_query("PRAGMA busy_timeout = 10000")
+            .execute(&mut conn)
+            .expect("busy_timeout");
         diesel::sql_query(query).get_result(&mut conn)
     }
     .expect(query);

@@ -24,8 +24,12 @@ CREATE TABLE conversations (
 );
 CREATE INDEX conversations_activity ON conversations (last_activity);
 CREATE INDEX conversations_customer ON conversations (customer_id);
-INSERT INTO conversations (room, customer_id, created_at, last_activity, updated_at)
-    SELECT m.room, CAST(substr(m.room, 9) AS BIGINT), min(m.created_at), max(m.created_at), max(m.created_at)
+-- A conversation quiet for a week is taken as done (resolved), so the desk does not open on a
+-- wall of old conversations; the customer's next message reopens it.
+INSERT INTO conversations (room, customer_id, status, created_at, last_activity, updated_at)
+    SELECT m.room, CAST(substr(m.room, 9) AS BIGINT),
+           CASE WHEN max(m.created_at) < CAST(extract(epoch FROM now()) * 1000 AS BIGINT) - 604800000 THEN 'resolved' ELSE 'open' END,
+           min(m.created_at), max(m.created_at), max(m.created_at)
     FROM messages m
     JOIN users u ON u.id = CAST(substr(m.room, 9) AS BIGINT) AND u.merged_into IS NULL
     WHERE m.room LIKE 'support:%' AND NOT m.deleted
