@@ -8,10 +8,12 @@ use std::sync::Arc;
 pub mod api_key_name;
 pub mod canned;
 pub mod customer;
+pub mod desk;
 pub mod page_url;
 pub use api_key_name::ApiKeyName;
 pub use canned::{CannedText, Shortcut};
 pub use customer::{Email, ExternalId};
+pub use desk::{Availability, ConversationStatus};
 pub use page_url::PageUrl;
 
 /// A user's database id.
@@ -413,79 +415,6 @@ impl MessageKind {
     }
 }
 
-/// Whether a staff member takes conversations now: shown to the team; only `online` staff with
-/// an open console count as "staff online" for customers and get conversations assigned
-/// automatically.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Availability {
-    /// Answering customers.
-    Online,
-    /// At the desk but not taking new conversations.
-    Busy,
-    /// Away.
-    Offline,
-}
-
-impl Availability {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Availability::Online => "online",
-            Availability::Busy => "busy",
-            Availability::Offline => "offline",
-        }
-    }
-
-    /// Reads a stored or sent name.
-    pub fn parse(s: &str) -> Result<Availability, InvalidInput> {
-        match s {
-            "online" => Ok(Availability::Online),
-            "busy" => Ok(Availability::Busy),
-            "offline" => Ok(Availability::Offline),
-            _ => Err(invalid(format!(
-                "invalid availability {s:?}: use online, busy or offline"
-            ))),
-        }
-    }
-}
-
-/// Where a support conversation stands: `open` (waiting for the staff), `pending` (waiting for
-/// the customer or a third party), `resolved` (done; the customer's next message reopens it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConversationStatus {
-    /// Needs the staff.
-    Open,
-    /// Waiting on the customer or someone else.
-    Pending,
-    /// Done.
-    Resolved,
-}
-
-impl ConversationStatus {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConversationStatus::Open => "open",
-            ConversationStatus::Pending => "pending",
-            ConversationStatus::Resolved => "resolved",
-        }
-    }
-
-    /// Reads a stored or sent name.
-    pub fn parse(s: &str) -> Result<ConversationStatus, InvalidInput> {
-        match s {
-            "open" => Ok(ConversationStatus::Open),
-            "pending" => Ok(ConversationStatus::Pending),
-            "resolved" => Ok(ConversationStatus::Resolved),
-            _ => Err(invalid(format!(
-                "invalid status {s:?}: use open, pending or resolved"
-            ))),
-        }
-    }
-}
-
 /// Milliseconds since the Unix epoch, the unit of every timestamp we store and send.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
@@ -550,20 +479,12 @@ mod tests {
     }
 
     #[test]
-    fn roles_statuses_and_availabilities_read_back_what_they_write() {
+    fn roles_read_back_what_they_write_and_staff_are_admins_and_agents() {
         for role in [Role::Admin, Role::Agent, Role::User, Role::Guest] {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert!(Role::Agent.is_staff() && Role::Admin.is_staff());
         assert!(!Role::User.is_staff() && !Role::Guest.is_staff());
-        for s in ["open", "pending", "resolved"] {
-            assert_eq!(ConversationStatus::parse(s).unwrap().as_str(), s);
-        }
-        for a in ["online", "busy", "offline"] {
-            assert_eq!(Availability::parse(a).unwrap().as_str(), a);
-        }
-        assert!(ConversationStatus::parse("closed").is_err());
-        assert!(Availability::parse("away").is_err());
         for k in ["note", "event"] {
             assert_eq!(MessageKind::parse(k).as_str(), k);
         }

@@ -12,15 +12,9 @@ on_both_backends!(
     only_staff_reach_the_canned_replies,
 );
 
-/// PATCHes JSON with a token: (status, JSON body).
+/// PATCHes JSON with a token, or none: (status, JSON body).
 async fn patch(app: &TestApp, token: Option<&str>, path: &str, body: Value) -> (u16, Value) {
-    let mut req = awc::Client::new().patch(format!("{}{path}", app.base));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let mut res = req.send_json(&body).await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    call(app, "PATCH", path, token, Some(body)).await
 }
 
 /// The shortcuts of the list, as `token` sees it.

@@ -7,13 +7,13 @@
 //! witness's email has come, the other conversation has been looked at, and its outbox is
 //! read to be empty.
 
-use crate::helpers::{spawn_app_with, start, Backend, TestApp, TestData, WsClient, WAIT};
+use crate::helpers::{call, spawn_app_with, start, Backend, TestApp, TestData, WsClient, WAIT};
 use crate::on_both_backends;
 use crate::smtp_sink::{Mail, SmtpSink};
 use chat_server::config::Settings;
 use chat_server::db::{email_outbox, open_pool, DbTarget, SqliteSync};
 use chat_server::startup::Application;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 /// The sender the stories configure.
@@ -87,14 +87,15 @@ impl Conversation {
 
 /// `PATCH /api/me {"email"}`.
 async fn set_email(app: &TestApp, token: &str, email: &str) {
-    let mut res = awc::Client::new()
-        .patch(format!("{}/api/me", app.base))
-        .bearer_auth(token)
-        .send_json(&json!({ "email": email }))
-        .await
-        .expect("request");
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    assert_eq!(res.status().as_u16(), 200, "{body}");
+    let (status, body) = call(
+        app,
+        "PATCH",
+        "/api/me",
+        Some(token),
+        Some(json!({ "email": email })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The email outbox of `room`: (from_seq, up_to_seq, state), oldest first.

@@ -664,6 +664,7 @@ pub async fn call(
         "GET" => client.get(url),
         "POST" => client.post(url),
         "DELETE" => client.delete(url),
+        "PATCH" => client.patch(url),
         other => panic!("method {other}"),
     };
     if let Some(token) = token {

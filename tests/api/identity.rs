@@ -79,14 +79,7 @@ pub async fn customer_in_support(
 
 /// `PATCH path` with a JSON body as `token`.
 pub async fn patch_as(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let mut res = awc::Client::new()
-        .patch(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .send_json(&body)
-        .await
-        .expect("request");
-    let status = res.status().as_u16();
-    (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    call(app, "PATCH", path, Some(token), Some(body)).await
 }
 
 pub fn error_code(body: &Value) -> &str {

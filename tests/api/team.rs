@@ -4,6 +4,7 @@
 //! hears of every change of a member.
 
 use crate::helpers::*;
+use crate::identity::patch_as;
 use crate::on_both_backends;
 use serde_json::{json, Value};
 
@@ -12,18 +13,6 @@ on_both_backends!(
     a_deactivated_agent_is_shut_out_at_once_and_let_back_in_when_reactivated,
     the_widget_counts_staff_online_and_connected_and_the_staff_hear_of_every_change,
 );
-
-/// PATCHes JSON with a bearer token: (status, JSON body).
-async fn patch(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let mut res = awc::Client::new()
-        .patch(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .send_json(&body)
-        .await
-        .expect("request");
-    let status = res.status().as_u16();
-    (status, res.json::<Value>().await.unwrap_or(Value::Null))
-}
 
 /// The admin makes a staff member: their id.
 async fn make_staff(app: &TestApp, admin: &str, username: &str, role: &str) -> i64 {
@@ -158,7 +147,7 @@ async fn an_admin_makes_an_agent_who_answers_customers_but_not_the_team(backend:
         assert_eq!(refused["error"]["code"], "forbidden", "{path}");
         assert_eq!(error_message(&refused), "admins only", "{path}");
     }
-    let (status, _) = patch(
+    let (status, _) = patch_as(
         &app,
         &agent,
         &format!("/api/admin/staff/{bob_id}"),
@@ -204,7 +193,7 @@ async fn an_admin_makes_an_agent_who_answers_customers_but_not_the_team(backend:
     assert_eq!(members[0]["online"], true);
     assert_eq!(members[1]["role"], "admin");
     assert!(!names.contains(&"dana"), "customers are not the team");
-    let (status, promoted) = patch(
+    let (status, promoted) = patch_as(
         &app,
         &admin,
         &format!("/api/admin/staff/{bob_id}"),
@@ -220,12 +209,12 @@ async fn an_admin_makes_an_agent_who_answers_customers_but_not_the_team(backend:
     assert_eq!(status, 200, "the same token, now an admin's: {keys}");
     // Not a staff account, no account at all, not a role.
     let path = format!("/api/admin/staff/{customer_id}");
-    let (status, missing) = patch(&app, &admin, &path, json!({"active": false})).await;
+    let (status, missing) = patch_as(&app, &admin, &path, json!({"active": false})).await;
     assert_eq!(
         (status, error_message(&missing)),
         (404, "no such staff member")
     );
-    let (status, _) = patch(
+    let (status, _) = patch_as(
         &app,
         &admin,
         "/api/admin/staff/999999",
@@ -234,7 +223,7 @@ async fn an_admin_makes_an_agent_who_answers_customers_but_not_the_team(backend:
     .await;
     assert_eq!(status, 404);
     let path = format!("/api/admin/staff/{bob_id}");
-    let (status, _) = patch(&app, &admin, &path, json!({"role": "guest"})).await;
+    let (status, _) = patch_as(&app, &admin, &path, json!({"role": "guest"})).await;
     assert_eq!(status, 400);
 }
 
@@ -265,7 +254,7 @@ async fn a_deactivated_agent_is_shut_out_at_once_and_let_back_in_when_reactivate
     // An admin cannot lock themselves out.
     let own = format!("/api/admin/staff/{admin_id}");
     for change in [json!({"active": false}), json!({"role": "agent"})] {
-        let (status, refused) = patch(&app, &admin, &own, change).await;
+        let (status, refused) = patch_as(&app, &admin, &own, change).await;
         assert_eq!(status, 400, "{refused}");
         assert_eq!(
             error_message(&refused),
@@ -274,7 +263,7 @@ async fn a_deactivated_agent_is_shut_out_at_once_and_let_back_in_when_reactivate
     }
 
     let bob_path = format!("/api/admin/staff/{bob_id}");
-    let (status, off) = patch(&app, &admin, &bob_path, json!({"active": false})).await;
+    let (status, off) = patch_as(&app, &admin, &bob_path, json!({"active": false})).await;
     assert_eq!(status, 200, "{off}");
     assert_eq!(off["active"], false);
     // The agent's open console closes at once, with the reason.
@@ -317,7 +306,7 @@ async fn a_deactivated_agent_is_shut_out_at_once_and_let_back_in_when_reactivate
     assert_eq!(bob.map(|b| b["active"].clone()), Some(json!(false)));
 
     // Reactivated: the old token works again, and so does signing in.
-    let (status, on) = patch(&app, &admin, &bob_path, json!({"active": true})).await;
+    let (status, on) = patch_as(&app, &admin, &bob_path, json!({"active": true})).await;
     assert_eq!((status, on["active"].as_bool()), (200, Some(true)), "{on}");
     staff_update_of(&mut admin_console, bob_id, |m| m["active"] == true).await;
     let (status, _) = app.get("/api/me", Some(&agent)).await;
