@@ -80,6 +80,13 @@ pub struct UserInfo {
     pub username: String,
     /// admin, agent, user or guest.
     pub role: Role,
+    /// The name a staff member chose to sign replies with (`display_name`), if set: pages show
+    /// it instead of `username`. Left out of the wire when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// A staff member's avatar colour (`#rrggbb`), if set. Left out of the wire when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_color: Option<String>,
 }
 
 /// Why a value from outside was refused; the text goes back to the client as is.
@@ -468,6 +475,8 @@ mod tests {
             id: UserId(id),
             username: "x".into(),
             role,
+            display_name: None,
+            avatar_color: None,
         };
         assert!(notes.admits(&who(1, Role::Agent)));
         assert!(notes.admits(&who(1, Role::Admin)));
@@ -514,6 +523,8 @@ mod tests {
             id: UserId(id),
             username: "x".into(),
             role,
+            display_name: None,
+            avatar_color: None,
         };
         assert!(room.admits(&user(7, Role::Guest)));
         assert!(room.admits(&user(1, Role::Admin)));

@@ -42,11 +42,14 @@ pub enum ErrorCode {
     /// A `read` of a room that is not in the user's list: join it first. 403 over HTTP: the
     /// caller is known but this is not theirs to change.
     NotMember,
+    /// A ban placed by the staff covers this account, browser or address (HTTP only: a new
+    /// guest or account refused while the ban holds). 403.
+    Banned,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum (a unit test keeps the list whole).
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -60,6 +63,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::TooManyRooms,
         ErrorCode::NotMember,
+        ErrorCode::Banned,
     ];
 
     /// The code as sent.
@@ -78,6 +82,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::NotMember => "not_member",
+            ErrorCode::Banned => "banned",
         }
     }
 
@@ -96,6 +101,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::TooManyRooms => StatusCode::CONFLICT,
             ErrorCode::NotMember => StatusCode::FORBIDDEN,
+            ErrorCode::Banned => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -273,6 +279,7 @@ mod tests {
                 ErrorCode::MethodNotAllowed => 10,
                 ErrorCode::TooManyRooms => 11,
                 ErrorCode::NotMember => 12,
+                ErrorCode::Banned => 13,
             }
         }
         for (i, code) in ErrorCode::ALL.into_iter().enumerate() {

@@ -36,6 +36,8 @@ impl Claims {
             id: UserId(id),
             username: self.name.clone(),
             role: self.role,
+            display_name: None,
+            avatar_color: None,
         })
     }
 }
@@ -174,6 +176,8 @@ mod tests {
             id: UserId(5),
             username: "ann".into(),
             role: Role::User,
+            display_name: None,
+            avatar_color: None,
         }
     }
 

@@ -196,6 +196,10 @@ mod tests {
             availability: "online".into(),
             last_seen_at: None,
             last_page: None,
+            display_name: None,
+            avatar_color: None,
+            last_device: None,
+            last_addr: None,
         }
     }
 
@@ -205,6 +209,8 @@ mod tests {
             id: UserId(4),
             username: "dee".into(),
             role: Role::Admin,
+            display_name: None,
+            avatar_color: None,
         };
         assert_eq!(account_of(Some(&row("admin", false))), Account::Active(dee));
         assert_eq!(account_of(Some(&row("user", true))), Account::Banned);

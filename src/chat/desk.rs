@@ -125,6 +125,8 @@ mod tests {
             id: UserId(5),
             username: "bob".into(),
             role: Role::Agent,
+            display_name: None,
+            avatar_color: None,
         }
     }
 
@@ -161,6 +163,8 @@ mod tests {
             id: UserId(6),
             username: "ann".into(),
             role: Role::Admin,
+            display_name: None,
+            avatar_color: None,
         };
         desk.changed(&ann, true);
         desk.note(UserId(5), 1, busy());
@@ -189,6 +193,10 @@ mod tests {
             availability: "offline".into(),
             last_seen_at: None,
             last_page: None,
+            display_name: None,
+            avatar_color: None,
+            last_device: None,
+            last_addr: None,
         };
         let state = staff_state_of(Some(&row)).unwrap();
         assert_eq!(state.availability, Availability::Offline);

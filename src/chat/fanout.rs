@@ -141,6 +141,8 @@ mod tests {
             id: UserId(id),
             username: format!("u{id}"),
             role,
+            display_name: None,
+            avatar_color: None,
         }
     }
 

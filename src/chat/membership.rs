@@ -243,6 +243,8 @@ mod tests {
                 id: UserId(1),
                 username: "ann".into(),
                 role: Role::User,
+                display_name: None,
+                avatar_color: None,
             },
             room: lobby(),
             text: "hi".into(),

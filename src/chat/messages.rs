@@ -415,6 +415,8 @@ mod tests {
             id: UserId(7),
             username: "ann".into(),
             role: Role::User,
+            display_name: None,
+            avatar_color: None,
         };
         let message = StoredMessage {
             id: 31,

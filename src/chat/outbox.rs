@@ -255,6 +255,8 @@ mod tests {
                 id: UserId(1),
                 username: "ann".into(),
                 role: Role::User,
+                display_name: None,
+                avatar_color: None,
             },
             room: RoomName::parse("lobby").unwrap(),
             text: "hi".into(),

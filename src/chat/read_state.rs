@@ -126,6 +126,8 @@ mod tests {
             id: UserId(id),
             username: format!("u{id}"),
             role,
+            display_name: None,
+            avatar_color: None,
         }
     }
 

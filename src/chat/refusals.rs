@@ -102,6 +102,8 @@ mod tests {
             id: UserId(1),
             username: "ann".into(),
             role: Role::User,
+            display_name: None,
+            avatar_color: None,
         };
         let lobby = RoomName::parse("lobby").unwrap();
         assert_eq!(not_joined(&lobby, &ann).code, ErrorCode::BadRequest);

@@ -227,6 +227,8 @@ mod tests {
             id: UserId(id),
             username: format!("user{id:03}"),
             role: Role::User,
+            display_name: None,
+            avatar_color: None,
         }
     }
 

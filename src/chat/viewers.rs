@@ -75,6 +75,8 @@ mod tests {
             id: UserId(id),
             username: name.into(),
             role: Role::Agent,
+            display_name: None,
+            avatar_color: None,
         }
     }
 

@@ -144,6 +144,8 @@ pub(super) fn to_stored(row: MessageTuple) -> StoredMessage {
             id: UserId(sender_id),
             username,
             role: Role::parse(&role).unwrap_or(Role::Guest),
+            display_name: None,
+            avatar_color: None,
         },
         text,
         ts,

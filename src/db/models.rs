@@ -34,6 +34,14 @@ pub struct UserRow {
     pub last_seen_at: Option<i64>,
     /// The store page the customer was on when they last wrote (the widget sends it).
     pub last_page: Option<String>,
+    /// The name a staff member's replies are signed with, if set (else the login name).
+    pub display_name: Option<String>,
+    /// A staff member's avatar colour, `#rrggbb`, if set.
+    pub avatar_color: Option<String>,
+    /// The device id (the pages' `chat_device`) the account last came from, for bans.
+    pub last_device: Option<String>,
+    /// The client address the account last came from, for bans.
+    pub last_addr: Option<String>,
 }
 
 impl UserRow {
@@ -44,6 +52,8 @@ impl UserRow {
             username: self.username.clone(),
             // The CHECK constraint keeps roles valid; a foreign value is treated as least trusted.
             role: Role::parse(&self.role).unwrap_or(Role::Guest),
+            display_name: self.display_name.clone(),
+            avatar_color: self.avatar_color.clone(),
         }
     }
 }

@@ -17,6 +17,10 @@ diesel::table! {
         availability -> Text,
         last_seen_at -> Nullable<BigInt>,
         last_page -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        avatar_color -> Nullable<Text>,
+        last_device -> Nullable<Text>,
+        last_addr -> Nullable<Text>,
     }
 }
 
@@ -144,5 +148,32 @@ diesel::table! {
         created_at -> BigInt,
         sent_at -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Bans placed by the staff: an account, the device and the address it came from, until a
+    /// time or until lifted.
+    bans (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        device -> Nullable<Text>,
+        addr -> Nullable<Text>,
+        reason -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        lifted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(bans, users);
+
+diesel::table! {
+    /// The support desk's settings kept by the console, one JSON value per key.
+    desk_settings (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> BigInt,
     }
 }

@@ -89,7 +89,7 @@ const BATCH_BUCKETS: [f64; 12] = [
 /// registered once, so [`refused`] costs an atomic add, and they are shown (as 0) before the
 /// first one happens, so that a rate over them works from the start. Any other label takes a
 /// registry lookup and appears when first counted.
-pub const REFUSAL_CODES: [&str; 14] = [
+pub const REFUSAL_CODES: [&str; 15] = [
     "bad_request",
     "unauthorized",
     "forbidden",
@@ -103,6 +103,7 @@ pub const REFUSAL_CODES: [&str; 14] = [
     "method_not_allowed",
     "too_many_rooms",
     "not_member",
+    "banned",
     "slow_consumer",
 ];
 /// How often histogram samples are folded into their buckets between scrapes (else they

@@ -93,6 +93,8 @@ mod tests {
             id: UserId(id),
             username: username.into(),
             role,
+            display_name: None,
+            avatar_color: None,
         }
     }
 

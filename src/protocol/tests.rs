@@ -9,6 +9,8 @@ fn user(id: i64, username: &str, role: Role) -> UserInfo {
         id: UserId(id),
         username: username.into(),
         role,
+        display_name: None,
+        avatar_color: None,
     }
 }
 

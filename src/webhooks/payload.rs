@@ -119,6 +119,10 @@ mod tests {
             availability: "online".into(),
             last_seen_at: None,
             last_page: None,
+            display_name: None,
+            avatar_color: None,
+            last_device: None,
+            last_addr: None,
         }
     }
 
@@ -131,6 +135,8 @@ mod tests {
                 id: UserId(5),
                 username: "Ann".into(),
                 role: Role::User,
+                display_name: None,
+                avatar_color: None,
             },
             text: "Where is my <order>?".into(),
             ts: 1_765_000_000_000,

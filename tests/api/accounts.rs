@@ -218,6 +218,8 @@ async fn a_socket_without_a_valid_token_is_refused_before_the_upgrade(backend: B
         id: chat_server::domain::UserId(1),
         username: "staff".into(),
         role: chat_server::domain::Role::Admin,
+        display_name: None,
+        avatar_color: None,
     });
     for url in [
         format!("ws://{}/ws", app.address),

@@ -7,6 +7,8 @@ fn user(id: i64, role: Role) -> UserInfo {
         id: UserId(id),
         username: format!("u{id}"),
         role,
+        display_name: None,
+        avatar_color: None,
     }
 }
 
