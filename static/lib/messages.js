@@ -7,7 +7,7 @@
  * and reconcile() moves the others into place, so a re-render after each frame stays cheap and
  * keeps focus and selection. Skins build with h() (lib/dom.js): text is never parsed as markup.
  */
-import { reconcile } from './dom.js';
+import { h, reconcile } from './dom.js';
 import { clockTime, dayLabel, startOfDay } from './format.js';
 
 /** Messages by one author this close together form a group (one name, one avatar). */
@@ -16,6 +16,32 @@ const GROUP_MS = 5 * 60 * 1000;
 const FILL_SLACK_PX = 40;
 
 const isAnnouncement = (m) => m.kind === 'announcement';
+
+/** What a message deleted by the staff becomes on screen, in every page. */
+export const REMOVED_TEXT = 'message removed';
+
+/**
+ * The messages of `room` and the places of those deleted by the staff (`room.removed`), by seq:
+ * `{m, removed}` each. A removed one carries only its seq and time: no author, no text.
+ */
+export function withRemoved(room) {
+  const items = room.messages.map((m) => ({ m, removed: false }));
+  if (!room.removed || !room.removed.size) return items;
+  for (const m of room.removed.values()) items.push({ m, removed: true });
+  return items.sort((a, b) => a.m.seq - b.m.seq);
+}
+
+/**
+ * The muted "message removed" row that takes a deleted message's place (the pages' default;
+ * a skin may draw its own with `skin.removed(row)`).
+ */
+export function removedRow(row) {
+  const node = h('div', { class: 'message message-removed', role: 'note',
+    dataset: { seq: String(row.m.seq) } }, h('span', { class: 'message-removed-text' }, REMOVED_TEXT));
+  // The console draws day breaks from the row's data-day (.new-day); the other pages as rows.
+  if (row.newDay) { node.dataset.day = row.day; node.classList.add('new-day'); }
+  return node;
+}
 
 export class MessageList {
   /**
@@ -133,7 +159,8 @@ export class MessageList {
     const me = client.user || { id: 0, username: 'You', role: 'user' };
     const top = this.skin.top(room);
     const rows = [{ key: 'top', sig: top.sig, build: top.build }];
-    const items = room.messages.map((m) => ({ m, pending: null, mine: client.isMine(m) }));
+    const items = withRemoved(room).map(({ m, removed }) =>
+      ({ m, pending: null, mine: !removed && client.isMine(m), removed }));
     for (const p of client.outbox.forRoom(room.name)) {
       const m = { room: p.room, seq: null, id: null, cid: p.cid, from: me, text: p.text, ts: p.ts };
       items.push({ m, pending: p, mine: true });
@@ -147,7 +174,8 @@ export class MessageList {
       if (newDay && this.skin.day) {
         rows.push({ key: 'd:' + startOfDay(m.ts), sig: day, build: () => this.skin.day(day) });
       }
-      const grouped = !newDay && !isAnnouncement(prev.m) && !isAnnouncement(m)
+      // A removed message stands alone: it names nobody, and breaks the group around it.
+      const grouped = !newDay && !prev.removed && !item.removed && !isAnnouncement(prev.m) && !isAnnouncement(m)
         && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS;
       if (grouped) prev.last = false;
       const row = { ...item, key: item.pending ? 'c:' + item.pending.cid : 's:' + m.seq, grouped, last: true, newDay, day };
@@ -160,6 +188,11 @@ export class MessageList {
     const seenSeq = this.skin.seenSeq ? this.skin.seenSeq(room) : null;
     for (const row of messageRows) {
       const { m, pending: p } = row;
+      if (row.removed) {
+        row.sig = `removed|${row.day}`;
+        row.build = () => (this.skin.removed ? this.skin.removed(row) : removedRow(row));
+        continue;
+      }
       row.seen = seenSeq != null && m.seq === seenSeq;
       row.sig = [row.grouped, row.last, row.day, row.mine, p ? `${p.status}:${p.error || ''}:${ready}` : 'stored',
         m.id != null, clockTime(m.ts), m.from.username, m.from.role, row.seen].join('|');

@@ -12,6 +12,7 @@ export function newRoom(name, onTypingExpired) {
   return {
     name,
     messages: [],          // stored messages, sorted by seq
+    removed: new Map(),    // seq -> {room, seq, ts}: deleted by the staff, shown as "message removed"
     bySeq: new Map(),      // seq -> message
     seenSeq: 0,            // the highest seq received: `since` of the next join (§7 step 1)
     oldestSeq: null,       // the smallest seq of the pages received: `before` of the next history
@@ -42,10 +43,17 @@ export function insertMessage(room, m) {
   return true;
 }
 
-/** Takes a message out (deleted by the staff); false if it was not there. */
+/**
+ * Takes a message out (deleted by the staff); false if it was not there. Only its place is kept
+ * (`room.removed`: seq and time, no author, no text), so the pages can show "message removed"
+ * where it was while previews, unread counts and "Seen" see only the messages that remain.
+ */
 export function dropMessage(room, seq) {
-  if (!room.bySeq.delete(seq)) return false;
-  room.messages = room.messages.filter((m) => m.seq !== seq);
+  const m = room.bySeq.get(seq);
+  if (!m) return false;
+  room.bySeq.delete(seq);
+  room.messages = room.messages.filter((x) => x.seq !== seq);
+  room.removed.set(seq, { room: room.name, seq, ts: m.ts });
   return true;
 }
 
@@ -53,6 +61,7 @@ export function dropMessage(room, seq) {
 export function clearMessages(room) {
   room.messages = [];
   room.bySeq.clear();
+  room.removed.clear();
   room.oldestSeq = null;
 }
 
