@@ -198,6 +198,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(api::access_log::access_log))
+                // Outermost: every answer, errors and 404s included, gets its headers.
+                .wrap(middleware::from_fn(api::headers::security_headers))
                 .configure(api::configure)
                 .service(api::resource("/ws", web::get(), api::socket::upgrade))
                 .default_service(web::to(api::not_found))

@@ -10,6 +10,7 @@ pub mod caller;
 pub mod canned;
 pub mod conversations;
 pub mod customer_panel;
+pub mod headers;
 pub mod health;
 pub mod identify;
 pub mod metrics;
