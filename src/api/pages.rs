@@ -106,6 +106,7 @@ const ASSETS: &[Asset] = &[
     asset!("lib/format.js", "text/javascript; charset=utf-8"),
     asset!("lib/messages.js", "text/javascript; charset=utf-8"),
     asset!("lib/outbox.js", "text/javascript; charset=utf-8"),
+    asset!("lib/pacer.js", "text/javascript; charset=utf-8"),
     asset!("lib/rooms.js", "text/javascript; charset=utf-8"),
     asset!("lib/seen.js", "text/javascript; charset=utf-8"),
     asset!("lib/typing.js", "text/javascript; charset=utf-8"),
