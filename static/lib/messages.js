@@ -36,8 +36,9 @@ export function withRemoved(room) {
  * a skin may draw its own with `skin.removed(row)`).
  */
 export function removedRow(row) {
+  // data-removed, not data-seq: what looks for stored messages by seq finds no text here.
   const node = h('div', { class: 'message message-removed', role: 'note',
-    dataset: { seq: String(row.m.seq) } }, h('span', { class: 'message-removed-text' }, REMOVED_TEXT));
+    dataset: { removed: String(row.m.seq) } }, h('span', { class: 'message-removed-text' }, REMOVED_TEXT));
   // The console draws day breaks from the row's data-day (.new-day); the other pages as rows.
   if (row.newDay) { node.dataset.day = row.day; node.classList.add('new-day'); }
   return node;
