@@ -26,13 +26,13 @@ export class TimelineList extends MessageList {
     const notes = state.notes && state.notes.loaded && state.open === room ? state.notes : null;
     // Deleted messages keep their place as "message removed" (lib/messages.js withRemoved).
     const items = withRemoved(room).map(({ m, removed }) =>
-      ({ m, key: `s:${m.seq}`, pending: null, mine: !removed && client.isMine(m), removed }));
+      ({ m, key: `s:${m.seq}`, pending: null, mine: client.isMine(m), removed }));
     if (notes) {
       // Notes older than the oldest reply loaded come with the older page they belong to.
       const from = room.more && room.messages.length ? room.messages[0].ts : -Infinity;
       for (const { m, removed } of withRemoved(notes)) {
         if (m.ts >= from) {
-          items.push({ m, key: `n:${m.seq}`, pending: null, mine: !removed && client.isMine(m), removed });
+          items.push({ m, key: `n:${m.seq}`, pending: null, mine: client.isMine(m), removed });
         }
       }
       items.sort((a, b) => (a.m.ts - b.m.ts) || (a.key < b.key ? -1 : 1));
@@ -75,7 +75,7 @@ export class TimelineList extends MessageList {
     for (const row of messageRows) {
       const { m, pending: p } = row;
       if (row.removed) {
-        row.sig = `removed|${row.day}`;
+        row.sig = `removed|${row.day}|${row.mine}`;
         row.build = () => (this.skin.removed ? this.skin.removed(row) : removedRow(row));
         continue;
       }

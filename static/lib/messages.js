@@ -22,7 +22,8 @@ export const REMOVED_TEXT = 'message removed';
 
 /**
  * The messages of `room` and the places of those deleted by the staff (`room.removed`), by seq:
- * `{m, removed}` each. A removed one carries only its seq and time: no author, no text.
+ * `{m, removed}` each. A removed one carries only its seq, time and whose side it was on (the
+ * author's id and role): no name, no text.
  */
 export function withRemoved(room) {
   const items = room.messages.map((m) => ({ m, removed: false }));
@@ -36,8 +37,14 @@ export function withRemoved(room) {
  * a skin may draw its own with `skin.removed(row)`).
  */
 export function removedRow(row) {
+  // On the side its author's messages are on (the reader's own, the staff's), as it was.
+  const from = row.m.from;
+  const staff = !!from && (from.role === 'admin' || from.role === 'agent');
+  const cls = ['message', 'message-removed'];
+  if (row.mine) cls.push('mine', 'own');
+  if (staff) cls.push('staff');
   // data-removed, not data-seq: what looks for stored messages by seq finds no text here.
-  const node = h('div', { class: 'message message-removed', role: 'note',
+  const node = h('div', { class: cls.join(' '), role: 'note',
     dataset: { removed: String(row.m.seq) } }, h('span', { class: 'message-removed-text' }, REMOVED_TEXT));
   // The console draws day breaks from the row's data-day (.new-day); the other pages as rows.
   if (row.newDay) { node.dataset.day = row.day; node.classList.add('new-day'); }
@@ -161,7 +168,7 @@ export class MessageList {
     const top = this.skin.top(room);
     const rows = [{ key: 'top', sig: top.sig, build: top.build }];
     const items = withRemoved(room).map(({ m, removed }) =>
-      ({ m, pending: null, mine: !removed && client.isMine(m), removed }));
+      ({ m, pending: null, mine: client.isMine(m), removed }));
     for (const p of client.outbox.forRoom(room.name)) {
       const m = { room: p.room, seq: null, id: null, cid: p.cid, from: me, text: p.text, ts: p.ts };
       items.push({ m, pending: p, mine: true });
@@ -190,7 +197,7 @@ export class MessageList {
     for (const row of messageRows) {
       const { m, pending: p } = row;
       if (row.removed) {
-        row.sig = `removed|${row.day}`;
+        row.sig = `removed|${row.day}|${row.mine}`;
         row.build = () => (this.skin.removed ? this.skin.removed(row) : removedRow(row));
         continue;
       }

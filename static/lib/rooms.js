@@ -12,7 +12,7 @@ export function newRoom(name, onTypingExpired) {
   return {
     name,
     messages: [],          // stored messages, sorted by seq
-    removed: new Map(),    // seq -> {room, seq, ts}: deleted by the staff, shown as "message removed"
+    removed: new Map(),    // seq -> {room, seq, ts, from: {id, role}}: deleted by the staff, shown as "message removed"
     bySeq: new Map(),      // seq -> message
     seenSeq: 0,            // the highest seq received: `since` of the next join (§7 step 1)
     oldestSeq: null,       // the smallest seq of the pages received: `before` of the next history
@@ -45,7 +45,7 @@ export function insertMessage(room, m) {
 
 /**
  * Takes a message out (deleted by the staff); false if it was not there. Only its place is kept
- * (`room.removed`: seq and time, no author, no text), so the pages can show "message removed"
+ * (`room.removed`: seq, time and the author's id and role, no name, no text), so the pages can show "message removed"
  * where it was while previews, unread counts and "Seen" see only the messages that remain.
  */
 export function dropMessage(room, seq) {
@@ -53,7 +53,9 @@ export function dropMessage(room, seq) {
   if (!m) return false;
   room.bySeq.delete(seq);
   room.messages = room.messages.filter((x) => x.seq !== seq);
-  room.removed.set(seq, { room: room.name, seq, ts: m.ts });
+  // Whose it was, only to put the placeholder on their side: never their name.
+  const from = m.from ? { id: m.from.id, role: m.from.role } : null;
+  room.removed.set(seq, { room: room.name, seq, ts: m.ts, from });
   return true;
 }
 
