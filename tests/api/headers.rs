@@ -87,7 +87,14 @@ async fn every_answer_of_the_api_is_never_stored_nor_sniffed(backend: Backend) {
     let (app, _data) = spawn_store_app(backend).await;
 
     // Signing in, in each of the ways a customer or the staff can.
-    let guest = ask(&app, "POST", "/api/auth/guest", None, Some(json!({"name": "ann"}))).await;
+    let guest = ask(
+        &app,
+        "POST",
+        "/api/auth/guest",
+        None,
+        Some(json!({"name": "ann"})),
+    )
+    .await;
     never_stored("a guest", &guest, 200);
     let registered = ask(
         &app,
@@ -149,13 +156,26 @@ async fn every_answer_of_the_api_is_never_stored_nor_sniffed(backend: Backend) {
     )
     .await;
     never_stored("a bad body", &bad_body, 400);
-    let forbidden = ask(&app, "GET", "/api/admin/conversations", Some(&customer), None).await;
+    let forbidden = ask(
+        &app,
+        "GET",
+        "/api/admin/conversations",
+        Some(&customer),
+        None,
+    )
+    .await;
     never_stored("a customer in the console", &forbidden, 403);
 }
 
 async fn the_pages_keep_their_caching_and_are_not_sniffed(backend: Backend) {
     let (app, _data) = spawn_app(backend).await;
-    for path in ["/", "/admin", "/widget", "/static/app.js", "/static/lib/format.js"] {
+    for path in [
+        "/",
+        "/admin",
+        "/widget",
+        "/static/app.js",
+        "/static/lib/format.js",
+    ] {
         let page = ask(&app, "GET", path, None, None).await;
         assert_eq!(page.status, 200, "{path}");
         assert_eq!(page.nosniff.as_deref(), Some("nosniff"), "{path}");

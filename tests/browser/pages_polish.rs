@@ -47,7 +47,10 @@ async fn time_beside(browser: &Browser, list: &str, text: &str) -> (String, Stri
         ))
         .await;
     let shown = found[0].as_str().expect("a time beside the message");
-    (shown.to_owned(), found[1].as_str().expect("datetime").to_owned())
+    (
+        shown.to_owned(),
+        found[1].as_str().expect("datetime").to_owned(),
+    )
 }
 
 /// What the browser's own locale writes for the time `iso` (hour and minute, its hour cycle).
@@ -85,18 +88,27 @@ async fn the_customer_page_and_the_console_show_a_time_as_the_readers_locale_wri
         open_conversation(&staff, &room, &text).await;
 
         let (on_page, iso) = time_beside(&customer, "#messages", &text).await;
-        let (in_console, console_iso) =
-            time_beside(&staff, "#conversation-messages", &text).await;
+        let (in_console, console_iso) = time_beside(&staff, "#conversation-messages", &text).await;
         assert_eq!(iso, console_iso, "the same message");
         let (expected, locale) = locale_writes(&customer, &iso).await;
-        assert!(locale.starts_with(&lang[..2]), "{lang}: the browser's locale is {locale}");
+        assert!(
+            locale.starts_with(&lang[..2]),
+            "{lang}: the browser's locale is {locale}"
+        );
         assert_eq!(on_page, expected, "{lang}: the customer's page");
-        assert_eq!(in_console, on_page, "{lang}: the console and the customer's page");
+        assert_eq!(
+            in_console, on_page,
+            "{lang}: the console and the customer's page"
+        );
         let has_day_period = on_page.contains("AM") || on_page.contains("PM");
         assert_eq!(has_day_period, twelve_hour, "{lang}: {on_page:?}");
 
-        customer.screenshot(&format!("polish-time-page-{lang}")).await;
-        staff.screenshot(&format!("polish-time-console-{lang}")).await;
+        customer
+            .screenshot(&format!("polish-time-page-{lang}"))
+            .await;
+        staff
+            .screenshot(&format!("polish-time-console-{lang}"))
+            .await;
         customer.close().await;
         staff.close().await;
     }
@@ -115,7 +127,10 @@ async fn token_in(browser: &Browser) -> String {
 /// The texts the server stored in `room`, oldest first (up to 100).
 async fn stored(app: &TestApp, token: &str, room: &str) -> Vec<String> {
     let (status, page) = app
-        .get(&format!("/api/rooms/{room}/messages?limit=100"), Some(token))
+        .get(
+            &format!("/api/rooms/{room}/messages?limit=100"),
+            Some(token),
+        )
         .await;
     assert_eq!(status, 200, "{page}");
     texts(&page["messages"])
@@ -217,9 +232,15 @@ async fn a_burst_of_sixty_messages_arrives_whole_and_in_order_without_a_word_of_
     assert_eq!(paced["inOrder"], true, "{paced}");
     assert_eq!(paced["refused"], 0, "{paced}");
     let first = paced["first"].as_i64().expect("first");
-    assert!((1..40).contains(&first), "{paced}: at once, within the burst");
+    assert!(
+        (1..40).contains(&first),
+        "{paced}: at once, within the burst"
+    );
     let last_at = paced["lastAt"].as_f64().expect("lastAt");
-    assert!(last_at < 6000.0, "{paced}: the rest follows at about the rate");
+    assert!(
+        last_at < 6000.0,
+        "{paced}: the rest follows at about the rate"
+    );
     customer.close().await;
 }
 
@@ -228,7 +249,10 @@ async fn click_and_confirm(browser: &Browser, css: &str) {
     browser.click(css).await;
     let started = std::time::Instant::now();
     while browser.client.accept_alert().await.is_err() {
-        assert!(started.elapsed() < WAIT, "no confirmation dialog after {css}");
+        assert!(
+            started.elapsed() < WAIT,
+            "no confirmation dialog after {css}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -247,14 +271,17 @@ async fn rows_of(browser: &Browser, list: &str) -> Value {
 
 #[actix_rt::test]
 async fn a_deleted_message_leaves_message_removed_in_its_place_and_nothing_of_it() {
-    let mut driver = driver_or_skip!(
-        "a_deleted_message_leaves_message_removed_in_its_place_and_nothing_of_it"
-    );
+    let mut driver =
+        driver_or_skip!("a_deleted_message_leaves_message_removed_in_its_place_and_nothing_of_it");
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let customer = driver.browser(1280, 800).await;
     guest_signs_in(&app, &customer, "Careless Carl").await;
     let secret = "my card is 4111 1111 1111 1111";
-    for text in ["I need to pay for order 52", secret, "oops, please remove that"] {
+    for text in [
+        "I need to pay for order 52",
+        secret,
+        "oops, please remove that",
+    ] {
         send_from_chat(&customer, text).await;
     }
 
@@ -286,14 +313,21 @@ async fn a_deleted_message_leaves_message_removed_in_its_place_and_nothing_of_it
         browser
             .wait_until(
                 &format!("{list} shows the placeholder"),
-                &format!("return !!document.querySelector({list} + ' .message-removed');", list = json!(list)),
+                &format!(
+                    "return !!document.querySelector({list} + ' .message-removed');",
+                    list = json!(list)
+                ),
             )
             .await;
         assert_eq!(rows_of(browser, list).await, expected, "{list}");
         let left = browser
             .eval("return document.documentElement.outerHTML.includes('4111');")
             .await;
-        assert_eq!(left, json!(false), "{list}: the deleted text is still in the page");
+        assert_eq!(
+            left,
+            json!(false),
+            "{list}: the deleted text is still in the page"
+        );
         let muted = browser
             .eval(&format!(
                 "const t = document.querySelector({list} + ' .message-removed-text');
@@ -314,4 +348,74 @@ async fn a_deleted_message_leaves_message_removed_in_its_place_and_nothing_of_it
     );
     customer.close().await;
     staff.close().await;
+}
+
+#[actix_rt::test]
+async fn in_the_widget_a_deleted_message_becomes_message_removed_and_times_follow_the_locale() {
+    use crate::helpers::call;
+    use crate::widget_kit::{open_chat, session, store_and_chat, write, ATTRIBUTES};
+    let mut driver = driver_or_skip!(
+        "in_the_widget_a_deleted_message_becomes_message_removed_and_times_follow_the_locale"
+    );
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let visitor = driver.browser_in_locale(1280, 800, "de-DE").await;
+    crate::widget_kit::visit(&visitor, &store, "/").await;
+    open_chat(&visitor).await;
+    let secret = "my password is hunter2";
+    write(&visitor, secret).await;
+    write(&visitor, "sorry, wrong window").await;
+    let me = session(&visitor).await;
+    let room = format!("support:{}", me["user"]["id"]);
+
+    // The staff delete it (from the console's endpoint).
+    let (staff, _) = app.staff().await;
+    let (status, page) = app
+        .get(&format!("/api/rooms/{room}/messages"), Some(&staff))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let id = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["text"] == secret)
+        .expect("the message")["id"]
+        .clone();
+    let (status, body) = call(
+        &app,
+        "DELETE",
+        &format!("/api/admin/messages/{id}"),
+        Some(&staff),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    visitor
+        .wait_until(
+            "the widget shows the placeholder",
+            "return !!document.querySelector('#messages .message-removed');",
+        )
+        .await;
+    assert_eq!(
+        rows_of(&visitor, "#messages").await,
+        json!(["[removed] message removed", "sorry, wrong window"])
+    );
+    let left = visitor
+        .eval("return document.documentElement.outerHTML.includes('hunter2');")
+        .await;
+    assert_eq!(
+        left,
+        json!(false),
+        "the deleted text is still in the widget"
+    );
+
+    // The time under the last message, as the reader's locale (German: 24 hours) writes it.
+    let (shown, iso) = time_beside(&visitor, "#messages", "sorry, wrong window").await;
+    let (expected, locale) = locale_writes(&visitor, &iso).await;
+    assert!(locale.starts_with("de"), "{locale}");
+    assert_eq!(shown, expected);
+    assert!(!shown.contains("AM") && !shown.contains("PM"), "{shown}");
+    visitor.screenshot("polish-widget-removed-de-DE").await;
+
+    visitor.close().await;
 }
