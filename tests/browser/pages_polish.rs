@@ -419,3 +419,91 @@ async fn in_the_widget_a_deleted_message_becomes_message_removed_and_times_follo
 
     visitor.close().await;
 }
+
+#[actix_rt::test]
+async fn a_refusal_for_the_rate_is_retried_quietly_and_others_are_told_in_plain_words() {
+    let mut driver = driver_or_skip!(
+        "a_refusal_for_the_rate_is_retried_quietly_and_others_are_told_in_plain_words"
+    );
+    let (app, _data) = spawn_app(Backend::Sqlite).await;
+    let browser = driver.browser(1280, 800).await;
+    browser.open(&app, "/").await;
+    // The shared client on a stand-in socket that records what it would send, fed the
+    // server's refusals as they come (another tab, a slow network: the pacing is not enough).
+    let result: Value = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             import('/static/lib/client.js').then(async ({ ChatClient }) => {
+               const sent = [], errors = [], pendings = [];
+               const client = new ChatClient({ api: async () => ({}), hooks: {
+                 error: (f) => errors.push(f.message), pending: (p) => pendings.push(p.status) } });
+               client.conn = { ready: true, token: 't', limits: { max_frame_bytes: 16384,
+                 max_message_chars: 4000, history_page_default: 50 },
+                 send: (f) => { sent.push(f); return true; }, connect() {}, stop() {} };
+               client.user = { id: 1, username: 'pia', role: 'guest' };
+               const lobby = client.addRoom('lobby');
+               lobby.joined = true; lobby.loaded = true;
+               const p = client.send('lobby', 'first');
+               client.frame({ type: 'error', code: 'rate_limited', cid: p.cid,
+                 message: 'too many frames: at most 20 per second (bursts of 40)' });
+               const news = client.addRoom('news');
+               client.join(news);
+               client.frame({ type: 'error', code: 'rate_limited',
+                 message: 'too many frames: at most 20 per second (bursts of 40)' });
+               const q = client.send('lobby', 'second');
+               await new Promise((r) => setTimeout(r, 1800));
+               client.frame({ type: 'error', code: 'bad_request', cid: q.cid,
+                 message: 'invalid frame: unknown field `x`' });
+               client.frame({ type: 'error', code: 'internal', message: 'internal server error' });
+               done({ sent: sent.map((f) => f.type + ':' + (f.text || f.room)),
+                      firstStatus: p.status, firstError: p.error, secondError: q.error,
+                      errors, pendings });
+             }, (e) => done({ error: String(e) }));",
+            vec![],
+        )
+        .await
+        .expect("the client runs");
+    assert_eq!(result["error"], Value::Null, "{result}");
+    // The message refused for the rate went again by itself, with the one written after it
+    // behind it (in order), and the join that was refused was asked again (the two retries
+    // each wait about a second: which goes first is chance).
+    let sent: Vec<&str> = result["sent"]
+        .as_array()
+        .expect("sent")
+        .iter()
+        .map(|f| f.as_str().expect("frame"))
+        .collect();
+    let sends: Vec<&str> = sent
+        .iter()
+        .copied()
+        .filter(|f| f.starts_with("send:"))
+        .collect();
+    assert_eq!(
+        sends,
+        ["send:first", "send:first", "send:second"],
+        "{result}"
+    );
+    let joins = sent.iter().filter(|f| **f == "join:news").count();
+    assert_eq!(joins, 2, "{result}");
+    assert_eq!(result["firstStatus"], "pending", "{result}");
+    assert_eq!(result["firstError"], Value::Null, "{result}");
+    // What is not the rate reaches the reader in plain words, never the server's.
+    assert_eq!(
+        result["secondError"], "This message could not be sent.",
+        "{result}"
+    );
+    assert_eq!(
+        result["errors"],
+        json!(["Something went wrong. Please try again."]),
+        "{result}"
+    );
+    let everything = result.to_string().to_lowercase();
+    for word in ["frame", "too many", "internal", "invalid"] {
+        assert!(
+            !everything.contains(word),
+            "{word:?} reached the page: {result}"
+        );
+    }
+    browser.close().await;
+}
