@@ -38,10 +38,15 @@ const RATE_RETRY_MS = 1000;
 
 /**
  * What a refusal means to the reader, in their words rather than the protocol's (docs/protocol.md
- * §9 codes). `f.cid` set: about a message they wrote; `limits`: the server's (hello.limits).
+ * §9 codes). `f.cid` set: about a message they wrote; `joining`: about a room being opened;
+ * `limits`: the server's (hello.limits).
  */
-export function humanError(f, limits) {
+export function humanError(f, limits, joining = false) {
   const aboutMessage = !!(f && f.cid);
+  if (joining && !aboutMessage && f) {
+    if (f.code === 'bad_request') return 'That room name isn’t valid.';
+    if (f.code === 'forbidden') return 'You don’t have access to this room.';
+  }
   switch (f && f.code) {
     case 'too_large': {
       const max = limits && limits.max_message_chars;
@@ -398,12 +403,13 @@ export class ChatClient {
         return;
       }
     }
-    const human = { ...f, message: humanError(f, this.limits), serverMessage: f.message };
+    const room = (f.room && this.rooms.get(f.room)) || null;
+    const joining = !!room && room.joinPending;
+    const human = { ...f, message: humanError(f, this.limits, joining) };
     if (f.cid) {
       const p = this.outbox.fail(f.cid, human.message);
       if (p) { this.call('pending', p); return; }
     }
-    const room = (f.room && this.rooms.get(f.room)) || null;
     if (room) {
       if (room.joinPending) {
         room.joinPending = false;
