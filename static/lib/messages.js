@@ -26,8 +26,9 @@ export const REMOVED_TEXT = 'message removed';
  * author's id and role): no name, no text.
  */
 export function withRemoved(room) {
-  const items = room.messages.map((m) => ({ m, removed: false }));
-  if (!room.removed || !room.removed.size) return items;
+  if (!room.removed || !room.removed.size) return room.messages.map((m) => ({ m, removed: false }));
+  // Deleted stays deleted, even if a copy of it came back (our own, from an ack).
+  const items = room.messages.filter((m) => !room.removed.has(m.seq)).map((m) => ({ m, removed: false }));
   for (const m of room.removed.values()) items.push({ m, removed: true });
   return items.sort((a, b) => a.m.seq - b.m.seq);
 }
