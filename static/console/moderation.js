@@ -172,16 +172,16 @@ function clearAnnounceChoice() {
 picker.all.addEventListener('change', renderAnnounceRooms);
 picker.filter.addEventListener('input', renderAnnounceRooms);
 dom.announceForm.addEventListener('focusin', () => { loadAnnounceRooms(); });
-// The panel sits in the details column: list the rooms whenever it comes into view (after
-// sign-in too, where the previous session's choice is forgotten).
-let announceVisible = false;
-new IntersectionObserver((entries) => {
-  const visible = entries.some((e) => e.isIntersecting);
-  if (visible && !announceVisible) {
+// The panel sits in the details column: list the rooms whenever it is shown (its size leaves
+// 0, e.g. after sign-in, where the previous session's choice is forgotten).
+let announceShown = false;
+new ResizeObserver(() => {
+  const shown = dom.announceForm.offsetWidth > 0;
+  if (shown && !announceShown) {
     if (picker.owner !== state.token) { picker.owner = state.token; clearAnnounceChoice(); }
     loadAnnounceRooms();
   }
-  announceVisible = visible;
+  announceShown = shown;
 }).observe(dom.announceForm);
 
 export async function onAnnounceSubmit(ev) {
