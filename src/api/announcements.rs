@@ -112,7 +112,10 @@ async fn announce_to_rooms(
                 .send(FindAnnouncementRooms::Named(names))
                 .await??;
             // An announcement never creates a room: a typo is an error, not a new room.
-            if let Some(missing) = rooms.iter().find(|r| !found.iter().any(|f| f == r.as_str())) {
+            if let Some(missing) = rooms
+                .iter()
+                .find(|r| !found.iter().any(|f| f == r.as_str()))
+            {
                 return Err(AppError::new(
                     ErrorCode::NotFound,
                     format!("no such room: {missing}"),

@@ -132,6 +132,7 @@ function renderAnnounceRooms() {
     box.disabled = all;
     box.addEventListener('change', () => {
       if (box.checked) picker.chosen.add(r.name); else picker.chosen.delete(r.name);
+      clearAnnounceError();
       renderAnnounceNote();
     });
     return h('label', { class: 'announce-option', 'data-room': r.name }, box,
@@ -161,6 +162,11 @@ function listOf(names) {
   return `${names.slice(0, 2).join(', ')} and ${names.length - 2} more`;
 }
 
+/** A complaint about the choice goes once the choice changes. */
+function clearAnnounceError() {
+  if (dom.announceResult.classList.contains('is-error')) setAnnounceResult('', null);
+}
+
 /** Forgets the choice (after posting, and when another staff member signs in). */
 function clearAnnounceChoice() {
   picker.chosen.clear();
@@ -169,7 +175,7 @@ function clearAnnounceChoice() {
   renderAnnounceRooms();
 }
 
-picker.all.addEventListener('change', renderAnnounceRooms);
+picker.all.addEventListener('change', () => { clearAnnounceError(); renderAnnounceRooms(); });
 picker.filter.addEventListener('input', renderAnnounceRooms);
 dom.announceForm.addEventListener('focusin', () => { loadAnnounceRooms(); });
 // The panel sits in the details column: list the rooms whenever it is shown (its size leaves

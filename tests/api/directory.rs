@@ -132,7 +132,10 @@ async fn the_directory_filters_by_name_and_keeps_to_its_limit(backend: Backend) 
         ["general", "gen-z"]
     );
     assert_eq!(names(&directory(&app, &bob, "?q=a_").await), ["a_b"]);
-    assert_eq!(names(&directory(&app, &bob, "?q=team").await), ["support-team"]);
+    assert_eq!(
+        names(&directory(&app, &bob, "?q=team").await),
+        ["support-team"]
+    );
     // Nothing a name can hold: an empty list, not an error.
     assert!(directory(&app, &bob, "?q=50%25").await.is_empty());
     assert!(directory(&app, &bob, "?q=support:").await.is_empty());
@@ -173,7 +176,14 @@ async fn a_registered_user_creates_a_room_explicitly_and_a_guest_cannot(backend:
     assert_eq!(status, 409);
 
     // Reserved and invalid names.
-    for bad in ["support:5", "notes:5", "support:", "Book Club", "", "x".repeat(65).as_str()] {
+    for bad in [
+        "support:5",
+        "notes:5",
+        "support:",
+        "Book Club",
+        "",
+        "x".repeat(65).as_str(),
+    ] {
         let (status, body) = create(&app, &alice, bad).await;
         assert_eq!(status, 400, "{bad:?}: {body}");
         assert_eq!(body["error"]["code"], "bad_request", "{body}");
@@ -198,9 +208,7 @@ async fn a_registered_user_creates_a_room_explicitly_and_a_guest_cannot(backend:
     assert_eq!(club["members"], 1, "{club}");
 }
 
-async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer(
-    backend: Backend,
-) {
+async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer(backend: Backend) {
     let (app, _data) = spawn_app(backend).await;
     let (staff, _) = app.staff().await;
     let (alice, _) = app.register("alice").await;
@@ -215,14 +223,18 @@ async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer
 
     // Two chosen rooms: each gets the announcement as the per-room endpoint would post it.
     let body = json!({"text": "Sale starts at noon", "rooms": ["lobby", "sales"]});
-    let (status, posted) = app
-        .post_as(&staff, "/api/admin/announcements", body)
-        .await;
+    let (status, posted) = app.post_as(&staff, "/api/admin/announcements", body).await;
     assert_eq!(status, 201, "{posted}");
     let posted = posted["announcements"].as_array().expect("list").clone();
     assert_eq!(posted.len(), 2);
-    assert_eq!((&posted[0]["room"], &posted[0]["seq"]), (&json!("lobby"), &json!(1)));
-    assert_eq!((&posted[1]["room"], &posted[1]["seq"]), (&json!("sales"), &json!(1)));
+    assert_eq!(
+        (&posted[0]["room"], &posted[0]["seq"]),
+        (&json!("lobby"), &json!(1))
+    );
+    assert_eq!(
+        (&posted[1]["room"], &posted[1]["seq"]),
+        (&json!("sales"), &json!(1))
+    );
     assert!(posted.iter().all(|a| a["id"].as_i64().is_some()));
     let live = alice_socket.expect_ignoring("message", &["presence"]).await;
     assert_eq!(live["room"], "lobby");
@@ -233,9 +245,7 @@ async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer
 
     // Every public room; the customer's conversation is not one of them.
     let body = json!({"text": "Closing early today", "rooms": "all"});
-    let (status, posted) = app
-        .post_as(&staff, "/api/admin/announcements", body)
-        .await;
+    let (status, posted) = app.post_as(&staff, "/api/admin/announcements", body).await;
     assert_eq!(status, 201, "{posted}");
     let rooms: Vec<&str> = posted["announcements"]
         .as_array()
@@ -251,9 +261,7 @@ async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer
     // A support conversation or notes thread among the rooms: refused, and nothing is posted.
     for rooms in [json!(["lobby", dave_room]), json!(["notes:1"])] {
         let body = json!({"text": "Your order shipped", "rooms": rooms});
-        let (status, refused) = app
-            .post_as(&staff, "/api/admin/announcements", body)
-            .await;
+        let (status, refused) = app.post_as(&staff, "/api/admin/announcements", body).await;
         assert_eq!(status, 400, "{refused}");
         assert_eq!(refused["error"]["code"], "bad_request");
     }
@@ -261,22 +269,16 @@ async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer
     assert!(app.history(&dave, &dave_room).await.is_empty());
     // A room that does not exist is not made by an announcement; nor is an empty choice valid.
     let body = json!({"text": "Hi", "rooms": ["lobby", "lobyy"]});
-    let (status, refused) = app
-        .post_as(&staff, "/api/admin/announcements", body)
-        .await;
+    let (status, refused) = app.post_as(&staff, "/api/admin/announcements", body).await;
     assert_eq!(status, 404, "{refused}");
     assert_eq!(refused["error"]["code"], "not_found");
     for rooms in [json!([]), json!("everyone"), json!(5)] {
         let body = json!({"text": "Hi", "rooms": rooms});
-        let (status, _) = app
-            .post_as(&staff, "/api/admin/announcements", body)
-            .await;
+        let (status, _) = app.post_as(&staff, "/api/admin/announcements", body).await;
         assert_eq!(status, 400, "{rooms}");
     }
     let body = json!({"text": "   ", "rooms": ["lobby"]});
-    let (status, _) = app
-        .post_as(&staff, "/api/admin/announcements", body)
-        .await;
+    let (status, _) = app.post_as(&staff, "/api/admin/announcements", body).await;
     assert_eq!(status, 400);
     assert_eq!(app.history(&alice, "lobby").await.len(), 2);
 
@@ -297,9 +299,7 @@ async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer
         .await;
     assert_eq!(status, 201, "{posted}");
     assert_eq!(posted["announcements"][0]["room"], "quiet");
-    let (status, refused) = app
-        .post_as(&alice, "/api/admin/announcements", body)
-        .await;
+    let (status, refused) = app.post_as(&alice, "/api/admin/announcements", body).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "forbidden");
 }

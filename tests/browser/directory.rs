@@ -59,8 +59,9 @@ async fn member_of(app: &TestApp, username: &str, rooms: &[&str]) -> (String, Ws
 
 #[actix_rt::test]
 async fn a_customer_joins_a_room_from_the_directory_and_creates_one_only_when_asked() {
-    let mut driver =
-        driver_or_skip!("a_customer_joins_a_room_from_the_directory_and_creates_one_only_when_asked");
+    let mut driver = driver_or_skip!(
+        "a_customer_joins_a_room_from_the_directory_and_creates_one_only_when_asked"
+    );
     let (app, _data) = spawn_app(Backend::Sqlite).await;
     let (alice, mut alice_socket) = member_of(&app, "alice", &["lobby", "book-club"]).await;
     alice_socket.say("lobby", "hello everyone", "a1").await;
@@ -83,8 +84,11 @@ async fn a_customer_joins_a_room_from_the_directory_and_creates_one_only_when_as
     vera.wait_for_text("#messages .message-text", "hello everyone")
         .await;
     directory_shows(&vera, "lobby", "3 members · 3 online").await;
-    vera.wait_for_text(".directory-room[data-room=\"lobby\"] .directory-tag", "Joined")
-        .await;
+    vera.wait_for_text(
+        ".directory-room[data-room=\"lobby\"] .directory-tag",
+        "Joined",
+    )
+    .await;
 
     // A typo is not a new room: the page offers to create it, and Enter alone does not.
     vera.type_into("#join-room-name", "bookclub").await;
@@ -95,7 +99,10 @@ async fn a_customer_joins_a_room_from_the_directory_and_creates_one_only_when_as
     vera.type_into("#join-room-name", ENTER).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !listed(&app, &alice).await.iter().any(|r| r["name"] == "bookclub"),
+        !listed(&app, &alice)
+            .await
+            .iter()
+            .any(|r| r["name"] == "bookclub"),
         "typing a name created nothing"
     );
     vera.wait_for_text("#room-title", "lobby").await;
@@ -159,14 +166,16 @@ async fn staff_announce_to_a_chosen_public_room_and_the_open_conversation_does_n
         .click(&format!(".conversation[data-room=\"{room}\"]"))
         .await;
     staff
-        .wait_for_text("#conversation-messages .message-text", "where is my parcel?")
+        .wait_for_text(
+            "#conversation-messages .message-text",
+            "where is my parcel?",
+        )
         .await;
 
     // The public rooms are offered, none chosen: the open conversation is not a target.
+    staff.find(".announce-option[data-room=\"sales\"]").await;
     staff
-        .find(".announce-option[data-room=\"sales\"]")
-        .await;
-    staff.wait_for_text("#announce-rooms-note", "Choose the rooms to post to.")
+        .wait_for_text("#announce-rooms-note", "Choose the rooms to post to.")
         .await;
     let ticked = staff
         .eval("return document.querySelectorAll('#announce-form input:checked').length;")
@@ -178,7 +187,9 @@ async fn staff_announce_to_a_chosen_public_room_and_the_open_conversation_does_n
     assert_eq!(offered, json!(["lobby", "sales"]));
 
     // Without a choice nothing is posted.
-    staff.type_into("#announce-text", "Free shipping today").await;
+    staff
+        .type_into("#announce-text", "Free shipping today")
+        .await;
     staff.click("#announce-send").await;
     staff
         .wait_for_text(
@@ -187,8 +198,12 @@ async fn staff_announce_to_a_chosen_public_room_and_the_open_conversation_does_n
         )
         .await;
 
-    staff.click(".announce-option[data-room=\"lobby\"] input").await;
-    staff.wait_for_text("#announce-rooms-note", "Goes to lobby.").await;
+    staff
+        .click(".announce-option[data-room=\"lobby\"] input")
+        .await;
+    staff
+        .wait_for_text("#announce-rooms-note", "Goes to lobby.")
+        .await;
     staff.screenshot("console-announcement-rooms").await;
     staff.click("#announce-send").await;
     staff
