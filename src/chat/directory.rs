@@ -101,6 +101,36 @@ mod tests {
     }
 
     #[test]
+    fn the_online_counts_are_public_rooms_users_each_counted_once() {
+        use crate::chat::messages::SessionId;
+        use crate::chat::rooms::LiveRooms;
+        use crate::domain::{Role, RoomName, UserId, UserInfo};
+        let user = |id: i64| UserInfo {
+            id: UserId(id),
+            username: format!("user{id}"),
+            role: Role::User,
+            display_name: None,
+            avatar_color: None,
+        };
+        let lobby = RoomName::parse("lobby").expect("a room");
+        let support = RoomName::support(UserId(2));
+        let mut rooms = LiveRooms::new(500);
+        // User 1 in two tabs, user 2 in one; user 2 also in their support conversation.
+        rooms.enter(&lobby, SessionId(1), &user(1));
+        rooms.enter(&lobby, SessionId(2), &user(1));
+        rooms.enter(&lobby, SessionId(3), &user(2));
+        rooms.enter(&support, SessionId(3), &user(2));
+        let counts: Vec<(String, usize)> = rooms
+            .public_head_counts()
+            .map(|(room, online)| (room.as_str().to_owned(), online))
+            .collect();
+        assert_eq!(counts, [("lobby".to_owned(), 2)]);
+        rooms.leave(&lobby, SessionId(3), UserId(2));
+        let counts: Vec<usize> = rooms.public_head_counts().map(|(_, n)| n).collect();
+        assert_eq!(counts, [1]);
+    }
+
+    #[test]
     fn the_limit_keeps_the_busiest() {
         let rows = vec![row("a", 1), row("b", 2), row("c", 3)];
         let ranked = rank(rows, &FxHashMap::default(), 2);
