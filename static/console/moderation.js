@@ -223,6 +223,7 @@ export async function onAnnounceSubmit(ev) {
     if (posted.length) {
       dom.announceText.value = '';
       clearAnnounceChoice();
+      loadAnnounceRooms();
     }
   } catch (e) {
     if (e.handled || epoch !== state.epoch) return;
