@@ -25,12 +25,12 @@ import { lastMessage } from './lib/rooms.js';
 import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
+import { RoomDirectory } from './room-directory.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
 const TOKEN_KEY = 'chat.token';
 const LAST_ROOM_KEY = 'chat.lastRoom'; // sessionStorage: the room to reopen after a reload
-const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const SUPPORT_LABEL = 'Help from the store';
 
 const $ = (id) => document.getElementById(id);
@@ -44,7 +44,9 @@ const el = {
   sidebar: $('sidebar'), sidebarToggle: $('sidebar-toggle'), sidebarClose: $('sidebar-close'),
   backdrop: $('sidebar-backdrop'), toggleDot: $('toggle-dot'), roomList: $('room-list'),
   joinForm: $('join-form'), joinName: $('join-room-name'), joinSubmit: $('join-room-submit'),
-  joinError: $('join-error'), roomTitle: $('room-title'), roomSubtitle: $('room-subtitle'),
+  joinError: $('join-error'), directoryList: $('directory-list'),
+  directoryCreateWrap: $('directory-create'), directoryCreate: $('create-room'),
+  directoryEmpty: $('directory-empty'), roomTitle: $('room-title'), roomSubtitle: $('room-subtitle'),
   online: $('online'), leaveRoom: $('leave-room'), banner: $('reconnect-banner'),
   bannerText: $('reconnect-text'), reconnectNow: $('reconnect-now'), messages: $('messages'),
   newMessages: $('new-messages'), typing: $('typing'), composerForm: $('composer-form'),
@@ -160,6 +162,7 @@ function enterChat(token, user) {
   el.signin.hidden = true;
   el.chat.hidden = false;
   client.start(token, user);
+  directory.start();
   renderMe();
   renderAll();
 }
@@ -177,12 +180,12 @@ function signOut(message) {
 
 function resetChatState() {
   client.stop();
+  directory.stop();
   state.joinRequests.clear();
   state.openRoom = null;
   list.reset();
   el.roomList.replaceChildren();
   el.composer.value = '';
-  el.joinError.textContent = '';
   closeSidebar();
 }
 
@@ -259,7 +262,7 @@ function onJoined(room, f, firstLoad) {
   countUnread(room, f.messages);
   if (room.countedUpTo < f.last_seq) room.countedUpTo = f.last_seq;
   if (state.joinRequests.delete(room.name)) {
-    el.joinName.value = '';
+    directory.joinedOrLeft();
     openRoom(room.name);
   } else if (room.name === state.openRoom) {
     list.render(firstLoad ? 'bottom' : 'auto');
@@ -323,16 +326,12 @@ function requestOlder(room) {
   if (client.requestHistory(room) && room.name === state.openRoom) list.render();
 }
 
-function joinRoomFromForm() {
-  const name = el.joinName.value.trim();
+/** Joins a public room picked in the directory (or created there), or opens it if joined. */
+function joinPublicRoom(name) {
   el.joinError.textContent = '';
-  if (!ROOM_RE.test(name)) {
-    el.joinError.textContent = 'Room names use lowercase letters, digits, “-” and “_” (up to 64), starting with a letter or digit.';
-    return;
-  }
   const known = client.rooms.get(name);
   if (known && known.joined) {
-    el.joinName.value = '';
+    directory.joinedOrLeft();
     openRoom(name);
     return;
   }
@@ -346,6 +345,7 @@ function leaveOpenRoom() {
   const name = state.openRoom;
   if (!name || isSupport(name)) return;
   client.leave(name);
+  directory.joinedOrLeft();
   const support = mySupportRoom();
   openRoom(support && client.rooms.has(support) ? support : (client.rooms.keys().next().value || null));
   renderSidebar();
@@ -589,6 +589,18 @@ function buildMessage(row) {
   return node;
 }
 
+/** The public rooms, in the sidebar under the user's own (room-directory.js). */
+const directory = new RoomDirectory({
+  api,
+  el: {
+    form: el.joinForm, input: el.joinName, error: el.joinError, list: el.directoryList,
+    createWrap: el.directoryCreateWrap, create: el.directoryCreate, empty: el.directoryEmpty,
+  },
+  mayCreate: () => !!me() && me().role !== 'guest',
+  isJoined: (name) => client.rooms.has(name),
+  join: joinPublicRoom,
+});
+
 const list = new MessageList({
   box: el.messages,
   jump: el.newMessages,
@@ -678,8 +690,6 @@ function wire() {
   el.backdrop.addEventListener('click', closeSidebar);
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && el.sidebar.classList.contains('open')) closeSidebar(); });
 
-  el.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoomFromForm(); });
-  el.joinName.addEventListener('input', () => { el.joinError.textContent = ''; });
   el.leaveRoom.addEventListener('click', leaveOpenRoom);
 
   el.reconnectNow.addEventListener('click', () => client.retryNow());

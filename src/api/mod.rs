@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod announcements;
 pub mod api_keys;
 pub mod auth;
 pub mod caller;
@@ -54,7 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(server::configure)
     .configure(staff::configure)
     .configure(canned::configure)
-    .configure(search::configure);
+    .configure(search::configure)
+    .configure(announcements::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -176,6 +176,15 @@ impl LiveRooms {
             .collect()
     }
 
+    /// Each live public room and how many users are online in it (a user with several
+    /// connections counts once): the room directory's online counts, read when asked.
+    pub fn public_head_counts(&self) -> impl Iterator<Item = (&RoomName, usize)> + '_ {
+        self.rooms
+            .iter()
+            .filter(|(room, _)| room.kind() == RoomKind::Public)
+            .map(|(room, state)| (room, state.online.len()))
+    }
+
     /// Rooms with a connection in them.
     pub fn len(&self) -> usize {
         self.rooms.len()

@@ -22,6 +22,7 @@ pub mod closed_rooms;
 pub mod connection;
 pub mod conversations;
 pub mod customer_panel;
+pub mod directory;
 pub mod email_outbox;
 pub mod error;
 pub mod merge;

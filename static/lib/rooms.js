@@ -79,3 +79,25 @@ export function setOnline(room, f) {
   room.online = new Map(users.map((u) => [u.id, u]));
   room.crowdedCount = f.online_count > users.length ? f.online_count : 0;
 }
+
+/** A public room's name, as the server accepts it (docs/protocol.md §4). */
+export const PUBLIC_ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** "1 member", "12 members"; "1 online", "3 online": a directory entry's counts. */
+export function roomCounts(entry) {
+  const members = entry.members === 1 ? '1 member' : `${entry.members} members`;
+  return entry.online > 0 ? `${members} · ${entry.online} online` : members;
+}
+
+/**
+ * What the directory offers for the text in its filter box, given the rooms the server listed
+ * for it: `exact` (the listed room of exactly that name, else null) and `create` (the name a
+ * "Create room" action would make, else null: the text is a valid public room name that does
+ * not exist, and the user may create rooms). A room is never created by typing its name alone.
+ */
+export function directoryOffer(filter, entries, mayCreate) {
+  const name = String(filter || '').trim().toLowerCase();
+  const exact = name ? entries.find((r) => r.name === name) || null : null;
+  const create = mayCreate && !exact && PUBLIC_ROOM_RE.test(name) ? name : null;
+  return { name, exact, create };
+}

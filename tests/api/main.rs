@@ -14,6 +14,7 @@ mod canned;
 mod conversations;
 mod conversations_live;
 mod customer_panel;
+mod directory;
 mod durability;
 mod edge;
 mod email;

@@ -10,6 +10,7 @@ mod helpers;
 mod chat_kit;
 mod desk;
 mod desk_rehearsal;
+mod directory;
 mod driver;
 mod guest_sign_in;
 mod pages_polish;
