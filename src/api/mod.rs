@@ -10,6 +10,7 @@ pub mod caller;
 pub mod canned;
 pub mod conversations;
 pub mod customer_panel;
+pub mod desk_hours;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -53,7 +54,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(server::configure)
     .configure(staff::configure)
     .configure(canned::configure)
-    .configure(search::configure);
+    .configure(search::configure)
+    .configure(desk_hours::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -22,6 +22,7 @@ pub mod closed_rooms;
 pub mod connection;
 pub mod conversations;
 pub mod customer_panel;
+pub mod desk_settings;
 pub mod email_outbox;
 pub mod error;
 pub mod merge;

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod conversations;
 pub mod customer;
 pub mod desk;
+pub mod desk_settings;
 pub mod messages;
 mod server_api;
 pub mod staff;
