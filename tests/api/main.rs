@@ -18,6 +18,7 @@ mod durability;
 mod edge;
 mod email;
 mod guest_merge;
+mod hours;
 mod hardening;
 mod identity;
 mod merged_guest;
