@@ -143,7 +143,8 @@ function bind() {
       spellcheck: 'false', placeholder: 'Closed', 'aria-label': `${label} opening hours`,
     });
     dayInputs.set(key, input);
-    return h('label', { class: 'hours-day', for: input.id }, h('span', { class: 'hours-day-name' }, label), input);
+    return h('label', { class: 'hours-day', for: input.id },
+      h('span', { class: 'hours-day-name', title: label }, label.slice(0, 3)), input);
   }));
   let zones = [];
   try { zones = Intl.supportedValuesOf('timeZone'); } catch (_) { /* a free text field */ }

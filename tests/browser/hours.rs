@@ -78,6 +78,9 @@ async fn an_admin_sets_hours_and_a_guest_with_no_agent_online_reads_the_away_mes
         ))
         .await;
     assert_eq!(saved, json!("09:00-12:00, 13:00-17:30"));
+    admin
+        .eval("document.querySelector('#hours-panel').scrollIntoView(); return true;")
+        .await;
     admin.screenshot("hours-console-panel").await;
 
     // A typo is caught before it is sent.
