@@ -106,7 +106,8 @@ fn clock_minutes(raw: &str, allow_end_of_day: bool) -> Option<u16> {
         return None;
     }
     let digits = |a: u8, b: u8| -> Option<u16> {
-        (a.is_ascii_digit() && b.is_ascii_digit()).then(|| u16::from(a - b'0') * 10 + u16::from(b - b'0'))
+        (a.is_ascii_digit() && b.is_ascii_digit())
+            .then(|| u16::from(a - b'0') * 10 + u16::from(b - b'0'))
     };
     let hours = digits(bytes[0], bytes[1])?;
     let minutes = digits(bytes[3], bytes[4])?;
@@ -141,8 +142,13 @@ fn customer_text(
     if text.chars().count() > max {
         return Err(invalid(format!("{field} must be at most {max} characters")));
     }
-    if text.chars().any(|c| c.is_control() && !(lines && c == '\n')) {
-        return Err(invalid(format!("{field} must not contain control characters")));
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(lines && c == '\n'))
+    {
+        return Err(invalid(format!(
+            "{field} must not contain control characters"
+        )));
     }
     Ok(Some(text))
 }

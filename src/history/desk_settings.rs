@@ -169,7 +169,10 @@ mod tests {
         assert!(cache.claim_refresh(later));
         assert!(!cache.claim_refresh(later), "one refresh at a time");
         cache.refresh_failed();
-        assert!(cache.claim_refresh(later), "a failed refresh is tried again");
+        assert!(
+            cache.claim_refresh(later),
+            "a failed refresh is tried again"
+        );
         cache.replace(None);
         assert!(!cache.claim_refresh(now_millis()));
     }

@@ -130,7 +130,10 @@ async fn a_desk_open_all_day_today_is_open_and_one_closed_today_says_when_it_ope
     assert_eq!(code, 200, "{saved}");
     assert_eq!(saved["timezone"], "UTC");
     assert_eq!(saved["open"], true);
-    assert_eq!(saved["days"][day_key(today)][0], json!({"open": "00:00", "close": "24:00"}));
+    assert_eq!(
+        saved["days"][day_key(today)][0],
+        json!({"open": "00:00", "close": "24:00"})
+    );
     assert!(saved["updated_at"].as_i64().is_some(), "{saved}");
     // The next status call on this server already knows.
     assert_eq!(
@@ -187,7 +190,10 @@ async fn bad_hours_are_refused_with_a_reason_and_nothing_changes(backend: Backen
     let (app, _data) = spawn_app(backend).await;
     let (admin, _) = app.staff().await;
     let cases = [
-        (json!({"timezone": "Mars/Olympus_Mons", "days": {}}), "unknown timezone"),
+        (
+            json!({"timezone": "Mars/Olympus_Mons", "days": {}}),
+            "unknown timezone",
+        ),
         (
             json!({"timezone": "UTC", "days": {"mon": [{"open": "17:00", "close": "09:00"}]}}),
             "mon: closing time 09:00 must be after opening time 17:00",
@@ -205,7 +211,10 @@ async fn bad_hours_are_refused_with_a_reason_and_nothing_changes(backend: Backen
             "away_message must be at most 500 characters",
         ),
         (json!({"days": {}}), "timezone"),
-        (json!({"timezone": "UTC", "days": {"mon": "09-17"}}), "invalid JSON body"),
+        (
+            json!({"timezone": "UTC", "days": {"mon": "09-17"}}),
+            "invalid JSON body",
+        ),
     ];
     for (body, reason) in cases {
         let (code, refused) = put_as(&app, &admin, PATH, body.clone()).await;
@@ -235,9 +244,15 @@ async fn agents_read_the_hours_but_only_admins_change_them_and_customers_see_onl
     assert_eq!(read["reply_time"], "within a few hours");
     let (body, _) = open_the_day_after_tomorrow("UTC", today);
     let (code, refused) = put_as(&app, &agnes, PATH, body.clone()).await;
-    assert_eq!((code, refused["error"]["code"].clone()), (403, json!("forbidden")));
+    assert_eq!(
+        (code, refused["error"]["code"].clone()),
+        (403, json!("forbidden"))
+    );
     let (code, refused) = call(&app, "DELETE", PATH, Some(&agnes), None).await;
-    assert_eq!((code, refused["error"]["code"].clone()), (403, json!("forbidden")));
+    assert_eq!(
+        (code, refused["error"]["code"].clone()),
+        (403, json!("forbidden"))
+    );
 
     let (customer, _) = app.register("carla").await;
     let (guest, _) = app.guest("Gus").await;
@@ -253,9 +268,7 @@ async fn agents_read_the_hours_but_only_admins_change_them_and_customers_see_onl
     assert_eq!(status(&app).await["open"], true);
 }
 
-async fn saved_hours_survive_a_restart_and_clearing_them_opens_the_desk_again(
-    backend: Backend,
-) {
+async fn saved_hours_survive_a_restart_and_clearing_them_opens_the_desk_again(backend: Backend) {
     let (app, data) = spawn_app(backend).await;
     let (admin, _) = app.staff().await;
     let (body, opens_at) = open_the_day_after_tomorrow("Europe/Berlin", today_in("Europe/Berlin"));

@@ -50,7 +50,12 @@ async fn an_admin_sets_hours_and_a_guest_with_no_agent_online_reads_the_away_mes
         .await;
     // Opening hours in UTC, only on the day after tomorrow; the texts for customers.
     admin.click("#hours-enabled").await;
-    admin.find("#hours-timezone").await.clear().await.expect("clear");
+    admin
+        .find("#hours-timezone")
+        .await
+        .clear()
+        .await
+        .expect("clear");
     admin.type_into("#hours-timezone", "UTC").await;
     admin
         .eval("document.querySelectorAll('.hours-day-input').forEach(i => { i.value = ''; }); return true;")
@@ -107,7 +112,10 @@ async fn an_admin_sets_hours_and_a_guest_with_no_agent_online_reads_the_away_mes
             assert_eq!(now["reply_time"], REPLY);
             break;
         }
-        assert!(started.elapsed().as_secs() < 10, "the admin is still online: {now}");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the admin is still online: {now}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
@@ -144,7 +152,9 @@ async fn an_admin_sets_hours_and_a_guest_with_no_agent_online_reads_the_away_mes
     // The widget says the same before the visitor writes.
     let visitor = driver.browser(420, 640).await;
     visitor.open(&app, "/widget").await;
-    visitor.wait_for_text("#status-text", "We’re closed now").await;
+    visitor
+        .wait_for_text("#status-text", "We’re closed now")
+        .await;
     visitor.find(".desk-notice").await;
     let widget = visitor
         .eval(
@@ -153,7 +163,10 @@ async fn an_admin_sets_hours_and_a_guest_with_no_agent_online_reads_the_away_mes
                      n.querySelector('.desk-notice-reply').textContent];",
         )
         .await;
-    assert_eq!(widget, json!([AWAY, "We usually reply within a few hours."]));
+    assert_eq!(
+        widget,
+        json!([AWAY, "We usually reply within a few hours."])
+    );
     visitor.screenshot("hours-widget-closed").await;
     visitor.close().await;
 }

@@ -156,8 +156,8 @@ fn the_repeated_autumn_hour_opens_at_its_first_occurrence() {
 #[test]
 fn an_all_day_interval_ends_at_midnight_and_meets_the_next_day() {
     let all_day = json!([{"open": "00:00", "close": "24:00"}]);
-    let desk = hours(json!({"timezone": "UTC", "days": {"sat": all_day, "sun": all_day}}))
-        .expect("valid");
+    let desk =
+        hours(json!({"timezone": "UTC", "days": {"sat": all_day, "sun": all_day}})).expect("valid");
     assert!(desk.is_open(at("2026-12-12T00:00:00Z")));
     assert!(desk.is_open(at("2026-12-13T23:59:59Z")));
     assert!(!desk.is_open(at("2026-12-14T00:00:00Z")));
@@ -256,7 +256,11 @@ fn bad_input_is_refused_with_a_reason_naming_the_field() {
     ];
     for (body, reason) in cases {
         let err = hours(body.clone()).expect_err(&format!("{body} must be refused"));
-        assert!(err.0.contains(reason), "{body}: {:?} lacks {reason:?}", err.0);
+        assert!(
+            err.0.contains(reason),
+            "{body}: {:?} lacks {reason:?}",
+            err.0
+        );
     }
 }
 
