@@ -73,11 +73,11 @@ impl DeskStatus {
 /// the background for the calls that follow (a change saved on another server of a cluster).
 pub fn desk_status(state: &AppState) -> DeskStatus {
     let cache = &state.desk_hours;
-    if cache.claim_refresh(now_millis()) {
+    if let Some(generation) = cache.claim_refresh(now_millis()) {
         let (history, cache) = (state.history.clone(), state.desk_hours.clone());
         actix_web::rt::spawn(async move {
             match history.send(GetDeskHours).await {
-                Ok(Ok(hours)) => cache.replace(hours),
+                Ok(Ok(hours)) => cache.refreshed(generation, hours),
                 _ => cache.refresh_failed(),
             }
         });
@@ -115,16 +115,15 @@ impl HoursView {
     }
 }
 
-/// Staff: the saved hours, read from the database (and put in the copy in memory).
+/// Staff: the saved hours, read from the database (the copy in memory is left to its own
+/// refresh: this read may have begun before a save that has just replaced it).
 async fn get_hours(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, AppError> {
     staff(&state, &caller).await?;
     let saved = state.history.send(GetDeskHours).await??;
-    let view = HoursView::of(saved.as_ref());
-    state.desk_hours.replace(saved);
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(HoursView::of(saved.as_ref())))
 }
 
 /// Admins: new hours and texts, replacing the old; 400 with the reason for a bad zone, time

@@ -55,12 +55,22 @@ pub fn load_desk_hours(conn: &mut DbConn) -> Result<Option<DeskHours>, StorageEr
 /// The desk's hours in memory, shared by every worker of this server (`AppState`).
 #[derive(Debug, Default)]
 pub struct DeskHoursCache {
-    /// The current hours; `None`: no hours set (always open).
-    current: RwLock<Option<Arc<DeskHours>>>,
-    /// When `current` was last read from the database or replaced (ms).
+    /// The current hours and their generation.
+    slot: RwLock<Slot>,
+    /// When `slot` was last read from the database or replaced (ms).
     fresh_at: AtomicI64,
     /// A background refresh is on its way: one at a time.
     refreshing: AtomicBool,
+}
+
+/// What [`DeskHoursCache`] holds under its lock.
+#[derive(Debug, Default)]
+struct Slot {
+    /// The current hours; `None`: no hours set (always open).
+    hours: Option<Arc<DeskHours>>,
+    /// Counts the saves on this server ([`DeskHoursCache::replace`]): a background read that
+    /// began before a save must not put the older value back.
+    generation: u64,
 }
 
 impl DeskHoursCache {
@@ -74,31 +84,54 @@ impl DeskHoursCache {
         cache
     }
 
-    /// The current hours (`None`: none set).
-    pub fn current(&self) -> Option<Arc<DeskHours>> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Slot> {
+        self.slot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Puts `hours` in place of what was there, fresh as of now.
+    /// The current hours (`None`: none set).
+    pub fn current(&self) -> Option<Arc<DeskHours>> {
+        let slot = self
+            .slot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.hours.clone()
+    }
+
+    /// Puts `hours` (just saved on this server) in place of what was there, fresh as of now.
     pub fn replace(&self, hours: Option<DeskHours>) {
-        let hours = hours.map(Arc::new);
-        match self.current.write() {
-            Ok(mut guard) => *guard = hours,
-            Err(poisoned) => *poisoned.into_inner() = hours,
+        let mut slot = self.write();
+        slot.hours = hours.map(Arc::new);
+        slot.generation += 1;
+        self.fresh_at.store(now_millis(), Ordering::Relaxed);
+    }
+
+    /// When the copy is older than [`Self::REFRESH_AFTER_MS`] at `now` and no refresh is under
+    /// way: the generation to hand back to [`Self::refreshed`] (or [`Self::refresh_failed`])
+    /// once the caller has read the database.
+    pub fn claim_refresh(&self, now: i64) -> Option<u64> {
+        let stale = now - self.fresh_at.load(Ordering::Relaxed) > Self::REFRESH_AFTER_MS;
+        if !stale || self.refreshing.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        Some(
+            self.slot
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .generation,
+        )
+    }
+
+    /// A background read claimed at `generation` came back with `hours`: taken unless a save
+    /// on this server came in between (its value is newer).
+    pub fn refreshed(&self, generation: u64, hours: Option<DeskHours>) {
+        let mut slot = self.write();
+        if slot.generation == generation {
+            slot.hours = hours.map(Arc::new);
         }
         self.fresh_at.store(now_millis(), Ordering::Relaxed);
         self.refreshing.store(false, Ordering::Relaxed);
-    }
-
-    /// True when the copy is older than [`Self::REFRESH_AFTER_MS`] at `now` and no refresh is
-    /// under way; the caller then starts one (and must call [`Self::replace`] or
-    /// [`Self::refresh_failed`] when it ends).
-    pub fn claim_refresh(&self, now: i64) -> bool {
-        now - self.fresh_at.load(Ordering::Relaxed) > Self::REFRESH_AFTER_MS
-            && !self.refreshing.swap(true, Ordering::Relaxed)
     }
 
     /// A background refresh failed: keep the copy, try again on a later call.
@@ -160,21 +193,55 @@ impl Handler<ClearDeskHours> for HistoryActor {
 mod tests {
     use super::*;
 
+    fn hours(reply: &str) -> DeskHours {
+        let input = HoursInput {
+            timezone: "UTC".into(),
+            reply_time: Some(reply.into()),
+            ..HoursInput::default()
+        };
+        DeskHours {
+            hours: BusinessHours::parse(&input).expect("valid"),
+            updated_at: 1,
+        }
+    }
+
+    fn reply_time(cache: &DeskHoursCache) -> Option<String> {
+        cache
+            .current()
+            .and_then(|h| h.hours.reply_time().map(str::to_owned))
+    }
+
     #[test]
     fn a_fresh_copy_is_not_refreshed_and_a_stale_one_once_at_a_time() {
         let cache = DeskHoursCache::new(None);
         let now = now_millis();
-        assert!(!cache.claim_refresh(now));
+        assert_eq!(cache.claim_refresh(now), None);
         let later = now + DeskHoursCache::REFRESH_AFTER_MS + 1;
-        assert!(cache.claim_refresh(later));
-        assert!(!cache.claim_refresh(later), "one refresh at a time");
+        let generation = cache.claim_refresh(later).expect("stale");
+        assert_eq!(cache.claim_refresh(later), None, "one refresh at a time");
         cache.refresh_failed();
-        assert!(
-            cache.claim_refresh(later),
-            "a failed refresh is tried again"
+        assert_eq!(cache.claim_refresh(later), Some(generation), "tried again");
+        cache.refreshed(generation, Some(hours("today")));
+        assert_eq!(reply_time(&cache).as_deref(), Some("today"));
+        assert_eq!(cache.claim_refresh(now_millis()), None);
+    }
+
+    #[test]
+    fn a_refresh_that_began_before_a_save_does_not_undo_it() {
+        let cache = DeskHoursCache::new(Some(hours("old")));
+        let later = now_millis() + DeskHoursCache::REFRESH_AFTER_MS + 1;
+        let generation = cache.claim_refresh(later).expect("stale");
+        // An admin saves while the background read is on its way with the old value.
+        cache.replace(Some(hours("new")));
+        cache.refreshed(generation, Some(hours("old")));
+        assert_eq!(reply_time(&cache).as_deref(), Some("new"));
+        // The refresh is over: the next one may start when the copy is stale again.
+        assert_eq!(
+            cache.claim_refresh(now_millis()),
+            None,
+            "fresh after the save"
         );
-        cache.replace(None);
-        assert!(!cache.claim_refresh(now_millis()));
+        assert!(cache.claim_refresh(later + 10_000).is_some());
     }
 
     #[test]
