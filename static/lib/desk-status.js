@@ -75,8 +75,13 @@ export function deskNoticeElement(notice) {
     notice.reply ? h('p', { class: 'desk-notice-reply' }, notice.reply) : null);
 }
 
-/** Puts the notice in `slot` (an element of the page), or empties and hides it. */
+/** Puts the notice in `slot` (an element of the page, a polite live region), or empties and
+ *  hides it. An unchanged notice is left in place, so that a screen reader does not read it
+ *  again at every presence change that redraws the page's header. */
 export function showDeskNotice(slot, notice) {
+  const key = notice ? JSON.stringify([notice.mood, notice.headline, notice.message, notice.reply]) : '';
+  if (slot.dataset.notice === key) return;
+  slot.dataset.notice = key;
   const element = deskNoticeElement(notice);
   slot.replaceChildren(...(element ? [element] : []));
   slot.hidden = !element;

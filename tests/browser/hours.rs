@@ -168,5 +168,31 @@ async fn an_admin_sets_hours_and_a_guest_with_no_agent_online_reads_the_away_mes
         json!([AWAY, "We usually reply within a few hours."])
     );
     visitor.screenshot("hours-widget-closed").await;
+
+    // Without opening hours the desk counts as open; with nobody online the widget says so,
+    // with the away message and the reply time, and no "closed".
+    let (admin_token, _) = app.staff().await;
+    let body = json!({"timezone": "UTC", "days": null, "away_message": "Back soon!", "reply_time": "today"});
+    let mut res = awc::Client::new()
+        .put(format!("{}/api/admin/desk-hours", app.base))
+        .bearer_auth(&admin_token)
+        .send_json(&body)
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200, "{:?}", res.body().await);
+    visitor.open(&app, "/widget").await;
+    visitor
+        .wait_for_text("#status-text", "We’re away right now")
+        .await;
+    visitor
+        .wait_for_text(".desk-notice-message", "Back soon!")
+        .await;
+    visitor
+        .wait_for_text(".desk-notice-reply", "We usually reply today.")
+        .await;
+    let closed = visitor
+        .eval("return !!document.querySelector('.desk-notice-headline');")
+        .await;
+    assert_eq!(closed, json!(false));
     visitor.close().await;
 }
