@@ -26,6 +26,7 @@ import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
 import { RoomDirectory } from './room-directory.js';
+import { DeskStatus, deskNotice, showDeskNotice } from './lib/desk-status.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
@@ -112,6 +113,12 @@ const api = createApi({
   onError: (err) => { if (err.status === 401) { err.handled = true; signOut(err.message); } },
 });
 
+/** Business hours and the away message (lib/desk-status.js), shown above the customer's
+ *  support conversation when nobody can answer now. */
+const deskStatus = new DeskStatus(api, () => renderHeader());
+const deskSlot = h('div', { class: 'desk-notice-slot', role: 'status', 'aria-live': 'polite', hidden: true });
+document.querySelector('.conversation .messages-wrap').before(deskSlot);
+
 function showSigninError(text) { el.signinError.textContent = text || ''; }
 
 /** Run one of the three sign-in calls, with its button disabled meanwhile. */
@@ -163,6 +170,7 @@ function enterChat(token, user) {
   el.chat.hidden = false;
   client.start(token, user);
   directory.start();
+  deskStatus.start();
   renderMe();
   renderAll();
 }
@@ -181,6 +189,7 @@ function signOut(message) {
 function resetChatState() {
   client.stop();
   directory.stop();
+  deskStatus.stop();
   state.joinRequests.clear();
   state.openRoom = null;
   list.reset();
@@ -459,10 +468,11 @@ function renderHeader() {
   const users = room ? Array.from(room.online.values()) : [];
   users.sort((a, b) => a.username.localeCompare(b.username) || a.id - b.id);
   let subtitle = '';
-  if (name && isSupport(name) && name === mySupportRoom()) {
-    subtitle = users.some((u) => (u.role === 'admin' || u.role === 'agent'))
-      ? 'The team is online'
-      : 'We’ll reply here as soon as we can';
+  const ownSupport = !!name && isSupport(name) && name === mySupportRoom();
+  const desk = deskNotice(deskStatus.status, users.some((u) => (u.role === 'admin' || u.role === 'agent')));
+  showDeskNotice(deskSlot, ownSupport ? desk : null);
+  if (ownSupport) {
+    subtitle = desk.mood === 'online' ? 'The team is online' : desk.short;
   } else if (room && room.crowdedCount) {
     // A crowded room's count comes from `joined` and `online` frames, at most 10 s old.
     subtitle = 'About ' + room.crowdedCount + ' online';

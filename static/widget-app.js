@@ -20,6 +20,7 @@ import { MessageList } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { Notifications } from './widget-notifications.js';
 import { SeenMarks } from './lib/seen.js';
+import { deskNotice, showDeskNotice } from './lib/desk-status.js';
 import { loadSession, storeSession, emailGiven, noteEmail } from './widget-session.js';
 
 // ------------------------------------------------------------------ 1. options
@@ -64,6 +65,7 @@ const state = {
   session: null,          // {token, user, external_id}
   visible: !PARENT,       // the panel is open (always, when not framed)
   staffOnline: null,      // from /api/support/status
+  desk: null,             // that answer whole: business hours, away message, reply time
   unread: 0,              // staff messages not yet seen in the conversation
   countedUpTo: 0,         // messages up to this seq are counted in `unread` already
   preview: null,          // {from, text}: the newest unseen reply
@@ -371,7 +373,8 @@ async function refreshStatus() {
   try {
     const data = await api('GET', '/api/support/status', undefined, { auth: false });
     state.staffOnline = Number(data.staff_online) || 0;
-  } catch (_) { state.staffOnline = null; }
+    state.desk = data;
+  } catch (_) { state.staffOnline = null; state.desk = null; }
   renderStatus();
 }
 
@@ -383,13 +386,22 @@ function staffOnline() {
   return state.staffOnline;
 }
 
+/** Where the away notice goes (lib/desk-status.js): above the email form and the composer. */
+const deskSlot = h('div', { class: 'desk-notice-slot', role: 'status', 'aria-live': 'polite', hidden: true });
+el.emailForm.before(deskSlot);
+
 function renderStatus() {
   const online = staffOnline();
-  el.status.dataset.staff = online === null ? 'unknown' : online > 0 ? 'online' : 'away';
-  el.statusText.textContent = online === null ? 'We’ll reply here as soon as we can'
-    : online > 0 ? 'We’re online now'
-      : 'We’re away right now';
-  el.emailForm.hidden = online !== 0 || emailGiven(state.session);
+  // Closed outside business hours counts as away even with a staff member signed in.
+  const desk = deskNotice(state.desk, online > 0);
+  el.status.dataset.staff = online === null ? 'unknown' : desk.mood === 'online' ? 'online' : 'away';
+  el.statusText.textContent = desk.short;
+  showDeskNotice(deskSlot, desk);
+  // The notice above says that we are away; the form then only asks.
+  el.emailForm.querySelector('.email-label').textContent = deskSlot.hidden
+    ? 'We’re away right now. Leave your email and we’ll answer you there.'
+    : 'Leave your email and we’ll answer you there.';
+  el.emailForm.hidden = online === null || desk.mood === 'online' || emailGiven(state.session);
 }
 
 async function saveEmail(e) {

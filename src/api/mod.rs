@@ -12,6 +12,7 @@ pub mod canned;
 pub mod conversations;
 pub mod customer_panel;
 pub mod headers;
+pub mod desk_hours;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -56,7 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(staff::configure)
     .configure(canned::configure)
     .configure(search::configure)
-    .configure(announcements::configure);
+    .configure(announcements::configure)
+    .configure(desk_hours::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

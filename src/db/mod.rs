@@ -23,6 +23,7 @@ pub mod connection;
 pub mod conversations;
 pub mod customer_panel;
 pub mod directory;
+pub mod desk_settings;
 pub mod email_outbox;
 pub mod error;
 pub mod merge;

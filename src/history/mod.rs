@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod customer;
 pub mod desk;
 pub mod directory;
+pub mod desk_settings;
 pub mod messages;
 mod server_api;
 pub mod staff;

@@ -21,6 +21,7 @@ mod email;
 mod guest_merge;
 mod hardening;
 mod headers;
+mod hours;
 mod identity;
 mod merged_guest;
 mod messaging;

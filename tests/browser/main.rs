@@ -14,6 +14,7 @@ mod directory;
 mod driver;
 mod guest_sign_in;
 mod pages_polish;
+mod hours;
 mod store;
 mod store_site;
 mod stories;
