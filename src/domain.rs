@@ -10,6 +10,7 @@ pub mod canned;
 pub mod customer;
 pub mod desk;
 pub mod page_url;
+pub mod profile;
 pub use api_key_name::ApiKeyName;
 pub use canned::{CannedText, Shortcut};
 pub use customer::{Email, ExternalId};
