@@ -128,7 +128,7 @@ function renderTeam() {
     setAvatar(avatar, m, 'avatar-tiny');
     paintAvatar(avatar, m);
     const shown = shownName(m);
-    const name = h('span', { class: 'team-name' }, avatar, h('span', { text: self ? `${shown} (you)` : shown }));
+    const name = h('span', { class: 'team-name' }, avatar, h('span', { class: 'team-shown', text: self ? `${shown} (you)` : shown }));
     if (m.display_name) name.append(h('span', { class: 'team-login', text: `@${m.username}` }));
     const edit = h('button', { type: 'button', class: 'link-btn team-edit', dataset: { id: String(m.id) },
       'aria-expanded': String(editing === m.id), text: 'Name & colour' });

@@ -184,7 +184,9 @@ export class MessageList {
         rows.push({ key: 'd:' + startOfDay(m.ts), sig: day, build: () => this.skin.day(day) });
       }
       const grouped = !newDay && !isAnnouncement(prev.m) && !isAnnouncement(m)
-        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS;
+        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS
+        // A staff member who renamed themselves starts a new group, under the new name.
+        && shownName(prev.m.from) === shownName(m.from) && avatarColor(prev.m.from) === avatarColor(m.from);
       if (grouped) prev.last = false;
       const row = { ...item, key: item.pending ? 'c:' + item.pending.cid : 's:' + m.seq, grouped, last: true, newDay, day };
       messageRows.push(row);

@@ -12,6 +12,7 @@ mod desk;
 mod desk_rehearsal;
 mod driver;
 mod guest_sign_in;
+mod profile;
 mod store;
 mod store_site;
 mod stories;
