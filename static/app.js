@@ -22,7 +22,7 @@ import { clockTime, fullTime, unreadText, initial, oneLine } from './lib/format.
 import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
-import { MessageList, shownName, paintAvatar } from './lib/messages.js';
+import { MessageList, shownName, paintAvatar, avatarColor, inkOn } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
 
@@ -472,10 +472,12 @@ function renderHeader() {
   el.roomSubtitle.textContent = subtitle;
   el.roomSubtitle.classList.toggle('staff-online', subtitle === 'The team is online');
   el.online.replaceChildren(...users.map((u) => {
-    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, u.username);
-    chip.dataset.initial = initial(u.username);
+    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, shownName(u));
+    chip.dataset.initial = initial(shownName(u));
     chip.style.setProperty('--hue', String(hueFor(u.id)));
-    chip.title = u.username + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
+    const color = avatarColor(u);
+    if (color) { chip.classList.add('has-color'); chip.style.setProperty('--avatar-color', color); chip.style.setProperty('--avatar-ink', inkOn(color)); }
+    chip.title = shownName(u) + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
     return chip;
   }));
 }

@@ -129,13 +129,13 @@ function renderTeam() {
     paintAvatar(avatar, m);
     const shown = shownName(m);
     const name = h('span', { class: 'team-name' }, avatar, h('span', { class: 'team-shown', text: self ? `${shown} (you)` : shown }));
-    if (m.display_name) name.append(h('span', { class: 'team-login', text: `@${m.username}` }));
+    name.title = m.display_name ? `${m.display_name} (@${m.username})` : m.username;
     const edit = h('button', { type: 'button', class: 'link-btn team-edit', dataset: { id: String(m.id) },
       'aria-expanded': String(editing === m.id), text: 'Name & colour' });
     const item = h('li', { class: `team-member${m.active === false ? ' is-inactive' : ''}`, dataset: { id: String(m.id) } },
       h('span', { class: `team-dot${m.online ? ' online' : ''}`, 'aria-hidden': 'true' }),
       name,
-      h('span', { class: 'team-state', text: memberState(m) }),
+      h('span', { class: 'team-state', text: (m.display_name ? `@${m.username} · ` : '') + memberState(m) }),
       role, active, edit);
     if (editing === m.id) {
       if (!editor || editor.dataset.member !== String(m.id)) editor = memberEditor(m);
