@@ -97,7 +97,8 @@ async fn an_agent_names_herself_and_the_customer_sees_the_name_and_colour_on_her
     // Maya sets her name and colour in "Your profile"; the preview shows them at once.
     let maya = driver.browser(1440, 900).await;
     agent_signs_in(&app, &maya, "maya").await;
-    maya.find("#profile-panel:not([hidden]) #profile-name").await;
+    maya.find("#profile-panel:not([hidden]) #profile-name")
+        .await;
     maya.type_into("#profile-name", "Maya from Support").await;
     pick_color(&maya, "#profile-color", "#c2410c").await;
     maya.wait_for_text(".profile-preview-name", "Maya from Support")
@@ -119,8 +120,11 @@ async fn an_agent_names_herself_and_the_customer_sees_the_name_and_colour_on_her
 
     // She answers from the console; the timeline shows her as customers see her.
     maya.click(".conversation").await;
-    maya.wait_for_text("#conversation-messages .message-text", "Hi, where is my order?")
-        .await;
+    maya.wait_for_text(
+        "#conversation-messages .message-text",
+        "Hi, where is my order?",
+    )
+    .await;
     reply_from_console(&maya, "It left the warehouse this morning.").await;
     maya.wait_until(
         "her reply is in the timeline with her name",
@@ -169,7 +173,8 @@ async fn an_agent_names_herself_and_the_customer_sees_the_name_and_colour_on_her
         .await;
 
     reply_from_console(&maya, "Anything else I can do?").await;
-    let customer_line = "return [...document.querySelectorAll('#messages .message.staff .message-author')]
+    let customer_line =
+        "return [...document.querySelectorAll('#messages .message.staff .message-author')]
             .some(a => a.textContent === 'Maya (Returns)');";
     customer
         .wait_until("the next reply is signed with the new name", customer_line)
