@@ -1,11 +1,15 @@
 //! Staff profiles in the browser: an agent names herself "Maya from Support" and picks a colour
 //! in the console's "Your profile" form; the customer on the chat page sees her reply signed
 //! with that name, beside an avatar of her initial on her colour; an admin renames her from the
-//! Team panel and her next reply carries the new name.
+//! Team panel and her next reply carries the new name. A visitor on a store sees the same in the
+//! widget.
 
 use crate::chat_kit::{guest_signs_in, send_from_chat, staff_signs_in};
 use crate::driver::{driver_or_skip, Browser, ENTER};
-use crate::helpers::{spawn_app, Backend, TestApp, TestData};
+use crate::helpers::{call, spawn_app, Backend, TestApp, TestData};
+use crate::widget_kit::{
+    ask, enter_widget, leave_widget, room_of, staff_in, store_and_chat, visitor_on, ATTRIBUTES,
+};
 use serde_json::json;
 
 /// A registered customer turned into an agent by SQL (the story does not lean on the team
@@ -132,6 +136,7 @@ async fn an_agent_names_herself_and_the_customer_sees_the_name_and_colour_on_her
             .some(a => a.textContent === 'Maya from Support');",
     )
     .await;
+    maya.screenshot("profile-console-timeline").await;
 
     // The customer sees "Maya from Support" with an M on her colour, never "maya".
     let seen = reply_as_seen(&customer, "It left the warehouse this morning.").await;
@@ -184,4 +189,40 @@ async fn an_agent_names_herself_and_the_customer_sees_the_name_and_colour_on_her
     customer.close().await;
     maya.close().await;
     admin.close().await;
+}
+
+#[actix_rt::test]
+async fn a_visitor_on_the_store_sees_the_agents_name_and_colour_in_the_widget() {
+    let mut driver =
+        driver_or_skip!("a_visitor_on_the_store_sees_the_agents_name_and_colour_in_the_widget");
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let visitor = visitor_on(&mut driver, &store, "/").await;
+    let me = ask(&visitor, "Do you ship to Norway?").await;
+    let room = room_of(&me);
+
+    // The staff member names herself (as "Your profile" does) and answers.
+    let (token, _) = app.staff().await;
+    let body = json!({"display_name": "Maya from Support", "avatar_color": "#0f766e"});
+    let (status, shown) = call(&app, "PATCH", "/api/me", Some(&token), Some(body)).await;
+    assert_eq!(status, 200, "{shown}");
+    let mut staff = staff_in(&app, &room).await;
+    staff.say(&room, "Yes, in 3 to 5 days.", "maya-1").await;
+
+    enter_widget(&visitor).await;
+    visitor
+        .wait_for_text("#messages .message-text", "Yes, in 3 to 5 days.")
+        .await;
+    let seen = visitor
+        .eval(
+            "const m = [...document.querySelectorAll('#messages .message')]
+                .find(m => m.querySelector('.message-text').textContent === 'Yes, in 3 to 5 days.');
+             const a = m.querySelector('.message-author .avatar');
+             return [m.querySelector('.message-author .author-name').textContent, a.textContent,
+                     getComputedStyle(a).backgroundColor];",
+        )
+        .await;
+    assert_eq!(seen, json!(["Maya from Support", "M", "rgb(15, 118, 110)"]));
+    leave_widget(&visitor).await;
+    visitor.screenshot("profile-widget-reply").await;
+    visitor.close().await;
 }
