@@ -283,6 +283,17 @@ async fn a_customer_sees_the_new_name_on_the_next_reply_live_in_history_and_on_r
     let path = format!("/api/admin/staff/{}", shown["id"]);
     let (status, _) = patch_as(&app, &admin, &path, json!({"display_name": "Maya R."})).await;
     assert_eq!(status, 200);
+    // The customer's online list hears of her new name at once, as a presence of hers.
+    let others: Vec<&str> = ROOM_TRAFFIC
+        .iter()
+        .copied()
+        .filter(|k| *k != "presence")
+        .collect();
+    let presence = customer.expect_ignoring("presence", &others).await;
+    assert_eq!(presence["room"], room);
+    assert_eq!(presence["online"], true);
+    assert_eq!(presence["user"]["display_name"], "Maya R.");
+    assert_eq!(presence["user"]["avatar_color"], "#c2410c");
     let fourth = staff_reply(&mut agent, &room, "Bye!", "m4").await;
     let live = customer.expect_ignoring("message", ROOM_TRAFFIC).await;
     assert_eq!(live["seq"], fourth);
