@@ -11,6 +11,7 @@ pub mod customer;
 pub mod desk;
 pub mod hours;
 pub mod page_url;
+pub mod profile;
 pub use api_key_name::ApiKeyName;
 pub use canned::{CannedText, Shortcut};
 pub use customer::{Email, ExternalId};

@@ -22,7 +22,7 @@ import { clockTime, fullTime, unreadText, initial, oneLine } from './lib/format.
 import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
-import { MessageList } from './lib/messages.js';
+import { MessageList, shownName, paintAvatar, avatarColor, inkOn } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
 import { RoomDirectory } from './room-directory.js';
@@ -451,7 +451,7 @@ function updateRoomItem(room) {
   item.querySelector('.room-name').textContent = roomLabel(room.name);
   const last = lastMessage(room);
   const preview = item.querySelector('.room-preview');
-  if (last) preview.textContent = (isMine(last) ? 'You' : last.from.username) + ': ' + oneLine(last.text);
+  if (last) preview.textContent = (isMine(last) ? 'You' : shownName(last.from)) + ': ' + oneLine(last.text);
   else preview.textContent = state.joinRequests.has(room.name) ? 'Joining…' : (isSupport(room.name) ? 'Ask us anything' : 'No messages yet');
   const badge = item.querySelector('.badge');
   badge.textContent = room.unread > 0 ? unreadText(room.unread) : '';
@@ -482,10 +482,12 @@ function renderHeader() {
   el.roomSubtitle.textContent = subtitle;
   el.roomSubtitle.classList.toggle('staff-online', subtitle === 'The team is online');
   el.online.replaceChildren(...users.map((u) => {
-    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, u.username);
-    chip.dataset.initial = initial(u.username);
+    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, shownName(u));
+    chip.dataset.initial = initial(shownName(u));
     chip.style.setProperty('--hue', String(hueFor(u.id)));
-    chip.title = u.username + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
+    const color = avatarColor(u);
+    if (color) { chip.classList.add('has-color'); chip.style.setProperty('--avatar-color', color); chip.style.setProperty('--avatar-ink', inkOn(color)); }
+    chip.title = shownName(u) + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
     return chip;
   }));
 }
@@ -562,22 +564,22 @@ function buildMessage(row) {
     node.append(
       h('div', { class: 'announcement-label' }, icon('megaphone', 14), ' Announcement'),
       h('div', { class: 'message-text' }, m.text),
-      h('div', { class: 'announcement-meta' }, h('span', { class: 'message-author' }, m.from.username), ' · ', timeEl(m.ts)));
+      h('div', { class: 'announcement-meta' }, h('span', { class: 'message-author' }, shownName(m.from)), ' · ', timeEl(m.ts)));
     return node;
   }
 
   if (!mine) {
     const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
     if (!row.grouped) {
-      avatar.dataset.initial = initial(m.from.username);
-      avatar.style.setProperty('--hue', String(hueFor(m.from.id)));
+      // A staff member's chosen colour and name, else a hue of their own.
+      if (!paintAvatar(avatar, m.from, false)) avatar.style.setProperty('--hue', String(hueFor(m.from.id)));
     } else avatar.classList.add('spacer');
     node.append(avatar);
   }
   const body = h('div', { class: 'message-body' });
   if (!row.grouped) {
     body.append(h('div', { class: 'message-head' + (mine ? ' sr-only' : '') },
-      h('span', { class: 'message-author' }, m.from.username),
+      h('span', { class: 'message-author' }, shownName(m.from)),
       staff && h('span', { class: 'staff-tag' }, isFromStore(m) ? 'Store' : 'Staff')));
   }
   const meta = h('span', { class: 'message-meta' }, timeEl(m.ts));

@@ -16,7 +16,7 @@ import { h } from './lib/dom.js';
 import { clockTime, fullTime, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
-import { MessageList } from './lib/messages.js';
+import { MessageList, shownName, paintAvatar } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { Notifications } from './widget-notifications.js';
 import { SeenMarks } from './lib/seen.js';
@@ -217,7 +217,7 @@ function onHello(f) {
 
 const isStaffReply = (m) => !client.isMine(m);
 /** Who wrote it, as the widget names them: the store's own messages (server API) by the widget's title. */
-const authorOf = (m) => (m.kind === 'store' || !m.from ? options.title : m.from.username);
+const authorOf = (m) => (m.kind === 'store' || !m.from ? options.title : shownName(m.from));
 const previewOf = (m) => ({ from: authorOf(m), text: oneLine(m.text).slice(0, 200) });
 
 function onJoined(r, f, firstLoad) {
@@ -312,7 +312,7 @@ const skin = {
     if (m.kind && m.kind !== 'text') cls.push(m.kind);
     const node = h('div', { class: cls.join(' '), dataset: { seq: m.seq == null ? '' : String(m.seq) } });
     if (m.cid) node.dataset.cid = m.cid;
-    if (!mine && !row.grouped) node.append(h('span', { class: 'message-author' }, authorOf(m)));
+    if (!mine && !row.grouped) node.append(authorLine(m));
     node.append(h('div', { class: 'bubble message-text' }, m.text));
     if (row.last || p) {
       const status = !p ? '' : p.status === 'failed' ? ' · Not sent' : ' · Sending…';
@@ -328,6 +328,19 @@ const skin = {
     return node;
   },
 };
+
+/** Who wrote a reply: a staff member's avatar (the initial on their colour) and the name they
+ * sign with; the store's own messages by the widget's title alone. */
+function authorLine(m) {
+  const line = h('span', { class: 'message-author' });
+  if (m.kind !== 'store' && m.from) {
+    const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+    paintAvatar(avatar, m.from);
+    line.append(avatar);
+  }
+  line.append(h('span', { class: 'author-name' }, authorOf(m)));
+  return line;
+}
 
 /** The store's greeting, as the first message of every conversation. */
 function intro() {

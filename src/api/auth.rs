@@ -200,19 +200,29 @@ pub struct MeChanges {
     email: Option<String>,
     /// The store page the widget is on (`users.last_page`, shown in the customer panel).
     page: Option<String>,
+    /// A staff member's `display_name` and `avatar_color` (`null` clears; 403 for customers).
+    #[serde(flatten)]
+    profile: crate::domain::profile::ProfilePatch,
 }
 
 /// Sets the caller's own email address (a customer or a guest asked for one by the widget
-/// when no staff is online) and the store page they are on (reported by the widget); answers
-/// like `GET /api/me`. Both are checked before either is stored.
+/// when no staff is online), the store page they are on (reported by the widget) and, for a
+/// staff member, the name and avatar colour customers see on their replies; answers like
+/// `GET /api/me`. Everything is checked before anything is stored.
 async fn update_me(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     body: web::Json<MeChanges>,
 ) -> Result<HttpResponse, AppError> {
-    let MeChanges { email, page } = body.into_inner();
-    if email.is_none() && page.is_none() {
-        return Err(AppError::bad_request("give an email or a page"));
+    let MeChanges {
+        email,
+        page,
+        profile,
+    } = body.into_inner();
+    if email.is_none() && page.is_none() && !profile.is_given() {
+        return Err(AppError::bad_request(
+            "give an email, a page, a display_name or an avatar_color",
+        ));
     }
     let email = email
         .map(|e| Email::parse(&e))
@@ -223,6 +233,7 @@ async fn update_me(
         .transpose()
         .map_err(|e| AppError::bad_request(e.0))?;
     let caller = current_row(&state, &user).await?;
+    let profile = crate::api::staff::own_profile_change(&caller, profile)?;
     let mut row = caller;
     if let Some(email) = email {
         row = state
@@ -241,6 +252,9 @@ async fn update_me(
                 page,
             })
             .await??;
+    }
+    if let Some(profile) = profile {
+        row = crate::api::staff::set_own_profile(&state, UserId(row.id), profile).await?;
     }
     Ok(HttpResponse::Ok().json(MeView::from(row)))
 }

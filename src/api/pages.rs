@@ -94,6 +94,7 @@ const ASSETS: &[Asset] = &[
     asset!("console/message-skin.js", "text/javascript; charset=utf-8"),
     asset!("console/moderation.js", "text/javascript; charset=utf-8"),
     asset!("console/notes.js", "text/javascript; charset=utf-8"),
+    asset!("console/profile.js", "text/javascript; charset=utf-8"),
     asset!("console/session.js", "text/javascript; charset=utf-8"),
     asset!("console/state.js", "text/javascript; charset=utf-8"),
     asset!("console/stats.js", "text/javascript; charset=utf-8"),

@@ -8,7 +8,7 @@
  * keeps focus and selection. Skins build with h() (lib/dom.js): text is never parsed as markup.
  */
 import { h, reconcile } from './dom.js';
-import { clockTime, dayLabel, startOfDay } from './format.js';
+import { clockTime, dayLabel, initial, startOfDay } from './format.js';
 
 /** Messages by one author this close together form a group (one name, one avatar). */
 const GROUP_MS = 5 * 60 * 1000;
@@ -50,6 +50,42 @@ export function removedRow(row) {
   // The console draws day breaks from the row's data-day (.new-day); the other pages as rows.
   if (row.newDay) { node.dataset.day = row.day; node.classList.add('new-day'); }
   return node;
+}
+
+/** The name a user is shown by: a staff member's chosen display name, else the username. */
+export const shownName = (user) => String((user && (user.display_name || user.username)) || '');
+
+/** A staff member's chosen avatar colour (`#rrggbb`), or null when none (or not a colour). */
+export function avatarColor(user) {
+  const c = user && user.avatar_color;
+  return typeof c === 'string' && /^#[0-9a-f]{6}$/i.test(c) ? c.toLowerCase() : null;
+}
+
+/** The ink legible on `color` (#rrggbb): near-black on light colours, white on dark ones. */
+export function inkOn(color) {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16) / 255)
+    .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  // Contrast with white (1.05 / (L + .05)) against contrast with #111 ((L + .05) / .0566).
+  return 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.0556 ? '#fff' : '#111';
+}
+
+/**
+ * Paints `el` as the user's avatar when they chose a colour: the initial of the shown name on
+ * that colour (inline, so it wins over the page's default avatar colours); returns whether it
+ * did. `text`: put the initial in the element's text (else the page draws it from
+ * data-initial).
+ */
+export function paintAvatar(el, user, text = true) {
+  const letter = initial(shownName(user));
+  if (text) el.textContent = letter;
+  else el.dataset.initial = letter;
+  const color = avatarColor(user);
+  if (!color) return false;
+  el.style.background = color;
+  el.style.color = inkOn(color);
+  el.classList.add('has-color');
+  return true;
 }
 
 export class MessageList {
@@ -185,7 +221,9 @@ export class MessageList {
       }
       // A removed message stands alone: it names nobody, and breaks the group around it.
       const grouped = !newDay && !prev.removed && !item.removed && !isAnnouncement(prev.m) && !isAnnouncement(m)
-        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS;
+        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS
+        // A staff member who renamed themselves starts a new group, under the new name.
+        && shownName(prev.m.from) === shownName(m.from) && avatarColor(prev.m.from) === avatarColor(m.from);
       if (grouped) prev.last = false;
       const row = { ...item, key: item.pending ? 'c:' + item.pending.cid : 's:' + m.seq, grouped, last: true, newDay, day };
       messageRows.push(row);
@@ -204,7 +242,8 @@ export class MessageList {
       }
       row.seen = seenSeq != null && m.seq === seenSeq;
       row.sig = [row.grouped, row.last, row.day, row.mine, p ? `${p.status}:${p.error || ''}:${ready}` : 'stored',
-        m.id != null, clockTime(m.ts), m.from.username, m.from.role, row.seen].join('|');
+        m.id != null, clockTime(m.ts), m.from.username, m.from.role, m.from.display_name || '', m.from.avatar_color || '',
+        row.seen].join('|');
       row.build = () => this.skin.message(row);
     }
     return rows;

@@ -31,6 +31,7 @@ mod notifications;
 mod outage;
 mod pages;
 mod presence;
+mod profile;
 mod read_state;
 mod rights;
 mod search;

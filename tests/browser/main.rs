@@ -15,6 +15,7 @@ mod driver;
 mod guest_sign_in;
 mod pages_polish;
 mod hours;
+mod profile;
 mod store;
 mod store_site;
 mod stories;
