@@ -6,10 +6,12 @@ pub mod access_log;
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod bans;
 pub mod caller;
 pub mod canned;
 pub mod conversations;
 pub mod customer_panel;
+pub mod device;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -53,7 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(server::configure)
     .configure(staff::configure)
     .configure(canned::configure)
-    .configure(search::configure);
+    .configure(search::configure)
+    .configure(bans::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
