@@ -1,6 +1,7 @@
 //! Bans that hold against a new guest from the same browser and address: placing one (the ban
 //! handler of `admin.rs` calls [`place`]), `GET /api/admin/bans` (the bans in force) and
-//! `DELETE /api/admin/bans/{id}` (lift one), and the checks the sign-in endpoints make
+//! `DELETE /api/admin/bans/{id}` (lift one), `GET /api/auth/ban` (is this browser banned?), and
+//! the checks the sign-in endpoints make
 //! ([`refusal_for`], [`record_seen`]) and the account checks ([`release_ended`]).
 
 use crate::api::admin::staff;
@@ -30,7 +31,27 @@ pub const MAX_REASON_CHARS: usize = 200;
 /// Routes of this file.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/admin/bans", web::get(), list))
-        .service(resource("/api/admin/bans/{id}", web::delete(), lift));
+        .service(resource("/api/admin/bans/{id}", web::delete(), lift))
+        .service(resource("/api/auth/ban", web::get(), standing));
+}
+
+/// `GET /api/auth/ban` (no token needed): whether a ban in force covers the caller's browser
+/// (its `chat_device` cookie or `X-Chat-Device` header) or address, so the sign-in screen of
+/// the chat page and the widget can say so before anyone tries: `{"banned":false}` or
+/// `{"banned":true,"expires_at":ms|null}`. Tells nothing about anyone else.
+async fn standing(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let device = SignInDevice::of(&req);
+    let end = state
+        .history
+        .send(FindBanCovering {
+            devices: device.carried,
+            addr: address_of(&req),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(match end {
+        Some(expires_at) => serde_json::json!({ "banned": true, "expires_at": expires_at }),
+        None => serde_json::json!({ "banned": false }),
+    }))
 }
 
 /// A ban as the API shows it.

@@ -194,6 +194,24 @@ async fn a_banned_guest_cannot_come_back_from_the_same_address_in_another_browse
     // A private window (no cookie, no stored id) from the same address: refused.
     let private = guest_with(&app, "Troll 2", &[("X-Forwarded-For", "198.51.100.1")]).await;
     assert_refused(&private, Value::Null);
+    // The sign-in screen asks first, and is told until when.
+    let mut res = awc::Client::new()
+        .get(format!("{}/api/auth/ban", app.base))
+        .insert_header(("X-Forwarded-For", "198.51.100.1"))
+        .send()
+        .await
+        .unwrap();
+    let standing: Value = res.json().await.unwrap();
+    assert_eq!(standing, json!({"banned": true, "expires_at": null}));
+    let mut res = awc::Client::new()
+        .get(format!("{}/api/auth/ban", app.base))
+        .insert_header(("X-Forwarded-For", "198.51.100.2"))
+        .insert_header(("X-Chat-Device", BROWSER_B))
+        .send()
+        .await
+        .unwrap();
+    let standing: Value = res.json().await.unwrap();
+    assert_eq!(standing, json!({"banned": false}));
     // Another browser on another network: welcome.
     let other = guest_with(
         &app,
