@@ -459,6 +459,9 @@ function setBan(ban) {
   state.ban = ban;
   stopBanTimer = whenBanEnds(ban, () => setBan({ banned: false }));
   el.composer.disabled = ban.banned;
+  // No session and none to start: no email to leave, no connection to wait for.
+  el.emailForm.style.display = ban.banned ? 'none' : '';
+  if (ban.banned) el.connection.hidden = true;
   showNotice(ban.banned ? banText(ban) : '');
   composer.update();
 }

@@ -165,3 +165,76 @@ async fn a_guest_banned_for_an_hour_cannot_start_again_until_staff_lift_the_ban(
     visitor.close().await;
     staff.close().await;
 }
+
+/// The widget on a store's site: a visitor banned for a day is told until when, the composer
+/// is off, and reopening the chat later does not start a new guest; lifted, they write again.
+#[actix_rt::test]
+async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
+    use crate::widget_kit::*;
+    let mut driver =
+        driver_or_skip!("a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write");
+    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let visitor = visitor_on(&mut driver, &store, "/").await;
+    let me = ask(&visitor, "where is my order, you crooks").await;
+    let guest = me["user"]["id"].as_i64().expect("guest id");
+
+    let (staff, _) = app.staff().await;
+    let (status, body) = app
+        .post_as(
+            &staff,
+            &format!("/api/admin/users/{guest}/ban"),
+            json!({"minutes": 1440, "reason": "abuse"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ban_id = body["ban"]["id"].as_i64().unwrap();
+    assert_eq!(body["ban"]["device"], true, "the widget's browser is covered");
+
+    // The session ends; the widget says until when and keeps the composer off.
+    enter_widget(&visitor).await;
+    visitor
+        .wait_until(
+            "the widget says until when",
+            "const n = document.querySelector('#notice');
+             return !n.hidden && n.textContent.includes('until');",
+        )
+        .await;
+    let shown = visitor
+        .eval("return [document.querySelector('#composer').disabled, document.querySelector('#send').disabled];")
+        .await;
+    assert_eq!(shown, json!([true, true]));
+    let distractions = visitor
+        .eval("return [getComputedStyle(document.querySelector('#email-form')).display, document.querySelector('#connection').hidden];")
+        .await;
+    assert_eq!(distractions, json!(["none", true]), "no email form, no 'reconnecting'");
+    visitor.screenshot("widget-ban-screen").await;
+
+    // The next visit: still banned before anything is written.
+    leave_widget(&visitor).await;
+    visit(&visitor, &store, "/other").await;
+    open_chat(&visitor).await;
+    visitor
+        .wait_until(
+            "the widget still says until when",
+            "const n = document.querySelector('#notice');
+             return !n.hidden && n.textContent.includes('until')
+                 && document.querySelector('#composer').disabled;",
+        )
+        .await;
+
+    // Lifted: a new visit writes again (a new guest, from the same browser).
+    let (status, _) = crate::helpers::call(
+        &app,
+        "DELETE",
+        &format!("/api/admin/bans/{ban_id}"),
+        Some(&staff),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    leave_widget(&visitor).await;
+    visit(&visitor, &store, "/").await;
+    open_chat(&visitor).await;
+    write(&visitor, "sorry, where is my order?").await;
+    visitor.close().await;
+}
