@@ -1,6 +1,7 @@
 //! `/api/admin/*`: the staff console's API. Every endpoint answers 401 without a valid token
 //! and 403 to anyone who is not staff.
 
+use crate::api::bans::{self, BanTerms};
 use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
@@ -8,7 +9,6 @@ use crate::chat::messages::{AccountChanged, Announce, GetLiveStats, MessageDelet
 use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
-use crate::api::bans::{self, BanTerms};
 use crate::history::bans::Unban;
 use crate::history::messages::{CountTotals, DeleteMessage, GetUser};
 use crate::state::AppState;

@@ -3,8 +3,8 @@
 
 use crate::api::bans::{address_of, record_seen, refusal_for, release_ended};
 use crate::api::caller::AuthUser;
-use crate::api::device::SignInDevice;
 use crate::api::caller::{client_ip, current_row};
+use crate::api::device::SignInDevice;
 use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
 use crate::client_addr::subscriber_block;
@@ -151,7 +151,13 @@ async fn login(
                 return Err(AppError::forbidden("this account is deactivated"));
             }
             let device = SignInDevice::of(&req);
-            record_seen(&state, UserId(row.id), Some(device.id.clone()), address_of(&req)).await?;
+            record_seen(
+                &state,
+                UserId(row.id),
+                Some(device.id.clone()),
+                address_of(&req),
+            )
+            .await?;
             Ok(with_device(HttpResponse::Ok(), &device).json(token_response(&state, row.info())))
         }
         _ => Err(AppError::unauthorized("wrong username or password")),

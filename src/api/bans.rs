@@ -138,9 +138,7 @@ impl BanTerms {
             )));
         }
         if reason.chars().any(char::is_control) {
-            return Err(AppError::bad_request(
-                "the reason must be one line of text",
-            ));
+            return Err(AppError::bad_request("the reason must be one line of text"));
         }
         Ok(BanTerms {
             minutes: body.minutes,

@@ -2,11 +2,11 @@
 //! [`WsSession`] for the connection. The only endpoint that takes a token from the URL.
 
 use crate::api::caller::{authenticate_socket, client_ip, current_row, AuthUser};
+use crate::client_addr::subscriber_block;
 use crate::db::models::UserRow;
 use crate::domain::UserId;
-use crate::history::bans::RecordSeen;
-use crate::client_addr::subscriber_block;
 use crate::error::{AppError, ErrorCode};
+use crate::history::bans::RecordSeen;
 use crate::state::AppState;
 use crate::ws::session::WsSession;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -44,7 +44,9 @@ pub async fn upgrade(
 /// the address the account connects from, when they changed: a ban placed later covers them.
 fn note_where_seen(req: &HttpRequest, state: &AppState, row: &UserRow) {
     let (header, cookie) = crate::api::device::device_ids(req);
-    let device = header.or(cookie).filter(|d| row.last_device.as_ref() != Some(d));
+    let device = header
+        .or(cookie)
+        .filter(|d| row.last_device.as_ref() != Some(d));
     let addr = crate::api::bans::address_of(req).filter(|a| row.last_addr.as_ref() != Some(a));
     if device.is_some() || addr.is_some() {
         state.history.do_send(RecordSeen {

@@ -73,11 +73,12 @@ pub fn in_force(expires_at: Option<i64>, lifted_at: Option<i64>, now: i64) -> bo
 /// The latest end of these bans in force: `Some(None)` when one holds until lifted,
 /// `Some(Some(ms))` when all are timed, `None` when there are none.
 pub fn latest_end(ends: impl IntoIterator<Item = Option<i64>>) -> Option<Option<i64>> {
-    ends.into_iter().fold(None, |latest, end| match (latest, end) {
-        (Some(None), _) | (_, None) => Some(None),
-        (Some(Some(a)), Some(b)) => Some(Some(a.max(b))),
-        (None, Some(b)) => Some(Some(b)),
-    })
+    ends.into_iter()
+        .fold(None, |latest, end| match (latest, end) {
+            (Some(None), _) | (_, None) => Some(None),
+            (Some(Some(a)), Some(b)) => Some(Some(a.max(b))),
+            (None, Some(b)) => Some(Some(b)),
+        })
 }
 
 /// Whether an account flagged banned is free again: it had bans recorded (a ban placed before

@@ -60,6 +60,10 @@ function closeBanForm() {
 if (banEl.form) {
   banEl.form.addEventListener('submit', (ev) => { ev.preventDefault(); submitBan(); });
   banEl.cancel.addEventListener('click', () => { closeBanForm(); dom.ban.focus(); });
+  // Another customer shown in the card (another conversation opened): the form was not about them.
+  new MutationObserver(() => {
+    if (banTarget && dom.customerId.textContent !== String(banTarget.id)) closeBanForm();
+  }).observe(dom.customerId, { childList: true, characterData: true, subtree: true });
 }
 
 export async function onBanClick() {

@@ -17,6 +17,7 @@ on_both_backends!(
     an_unban_lifts_every_ban_of_the_account,
     agents_list_and_lift_bans_but_customers_may_not,
     a_ban_with_bad_terms_is_refused_and_nothing_is_banned,
+    a_ban_covers_where_the_customer_last_connected_from,
 );
 
 const BROWSER_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -62,7 +63,10 @@ async fn guest_with(app: &TestApp, name: &str, headers: &[(&str, &str)]) -> Answ
 /// A guest who got in: (token, id).
 fn admitted(answer: &Answer) -> (String, i64) {
     assert_eq!(answer.status, 200, "{}", answer.body);
-    (token_of(&answer.body), answer.body["user"]["id"].as_i64().unwrap())
+    (
+        token_of(&answer.body),
+        answer.body["user"]["id"].as_i64().unwrap(),
+    )
 }
 
 /// Asserts the answer is the `banned` refusal, ending at `expires_at`.
@@ -150,7 +154,10 @@ async fn a_banned_guest_cannot_come_back_as_a_new_guest_from_the_same_browser(ba
     let widget = guest_with(
         &app,
         "Shopper",
-        &[("X-Forwarded-For", "198.51.100.9"), ("X-Chat-Device", BROWSER_A)],
+        &[
+            ("X-Forwarded-For", "198.51.100.9"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
     )
     .await;
     let (_, shopper) = admitted(&widget);
@@ -160,7 +167,10 @@ async fn a_banned_guest_cannot_come_back_as_a_new_guest_from_the_same_browser(ba
     let again = guest_with(
         &app,
         "Shopper 2",
-        &[("X-Forwarded-For", "192.0.2.200"), ("X-Chat-Device", BROWSER_A)],
+        &[
+            ("X-Forwarded-For", "192.0.2.200"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
     )
     .await;
     assert_refused(&again, Value::Null);
@@ -169,7 +179,10 @@ async fn a_banned_guest_cannot_come_back_as_a_new_guest_from_the_same_browser(ba
     let other = guest_with(
         &app,
         "Ann",
-        &[("X-Forwarded-For", "192.0.2.1"), ("X-Chat-Device", BROWSER_B)],
+        &[
+            ("X-Forwarded-For", "192.0.2.1"),
+            ("X-Chat-Device", BROWSER_B),
+        ],
     )
     .await;
     admitted(&other);
@@ -183,7 +196,10 @@ async fn a_banned_guest_cannot_come_back_from_the_same_address_in_another_browse
     let first = guest_with(
         &app,
         "Troll",
-        &[("X-Forwarded-For", "198.51.100.1"), ("X-Chat-Device", BROWSER_A)],
+        &[
+            ("X-Forwarded-For", "198.51.100.1"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
     )
     .await;
     let (_, troll) = admitted(&first);
@@ -216,7 +232,10 @@ async fn a_banned_guest_cannot_come_back_from_the_same_address_in_another_browse
     let other = guest_with(
         &app,
         "Ann",
-        &[("X-Forwarded-For", "198.51.100.2"), ("X-Chat-Device", BROWSER_B)],
+        &[
+            ("X-Forwarded-For", "198.51.100.2"),
+            ("X-Chat-Device", BROWSER_B),
+        ],
     )
     .await;
     admitted(&other);
@@ -234,7 +253,10 @@ async fn a_forged_forwarding_header_neither_dodges_nor_causes_a_ban() {
     let first = guest_with(
         &app,
         "Troll",
-        &[("X-Forwarded-For", "192.0.2.55"), ("X-Chat-Device", BROWSER_A)],
+        &[
+            ("X-Forwarded-For", "192.0.2.55"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
     )
     .await;
     let (_, troll) = admitted(&first);
@@ -249,7 +271,10 @@ async fn a_forged_forwarding_header_neither_dodges_nor_causes_a_ban() {
     let forged = guest_with(
         &app,
         "Troll 2",
-        &[("X-Forwarded-For", "203.0.113.1"), ("X-Chat-Device", BROWSER_B)],
+        &[
+            ("X-Forwarded-For", "203.0.113.1"),
+            ("X-Chat-Device", BROWSER_B),
+        ],
     )
     .await;
     assert_refused(&forged, Value::Null);
@@ -272,7 +297,10 @@ fn run_out_every_ban(data: &TestData) {
 async fn a_timed_ban_ends_by_itself(backend: Backend) {
     let (app, data) = behind_a_proxy(backend).await;
     let (staff, _) = app.staff().await;
-    let visitor = [("X-Forwarded-For", "198.51.100.1"), ("X-Chat-Device", BROWSER_A)];
+    let visitor = [
+        ("X-Forwarded-For", "198.51.100.1"),
+        ("X-Chat-Device", BROWSER_A),
+    ];
     let (token, troll) = admitted(&guest_with(&app, "Troll", &visitor).await);
     let before = chat_server::domain::now_millis();
     let (status, body) = ban(&app, &staff, troll, Some(json!({"minutes": 60}))).await;
@@ -283,7 +311,10 @@ async fn a_timed_ban_ends_by_itself(backend: Backend) {
         (before + hour..=chat_server::domain::now_millis() + hour).contains(&expires_at),
         "{body}"
     );
-    assert_refused(&guest_with(&app, "Again", &visitor).await, json!(expires_at));
+    assert_refused(
+        &guest_with(&app, "Again", &visitor).await,
+        json!(expires_at),
+    );
     assert_eq!(app.get("/api/me", Some(&token)).await.0, 401);
 
     run_out_every_ban(&data);
@@ -299,7 +330,10 @@ async fn a_timed_ban_ends_by_itself(backend: Backend) {
 async fn lifting_a_ban_in_the_console_lets_the_guest_back(backend: Backend) {
     let (app, _data) = behind_a_proxy(backend).await;
     let (staff, _) = app.staff().await;
-    let visitor = [("X-Forwarded-For", "198.51.100.1"), ("X-Chat-Device", BROWSER_A)];
+    let visitor = [
+        ("X-Forwarded-For", "198.51.100.1"),
+        ("X-Chat-Device", BROWSER_A),
+    ];
     let (token, troll) = admitted(&guest_with(&app, "Troll", &visitor).await);
     let (_, body) = ban(&app, &staff, troll, Some(json!({"minutes": 1440}))).await;
     let ban_id = body["ban"]["id"].as_i64().unwrap();
@@ -308,7 +342,10 @@ async fn lifting_a_ban_in_the_console_lets_the_guest_back(backend: Backend) {
         &guest_with(
             &app,
             "Spammer",
-            &[("X-Forwarded-For", "192.0.2.9"), ("X-Chat-Device", BROWSER_B)],
+            &[
+                ("X-Forwarded-For", "192.0.2.9"),
+                ("X-Chat-Device", BROWSER_B),
+            ],
         )
         .await,
     );
@@ -334,7 +371,10 @@ async fn lifting_a_ban_in_the_console_lets_the_guest_back(backend: Backend) {
     admitted(&guest_with(&app, "Troll again", &visitor).await);
     // Lifted once is lifted: no such ban in force any more.
     let (status, body) = call(&app, "DELETE", &path, Some(&staff), None).await;
-    assert_eq!((status, body["error"]["code"].clone()), (404, json!("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
     let (status, _) = call(&app, "DELETE", "/api/admin/bans/999999", Some(&staff), None).await;
     assert_eq!(status, 404);
 }
@@ -342,15 +382,27 @@ async fn lifting_a_ban_in_the_console_lets_the_guest_back(backend: Backend) {
 async fn an_unban_lifts_every_ban_of_the_account(backend: Backend) {
     let (app, _data) = behind_a_proxy(backend).await;
     let (staff, _) = app.staff().await;
-    let visitor = [("X-Forwarded-For", "198.51.100.1"), ("X-Chat-Device", BROWSER_A)];
+    let visitor = [
+        ("X-Forwarded-For", "198.51.100.1"),
+        ("X-Chat-Device", BROWSER_A),
+    ];
     let (token, troll) = admitted(&guest_with(&app, "Troll", &visitor).await);
     assert_eq!(ban(&app, &staff, troll, None).await.0, 200);
-    assert_eq!(ban(&app, &staff, troll, Some(json!({"minutes": 5}))).await.0, 200);
+    assert_eq!(
+        ban(&app, &staff, troll, Some(json!({"minutes": 5})))
+            .await
+            .0,
+        200
+    );
     assert_eq!(bans_in_force(&app, &staff).await.len(), 2);
 
     let path = format!("/api/admin/users/{troll}/unban");
     let (status, body) = call(&app, "POST", &path, Some(&staff), None).await;
-    assert_eq!((status, body["banned"].clone()), (200, json!(false)), "{body}");
+    assert_eq!(
+        (status, body["banned"].clone()),
+        (200, json!(false)),
+        "{body}"
+    );
     assert!(bans_in_force(&app, &staff).await.is_empty());
     assert_eq!(app.get("/api/me", Some(&token)).await.0, 200);
     admitted(&guest_with(&app, "Troll again", &visitor).await);
@@ -369,7 +421,10 @@ async fn agents_list_and_lift_bans_but_customers_may_not(backend: Backend) {
         )
         .await;
     let agent = token_of(&login);
-    let visitor = [("X-Forwarded-For", "198.51.100.1"), ("X-Chat-Device", BROWSER_A)];
+    let visitor = [
+        ("X-Forwarded-For", "198.51.100.1"),
+        ("X-Chat-Device", BROWSER_A),
+    ];
     let (_, troll) = admitted(&guest_with(&app, "Troll", &visitor).await);
     let (status, body) = ban(&app, &agent, troll, Some(json!({"minutes": 60}))).await;
     assert_eq!(status, 200, "{body}");
@@ -395,7 +450,10 @@ async fn agents_list_and_lift_bans_but_customers_may_not(backend: Backend) {
 async fn a_ban_with_bad_terms_is_refused_and_nothing_is_banned(backend: Backend) {
     let (app, _data) = behind_a_proxy(backend).await;
     let (staff, staff_id) = app.staff().await;
-    let visitor = [("X-Forwarded-For", "198.51.100.1"), ("X-Chat-Device", BROWSER_A)];
+    let visitor = [
+        ("X-Forwarded-For", "198.51.100.1"),
+        ("X-Chat-Device", BROWSER_A),
+    ];
     let (token, troll) = admitted(&guest_with(&app, "Troll", &visitor).await);
     for body in [
         json!({"minutes": 0}),
@@ -418,4 +476,66 @@ async fn a_ban_with_bad_terms_is_refused_and_nothing_is_banned(backend: Backend)
     assert_eq!(ban(&app, &staff, 999_999, None).await.0, 404);
     assert_eq!(ban(&app, &staff, staff_id, None).await.0, 400);
     assert!(bans_in_force(&app, &staff).await.is_empty());
+}
+
+/// A customer registered at home and chats later from a phone: the ban covers the browser and
+/// the address of their last socket, not those of the sign-up.
+async fn a_ban_covers_where_the_customer_last_connected_from(backend: Backend) {
+    let (app, _data) = behind_a_proxy(backend).await;
+    let (staff, _) = app.staff().await;
+    let mut res = awc::Client::new()
+        .post(format!("{}/api/auth/register", app.base))
+        .insert_header(("X-Forwarded-For", "198.51.100.1"))
+        .insert_header(("X-Chat-Device", BROWSER_A))
+        .send_json(&json!({"username": "carl", "password": "password-1"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let body: Value = res.json().await.unwrap();
+    let (token, carl) = (token_of(&body), body["user"]["id"].as_i64().unwrap());
+
+    let (response, _phone) = awc::Client::new()
+        .ws(app.ws_url(&token))
+        .set_header("X-Forwarded-For", "203.0.113.5")
+        .set_header("Cookie", format!("chat_device={BROWSER_B}"))
+        .connect()
+        .await
+        .expect("upgrade");
+    assert_eq!(response.status().as_u16(), 101);
+
+    // The socket's record is written beside the session's start: ask until it is there.
+    let mut ban_body = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = ban(&app, &staff, carl, None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["ban"]["address"] == "203.0.113.5" {
+            ban_body = body;
+            break;
+        }
+        let unban = format!("/api/admin/users/{carl}/unban");
+        assert_eq!(call(&app, "POST", &unban, Some(&staff), None).await.0, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(ban_body["ban"]["device"], true, "{ban_body}");
+    let refused = guest_with(
+        &app,
+        "Carl again",
+        &[
+            ("X-Forwarded-For", "192.0.2.77"),
+            ("X-Chat-Device", BROWSER_B),
+        ],
+    )
+    .await;
+    assert_refused(&refused, Value::Null);
+    // The sign-up's browser, elsewhere, is not the one banned.
+    let home = guest_with(
+        &app,
+        "Someone at Carl's old place",
+        &[
+            ("X-Forwarded-For", "192.0.2.78"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
+    )
+    .await;
+    admitted(&home);
 }

@@ -61,7 +61,10 @@ async fn a_guest_banned_for_an_hour_cannot_start_again_until_staff_lift_the_ban(
         .click(&format!(".conversation[data-room=\"{room}\"]"))
         .await;
     staff
-        .wait_for_text("#conversation-messages .message-text", "you are all useless")
+        .wait_for_text(
+            "#conversation-messages .message-text",
+            "you are all useless",
+        )
         .await;
     staff.click("#ban-toggle").await;
     staff.find("#ban-form:not([hidden])").await;
@@ -77,14 +80,18 @@ async fn a_guest_banned_for_an_hour_cannot_start_again_until_staff_lift_the_ban(
     staff.wait_for_text("#ban-toggle", "Unban customer").await;
 
     // The Bans panel opens on it: who, until when, why, by whom.
-    staff.wait_for_text("#bans-list .ban-who", "Troll Tom").await;
+    staff
+        .wait_for_text("#bans-list .ban-who", "Troll Tom")
+        .await;
     let until = text_of(&staff, "#bans-list .ban-until").await;
     assert!(until.starts_with("Until "), "{until}");
     assert_eq!(
         text_of(&staff, "#bans-list .ban-reason").await,
         "“Rude to the team”"
     );
-    assert!(text_of(&staff, "#bans-list .ban-by").await.starts_with("By staff"));
+    assert!(text_of(&staff, "#bans-list .ban-by")
+        .await
+        .starts_with("By staff"));
     staff.screenshot("console-bans-panel").await;
 
     // Tom's page: the ban screen, until when, and no usable guest button.
@@ -96,7 +103,10 @@ async fn a_guest_banned_for_an_hour_cannot_start_again_until_staff_lift_the_ban(
         )
         .await;
     let notice = text_of(&visitor, "#ban-notice").await;
-    assert!(!notice.contains("null") && !notice.contains("banned"), "{notice}");
+    assert!(
+        !notice.contains("null") && !notice.contains("banned"),
+        "{notice}"
+    );
     // The time is the shared formatter's (date and time in the reader's locale), an hour on.
     let expected = visitor
         .eval(
@@ -106,19 +116,24 @@ async fn a_guest_banned_for_an_hour_cannot_start_again_until_staff_lift_the_ban(
         .await;
     let expected = expected.as_str().unwrap_or_default();
     assert!(
-        notice.contains(expected) || {
-            // A minute may have turned between the ban and this check.
-            let earlier = visitor
+        notice.contains(expected)
+            || {
+                // A minute may have turned between the ban and this check.
+                let earlier = visitor
                 .eval("return new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }).format(Date.now() + 3540000);")
                 .await;
-            notice.contains(earlier.as_str().unwrap_or("?"))
-        },
+                notice.contains(earlier.as_str().unwrap_or("?"))
+            },
         "{notice} / {expected}"
     );
     let disabled = visitor
         .eval("return [document.querySelector('#guest-start').disabled, document.querySelector('#register-submit').disabled];")
         .await;
-    assert_eq!(disabled, json!([true, true]), "no way to start as a new guest");
+    assert_eq!(
+        disabled,
+        json!([true, true]),
+        "no way to start as a new guest"
+    );
     visitor.screenshot("chat-ban-screen").await;
 
     // Forcing the form anyway (or a script calling the API) is refused: still the ban screen.
@@ -188,7 +203,10 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
         .await;
     assert_eq!(status, 200, "{body}");
     let ban_id = body["ban"]["id"].as_i64().unwrap();
-    assert_eq!(body["ban"]["device"], true, "the widget's browser is covered");
+    assert_eq!(
+        body["ban"]["device"], true,
+        "the widget's browser is covered"
+    );
 
     // The session ends; the widget says until when and keeps the composer off.
     enter_widget(&visitor).await;
@@ -206,7 +224,11 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
     let distractions = visitor
         .eval("return [getComputedStyle(document.querySelector('#email-form')).display, document.querySelector('#connection').hidden];")
         .await;
-    assert_eq!(distractions, json!(["none", true]), "no email form, no 'reconnecting'");
+    assert_eq!(
+        distractions,
+        json!(["none", true]),
+        "no email form, no 'reconnecting'"
+    );
     visitor.screenshot("widget-ban-screen").await;
 
     // The next visit: still banned before anything is written.
