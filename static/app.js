@@ -147,7 +147,7 @@ el.guestForm.querySelector('.input-row').after(banNotice);
 function setBan(next) {
   stopBanTimer();
   ban = next;
-  stopBanTimer = whenBanEnds(ban, () => { setBan({ banned: false }); showSigninError(''); });
+  stopBanTimer = whenBanEnds(ban, () => { setBan({ banned: false }); showSigninError(''); }, api);
   renderBan();
 }
 

@@ -457,7 +457,7 @@ let stopBanTimer = () => {};
 function setBan(ban) {
   stopBanTimer();
   state.ban = ban;
-  stopBanTimer = whenBanEnds(ban, () => setBan({ banned: false }));
+  stopBanTimer = whenBanEnds(ban, () => setBan({ banned: false }), api);
   el.composer.disabled = ban.banned;
   // No session and none to start: no email to leave, no connection to wait for.
   el.emailForm.style.display = ban.banned ? 'none' : '';

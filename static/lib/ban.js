@@ -25,18 +25,27 @@ export function banText(ban) {
     : 'You can’t start a new chat here until the team lifts the restriction.';
 }
 
+/** How often a page under a ban asks whether staff lifted it. */
+const RECHECK_MS = 60000;
+
 /**
- * Calls `ended()` when a timed ban runs out (a little after, so the server agrees); returns a
- * function that cancels it. A ban until lifted never ends by itself here.
+ * Calls `ended()` once the ban is over: when a timed ban runs out (a little after, so the server
+ * agrees), or when the server no longer reports it (staff lifted it; asked every minute).
+ * Returns a function that stops watching. Nothing to watch when not banned.
  */
-export function whenBanEnds(ban, ended) {
-  if (!ban.expiresAt) return () => {};
+export function whenBanEnds(ban, ended, api) {
+  if (!ban.banned) return () => {};
   let timer = null;
+  let stopped = false;
+  const finish = () => { if (!stopped) { stopped = true; clearTimeout(timer); clearInterval(poll); ended(); } };
   const arm = () => {
     const wait = ban.expiresAt - Date.now() + 1000;
     // setTimeout holds at most ~24.8 days: wait in steps.
-    timer = setTimeout(() => (Date.now() >= ban.expiresAt ? ended() : arm()), Math.max(0, Math.min(wait, 2 ** 31 - 1)));
+    timer = setTimeout(() => (Date.now() >= ban.expiresAt ? finish() : arm()), Math.max(0, Math.min(wait, 2 ** 31 - 1)));
   };
-  arm();
-  return () => clearTimeout(timer);
+  if (ban.expiresAt) arm();
+  const poll = setInterval(() => {
+    checkBan(api).then((now) => { if (!now.banned) finish(); });
+  }, RECHECK_MS);
+  return () => { stopped = true; clearTimeout(timer); clearInterval(poll); };
 }
