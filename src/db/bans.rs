@@ -254,6 +254,35 @@ pub fn release_if_ended(
     })
 }
 
+/// Unbans every banned account whose recorded bans have all ended by `now` (see
+/// [`ban_has_ended`]), so that lists of accounts (the console's conversations) agree with the
+/// bans before the account itself comes back. Returns the accounts unbanned.
+pub fn release_all_ended(conn: &mut DbConn, now: i64) -> Result<Vec<UserId>, StorageError> {
+    conn.transaction(|conn| {
+        let banned = users::table
+            .filter(users::banned.eq(true))
+            .select(users::id.nullable());
+        let rows = with_backend!(conn, c => bans::table
+            .filter(bans::user_id.eq_any(banned))
+            .select((bans::user_id, bans::expires_at, bans::lifted_at))
+            .order(bans::user_id.asc())
+            .load::<(Option<i64>, Option<i64>, Option<i64>)>(c))?;
+        let mut free = Vec::new();
+        for group in rows.chunk_by(|a, b| a.0 == b.0) {
+            let ends: Vec<_> = group.iter().map(|&(_, e, l)| (e, l)).collect();
+            if let (Some(user), true) = (group[0].0, ban_has_ended(&ends, now)) {
+                free.push(user);
+            }
+        }
+        if !free.is_empty() {
+            with_backend!(conn, c => diesel::update(users::table.filter(users::id.eq_any(&free)))
+                .set(users::banned.eq(false))
+                .execute(c))?;
+        }
+        Ok(free.into_iter().map(UserId).collect())
+    })
+}
+
 /// Records where the account was seen coming from (a sign-in, a socket): the device id and
 /// the address; `None` keeps what is stored.
 pub fn record_seen(

@@ -18,7 +18,8 @@ pub struct PlaceBan {
     pub order: BanOrder,
 }
 
-/// Admin API → history: the bans in force now, newest first.
+/// Admin API → history: the bans in force now, newest first (accounts whose bans have all
+/// ended are unbanned first).
 #[derive(Message)]
 #[rtype(result = "Result<Vec<BanRecord>, StorageError>")]
 pub struct ListBans;
@@ -85,7 +86,12 @@ impl Handler<ListBans> for HistoryActor {
     type Result = Result<Vec<BanRecord>, StorageError>;
 
     fn handle(&mut self, _: ListBans, _: &mut Self::Context) -> Self::Result {
-        bans::list_in_force(&mut *self.conn()?, now_millis())
+        let mut conn = self.conn()?;
+        let now = now_millis();
+        // The staff look at the bans: accounts whose bans all ran out are free in their lists
+        // too, not only once they come back.
+        bans::release_all_ended(&mut conn, now)?;
+        bans::list_in_force(&mut conn, now)
     }
 }
 

@@ -1,7 +1,8 @@
 /* The Bans panel: the bans in force (GET /api/admin/bans), newest first, each with whom it
  * covers, until when, why and by whom, and "Lift" (DELETE /api/admin/bans/{id}). Loaded when the
  * panel is opened, after each ban placed here, and every half minute while it stays open; a timed
- * ban leaves the list when it runs out.
+ * ban leaves the list when it runs out, and its customer is no longer shown as banned (the server
+ * agrees: listing the bans frees the accounts whose bans all ended).
  */
 import { h } from '../lib/dom.js';
 import { fullTime } from '../lib/format.js';
@@ -47,8 +48,24 @@ function coverage(b) {
   return parts.join(' · ');
 }
 
+/** A ban that ran out while listed: its account is free once no other listed ban holds it. */
+function forgetEnded() {
+  const ended = bans.filter((b) => !inForce(b));
+  if (!ended.length) return;
+  bans = bans.filter(inForce);
+  let changed = false;
+  for (const b of ended) {
+    if (b.user && state.banned.get(b.user.id) === true && !bans.some((x) => x.user && x.user.id === b.user.id)) {
+      state.banned.set(b.user.id, false);
+      changed = true;
+    }
+  }
+  if (changed) { renderThread(); renderList(); }
+}
+
 function renderBans() {
-  const shown = bans.filter(inForce);
+  forgetEnded();
+  const shown = bans;
   el.count.textContent = shown.length ? String(shown.length) : '';
   el.empty.hidden = shown.length > 0;
   el.list.replaceChildren(...shown.map((b) => {

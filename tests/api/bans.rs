@@ -302,6 +302,15 @@ async fn a_timed_ban_ends_by_itself(backend: Backend) {
         ("X-Chat-Device", BROWSER_A),
     ];
     let (token, troll) = admitted(&guest_with(&app, "Troll", &visitor).await);
+    // A second guest, banned for a day, whose conversation the staff see in their list.
+    let (_, spammer, spam_room, mut spam) = app.guest_in_support("Spammer").await;
+    spam.say(&spam_room, "cheap pills", "s1").await;
+    assert_eq!(
+        ban(&app, &staff, spammer, Some(json!({"minutes": 1440})))
+            .await
+            .0,
+        200
+    );
     let before = chat_server::domain::now_millis();
     let (status, body) = ban(&app, &staff, troll, Some(json!({"minutes": 60}))).await;
     assert_eq!(status, 200, "{body}");
@@ -317,14 +326,37 @@ async fn a_timed_ban_ends_by_itself(backend: Backend) {
     );
     assert_eq!(app.get("/api/me", Some(&token)).await.0, 401);
 
+    assert_eq!(
+        conversation_of(&app, &staff, &spam_room).await["banned"],
+        true
+    );
+
     run_out_every_ban(&data);
-    // The hour is over: the ban is no longer in force, the old token works again, the
-    // browser may start a new chat.
-    assert!(bans_in_force(&app, &staff).await.is_empty());
+    // The hour is over: the old token works again, the browser may start a new chat.
     let (status, me) = app.get("/api/me", Some(&token)).await;
     assert_eq!((status, me["id"].as_i64()), (200, Some(troll)), "{me}");
     app.connect(&token).await;
     admitted(&guest_with(&app, "Again", &visitor).await);
+    // The staff's Bans panel lists none in force, and their list of conversations no longer
+    // shows the other guest as banned, though that guest has not come back yet.
+    assert!(bans_in_force(&app, &staff).await.is_empty());
+    assert_eq!(
+        conversation_of(&app, &staff, &spam_room).await["banned"],
+        false
+    );
+}
+
+/// The staff's view of the conversation in `room`.
+async fn conversation_of(app: &TestApp, staff: &str, room: &str) -> Value {
+    let (status, list) = app.get("/api/admin/conversations", Some(staff)).await;
+    assert_eq!(status, 200, "{list}");
+    list["conversations"]
+        .as_array()
+        .expect("conversations")
+        .iter()
+        .find(|c| c["room"] == room)
+        .cloned()
+        .expect("listed")
 }
 
 async fn lifting_a_ban_in_the_console_lets_the_guest_back(backend: Backend) {
