@@ -20,6 +20,7 @@
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
 import { clockTime, fullTime, unreadText, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
+import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
 import { MessageList, shownName, paintAvatar, avatarColor, inkOn } from './lib/messages.js';
@@ -135,11 +136,35 @@ async function signIn(button, path, body) {
     el.registerPass.value = '';
     enterChat(data.token, data.user);
   } catch (err) {
-    showSigninError(err.message);
+    const ban = banOfError(err);
+    if (ban) setBan(ban);
+    else showSigninError(err.message);
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
     button.classList.remove('busy');
+    renderBan();
   }
+}
+
+// The ban screen: while a ban covers this browser or address, no new guest and no new account
+// (signing in to an existing account stays possible); it says until when, and ends by itself.
+let ban = { banned: false };
+let stopBanTimer = () => {};
+const banNotice = h('p', { id: 'ban-notice', class: 'form-error', role: 'status' });
+el.guestForm.querySelector('.input-row').after(banNotice);
+
+function setBan(next) {
+  stopBanTimer();
+  ban = next;
+  stopBanTimer = whenBanEnds(ban, () => { setBan({ banned: false }); showSigninError(''); }, api);
+  renderBan();
+}
+
+function renderBan() {
+  el.guestStart.disabled = ban.banned;
+  el.guestName.disabled = ban.banned;
+  el.registerSubmit.disabled = ban.banned;
+  banNotice.textContent = ban.banned ? banText(ban) : '';
 }
 
 function showSignin(message) {
@@ -149,6 +174,7 @@ function showSignin(message) {
   showSigninError(message || '');
   document.title = 'Help & Chat';
   el.guestName.focus();
+  checkBan(api).then((found) => { if (!el.signin.hidden) setBan(found); });
 }
 
 /** Decode the JWT payload (only to show a name before the server answers). */

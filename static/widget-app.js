@@ -18,6 +18,7 @@ import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
 import { MessageList, shownName, paintAvatar } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
+import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 import { Notifications } from './widget-notifications.js';
 import { SeenMarks } from './lib/seen.js';
 import { deskNotice, showDeskNotice } from './lib/desk-status.js';
@@ -73,6 +74,7 @@ const state = {
   identifying: false,     // an identify in flight: a 401 meanwhile is the guest's merged token
   page: pageOf(params.get('page')), // the store page the visitor is on
   pageSent: null,         // the page last stored for this session (PATCH /api/me)
+  ban: { banned: false }, // a ban covering this browser: no new chat until it ends
 };
 
 // ------------------------------------------------------------------ 2. the session
@@ -83,6 +85,7 @@ const api = createApi({
     if (err.status !== 401 || state.identifying) return;
     err.handled = true;
     forget('Your chat session ended. Write again to start a new one.');
+    checkBan(api).then((found) => { if (found.banned && !state.session) setBan(found); });
   },
 });
 /** Calls that must not end the session on 401 (identify with a wrong hash). */
@@ -456,7 +459,7 @@ const notifications = new Notifications({
 const composer = bindComposer({
   form: el.composerForm, input: el.composer, counter: el.counter, send: el.send, maxHeight: 120,
   maxChars: () => client.limits.max_message_chars,
-  canSend: () => true,
+  canSend: () => !state.ban.banned,
   onSend(text) {
     client.stopTyping();
     ensureSession().then(reportPage).then(() => {
@@ -464,12 +467,29 @@ const composer = bindComposer({
       list.render('bottom');
     }, (err) => {
       el.composer.value = text;
+      const ban = banOfError(err);
+      if (ban) setBan(ban);
+      else showNotice(err.message);
       composer.update();
-      showNotice(err.message);
     });
   },
   onInput() { if (state.session) client.typing(supportRoom(), !!el.composer.value.trim()); },
 });
+
+// The ban screen: while a ban covers this browser, the composer is off and the notice says until
+// when; a timed ban ends by itself.
+let stopBanTimer = () => {};
+function setBan(ban) {
+  stopBanTimer();
+  state.ban = ban;
+  stopBanTimer = whenBanEnds(ban, () => setBan({ banned: false }), api);
+  el.composer.disabled = ban.banned;
+  // No session and none to start: no email to leave, no connection to wait for.
+  el.emailForm.style.display = ban.banned ? 'none' : '';
+  if (ban.banned) el.connection.hidden = true;
+  showNotice(ban.banned ? banText(ban) : '');
+  composer.update();
+}
 
 // ------------------------------------------------------------------ 5. the loader
 
@@ -563,6 +583,7 @@ async function boot() {
     }
   } else {
     render();
+    checkBan(api).then((found) => { if (found.banned && !state.session) setBan(found); });
   }
   if (state.visible) refreshStatus();
   tell({ type: 'ready', session: !!state.session });

@@ -7,12 +7,14 @@ pub mod admin;
 pub mod announcements;
 pub mod api_keys;
 pub mod auth;
+pub mod bans;
 pub mod caller;
 pub mod canned;
 pub mod conversations;
 pub mod customer_panel;
 pub mod headers;
 pub mod desk_hours;
+pub mod device;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -58,7 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(canned::configure)
     .configure(search::configure)
     .configure(announcements::configure)
-    .configure(desk_hours::configure);
+    .configure(desk_hours::configure)
+    .configure(bans::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -114,6 +114,10 @@ const ASSETS: &[Asset] = &[
     asset!("lib/rooms.js", "text/javascript; charset=utf-8"),
     asset!("lib/seen.js", "text/javascript; charset=utf-8"),
     asset!("lib/typing.js", "text/javascript; charset=utf-8"),
+    // Bans (issue 17): the console's Bans panel, the pages' ban screen and device id.
+    asset!("console/bans.js", "text/javascript; charset=utf-8"),
+    asset!("lib/ban.js", "text/javascript; charset=utf-8"),
+    asset!("lib/device.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Routes of this file.

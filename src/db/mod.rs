@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bans;
 pub mod batch;
 pub mod canned;
 pub mod closed_rooms;

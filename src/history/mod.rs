@@ -5,6 +5,7 @@
 //! holds state beyond its connections.
 
 pub mod actor;
+pub mod bans;
 pub mod conversations;
 pub mod customer;
 pub mod desk;

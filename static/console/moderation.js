@@ -6,9 +6,10 @@
  * cannot land in one customer's private chat.
  */
 import { dropMessage } from '../lib/rooms.js';
-import { charCount, oneLine } from '../lib/format.js';
+import { charCount, fullTime, oneLine } from '../lib/format.js';
 import { h } from '../lib/dom.js';
 import { roomCounts } from '../lib/rooms.js';
+import { showBans } from './bans.js';
 import { client, list } from './client.js';
 import { api } from './http.js';
 import { dom, notify, state } from './state.js';
@@ -50,29 +51,87 @@ export function removeShown(o, seq) {
   notePreviewDeleted(o.name, seq);
 }
 
+// Banning: the button opens a small form (how long, why); unbanning asks for a confirmation.
+const banEl = {
+  form: document.getElementById('ban-form'), duration: document.getElementById('ban-duration'),
+  reason: document.getElementById('ban-reason'), confirm: document.getElementById('ban-confirm'),
+  cancel: document.getElementById('ban-cancel'),
+};
+let banTarget = null; // the customer the open ban form is about
+
+function closeBanForm() {
+  banTarget = null;
+  if (banEl.form) banEl.form.hidden = true;
+}
+
+if (banEl.form) {
+  banEl.form.addEventListener('submit', (ev) => { ev.preventDefault(); submitBan(); });
+  banEl.cancel.addEventListener('click', () => { closeBanForm(); dom.ban.focus(); });
+  // Another customer shown in the card (another conversation opened): the form was not about them.
+  new MutationObserver(() => {
+    if (banTarget && dom.customerId.textContent !== String(banTarget.id)) closeBanForm();
+  }).observe(dom.customerId, { childList: true, characterData: true, subtree: true });
+}
+
 export async function onBanClick() {
   const o = state.open;
   const c = o && state.convs.get(o.name);
   if (!c || !c.customer) return;
   const cust = c.customer;
   const banned = state.banned.get(cust.id) === true;
-  const question = banned
-    ? `Unban ${cust.username}? They will be able to sign in and chat again.`
-    : `Ban ${cust.username}? They will be disconnected and can no longer sign in or chat.`;
-  if (!window.confirm(question)) return;
+  if (!banned) {
+    // The form asks how long and why; a second click closes it.
+    if (banEl.form && !banEl.form.hidden && banTarget && banTarget.id === cust.id) { closeBanForm(); return; }
+    banTarget = cust;
+    banEl.reason.value = '';
+    banEl.form.hidden = false;
+    banEl.duration.focus();
+    return;
+  }
+  closeBanForm();
+  if (!window.confirm(`Unban ${cust.username}? They will be able to sign in and chat again.`)) return;
+  await sendBan(cust, 'unban', undefined);
+}
+
+async function submitBan() {
+  const cust = banTarget;
+  const o = state.open;
+  const c = o && state.convs.get(o.name);
+  // The conversation changed under the form: it is not about the customer shown any more.
+  if (!cust || !c || !c.customer || c.customer.id !== cust.id) { closeBanForm(); return; }
+  const minutes = banEl.duration.value ? Number(banEl.duration.value) : null;
+  const reason = banEl.reason.value.trim();
+  if (Array.from(reason).length > 200) {
+    notify('The reason can be at most 200 characters.', 'error');
+    banEl.reason.focus();
+    return;
+  }
+  closeBanForm();
+  await sendBan(cust, 'ban', { minutes, reason });
+}
+
+async function sendBan(cust, action, body) {
+  const banning = action === 'ban';
   dom.ban.classList.add('is-busy');
   dom.ban.disabled = true;
-  dom.ban.lastChild.textContent = banned ? 'Unbanning…' : 'Banning…';
+  dom.ban.lastChild.textContent = banning ? 'Banning…' : 'Unbanning…';
   const epoch = state.epoch;
   try {
-    const r = await api('POST', `/api/admin/users/${encodeURIComponent(cust.id)}/${banned ? 'unban' : 'ban'}`);
+    const r = await api('POST', `/api/admin/users/${encodeURIComponent(cust.id)}/${action}`, body);
     if (epoch !== state.epoch) return;
-    const now = typeof r.banned === 'boolean' ? r.banned : !banned;
+    const now = typeof r.banned === 'boolean' ? r.banned : banning;
     state.banned.set(cust.id, now);
-    notify(now ? `${cust.username} is banned.` : `${cust.username} is no longer banned.`, 'success');
+    if (now) {
+      const ban = r.ban || {};
+      const until = ban.expires_at == null ? 'until the ban is lifted' : `until ${fullTime(ban.expires_at)}`;
+      notify(`${cust.username} is banned ${until}.`, 'success');
+    } else {
+      notify(`${cust.username} is no longer banned.`, 'success');
+    }
+    showBans();
   } catch (e) {
     if (e.handled || epoch !== state.epoch) return;
-    notify(`Could not ${banned ? 'unban' : 'ban'} ${cust.username}: ${e.message}`, 'error');
+    notify(`Could not ${action} ${cust.username}: ${e.message}`, 'error');
   } finally {
     dom.ban.classList.remove('is-busy');
     if (epoch === state.epoch) { renderThread(); renderList(); }

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod architecture;
 mod bad_input;
+mod bans;
 mod canned;
 mod conversations;
 mod conversations_live;

@@ -7,6 +7,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod bans;
 mod chat_kit;
 mod desk;
 mod desk_rehearsal;
