@@ -6,18 +6,16 @@
 //! late answer of an older read never undoes a newer one ([`super::registry`]).
 
 use super::desk::staff_state_of;
-use super::fanout::Skip;
 use super::messages::{Deliver, Outgoing, SessionId};
 use super::refusals::{forbidden, split, storage_failure};
 use super::registry::{Account, Ticket};
 use super::server::{ChatServer, CLOSE_POLICY};
 use crate::db::models::UserRow;
-use crate::domain::{RoomName, UserId};
+use crate::domain::UserId;
 use crate::error::{AppError, ErrorCode};
 use crate::history::messages::{GetUser, ListAccounts};
-use crate::protocol::ServerFrame;
 use actix::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// What a read of an account found (`None`: no such account).
 pub fn account_of(row: Option<&UserRow>) -> Account {
@@ -148,35 +146,21 @@ impl ChatServer {
         let Account::Active(info) = account else {
             return;
         };
-        // The rooms already told of the user's new face (one user, several connections).
-        let mut told: FxHashSet<RoomName> = FxHashSet::default();
         for session in news {
-            let before = match self.registry.user(session) {
-                Some(before) if *before == info => continue,
-                before => before.cloned(),
-            };
-            // A staff member's new display name or avatar colour.
-            let new_face = before.is_some_and(|b| {
-                b.display_name != info.display_name || b.avatar_color != info.avatar_color
-            });
+            if self.registry.user(session) == Some(&info) {
+                continue;
+            }
             for room in self.registry.set_user(session, info.clone()) {
                 self.unsubscribe(session, &room);
                 self.send_error(session, forbidden(&room), None, &room);
             }
-            // The rooms it stays in list the user with the new role; when the face changed,
-            // their members hear it as a `presence` of the user (online, as they were), so the
-            // pages' online lists show the new name without waiting for the next arrival.
+            // The rooms it stays in list the user with the new role and, for a staff member,
+            // the new display name and avatar colour (the `online` lists of later joins). No
+            // frame tells the rooms: a `presence` comes only when a user's first connection
+            // joins, and the user's next message carries the new face.
             let rooms = self.registry.get(session).map(|e| e.rooms.clone());
             for room in rooms.unwrap_or_default() {
-                let named = self.rooms.update_user(&room, &info);
-                if named && new_face && told.insert(room.clone()) {
-                    let frame = ServerFrame::Presence {
-                        room: room.to_string(),
-                        user: info.clone(),
-                        online: true,
-                    };
-                    self.fan_out(&room, frame.encode(), Skip::Nobody);
-                }
+                self.rooms.update_user(&room, &info);
             }
         }
     }

@@ -7,12 +7,14 @@ use crate::helpers::*;
 use crate::identity::{error_code, patch_as};
 use crate::on_both_backends;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 on_both_backends!(
     a_staff_member_signs_with_a_name_and_colour_of_their_own_choosing,
     a_customer_may_not_take_a_staff_members_name_or_colour,
     an_admin_names_an_agent_and_the_team_list_shows_it,
     a_customer_sees_the_new_name_on_the_next_reply_live_in_history_and_on_recovery,
+    a_rename_sends_the_customer_no_presence_only_the_next_reply_shows_it,
 );
 
 /// Frames a customer's or a member's socket may hear around the messages a story waits for.
@@ -279,24 +281,59 @@ async fn a_customer_sees_the_new_name_on_the_next_reply_live_in_history_and_on_r
         }
     }
 
-    // A change by an admin reaches her open socket just the same.
+    // A change by an admin reaches her open socket just the same. The customer hears of it
+    // on her next reply, and from nothing else: a `presence` comes only when a user's first
+    // connection joins (a client never asked to hear of a new name on its own).
     let path = format!("/api/admin/staff/{}", shown["id"]);
     let (status, _) = patch_as(&app, &admin, &path, json!({"display_name": "Maya R."})).await;
     assert_eq!(status, 200);
-    // The customer's online list hears of her new name at once, as a presence of hers.
-    let others: Vec<&str> = ROOM_TRAFFIC
+    let without_presence: Vec<&str> = ROOM_TRAFFIC
         .iter()
         .copied()
         .filter(|k| *k != "presence")
         .collect();
-    let presence = customer.expect_ignoring("presence", &others).await;
-    assert_eq!(presence["room"], room);
-    assert_eq!(presence["online"], true);
-    assert_eq!(presence["user"]["display_name"], "Maya R.");
-    assert_eq!(presence["user"]["avatar_color"], "#c2410c");
     let fourth = staff_reply(&mut agent, &room, "Bye!", "m4").await;
-    let live = customer.expect_ignoring("message", ROOM_TRAFFIC).await;
+    let live = customer
+        .expect_ignoring("message", &without_presence)
+        .await;
     assert_eq!(live["seq"], fourth);
     assert_eq!(live["from"]["display_name"], "Maya R.");
     assert_eq!(live["from"]["avatar_color"], "#c2410c");
+}
+
+async fn a_rename_sends_the_customer_no_presence_only_the_next_reply_shows_it(backend: Backend) {
+    let (app, _data) = spawn_app(backend).await;
+    let (admin, _) = app.staff().await;
+    let (maya, _) = make_agent(&app, &admin, "maya").await;
+    let (_, _, room, mut customer) = app.guest_in_support("Ann").await;
+    customer.say(&room, "Hello?", "c1").await;
+    let mut agent = app.connect(&maya).await;
+    agent.join(&room).await;
+    // Her arrival is the one `presence` the customer hears of her.
+    let arrival = customer.expect_ignoring("presence", ROOM_TRAFFIC).await;
+    assert_eq!(arrival["online"], true);
+    assert_eq!(arrival["user"]["username"], "maya");
+    let first = staff_reply(&mut agent, &room, "Hi, I'm here.", "m1").await;
+    let reply = customer.expect_ignoring("message", ROOM_TRAFFIC).await;
+    assert_eq!(reply["seq"], first);
+
+    // She renames herself and changes her colour with her socket open, then replies: the
+    // customer's next frame of hers is that reply, signed anew, with no `presence` before it.
+    let body = json!({"display_name": "Maya from Support", "avatar_color": "#0a7f3f"});
+    let (status, shown) = patch_as(&app, &maya, "/api/me", body).await;
+    assert_eq!(status, 200, "{shown}");
+    let second = staff_reply(&mut agent, &room, "How can I help?", "m2").await;
+    let without_presence: Vec<&str> = ROOM_TRAFFIC
+        .iter()
+        .copied()
+        .filter(|k| *k != "presence")
+        .collect();
+    let live = customer
+        .expect_ignoring("message", &without_presence)
+        .await;
+    assert_eq!(live["seq"], second);
+    assert_eq!(live["from"]["display_name"], "Maya from Support");
+    assert_eq!(live["from"]["avatar_color"], "#0a7f3f");
+    // And nothing about her name trails the reply either.
+    customer.expect_silence(Duration::from_millis(300)).await;
 }
