@@ -5,7 +5,7 @@
  * scrolling, older pages, the jump button and Retry / Discard stay the shared code's. Keys
  * carry the room (s: support, n: notes, c: pending) because the two rooms' seqs overlap.
  */
-import { MessageList, removedRow, withRemoved } from '../lib/messages.js';
+import { MessageList, avatarColor, removedRow, shownName, withRemoved } from '../lib/messages.js';
 import { clockTime, dayLabel, startOfDay } from '../lib/format.js';
 import { state, isNotesRoom } from './state.js';
 
@@ -64,7 +64,9 @@ export class TimelineList extends MessageList {
       const grouped = !newDay && !item.removed && !prev.removed && m.kind !== 'announcement' && prev.m.kind !== 'announcement'
         && m.kind !== 'event' && prev.m.kind !== 'event'
         && isPrivate(prev.m) === isPrivate(m)
-        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS;
+        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS
+        // A staff member who renamed themselves starts a new group, under the new name.
+        && shownName(prev.m.from) === shownName(m.from) && avatarColor(prev.m.from) === avatarColor(m.from);
       if (grouped) prev.last = false;
       const row = { ...item, grouped, last: true, newDay, day, seen: item.key === seenKey };
       messageRows.push(row);
@@ -80,7 +82,8 @@ export class TimelineList extends MessageList {
         continue;
       }
       row.sig = [row.grouped, row.last, row.day, row.mine, p ? `${p.status}:${p.error || ''}:${ready}` : 'stored',
-        m.id != null, clockTime(m.ts), m.from.username, m.from.role, m.kind || '', row.seen].join('|');
+        m.id != null, clockTime(m.ts), m.from.username, m.from.role, m.from.display_name || '', m.from.avatar_color || '',
+        m.kind || '', row.seen].join('|');
       row.build = () => this.skin.message(row);
     }
     return rows;

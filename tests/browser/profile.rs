@@ -1,8 +1,8 @@
 //! Staff profiles in the browser: an agent names herself "Maya from Support" and picks a colour
 //! in the console's "Your profile" form; the customer on the chat page sees her reply signed
 //! with that name, beside an avatar of her initial on her colour; an admin renames her from the
-//! Team panel and her next reply carries the new name. A visitor on a store sees the same in the
-//! widget.
+//! Team panel and her next reply carries the new name, on the customer's page and in her console
+//! alike. A visitor on a store sees the same in the widget.
 
 use crate::chat_kit::{guest_signs_in, send_from_chat, staff_signs_in};
 use crate::driver::{driver_or_skip, Browser, ENTER};
@@ -178,6 +178,25 @@ async fn an_agent_names_herself_and_the_customer_sees_the_name_and_colour_on_her
         .await;
 
     reply_from_console(&maya, "Anything else I can do?").await;
+    // Her console signs the reply with the new name too: a rename starts a new group there,
+    // as on the customer's page, instead of hiding the reply under the old name's group.
+    let console_row = "const m = [...document.querySelectorAll('#conversation-messages .message.staff')]
+            .find(m => m.querySelector('.message-text').textContent === 'Anything else I can do?');";
+    maya.wait_until(
+        "the renamed reply is stored in the console's timeline",
+        &format!("{console_row} return !!m && !!m.dataset.id;"),
+    )
+    .await;
+    let in_console = maya
+        .eval(&format!(
+            "{console_row}
+             const a = m.querySelector('.message-author');
+             return [m.classList.contains('continued'), a.textContent,
+                     getComputedStyle(a).display !== 'none' && a.getClientRects().length > 0];"
+        ))
+        .await;
+    assert_eq!(in_console, json!([false, "Maya (Returns)", true]));
+    maya.screenshot("profile-console-renamed").await;
     let customer_line =
         "return [...document.querySelectorAll('#messages .message.staff .message-author')]
             .some(a => a.textContent === 'Maya (Returns)');";
