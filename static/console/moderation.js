@@ -5,10 +5,9 @@
  * chosen by default, and the open support conversation is never a target: a store-wide notice
  * cannot land in one customer's private chat.
  */
-import { dropMessage } from '../lib/rooms.js';
+import { dropMessage, roomCounts } from '../lib/rooms.js';
 import { charCount, fullTime, oneLine } from '../lib/format.js';
 import { h } from '../lib/dom.js';
-import { roomCounts } from '../lib/rooms.js';
 import { showBans } from './bans.js';
 import { client, list } from './client.js';
 import { api } from './http.js';
