@@ -293,9 +293,7 @@ async fn a_customer_sees_the_new_name_on_the_next_reply_live_in_history_and_on_r
         .filter(|k| *k != "presence")
         .collect();
     let fourth = staff_reply(&mut agent, &room, "Bye!", "m4").await;
-    let live = customer
-        .expect_ignoring("message", &without_presence)
-        .await;
+    let live = customer.expect_ignoring("message", &without_presence).await;
     assert_eq!(live["seq"], fourth);
     assert_eq!(live["from"]["display_name"], "Maya R.");
     assert_eq!(live["from"]["avatar_color"], "#c2410c");
@@ -328,9 +326,7 @@ async fn a_rename_sends_the_customer_no_presence_only_the_next_reply_shows_it(ba
         .copied()
         .filter(|k| *k != "presence")
         .collect();
-    let live = customer
-        .expect_ignoring("message", &without_presence)
-        .await;
+    let live = customer.expect_ignoring("message", &without_presence).await;
     assert_eq!(live["seq"], second);
     assert_eq!(live["from"]["display_name"], "Maya from Support");
     assert_eq!(live["from"]["avatar_color"], "#0a7f3f");
