@@ -10,7 +10,7 @@ use crate::api::caller::AuthUser;
 use crate::api::device::SignInDevice;
 use crate::api::{resource, MAX_JSON_BODY};
 use crate::chat::messages::AccountChanged;
-use crate::db::bans::{BanOrder, BanRecord};
+use crate::db::bans::{address_end, BanOrder, BanRecord};
 use crate::db::models::UserRow;
 use crate::db::StorageError;
 use crate::domain::{now_millis, Role, UserId, UserInfo};
@@ -39,13 +39,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// (its `chat_device` cookie or `X-Chat-Device` header) or address, so the sign-in screen of
 /// the chat page and the widget can say so before anyone tries: `{"banned":false}` or
 /// `{"banned":true,"expires_at":ms|null}`. Tells nothing about anyone else.
+/// It runs a query for anyone who asks, so it draws on the same per-address budget as the
+/// sign-in endpoints (429 `rate_limited` past it).
 async fn standing(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    state.auth_limiter.check(peer(&req))?;
     let device = SignInDevice::of(&req);
     let end = state
         .history
         .send(FindBanCovering {
             devices: device.carried,
-            addr: address_of(&req),
+            addr: covered_address(&state, address_of(&req)),
         })
         .await??;
     Ok(HttpResponse::Ok().json(match end {
@@ -65,6 +68,9 @@ pub struct Ban {
     pub device: bool,
     /// The address it covers, if any.
     pub address: Option<String>,
+    /// When the address part ends (ms): a day after the ban was placed at the latest, sooner
+    /// if the ban itself ends sooner; `null` when it covers no address.
+    pub address_expires_at: Option<i64>,
     /// Why ("" when staff gave no reason).
     pub reason: String,
     /// When it was placed (ms).
@@ -82,6 +88,7 @@ impl From<BanRecord> for Ban {
             id: row.id,
             user: record.user,
             device: row.device.is_some(),
+            address_expires_at: address_end(row.addr.is_some(), row.created_at, row.expires_at),
             address: row.addr,
             reason: row.reason,
             created_at: row.created_at,
@@ -174,6 +181,7 @@ pub(crate) async fn place(
         by: by.id,
         expires_at: terms.expires_at(now_millis()),
         reason: terms.reason,
+        proxies: state.trusted_proxies.clone(),
     };
     let (row, record) = match state.history.send(PlaceBan { order }).await? {
         Err(StorageError::NotFound) => {
@@ -224,6 +232,15 @@ pub(crate) fn address_of(req: &HttpRequest) -> Option<String> {
     peer(req).map(|ip| ip.to_string())
 }
 
+/// The caller's address as the ban checks match it: none when it is a trusted proxy's own
+/// (a request through the proxy that named no client), which a ban never covers.
+fn covered_address(state: &AppState, addr: Option<String>) -> Option<String> {
+    addr.filter(|a| {
+        a.parse::<std::net::IpAddr>()
+            .map_or(true, |ip| !state.trusted_proxies.trusts(ip))
+    })
+}
+
 /// The refusal of a new guest or account while a ban covers the caller's device (any id the
 /// request carries) or address; `None` when none does.
 pub(crate) async fn refusal_for(
@@ -231,21 +248,48 @@ pub(crate) async fn refusal_for(
     device: &SignInDevice,
     addr: Option<&str>,
 ) -> Result<Option<HttpResponse>, AppError> {
+    refusal_saying(
+        state,
+        device,
+        addr,
+        "you cannot start a new chat from here while a ban is in force",
+    )
+    .await
+}
+
+/// The refusal of a customer's login while a ban covers the caller's device or address (a
+/// banned guest does not get back in through another account); `None` when none does.
+pub(crate) async fn login_refusal_for(
+    state: &AppState,
+    device: &SignInDevice,
+    addr: Option<&str>,
+) -> Result<Option<HttpResponse>, AppError> {
+    refusal_saying(
+        state,
+        device,
+        addr,
+        "you cannot sign in from here while a ban is in force",
+    )
+    .await
+}
+
+/// The `banned` refusal with this message while a ban covers the device or address.
+async fn refusal_saying(
+    state: &AppState,
+    device: &SignInDevice,
+    addr: Option<&str>,
+    message: &str,
+) -> Result<Option<HttpResponse>, AppError> {
     // The header's and the cookie's ids may differ (a widget's localStorage beside the
     // site's own cookie): a ban on either holds.
     let end = state
         .history
         .send(FindBanCovering {
             devices: device.carried.clone(),
-            addr: addr.map(str::to_owned),
+            addr: covered_address(state, addr.map(str::to_owned)),
         })
         .await??;
-    Ok(end.map(|expires_at| {
-        banned_response(
-            "you cannot start a new chat from here while a ban is in force",
-            expires_at,
-        )
-    }))
+    Ok(end.map(|expires_at| banned_response(message, expires_at)))
 }
 
 /// Records where the account was just seen from (a sign-in or a socket).
