@@ -6,10 +6,11 @@
 
 use crate::api::admin::staff;
 use crate::api::auth::peer;
-use crate::api::caller::AuthUser;
+use crate::api::caller::{client_ip, AuthUser};
 use crate::api::device::SignInDevice;
 use crate::api::{resource, MAX_JSON_BODY};
 use crate::chat::messages::AccountChanged;
+use crate::client_addr::subscriber_block;
 use crate::db::bans::{address_end, BanOrder, BanRecord};
 use crate::db::models::UserRow;
 use crate::db::StorageError;
@@ -48,7 +49,7 @@ async fn standing(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .history
         .send(FindBanCovering {
             devices: device.carried,
-            addr: covered_address(&state, address_of(&req)),
+            addr: address_of(&req),
         })
         .await??;
     Ok(HttpResponse::Ok().json(match end {
@@ -226,19 +227,15 @@ async fn lift(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "ban": Ban::from(record) })))
 }
 
-/// The caller's address as a ban records it: the client behind trusted proxies, an IPv6
-/// caller's whole /64.
+/// The caller's address as a ban records and matches it: the client behind trusted proxies, an
+/// IPv6 caller's whole /64; none when that client is itself a trusted proxy (a request through
+/// the proxy that named no client), whose address is everyone's behind it.
 pub(crate) fn address_of(req: &HttpRequest) -> Option<String> {
-    peer(req).map(|ip| ip.to_string())
-}
-
-/// The caller's address as the ban checks match it: none when it is a trusted proxy's own
-/// (a request through the proxy that named no client), which a ban never covers.
-fn covered_address(state: &AppState, addr: Option<String>) -> Option<String> {
-    addr.filter(|a| {
-        a.parse::<std::net::IpAddr>()
-            .map_or(true, |ip| !state.trusted_proxies.trusts(ip))
-    })
+    let ip = client_ip(req)?;
+    let proxy = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.trusted_proxies.trusts(ip));
+    (!proxy).then(|| subscriber_block(ip).to_string())
 }
 
 /// The refusal of a new guest or account while a ban covers the caller's device (any id the
@@ -286,7 +283,7 @@ async fn refusal_saying(
         .history
         .send(FindBanCovering {
             devices: device.carried.clone(),
-            addr: covered_address(state, addr.map(str::to_owned)),
+            addr: addr.map(str::to_owned),
         })
         .await??;
     Ok(end.map(|expires_at| banned_response(message, expires_at)))
