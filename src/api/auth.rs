@@ -1,7 +1,7 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens. The store's customers sign in through
 //! `identify.rs`.
 
-use crate::api::bans::{address_of, record_seen, refusal_for, release_ended};
+use crate::api::bans::{address_of, login_refusal_for, record_seen, refusal_for, release_ended};
 use crate::api::caller::AuthUser;
 use crate::api::caller::{client_ip, current_row};
 use crate::api::device::SignInDevice;
@@ -151,13 +151,15 @@ async fn login(
                 return Err(AppError::forbidden("this account is deactivated"));
             }
             let device = SignInDevice::of(&req);
-            record_seen(
-                &state,
-                UserId(row.id),
-                Some(device.id.clone()),
-                address_of(&req),
-            )
-            .await?;
+            let addr = address_of(&req);
+            // A customer's login from a banned browser or address is refused like a new
+            // account; staff are never held by a ban on a device or an address.
+            if Role::parse(&row.role) == Some(Role::User) {
+                if let Some(refused) = login_refusal_for(&state, &device, addr.as_deref()).await? {
+                    return Ok(refused);
+                }
+            }
+            record_seen(&state, UserId(row.id), Some(device.id.clone()), addr).await?;
             Ok(with_device(HttpResponse::Ok(), &device).json(token_response(&state, row.info())))
         }
         _ => Err(AppError::unauthorized("wrong username or password")),

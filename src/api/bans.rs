@@ -6,11 +6,12 @@
 
 use crate::api::admin::staff;
 use crate::api::auth::peer;
-use crate::api::caller::AuthUser;
+use crate::api::caller::{client_ip, AuthUser};
 use crate::api::device::SignInDevice;
 use crate::api::{resource, MAX_JSON_BODY};
 use crate::chat::messages::AccountChanged;
-use crate::db::bans::{BanOrder, BanRecord};
+use crate::client_addr::subscriber_block;
+use crate::db::bans::{address_end, BanOrder, BanRecord};
 use crate::db::models::UserRow;
 use crate::db::StorageError;
 use crate::domain::{now_millis, Role, UserId, UserInfo};
@@ -39,7 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// (its `chat_device` cookie or `X-Chat-Device` header) or address, so the sign-in screen of
 /// the chat page and the widget can say so before anyone tries: `{"banned":false}` or
 /// `{"banned":true,"expires_at":ms|null}`. Tells nothing about anyone else.
+/// It runs a query for anyone who asks, so it draws on the same per-address budget as the
+/// sign-in endpoints (429 `rate_limited` past it).
 async fn standing(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    state.auth_limiter.check(peer(&req))?;
     let device = SignInDevice::of(&req);
     let end = state
         .history
@@ -65,6 +69,9 @@ pub struct Ban {
     pub device: bool,
     /// The address it covers, if any.
     pub address: Option<String>,
+    /// When the address part ends (ms): a day after the ban was placed at the latest, sooner
+    /// if the ban itself ends sooner; `null` when it covers no address.
+    pub address_expires_at: Option<i64>,
     /// Why ("" when staff gave no reason).
     pub reason: String,
     /// When it was placed (ms).
@@ -82,6 +89,7 @@ impl From<BanRecord> for Ban {
             id: row.id,
             user: record.user,
             device: row.device.is_some(),
+            address_expires_at: address_end(row.addr.is_some(), row.created_at, row.expires_at),
             address: row.addr,
             reason: row.reason,
             created_at: row.created_at,
@@ -174,6 +182,7 @@ pub(crate) async fn place(
         by: by.id,
         expires_at: terms.expires_at(now_millis()),
         reason: terms.reason,
+        proxies: state.trusted_proxies.clone(),
     };
     let (row, record) = match state.history.send(PlaceBan { order }).await? {
         Err(StorageError::NotFound) => {
@@ -218,10 +227,15 @@ async fn lift(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "ban": Ban::from(record) })))
 }
 
-/// The caller's address as a ban records it: the client behind trusted proxies, an IPv6
-/// caller's whole /64.
+/// The caller's address as a ban records and matches it: the client behind trusted proxies, an
+/// IPv6 caller's whole /64; none when that client is itself a trusted proxy (a request through
+/// the proxy that named no client), whose address is everyone's behind it.
 pub(crate) fn address_of(req: &HttpRequest) -> Option<String> {
-    peer(req).map(|ip| ip.to_string())
+    let ip = client_ip(req)?;
+    let proxy = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.trusted_proxies.trusts(ip));
+    (!proxy).then(|| subscriber_block(ip).to_string())
 }
 
 /// The refusal of a new guest or account while a ban covers the caller's device (any id the
@@ -230,6 +244,38 @@ pub(crate) async fn refusal_for(
     state: &AppState,
     device: &SignInDevice,
     addr: Option<&str>,
+) -> Result<Option<HttpResponse>, AppError> {
+    refusal_saying(
+        state,
+        device,
+        addr,
+        "you cannot start a new chat from here while a ban is in force",
+    )
+    .await
+}
+
+/// The refusal of a customer's login while a ban covers the caller's device or address (a
+/// banned guest does not get back in through another account); `None` when none does.
+pub(crate) async fn login_refusal_for(
+    state: &AppState,
+    device: &SignInDevice,
+    addr: Option<&str>,
+) -> Result<Option<HttpResponse>, AppError> {
+    refusal_saying(
+        state,
+        device,
+        addr,
+        "you cannot sign in from here while a ban is in force",
+    )
+    .await
+}
+
+/// The `banned` refusal with this message while a ban covers the device or address.
+async fn refusal_saying(
+    state: &AppState,
+    device: &SignInDevice,
+    addr: Option<&str>,
+    message: &str,
 ) -> Result<Option<HttpResponse>, AppError> {
     // The header's and the cookie's ids may differ (a widget's localStorage beside the
     // site's own cookie): a ban on either holds.
@@ -240,12 +286,7 @@ pub(crate) async fn refusal_for(
             addr: addr.map(str::to_owned),
         })
         .await??;
-    Ok(end.map(|expires_at| {
-        banned_response(
-            "you cannot start a new chat from here while a ban is in force",
-            expires_at,
-        )
-    }))
+    Ok(end.map(|expires_at| banned_response(message, expires_at)))
 }
 
 /// Records where the account was just seen from (a sign-in or a socket).

@@ -4,7 +4,10 @@
 //! (`users.last_device`, `users.last_addr`), which a ban copies when it is placed.
 //!
 //! A ban is "in force" while it is not lifted and not expired: every check compares times
-//! ([`in_force`]), so a timed ban ends by itself without a sweep. `users.banned` stays the one
+//! ([`in_force`]), so a timed ban ends by itself without a sweep. Its address part holds at
+//! most [`ADDRESS_BAN_MS`] (a day; see [`address_end`]): one address is often shared by many
+//! people (a NAT, a proxy not listed in `--trusted-proxies`), and the address of a trusted proxy
+//! is never covered at all. `users.banned` stays the one
 //! flag every account check reads; [`release_if_ended`] clears it, the first time the account
 //! is read after its last ban ran out.
 
@@ -12,6 +15,7 @@ use super::connection::DbConn;
 use super::error::StorageError;
 use super::models::UserRow;
 use super::schema::{bans, users};
+use crate::client_addr::TrustedProxies;
 use crate::domain::{UserId, UserInfo};
 use crate::with_backend;
 use diesel::prelude::*;
@@ -52,7 +56,7 @@ pub struct BanRecord {
 }
 
 /// What a new ban says beyond the account: who places it, why, and until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BanOrder {
     /// The account to ban.
     pub user: UserId,
@@ -62,6 +66,45 @@ pub struct BanOrder {
     pub reason: String,
     /// When it ends by itself (ms); `None`: until lifted.
     pub expires_at: Option<i64>,
+    /// The trusted proxies: an account last seen from one of their addresses (a request that
+    /// came through the proxy without naming its client) is banned without an address.
+    pub proxies: TrustedProxies,
+}
+
+/// The longest an address stays banned: a day, in ms. The account and the device stay banned
+/// for the whole term.
+pub const ADDRESS_BAN_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// When the address part of a ban placed at `created_at` and ending at `expires_at` (`None`:
+/// until lifted) ends: a day after it was placed at the latest. `None` when it covers no address.
+pub fn address_end(has_addr: bool, created_at: i64, expires_at: Option<i64>) -> Option<i64> {
+    let cap = created_at.saturating_add(ADDRESS_BAN_MS);
+    has_addr.then(|| expires_at.map_or(cap, |end| end.min(cap)))
+}
+
+/// Until when a ban in force refuses a caller: the ban's own end when it covers one of the
+/// caller's devices, else (it matched the caller's address only) the end of its address part.
+fn refusal_end(
+    device: Option<&str>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    devices: &[String],
+) -> Option<i64> {
+    if device.is_some_and(|d| devices.iter().any(|c| c == d)) {
+        expires_at
+    } else {
+        address_end(true, created_at, expires_at)
+    }
+}
+
+/// The address a ban records for an account last seen from `last_addr`: none when that is
+/// the address of a trusted proxy (everyone behind it would be refused).
+pub fn ban_address(last_addr: Option<&str>, proxies: &TrustedProxies) -> Option<String> {
+    let addr = last_addr?;
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) if proxies.trusts(ip) => None,
+        _ => Some(addr.to_owned()),
+    }
 }
 
 /// Whether a ban with this end and lift time holds at `now` (ms): the one rule every check
@@ -117,7 +160,7 @@ pub fn place_ban(
             .values((
                 bans::user_id.eq(Some(user.id)),
                 bans::device.eq(user.last_device.clone()),
-                bans::addr.eq(user.last_addr.clone()),
+                bans::addr.eq(ban_address(user.last_addr.as_deref(), &order.proxies)),
                 bans::reason.eq(&order.reason),
                 bans::created_by.eq(Some(order.by.0)),
                 bans::created_at.eq(now),
@@ -167,7 +210,10 @@ pub fn lift(
                 .get_result::<i64>(c))?;
             if others == 0 {
                 let changed = with_backend!(conn, c => diesel::update(
-                    users::table.find(user).filter(users::banned.eq(true)),
+                    users::table
+                        .find(user)
+                        .filter(users::banned.eq(true))
+                        .filter(users::merged_into.is_null()),
                 )
                 .set(users::banned.eq(false))
                 .execute(c))?;
@@ -184,15 +230,19 @@ pub fn lift(
 }
 
 /// Unbans the account and lifts every ban of it still in force. `NotFound` when there is no
-/// such account. Returns the account.
+/// such account. Returns the account. A guest merged into a customer (`merged_into`) stays
+/// banned: its account is finished, whatever its bans.
 pub fn unban(conn: &mut DbConn, user: UserId, now: i64) -> Result<UserRow, StorageError> {
     conn.transaction(|conn| {
-        let row = with_backend!(conn, c => diesel::update(users::table.find(user.0))
-            .set(users::banned.eq(false))
-            .returning(UserRow::as_returning())
-            .get_result(c)
-            .optional())?
-        .ok_or(StorageError::NotFound)?;
+        let row = super::users::find_by_id(conn, user)?.ok_or(StorageError::NotFound)?;
+        let row = if row.merged_into.is_some() {
+            row
+        } else {
+            with_backend!(conn, c => diesel::update(users::table.find(user.0))
+                .set(users::banned.eq(false))
+                .returning(UserRow::as_returning())
+                .get_result(c))?
+        };
         with_backend!(conn, c => diesel::update(
             bans::table
                 .filter(bans::user_id.eq(user.0))
@@ -205,7 +255,8 @@ pub fn unban(conn: &mut DbConn, user: UserId, now: i64) -> Result<UserRow, Stora
 }
 
 /// The end of the ban in force at `now` that covers one of these devices or this address, if
-/// any (see [`latest_end`]): a new guest or account from there is refused until then.
+/// any (see [`latest_end`]): a new guest or account from there is refused until then. A ban
+/// covers its address for a day at most ([`address_end`]), its device for the whole term.
 pub fn end_of_ban_covering(
     conn: &mut DbConn,
     devices: &[String],
@@ -217,16 +268,26 @@ pub fn end_of_ban_covering(
     }
     // An absent address matches nothing: "" is never a stored address.
     let addr = addr.unwrap_or("");
-    let ends = with_backend!(conn, c => bans::table
+    let addr_since = now.saturating_sub(ADDRESS_BAN_MS);
+    let rows = with_backend!(conn, c => bans::table
         .filter(in_force_filter!(now))
-        .filter(bans::device.eq_any(devices).or(bans::addr.eq(addr)))
-        .select(bans::expires_at)
-        .load::<Option<i64>>(c))?;
-    Ok(latest_end(ends))
+        .filter(
+            bans::device
+                .eq_any(devices)
+                .or(bans::addr.eq(addr).and(bans::created_at.gt(addr_since))),
+        )
+        .select((bans::device, bans::created_at, bans::expires_at))
+        .load::<(Option<String>, i64, Option<i64>)>(c))?;
+    Ok(latest_end(rows.iter().map(
+        |(device, created_at, expires_at)| {
+            refusal_end(device.as_deref(), *created_at, *expires_at, devices)
+        },
+    )))
 }
 
 /// A banned account whose recorded bans have all ended is unbanned (see [`ban_has_ended`]);
-/// any other account is left as it is. Returns the account as stored now (`None`: no account).
+/// any other account is left as it is, and so is a guest merged into a customer
+/// (`merged_into`), whose account is finished for good. Returns the account as stored now (`None`: no account).
 pub fn release_if_ended(
     conn: &mut DbConn,
     user: UserId,
@@ -236,7 +297,7 @@ pub fn release_if_ended(
         let Some(row) = super::users::find_by_id(conn, user)? else {
             return Ok(None);
         };
-        if !row.banned {
+        if !row.banned || row.merged_into.is_some() {
             return Ok(Some(row));
         }
         let bans = with_backend!(conn, c => bans::table
@@ -256,11 +317,13 @@ pub fn release_if_ended(
 
 /// Unbans every banned account whose recorded bans have all ended by `now` (see
 /// [`ban_has_ended`]), so that lists of accounts (the console's conversations) agree with the
-/// bans before the account itself comes back. Returns the accounts unbanned.
+/// bans before the account itself comes back. A guest merged into a customer stays banned.
+/// Returns the accounts unbanned.
 pub fn release_all_ended(conn: &mut DbConn, now: i64) -> Result<Vec<UserId>, StorageError> {
     conn.transaction(|conn| {
         let banned = users::table
             .filter(users::banned.eq(true))
+            .filter(users::merged_into.is_null())
             .select(users::id.nullable());
         let rows = with_backend!(conn, c => bans::table
             .filter(bans::user_id.eq_any(banned))
@@ -368,5 +431,54 @@ mod tests {
         assert!(!ban_has_ended(&[(Some(10_001), None)], now), "not yet");
         // A ban placed before bans were recorded holds until staff unban the account.
         assert!(!ban_has_ended(&[], now));
+    }
+
+    #[test]
+    fn an_address_stays_banned_a_day_at_most() {
+        let day = ADDRESS_BAN_MS;
+        assert_eq!(
+            address_end(true, 1_000, None),
+            Some(1_000 + day),
+            "until lifted"
+        );
+        assert_eq!(
+            address_end(true, 1_000, Some(5_000)),
+            Some(5_000),
+            "shorter"
+        );
+        assert_eq!(
+            address_end(true, 1_000, Some(1_000 + 7 * day)),
+            Some(1_000 + day)
+        );
+        assert_eq!(address_end(false, 1_000, None), None, "no address");
+    }
+
+    #[test]
+    fn a_device_is_refused_for_the_whole_term_an_address_for_a_day() {
+        let mine = vec!["a".repeat(32)];
+        let day = ADDRESS_BAN_MS;
+        assert_eq!(refusal_end(Some(&mine[0]), 0, None, &mine), None);
+        assert_eq!(
+            refusal_end(Some(&mine[0]), 0, Some(9 * day), &mine),
+            Some(9 * day)
+        );
+        let other = "b".repeat(32);
+        assert_eq!(refusal_end(Some(&other), 0, None, &mine), Some(day));
+        assert_eq!(refusal_end(None, 0, Some(9 * day), &mine), Some(day));
+    }
+
+    #[test]
+    fn the_address_of_a_trusted_proxy_is_never_banned() {
+        use crate::client_addr::ForwardedHeader;
+        let proxies = TrustedProxies::new(
+            vec!["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::default(),
+        );
+        assert_eq!(ban_address(Some("10.1.2.3"), &proxies), None);
+        assert_eq!(
+            ban_address(Some("192.0.2.1"), &proxies).as_deref(),
+            Some("192.0.2.1")
+        );
+        assert_eq!(ban_address(None, &proxies), None);
     }
 }

@@ -1,5 +1,5 @@
 /* The Bans panel: the bans in force (GET /api/admin/bans), newest first, each with whom it
- * covers, until when, why and by whom, and "Lift" (DELETE /api/admin/bans/{id}). Loaded when the
+ * covers (and until when its network part holds), until when, why and by whom, and "Lift" (DELETE /api/admin/bans/{id}). Loaded when the
  * panel is opened, after each ban placed here, and every half minute while it stays open; a timed
  * ban leaves the list when it runs out, and its customer is no longer shown as banned (the server
  * agrees: listing the bans frees the accounts whose bans all ended).
@@ -39,13 +39,23 @@ export async function loadBans() {
   renderBans();
 }
 
-/** What a ban covers, in the team's words. */
+/** What a ban covers, in the team's words. The network (address) part holds a day at most,
+ * since many people may share one address: said when it ends before the ban, or has ended. */
 function coverage(b) {
   const parts = [];
   if (b.user) parts.push(b.user.role === 'guest' ? 'guest' : 'account');
   if (b.device) parts.push('browser');
-  if (b.address) parts.push(`network ${b.address}`);
+  if (b.address) parts.push(networkPart(b));
   return parts.join(' · ');
+}
+
+/** "network 198.51.100.7", with until when if that is before the ban's own end. */
+function networkPart(b) {
+  const end = b.address_expires_at;
+  const network = `network ${b.address}`;
+  if (end == null || end === b.expires_at) return network;
+  if (end <= Date.now()) return `${network} (no longer, since ${fullTime(end)})`;
+  return `${network} until ${fullTime(end)}`;
 }
 
 /** A ban that ran out while listed: its account is free once no other listed ban holds it. */

@@ -10,7 +10,8 @@ export async function checkBan(api) {
     return r.banned ? { banned: true, expiresAt: typeof r.expires_at === 'number' ? r.expires_at : null }
       : { banned: false };
   } catch (_) {
-    return { banned: false }; // unreachable server: the sign-in itself will tell
+    // Unreachable server, or asked too often from this address: the sign-in itself will tell.
+    return { banned: false, unknown: true };
   }
 }
 
@@ -45,7 +46,7 @@ export function whenBanEnds(ban, ended, api) {
   };
   if (ban.expiresAt) arm();
   const poll = setInterval(() => {
-    checkBan(api).then((now) => { if (!now.banned) finish(); });
+    checkBan(api).then((now) => { if (!now.banned && !now.unknown) finish(); });
   }, RECHECK_MS);
   return () => { stopped = true; clearTimeout(timer); clearInterval(poll); };
 }

@@ -11,6 +11,7 @@ mod admin;
 mod architecture;
 mod bad_input;
 mod bans;
+mod bans_hold;
 mod canned;
 mod conversations;
 mod conversations_live;

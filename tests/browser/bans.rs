@@ -260,3 +260,88 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
     write(&visitor, "sorry, where is my order?").await;
     visitor.close().await;
 }
+
+/// The staff ban a troll until lifted: the Bans panel says the troll's network is banned for a
+/// day only (many people may share it), and once the day is over, that it no longer is, while
+/// the ban itself holds.
+#[actix_rt::test]
+async fn the_bans_panel_says_until_when_the_network_of_a_ban_is_held() {
+    let mut driver = driver_or_skip!("the_bans_panel_says_until_when_the_network_of_a_ban_is_held");
+    let (app, data) = spawn_app(Backend::Sqlite).await;
+    let (_, troll) = app.guest("Troll Tim").await;
+    let (staff_token, _) = app.staff().await;
+    let (status, body) = app
+        .post_as(
+            &staff_token,
+            &format!("/api/admin/users/{troll}/ban"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let address = body["ban"]["address"]
+        .as_str()
+        .expect("an address")
+        .to_owned();
+    let address_end = body["ban"]["address_expires_at"].as_i64().expect("an end");
+
+    let staff = driver.browser(1280, 800).await;
+    staff_signs_in(&app, &staff).await;
+    let open_bans = "const d = document.querySelector('#bans-details'); d.open = false;
+                     d.open = true; return true;";
+    staff.eval(open_bans).await;
+    staff
+        .wait_for_text("#bans-list .ban-who", "Troll Tim")
+        .await;
+    assert_eq!(
+        text_of(&staff, "#bans-list .ban-until").await,
+        "Until lifted"
+    );
+    let day_end = staff
+        .eval(&format!(
+            "return new Intl.DateTimeFormat(undefined, {{ dateStyle: 'medium', timeStyle: 'short' }})
+                .format({address_end});"
+        ))
+        .await;
+    let day_end = day_end.as_str().unwrap_or_default();
+    let what = text_of(&staff, "#bans-list .ban-what").await;
+    assert_eq!(
+        what,
+        format!("guest · browser · network {address} until {day_end}")
+    );
+    staff.screenshot("console-bans-network-day").await;
+
+    // A day later the network is free again; the guest and the browser are still banned.
+    age_bans(&data, 24 * 60 * 60 * 1000 + 1);
+    staff.eval(open_bans).await;
+    staff
+        .wait_until(
+            "the panel says the network is no longer banned",
+            "return document.querySelector('#bans-list .ban-what').textContent.includes('no longer');",
+        )
+        .await;
+    let what = text_of(&staff, "#bans-list .ban-what").await;
+    assert!(
+        what.starts_with(&format!(
+            "guest · browser · network {address} (no longer, since "
+        )),
+        "{what}"
+    );
+    assert_eq!(
+        text_of(&staff, "#bans-list .ban-until").await,
+        "Until lifted"
+    );
+    staff.close().await;
+}
+
+/// Moves the start of every ban `ms` into the past.
+fn age_bans(data: &crate::helpers::TestData, ms: i64) {
+    use chat_server::db::schema::bans;
+    use chat_server::db::{open_pool, DbTarget, SqliteSync};
+    use diesel::prelude::*;
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 1, SqliteSync::Full).unwrap();
+    let mut conn = pool.get().unwrap();
+    chat_server::with_backend!(&mut *conn, c => diesel::update(bans::table)
+        .set(bans::created_at.eq(bans::created_at - ms))
+        .execute(c))
+    .unwrap();
+}
