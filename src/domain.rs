@@ -9,11 +9,14 @@ pub mod api_key_name;
 pub mod canned;
 pub mod customer;
 pub mod desk;
+pub mod hours;
 pub mod page_url;
+pub mod profile;
 pub use api_key_name::ApiKeyName;
 pub use canned::{CannedText, Shortcut};
 pub use customer::{Email, ExternalId};
 pub use desk::{Availability, ConversationStatus};
+pub use hours::BusinessHours;
 pub use page_url::PageUrl;
 
 /// A user's database id.

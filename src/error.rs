@@ -197,6 +197,28 @@ impl ResponseError for AppError {
     }
 }
 
+/// The inner object of a `banned` refusal: [`ErrorDetail`] and, for this code only, when the
+/// ban ends (`expires_at`: ms, or `null` while it holds until lifted).
+#[derive(Serialize)]
+struct BannedDetail<'a> {
+    code: ErrorCode,
+    message: &'a str,
+    expires_at: Option<i64>,
+}
+
+/// The answer refusing a new guest or account while a ban covers the caller's browser or
+/// address: 403 `{"error":{"code":"banned","message","expires_at"}}`.
+pub fn banned_response(message: &str, expires_at: Option<i64>) -> HttpResponse {
+    crate::metrics::refused(ErrorCode::Banned.as_str());
+    HttpResponse::build(ErrorCode::Banned.status()).json(serde_json::json!({
+        "error": BannedDetail {
+            code: ErrorCode::Banned,
+            message,
+            expires_at,
+        }
+    }))
+}
+
 /// The refusals the database decides, told the same way over HTTP and on the socket.
 pub fn refusal(e: &StorageError) -> AppError {
     match e {

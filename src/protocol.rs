@@ -240,6 +240,12 @@ pub struct StaffMember {
     pub availability: Availability,
     /// Whether they have at least one WebSocket open now.
     pub online: bool,
+    /// The name they sign replies with, if set (left out when not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Their avatar colour (`#rrggbb`), if set (left out when not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_color: Option<String>,
 }
 
 /// A frame from the server.

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::db::connection::DbConnectionManager;
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
+use crate::history::desk_settings::{load_desk_hours, DeskHoursCache};
 use crate::history::{HistoryActor, MessageWriter};
 use crate::mail::{EmailSummary, MailConfig, MailWorker};
 use crate::state::AppState;
@@ -84,6 +85,9 @@ impl Application {
             settings.sqlite_sync,
         )?;
         ensure_configured_admin(&pool, &settings)?;
+        let desk_hours = Arc::new(DeskHoursCache::new(load_desk_hours(
+            &mut *pool.get().map_err(StorageError::from)?,
+        )?));
         let tokens = TokenKeys::load(
             settings.jwt_secret.as_deref(),
             &settings.data_dir,
@@ -180,6 +184,7 @@ impl Application {
             embed_origins: settings.embed_origins.clone(),
             identity_secret,
             email,
+            desk_hours,
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
@@ -198,6 +203,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(api::access_log::access_log))
+                // Outermost: every answer, errors and 404s included, gets its headers.
+                .wrap(middleware::from_fn(api::headers::security_headers))
                 .configure(api::configure)
                 .service(api::resource("/ws", web::get(), api::socket::upgrade))
                 .default_service(web::to(api::not_found))

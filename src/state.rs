@@ -45,4 +45,6 @@ pub struct AppState {
     pub identity_secret: Option<Vec<u8>>,
     /// Whether unread staff replies are emailed, and how (`GET /api/admin/settings`).
     pub email: EmailSummary,
+    /// The desk's business hours in memory, read by `GET /api/support/status` without a query.
+    pub desk_hours: Arc<crate::history::desk_settings::DeskHoursCache>,
 }

@@ -20,17 +20,19 @@
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
 import { clockTime, fullTime, unreadText, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
+import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
-import { MessageList } from './lib/messages.js';
+import { MessageList, shownName, paintAvatar, avatarColor, inkOn } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
+import { RoomDirectory } from './room-directory.js';
+import { DeskStatus, deskNotice, showDeskNotice } from './lib/desk-status.js';
 
 // ------------------------------------------------------------------ 1. constants & state
 
 const TOKEN_KEY = 'chat.token';
 const LAST_ROOM_KEY = 'chat.lastRoom'; // sessionStorage: the room to reopen after a reload
-const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const SUPPORT_LABEL = 'Help from the store';
 
 const $ = (id) => document.getElementById(id);
@@ -44,7 +46,9 @@ const el = {
   sidebar: $('sidebar'), sidebarToggle: $('sidebar-toggle'), sidebarClose: $('sidebar-close'),
   backdrop: $('sidebar-backdrop'), toggleDot: $('toggle-dot'), roomList: $('room-list'),
   joinForm: $('join-form'), joinName: $('join-room-name'), joinSubmit: $('join-room-submit'),
-  joinError: $('join-error'), roomTitle: $('room-title'), roomSubtitle: $('room-subtitle'),
+  joinError: $('join-error'), directoryList: $('directory-list'),
+  directoryCreateWrap: $('directory-create'), directoryCreate: $('create-room'),
+  directoryEmpty: $('directory-empty'), roomTitle: $('room-title'), roomSubtitle: $('room-subtitle'),
   online: $('online'), leaveRoom: $('leave-room'), banner: $('reconnect-banner'),
   bannerText: $('reconnect-text'), reconnectNow: $('reconnect-now'), messages: $('messages'),
   newMessages: $('new-messages'), typing: $('typing'), composerForm: $('composer-form'),
@@ -110,6 +114,12 @@ const api = createApi({
   onError: (err) => { if (err.status === 401) { err.handled = true; signOut(err.message); } },
 });
 
+/** Business hours and the away message (lib/desk-status.js), shown above the customer's
+ *  support conversation when nobody can answer now. */
+const deskStatus = new DeskStatus(api, () => renderHeader());
+const deskSlot = h('div', { class: 'desk-notice-slot', role: 'status', 'aria-live': 'polite', hidden: true });
+document.querySelector('.conversation .messages-wrap').before(deskSlot);
+
 function showSigninError(text) { el.signinError.textContent = text || ''; }
 
 /** Run one of the three sign-in calls, with its button disabled meanwhile. */
@@ -126,11 +136,35 @@ async function signIn(button, path, body) {
     el.registerPass.value = '';
     enterChat(data.token, data.user);
   } catch (err) {
-    showSigninError(err.message);
+    const ban = banOfError(err);
+    if (ban) setBan(ban);
+    else showSigninError(err.message);
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
     button.classList.remove('busy');
+    renderBan();
   }
+}
+
+// The ban screen: while a ban covers this browser or address, no new guest and no new account
+// (signing in to an existing account stays possible); it says until when, and ends by itself.
+let ban = { banned: false };
+let stopBanTimer = () => {};
+const banNotice = h('p', { id: 'ban-notice', class: 'form-error', role: 'status' });
+el.guestForm.querySelector('.input-row').after(banNotice);
+
+function setBan(next) {
+  stopBanTimer();
+  ban = next;
+  stopBanTimer = whenBanEnds(ban, () => { setBan({ banned: false }); showSigninError(''); }, api);
+  renderBan();
+}
+
+function renderBan() {
+  el.guestStart.disabled = ban.banned;
+  el.guestName.disabled = ban.banned;
+  el.registerSubmit.disabled = ban.banned;
+  banNotice.textContent = ban.banned ? banText(ban) : '';
 }
 
 function showSignin(message) {
@@ -140,6 +174,7 @@ function showSignin(message) {
   showSigninError(message || '');
   document.title = 'Help & Chat';
   el.guestName.focus();
+  checkBan(api).then((found) => { if (!el.signin.hidden) setBan(found); });
 }
 
 /** Decode the JWT payload (only to show a name before the server answers). */
@@ -160,6 +195,8 @@ function enterChat(token, user) {
   el.signin.hidden = true;
   el.chat.hidden = false;
   client.start(token, user);
+  directory.start();
+  deskStatus.start();
   renderMe();
   renderAll();
 }
@@ -177,12 +214,13 @@ function signOut(message) {
 
 function resetChatState() {
   client.stop();
+  directory.stop();
+  deskStatus.stop();
   state.joinRequests.clear();
   state.openRoom = null;
   list.reset();
   el.roomList.replaceChildren();
   el.composer.value = '';
-  el.joinError.textContent = '';
   closeSidebar();
 }
 
@@ -259,7 +297,7 @@ function onJoined(room, f, firstLoad) {
   countUnread(room, f.messages);
   if (room.countedUpTo < f.last_seq) room.countedUpTo = f.last_seq;
   if (state.joinRequests.delete(room.name)) {
-    el.joinName.value = '';
+    directory.joinedOrLeft();
     openRoom(room.name);
   } else if (room.name === state.openRoom) {
     list.render(firstLoad ? 'bottom' : 'auto');
@@ -323,16 +361,12 @@ function requestOlder(room) {
   if (client.requestHistory(room) && room.name === state.openRoom) list.render();
 }
 
-function joinRoomFromForm() {
-  const name = el.joinName.value.trim();
+/** Joins a public room picked in the directory (or created there), or opens it if joined. */
+function joinPublicRoom(name) {
   el.joinError.textContent = '';
-  if (!ROOM_RE.test(name)) {
-    el.joinError.textContent = 'Room names use lowercase letters, digits, “-” and “_” (up to 64), starting with a letter or digit.';
-    return;
-  }
   const known = client.rooms.get(name);
   if (known && known.joined) {
-    el.joinName.value = '';
+    directory.joinedOrLeft();
     openRoom(name);
     return;
   }
@@ -346,6 +380,7 @@ function leaveOpenRoom() {
   const name = state.openRoom;
   if (!name || isSupport(name)) return;
   client.leave(name);
+  directory.joinedOrLeft();
   const support = mySupportRoom();
   openRoom(support && client.rooms.has(support) ? support : (client.rooms.keys().next().value || null));
   renderSidebar();
@@ -442,7 +477,7 @@ function updateRoomItem(room) {
   item.querySelector('.room-name').textContent = roomLabel(room.name);
   const last = lastMessage(room);
   const preview = item.querySelector('.room-preview');
-  if (last) preview.textContent = (isMine(last) ? 'You' : last.from.username) + ': ' + oneLine(last.text);
+  if (last) preview.textContent = (isMine(last) ? 'You' : shownName(last.from)) + ': ' + oneLine(last.text);
   else preview.textContent = state.joinRequests.has(room.name) ? 'Joining…' : (isSupport(room.name) ? 'Ask us anything' : 'No messages yet');
   const badge = item.querySelector('.badge');
   badge.textContent = room.unread > 0 ? unreadText(room.unread) : '';
@@ -459,10 +494,11 @@ function renderHeader() {
   const users = room ? Array.from(room.online.values()) : [];
   users.sort((a, b) => a.username.localeCompare(b.username) || a.id - b.id);
   let subtitle = '';
-  if (name && isSupport(name) && name === mySupportRoom()) {
-    subtitle = users.some((u) => (u.role === 'admin' || u.role === 'agent'))
-      ? 'The team is online'
-      : 'We’ll reply here as soon as we can';
+  const ownSupport = !!name && isSupport(name) && name === mySupportRoom();
+  const desk = deskNotice(deskStatus.status, users.some((u) => (u.role === 'admin' || u.role === 'agent')));
+  showDeskNotice(deskSlot, ownSupport ? desk : null);
+  if (ownSupport) {
+    subtitle = desk.mood === 'online' ? 'The team is online' : desk.short;
   } else if (room && room.crowdedCount) {
     // A crowded room's count comes from `joined` and `online` frames, at most 10 s old.
     subtitle = 'About ' + room.crowdedCount + ' online';
@@ -472,10 +508,12 @@ function renderHeader() {
   el.roomSubtitle.textContent = subtitle;
   el.roomSubtitle.classList.toggle('staff-online', subtitle === 'The team is online');
   el.online.replaceChildren(...users.map((u) => {
-    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, u.username);
-    chip.dataset.initial = initial(u.username);
+    const chip = h('span', { class: 'online-user' + (me() && u.id === me().id ? ' is-me' : '') + ((u.role === 'admin' || u.role === 'agent') ? ' staff' : '') }, shownName(u));
+    chip.dataset.initial = initial(shownName(u));
     chip.style.setProperty('--hue', String(hueFor(u.id)));
-    chip.title = u.username + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
+    const color = avatarColor(u);
+    if (color) { chip.classList.add('has-color'); chip.style.setProperty('--avatar-color', color); chip.style.setProperty('--avatar-ink', inkOn(color)); }
+    chip.title = shownName(u) + ((u.role === 'admin' || u.role === 'agent') ? ' (staff)' : '');
     return chip;
   }));
 }
@@ -552,22 +590,22 @@ function buildMessage(row) {
     node.append(
       h('div', { class: 'announcement-label' }, icon('megaphone', 14), ' Announcement'),
       h('div', { class: 'message-text' }, m.text),
-      h('div', { class: 'announcement-meta' }, h('span', { class: 'message-author' }, m.from.username), ' · ', timeEl(m.ts)));
+      h('div', { class: 'announcement-meta' }, h('span', { class: 'message-author' }, shownName(m.from)), ' · ', timeEl(m.ts)));
     return node;
   }
 
   if (!mine) {
     const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
     if (!row.grouped) {
-      avatar.dataset.initial = initial(m.from.username);
-      avatar.style.setProperty('--hue', String(hueFor(m.from.id)));
+      // A staff member's chosen colour and name, else a hue of their own.
+      if (!paintAvatar(avatar, m.from, false)) avatar.style.setProperty('--hue', String(hueFor(m.from.id)));
     } else avatar.classList.add('spacer');
     node.append(avatar);
   }
   const body = h('div', { class: 'message-body' });
   if (!row.grouped) {
     body.append(h('div', { class: 'message-head' + (mine ? ' sr-only' : '') },
-      h('span', { class: 'message-author' }, m.from.username),
+      h('span', { class: 'message-author' }, shownName(m.from)),
       staff && h('span', { class: 'staff-tag' }, isFromStore(m) ? 'Store' : 'Staff')));
   }
   const meta = h('span', { class: 'message-meta' }, timeEl(m.ts));
@@ -588,6 +626,18 @@ function buildMessage(row) {
   node.append(body);
   return node;
 }
+
+/** The public rooms, in the sidebar under the user's own (room-directory.js). */
+const directory = new RoomDirectory({
+  api,
+  el: {
+    form: el.joinForm, input: el.joinName, error: el.joinError, list: el.directoryList,
+    createWrap: el.directoryCreateWrap, create: el.directoryCreate, empty: el.directoryEmpty,
+  },
+  mayCreate: () => !!me() && me().role !== 'guest',
+  isJoined: (name) => client.rooms.has(name),
+  join: joinPublicRoom,
+});
 
 const list = new MessageList({
   box: el.messages,
@@ -678,8 +728,6 @@ function wire() {
   el.backdrop.addEventListener('click', closeSidebar);
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && el.sidebar.classList.contains('open')) closeSidebar(); });
 
-  el.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoomFromForm(); });
-  el.joinName.addEventListener('input', () => { el.joinError.textContent = ''; });
   el.leaveRoom.addEventListener('click', leaveOpenRoom);
 
   el.reconnectNow.addEventListener('click', () => client.retryNow());

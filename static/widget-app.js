@@ -16,10 +16,12 @@ import { h } from './lib/dom.js';
 import { clockTime, fullTime, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
-import { MessageList } from './lib/messages.js';
+import { MessageList, shownName, paintAvatar } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
+import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 import { Notifications } from './widget-notifications.js';
 import { SeenMarks } from './lib/seen.js';
+import { deskNotice, showDeskNotice } from './lib/desk-status.js';
 import { loadSession, storeSession, emailGiven, noteEmail } from './widget-session.js';
 
 // ------------------------------------------------------------------ 1. options
@@ -64,6 +66,7 @@ const state = {
   session: null,          // {token, user, external_id}
   visible: !PARENT,       // the panel is open (always, when not framed)
   staffOnline: null,      // from /api/support/status
+  desk: null,             // that answer whole: business hours, away message, reply time
   unread: 0,              // staff messages not yet seen in the conversation
   countedUpTo: 0,         // messages up to this seq are counted in `unread` already
   preview: null,          // {from, text}: the newest unseen reply
@@ -71,6 +74,7 @@ const state = {
   identifying: false,     // an identify in flight: a 401 meanwhile is the guest's merged token
   page: pageOf(params.get('page')), // the store page the visitor is on
   pageSent: null,         // the page last stored for this session (PATCH /api/me)
+  ban: { banned: false }, // a ban covering this browser: no new chat until it ends
 };
 
 // ------------------------------------------------------------------ 2. the session
@@ -81,6 +85,7 @@ const api = createApi({
     if (err.status !== 401 || state.identifying) return;
     err.handled = true;
     forget('Your chat session ended. Write again to start a new one.');
+    checkBan(api).then((found) => { if (found.banned && !state.session) setBan(found); });
   },
 });
 /** Calls that must not end the session on 401 (identify with a wrong hash). */
@@ -215,7 +220,7 @@ function onHello(f) {
 
 const isStaffReply = (m) => !client.isMine(m);
 /** Who wrote it, as the widget names them: the store's own messages (server API) by the widget's title. */
-const authorOf = (m) => (m.kind === 'store' || !m.from ? options.title : m.from.username);
+const authorOf = (m) => (m.kind === 'store' || !m.from ? options.title : shownName(m.from));
 const previewOf = (m) => ({ from: authorOf(m), text: oneLine(m.text).slice(0, 200) });
 
 function onJoined(r, f, firstLoad) {
@@ -310,7 +315,7 @@ const skin = {
     if (m.kind && m.kind !== 'text') cls.push(m.kind);
     const node = h('div', { class: cls.join(' '), dataset: { seq: m.seq == null ? '' : String(m.seq) } });
     if (m.cid) node.dataset.cid = m.cid;
-    if (!mine && !row.grouped) node.append(h('span', { class: 'message-author' }, authorOf(m)));
+    if (!mine && !row.grouped) node.append(authorLine(m));
     node.append(h('div', { class: 'bubble message-text' }, m.text));
     if (row.last || p) {
       const status = !p ? '' : p.status === 'failed' ? ' · Not sent' : ' · Sending…';
@@ -326,6 +331,19 @@ const skin = {
     return node;
   },
 };
+
+/** Who wrote a reply: a staff member's avatar (the initial on their colour) and the name they
+ * sign with; the store's own messages by the widget's title alone. */
+function authorLine(m) {
+  const line = h('span', { class: 'message-author' });
+  if (m.kind !== 'store' && m.from) {
+    const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+    paintAvatar(avatar, m.from);
+    line.append(avatar);
+  }
+  line.append(h('span', { class: 'author-name' }, authorOf(m)));
+  return line;
+}
 
 /** The store's greeting, as the first message of every conversation. */
 function intro() {
@@ -371,7 +389,8 @@ async function refreshStatus() {
   try {
     const data = await api('GET', '/api/support/status', undefined, { auth: false });
     state.staffOnline = Number(data.staff_online) || 0;
-  } catch (_) { state.staffOnline = null; }
+    state.desk = data;
+  } catch (_) { state.staffOnline = null; state.desk = null; }
   renderStatus();
 }
 
@@ -383,13 +402,22 @@ function staffOnline() {
   return state.staffOnline;
 }
 
+/** Where the away notice goes (lib/desk-status.js): above the email form and the composer. */
+const deskSlot = h('div', { class: 'desk-notice-slot', role: 'status', 'aria-live': 'polite', hidden: true });
+el.emailForm.before(deskSlot);
+
 function renderStatus() {
   const online = staffOnline();
-  el.status.dataset.staff = online === null ? 'unknown' : online > 0 ? 'online' : 'away';
-  el.statusText.textContent = online === null ? 'We’ll reply here as soon as we can'
-    : online > 0 ? 'We’re online now'
-      : 'We’re away right now';
-  el.emailForm.hidden = online !== 0 || emailGiven(state.session);
+  // Closed outside business hours counts as away even with a staff member signed in.
+  const desk = deskNotice(state.desk, online > 0);
+  el.status.dataset.staff = online === null ? 'unknown' : desk.mood === 'online' ? 'online' : 'away';
+  el.statusText.textContent = desk.short;
+  showDeskNotice(deskSlot, desk);
+  // The notice above says that we are away; the form then only asks.
+  el.emailForm.querySelector('.email-label').textContent = deskSlot.hidden
+    ? 'We’re away right now. Leave your email and we’ll answer you there.'
+    : 'Leave your email and we’ll answer you there.';
+  el.emailForm.hidden = online === null || desk.mood === 'online' || emailGiven(state.session);
 }
 
 async function saveEmail(e) {
@@ -431,7 +459,7 @@ const notifications = new Notifications({
 const composer = bindComposer({
   form: el.composerForm, input: el.composer, counter: el.counter, send: el.send, maxHeight: 120,
   maxChars: () => client.limits.max_message_chars,
-  canSend: () => true,
+  canSend: () => !state.ban.banned,
   onSend(text) {
     client.stopTyping();
     ensureSession().then(reportPage).then(() => {
@@ -439,12 +467,29 @@ const composer = bindComposer({
       list.render('bottom');
     }, (err) => {
       el.composer.value = text;
+      const ban = banOfError(err);
+      if (ban) setBan(ban);
+      else showNotice(err.message);
       composer.update();
-      showNotice(err.message);
     });
   },
   onInput() { if (state.session) client.typing(supportRoom(), !!el.composer.value.trim()); },
 });
+
+// The ban screen: while a ban covers this browser, the composer is off and the notice says until
+// when; a timed ban ends by itself.
+let stopBanTimer = () => {};
+function setBan(ban) {
+  stopBanTimer();
+  state.ban = ban;
+  stopBanTimer = whenBanEnds(ban, () => setBan({ banned: false }), api);
+  el.composer.disabled = ban.banned;
+  // No session and none to start: no email to leave, no connection to wait for.
+  el.emailForm.style.display = ban.banned ? 'none' : '';
+  if (ban.banned) el.connection.hidden = true;
+  showNotice(ban.banned ? banText(ban) : '');
+  composer.update();
+}
 
 // ------------------------------------------------------------------ 5. the loader
 
@@ -538,6 +583,7 @@ async function boot() {
     }
   } else {
     render();
+    checkBan(api).then((found) => { if (found.banned && !state.session) setBan(found); });
   }
   if (state.visible) refreshStatus();
   tell({ type: 'ready', session: !!state.session });

@@ -1,6 +1,7 @@
 //! `/api/admin/*`: the staff console's API. Every endpoint answers 401 without a valid token
 //! and 403 to anyone who is not staff.
 
+use crate::api::bans::{self, BanTerms};
 use crate::api::caller::current_account;
 use crate::api::caller::AuthUser;
 use crate::api::resource;
@@ -8,7 +9,8 @@ use crate::chat::messages::{AccountChanged, Announce, GetLiveStats, MessageDelet
 use crate::db::StorageError;
 use crate::domain::{MessageText, Role, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
-use crate::history::messages::{CountTotals, DeleteMessage, GetUser, SetBanned};
+use crate::history::bans::Unban;
+use crate::history::messages::{CountTotals, DeleteMessage, GetUser};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -87,40 +89,32 @@ async fn delete_message(
     Ok(HttpResponse::Ok().json(message))
 }
 
+/// `POST /api/admin/users/{id}/ban` with an optional body `{"minutes","reason"}`: see
+/// `bans.rs`.
 async fn ban(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
     id: web::Path<i64>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    set_banned(&state, &caller, UserId(id.into_inner()), true).await
+    let terms = BanTerms::parse(&body)?;
+    bans::place(&state, &caller, UserId(id.into_inner()), terms).await
 }
 
+/// `POST /api/admin/users/{id}/unban`: unbans the account and lifts every ban of it.
 async fn unban(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    set_banned(&state, &caller, UserId(id.into_inner()), false).await
-}
-
-async fn set_banned(
-    state: &AppState,
-    caller: &UserInfo,
-    user: UserId,
-    banned: bool,
-) -> Result<HttpResponse, AppError> {
-    staff(state, caller).await?;
-    let target = state
-        .history
-        .send(GetUser { id: user })
-        .await??
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such user"))?;
-    if Role::parse(&target.role).is_some_and(Role::is_staff) {
-        return Err(AppError::bad_request("staff accounts cannot be banned"));
-    }
-    let row = state.history.send(SetBanned { user, banned }).await??;
-    // Read again by the chat server after this commit: a connection whose account was read
-    // before it, still connecting, is refused too.
+    staff(&state, &caller).await?;
+    let user = UserId(id.into_inner());
+    let row = match state.history.send(Unban { user }).await? {
+        Err(StorageError::NotFound) => {
+            return Err(AppError::new(ErrorCode::NotFound, "no such user"))
+        }
+        other => other?,
+    };
     state.chat.do_send(AccountChanged { user });
     Ok(HttpResponse::Ok().json(serde_json::json!({ "user": row.info(), "banned": row.banned })))
 }

@@ -1,8 +1,10 @@
 //! `/api/auth/*` and `/api/me`: accounts and tokens. The store's customers sign in through
 //! `identify.rs`.
 
+use crate::api::bans::{address_of, record_seen, refusal_for, release_ended};
 use crate::api::caller::AuthUser;
 use crate::api::caller::{client_ip, current_row};
+use crate::api::device::SignInDevice;
 use crate::api::resource;
 use crate::auth::password::{burn_verification_time, hash_password, verify_password};
 use crate::client_addr::subscriber_block;
@@ -15,7 +17,8 @@ use crate::error::{AppError, ErrorCode};
 use crate::history::customer::SetPage;
 use crate::history::messages::{CreateUser, FindLogin, SetEmail};
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::SET_COOKIE;
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Routes of this file.
@@ -69,8 +72,22 @@ async fn register(
     state.auth_limiter.check(peer(&req))?;
     let username = Username::parse(&body.username).map_err(|e| AppError::bad_request(e.0))?;
     let password = Password::parse(&body.password).map_err(|e| AppError::bad_request(e.0))?;
+    let device = SignInDevice::of(&req);
+    let addr = address_of(&req);
+    if let Some(refused) = refusal_for(&state, &device, addr.as_deref()).await? {
+        return Ok(refused);
+    }
     let row = create_account(&state, &username, password, Role::User).await?;
-    Ok(HttpResponse::Created().json(token_response(&state, row.info())))
+    record_seen(&state, UserId(row.id), Some(device.id.clone()), addr).await?;
+    Ok(with_device(HttpResponse::Created(), &device).json(token_response(&state, row.info())))
+}
+
+/// The answer of a sign-in, with the `chat_device` cookie when the request came without it.
+fn with_device(mut answer: HttpResponseBuilder, device: &SignInDevice) -> HttpResponseBuilder {
+    if let Some(cookie) = &device.set_cookie {
+        answer.append_header((SET_COOKIE, cookie.clone()));
+    }
+    answer
 }
 
 /// Makes an account with a password (argon2id, hashed off the async workers): a customer who
@@ -123,13 +140,25 @@ async fn login(
     .await?;
     match row {
         Some(row) if matches => {
+            // A timed ban that has run out lets the account in again.
+            let row = release_ended(&state, row)
+                .await?
+                .ok_or_else(|| AppError::unauthorized("wrong username or password"))?;
             if row.banned {
                 return Err(AppError::forbidden("this account is banned"));
             }
             if !row.active {
                 return Err(AppError::forbidden("this account is deactivated"));
             }
-            Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
+            let device = SignInDevice::of(&req);
+            record_seen(
+                &state,
+                UserId(row.id),
+                Some(device.id.clone()),
+                address_of(&req),
+            )
+            .await?;
+            Ok(with_device(HttpResponse::Ok(), &device).json(token_response(&state, row.info())))
         }
         _ => Err(AppError::unauthorized("wrong username or password")),
     }
@@ -145,6 +174,12 @@ async fn guest(
         return Err(AppError::forbidden("guest chat is switched off"));
     }
     let name = DisplayName::parse(&body.name).map_err(|e| AppError::bad_request(e.0))?;
+    // A banned guest's browser or address gets no new guest while the ban holds.
+    let device = SignInDevice::of(&req);
+    let addr = address_of(&req);
+    if let Some(refused) = refusal_for(&state, &device, addr.as_deref()).await? {
+        return Ok(refused);
+    }
     let row = state
         .history
         .send(CreateUser {
@@ -153,7 +188,8 @@ async fn guest(
             password_hash: None,
         })
         .await??;
-    Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
+    record_seen(&state, UserId(row.id), Some(device.id.clone()), addr).await?;
+    Ok(with_device(HttpResponse::Ok(), &device).json(token_response(&state, row.info())))
 }
 
 /// The caller as `GET /api/me` shows them: the public face, the email address and the store's
@@ -200,19 +236,29 @@ pub struct MeChanges {
     email: Option<String>,
     /// The store page the widget is on (`users.last_page`, shown in the customer panel).
     page: Option<String>,
+    /// A staff member's `display_name` and `avatar_color` (`null` clears; 403 for customers).
+    #[serde(flatten)]
+    profile: crate::domain::profile::ProfilePatch,
 }
 
 /// Sets the caller's own email address (a customer or a guest asked for one by the widget
-/// when no staff is online) and the store page they are on (reported by the widget); answers
-/// like `GET /api/me`. Both are checked before either is stored.
+/// when no staff is online), the store page they are on (reported by the widget) and, for a
+/// staff member, the name and avatar colour customers see on their replies; answers like
+/// `GET /api/me`. Everything is checked before anything is stored.
 async fn update_me(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
     body: web::Json<MeChanges>,
 ) -> Result<HttpResponse, AppError> {
-    let MeChanges { email, page } = body.into_inner();
-    if email.is_none() && page.is_none() {
-        return Err(AppError::bad_request("give an email or a page"));
+    let MeChanges {
+        email,
+        page,
+        profile,
+    } = body.into_inner();
+    if email.is_none() && page.is_none() && !profile.is_given() {
+        return Err(AppError::bad_request(
+            "give an email, a page, a display_name or an avatar_color",
+        ));
     }
     let email = email
         .map(|e| Email::parse(&e))
@@ -223,6 +269,7 @@ async fn update_me(
         .transpose()
         .map_err(|e| AppError::bad_request(e.0))?;
     let caller = current_row(&state, &user).await?;
+    let profile = crate::api::staff::own_profile_change(&caller, profile)?;
     let mut row = caller;
     if let Some(email) = email {
         row = state
@@ -241,6 +288,9 @@ async fn update_me(
                 page,
             })
             .await??;
+    }
+    if let Some(profile) = profile {
+        row = crate::api::staff::set_own_profile(&state, UserId(row.id), profile).await?;
     }
     Ok(HttpResponse::Ok().json(MeView::from(row)))
 }

@@ -104,7 +104,12 @@ pub async fn current_account(state: &AppState, caller: &UserInfo) -> Result<User
 /// The caller's stored row (email, external id), refused like [`current_account`] when the
 /// account is banned, deactivated (a staff member an admin switched off) or gone.
 pub async fn current_row(state: &AppState, caller: &UserInfo) -> Result<UserRow, AppError> {
-    match state.history.send(GetUser { id: caller.id }).await?? {
+    let row = match state.history.send(GetUser { id: caller.id }).await?? {
+        // A timed ban that has run out lets the account in again.
+        Some(row) => crate::api::bans::release_ended(state, row).await?,
+        None => None,
+    };
+    match row {
         Some(row) if row.banned => Err(AppError::unauthorized("this account is banned")),
         Some(row) if !row.active => Err(AppError::unauthorized("this account is deactivated")),
         Some(row) => Ok(row),

@@ -80,6 +80,10 @@ async fn identify(
             email: identity.email.map(|e| e.as_str().to_owned()),
         })
         .await??;
+    // A timed ban that has run out lets the customer in again.
+    let row = crate::api::bans::release_ended(&state, row)
+        .await?
+        .ok_or_else(|| AppError::internal("an identified customer's account vanished"))?;
     if row.banned {
         return Err(AppError::forbidden("this account is banned"));
     }

@@ -4,12 +4,17 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod announcements;
 pub mod api_keys;
 pub mod auth;
+pub mod bans;
 pub mod caller;
 pub mod canned;
 pub mod conversations;
 pub mod customer_panel;
+pub mod desk_hours;
+pub mod device;
+pub mod headers;
 pub mod health;
 pub mod identify;
 pub mod metrics;
@@ -53,7 +58,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(server::configure)
     .configure(staff::configure)
     .configure(canned::configure)
-    .configure(search::configure);
+    .configure(search::configure)
+    .configure(announcements::configure)
+    .configure(desk_hours::configure)
+    .configure(bans::configure);
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

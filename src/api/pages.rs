@@ -55,6 +55,7 @@ macro_rules! asset {
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("room-directory.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("admin.html", "text/html; charset=utf-8"),
     asset!("admin.js", "text/javascript; charset=utf-8"),
@@ -87,11 +88,13 @@ const ASSETS: &[Asset] = &[
     ),
     asset!("console/desk.css", "text/css; charset=utf-8"),
     asset!("console/desk.js", "text/javascript; charset=utf-8"),
+    asset!("console/hours.js", "text/javascript; charset=utf-8"),
     asset!("console/http.js", "text/javascript; charset=utf-8"),
     asset!("console/layout.js", "text/javascript; charset=utf-8"),
     asset!("console/message-skin.js", "text/javascript; charset=utf-8"),
     asset!("console/moderation.js", "text/javascript; charset=utf-8"),
     asset!("console/notes.js", "text/javascript; charset=utf-8"),
+    asset!("console/profile.js", "text/javascript; charset=utf-8"),
     asset!("console/session.js", "text/javascript; charset=utf-8"),
     asset!("console/state.js", "text/javascript; charset=utf-8"),
     asset!("console/stats.js", "text/javascript; charset=utf-8"),
@@ -102,13 +105,19 @@ const ASSETS: &[Asset] = &[
     asset!("lib/client.js", "text/javascript; charset=utf-8"),
     asset!("lib/composer.js", "text/javascript; charset=utf-8"),
     asset!("lib/connection.js", "text/javascript; charset=utf-8"),
+    asset!("lib/desk-status.js", "text/javascript; charset=utf-8"),
     asset!("lib/dom.js", "text/javascript; charset=utf-8"),
     asset!("lib/format.js", "text/javascript; charset=utf-8"),
     asset!("lib/messages.js", "text/javascript; charset=utf-8"),
     asset!("lib/outbox.js", "text/javascript; charset=utf-8"),
+    asset!("lib/pacer.js", "text/javascript; charset=utf-8"),
     asset!("lib/rooms.js", "text/javascript; charset=utf-8"),
     asset!("lib/seen.js", "text/javascript; charset=utf-8"),
     asset!("lib/typing.js", "text/javascript; charset=utf-8"),
+    // Bans (issue 17): the console's Bans panel, the pages' ban screen and device id.
+    asset!("console/bans.js", "text/javascript; charset=utf-8"),
+    asset!("lib/ban.js", "text/javascript; charset=utf-8"),
+    asset!("lib/device.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Routes of this file.

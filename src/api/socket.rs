@@ -1,9 +1,12 @@
 //! `GET /ws`, the WebSocket upgrade: the Origin, token and connection-cap checks, then a
 //! [`WsSession`] for the connection. The only endpoint that takes a token from the URL.
 
-use crate::api::caller::{authenticate_socket, client_ip, current_account, AuthUser};
+use crate::api::caller::{authenticate_socket, client_ip, current_row, AuthUser};
 use crate::client_addr::subscriber_block;
+use crate::db::models::UserRow;
+use crate::domain::UserId;
 use crate::error::{AppError, ErrorCode};
+use crate::history::bans::RecordSeen;
 use crate::state::AppState;
 use crate::ws::session::WsSession;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -27,12 +30,31 @@ pub async fn upgrade(
         .map_err(|exceeded| AppError::new(ErrorCode::RateLimited, exceeded.message()))?;
     // A token outlives a ban, a deactivation or a deleted account: refuse those before the
     // upgrade.
-    let user = current_account(&state, &caller).await?;
+    let row = current_row(&state, &caller).await?;
+    note_where_seen(&req, &state, &row);
+    let user = row.info();
     let session = WsSession::new(user, state.chat.clone(), state.session_limits.clone(), slot);
     WsResponseBuilder::new(session, &req, stream)
         .frame_size(state.hard_frame_limit)
         .start()
         .map_err(|e| AppError::bad_request(format!("not a WebSocket upgrade: {e}")))
+}
+
+/// Records the device (the `chat_device` cookie, which a same-site page's socket carries) and
+/// the address the account connects from, when they changed: a ban placed later covers them.
+fn note_where_seen(req: &HttpRequest, state: &AppState, row: &UserRow) {
+    let (header, cookie) = crate::api::device::device_ids(req);
+    let device = header
+        .or(cookie)
+        .filter(|d| row.last_device.as_ref() != Some(d));
+    let addr = crate::api::bans::address_of(req).filter(|a| row.last_addr.as_ref() != Some(a));
+    if device.is_some() || addr.is_some() {
+        state.history.do_send(RecordSeen {
+            user: UserId(row.id),
+            device,
+            addr,
+        });
+    }
 }
 
 /// A browser's Origin must be the server's own or one of the configured ones. A request

@@ -1,5 +1,5 @@
 //! The team: `/api/admin/staff` (admins only: the staff accounts, made, listed, given another
-//! role, deactivated or active again) and `/api/admin/availability` (any staff member, their
+//! role, deactivated or active again, given the name and avatar colour customers see) and `/api/admin/availability` (any staff member, their
 //! own). Thin: the rules are checked here, the rows written by the history actor
 //! (`history/staff.rs`), and every change applied to the member's connections and told to the
 //! staff by the chat server (`chat/team.rs`, `StaffChanged`).
@@ -13,6 +13,7 @@ use crate::chat::team::StaffChanged;
 use crate::db::models::UserRow;
 use crate::db::staff::StaffChange;
 use crate::db::StorageError;
+use crate::domain::profile::{ProfileChange, ProfilePatch};
 use crate::domain::{Availability, Password, Role, UserId, Username};
 use crate::error::{AppError, ErrorCode};
 use crate::history::staff::{ListStaff, SetAvailability, UpdateStaff};
@@ -41,11 +42,14 @@ pub struct NewStaff {
     role: String,
 }
 
-/// Body of `PATCH /api/admin/staff/{id}`: what changes.
+/// Body of `PATCH /api/admin/staff/{id}`: what changes (`display_name` / `avatar_color`:
+/// `null` clears).
 #[derive(Deserialize)]
 pub struct StaffPatch {
     role: Option<String>,
     active: Option<bool>,
+    #[serde(flatten)]
+    profile: ProfilePatch,
 }
 
 /// Body of `POST /api/admin/availability`.
@@ -120,6 +124,8 @@ async fn members(state: &AppState) -> Result<Vec<StaffMember>, AppError> {
             availability: Availability::parse(&row.availability).unwrap_or(Availability::Online),
             active: row.active,
             username: row.username,
+            display_name: row.display_name,
+            avatar_color: row.avatar_color,
         })
         .collect())
 }
@@ -132,10 +138,15 @@ async fn update(
 ) -> Result<HttpResponse, AppError> {
     let admin = admin_only(&state, &caller).await?;
     let user = UserId(id.into_inner());
-    let StaffPatch { role, active } = body.into_inner();
+    let StaffPatch {
+        role,
+        active,
+        profile,
+    } = body.into_inner();
     let change = StaffChange {
         role: role.as_deref().map(staff_role).transpose()?,
         active,
+        profile: ProfileChange::parse(profile).map_err(|e| AppError::bad_request(e.0))?,
     };
     // The last admin must not lock everyone out; an admin leaves by another admin's hand.
     let demoted = change.role.is_some_and(|role| role != Role::Admin);
@@ -151,6 +162,41 @@ async fn update(
         other => other?,
     };
     Ok(HttpResponse::Ok().json(changed(&state, row).await?))
+}
+
+/// The profile part of a staff member's `PATCH /api/me`: `None` when the body names neither
+/// field; 403 when it does and the caller is a customer (the name and colour are the staff's,
+/// shown on their replies); 400 for a bad value. Checked before anything is stored.
+pub(crate) fn own_profile_change(
+    caller: &UserRow,
+    patch: ProfilePatch,
+) -> Result<Option<ProfileChange>, AppError> {
+    if !patch.is_given() {
+        return Ok(None);
+    }
+    if !caller.info().role.is_staff() {
+        return Err(AppError::forbidden(
+            "only staff members have a display name and an avatar colour",
+        ));
+    }
+    let change = ProfileChange::parse(patch).map_err(|e| AppError::bad_request(e.0))?;
+    Ok(Some(change))
+}
+
+/// Writes a staff member's own profile and applies it to their open connections at once
+/// (their next message carries it) and to the team's view; the account as written.
+pub(crate) async fn set_own_profile(
+    state: &AppState,
+    user: UserId,
+    profile: ProfileChange,
+) -> Result<UserRow, AppError> {
+    let change = StaffChange {
+        profile,
+        ..StaffChange::default()
+    };
+    let row = state.history.send(UpdateStaff { user, change }).await??;
+    changed(state, row.clone()).await?;
+    Ok(row)
 }
 
 async fn set_availability(

@@ -53,13 +53,22 @@ async fn widget_config(state: web::Data<AppState>, query: web::Query<ConfigQuery
         .json(json!({ "origin": origin, "allowed": allowed }))
 }
 
-/// `{"staff_online": n}`: staff members connected now. Public: the widget asks before the
-/// visitor has an account, and a count says nothing about who.
+/// `{"staff_online": n, "open", "next_open_at", "away_message", "reply_time"}`: staff members
+/// connected now, and what the desk's business hours say (`api::desk_hours`, from memory).
+/// Public: the widget asks before the visitor has an account, and a count says nothing about
+/// who.
 async fn support_status(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let staff_online = state.chat.send(CountStaffOnline).await?;
+    let desk = crate::api::desk_hours::desk_status(&state);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "staff_online": staff_online })))
+        .json(json!({
+            "staff_online": staff_online,
+            "open": desk.open,
+            "next_open_at": desk.next_open_at,
+            "away_message": desk.away_message,
+            "reply_time": desk.reply_time,
+        })))
 }
 
 /// `{"embed_origins": [...], "email": {"enabled","email_after_secs","mail_from"}}`: the

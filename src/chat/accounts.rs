@@ -154,7 +154,10 @@ impl ChatServer {
                 self.unsubscribe(session, &room);
                 self.send_error(session, forbidden(&room), None, &room);
             }
-            // The rooms it stays in list the user with the new role.
+            // The rooms it stays in list the user with the new role and, for a staff member,
+            // the new display name and avatar colour (the `online` lists of later joins). No
+            // frame tells the rooms: a `presence` comes only when a user's first connection
+            // joins, and the user's next message carries the new face.
             let rooms = self.registry.get(session).map(|e| e.rooms.clone());
             for room in rooms.unwrap_or_default() {
                 self.rooms.update_user(&room, &info);

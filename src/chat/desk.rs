@@ -55,6 +55,8 @@ pub fn member(user: &UserInfo, state: StaffState, online: bool) -> StaffMember {
         active: state.active,
         availability: state.availability,
         online,
+        display_name: user.display_name.clone(),
+        avatar_color: user.avatar_color.clone(),
     }
 }
 

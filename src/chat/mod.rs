@@ -25,6 +25,7 @@
 //!   applied to the connections and told to the staff.
 //! - [`read_state`]: who hears `seen` after a read in a support conversation, and when a
 //!   user was last there.
+//! - [`directory`]: the users online in each public room, for the room directory.
 //! - `store_api.rs`: the store's notifications to every connection of their user, the unread
 //!   count after a read, and messages written as the store (server API).
 
@@ -32,6 +33,7 @@ pub mod accounts;
 pub mod assignment;
 pub mod conversations;
 pub mod desk;
+pub mod directory;
 pub mod fanout;
 pub mod gauges;
 mod handlers;

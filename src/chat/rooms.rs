@@ -143,15 +143,18 @@ impl LiveRooms {
         online
     }
 
-    /// The user's account changed (a new role): the room's online list shows it from now on.
-    pub fn update_user(&mut self, room: &RoomName, user: &UserInfo) {
-        let online = self
-            .rooms
-            .get_mut(room)
-            .and_then(|s| s.online.get_mut(&user.id));
-        if let Some((info, _)) = online {
-            *info = user.clone();
-        }
+    /// The user's account changed (a new role, display name or avatar colour): the room's
+    /// online list shows it from now on. Whether the user is online there and the room names its
+    /// users (not crowded), so that its members may be told of the new face.
+    pub fn update_user(&mut self, room: &RoomName, user: &UserInfo) -> bool {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return false;
+        };
+        let Some((info, _)) = state.online.get_mut(&user.id) else {
+            return false;
+        };
+        *info = user.clone();
+        !state.crowded
     }
 
     /// Notes that the user started or stopped typing; false if the room is not live.
@@ -174,6 +177,15 @@ impl LiveRooms {
             .filter(|(_, state)| state.crowded && state.online.len() != state.count_told)
             .map(|(room, _)| room.clone())
             .collect()
+    }
+
+    /// Each live public room and how many users are online in it (a user with several
+    /// connections counts once): the room directory's online counts, read when asked.
+    pub fn public_head_counts(&self) -> impl Iterator<Item = (&RoomName, usize)> + '_ {
+        self.rooms
+            .iter()
+            .filter(|(room, _)| room.kind() == RoomKind::Public)
+            .map(|(room, state)| (room, state.online.len()))
     }
 
     /// Rooms with a connection in them.
@@ -322,8 +334,11 @@ mod tests {
             role: Role::Admin,
             ..user(1)
         };
-        rooms.update_user(&lobby, &promoted);
-        rooms.update_user(&room("elsewhere"), &promoted);
+        assert!(
+            rooms.update_user(&lobby, &promoted),
+            "a room that names its users"
+        );
+        assert!(!rooms.update_user(&room("elsewhere"), &promoted));
         assert_eq!(rooms.online(&lobby), (1, vec![promoted]));
     }
 

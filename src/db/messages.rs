@@ -141,12 +141,15 @@ macro_rules! message_columns {
             messages::created_at,
             messages::cid,
             messages::kind,
+            users::display_name,
+            users::avatar_color,
         )
     }};
 }
 pub(super) use message_columns;
 
-/// id, room, seq, sender id, sender name, sender role, text, ts, cid, kind.
+/// id, room, seq, sender id, sender name, sender role, text, ts, cid, kind, sender's display
+/// name, sender's avatar colour.
 pub(super) type MessageTuple = (
     i64,
     String,
@@ -158,10 +161,13 @@ pub(super) type MessageTuple = (
     i64,
     Option<String>,
     String,
+    Option<String>,
+    Option<String>,
 );
 
 pub(super) fn to_stored(row: MessageTuple) -> StoredMessage {
-    let (id, room, seq, sender_id, username, role, text, ts, cid, kind) = row;
+    let (id, room, seq, sender_id, username, role, text, ts, cid, kind, display_name, avatar_color) =
+        row;
     StoredMessage {
         room,
         seq,
@@ -170,8 +176,8 @@ pub(super) fn to_stored(row: MessageTuple) -> StoredMessage {
             id: UserId(sender_id),
             username,
             role: Role::parse(&role).unwrap_or(Role::Guest),
-            display_name: None,
-            avatar_color: None,
+            display_name,
+            avatar_color,
         },
         text,
         ts,

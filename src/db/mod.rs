@@ -16,12 +16,15 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bans;
 pub mod batch;
 pub mod canned;
 pub mod closed_rooms;
 pub mod connection;
 pub mod conversations;
 pub mod customer_panel;
+pub mod desk_settings;
+pub mod directory;
 pub mod email_outbox;
 pub mod error;
 pub mod merge;

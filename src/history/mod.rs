@@ -5,9 +5,12 @@
 //! holds state beyond its connections.
 
 pub mod actor;
+pub mod bans;
 pub mod conversations;
 pub mod customer;
 pub mod desk;
+pub mod desk_settings;
+pub mod directory;
 pub mod messages;
 mod server_api;
 pub mod staff;

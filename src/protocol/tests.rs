@@ -262,6 +262,8 @@ fn a_staff_update_names_the_member_as_the_team_api_does() {
         active: true,
         availability: Availability::Busy,
         online: false,
+        display_name: None,
+        avatar_color: None,
     };
     let frame = ServerFrame::StaffUpdated { member };
     let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
@@ -270,6 +272,25 @@ fn a_staff_update_names_the_member_as_the_team_api_does() {
         json!({"type":"staff_updated","member":{"id":7,"username":"bob","role":"agent",
                "active":true,"availability":"busy","online":false}})
     );
+    assert_eq!(serde_json::from_value::<ServerFrame>(value).unwrap(), frame);
+}
+
+#[test]
+fn a_staff_update_carries_the_members_profile_when_set() {
+    let member = StaffMember {
+        id: UserId(7),
+        username: "maya".into(),
+        role: Role::Agent,
+        active: true,
+        availability: Availability::Online,
+        online: true,
+        display_name: Some("Maya from Support".into()),
+        avatar_color: Some("#1f6feb".into()),
+    };
+    let frame = ServerFrame::StaffUpdated { member };
+    let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
+    assert_eq!(value["member"]["display_name"], "Maya from Support");
+    assert_eq!(value["member"]["avatar_color"], "#1f6feb");
     assert_eq!(serde_json::from_value::<ServerFrame>(value).unwrap(), frame);
 }
 

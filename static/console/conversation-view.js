@@ -33,7 +33,6 @@ export function openConversation(room) {
   state.open = o;
   openNotes(room);
   dom.composer.value = state.drafts.get(room) || '';
-  dom.announceRoom.value = room;
   dom.announceResult.textContent = '';
   showScreen('conversation');
   renderThread();

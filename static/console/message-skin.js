@@ -4,9 +4,10 @@
  * data-day (.new-day), not as rows. Text only, through h() of lib/dom.js.
  */
 import { h } from '../lib/dom.js';
+import { shownName, paintAvatar } from '../lib/messages.js';
 import { clockTime, fullTime } from '../lib/format.js';
 import { client } from './client.js';
-import { state, icon, isNotesRoom } from './state.js';
+import { state, icon, isNotesRoom, setAvatar } from './state.js';
 import { loadOlder } from './conversation-view.js';
 
 const edge = (cls, ...children) => h('div', { class: `history-edge${cls ? ` ${cls}` : ''}` }, ...children);
@@ -60,7 +61,16 @@ export function buildMessage(row) {
   if (m.room) el.dataset.room = String(m.room);
   if (pending) el.dataset.cid = pending.cid;
 
-  const meta = h('div', { class: 'message-meta' }, h('span', { class: 'message-author' }, m.from.username));
+  const meta = h('div', { class: 'message-meta' }, h('span', { class: 'message-author' }, shownName(m.from)));
+  // A staff member's reply shows them as customers see them: their avatar colour and the name
+  // they sign with (the login name in the tooltip, for the team).
+  if (staff && !fromStore && !announcement) {
+    const avatar = h('span', { class: 'avatar avatar-tiny', 'aria-hidden': 'true' });
+    setAvatar(avatar, m.from, 'avatar-tiny');
+    paintAvatar(avatar, m.from);
+    meta.prepend(avatar);
+    if (m.from.display_name) meta.title = `@${m.from.username}`;
+  }
   if (announcement) meta.prepend(h('span', { class: 'tag tag-announcement' }, icon('megaphone'), 'Announcement'));
   else if (fromStore) meta.append(h('span', { class: 'tag tag-staff', text: 'Store' }));
   else if (staff) meta.append(h('span', { class: 'tag tag-staff', text: mine ? 'You' : 'Staff' }));
@@ -86,7 +96,7 @@ export function buildMessage(row) {
 /** A desk event (status, assignment, reopened): a small centred line, "bob set the status to resolved". */
 function buildEvent(row) {
   const { m } = row;
-  const who = m.from && m.from.username ? m.from.username : 'Someone';
+  const who = m.from && m.from.username ? shownName(m.from) : 'Someone';
   const el = h('div', { class: `message event${row.newDay ? ' new-day' : ''}`, role: 'note',
     dataset: { ts: String(m.ts), author: String(m.from ? m.from.id : 0) } },
   h('span', { class: 'event-text', text: `${who} ${String(m.text || '')}` }), ' · ',

@@ -18,6 +18,7 @@ import { loadCanned, resetCanned } from './canned.js';
 import { notesRefused, renderMode } from './notes.js';
 import { resetAlerts } from './alerts.js';
 import { loadTeam, resetTeam } from './team.js';
+import { loadHours } from './hours.js';
 
 const apiKeys = new ApiKeysPanel({
   api,
@@ -101,6 +102,7 @@ export function startConsole(me) {
     loadSettings(api);
     apiKeys.refresh();
   }
+  loadHours(admin);
   loadTeam();
   loadCanned();
   client.start(state.token, me);

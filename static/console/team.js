@@ -1,24 +1,37 @@
 /* The team: every staff member's own availability (the header's select, POST
- * /api/admin/availability), and for admins the Team panel (GET /api/admin/staff): each member
- * with role, active, availability and online; add an agent or admin, change a role, deactivate
- * and reactivate. `staff_updated` keeps both live, and tells agents (who may not list the team)
+ * /api/admin/availability) and profile ("Your profile", profile.js), and for admins the Team
+ * panel (GET /api/admin/staff): each member with the name and colour customers see, role,
+ * active, availability and online; add an agent or admin, change a role or a member's name and
+ * colour, deactivate and reactivate. `staff_updated` keeps both live, and tells agents (who may not list the team)
  * of the colleagues they can assign conversations to.
  */
 import { h } from '../lib/dom.js';
 import { api } from './http.js';
-import { dom, notify, state } from './state.js';
+import { dom, notify, state, setAvatar } from './state.js';
 import { renderList } from './conversation-list.js';
 import { renderThread } from './conversation-view.js';
 import { renderViewers } from './desk.js';
+import { profileEditor, renderOwnProfile, resetOwnProfile } from './profile.js';
+import { shownName, paintAvatar } from '../lib/messages.js';
 
 const AVAILABILITY = ['online', 'busy', 'offline'];
 
 const isMember = (m) => m && typeof m.id === 'number' && typeof m.username === 'string';
 
+/** The member whose profile editor is open in the Team panel, if any. */
+let editing = null;
+/** That editor, kept across re-renders (a colleague connecting must not wipe what is typed). */
+let editor = null;
+
 /** Takes a member object (list, answer or frame). */
 function takeMember(m) {
   if (!isMember(m)) return;
-  state.staff.set(m.id, { ...state.staff.get(m.id), ...m });
+  // A member's answer or frame leaves out a profile field that is not set: not a merge of it.
+  state.staff.set(m.id, { ...state.staff.get(m.id), display_name: undefined, avatar_color: undefined, ...m });
+  if (state.me && m.id === state.me.id) {
+    state.me.display_name = m.display_name;
+    state.me.avatar_color = m.avatar_color;
+  }
   if (state.me && m.id === state.me.id && typeof m.availability === 'string') {
     state.me.availability = m.availability;
     renderAvailability();
@@ -34,6 +47,7 @@ export async function loadTeam() {
     state.me = { ...state.me, ...me };
   } catch (_) { /* the select stays hidden */ }
   renderAvailability();
+  renderOwnProfile();
   const admin = state.me && state.me.role === 'admin';
   dom.teamPanel.hidden = true;
   if (!admin) {
@@ -110,12 +124,43 @@ function renderTeam() {
     const active = h('button', { type: 'button', class: 'link-btn team-active', disabled: self,
       dataset: { id: String(m.id), active: String(m.active !== false) },
       text: m.active === false ? 'Reactivate' : 'Deactivate' });
-    return h('li', { class: `team-member${m.active === false ? ' is-inactive' : ''}`, dataset: { id: String(m.id) } },
+    const avatar = h('span', { 'aria-hidden': 'true' });
+    setAvatar(avatar, m, 'avatar-tiny');
+    paintAvatar(avatar, m);
+    const shown = shownName(m);
+    const name = h('span', { class: 'team-name' }, avatar, h('span', { class: 'team-shown', text: self ? `${shown} (you)` : shown }));
+    name.title = m.display_name ? `${m.display_name} (@${m.username})` : m.username;
+    const edit = h('button', { type: 'button', class: 'link-btn team-edit', dataset: { id: String(m.id) },
+      'aria-expanded': String(editing === m.id), text: 'Name & colour' });
+    const item = h('li', { class: `team-member${m.active === false ? ' is-inactive' : ''}`, dataset: { id: String(m.id) } },
       h('span', { class: `team-dot${m.online ? ' online' : ''}`, 'aria-hidden': 'true' }),
-      h('span', { class: 'team-name', text: self ? `${m.username} (you)` : m.username }),
-      h('span', { class: 'team-state', text: memberState(m) }),
-      role, active);
+      name,
+      h('span', { class: 'team-state', text: (m.display_name ? `@${m.username} · ` : '') + memberState(m) }),
+      role, active, edit);
+    if (editing === m.id) {
+      if (!editor || editor.dataset.member !== String(m.id)) editor = memberEditor(m);
+      item.append(editor);
+    }
+    return item;
   }));
+}
+
+/** The Team panel's editor of one member's name and colour (admins). */
+function memberEditor(m) {
+  const form = profileEditor(m, {
+    label: `Save ${m.username}'s profile`,
+    idPrefix: `member-${m.id}`,
+    async submit(body) {
+      takeMember(await api('PATCH', `/api/admin/staff/${encodeURIComponent(m.id)}`, body));
+      editing = null;
+      renderTeam();
+      renderThread();
+    },
+    cancel() { editing = null; renderTeam(); },
+  });
+  form.classList.add('team-profile');
+  form.dataset.member = String(m.id);
+  return form;
 }
 
 function say(text, kind) {
@@ -163,6 +208,9 @@ export function resetTeam() {
   dom.teamPanel.hidden = true;
   dom.teamList.replaceChildren();
   dom.availability.hidden = true;
+  editing = null;
+  editor = null;
+  resetOwnProfile();
   say('', null);
 }
 
@@ -175,6 +223,16 @@ export function bindTeam() {
     if (sel) patchMember(sel.dataset.id, { role: sel.value });
   });
   dom.teamList.addEventListener('click', (ev) => {
+    const edit = ev.target.closest('button.team-edit');
+    if (edit) {
+      const id = Number(edit.dataset.id);
+      editing = editing === id ? null : id;
+      editor = null;
+      renderTeam();
+      const field = editing != null && document.getElementById(`member-${id}-name`);
+      if (field) field.focus();
+      return;
+    }
     const btn = ev.target.closest('button.team-active');
     if (!btn) return;
     const active = btn.dataset.active === 'true';

@@ -5,7 +5,7 @@
  * scrolling, older pages, the jump button and Retry / Discard stay the shared code's. Keys
  * carry the room (s: support, n: notes, c: pending) because the two rooms' seqs overlap.
  */
-import { MessageList } from '../lib/messages.js';
+import { MessageList, avatarColor, removedRow, shownName, withRemoved } from '../lib/messages.js';
 import { clockTime, dayLabel, startOfDay } from '../lib/format.js';
 import { state, isNotesRoom } from './state.js';
 
@@ -24,12 +24,16 @@ export class TimelineList extends MessageList {
     const top = this.skin.top(room);
     const rows = [{ key: 'top', sig: top.sig, build: top.build }];
     const notes = state.notes && state.notes.loaded && state.open === room ? state.notes : null;
-    const items = room.messages.map((m) => ({ m, key: `s:${m.seq}`, pending: null, mine: client.isMine(m) }));
+    // Deleted messages keep their place as "message removed" (lib/messages.js withRemoved).
+    const items = withRemoved(room).map(({ m, removed }) =>
+      ({ m, key: `s:${m.seq}`, pending: null, mine: client.isMine(m), removed }));
     if (notes) {
       // Notes older than the oldest reply loaded come with the older page they belong to.
       const from = room.more && room.messages.length ? room.messages[0].ts : -Infinity;
-      for (const m of notes.messages) {
-        if (m.ts >= from) items.push({ m, key: `n:${m.seq}`, pending: null, mine: client.isMine(m) });
+      for (const { m, removed } of withRemoved(notes)) {
+        if (m.ts >= from) {
+          items.push({ m, key: `n:${m.seq}`, pending: null, mine: client.isMine(m), removed });
+        }
       }
       items.sort((a, b) => (a.m.ts - b.m.ts) || (a.key < b.key ? -1 : 1));
     }
@@ -48,7 +52,7 @@ export class TimelineList extends MessageList {
     let seenKey = null;
     for (const it of items) {
       const m = it.m;
-      if (!it.pending && !isPrivate(m) && isStaffSide(m) && m.seq <= seenSeq) seenKey = it.key;
+      if (!it.pending && !it.removed && !isPrivate(m) && isStaffSide(m) && m.seq <= seenSeq) seenKey = it.key;
     }
 
     const messageRows = [];
@@ -57,10 +61,12 @@ export class TimelineList extends MessageList {
       const m = item.m;
       const newDay = !prev || startOfDay(prev.m.ts) !== startOfDay(m.ts);
       const day = newDay ? dayLabel(m.ts) : '';
-      const grouped = !newDay && m.kind !== 'announcement' && prev.m.kind !== 'announcement'
+      const grouped = !newDay && !item.removed && !prev.removed && m.kind !== 'announcement' && prev.m.kind !== 'announcement'
         && m.kind !== 'event' && prev.m.kind !== 'event'
         && isPrivate(prev.m) === isPrivate(m)
-        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS;
+        && prev.m.from.id === m.from.id && m.ts - prev.m.ts < GROUP_MS
+        // A staff member who renamed themselves starts a new group, under the new name.
+        && shownName(prev.m.from) === shownName(m.from) && avatarColor(prev.m.from) === avatarColor(m.from);
       if (grouped) prev.last = false;
       const row = { ...item, grouped, last: true, newDay, day, seen: item.key === seenKey };
       messageRows.push(row);
@@ -70,8 +76,14 @@ export class TimelineList extends MessageList {
     const ready = client.ready;
     for (const row of messageRows) {
       const { m, pending: p } = row;
+      if (row.removed) {
+        row.sig = `removed|${row.day}|${row.mine}`;
+        row.build = () => (this.skin.removed ? this.skin.removed(row) : removedRow(row));
+        continue;
+      }
       row.sig = [row.grouped, row.last, row.day, row.mine, p ? `${p.status}:${p.error || ''}:${ready}` : 'stored',
-        m.id != null, clockTime(m.ts), m.from.username, m.from.role, m.kind || '', row.seen].join('|');
+        m.id != null, clockTime(m.ts), m.from.username, m.from.role, m.from.display_name || '', m.from.avatar_color || '',
+        m.kind || '', row.seen].join('|');
       row.build = () => this.skin.message(row);
     }
     return rows;

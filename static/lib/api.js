@@ -1,4 +1,5 @@
 /* The HTTP API, as both pages call it: JSON in and out, the server's error body as an ApiError. */
+import { carriesDevice, deviceId } from './device.js';
 
 /** A refused or failed request: HTTP status (0 without an answer), error code and message. */
 export class ApiError extends Error {
@@ -7,6 +8,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.handled = false; // set by a page's onError when it has already acted (e.g. signed out)
+    this.expiresAt = null; // a `banned` refusal: when the ban ends (ms), null until lifted
   }
 }
 
@@ -21,6 +23,7 @@ export function createApi({ token, onError }) {
     const bearer = auth ? token() : null;
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (carriesDevice(path)) headers['X-Chat-Device'] = deviceId();
     let res;
     try {
       res = await fetch(path, {
@@ -36,6 +39,7 @@ export function createApi({ token, onError }) {
     const info = (data && data.error) || {};
     const err = new ApiError(res.status, info.code || `http_${res.status}`,
       info.message || `Something went wrong (${res.status}). Please try again.`);
+    if (typeof info.expires_at === 'number') err.expiresAt = info.expires_at;
     if (auth && onError) onError(err, path);
     throw err;
   };

@@ -14,6 +14,11 @@
  *    much missed) drops the room's messages and takes the newest page through `history`;
  *  - after `joined`, every send of the room without an ack goes again with the same cid: one
  *    stored before comes back as just an `ack`, and our own copy fills in if the room lacks it.
+ *
+ * The reader never sees the protocol's words: frames are paced to the server's rate
+ * (lib/connection.js, lib/pacer.js), a `rate_limited` refusal that still comes is retried
+ * quietly (a send, a join, a history page), and every other refusal reaches the page in human
+ * words (humanError), never as the server's own text.
  */
 import { Connection } from './connection.js';
 import { Outbox } from './outbox.js';
@@ -28,6 +33,40 @@ const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['unavailable', 'shutting_down']);
 const RESEND_FIRST_MS = 1000;
 const RESEND_MAX_MS = 30000;
+/** After a `rate_limited` join or history page, ask again after about this long. */
+const RATE_RETRY_MS = 1000;
+
+/**
+ * What a refusal means to the reader, in their words rather than the protocol's (docs/protocol.md
+ * §9 codes). `f.cid` set: about a message they wrote; `joining`: about a room being opened;
+ * `limits`: the server's (hello.limits).
+ */
+export function humanError(f, limits, joining = false) {
+  const aboutMessage = !!(f && f.cid);
+  if (joining && !aboutMessage && f) {
+    if (f.code === 'bad_request') return 'That room name isn’t valid.';
+    if (f.code === 'forbidden') return 'You don’t have access to this room.';
+  }
+  switch (f && f.code) {
+    case 'too_large': {
+      const max = limits && limits.max_message_chars;
+      return max ? `Too long to send (at most ${max} characters). Please shorten it.` : 'Too long to send. Please shorten it.';
+    }
+    case 'forbidden':
+    case 'not_member':
+      return aboutMessage ? 'You can’t send messages here.' : 'You don’t have access to this conversation.';
+    case 'not_found': return 'This conversation no longer exists.';
+    case 'too_many_rooms': return 'You’re in too many rooms. Leave one to join another.';
+    case 'unauthorized': return 'Your session has ended. Please sign in again.';
+    case 'rate_limited': return 'Busy right now. Trying again…';
+    case 'unavailable':
+    case 'shutting_down':
+      return aboutMessage ? 'Not saved yet. Trying again…' : 'Not available right now. Please try again in a moment.';
+    case 'bad_request':
+      return aboutMessage ? 'This message could not be sent.' : 'That didn’t work. Please try again.';
+    default: return 'Something went wrong. Please try again.';
+  }
+}
 
 export class ChatClient {
   /**
@@ -147,6 +186,7 @@ export class ChatClient {
     if (!newest) frame.before = room.oldestSeq;
     if (!this.ready || !this.conn.send(frame)) return false;
     room.historyPending = true;
+    room.historyFrame = frame; // asked again as it is if the server was too busy
     return true;
   }
 
@@ -352,6 +392,7 @@ export class ChatClient {
   onError(f) {
     // Refused at connect (banned, account gone): the 1008 close that follows asks /api/me.
     if (f.code === 'unauthorized' && !this.ready) return;
+    if (f.code === 'rate_limited') { this.rateLimited(f); return; }
     if (f.cid && TRANSIENT.has(f.code)) {
       // Not stored, through no fault of the message: it stays pending and goes again by
       // itself (after the reconnect that follows `shutting_down`, or after a pause).
@@ -362,15 +403,17 @@ export class ChatClient {
         return;
       }
     }
+    const room = (f.room && this.rooms.get(f.room)) || null;
+    const joining = !!room && room.joinPending;
+    const human = { ...f, message: humanError(f, this.limits, joining) };
     if (f.cid) {
-      const p = this.outbox.fail(f.cid, f.message || f.code);
+      const p = this.outbox.fail(f.cid, human.message);
       if (p) { this.call('pending', p); return; }
     }
-    const room = (f.room && this.rooms.get(f.room)) || null;
     if (room) {
       if (room.joinPending) {
         room.joinPending = false;
-        room.error = f.message || 'This conversation could not be opened.';
+        room.error = human.message;
       }
       if (room.historyPending) {
         room.historyPending = false;
@@ -378,7 +421,33 @@ export class ChatClient {
         if (f.code === 'forbidden' || f.code === 'not_found') room.more = false;
       }
     }
-    this.call('error', f, room);
+    this.call('error', human, room);
+  }
+
+  /**
+   * Over the server's rate after all (another tab, a slow network bunching frames up) or the
+   * server busy: nothing for the reader to see or do. A message waits and goes again by itself,
+   * in order with the others; a join or history page is asked again after a pause; a typing or
+   * read frame is not worth repeating (the next one says the same).
+   */
+  rateLimited(f) {
+    if (f.cid) {
+      const p = this.outbox.later(f.cid);
+      if (p) { this.resendLater(); this.call('pending', p); }
+      return;
+    }
+    // The refusal does not say which frame it was (it is given before the frame is read):
+    // after a pause, whatever is still unanswered is asked again. An answer that was only
+    // slow comes twice then, which the rooms take in their stride (merged by seq).
+    if (this.rateTimer) return;
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = null;
+      if (!this.ready) return; // the next hello joins every room again anyway
+      for (const room of this.rooms.values()) {
+        if (room.joinPending && !room.joined) this.join(room);
+        else if (room.historyPending && room.historyFrame) this.conn.send(room.historyFrame);
+      }
+    }, RATE_RETRY_MS * (0.75 + Math.random() / 2));
   }
 
   down() {

@@ -7,7 +7,11 @@
  * waits 1 s, 2 s, 4 s ... up to 30 s, with ±20% jitter. When the socket closed before `hello`
  * (the browser does not say why an upgrade was refused) or with 1008 (the account was shut out),
  * `verify()` asks the HTTP API first: a page whose session is over signs out instead of retrying.
+ *
+ * Every frame goes out through a lib/pacer.js bucket set to `hello.limits`: a burst larger than
+ * the server's rate waits its turn, in order, instead of being refused.
  */
+import { Pacer } from './pacer.js';
 
 /** What a server says in `hello.limits` when it runs with the defaults (docs/protocol.md §8). */
 export const DEFAULT_LIMITS = Object.freeze({
@@ -43,6 +47,9 @@ export class Connection {
     this.timer = 0;
     /** The server's limits: from the last `hello`, the defaults until then. */
     this.limits = { ...DEFAULT_LIMITS };
+    /** Frames wait here for the server's rate (lib/pacer.js); each socket starts afresh. */
+    this.pacer = new Pacer({ transmit: (frame) => this.transmit(frame) });
+    this.pacer.setLimits(this.limits.rate_per_sec, this.limits.rate_burst);
 
     // Back online, or back on the tab: try now instead of waiting out a long backoff.
     window.addEventListener('online', () => this.connect());
@@ -73,6 +80,7 @@ export class Connection {
     const ws = this.ws;
     this.ws = null;
     this.helloSeen = false;
+    this.pacer.reset();
     if (ws) {
       ws.onmessage = ws.onclose = ws.onerror = null;
       try { ws.close(1000, 'bye'); } catch (_) { /* already closed */ }
@@ -88,6 +96,7 @@ export class Connection {
     const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}`);
     this.ws = ws;
     this.helloSeen = false;
+    this.pacer.reset();
     // Handlers ignore events of a socket that is no longer the current one.
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
@@ -101,18 +110,30 @@ export class Connection {
     ws.onerror = () => { /* a close event follows */ };
   }
 
-  /** Sends a frame if the socket is open; false if it is not (the caller keeps what it had). */
+  /**
+   * Sends a frame if the socket is open, paced to the server's rate (it may wait its turn
+   * behind others, in order); false if the socket is not open (the caller keeps what it had).
+   */
   send(frame) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(frame));
+    this.pacer.send(frame);
     return true;
   }
+
+  /** Puts a frame on the wire now (the pacer's turn came); gone with a socket that closed. */
+  transmit(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  /** How many frames wait for the server's rate. */
+  get queued() { return this.pacer.waiting; }
 
   hello(f) {
     this.helloSeen = true;
     this.everConnected = true;
     this.attempt = 0;
     this.limits = { ...DEFAULT_LIMITS, ...(f.limits || {}) };
+    this.pacer.setLimits(this.limits.rate_per_sec, this.limits.rate_burst);
     this.onStatus('connected');
   }
 
@@ -120,6 +141,7 @@ export class Connection {
     const hadHello = this.helloSeen;
     this.ws = null;
     this.helloSeen = false;
+    this.pacer.reset();
     this.onDown();
     this.onStatus(navigator.onLine === false ? 'offline' : 'reconnecting');
     if (ev.code === 1008 || !hadHello) {

@@ -1,7 +1,17 @@
-/* How both pages write times, days, counts and text: in the reader's locale, one way for both. */
+/* How every page writes times, days, counts and text: in the reader's locale, one way for all.
+ *
+ * The one time formatter of the chat page, the widget and the console (and every other time on
+ * screen): Intl with the browser's locale and that locale's own hour cycle (no hour12 forced),
+ * so a reader in Germany sees "14:05" and one in the US "2:05 PM" for the same message, on
+ * every page alike. Never format a time by hand or with toLocale*String elsewhere.
+ */
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const dateTimeFmt = new Intl.DateTimeFormat(undefined,
+  { weekday: 'short', day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit' });
+const dateTimeYearFmt = new Intl.DateTimeFormat(undefined,
+  { day: 'numeric', month: 'short', year: 'numeric', hour: 'numeric', minute: '2-digit' });
 const weekdayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short' });
 const shortDateFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
 const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
@@ -10,11 +20,21 @@ const dayYearFmt = new Intl.DateTimeFormat(undefined,
 
 const DAY_MS = 86400000;
 
-/** "14:05" (or "02:05 PM"): a message's time. */
+/** "14:05" (or "2:05 PM"): a message's time, under a day break that says which day. */
 export const clockTime = (ts) => timeFmt.format(ts);
 
 /** Date and time, for tooltips and details. */
 export const fullTime = (ts) => fullFmt.format(ts);
+
+/**
+ * A time that may lie on another day, shown where no day break says which: "14:05" today,
+ * "Tue, 9 Dec, 14:05" another day of this year, "9 Dec 2027, 14:05" further away (when a ban
+ * ends, when the desk opens again, an older message on its own).
+ */
+export function dateTime(ts) {
+  if (daysAgo(ts) === 0) return clockTime(ts);
+  return new Date(ts).getFullYear() === new Date().getFullYear() ? dateTimeFmt.format(ts) : dateTimeYearFmt.format(ts);
+}
 
 /** Midnight (local time) of the day of `ts`, in ms. */
 export function startOfDay(ts) {

@@ -12,6 +12,7 @@ export function newRoom(name, onTypingExpired) {
   return {
     name,
     messages: [],          // stored messages, sorted by seq
+    removed: new Map(),    // seq -> {room, seq, ts, from: {id, role}}: deleted by the staff, shown as "message removed"
     bySeq: new Map(),      // seq -> message
     seenSeq: 0,            // the highest seq received: `since` of the next join (§7 step 1)
     oldestSeq: null,       // the smallest seq of the pages received: `before` of the next history
@@ -42,10 +43,19 @@ export function insertMessage(room, m) {
   return true;
 }
 
-/** Takes a message out (deleted by the staff); false if it was not there. */
+/**
+ * Takes a message out (deleted by the staff); false if it was not there. Only its place is kept
+ * (`room.removed`: seq, time and the author's id and role, no name, no text), so the pages can show "message removed"
+ * where it was while previews, unread counts and "Seen" see only the messages that remain.
+ */
 export function dropMessage(room, seq) {
-  if (!room.bySeq.delete(seq)) return false;
-  room.messages = room.messages.filter((m) => m.seq !== seq);
+  const m = room.bySeq.get(seq);
+  if (!m) return false;
+  room.bySeq.delete(seq);
+  room.messages = room.messages.filter((x) => x.seq !== seq);
+  // Whose it was, only to put the placeholder on their side: never their name.
+  const from = m.from ? { id: m.from.id, role: m.from.role } : null;
+  room.removed.set(seq, { room: room.name, seq, ts: m.ts, from });
   return true;
 }
 
@@ -53,6 +63,7 @@ export function dropMessage(room, seq) {
 export function clearMessages(room) {
   room.messages = [];
   room.bySeq.clear();
+  room.removed.clear();
   room.oldestSeq = null;
 }
 
@@ -67,4 +78,26 @@ export function setOnline(room, f) {
   const users = f.online || [];
   room.online = new Map(users.map((u) => [u.id, u]));
   room.crowdedCount = f.online_count > users.length ? f.online_count : 0;
+}
+
+/** A public room's name, as the server accepts it (docs/protocol.md §4). */
+export const PUBLIC_ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** "1 member", "12 members"; "1 online", "3 online": a directory entry's counts. */
+export function roomCounts(entry) {
+  const members = entry.members === 1 ? '1 member' : `${entry.members} members`;
+  return entry.online > 0 ? `${members} · ${entry.online} online` : members;
+}
+
+/**
+ * What the directory offers for the text in its filter box, given the rooms the server listed
+ * for it: `exact` (the listed room of exactly that name, else null) and `create` (the name a
+ * "Create room" action would make, else null: the text is a valid public room name that does
+ * not exist, and the user may create rooms). A room is never created by typing its name alone.
+ */
+export function directoryOffer(filter, entries, mayCreate) {
+  const name = String(filter || '').trim().toLowerCase();
+  const exact = name ? entries.find((r) => r.name === name) || null : null;
+  const create = mayCreate && !exact && PUBLIC_ROOM_RE.test(name) ? name : null;
+  return { name, exact, create };
 }

@@ -88,6 +88,34 @@ impl Driver {
 
     /// A new headless Chromium window of this size, with a profile of its own.
     pub async fn browser(&mut self, width: u32, height: u32) -> Browser {
+        self.browser_with(width, height, &[]).await
+    }
+
+    /// [`Driver::browser`] whose reader's locale is `locale` (e.g. "de-DE"): the language of
+    /// the browser (`--lang`, Accept-Language) and the default locale of its `Intl` (through
+    /// the DevTools protocol: headless Chromium takes it from the environment, not `--lang`).
+    pub async fn browser_in_locale(&mut self, width: u32, height: u32, locale: &str) -> Browser {
+        let browser = self
+            .browser_with(width, height, &[&format!("--lang={locale}")])
+            .await;
+        let session = browser
+            .client
+            .session_id()
+            .await
+            .expect("a session")
+            .expect("a session id");
+        let status = awc::Client::new()
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.url))
+            .send_json(&json!({"cmd": "Emulation.setLocaleOverride", "params": {"locale": locale}}))
+            .await
+            .expect("chromedriver answers")
+            .status();
+        assert!(status.is_success(), "locale override: {status}");
+        browser
+    }
+
+    /// [`Driver::browser`], with more Chromium switches.
+    async fn browser_with(&mut self, width: u32, height: u32, extra: &[&str]) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut args = vec![
             "--headless".to_owned(),
@@ -105,6 +133,7 @@ impl Driver {
         if width < 500 {
             args.push("--force-device-scale-factor=1".to_owned());
         }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut options = json!({ "args": args });
         if let Some(chromium) = find_on_path("chromium") {
             options["binary"] = json!(chromium);

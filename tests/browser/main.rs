@@ -7,11 +7,16 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod bans;
 mod chat_kit;
 mod desk;
 mod desk_rehearsal;
+mod directory;
 mod driver;
 mod guest_sign_in;
+mod hours;
+mod pages_polish;
+mod profile;
 mod store;
 mod store_site;
 mod stories;
