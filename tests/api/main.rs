@@ -12,6 +12,7 @@ mod architecture;
 mod bad_input;
 mod bans;
 mod canned;
+mod cluster;
 mod conversations;
 mod conversations_live;
 mod customer_panel;
