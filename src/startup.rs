@@ -4,14 +4,14 @@
 //! it but `main` and the tests, which build an `Application` on port 0.
 
 use crate::api;
-use crate::auth::jwt::{SecretError, TokenKeys};
+use crate::auth::jwt::{self, SecretError, TokenKeys};
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::rate_limit::AuthRateLimiter;
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client_addr::TrustedProxies;
 use crate::config::Settings;
-use crate::db::connection::DbConnectionManager;
+use crate::db::connection::{DbConnectionManager, DbTarget};
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::desk_settings::{load_desk_hours, DeskHoursCache};
@@ -88,11 +88,7 @@ impl Application {
         let desk_hours = Arc::new(DeskHoursCache::new(load_desk_hours(
             &mut *pool.get().map_err(StorageError::from)?,
         )?));
-        let tokens = TokenKeys::load(
-            settings.jwt_secret.as_deref(),
-            &settings.data_dir,
-            settings.token_ttl,
-        )?;
+        let tokens = token_keys(&settings, &target, &pool)?;
 
         let history_pool = pool.clone();
         let history = SyncArbiter::start(settings.history_threads.max(1), move || {
@@ -337,6 +333,34 @@ pub async fn graceful_shutdown(stopper: Stopper) {
         );
         server.stop(false).await;
     }
+}
+
+/// The keys tokens are signed with. A configured secret wins. Else, on PostgreSQL, the secret
+/// lives in the shared database (`server_secrets`), so that every node of a deployment signs and
+/// accepts the same tokens without anyone copying a file between machines: the first node to
+/// start stores its data folder's secret (a single node upgraded keeps its users' tokens good)
+/// or a new one, and every other node reads it. On SQLite (one process) it stays in the data
+/// folder.
+fn token_keys(
+    settings: &Settings,
+    target: &DbTarget,
+    pool: &DbPool,
+) -> Result<TokenKeys, StartupError> {
+    let configured = settings.jwt_secret.as_deref();
+    if configured.is_some() || !matches!(target, DbTarget::Postgres(_)) {
+        return Ok(TokenKeys::load(
+            configured,
+            &settings.data_dir,
+            settings.token_ttl,
+        )?);
+    }
+    let from_folder = jwt::folder_secret(&settings.data_dir)?;
+    let mut conn = pool.get().map_err(StorageError::from)?;
+    let secret = db::secrets::shared_secret(&mut conn, "jwt", || {
+        log::info!("generated the JWT secret every node shares, kept in the database");
+        from_folder.unwrap_or_else(jwt::generated_secret)
+    })?;
+    Ok(TokenKeys::new(secret.as_bytes(), settings.token_ttl)?)
 }
 
 /// Ensures the admin named by CHAT_ADMIN_USERNAME / CHAT_ADMIN_PASSWORD, if both are set.

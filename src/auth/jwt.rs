@@ -96,23 +96,20 @@ impl TokenKeys {
         if let Some(secret) = configured {
             return TokenKeys::new(secret.as_bytes(), ttl);
         }
-        let path = data_dir.join(SECRET_FILE);
-        let file_err = |source| SecretError::File {
-            path: path.display().to_string(),
-            source,
-        };
-        let secret = match std::fs::read_to_string(&path) {
-            Ok(s) => s.trim().to_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; 48];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let secret = match folder_secret(data_dir)? {
+            Some(secret) => secret,
+            None => {
+                let secret = generated_secret();
+                let path = data_dir.join(SECRET_FILE);
+                let file_err = |source| SecretError::File {
+                    path: path.display().to_string(),
+                    source,
+                };
                 std::fs::create_dir_all(data_dir).map_err(file_err)?;
-                write_private(&path, &hex).map_err(file_err)?;
+                write_private(&path, &secret).map_err(file_err)?;
                 log::info!("generated a JWT secret in {}", path.display());
-                hex
+                secret
             }
-            Err(e) => return Err(file_err(e)),
         };
         TokenKeys::new(secret.as_bytes(), ttl)
     }
@@ -161,6 +158,26 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
+}
+
+/// The secret a node generated on an earlier start and kept in `data_dir`, if there is one.
+pub fn folder_secret(data_dir: &Path) -> Result<Option<String>, SecretError> {
+    let path = data_dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretError::File {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// A fresh random secret: 48 bytes from the OS, as hex.
+pub fn generated_secret() -> String {
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -276,15 +276,36 @@ fn create_parent_dir(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// The key of the PostgreSQL advisory lock held around migrations ("chatmigr" in ASCII): any
+/// 64-bit number no other application on the database uses.
+const MIGRATION_LOCK: i64 = 0x6368_6174_6d69_6772;
+
 /// Applies the embedded migrations of the connection's backend that have not run yet.
+///
+/// On PostgreSQL several nodes may start at the same moment: each takes the advisory lock
+/// first, so one migrates while the others wait, then find nothing left to do. (SQLite is one
+/// process's database; its own write lock serialises the rest.)
 pub fn run_migrations(conn: &mut DbConn) -> Result<(), StorageError> {
     let applied = match conn {
-        DbConn::Postgres(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-    }
-    .map_err(|e| StorageError::Migration(e.to_string()))?;
+        DbConn::Postgres(c) => {
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK})");
+            c.batch_execute(&lock)?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
+            // A session lock: released by hand, whatever the migrations did (and by
+            // PostgreSQL if the connection dies first).
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})");
+            let unlocked = c.batch_execute(&unlock);
+            let applied = applied.map_err(|e| StorageError::Migration(e.to_string()))?;
+            unlocked?;
+            applied
+        }
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| StorageError::Migration(e.to_string()))?,
+    };
     if applied > 0 {
         log::info!("applied {applied} database migration(s)");
     }

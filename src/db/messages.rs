@@ -48,7 +48,7 @@ pub fn store_batch_tracked(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<StoredBatch, StorageError> {
-    let first = store_once(conn, batch, events);
+    let first = store_settled(conn, batch, events);
     let Err(StorageError::RoomsClosed(mut closed)) = first else {
         return first;
     };
@@ -63,7 +63,7 @@ pub fn store_batch_tracked(
         let stored = if rest.is_empty() {
             StoredBatch::default()
         } else {
-            match store_once(conn, &rest, events) {
+            match store_settled(conn, &rest, events) {
                 Err(StorageError::RoomsClosed(more)) => {
                     closed.extend(more);
                     continue;
@@ -79,6 +79,32 @@ pub fn store_batch_tracked(
             outcomes: all,
             conversations: stored.conversations,
         });
+    }
+}
+
+/// [`store_once`], and once more with the batch's rooms locked first when it met another
+/// writer's copy of one of its resends: two nodes storing the same cid at the same moment (a
+/// client that resent through the balancer to another node). Each writer looks for earlier
+/// copies before it takes the rooms' locks (the cheap order for nearly every batch), so both can
+/// miss each other's copy, and the second commit breaks the unique cid index. Holding the
+/// rooms' locks, no copy of these rooms' messages is in flight anywhere: the retry finds the
+/// first copy and answers its seq, as for any resend.
+fn store_settled(
+    conn: &mut DbConn,
+    batch: &[NewMessage],
+    events: Events,
+) -> Result<StoredBatch, StorageError> {
+    match store_once(conn, batch, events) {
+        Err(StorageError::Conflict(cause)) => {
+            log::debug!(
+                "a resend met another writer's copy ({cause}); storing again with the rooms locked"
+            );
+            conn.transaction(|conn| {
+                super::rooms::lock_rooms(conn, batch.iter().map(|m| m.room.as_str()))?;
+                store_once(conn, batch, events)
+            })
+        }
+        other => other,
     }
 }
 

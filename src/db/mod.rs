@@ -34,6 +34,7 @@ pub mod notifications;
 pub mod rooms;
 pub mod schema;
 pub mod search;
+pub mod secrets;
 pub mod staff;
 pub mod store_account;
 pub mod store_conversations;

@@ -22,6 +22,26 @@ pub fn ensure_room(conn: &mut DbConn, room: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Locks the rows of these rooms (creating those that have none yet) until the transaction
+/// ends, in byte order of the names, the order every writer takes them in (no deadlock). A
+/// writer that holds them knows that no message of these rooms is being stored by anyone else:
+/// what it reads of them next is final. Only the rare retry of a batch that met another
+/// writer's copy of one of its resends takes this statement (`messages::store_batch_tracked`).
+pub fn lock_rooms<'a>(
+    conn: &mut DbConn,
+    rooms: impl IntoIterator<Item = &'a str>,
+) -> Result<(), StorageError> {
+    let mut names: Vec<&str> = rooms.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    let now = now_millis();
+    for room in names {
+        let query = LockRoom { room, now };
+        with_backend!(conn, c => query.execute(c))?;
+    }
+    Ok(())
+}
+
 /// The newest seq in a room; 0 for a room without messages or without a row.
 pub fn last_seq(conn: &mut DbConn, room: &str) -> Result<i64, StorageError> {
     let seq = with_backend!(conn, c => rooms::table
@@ -61,6 +81,31 @@ where
         out.push_sql(", 0, ");
         out.push_bind_param::<BigInt, i64>(&self.now)?;
         out.push_sql(") ON CONFLICT DO NOTHING");
+        Ok(())
+    }
+}
+
+/// `INSERT INTO rooms ... ON CONFLICT (name) DO UPDATE` that changes nothing: an upsert that
+/// takes the existing row's lock on PostgreSQL (and SQLite's write lock), where `DO NOTHING`
+/// takes none.
+#[derive(Debug, Clone, Copy)]
+struct LockRoom<'a> {
+    room: &'a str,
+    now: i64,
+}
+
+impl<DB> QueryFragment<DB> for LockRoom<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO rooms (name, last_seq, created_at) VALUES (");
+        out.push_bind_param::<Text, str>(self.room)?;
+        out.push_sql(", 0, ");
+        out.push_bind_param::<BigInt, i64>(&self.now)?;
+        out.push_sql(") ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq");
         Ok(())
     }
 }
@@ -107,7 +152,7 @@ macro_rules! cached_statement {
     )+};
 }
 
-cached_statement!(EnsureRoom, ReserveSeqs);
+cached_statement!(EnsureRoom, LockRoom, ReserveSeqs);
 
 /// Puts the room in the user's list (idempotent), creating the room if needed.
 pub fn add_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), StorageError> {

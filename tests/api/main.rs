@@ -13,6 +13,7 @@ mod bad_input;
 mod bans;
 mod bans_hold;
 mod canned;
+mod cluster;
 mod conversations;
 mod conversations_live;
 mod customer_panel;

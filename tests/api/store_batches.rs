@@ -246,3 +246,87 @@ async fn support_messages_stored_with_a_resend_get_their_events_once(backend: Ba
         ]
     );
 }
+
+/// Two nodes on one PostgreSQL database store the same resend at the same moment (a client
+/// that sent on node A, lost its socket and resent through the balancer to node B): each
+/// writer must answer the same seq, the message must be stored once, and the room must stay
+/// gap-free. Both ways of storing are raced: one message (statement by statement) and a batch
+/// of five (the array statements).
+#[test]
+fn two_writers_storing_the_same_cids_at_once_store_each_message_once_with_one_seq() {
+    let Some(backend) = Backend::postgres_or_skip(
+        "two_writers_storing_the_same_cids_at_once_store_each_message_once_with_one_seq",
+    ) else {
+        return;
+    };
+    let (data, _one, ann, _bob) = database(&backend);
+    // Two writers, two connections.
+    let pool = open_pool(&DbTarget::from_url(&data.database_url), 2, SqliteSync::Full).unwrap();
+    for batch_size in [1usize, 5] {
+        let room = format!("race-{batch_size}");
+        let rounds = 40;
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                let barrier = barrier.clone();
+                let room = room.clone();
+                std::thread::spawn(move || {
+                    let mut db = pool.get().unwrap();
+                    let mut answers = Vec::new();
+                    for round in 0..rounds {
+                        let batch: Vec<NewMessage> = (0..batch_size)
+                            .map(|i| {
+                                let cid = format!("r{round}-m{i}");
+                                message(&room, ann, Some(&cid), &cid)
+                            })
+                            .collect();
+                        barrier.wait();
+                        // Kept, not unwrapped: a panic here would leave the other writer
+                        // waiting at the barrier for ever.
+                        answers.push(
+                            chat_server::db::messages::store_batch(&mut db, &batch)
+                                .map_err(|e| format!("round {round}: the store failed: {e}")),
+                        );
+                    }
+                    answers
+                })
+            })
+            .collect();
+        let answers: Vec<Vec<Vec<StoreOutcome>>> = writers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap()
+                    .into_iter()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            })
+            .collect();
+        let seq_of = |outcome: &StoreOutcome| match *outcome {
+            StoreOutcome::Stored { seq, .. } | StoreOutcome::Duplicate { seq, .. } => seq,
+            other => panic!("expected a stored message, got {other:?}"),
+        };
+        for (round, (a, b)) in answers[0].iter().zip(&answers[1]).enumerate() {
+            for (i, (a, b)) in a.iter().zip(b).enumerate() {
+                assert_eq!(
+                    seq_of(a),
+                    seq_of(b),
+                    "round {round}, message {i}: both writers answer the first copy's seq"
+                );
+            }
+        }
+        let mut db = pool.get().unwrap();
+        let stored = read_window(&mut db, &room, Window::After(0), 1000)
+            .unwrap()
+            .0;
+        assert_eq!(
+            stored.len(),
+            rounds * batch_size,
+            "each message stored once"
+        );
+        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        let gap_free: Vec<i64> = (1..=(rounds * batch_size) as i64).collect();
+        assert_eq!(seqs, gap_free, "the room's seqs have no gap");
+    }
+}
