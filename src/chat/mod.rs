@@ -49,6 +49,7 @@ pub mod read_state;
 pub mod refusals;
 pub mod registry;
 pub mod rooms;
+pub mod sequencer;
 pub mod server;
 pub mod stats;
 pub mod storage_health;
