@@ -109,6 +109,15 @@ pub struct Settings {
     #[arg(long, env = "CHAT_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Redis that several nodes of one deployment share for live fan-out (e.g.
+    /// redis://127.0.0.1:6379/0). Needs PostgreSQL. Unset: this server runs alone.
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so that deployments can share one Redis.
+    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat")]
+    pub redis_prefix: String,
+
     /// Browser origins allowed to open a WebSocket, comma-separated (e.g.
     /// https://shop.example). The server's own origin is always allowed; clients that send no
     /// Origin (not browsers) are allowed since they carry a token.

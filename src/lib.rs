@@ -30,10 +30,12 @@
 //! so an `ack` always means durable. `webhooks` (after `auth`, before `state`) sends the
 //! events the message writer put in the outbox table to the store's backend, on a thread of its
 //! own. `mail` (beside `webhooks`) emails customers the staff replies they left unread, from
-//! the `email_outbox` table, on a thread of its own.
+//! the `email_outbox` table, on a thread of its own. `broker` (between `protocol` and `chat`)
+//! carries stored messages between the nodes of one deployment over Redis (`--redis-url`).
 
 pub mod api;
 pub mod auth;
+pub mod broker;
 pub mod chat;
 pub mod client_addr;
 pub mod config;

@@ -7,6 +7,8 @@ use crate::api;
 use crate::auth::jwt::{self, SecretError, TokenKeys};
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::rate_limit::AuthRateLimiter;
+use crate::broker::{Broker, BrokerSettings};
+use crate::chat::cluster::Cluster;
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
 use crate::client_addr::TrustedProxies;
@@ -78,6 +80,13 @@ impl Application {
             log::info!("email: no --smtp-url, unread staff replies are not emailed");
         }
         let target = settings.db_target();
+        if settings.redis_url.is_some() && !matches!(target, DbTarget::Postgres(_)) {
+            return Err(StartupError::Config(
+                "--redis-url (several nodes) needs PostgreSQL: set --database-url / DATABASE_URL \
+                 to postgres://... (a SQLite file belongs to one process)"
+                    .into(),
+            ));
+        }
         log::info!("database: {}", target.describe());
         let pool = db::open_pool(
             &target,
@@ -119,6 +128,24 @@ impl Application {
                 None => writer,
             }
         });
+        let cluster = match &settings.redis_url {
+            Some(url) => {
+                let broker_settings = BrokerSettings {
+                    url: url.clone(),
+                    prefix: settings.redis_prefix.clone(),
+                };
+                let node = jwt::generated_secret()[..16].to_owned();
+                let (broker, pushes) = Broker::connect(&broker_settings, node.clone())
+                    .await
+                    .map_err(|e| StartupError::Config(format!("broker: {e}")))?;
+                log::info!(
+                    "cluster: node {node}, broker Redis with prefix {:?}",
+                    settings.redis_prefix
+                );
+                Some(Cluster::new(broker, pushes))
+            }
+            None => None,
+        };
         let chat = ChatServer::new(
             history.clone(),
             writer,
@@ -135,7 +162,11 @@ impl Application {
                 auto_assign: settings.auto_assign,
                 ..ChatConfig::default()
             },
-        )
+        );
+        let chat = match cluster {
+            Some(cluster) => chat.with_cluster(cluster),
+            None => chat,
+        }
         .start();
         // The mail worker asks the chat server who is connected, so it starts after it.
         let mail = match mail_config {

@@ -111,6 +111,7 @@ impl ChatServer {
                 };
                 match answer {
                     Ok(snapshot) => {
+                        let last_seq = snapshot.last_seq;
                         // Encoded by the session, off this thread (see `JoinedParts`).
                         let joined = Outgoing::Joined(Box::new(JoinedParts {
                             room: room.clone(),
@@ -118,6 +119,7 @@ impl ChatServer {
                             snapshot,
                         }));
                         act.send_to(session, joined);
+                        act.cluster_snapshot_read(&room, last_seq, ctx);
                         act.viewer_entered(session, &room);
                         for message in parked {
                             act.enqueue(message, ctx);

@@ -31,6 +31,7 @@
 
 pub mod accounts;
 pub mod assignment;
+pub mod cluster;
 pub mod conversations;
 pub mod desk;
 pub mod directory;

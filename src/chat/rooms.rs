@@ -64,6 +64,11 @@ impl LiveRooms {
         }
     }
 
+    /// Whether a connection of this process is in the room.
+    pub fn is_live(&self, room: &RoomName) -> bool {
+        self.rooms.contains_key(room)
+    }
+
     /// Puts a connection of `user` in the room (the caller knows it was not in it).
     pub fn enter(&mut self, room: &RoomName, session: SessionId, user: &UserInfo) -> PresenceNews {
         let limit = self.presence_limit;

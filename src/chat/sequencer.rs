@@ -92,7 +92,12 @@ impl<T> RoomSequencer<T> {
     /// A snapshot of the room up to `last_seq` was read: the first one starts the room's
     /// order, and every message held so far is handed out (in seq order; sessions drop what
     /// their snapshot holds). Later snapshots change nothing.
-    pub fn snapshot_read(&mut self, room: &RoomName, last_seq: i64, now: Instant) -> Vec<Sequenced<T>> {
+    pub fn snapshot_read(
+        &mut self,
+        room: &RoomName,
+        last_seq: i64,
+        now: Instant,
+    ) -> Vec<Sequenced<T>> {
         let Some(order) = self.rooms.get_mut(room) else {
             return Vec::new();
         };
@@ -159,7 +164,10 @@ impl<T> RoomSequencer<T> {
         self.rooms
             .iter_mut()
             .filter(|(_, o)| !o.reading && o.next.is_some())
-            .filter(|(_, o)| o.waiting_since.is_some_and(|t| now.duration_since(t) >= patience))
+            .filter(|(_, o)| {
+                o.waiting_since
+                    .is_some_and(|t| now.duration_since(t) >= patience)
+            })
             .map(|(room, o)| {
                 o.reading = true;
                 GapRead {
@@ -296,10 +304,19 @@ mod tests {
     fn a_gap_that_stays_open_asks_the_database_once_and_the_read_closes_it() {
         let (mut s, now) = started(4);
         s.offer(&room(), 7, "c", now);
-        assert!(s.overdue(now + Duration::from_millis(50)).is_empty(), "still patient");
+        assert!(
+            s.overdue(now + Duration::from_millis(50)).is_empty(),
+            "still patient"
+        );
         let later = now + Duration::from_millis(150);
         let reads = s.overdue(later);
-        assert_eq!(reads, [GapRead { room: room(), after: 4 }]);
+        assert_eq!(
+            reads,
+            [GapRead {
+                room: room(),
+                after: 4
+            }]
+        );
         assert!(s.overdue(later).is_empty(), "one read at a time");
         // The database has 5 and 6 (and 7).
         let out = s.filled(&room(), vec![(5, "a"), (6, "b"), (7, "c")], 7, later);
@@ -330,7 +347,11 @@ mod tests {
         assert!(s.offer(&room(), 4, "z", now).is_empty());
         assert!(s.offer(&room(), 5, "a", now).is_empty());
         let out = s.snapshot_read(&room(), 4, now);
-        assert_eq!(seqs(&out), [4, 5, 6], "sessions drop what their snapshot holds");
+        assert_eq!(
+            seqs(&out),
+            [4, 5, 6],
+            "sessions drop what their snapshot holds"
+        );
         assert_eq!(s.next(&room()), Some(7));
     }
 

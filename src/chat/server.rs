@@ -135,10 +135,18 @@ pub struct ChatServer {
     pub(super) viewers: super::viewers::Viewers,
     /// Whose turn it is to get a new conversation with `--auto-assign`.
     pub(super) assignment: super::assignment::RoundRobin,
+    /// With `--redis-url`: this node's part of the deployment (`cluster.rs`); `None` alone.
+    pub(super) cluster: Option<super::cluster::Cluster>,
 }
 
 impl ChatServer {
     /// A chat server that stores messages through `writer` and reads through `history`.
+    /// Makes this server one node of several, over a connected broker (`--redis-url`).
+    pub fn with_cluster(mut self, cluster: super::cluster::Cluster) -> ChatServer {
+        self.cluster = Some(cluster);
+        self
+    }
+
     pub fn new(
         history: Addr<HistoryActor>,
         writer: Addr<MessageWriter>,
@@ -173,6 +181,7 @@ impl ChatServer {
             notification_cursors: NotificationCursors::default(),
             viewers: Default::default(),
             assignment: Default::default(),
+            cluster: None,
         }
     }
 
@@ -285,6 +294,9 @@ impl ChatServer {
         let Some(user) = self.registry.user(session).cloned() else {
             return false;
         };
+        if !self.rooms.is_live(room) {
+            self.cluster_room_opened(room);
+        }
         let news = self.rooms.enter(room, session, &user);
         self.tell_presence(room, &user, news, Skip::Session(session));
         false
@@ -302,6 +314,9 @@ impl ChatServer {
     /// The live room's side of leaving: typing off and presence, as [`LiveRooms::leave`] says.
     fn leave_live_room(&mut self, session: SessionId, user: &UserInfo, room: &RoomName) {
         let departure = self.rooms.leave(room, session, user.id);
+        if !self.rooms.is_live(room) {
+            self.cluster_room_closed(room);
+        }
         self.viewer_left(session, room, user.id);
         if departure.stopped_typing {
             let frame = ServerFrame::Typing {
@@ -380,6 +395,7 @@ impl Actor for ChatServer {
         // Sessions reach the chat server with `try_send`; a full mailbox is answered with
         // `rate_limited` instead of letting it grow without bound.
         ctx.set_mailbox_capacity(64 * 1024);
+        self.cluster_started(ctx);
         if let Some(every) = self.config.checkpoint_every {
             ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
         }

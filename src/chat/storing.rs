@@ -82,7 +82,7 @@ impl ChatServer {
                 match split(result) {
                     Ok(stored) if stored.outcomes.len() == pending.len() => {
                         act.storage_answered(Ok(()));
-                        act.deliver_stored(pending, stored.outcomes);
+                        act.deliver_stored(pending, stored.outcomes, ctx);
                         // After the messages: the staff hear of the conversations they made.
                         act.conversations_changed(stored.conversations, ctx);
                     }
@@ -176,7 +176,12 @@ impl ChatServer {
     /// After a commit: every new message to its room (sender included) and, for support
     /// conversations and their notes threads, to every staff connection; then the ack. Each
     /// connection gets all of its frames of the batch at once.
-    fn deliver_stored(&mut self, pending: Vec<PendingMessage>, outcomes: Vec<StoreOutcome>) {
+    fn deliver_stored(
+        &mut self,
+        pending: Vec<PendingMessage>,
+        outcomes: Vec<StoreOutcome>,
+        ctx: &mut Context<Self>,
+    ) {
         let mut deliveries = std::mem::take(&mut self.deliveries);
         let mut stored = 0;
         for (p, outcome) in pending.into_iter().zip(outcomes) {
@@ -198,21 +203,25 @@ impl ChatServer {
                     cid,
                     kind: p.kind,
                 };
-                // A notes thread's notes and events reach the staff as activity of its
-                // conversation, like the conversation's own messages.
-                if let RoomKind::Support(owner) | RoomKind::Notes(owner) = p.room.kind() {
-                    self.gather_support_activity(owner, &message, &mut deliveries);
+                // One node of several: published, and handed out in the room's order
+                // (`cluster.rs`).
+                if let Some(message) = self.cluster_stored(message, &mut deliveries, ctx) {
+                    // A notes thread's notes and events reach the staff as activity of its
+                    // conversation, like the conversation's own messages.
+                    if let RoomKind::Support(owner) | RoomKind::Notes(owner) = p.room.kind() {
+                        self.gather_support_activity(owner, &message, &mut deliveries);
+                    }
+                    let frame = ServerFrame::Message(message).encode();
+                    fanout::gather_room(
+                        &self.rooms,
+                        &self.registry,
+                        &p.room,
+                        &frame,
+                        seq,
+                        Skip::Nobody,
+                        &mut deliveries,
+                    );
                 }
-                let frame = ServerFrame::Message(message).encode();
-                fanout::gather_room(
-                    &self.rooms,
-                    &self.registry,
-                    &p.room,
-                    &frame,
-                    seq,
-                    Skip::Nobody,
-                    &mut deliveries,
-                );
             }
             let id = match outcome {
                 StoreOutcome::Stored { id, .. } | StoreOutcome::Duplicate { id, .. } => id,

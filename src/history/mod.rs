@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod bans;
+pub mod cluster;
 pub mod conversations;
 pub mod customer;
 pub mod desk;

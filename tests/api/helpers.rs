@@ -50,6 +50,42 @@ impl Backend {
     }
 }
 
+/// The machine's Redis for a story of several nodes (`CHAT_TEST_REDIS_URL`, else
+/// redis://127.0.0.1:6379/0), with a key prefix of the story's own; `None` (said loudly) where
+/// no Redis answers, and a failure when CHAT_TEST_REQUIRE_REDIS=1 says it must be there.
+pub fn redis_or_skip(test: &str) -> Option<(String, String)> {
+    let url = std::env::var("CHAT_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379/0".to_owned());
+    let address = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:6379")
+        .to_owned();
+    let answers = std::net::TcpStream::connect_timeout(
+        &address
+            .parse()
+            .unwrap_or_else(|_| "127.0.0.1:6379".parse().unwrap()),
+        Duration::from_millis(500),
+    )
+    .is_ok();
+    if !answers {
+        assert!(
+            std::env::var("CHAT_TEST_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "{test}: CHAT_TEST_REQUIRE_REDIS=1 but no Redis answers at {url}"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {test} (needs Redis at {url}; set CHAT_TEST_REDIS_URL)"
+        );
+        return None;
+    }
+    let prefix = format!("chat-test-{}-{}", std::process::id(), rand_suffix());
+    Some((url, prefix))
+}
+
 /// Runs each named story (an `async fn(Backend)`) as two tests: `<story>::sqlite` and
 /// `<story>::postgres`.
 #[macro_export]

@@ -14,6 +14,7 @@ mod bans;
 mod bans_hold;
 mod canned;
 mod cluster;
+mod cluster_live;
 mod conversations;
 mod conversations_live;
 mod customer_panel;

@@ -1,0 +1,293 @@
+//! The broker between the nodes of one deployment (`--redis-url`): Redis publish/subscribe.
+//!
+//! Each node publishes every message it stored to the room's channel
+//! (`<prefix>:room:<name>`) and subscribes to the channels of the rooms it has connections in,
+//! so a node's broker traffic grows with its own rooms, not with the whole deployment's.
+//! Nothing in Redis is a source of truth: the ack means "stored in PostgreSQL", and a node that
+//! misses publications (Redis restarted, the subscription dropped, a slow subscriber) notices
+//! the gap in a room's seqs and reads the messages from the database
+//! ([`crate::chat::sequencer`]).
+//!
+//! Two connections, both the redis crate's `ConnectionManager` (reconnects by itself): one
+//! publishes, fed by one task in the order the chat server hands messages over; one subscribes
+//! (RESP3 pushes, resubscribed automatically after a reconnect), its pushes handed to the chat
+//! server as a stream ([`BrokerPush`]).
+
+use crate::protocol::WireMessage;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How the broker is reached, from `--redis-url` and `--redis-prefix`.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key and channel, so that deployments can share one Redis.
+    pub prefix: String,
+}
+
+/// Why the broker could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("redis at {url}: {source}")]
+pub struct BrokerError {
+    url: String,
+    source: redis::RedisError,
+}
+
+/// What a node publishes for a stored message: its id (a node skips its own publications) and
+/// the message as the wire shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The publishing node.
+    pub node: String,
+    /// The stored message.
+    pub message: WireMessage,
+}
+
+/// What the subscription connection tells the chat server.
+#[derive(Debug)]
+pub enum BrokerPush {
+    /// A publication on a room's channel.
+    Message {
+        /// The room's name (the channel without its prefix).
+        room: String,
+        /// The payload, an [`Envelope`] in JSON.
+        payload: Vec<u8>,
+    },
+    /// The subscription to a room's channel is in place (also after a reconnect).
+    Subscribed {
+        /// The room's name.
+        room: String,
+    },
+    /// The connection to Redis was lost: publications are missed until it is back.
+    Disconnected,
+}
+
+/// The broker of one node: cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    node: String,
+    prefix: String,
+    outgoing: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    subscriber: ConnectionManager,
+}
+
+impl Broker {
+    /// Connects both connections and starts the publishing task. Returns the broker and the
+    /// stream of pushes for the chat server. Must run inside the Tokio runtime the chat server
+    /// runs on (the connections' tasks live there).
+    pub async fn connect(
+        settings: &BrokerSettings,
+        node: String,
+    ) -> Result<(Broker, mpsc::UnboundedReceiver<BrokerPush>), BrokerError> {
+        let fail = |source| BrokerError {
+            url: settings.url.clone(),
+            source,
+        };
+        let info = settings.url.as_str().into_connection_info().map_err(fail)?;
+        let redis_settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(redis_settings);
+        let client = redis::Client::open(info).map_err(fail)?;
+        let manager_config = || {
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_max_delay(Duration::from_secs(1))
+        };
+        let publisher = ConnectionManager::new_with_config(client.clone(), manager_config())
+            .await
+            .map_err(fail)?;
+        let (push_tx, mut push_rx) = mpsc::unbounded_channel::<PushInfo>();
+        let subscriber = ConnectionManager::new_with_config(
+            client,
+            manager_config()
+                .set_push_sender(push_tx)
+                .set_automatic_resubscription(),
+        )
+        .await
+        .map_err(fail)?;
+
+        // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
+        let (to_chat, from_broker) = mpsc::unbounded_channel();
+        let room_prefix = room_channel(&settings.prefix, "");
+        tokio::spawn(async move {
+            while let Some(push) = push_rx.recv().await {
+                if let Some(push) = translate(&room_prefix, push) {
+                    if to_chat.send(push).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+
+        let (outgoing, to_publish) = mpsc::unbounded_channel();
+        tokio::spawn(publish_loop(publisher, to_publish));
+        let broker = Broker {
+            node,
+            prefix: settings.prefix.clone(),
+            outgoing,
+            subscriber,
+        };
+        Ok((broker, from_broker))
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Publishes a stored message to its room's channel (in the order of the calls; never
+    /// waits: a publication that fails is lost, and the other nodes read the message from the
+    /// database when they notice the gap).
+    pub fn publish(&self, message: &WireMessage) {
+        let envelope = EnvelopeRef {
+            node: &self.node,
+            message,
+        };
+        let Ok(payload) = serde_json::to_vec(&envelope) else {
+            return;
+        };
+        let _ = self
+            .outgoing
+            .send((room_channel(&self.prefix, &message.room), payload));
+    }
+
+    /// Subscribes to a room's channel (answered by a [`BrokerPush::Subscribed`]).
+    pub fn subscribe(&self, room: &str) {
+        let mut subscriber = self.subscriber.clone();
+        let channel = room_channel(&self.prefix, room);
+        tokio::spawn(async move {
+            if let Err(e) = subscriber.subscribe(&channel).await {
+                log::debug!("subscribing to {channel}: {e}");
+            }
+        });
+    }
+
+    /// Unsubscribes from a room's channel.
+    pub fn unsubscribe(&self, room: &str) {
+        let mut subscriber = self.subscriber.clone();
+        let channel = room_channel(&self.prefix, room);
+        tokio::spawn(async move {
+            if let Err(e) = subscriber.unsubscribe(&channel).await {
+                log::debug!("unsubscribing from {channel}: {e}");
+            }
+        });
+    }
+}
+
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    node: &'a str,
+    message: &'a WireMessage,
+}
+
+/// The channel of a room.
+pub fn room_channel(prefix: &str, room: &str) -> String {
+    format!("{prefix}:room:{room}")
+}
+
+/// Publishes what the chat server hands over, in order, several at a time in one pipeline when
+/// they pile up.
+async fn publish_loop(
+    mut publisher: ConnectionManager,
+    mut to_publish: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    let mut failing = false;
+    while let Some(first) = to_publish.recv().await {
+        let mut pipe = redis::pipe();
+        pipe.publish(&first.0, &first.1).ignore();
+        let mut count = 1;
+        while count < 256 {
+            match to_publish.try_recv() {
+                Ok((channel, payload)) => {
+                    pipe.publish(channel, payload).ignore();
+                    count += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        match pipe.query_async::<()>(&mut publisher).await {
+            Ok(()) => {
+                if failing {
+                    failing = false;
+                    log::warn!("broker: publishing to Redis works again");
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    failing = true;
+                    log::error!(
+                        "broker: publishing to Redis failed ({e}); other nodes read this node's \
+                         messages from the database until it works again"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.
+fn translate(room_prefix: &str, push: PushInfo) -> Option<BrokerPush> {
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        _ => None,
+    };
+    let room_of = |v: &Value| {
+        let channel = String::from_utf8(text(v)?).ok()?;
+        channel.strip_prefix(room_prefix).map(str::to_owned)
+    };
+    match push.kind {
+        PushKind::Message => {
+            let room = room_of(push.data.first()?)?;
+            let payload = text(push.data.get(1)?)?;
+            Some(BrokerPush::Message { room, payload })
+        }
+        PushKind::Subscribe => Some(BrokerPush::Subscribed {
+            room: room_of(push.data.first()?)?,
+        }),
+        PushKind::Disconnection => Some(BrokerPush::Disconnected),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publication_on_a_room_channel_becomes_a_message_of_that_room() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"chat:room:lobby".to_vec()),
+                Value::BulkString(b"{}".to_vec()),
+            ],
+        };
+        match translate("chat:room:", push) {
+            Some(BrokerPush::Message { room, payload }) => {
+                assert_eq!(room, "lobby");
+                assert_eq!(payload, b"{}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn another_deployments_channel_is_ignored() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"other:room:lobby".to_vec()),
+                Value::BulkString(b"{}".to_vec()),
+            ],
+        };
+        assert!(translate("chat:room:", push).is_none());
+    }
+}

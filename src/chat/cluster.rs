@@ -1,0 +1,311 @@
+//! The chat server as one node of several (`--redis-url`): its stored messages go to the
+//! broker, the other nodes' come from it, and each room's messages reach this node's
+//! connections in seq order with no gap ([`RoomSequencer`]), gaps closed from the database.
+//! Without a broker none of this runs: the chat server delivers straight after each commit.
+
+use super::fanout::{self, Deliveries, Skip};
+use super::sequencer::{GapRead, RoomSequencer, Sequenced};
+use super::server::ChatServer;
+use crate::broker::{Broker, BrokerPush, Envelope};
+use crate::domain::{RoomKind, RoomName};
+use crate::history::cluster::ReadRoomTail;
+use crate::protocol::{ServerFrame, WireMessage};
+use actix::prelude::*;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// How long a message waits for its predecessor before the database is asked.
+pub const GAP_PATIENCE: Duration = Duration::from_millis(150);
+
+/// Most messages one gap read brings.
+const GAP_READ_LIMIT: i64 = 1000;
+
+/// This node's part of the deployment: the broker and the order of each live room.
+pub struct Cluster {
+    broker: Broker,
+    sequencer: RoomSequencer<WireMessage>,
+    /// The broker's pushes, until the chat server starts and takes them as a stream.
+    pushes: Option<UnboundedReceiver<BrokerPush>>,
+    /// Whether a gap check is scheduled.
+    check_scheduled: bool,
+    /// Whether the connection to Redis was lost (and not yet back).
+    degraded: bool,
+}
+
+impl Cluster {
+    /// The node's cluster part over a connected broker and the stream of its pushes.
+    pub fn new(broker: Broker, pushes: UnboundedReceiver<BrokerPush>) -> Cluster {
+        Cluster {
+            broker,
+            sequencer: RoomSequencer::new(GAP_PATIENCE),
+            pushes: Some(pushes),
+            check_scheduled: false,
+            degraded: false,
+        }
+    }
+
+    /// Whether the broker is away (the node serves its own connections meanwhile).
+    pub fn is_degraded(&self) -> bool {
+        self.degraded
+    }
+}
+
+/// The broker's pushes as an actor stream.
+struct Pushes(UnboundedReceiver<BrokerPush>);
+
+impl Stream for Pushes {
+    type Item = BrokerPush;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<BrokerPush>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+impl ChatServer {
+    /// At start: the broker's pushes become a stream of this actor.
+    pub(super) fn cluster_started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(pushes) = self.cluster.as_mut().and_then(|c| c.pushes.take()) {
+            ctx.add_stream(Pushes(pushes));
+        }
+    }
+
+    /// A room got its first connection on this node: follow its channel.
+    pub(super) fn cluster_room_opened(&mut self, room: &RoomName) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.sequencer.open(room);
+            cluster.broker.subscribe(room.as_str());
+        }
+    }
+
+    /// A room lost its last connection on this node: stop following it.
+    pub(super) fn cluster_room_closed(&mut self, room: &RoomName) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.sequencer.close(room);
+            cluster.broker.unsubscribe(room.as_str());
+        }
+    }
+
+    /// A `joined` snapshot of the room up to `last_seq` was read: the first one starts the
+    /// room's order on this node.
+    pub(super) fn cluster_snapshot_read(
+        &mut self,
+        room: &RoomName,
+        last_seq: i64,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let released = cluster
+            .sequencer
+            .snapshot_read(room, last_seq, Instant::now());
+        // What the broker may have carried before this node followed the room.
+        let read = cluster.sequencer.catch_up(room);
+        self.deliver_released(room, released);
+        if let Some(read) = read {
+            self.read_gap(read, ctx);
+        }
+        self.schedule_gap_check(ctx);
+    }
+
+    /// A message this node stored: published to the other nodes, and handed to this node's
+    /// connections in its room's order. Given back when this node runs alone (the caller
+    /// delivers it then).
+    pub(super) fn cluster_stored(
+        &mut self,
+        message: WireMessage,
+        deliveries: &mut Deliveries,
+        ctx: &mut Context<Self>,
+    ) -> Option<WireMessage> {
+        let Some(cluster) = &mut self.cluster else {
+            return Some(message);
+        };
+        cluster.broker.publish(&message);
+        let Ok(room) = RoomName::parse(&message.room) else {
+            return None;
+        };
+        let seq = message.seq;
+        let released = cluster.sequencer.offer(&room, seq, message, Instant::now());
+        self.gather_released(&room, released, deliveries);
+        self.schedule_gap_check(ctx);
+        None
+    }
+
+    /// Hands released messages to this node's connections.
+    fn deliver_released(&mut self, room: &RoomName, released: Vec<Sequenced<WireMessage>>) {
+        if released.is_empty() {
+            return;
+        }
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        self.gather_released(room, released, &mut deliveries);
+        self.dispatch(deliveries);
+    }
+
+    /// Gathers released messages for the room's members (and, for a support conversation or
+    /// its notes thread, the staff's `support_activity`).
+    fn gather_released(
+        &self,
+        room: &RoomName,
+        released: Vec<Sequenced<WireMessage>>,
+        deliveries: &mut Deliveries,
+    ) {
+        for (seq, message) in released {
+            if let RoomKind::Support(owner) | RoomKind::Notes(owner) = room.kind() {
+                self.gather_support_activity(owner, &message, deliveries);
+            }
+            let frame = ServerFrame::Message(message).encode();
+            fanout::gather_room(
+                &self.rooms,
+                &self.registry,
+                room,
+                &frame,
+                seq,
+                Skip::Nobody,
+                deliveries,
+            );
+        }
+    }
+
+    /// Checks for gaps open too long once the patience has passed, while any is open.
+    fn schedule_gap_check(&mut self, ctx: &mut Context<Self>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if cluster.check_scheduled || !cluster.sequencer.is_waiting() {
+            return;
+        }
+        cluster.check_scheduled = true;
+        ctx.run_later(GAP_PATIENCE, |act, ctx| {
+            let reads = match &mut act.cluster {
+                Some(cluster) => {
+                    cluster.check_scheduled = false;
+                    cluster.sequencer.overdue(Instant::now())
+                }
+                None => return,
+            };
+            for read in reads {
+                act.read_gap(read, ctx);
+            }
+            act.schedule_gap_check(ctx);
+        });
+    }
+
+    /// Reads a room's messages after a seq from the database and hands out what it closes.
+    fn read_gap(&mut self, read: GapRead, ctx: &mut Context<Self>) {
+        let GapRead { room, after } = read;
+        log::debug!("cluster: reading {room} after seq {after} from the database");
+        self.history
+            .send(ReadRoomTail {
+                room: room.clone(),
+                after,
+                limit: GAP_READ_LIMIT,
+            })
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                let Some(cluster) = &mut act.cluster else {
+                    return;
+                };
+                match result {
+                    Ok(Ok(tail)) => {
+                        log::debug!(
+                            "cluster: read {room}: {} message(s), settled {}",
+                            tail.messages.len(),
+                            tail.settled
+                        );
+                        let messages = tail
+                            .messages
+                            .into_iter()
+                            .map(|m| {
+                                let m = WireMessage::from(m);
+                                (m.seq, m)
+                            })
+                            .collect();
+                        let released =
+                            cluster
+                                .sequencer
+                                .filled(&room, messages, tail.settled, Instant::now());
+                        act.deliver_released(&room, released);
+                    }
+                    Ok(Err(e)) => {
+                        cluster.sequencer.read_failed(&room);
+                        log::warn!("cluster: reading {room} to close a gap failed: {e}");
+                    }
+                    Err(e) => {
+                        cluster.sequencer.read_failed(&room);
+                        log::warn!("cluster: reading {room} to close a gap failed: {e}");
+                    }
+                }
+                act.schedule_gap_check(ctx);
+            })
+            .spawn(ctx);
+    }
+}
+
+impl StreamHandler<BrokerPush> for ChatServer {
+    fn handle(&mut self, push: BrokerPush, ctx: &mut Context<Self>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        match push {
+            BrokerPush::Message { room, payload } => {
+                let Ok(envelope) = serde_json::from_slice::<Envelope>(&payload) else {
+                    log::warn!("cluster: an unreadable publication on room {room}: ignored");
+                    return;
+                };
+                if envelope.node == cluster.broker.node() {
+                    return;
+                }
+                let Ok(room) = RoomName::parse(&room) else {
+                    return;
+                };
+                if envelope.message.room != room.as_str() {
+                    return;
+                }
+                let seq = envelope.message.seq;
+                let released =
+                    cluster
+                        .sequencer
+                        .offer(&room, seq, envelope.message, Instant::now());
+                self.deliver_released(&room, released);
+                self.schedule_gap_check(ctx);
+            }
+            BrokerPush::Subscribed { room } => {
+                if cluster.degraded {
+                    cluster.degraded = false;
+                    log::warn!(
+                        "cluster: the broker (Redis) is back; catching every followed room up \
+                         from the database"
+                    );
+                    for read in cluster.sequencer.catch_up_all() {
+                        self.read_gap(read, ctx);
+                    }
+                    return;
+                }
+                let Ok(room) = RoomName::parse(&room) else {
+                    return;
+                };
+                // Publications before the subscription held are not in the channel: read them.
+                if let Some(read) = cluster.sequencer.catch_up(&room) {
+                    self.read_gap(read, ctx);
+                }
+            }
+            BrokerPush::Disconnected => {
+                if !cluster.degraded {
+                    cluster.degraded = true;
+                    log::error!(
+                        "cluster: the connection to the broker (Redis) is lost: messages of other \
+                         nodes reach this node's connections from the database, late, until it \
+                         is back"
+                    );
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {
+        // The broker's task ended (it never should): keep serving this node's connections.
+        log::error!("cluster: the broker's stream ended");
+    }
+}

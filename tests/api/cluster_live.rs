@@ -1,0 +1,172 @@
+//! Two nodes behind a balancer, one PostgreSQL database and Redis (issue 16): a member on node
+//! A and a member on node B of the same room hear each other's messages at once, with the same
+//! seq and id, every connection in strictly increasing seq with no gap, also when both nodes
+//! store into the room at the same moment; a support conversation's customer on one node and
+//! the staff on the other answer each other. SKIPPED loudly without PostgreSQL or Redis.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Two nodes on the test's database and the machine's Redis, under a key prefix of their own.
+async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
+    let backend = Backend::postgres_or_skip(test)?;
+    let (redis_url, prefix) = redis_or_skip(test)?;
+    let data = TestData::new(&backend);
+    let node = || {
+        let mut settings = test_settings(&data);
+        settings.redis_url = Some(redis_url.clone());
+        settings.redis_prefix = prefix.clone();
+        // The race below sends in bursts.
+        settings.rate_per_sec = 1000.0;
+        settings.rate_burst = 1000.0;
+        settings
+    };
+    let a = start(node()).await;
+    let b = start(node()).await;
+    Some((a, b, data))
+}
+
+/// Every `message` frame of `room` a socket gets until it has seen `count` of them (the
+/// server's pings keep a socket busy, so the whole wait has a limit of its own).
+async fn messages_of(socket: &mut WsClient, room: &str, count: usize) -> Vec<Value> {
+    let gather = async {
+        let mut got = Vec::new();
+        while got.len() < count {
+            let frame = socket.recv().await;
+            if frame["type"] == "message" && frame["room"] == room {
+                got.push(frame);
+            }
+        }
+        got
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), gather)
+        .await
+        .unwrap_or_else(|_| panic!("{count} message(s) of {room} did not all come"))
+}
+
+/// The message of `room` with this text, passing over any other.
+async fn heard(socket: &mut WsClient, room: &str, text: &str) -> Value {
+    let wait = async {
+        loop {
+            let frame = socket.recv().await;
+            if frame["type"] == "message" && frame["room"] == room && frame["text"] == text {
+                return frame;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{text:?} never came in {room}"))
+}
+
+#[actix_rt::test]
+async fn members_on_two_nodes_hear_each_other_with_the_same_seq_and_id() {
+    let Some((a, b, _data)) =
+        two_nodes("members_on_two_nodes_hear_each_other_with_the_same_seq_and_id").await
+    else {
+        return;
+    };
+    let (ann_token, _) = a.register("ann").await;
+    let (bob_token, _) = b.register("bob").await;
+    let mut ann = a.connect(&ann_token).await;
+    let mut bob = b.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+
+    let seq = ann.say("lobby", "hello from node A", "a-1").await;
+    let message = heard(&mut bob, "lobby", "hello from node A").await;
+    assert_eq!(message["seq"], seq, "the same seq on every node");
+
+    let seq = bob.say("lobby", "and hello from node B", "b-1").await;
+    let message = heard(&mut ann, "lobby", "and hello from node B").await;
+    assert_eq!(message["seq"], seq);
+}
+
+/// Both nodes store into one room as fast as they can: they commit and publish in either
+/// order, and every connection on either node still sees every message once, in seq order,
+/// with no gap.
+#[actix_rt::test]
+async fn two_nodes_storing_into_one_room_at_once_give_every_member_one_gap_free_order() {
+    let Some((a, b, _data)) =
+        two_nodes("two_nodes_storing_into_one_room_at_once_give_every_member_one_gap_free_order")
+            .await
+    else {
+        return;
+    };
+    let (ann_token, _) = a.register("ann").await;
+    let (bob_token, _) = b.register("bob").await;
+    let (cat_token, _) = b.register("cat").await;
+    let mut ann = a.connect(&ann_token).await;
+    let mut bob = b.connect(&bob_token).await;
+    let mut cat = b.connect(&cat_token).await;
+    for socket in [&mut ann, &mut bob, &mut cat] {
+        socket.join("race").await;
+    }
+    let per_sender = 40;
+    for i in 0..per_sender {
+        ann.send(json!({"type":"send","room":"race","text":format!("a{i}"),"cid":format!("a{i}")}))
+            .await;
+        bob.send(json!({"type":"send","room":"race","text":format!("b{i}"),"cid":format!("b{i}")}))
+            .await;
+    }
+    let total = 2 * per_sender;
+    let mut orders = BTreeMap::new();
+    for (name, socket) in [("ann", &mut ann), ("bob", &mut bob), ("cat", &mut cat)] {
+        let got = messages_of(socket, "race", total).await;
+        let seqs: Vec<i64> = got.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+        let first = seqs[0];
+        let expected: Vec<i64> = (first..first + total as i64).collect();
+        assert_eq!(
+            seqs, expected,
+            "{name} sees every seq once, in order, no gap"
+        );
+        let ids: Vec<(i64, i64)> = got
+            .iter()
+            .map(|m| (m["seq"].as_i64().unwrap(), m["id"].as_i64().unwrap()))
+            .collect();
+        orders.insert(name, ids);
+    }
+    assert_eq!(
+        orders["ann"], orders["bob"],
+        "the same ids for the same seqs on both nodes"
+    );
+    assert_eq!(orders["bob"], orders["cat"]);
+}
+
+#[actix_rt::test]
+async fn a_customer_on_one_node_and_the_staff_on_the_other_answer_each_other() {
+    let Some((a, b, _data)) =
+        two_nodes("a_customer_on_one_node_and_the_staff_on_the_other_answer_each_other").await
+    else {
+        return;
+    };
+    let (guest_token, guest_id) = a.guest("Gail").await;
+    let (staff_token, _) = b.staff().await;
+    let room = format!("support:{guest_id}");
+    let mut gail = a.connect(&guest_token).await;
+    gail.join(&room).await;
+    gail.say(&room, "where is my parcel?", "g-1").await;
+    let mut staff = b.connect(&staff_token).await;
+    let joined = staff.join(&room).await;
+    assert_eq!(texts(&joined["messages"]), ["where is my parcel?"]);
+    let seq = staff.say(&room, "it left the warehouse today", "s-1").await;
+    let reply = heard(&mut gail, &room, "it left the warehouse today").await;
+    assert_eq!(reply["seq"], seq);
+    let seq = gail.say(&room, "thank you!", "g-2").await;
+    let thanks = heard(&mut staff, &room, "thank you!").await;
+    assert_eq!(thanks["seq"], seq);
+}
+
+#[actix_rt::test]
+async fn a_sqlite_database_with_a_redis_url_refuses_to_start() {
+    let data = TestData::new(&Backend::Sqlite);
+    let mut settings = test_settings(&data);
+    settings.redis_url = Some("redis://127.0.0.1:6379/0".into());
+    let refused = chat_server::startup::Application::build(settings).await;
+    let message = match refused {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a SQLite node must not start with --redis-url"),
+    };
+    assert!(message.contains("PostgreSQL"), "{message}");
+}
