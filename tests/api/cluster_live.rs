@@ -170,3 +170,59 @@ async fn a_sqlite_database_with_a_redis_url_refuses_to_start() {
     };
     assert!(message.contains("PostgreSQL"), "{message}");
 }
+
+/// Redis restarts in the middle of a conversation: while it is away each node keeps serving
+/// its own members (their messages are stored and acked, and the members of the same node hear
+/// them); when it is back, the other node's members catch up from the database, in order, with
+/// no gap, and later messages cross again at once.
+#[actix_rt::test]
+async fn a_redis_restart_delays_cross_node_delivery_but_loses_nothing() {
+    let test = "a_redis_restart_delays_cross_node_delivery_but_loses_nothing";
+    let Some(backend) = Backend::postgres_or_skip(test) else {
+        return;
+    };
+    let Some(mut redis) = crate::redis_server::RedisServer::start_or_skip(test) else {
+        return;
+    };
+    let data = TestData::new(&backend);
+    let node = || {
+        let mut settings = test_settings(&data);
+        settings.redis_url = Some(redis.url());
+        settings.redis_prefix = "restart".into();
+        settings
+    };
+    let a = start(node()).await;
+    let b = start(node()).await;
+    let (ann_token, _) = a.register("ann").await;
+    let (bob_token, _) = b.register("bob").await;
+    let mut ann = a.connect(&ann_token).await;
+    let mut bob = b.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+    ann.say("lobby", "before", "a-0").await;
+    heard(&mut bob, "lobby", "before").await;
+
+    redis.stop();
+    // Acked while Redis is away: stored in PostgreSQL.
+    let first = ann.say("lobby", "while redis was away 1", "a-1").await;
+    let second = ann.say("lobby", "while redis was away 2", "a-2").await;
+    assert_eq!(second, first + 1);
+    redis.start();
+
+    let caught_up = messages_of(&mut bob, "lobby", 2).await;
+    let seqs: Vec<i64> = caught_up
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        [first, second],
+        "bob catches up in order, nothing lost"
+    );
+    assert_eq!(caught_up[0]["text"], "while redis was away 1");
+
+    // And messages cross at once again (the subscription is back).
+    let seq = ann.say("lobby", "after", "a-3").await;
+    let after = heard(&mut bob, "lobby", "after").await;
+    assert_eq!(after["seq"], seq);
+}

@@ -4,6 +4,7 @@
 
 mod helpers;
 mod pg_cluster;
+mod redis_server;
 mod smtp_sink;
 
 mod accounts;
