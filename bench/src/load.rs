@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::cli::{TargetKind, CHAT_SERVER_HINT};
-use crate::payload::{self, Order, SeqTracker, Stamp};
+use crate::nodes::{self, Ledger, Verdict};
+use crate::payload::{self, Stamp};
 use crate::target::{self, Endpoint, Incoming};
 use crate::ws::{WsConn, WsError};
 use crate::Out;
@@ -70,6 +71,8 @@ pub struct Member {
     /// Global sender index, for the first `senders` members of each room.
     pub sender: Option<usize>,
     pub token: Option<Arc<str>>,
+    /// The node (index into `--url`) this connection talks to.
+    pub node: usize,
 }
 
 /// Figures of one tag, summed over connections.
@@ -89,10 +92,16 @@ pub struct TagAgg {
     pub ack_lat: Histogram<u64>,
     /// Connections that handed in this tag.
     pub flushed: usize,
+    /// `recv_in_window`, by the receiving connection's node.
+    pub recv_per_node: Vec<u64>,
+    /// Of `received`: deliveries to a connection on another node than the sender's.
+    pub received_cross: u64,
+    /// Latency of those cross-node deliveries only.
+    pub lat_cross: Histogram<u64>,
 }
 
 impl TagAgg {
-    fn new(rooms: usize) -> TagAgg {
+    fn new(rooms: usize, nodes: usize) -> TagAgg {
         TagAgg {
             received: 0,
             dup: 0,
@@ -104,6 +113,9 @@ impl TagAgg {
             lat: agg_hist(),
             ack_lat: agg_hist(),
             flushed: 0,
+            recv_per_node: vec![0; nodes],
+            received_cross: 0,
+            lat_cross: agg_hist(),
         }
     }
 
@@ -152,6 +164,8 @@ pub struct Shared {
     pub kind: TargetKind,
     pub size: usize,
     pub senders_per_room: usize,
+    /// Number of nodes (`--url` given), at least 1.
+    pub nodes: usize,
     /// Receive-time window, nanoseconds since `start`.
     win_start: AtomicU64,
     win_end: AtomicU64,
@@ -176,7 +190,7 @@ impl Shared {
     fn agg_for(&self, guard: &mut Vec<TagAgg>, tag: u64) -> usize {
         let i = tag as usize;
         while guard.len() <= i {
-            guard.push(TagAgg::new(self.room_alive.len()));
+            guard.push(TagAgg::new(self.room_alive.len(), self.nodes));
         }
         i
     }
@@ -193,6 +207,8 @@ struct Bucket {
     send_errors: u64,
     lat: Option<Histogram<u32>>,
     ack_lat: Option<Histogram<u32>>,
+    cross: u64,
+    lat_cross: Option<Histogram<u32>>,
 }
 
 impl Bucket {
@@ -207,6 +223,8 @@ impl Bucket {
             send_errors: 0,
             lat: None,
             ack_lat: None,
+            cross: 0,
+            lat_cross: None,
         }
     }
 
@@ -232,6 +250,10 @@ impl Bucket {
             if let Some(h) = &self.ack_lat {
                 merge(&mut a.ack_lat, h);
             }
+            a.received_cross += self.cross;
+            if let Some(h) = &self.lat_cross {
+                merge(&mut a.lat_cross, h);
+            }
         }
         self.tag = next_tag;
         self.received = 0;
@@ -240,11 +262,15 @@ impl Bucket {
         self.sent = 0;
         self.acks = 0;
         self.send_errors = 0;
+        self.cross = 0;
         // Keep the allocations for the next tag.
         if let Some(h) = &mut self.lat {
             h.reset();
         }
         if let Some(h) = &mut self.ack_lat {
+            h.reset();
+        }
+        if let Some(h) = &mut self.lat_cross {
             h.reset();
         }
     }
@@ -253,8 +279,9 @@ impl Bucket {
 /// Everything one connection task keeps besides its socket.
 struct ConnState {
     room: usize,
+    node: usize,
     bucket: Bucket,
-    trackers: Vec<SeqTracker>,
+    ledger: Ledger,
     recv_in_window: u64,
     totals: Totals,
 }
@@ -273,11 +300,12 @@ impl ConnState {
         let mut aggs = lock(&shared.agg);
         let i = shared.agg_for(&mut aggs, tag);
         aggs[i].recv_in_window += self.recv_in_window;
+        aggs[i].recv_per_node[self.node] += self.recv_in_window;
         aggs[i].flushed += 1;
         self.recv_in_window = 0;
     }
 
-    fn on_delivery(&mut self, shared: &Shared, s: Stamp, now: u64) {
+    fn on_delivery(&mut self, shared: &Shared, s: Stamp, seq: Option<u64>, now: u64) {
         let first = (self.room * shared.senders_per_room) as u64;
         let Some(local) = s
             .sender
@@ -287,8 +315,8 @@ impl ConnState {
             self.totals.foreign += 1;
             return;
         };
-        let order = self.trackers[local as usize].observe(s.n);
-        if order == Order::Duplicate {
+        let verdict = self.ledger.observe(local as usize, s.n, seq);
+        if verdict == Verdict::Duplicate {
             if s.tag == self.bucket.tag {
                 self.bucket.dup += 1;
             }
@@ -308,7 +336,7 @@ impl ConnState {
             }
             return;
         }
-        if order == Order::Late {
+        if verdict == Verdict::Reordered {
             self.bucket.reordered += 1;
         }
         self.bucket.received += 1;
@@ -317,6 +345,14 @@ impl ConnState {
             .lat
             .get_or_insert_with(conn_hist)
             .saturating_record(us);
+        if shared.nodes > 1 && nodes::node_of(self.room, local as usize, shared.nodes) != self.node
+        {
+            self.bucket.cross += 1;
+            self.bucket
+                .lat_cross
+                .get_or_insert_with(conn_hist)
+                .saturating_record(us);
+        }
     }
 
     fn on_ack(&mut self, cid: &[u8], now: u64) {
@@ -340,7 +376,13 @@ impl ConnState {
     fn on_frame(&mut self, shared: &Shared, frame: &[u8], now: u64) -> bool {
         match target::parse(shared.kind, frame) {
             Incoming::Payload(p) => match payload::decode(&p) {
-                Some(s) => self.on_delivery(shared, s, now),
+                Some(s) => {
+                    let seq = match shared.kind {
+                        TargetKind::Chat => target::chat_seq(frame),
+                        _ => None,
+                    };
+                    self.on_delivery(shared, s, seq, now)
+                }
                 None => self.totals.unparsed += 1,
             },
             Incoming::Ack(cid) => self.on_ack(&cid, now),
@@ -442,8 +484,9 @@ async fn run_member(
 
     let mut st = ConnState {
         room: m.room,
+        node: m.node,
         bucket: Bucket::new(),
-        trackers: vec![SeqTracker::default(); shared.senders_per_room],
+        ledger: Ledger::new(shared.senders_per_room),
         recv_in_window: 0,
         totals: Totals::default(),
     };
@@ -580,9 +623,10 @@ pub struct FleetConfig {
 }
 
 impl Fleet {
-    /// Spawns one task per member; they connect `concurrency` at a time.
+    /// Spawns one task per member; they connect `concurrency` at a time, each to the node
+    /// (`eps[member.node]`) it belongs to.
     pub fn start(
-        ep: Arc<Endpoint>,
+        eps: &[Arc<Endpoint>],
         cfg: &FleetConfig,
         members: Vec<Member>,
         start: std::time::Instant,
@@ -592,6 +636,7 @@ impl Fleet {
             kind: cfg.kind,
             size: cfg.size,
             senders_per_room: cfg.senders_per_room,
+            nodes: eps.len().max(1),
             win_start: AtomicU64::new(u64::MAX),
             win_end: AtomicU64::new(u64::MAX),
             ready: AtomicUsize::new(0),
@@ -610,9 +655,10 @@ impl Fleet {
         let total = members.len();
         let mut tasks = JoinSet::new();
         for m in members {
+            let ep = eps[m.node.min(eps.len() - 1)].clone();
             tasks.spawn(run_member(
                 m,
-                ep.clone(),
+                ep,
                 shared.clone(),
                 gate.clone(),
                 rx.clone(),
@@ -681,7 +727,10 @@ impl Fleet {
         }
         let mut aggs = lock(&self.shared.agg);
         let i = self.shared.agg_for(&mut aggs, tag);
-        std::mem::replace(&mut aggs[i], TagAgg::new(self.shared.room_alive.len()))
+        std::mem::replace(
+            &mut aggs[i],
+            TagAgg::new(self.shared.room_alive.len(), self.shared.nodes),
+        )
     }
 
     /// Deliveries each room's messages should reach (connections alive in it now, minus the
@@ -716,9 +765,11 @@ impl Fleet {
     }
 }
 
-/// Signs in `count` guests (chat), `concurrency` at a time; fails on the first refusal.
+/// Signs in `count` guests (chat), `concurrency` at a time, guest i on node i mod N (the nodes
+/// share a database and a JWT secret, so any node's token is good on every node); fails on the
+/// first refusal.
 pub async fn sign_in(
-    ep: Arc<Endpoint>,
+    eps: &[Arc<Endpoint>],
     count: usize,
     concurrency: usize,
     out: &Out,
@@ -727,7 +778,10 @@ pub async fn sign_in(
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for i in 0..count {
-        let (ep, gate) = (ep.clone(), gate.clone());
+        let (ep, gate) = (
+            eps[nodes::node_of_connection(i, eps.len())].clone(),
+            gate.clone(),
+        );
         set.spawn(async move {
             let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
             let name = format!("bench-{i}");
