@@ -493,7 +493,7 @@ fn connection_rows(t: &mut Table, s: &Setup, shape: &LoadShape) {
         t.row(
             "nodes",
             format!(
-                "{} ({} connections; member k of room r on node (r + k) mod {})",
+                "{}: connections {} (member k of room r on node (r + k) mod {})",
                 s.urls.len(),
                 s.per_node
                     .iter()
