@@ -287,6 +287,8 @@ struct Window {
     secs: f64,
     agg: TagAgg,
     expected: u64,
+    /// Of `expected`, the deliveries that cross nodes.
+    expected_cross: u64,
     usage: Usage,
     /// Whether the JSON has the several-nodes fields.
     multi: bool,
@@ -338,7 +340,9 @@ impl Window {
             "redis_cpu_us_per_delivery": u.redis_cpu.filter(|_| d > 0).map(|c| round2(c * 1e6 / d as f64)),
             "total_cpu_us_per_delivery": u.total_us_per(d).map(round2),
             "cross_node": {
+                "expected_deliveries": self.expected_cross,
                 "received": a.received_cross,
+                "lost": nodes::lost(self.expected_cross, a.received_cross),
                 "latency_us": lat_json(&a.lat_cross),
             },
         })
@@ -392,11 +396,13 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs_f64(drain)).await;
     let agg = fleet.collect(tag).await;
     let expected = fleet.expected(&agg);
+    let expected_cross = fleet.expected_cross(&agg);
     Window {
         rate,
         secs,
         agg,
         expected,
+        expected_cross,
         usage: Usage::between(s0, s1),
         multi: s.multi,
         urls: s.urls.clone(),
@@ -618,14 +624,16 @@ fn node_rows(t: &mut Table, w: &Window) {
         );
     }
     t.row(
-        "cross-node latency",
+        "cross-node",
         format!(
-            "{}; {} of {} deliveries crossed nodes",
-            lat_line(&a.lat_cross),
+            "{} of {} deliveries received crossed nodes; {} expected, lost {}",
             num(a.received_cross),
-            num(a.received)
+            num(a.received),
+            num(w.expected_cross),
+            nodes::lost(w.expected_cross, a.received_cross)
         ),
     );
+    t.row("cross-node latency", lat_line(&a.lat_cross));
 }
 
 /// Redis's CPU and the total (nodes + Redis) per delivery.

@@ -85,6 +85,8 @@ pub struct TagAgg {
     pub recv_in_window: u64,
     /// Messages of this tag sent, per room.
     pub sent_per_room: Vec<u64>,
+    /// The same, by the sender's node: index room × nodes + node.
+    pub sent_per_room_node: Vec<u64>,
     pub acks: u64,
     /// chat: `error` frames answering a send (they carry its cid).
     pub send_errors: u64,
@@ -108,6 +110,7 @@ impl TagAgg {
             reordered: 0,
             recv_in_window: 0,
             sent_per_room: vec![0; rooms],
+            sent_per_room_node: vec![0; rooms * nodes],
             acks: 0,
             send_errors: 0,
             lat: agg_hist(),
@@ -174,6 +177,8 @@ pub struct Shared {
     pub alive: AtomicUsize,
     pub disconnected: AtomicUsize,
     pub room_alive: Vec<AtomicUsize>,
+    /// Connections alive per room and node: index room × nodes + node.
+    pub room_node_alive: Vec<AtomicUsize>,
     pub agg: Mutex<Vec<TagAgg>>,
     pub totals: Mutex<Totals>,
     pub connect_errors: Mutex<ErrorLog>,
@@ -233,7 +238,7 @@ impl Bucket {
     }
 
     /// Adds the bucket to the aggregate of its tag and empties it for `next_tag`.
-    fn flush(&mut self, shared: &Shared, room: usize, next_tag: u64) {
+    fn flush(&mut self, shared: &Shared, room: usize, node: usize, next_tag: u64) {
         if !self.is_empty() {
             let mut aggs = lock(&shared.agg);
             let i = shared.agg_for(&mut aggs, self.tag);
@@ -242,6 +247,7 @@ impl Bucket {
             a.dup += self.dup;
             a.reordered += self.reordered;
             a.sent_per_room[room] += self.sent;
+            a.sent_per_room_node[room * shared.nodes + node] += self.sent;
             a.acks += self.acks;
             a.send_errors += self.send_errors;
             if let Some(h) = &self.lat {
@@ -289,13 +295,13 @@ struct ConnState {
 impl ConnState {
     fn advance_to(&mut self, shared: &Shared, tag: u64) {
         if tag > self.bucket.tag {
-            self.bucket.flush(shared, self.room, tag);
+            self.bucket.flush(shared, self.room, self.node, tag);
         }
     }
 
     fn collect(&mut self, shared: &Shared, tag: u64) {
         if self.bucket.tag <= tag {
-            self.bucket.flush(shared, self.room, tag + 1);
+            self.bucket.flush(shared, self.room, self.node, tag + 1);
         }
         let mut aggs = lock(&shared.agg);
         let i = shared.agg_for(&mut aggs, tag);
@@ -480,6 +486,7 @@ async fn run_member(
     };
     shared.alive.fetch_add(1, Relaxed);
     shared.room_alive[m.room].fetch_add(1, Relaxed);
+    shared.room_node_alive[m.room * shared.nodes + m.node].fetch_add(1, Relaxed);
     shared.ready.fetch_add(1, Relaxed);
 
     let mut st = ConnState {
@@ -491,7 +498,7 @@ async fn run_member(
         totals: Totals::default(),
     };
     let end = member_loop(&m, &shared, ws, &room_name, &mut st, &mut phase).await;
-    st.bucket.flush(&shared, m.room, u64::MAX);
+    st.bucket.flush(&shared, m.room, m.node, u64::MAX);
     {
         let mut t = lock(&shared.totals);
         t.late += st.totals.late;
@@ -508,6 +515,7 @@ async fn run_member(
         lock(&shared.disconnect_reasons).add(reason);
     }
     shared.room_alive[m.room].fetch_sub(1, Relaxed);
+    shared.room_node_alive[m.room * shared.nodes + m.node].fetch_sub(1, Relaxed);
     shared.alive.fetch_sub(1, Relaxed);
 }
 
@@ -644,6 +652,9 @@ impl Fleet {
             alive: AtomicUsize::new(0),
             disconnected: AtomicUsize::new(0),
             room_alive: (0..cfg.rooms).map(|_| AtomicUsize::new(0)).collect(),
+            room_node_alive: (0..cfg.rooms * eps.len().max(1))
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
             agg: Mutex::new(Vec::new()),
             totals: Mutex::new(Totals::default()),
             connect_errors: Mutex::new(ErrorLog::default()),
@@ -745,6 +756,19 @@ impl Fleet {
                 sent * (members + own).saturating_sub(1)
             })
             .sum()
+    }
+
+    /// Of [`Fleet::expected`], the deliveries to a connection on another node than the
+    /// sender's: each room's messages sent on node n times its connections alive on other
+    /// nodes.
+    pub fn expected_cross(&self, agg: &TagAgg) -> u64 {
+        let alive: Vec<u64> = self
+            .shared
+            .room_node_alive
+            .iter()
+            .map(|a| a.load(Relaxed) as u64)
+            .collect();
+        nodes::expected_cross(&agg.sent_per_room_node, &alive, self.shared.nodes)
     }
 
     pub fn alive(&self) -> usize {

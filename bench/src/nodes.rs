@@ -25,6 +25,24 @@ pub fn node_of_connection(i: usize, nodes: usize) -> usize {
     }
 }
 
+/// Deliveries that must cross nodes: `sent[r * nodes + n]` messages were sent in room r by
+/// senders on node n, and `alive[r * nodes + n]` connections of room r are on node n; each
+/// message must reach the room's connections on every other node.
+pub fn expected_cross(sent: &[u64], alive: &[u64], nodes: usize) -> u64 {
+    let nodes = nodes.max(1);
+    sent.iter()
+        .zip(alive)
+        .enumerate()
+        .map(|(i, (sent, here))| {
+            let room = i / nodes;
+            let in_room: u64 = alive[room * nodes..(room * nodes + nodes).min(alive.len())]
+                .iter()
+                .sum();
+            sent * in_room.saturating_sub(*here)
+        })
+        .sum()
+}
+
 /// What one delivery is to the connection that received it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -178,6 +196,17 @@ mod tests {
             }
         }
         assert_eq!(same * 3, all);
+    }
+
+    #[test]
+    fn cross_node_expectations() {
+        // Room 0: 3 members on node 0, 2 on node 1; node 0's sender sent 10, node 1's 4.
+        // Room 1: everyone on node 1 (nothing crosses).
+        let sent = [10, 4, 0, 7];
+        let alive = [3, 2, 0, 5];
+        assert_eq!(expected_cross(&sent, &alive, 2), 10 * 2 + 4 * 3);
+        // One node: nothing crosses.
+        assert_eq!(expected_cross(&[10, 7], &[5, 5], 1), 0);
     }
 
     #[test]
