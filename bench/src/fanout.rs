@@ -561,6 +561,18 @@ fn run_notes(kind: TargetKind, shared: &load::Shared, s: &Setup, warnings: &mut 
     }
 }
 
+/// Several nodes: when every lost delivery was one that had to cross nodes, say so (the nodes
+/// do not hear each other: no broker, or a broken one).
+fn cross_lost_warning(w: &Window) -> Option<String> {
+    let cross = nodes::lost(w.expected_cross, w.agg.received_cross);
+    (w.urls.len() > 1 && cross > 0 && cross == w.lost()).then(|| {
+        format!(
+            "WARNING: all {cross} lost deliveries had to cross nodes: do the nodes share a \
+             broker (--redis-url)?"
+        )
+    })
+}
+
 fn bench_cpu_warning(pct: Option<f64>, threads: u32) -> Option<String> {
     let pct = pct?;
     (pct > 90.0 * f64::from(threads)).then(|| {
@@ -736,6 +748,7 @@ pub async fn fanout(a: FanoutArgs, out: &Out, start: Instant) -> Result<Value, S
     let mut warnings = Vec::new();
     warnings.extend(bench_cpu_warning(w.usage.bench_pct(), c.threads));
     run_notes(kind, &shared, &s, &mut warnings);
+    warnings.extend(cross_lost_warning(&w));
     let late = shared.totals.lock().map(|t| t.late).unwrap_or(0);
 
     if !out.json_only {
