@@ -86,14 +86,23 @@ pub struct Common {
     pub target: TargetKind,
 
     /// Base URL of the server (http:// or ws://, no TLS). Defaults: chat http://127.0.0.1:8080,
-    /// socketio http://127.0.0.1:3001, floor http://127.0.0.1:8090.
-    #[arg(long)]
-    pub url: Option<String>,
+    /// socketio http://127.0.0.1:3001, floor http://127.0.0.1:8090. Repeat it for several
+    /// nodes of one chat (node 0, 1, ... in the order given): the members of each room are
+    /// spread round robin over the nodes (member k of room r on node (r + k) mod N, senders
+    /// included), so that most deliveries cross nodes.
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
 
     /// PID of the server process: its CPU time and resident memory are read from
-    /// /proc/PID/stat and /proc/PID/status around the measured window.
+    /// /proc/PID/stat and /proc/PID/status around the measured window. With several --url,
+    /// give one per node, in the same order.
     #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
+
+    /// PID of the Redis server the nodes share: its CPU over the window is reported, and
+    /// counted in the total CPU per delivery (nodes + Redis).
+    #[arg(long, value_name = "PID")]
+    pub redis_pid: Option<u32>,
 
     /// Bind client sockets to 127.0.0.x, x cycling 1..=N, so that more than 64k connections
     /// fit (only when the server is on an IPv4 loopback address); 0 = let the OS choose.
@@ -121,6 +130,26 @@ pub struct Common {
     /// Print only the final JSON line (no table, no progress on stderr).
     #[arg(long)]
     pub json_only: bool,
+}
+
+impl Common {
+    /// The nodes' URLs, in the order given (the target's default without --url).
+    pub fn urls(&self) -> Vec<String> {
+        if self.url.is_empty() {
+            vec![self.target.default_url().to_string()]
+        } else {
+            self.url.clone()
+        }
+    }
+
+    /// `--server-pid` for the JSON: as before with at most one, else the list.
+    pub fn server_pid_json(&self) -> serde_json::Value {
+        match self.server_pid.as_slice() {
+            [] => serde_json::Value::Null,
+            [p] => serde_json::json!(p),
+            pids => serde_json::json!(pids),
+        }
+    }
 }
 
 /// Shape of the rooms and the messages, shared by fanout and ramp.

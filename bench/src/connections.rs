@@ -1,16 +1,16 @@
 //! The `connections` scenario: many idle, authenticated connections joined to rooms.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::cli::{ConnectionsArgs, TargetKind};
-use crate::fanout::chat_tokens;
+use crate::fanout::{chat_tokens, resolve_all};
 use crate::load::{Fleet, FleetConfig, Member};
-use crate::procstat::{self, Server};
+use crate::nodes;
+use crate::procstat::{self, ProcSample, Server};
 use crate::report::{self, lat_json, lat_line, mib, num, round2, Table};
-use crate::target::{self, Endpoint};
+use crate::target;
 use crate::{command_line, ensure_fd_limit, Out};
 
 pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value, String> {
@@ -27,26 +27,34 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
     }
     let total = a.count as usize;
     let rooms = a.rooms as usize;
-    let url = c
-        .url
-        .clone()
-        .unwrap_or_else(|| kind.default_url().to_string());
-    let ep = Arc::new(Endpoint::resolve(kind, &url, c.source_ips).await?);
-    let server = Server::new(c.server_pid)?;
+    let urls = c.urls();
+    let url = urls.join(", ");
+    let n_nodes = urls.len();
+    let eps = resolve_all(c, &urls).await?;
+    let servers = Server::nodes(&c.server_pid, n_nodes)?;
     ensure_fd_limit(total, out)?;
-    let (tokens, users) = chat_tokens(&ep, c, total, out).await?;
+    let (tokens, users) = chat_tokens(&eps, c, total, out).await?;
+    let mut per_node = vec![0usize; n_nodes];
     let members: Vec<Member> = (0..total)
-        .map(|i| Member {
-            index: i,
-            room: i % rooms,
-            sender: None,
-            token: tokens.as_ref().map(|t| t[i % t.len()].clone()),
+        .map(|i| {
+            let node = nodes::node_of_connection(i, n_nodes);
+            per_node[node] += 1;
+            Member {
+                index: i,
+                room: i % rooms,
+                sender: None,
+                token: tokens.as_ref().map(|t| t[i % t.len()].clone()),
+                node,
+            }
         })
         .collect();
 
     // Let the sign-in connections settle before the baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = server.sample();
+    let before_all = procstat::sample_all(&servers);
+    // With several nodes the single-server figures stay empty: each node has its own row.
+    let single = |v: &[Option<ProcSample>]| if n_nodes == 1 { v[0] } else { None };
+    let before = single(&before_all);
     let bench_before = procstat::sample("self").ok();
     out.progress(&format!(
         "opening {total} connections to {} ({rooms} rooms, {} at a time)",
@@ -61,13 +69,15 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
         concurrency: c.concurrency as usize,
         connect_timeout: target::timeout_secs(c.connect_timeout),
     };
-    let fleet = Fleet::start(ep, &cfg, members, start);
+    let fleet = Fleet::start(&eps, &cfg, members, start);
     let (open, failed, secs) = fleet.wait_connected(out).await;
-    let connected = server.sample();
+    let connected_all = procstat::sample_all(&servers);
+    let connected = single(&connected_all);
     let bench_connected = procstat::sample("self").ok();
     out.progress(&format!("holding {open} connections for {} s", a.hold));
     tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
-    let held = server.sample();
+    let held_all = procstat::sample_all(&servers);
+    let held = single(&held_all);
     let alive = fleet.alive();
     let bench_rss = procstat::sample("self").ok().map(|p| p.rss_bytes);
     let shared = fleet.finish().await;
@@ -104,6 +114,19 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
         ));
     }
     let rate = if secs > 0.0 { open as f64 / secs } else { 0.0 };
+    let node_figures: Vec<NodeFigures> = if n_nodes > 1 {
+        (0..n_nodes)
+            .map(|i| NodeFigures {
+                url: urls[i].clone(),
+                connections: per_node[i],
+                before: before_all[i],
+                connected: connected_all[i],
+                held: held_all[i],
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let per_conn = |after: Option<procstat::ProcSample>| -> Option<f64> {
         let (b, a) = (before?, after?);
         (open > 0).then(|| (a.rss_bytes as f64 - b.rss_bytes as f64) / open as f64)
@@ -213,8 +236,11 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
                     format!("{:.0} bytes ((after holding − before) / open)", pc),
                 );
             }
-        } else {
+        } else if n_nodes == 1 {
             t.row("server RSS", "(give --server-pid to measure)");
+        }
+        for (i, node) in node_figures.iter().enumerate() {
+            t.row(&format!("node {i}"), node_row(node));
         }
         if let Some(cpu) = server_cpu {
             t.row(
@@ -244,7 +270,7 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
         t.print();
     }
 
-    Ok(json!({
+    let mut v = json!({
         "scenario": "connections",
         "target": kind.name(),
         "url": url,
@@ -257,7 +283,7 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
             "threads": c.threads,
             "source_ips": c.source_ips,
             "users": if kind == TargetKind::Chat { json!(users) } else { Value::Null },
-            "server_pid": c.server_pid,
+            "server_pid": c.server_pid_json(),
         },
         "requested": total,
         "open": open,
@@ -280,5 +306,72 @@ pub async fn run(a: ConnectionsArgs, out: &Out, start: Instant) -> Result<Value,
         "connect_errors": report::map_json(&connect_errors),
         "disconnect_reasons": report::map_json(&disconnects),
         "warnings": warnings,
-    }))
+    });
+    if n_nodes > 1 {
+        if let Value::Object(m) = &mut v {
+            m.insert("urls".to_string(), json!(urls));
+            m.insert(
+                "nodes".to_string(),
+                Value::Array(node_figures.iter().map(node_json).collect()),
+            );
+        }
+    }
+    Ok(v)
+}
+
+/// One node's figures when the connections are spread over several (`--url` repeated).
+struct NodeFigures {
+    url: String,
+    /// Connections requested on this node (connection i on node i mod N).
+    connections: usize,
+    before: Option<ProcSample>,
+    connected: Option<ProcSample>,
+    held: Option<ProcSample>,
+}
+
+impl NodeFigures {
+    fn bytes_per_connection(&self) -> Option<f64> {
+        let (b, h) = (self.before?, self.held?);
+        (self.connections > 0)
+            .then(|| (h.rss_bytes as f64 - b.rss_bytes as f64) / self.connections as f64)
+    }
+
+    fn cpu_connect(&self) -> Option<f64> {
+        self.before
+            .zip(self.connected)
+            .map(|(b, a)| a.cpu_secs - b.cpu_secs)
+    }
+}
+
+fn node_row(n: &NodeFigures) -> String {
+    let mut row = format!("{}: {} connections", n.url, num(n.connections as u64));
+    match (n.before, n.held) {
+        (Some(b), Some(h)) => {
+            row.push_str(&format!(
+                ", RSS before {} after holding {}",
+                mib(b.rss_bytes),
+                mib(h.rss_bytes)
+            ));
+            if let Some(pc) = n.bytes_per_connection() {
+                row.push_str(&format!(", {pc:.0} bytes per connection"));
+            }
+            if let Some(cpu) = n.cpu_connect() {
+                row.push_str(&format!(", CPU connecting {cpu:.2} s"));
+            }
+        }
+        _ => row.push_str(" (give --server-pid once per node to measure)"),
+    }
+    row
+}
+
+fn node_json(n: &NodeFigures) -> Value {
+    json!({
+        "url": n.url,
+        "connections": n.connections,
+        "rss_before_bytes": n.before.map(|s| s.rss_bytes),
+        "rss_connected_bytes": n.connected.map(|s| s.rss_bytes),
+        "rss_after_hold_bytes": n.held.map(|s| s.rss_bytes),
+        "bytes_per_connection": n.bytes_per_connection().map(|v| v.round()),
+        "cpu_connect_s": n.cpu_connect().map(round2),
+    })
 }

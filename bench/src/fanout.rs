@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::cli::{Common, FanoutArgs, LoadShape, RampArgs, TargetKind};
 use crate::console::Console;
 use crate::load::{self, Fleet, FleetConfig, Member, Phase, TagAgg};
+use crate::nodes;
 use crate::procstat::{self, ProcSample, Server};
 use crate::report::{self, lat_json, lat_line, mib, num, round2, Table};
 use crate::target::{self, Endpoint};
@@ -15,11 +16,21 @@ use crate::{command_line, ensure_fd_limit, Out};
 
 /// Everything set up before the first message: accounts, connections.
 struct Setup {
+    /// The first node's URL (the only one without a repeated --url).
     url: String,
+    /// Every node's URL, in the order of --url.
+    urls: Vec<String>,
+    /// The first node: the staff console's loops use it.
     ep: Arc<Endpoint>,
     /// chat: the guests' tokens (empty for the other targets).
     tokens: Vec<Arc<str>>,
-    server: Server,
+    /// One per node (unmeasured without --server-pid).
+    servers: Vec<Server>,
+    redis: Server,
+    /// Whether the report has the several-nodes parts: several --url, or --redis-pid.
+    multi: bool,
+    /// Connections opened per node.
+    per_node: Vec<usize>,
     total: usize,
     open: usize,
     failed: usize,
@@ -65,31 +76,48 @@ async fn setup(
         .checked_mul(per_room)
         .filter(|t| *t <= 10_000_000)
         .ok_or("--rooms × --members is too large")?;
-    let url = c
-        .url
-        .clone()
-        .unwrap_or_else(|| c.target.default_url().to_string());
-    let ep = Arc::new(Endpoint::resolve(c.target, &url, c.source_ips).await?);
-    let server = Server::new(c.server_pid)?;
+    let urls = c.urls();
+    let eps = resolve_all(c, &urls).await?;
+    let ep = eps[0].clone();
+    let servers = Server::nodes(&c.server_pid, urls.len())?;
+    let redis = Server::named(c.redis_pid, "--redis-pid")?;
     ensure_fd_limit(total, out)?;
-    let (tokens, users) = chat_tokens(&ep, c, total, out).await?;
+    let (tokens, users) = chat_tokens(&eps, c, total, out).await?;
     let guests = tokens.clone().unwrap_or_default();
-    let members = (0..total)
+    let mut per_node = vec![0; urls.len()];
+    let members: Vec<Member> = (0..total)
         .map(|i| {
             let (room, k) = (i / per_room, i % per_room);
+            let node = nodes::node_of(room, k, urls.len());
+            per_node[node] += 1;
             Member {
                 index: i,
                 room,
                 sender: (k < senders).then_some(room * senders + k),
                 token: tokens.as_ref().map(|t| t[i % t.len()].clone()),
+                node,
             }
         })
         .collect();
-    out.progress(&format!(
-        "opening {total} connections to {} ({} rooms × {per_room})",
-        c.target.name(),
-        rooms
-    ));
+    if urls.len() > 1 {
+        out.progress(&format!(
+            "opening {total} connections to {} ({} rooms × {per_room}) over {} nodes ({})",
+            c.target.name(),
+            rooms,
+            urls.len(),
+            per_node
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ));
+    } else {
+        out.progress(&format!(
+            "opening {total} connections to {} ({} rooms × {per_room})",
+            c.target.name(),
+            rooms
+        ));
+    }
     let cfg = FleetConfig {
         kind: c.target,
         rooms,
@@ -98,7 +126,7 @@ async fn setup(
         concurrency: c.concurrency as usize,
         connect_timeout: target::timeout_secs(c.connect_timeout),
     };
-    let fleet = Fleet::start(ep.clone(), &cfg, members, start);
+    let fleet = Fleet::start(&eps, &cfg, members, start);
     let (open, failed, connect_secs) = fleet.wait_connected(out).await;
     if open == 0 {
         let reasons = lock_reasons(&fleet);
@@ -107,10 +135,14 @@ async fn setup(
     }
     Ok((
         Setup {
-            url,
+            url: urls[0].clone(),
+            multi: urls.len() > 1 || c.redis_pid.is_some(),
+            urls,
             ep,
             tokens: guests,
-            server,
+            servers,
+            redis,
+            per_node,
             total,
             open,
             failed,
@@ -134,10 +166,21 @@ fn lock_reasons(fleet: &Fleet) -> String {
         .join("; ")
 }
 
+/// Resolves every `--url` (node i is `urls[i]`).
+pub async fn resolve_all(c: &Common, urls: &[String]) -> Result<Vec<Arc<Endpoint>>, String> {
+    let mut eps = Vec::with_capacity(urls.len());
+    for url in urls {
+        eps.push(Arc::new(
+            Endpoint::resolve(c.target, url, c.source_ips).await?,
+        ));
+    }
+    Ok(eps)
+}
+
 /// chat: sign in the guests the connections are spread over (`--users`, default one per
-/// connection up to 5000). Other targets need no accounts.
+/// connection up to 5000), spread over the nodes. Other targets need no accounts.
 pub async fn chat_tokens(
-    ep: &Arc<Endpoint>,
+    eps: &[Arc<Endpoint>],
     c: &Common,
     connections: usize,
     out: &Out,
@@ -151,7 +194,7 @@ pub async fn chat_tokens(
         .min(connections)
         .max(1);
     out.progress(&format!("signing in {users} guests"));
-    let tokens = load::sign_in(ep.clone(), users, c.concurrency as usize, out).await?;
+    let tokens = load::sign_in(eps, users, c.concurrency as usize, out).await?;
     Ok((Some(tokens), users))
 }
 
@@ -159,28 +202,72 @@ fn self_sample() -> Option<ProcSample> {
     procstat::sample("self").ok()
 }
 
+/// Samples at one end of a window: every node, Redis, the benchmark.
+struct Samples {
+    nodes: Vec<Option<ProcSample>>,
+    redis: Option<ProcSample>,
+    bench: Option<ProcSample>,
+    at: Instant,
+}
+
+impl Samples {
+    fn take(s: &Setup) -> Samples {
+        Samples {
+            nodes: procstat::sample_all(&s.servers),
+            redis: s.redis.sample(),
+            bench: self_sample(),
+            at: Instant::now(),
+        }
+    }
+}
+
+fn cpu_between(a: Option<ProcSample>, b: Option<ProcSample>) -> Option<f64> {
+    a.zip(b).map(|(a, b)| b.cpu_secs - a.cpu_secs)
+}
+
 /// Server CPU, memory, and the benchmark's own CPU over one window.
 struct Usage {
+    /// The servers' CPU: the one server's, or the sum over the nodes when every node is
+    /// measured.
     server_cpu: Option<f64>,
+    /// The first node's memory at the end.
     server_end: Option<ProcSample>,
+    /// Each node's CPU and memory at the end.
+    node_cpu: Vec<Option<f64>>,
+    node_end: Vec<Option<ProcSample>>,
+    redis_cpu: Option<f64>,
     bench_cpu: Option<f64>,
     secs: f64,
 }
 
 impl Usage {
-    fn between(
-        s0: Option<ProcSample>,
-        s1: Option<ProcSample>,
-        b0: Option<ProcSample>,
-        b1: Option<ProcSample>,
-        secs: f64,
-    ) -> Usage {
+    fn between(s0: Samples, s1: Samples) -> Usage {
+        let node_cpu: Vec<Option<f64>> = s0
+            .nodes
+            .iter()
+            .zip(&s1.nodes)
+            .map(|(a, b)| cpu_between(*a, *b))
+            .collect();
+        let server_cpu = node_cpu.iter().copied().sum::<Option<f64>>();
         Usage {
-            server_cpu: s0.zip(s1).map(|(a, b)| b.cpu_secs - a.cpu_secs),
-            server_end: s1,
-            bench_cpu: b0.zip(b1).map(|(a, b)| b.cpu_secs - a.cpu_secs),
-            secs,
+            server_cpu,
+            server_end: s1.nodes.first().copied().flatten(),
+            node_cpu,
+            node_end: s1.nodes,
+            redis_cpu: cpu_between(s0.redis, s1.redis),
+            bench_cpu: cpu_between(s0.bench, s1.bench),
+            secs: (s1.at - s0.at).as_secs_f64(),
         }
+    }
+
+    /// Nodes + Redis (Redis only when measured), per delivery.
+    fn total_us_per(&self, deliveries: u64) -> Option<f64> {
+        let total = self.server_cpu? + self.redis_cpu.unwrap_or(0.0);
+        (deliveries > 0).then(|| total * 1e6 / deliveries as f64)
+    }
+
+    fn pct(&self, cpu: f64) -> f64 {
+        100.0 * cpu / self.secs.max(1e-9)
     }
 
     fn bench_pct(&self) -> Option<f64> {
@@ -200,12 +287,17 @@ struct Window {
     secs: f64,
     agg: TagAgg,
     expected: u64,
+    /// Of `expected`, the deliveries that cross nodes.
+    expected_cross: u64,
     usage: Usage,
+    /// Whether the JSON has the several-nodes fields.
+    multi: bool,
+    urls: Vec<String>,
 }
 
 impl Window {
     fn lost(&self) -> i64 {
-        self.expected as i64 - self.agg.received as i64
+        nodes::lost(self.expected, self.agg.received)
     }
 
     fn delivered_per_sec(&self) -> f64 {
@@ -213,6 +305,50 @@ impl Window {
     }
 
     fn json(&self, kind: TargetKind) -> Value {
+        let mut v = self.json_one(kind);
+        if self.multi {
+            merge_into(&mut v, self.nodes_json(), "");
+        }
+        v
+    }
+
+    /// The several-nodes figures: per node, Redis, the total, and the cross-node deliveries.
+    fn nodes_json(&self) -> Value {
+        let (a, u) = (&self.agg, &self.usage);
+        let nodes: Vec<Value> = self
+            .urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let got = a.recv_per_node.get(i).copied().unwrap_or(0);
+                let cpu = u.node_cpu.get(i).copied().flatten();
+                json!({
+                    "node": i,
+                    "url": url,
+                    "delivered_in_window": got,
+                    "delivered_per_sec": round2(got as f64 / self.secs.max(1e-9)),
+                    "cpu_s": cpu.map(round2),
+                    "cpu_us_per_delivery": cpu.filter(|_| got > 0).map(|c| round2(c * 1e6 / got as f64)),
+                    "rss_bytes": u.node_end.get(i).copied().flatten().map(|s| s.rss_bytes),
+                })
+            })
+            .collect();
+        let d = a.recv_in_window;
+        json!({
+            "nodes": nodes,
+            "redis_cpu_s": u.redis_cpu.map(round2),
+            "redis_cpu_us_per_delivery": u.redis_cpu.filter(|_| d > 0).map(|c| round2(c * 1e6 / d as f64)),
+            "total_cpu_us_per_delivery": u.total_us_per(d).map(round2),
+            "cross_node": {
+                "expected_deliveries": self.expected_cross,
+                "received": a.received_cross,
+                "lost": nodes::lost(self.expected_cross, a.received_cross),
+                "latency_us": lat_json(&a.lat_cross),
+            },
+        })
+    }
+
+    fn json_one(&self, kind: TargetKind) -> Value {
         let a = &self.agg;
         json!({
             "rate_per_sender": self.rate,
@@ -252,24 +388,40 @@ async fn measure(
     let w0 = fleet.shared.now_ns();
     let w1 = w0 + (secs * 1e9) as u64;
     fleet.set_window(w0, w1);
-    let (s0, b0, t0) = (s.server.sample(), self_sample(), Instant::now());
+    let s0 = Samples::take(s);
     fleet.set(Phase::Send { tag, rate });
     tokio::time::sleep_until((start + Duration::from_nanos(w1)).into()).await;
-    let (s1, b1, t1) = (s.server.sample(), self_sample(), Instant::now());
+    let s1 = Samples::take(s);
     fleet.set(Phase::Pause);
     tokio::time::sleep(Duration::from_secs_f64(drain)).await;
     let agg = fleet.collect(tag).await;
     let expected = fleet.expected(&agg);
+    let expected_cross = fleet.expected_cross(&agg);
     Window {
         rate,
         secs,
         agg,
         expected,
-        usage: Usage::between(s0, s1, b0, b1, (t1 - t0).as_secs_f64()),
+        expected_cross,
+        usage: Usage::between(s0, s1),
+        multi: s.multi,
+        urls: s.urls.clone(),
     }
 }
 
 fn config_json(c: &Common, shape: &LoadShape, users: usize) -> Value {
+    let mut v = config_json_one(c, shape, users);
+    if c.urls().len() > 1 || c.redis_pid.is_some() {
+        merge_into(
+            &mut v,
+            json!({"urls": c.urls(), "redis_pid": c.redis_pid}),
+            "",
+        );
+    }
+    v
+}
+
+fn config_json_one(c: &Common, shape: &LoadShape, users: usize) -> Value {
     json!({
         "rooms": shape.rooms,
         "members": shape.members,
@@ -281,7 +433,7 @@ fn config_json(c: &Common, shape: &LoadShape, users: usize) -> Value {
         "source_ips": c.source_ips,
         "concurrency": c.concurrency,
         "users": if c.target == TargetKind::Chat { json!(users) } else { Value::Null },
-        "server_pid": c.server_pid,
+        "server_pid": c.server_pid_json(),
     })
 }
 
@@ -343,6 +495,22 @@ fn connection_rows(t: &mut Table, s: &Setup, shape: &LoadShape) {
             s.open, s.failed, s.connect_secs
         ),
     );
+    if s.urls.len() > 1 {
+        t.row(
+            "nodes",
+            format!(
+                "{}: connections {} (member k of room r on node (r + k) mod {})",
+                s.urls.len(),
+                s.per_node
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{} on node {i}", num(*n as u64)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.urls.len()
+            ),
+        );
+    }
 }
 
 /// Warnings and notes shared by fanout and ramp after the run.
@@ -393,6 +561,18 @@ fn run_notes(kind: TargetKind, shared: &load::Shared, s: &Setup, warnings: &mut 
     }
 }
 
+/// Several nodes: when every lost delivery was one that had to cross nodes, say so (the nodes
+/// do not hear each other: no broker, or a broken one).
+fn cross_lost_warning(w: &Window) -> Option<String> {
+    let cross = nodes::lost(w.expected_cross, w.agg.received_cross);
+    (w.urls.len() > 1 && cross > 0 && cross == w.lost()).then(|| {
+        format!(
+            "WARNING: all {cross} lost deliveries had to cross nodes: do the nodes share a \
+             broker (--redis-url)?"
+        )
+    })
+}
+
 fn bench_cpu_warning(pct: Option<f64>, threads: u32) -> Option<String> {
     let pct = pct?;
     (pct > 90.0 * f64::from(threads)).then(|| {
@@ -404,6 +584,101 @@ fn bench_cpu_warning(pct: Option<f64>, threads: u32) -> Option<String> {
 }
 
 fn usage_rows(t: &mut Table, w: &Window, threads: u32) {
+    let u = &w.usage;
+    if w.urls.len() > 1 {
+        node_rows(t, w);
+    } else {
+        server_rows(t, w);
+    }
+    if w.multi {
+        redis_rows(t, w);
+    }
+    if let (Some(cpu), Some(pct)) = (u.bench_cpu, u.bench_pct()) {
+        t.row(
+            "bench CPU",
+            format!("{cpu:.2} s ({pct:.0}% of a core; {threads} thread(s))"),
+        );
+    }
+}
+
+fn us_or_dash(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1} µs"))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// One row per node: its connections' deliveries, its CPU (per delivery to its own
+/// connections) and memory; and the cross-node deliveries' latency.
+fn node_rows(t: &mut Table, w: &Window) {
+    let (a, u) = (&w.agg, &w.usage);
+    for (i, url) in w.urls.iter().enumerate() {
+        let got = a.recv_per_node.get(i).copied().unwrap_or(0);
+        let cpu = match u.node_cpu.get(i).copied().flatten() {
+            Some(cpu) => format!(
+                "CPU {cpu:.2} s ({:.0}% of a core), {} per delivery to its connections",
+                u.pct(cpu),
+                us_or_dash((got > 0).then(|| cpu * 1e6 / got as f64))
+            ),
+            None => "CPU (give --server-pid once per node to measure)".to_string(),
+        };
+        let rss = u
+            .node_end
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|p| format!(", RSS {}", mib(p.rss_bytes)))
+            .unwrap_or_default();
+        t.row(
+            &format!("node {i}"),
+            format!(
+                "{url}: {} delivered/s to its connections; {cpu}{rss}",
+                num((got as f64 / w.secs.max(1e-9)).round() as u64)
+            ),
+        );
+    }
+    t.row(
+        "cross-node",
+        format!(
+            "{} of {} deliveries received crossed nodes; {} expected, lost {}",
+            num(a.received_cross),
+            num(a.received),
+            num(w.expected_cross),
+            nodes::lost(w.expected_cross, a.received_cross)
+        ),
+    );
+    t.row("cross-node latency", lat_line(&a.lat_cross));
+}
+
+/// Redis's CPU and the total (nodes + Redis) per delivery.
+fn redis_rows(t: &mut Table, w: &Window) {
+    let (d, u) = (w.agg.recv_in_window, &w.usage);
+    match u.redis_cpu {
+        Some(cpu) => t.row(
+            "Redis CPU",
+            format!(
+                "{cpu:.2} s ({:.0}% of a core), {} per delivery",
+                u.pct(cpu),
+                us_or_dash((d > 0).then(|| cpu * 1e6 / d as f64))
+            ),
+        ),
+        None => t.row("Redis CPU", "(give --redis-pid to measure)"),
+    }
+    match u.server_cpu {
+        Some(nodes) => t.row(
+            "total CPU",
+            format!(
+                "{:.2} s (nodes {nodes:.2} s + Redis {}), {} per delivery",
+                nodes + u.redis_cpu.unwrap_or(0.0),
+                u.redis_cpu
+                    .map(|r| format!("{r:.2} s"))
+                    .unwrap_or_else(|| "not measured".to_string()),
+                us_or_dash(u.total_us_per(d))
+            ),
+        ),
+        None => t.row("total CPU", "(give --server-pid once per node to measure)"),
+    }
+}
+
+fn server_rows(t: &mut Table, w: &Window) {
     let u = &w.usage;
     match u.server_cpu {
         Some(cpu) => t.row(
@@ -423,12 +698,6 @@ fn usage_rows(t: &mut Table, w: &Window, threads: u32) {
         t.row(
             "server RSS",
             format!("{} (peak {})", mib(p.rss_bytes), mib(p.hwm_bytes)),
-        );
-    }
-    if let (Some(cpu), Some(pct)) = (u.bench_cpu, u.bench_pct()) {
-        t.row(
-            "bench CPU",
-            format!("{cpu:.2} s ({pct:.0}% of a core; {threads} thread(s))"),
         );
     }
 }
@@ -479,11 +748,12 @@ pub async fn fanout(a: FanoutArgs, out: &Out, start: Instant) -> Result<Value, S
     let mut warnings = Vec::new();
     warnings.extend(bench_cpu_warning(w.usage.bench_pct(), c.threads));
     run_notes(kind, &shared, &s, &mut warnings);
+    warnings.extend(cross_lost_warning(&w));
     let late = shared.totals.lock().map(|t| t.late).unwrap_or(0);
 
     if !out.json_only {
         let mut t = Table::default();
-        header(&mut t, "fanout", c, &s.url);
+        header(&mut t, "fanout", c, &s.urls.join(", "));
         connection_rows(&mut t, &s, &a.shape);
         let senders = u64::from(a.shape.rooms) * u64::from(a.shape.senders);
         t.row(
@@ -686,7 +956,7 @@ pub async fn ramp(a: RampArgs, out: &Out, start: Instant) -> Result<Value, Strin
 
     if !out.json_only {
         let mut t = Table::default();
-        header(&mut t, "ramp", c, &s.url);
+        header(&mut t, "ramp", c, &s.urls.join(", "));
         connection_rows(&mut t, &s, &a.shape);
         t.row(
             "steps",

@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::cli::{TargetKind, CHAT_SERVER_HINT};
-use crate::payload::{self, Order, SeqTracker, Stamp};
+use crate::nodes::{self, Ledger, Verdict};
+use crate::payload::{self, Stamp};
 use crate::target::{self, Endpoint, Incoming};
 use crate::ws::{WsConn, WsError};
 use crate::Out;
@@ -70,6 +71,8 @@ pub struct Member {
     /// Global sender index, for the first `senders` members of each room.
     pub sender: Option<usize>,
     pub token: Option<Arc<str>>,
+    /// The node (index into `--url`) this connection talks to.
+    pub node: usize,
 }
 
 /// Figures of one tag, summed over connections.
@@ -82,6 +85,8 @@ pub struct TagAgg {
     pub recv_in_window: u64,
     /// Messages of this tag sent, per room.
     pub sent_per_room: Vec<u64>,
+    /// The same, by the sender's node: index room × nodes + node.
+    pub sent_per_room_node: Vec<u64>,
     pub acks: u64,
     /// chat: `error` frames answering a send (they carry its cid).
     pub send_errors: u64,
@@ -89,21 +94,31 @@ pub struct TagAgg {
     pub ack_lat: Histogram<u64>,
     /// Connections that handed in this tag.
     pub flushed: usize,
+    /// `recv_in_window`, by the receiving connection's node.
+    pub recv_per_node: Vec<u64>,
+    /// Of `received`: deliveries to a connection on another node than the sender's.
+    pub received_cross: u64,
+    /// Latency of those cross-node deliveries only.
+    pub lat_cross: Histogram<u64>,
 }
 
 impl TagAgg {
-    fn new(rooms: usize) -> TagAgg {
+    fn new(rooms: usize, nodes: usize) -> TagAgg {
         TagAgg {
             received: 0,
             dup: 0,
             reordered: 0,
             recv_in_window: 0,
             sent_per_room: vec![0; rooms],
+            sent_per_room_node: vec![0; rooms * nodes],
             acks: 0,
             send_errors: 0,
             lat: agg_hist(),
             ack_lat: agg_hist(),
             flushed: 0,
+            recv_per_node: vec![0; nodes],
+            received_cross: 0,
+            lat_cross: agg_hist(),
         }
     }
 
@@ -152,6 +167,8 @@ pub struct Shared {
     pub kind: TargetKind,
     pub size: usize,
     pub senders_per_room: usize,
+    /// Number of nodes (`--url` given), at least 1.
+    pub nodes: usize,
     /// Receive-time window, nanoseconds since `start`.
     win_start: AtomicU64,
     win_end: AtomicU64,
@@ -160,6 +177,8 @@ pub struct Shared {
     pub alive: AtomicUsize,
     pub disconnected: AtomicUsize,
     pub room_alive: Vec<AtomicUsize>,
+    /// Connections alive per room and node: index room × nodes + node.
+    pub room_node_alive: Vec<AtomicUsize>,
     pub agg: Mutex<Vec<TagAgg>>,
     pub totals: Mutex<Totals>,
     pub connect_errors: Mutex<ErrorLog>,
@@ -176,7 +195,7 @@ impl Shared {
     fn agg_for(&self, guard: &mut Vec<TagAgg>, tag: u64) -> usize {
         let i = tag as usize;
         while guard.len() <= i {
-            guard.push(TagAgg::new(self.room_alive.len()));
+            guard.push(TagAgg::new(self.room_alive.len(), self.nodes));
         }
         i
     }
@@ -193,6 +212,8 @@ struct Bucket {
     send_errors: u64,
     lat: Option<Histogram<u32>>,
     ack_lat: Option<Histogram<u32>>,
+    cross: u64,
+    lat_cross: Option<Histogram<u32>>,
 }
 
 impl Bucket {
@@ -207,6 +228,8 @@ impl Bucket {
             send_errors: 0,
             lat: None,
             ack_lat: None,
+            cross: 0,
+            lat_cross: None,
         }
     }
 
@@ -215,7 +238,7 @@ impl Bucket {
     }
 
     /// Adds the bucket to the aggregate of its tag and empties it for `next_tag`.
-    fn flush(&mut self, shared: &Shared, room: usize, next_tag: u64) {
+    fn flush(&mut self, shared: &Shared, room: usize, node: usize, next_tag: u64) {
         if !self.is_empty() {
             let mut aggs = lock(&shared.agg);
             let i = shared.agg_for(&mut aggs, self.tag);
@@ -224,6 +247,7 @@ impl Bucket {
             a.dup += self.dup;
             a.reordered += self.reordered;
             a.sent_per_room[room] += self.sent;
+            a.sent_per_room_node[room * shared.nodes + node] += self.sent;
             a.acks += self.acks;
             a.send_errors += self.send_errors;
             if let Some(h) = &self.lat {
@@ -231,6 +255,10 @@ impl Bucket {
             }
             if let Some(h) = &self.ack_lat {
                 merge(&mut a.ack_lat, h);
+            }
+            a.received_cross += self.cross;
+            if let Some(h) = &self.lat_cross {
+                merge(&mut a.lat_cross, h);
             }
         }
         self.tag = next_tag;
@@ -240,11 +268,15 @@ impl Bucket {
         self.sent = 0;
         self.acks = 0;
         self.send_errors = 0;
+        self.cross = 0;
         // Keep the allocations for the next tag.
         if let Some(h) = &mut self.lat {
             h.reset();
         }
         if let Some(h) = &mut self.ack_lat {
+            h.reset();
+        }
+        if let Some(h) = &mut self.lat_cross {
             h.reset();
         }
     }
@@ -253,8 +285,9 @@ impl Bucket {
 /// Everything one connection task keeps besides its socket.
 struct ConnState {
     room: usize,
+    node: usize,
     bucket: Bucket,
-    trackers: Vec<SeqTracker>,
+    ledger: Ledger,
     recv_in_window: u64,
     totals: Totals,
 }
@@ -262,22 +295,23 @@ struct ConnState {
 impl ConnState {
     fn advance_to(&mut self, shared: &Shared, tag: u64) {
         if tag > self.bucket.tag {
-            self.bucket.flush(shared, self.room, tag);
+            self.bucket.flush(shared, self.room, self.node, tag);
         }
     }
 
     fn collect(&mut self, shared: &Shared, tag: u64) {
         if self.bucket.tag <= tag {
-            self.bucket.flush(shared, self.room, tag + 1);
+            self.bucket.flush(shared, self.room, self.node, tag + 1);
         }
         let mut aggs = lock(&shared.agg);
         let i = shared.agg_for(&mut aggs, tag);
         aggs[i].recv_in_window += self.recv_in_window;
+        aggs[i].recv_per_node[self.node] += self.recv_in_window;
         aggs[i].flushed += 1;
         self.recv_in_window = 0;
     }
 
-    fn on_delivery(&mut self, shared: &Shared, s: Stamp, now: u64) {
+    fn on_delivery(&mut self, shared: &Shared, s: Stamp, seq: Option<u64>, now: u64) {
         let first = (self.room * shared.senders_per_room) as u64;
         let Some(local) = s
             .sender
@@ -287,8 +321,8 @@ impl ConnState {
             self.totals.foreign += 1;
             return;
         };
-        let order = self.trackers[local as usize].observe(s.n);
-        if order == Order::Duplicate {
+        let verdict = self.ledger.observe(local as usize, s.n, seq);
+        if verdict == Verdict::Duplicate {
             if s.tag == self.bucket.tag {
                 self.bucket.dup += 1;
             }
@@ -308,7 +342,7 @@ impl ConnState {
             }
             return;
         }
-        if order == Order::Late {
+        if verdict == Verdict::Reordered {
             self.bucket.reordered += 1;
         }
         self.bucket.received += 1;
@@ -317,6 +351,14 @@ impl ConnState {
             .lat
             .get_or_insert_with(conn_hist)
             .saturating_record(us);
+        if shared.nodes > 1 && nodes::node_of(self.room, local as usize, shared.nodes) != self.node
+        {
+            self.bucket.cross += 1;
+            self.bucket
+                .lat_cross
+                .get_or_insert_with(conn_hist)
+                .saturating_record(us);
+        }
     }
 
     fn on_ack(&mut self, cid: &[u8], now: u64) {
@@ -340,7 +382,13 @@ impl ConnState {
     fn on_frame(&mut self, shared: &Shared, frame: &[u8], now: u64) -> bool {
         match target::parse(shared.kind, frame) {
             Incoming::Payload(p) => match payload::decode(&p) {
-                Some(s) => self.on_delivery(shared, s, now),
+                Some(s) => {
+                    let seq = match shared.kind {
+                        TargetKind::Chat => target::chat_seq(frame),
+                        _ => None,
+                    };
+                    self.on_delivery(shared, s, seq, now)
+                }
                 None => self.totals.unparsed += 1,
             },
             Incoming::Ack(cid) => self.on_ack(&cid, now),
@@ -438,17 +486,19 @@ async fn run_member(
     };
     shared.alive.fetch_add(1, Relaxed);
     shared.room_alive[m.room].fetch_add(1, Relaxed);
+    shared.room_node_alive[m.room * shared.nodes + m.node].fetch_add(1, Relaxed);
     shared.ready.fetch_add(1, Relaxed);
 
     let mut st = ConnState {
         room: m.room,
+        node: m.node,
         bucket: Bucket::new(),
-        trackers: vec![SeqTracker::default(); shared.senders_per_room],
+        ledger: Ledger::new(shared.senders_per_room),
         recv_in_window: 0,
         totals: Totals::default(),
     };
     let end = member_loop(&m, &shared, ws, &room_name, &mut st, &mut phase).await;
-    st.bucket.flush(&shared, m.room, u64::MAX);
+    st.bucket.flush(&shared, m.room, m.node, u64::MAX);
     {
         let mut t = lock(&shared.totals);
         t.late += st.totals.late;
@@ -465,6 +515,7 @@ async fn run_member(
         lock(&shared.disconnect_reasons).add(reason);
     }
     shared.room_alive[m.room].fetch_sub(1, Relaxed);
+    shared.room_node_alive[m.room * shared.nodes + m.node].fetch_sub(1, Relaxed);
     shared.alive.fetch_sub(1, Relaxed);
 }
 
@@ -580,9 +631,10 @@ pub struct FleetConfig {
 }
 
 impl Fleet {
-    /// Spawns one task per member; they connect `concurrency` at a time.
+    /// Spawns one task per member; they connect `concurrency` at a time, each to the node
+    /// (`eps[member.node]`) it belongs to.
     pub fn start(
-        ep: Arc<Endpoint>,
+        eps: &[Arc<Endpoint>],
         cfg: &FleetConfig,
         members: Vec<Member>,
         start: std::time::Instant,
@@ -592,6 +644,7 @@ impl Fleet {
             kind: cfg.kind,
             size: cfg.size,
             senders_per_room: cfg.senders_per_room,
+            nodes: eps.len().max(1),
             win_start: AtomicU64::new(u64::MAX),
             win_end: AtomicU64::new(u64::MAX),
             ready: AtomicUsize::new(0),
@@ -599,6 +652,9 @@ impl Fleet {
             alive: AtomicUsize::new(0),
             disconnected: AtomicUsize::new(0),
             room_alive: (0..cfg.rooms).map(|_| AtomicUsize::new(0)).collect(),
+            room_node_alive: (0..cfg.rooms * eps.len().max(1))
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
             agg: Mutex::new(Vec::new()),
             totals: Mutex::new(Totals::default()),
             connect_errors: Mutex::new(ErrorLog::default()),
@@ -610,9 +666,10 @@ impl Fleet {
         let total = members.len();
         let mut tasks = JoinSet::new();
         for m in members {
+            let ep = eps[m.node.min(eps.len() - 1)].clone();
             tasks.spawn(run_member(
                 m,
-                ep.clone(),
+                ep,
                 shared.clone(),
                 gate.clone(),
                 rx.clone(),
@@ -681,7 +738,10 @@ impl Fleet {
         }
         let mut aggs = lock(&self.shared.agg);
         let i = self.shared.agg_for(&mut aggs, tag);
-        std::mem::replace(&mut aggs[i], TagAgg::new(self.shared.room_alive.len()))
+        std::mem::replace(
+            &mut aggs[i],
+            TagAgg::new(self.shared.room_alive.len(), self.shared.nodes),
+        )
     }
 
     /// Deliveries each room's messages should reach (connections alive in it now, minus the
@@ -696,6 +756,19 @@ impl Fleet {
                 sent * (members + own).saturating_sub(1)
             })
             .sum()
+    }
+
+    /// Of [`Fleet::expected`], the deliveries to a connection on another node than the
+    /// sender's: each room's messages sent on node n times its connections alive on other
+    /// nodes.
+    pub fn expected_cross(&self, agg: &TagAgg) -> u64 {
+        let alive: Vec<u64> = self
+            .shared
+            .room_node_alive
+            .iter()
+            .map(|a| a.load(Relaxed) as u64)
+            .collect();
+        nodes::expected_cross(&agg.sent_per_room_node, &alive, self.shared.nodes)
     }
 
     pub fn alive(&self) -> usize {
@@ -716,9 +789,11 @@ impl Fleet {
     }
 }
 
-/// Signs in `count` guests (chat), `concurrency` at a time; fails on the first refusal.
+/// Signs in `count` guests (chat), `concurrency` at a time, guest i on node i mod N (the nodes
+/// share a database and a JWT secret, so any node's token is good on every node); fails on the
+/// first refusal.
 pub async fn sign_in(
-    ep: Arc<Endpoint>,
+    eps: &[Arc<Endpoint>],
     count: usize,
     concurrency: usize,
     out: &Out,
@@ -727,7 +802,10 @@ pub async fn sign_in(
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for i in 0..count {
-        let (ep, gate) = (ep.clone(), gate.clone());
+        let (ep, gate) = (
+            eps[nodes::node_of_connection(i, eps.len())].clone(),
+            gate.clone(),
+        );
         set.spawn(async move {
             let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
             let name = format!("bench-{i}");

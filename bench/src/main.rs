@@ -28,6 +28,7 @@ mod console;
 mod fanout;
 mod http;
 mod load;
+mod nodes;
 mod payload;
 mod procstat;
 mod report;

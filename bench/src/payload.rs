@@ -65,6 +65,11 @@ fn number(b: &[u8], end: u8) -> Option<(u64, &[u8])> {
     }
 }
 
+/// The decimal number `b` starts with (at least one digit, no overflow), whatever follows.
+pub fn number_prefix(b: &[u8]) -> Option<u64> {
+    number_to_end(b).map(|(v, _)| v)
+}
+
 /// The decimal number `b` starts with (at least one digit, no overflow) and what follows it.
 fn number_to_end(b: &[u8]) -> Option<(u64, &[u8])> {
     let digits = b

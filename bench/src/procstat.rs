@@ -69,20 +69,45 @@ pub struct Server(pub Option<String>);
 
 impl Server {
     pub fn new(pid: Option<u32>) -> Result<Server, String> {
+        Server::named(pid, "--server-pid")
+    }
+
+    /// `flag` names the option in the error (`--server-pid`, `--redis-pid`).
+    pub fn named(pid: Option<u32>, flag: &str) -> Result<Server, String> {
         match pid {
             None => Ok(Server(None)),
             Some(p) => {
                 let s = p.to_string();
                 sample(&s).map_err(|e| {
-                    format!("--server-pid {p}: cannot read the process ({e}); is it running?")
+                    format!("{flag} {p}: cannot read the process ({e}); is it running?")
                 })?;
                 Ok(Server(Some(s)))
             }
         }
     }
 
+    /// One per node: `pids` empty (none measured) or one per node, in the order of `--url`.
+    pub fn nodes(pids: &[u32], nodes: usize) -> Result<Vec<Server>, String> {
+        if pids.is_empty() {
+            return Ok(vec![Server(None); nodes]);
+        }
+        if pids.len() != nodes {
+            return Err(format!(
+                "--server-pid is given {} times for {nodes} --url: give one per node, in the \
+                 same order, or none",
+                pids.len()
+            ));
+        }
+        pids.iter().map(|p| Server::new(Some(*p))).collect()
+    }
+
     /// A sample, or None without --server-pid (or if the server went away).
     pub fn sample(&self) -> Option<ProcSample> {
         self.0.as_deref().and_then(|p| sample(p).ok())
     }
+}
+
+/// Samples every process of `servers`.
+pub fn sample_all(servers: &[Server]) -> Vec<Option<ProcSample>> {
+    servers.iter().map(Server::sample).collect()
 }

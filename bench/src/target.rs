@@ -351,6 +351,13 @@ fn parse_chat(frame: &[u8]) -> Incoming<'_> {
     parse_chat_json(frame)
 }
 
+/// chat: the room `seq` of a `message` frame (a top-level number field; the only nested
+/// object, `from`, has none, and a string cannot hold `"seq":` unescaped).
+pub fn chat_seq(frame: &[u8]) -> Option<u64> {
+    let start = memmem::find(frame, br#""seq":"#)? + br#""seq":"#.len();
+    payload::number_prefix(&frame[start..])
+}
+
 fn parse_chat_json(frame: &[u8]) -> Incoming<'_> {
     let Ok(f) = serde_json::from_slice::<ChatFrame<'_>>(frame) else {
         return Incoming::Unparsed;
@@ -478,6 +485,15 @@ mod tests {
             Incoming::Payload(t) => Some(t.into_owned()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn chat_seqs() {
+        let m = r#"{"type":"message","room":"bench-1","seq":3,"id":9,"from":{"id":1,"username":"a","role":"guest"},"text":"b|1|2|3|4|xx","ts":1,"cid":"c"}"#;
+        assert_eq!(chat_seq(m.as_bytes()), Some(3));
+        let m = r#"{"text":"b|1|2|3|4|\"seq\":7","type":"message","seq":12345}"#;
+        assert_eq!(chat_seq(m.as_bytes()), Some(12345));
+        assert_eq!(chat_seq(br#"{"type":"message","text":"x"}"#), None);
     }
 
     #[test]
