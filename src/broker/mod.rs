@@ -6,7 +6,7 @@
 //! Nothing in Redis is a source of truth: the ack means "stored in PostgreSQL", and a node that
 //! misses publications (Redis restarted, the subscription dropped, a slow subscriber) notices
 //! the gap in a room's seqs and reads the messages from the database
-//! ([`crate::chat::sequencer`]).
+//! (`chat::sequencer`).
 //!
 //! Two connections, both the redis crate's `ConnectionManager` (reconnects by itself): one
 //! publishes, fed by one task in the order the chat server hands messages over; one subscribes

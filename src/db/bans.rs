@@ -234,6 +234,7 @@ pub fn lift(
 /// banned: its account is finished, whatever its bans.
 pub fn unban(conn: &mut DbConn, user: UserId, now: i64) -> Result<UserRow, StorageError> {
     conn.transaction(|conn| {
+        take_write_lock(conn)?;
         let row = super::users::find_by_id(conn, user)?.ok_or(StorageError::NotFound)?;
         let row = if row.merged_into.is_some() {
             row
@@ -293,7 +294,15 @@ pub fn release_if_ended(
     user: UserId,
     now: i64,
 ) -> Result<Option<UserRow>, StorageError> {
+    // Nearly every call finds nothing to release: a plain read, no write lock.
+    let Some(row) = super::users::find_by_id(conn, user)? else {
+        return Ok(None);
+    };
+    if !row.banned || row.merged_into.is_some() {
+        return Ok(Some(row));
+    }
     conn.transaction(|conn| {
+        take_write_lock(conn)?;
         let Some(row) = super::users::find_by_id(conn, user)? else {
             return Ok(None);
         };
@@ -321,6 +330,7 @@ pub fn release_if_ended(
 /// Returns the accounts unbanned.
 pub fn release_all_ended(conn: &mut DbConn, now: i64) -> Result<Vec<UserId>, StorageError> {
     conn.transaction(|conn| {
+        take_write_lock(conn)?;
         let banned = users::table
             .filter(users::banned.eq(true))
             .filter(users::merged_into.is_null())
@@ -344,6 +354,17 @@ pub fn release_all_ended(conn: &mut DbConn, now: i64) -> Result<Vec<UserId>, Sto
         }
         Ok(free.into_iter().map(UserId).collect())
     })
+}
+
+/// Takes the database's write lock first in a transaction that reads before it writes: on
+/// SQLite a transaction that began with a read cannot take the write lock once another
+/// connection has committed meanwhile ("database is locked" at once, the busy timeout never
+/// consulted), while a write first waits its turn. (An UPDATE of no row: on PostgreSQL it
+/// changes and locks nothing.)
+fn take_write_lock(conn: &mut DbConn) -> Result<(), StorageError> {
+    with_backend!(conn, c => diesel::sql_query("UPDATE users SET banned = banned WHERE id = -1")
+        .execute(c))?;
+    Ok(())
 }
 
 /// Records where the account was seen coming from (a sign-in, a socket): the device id and
