@@ -71,7 +71,7 @@ pub enum BrokerPush {
 pub struct Broker {
     node: String,
     prefix: String,
-    outgoing: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    outgoing: mpsc::Sender<(String, Vec<u8>)>,
     subscriber: ConnectionManager,
 }
 
@@ -99,6 +99,9 @@ impl Broker {
                 .set_connection_timeout(Some(Duration::from_secs(2)))
                 .set_response_timeout(Some(Duration::from_secs(2)))
                 .set_max_delay(Duration::from_secs(1))
+                // Reconnect for as long as it takes: a node whose Redis was away for long
+                // must come back by itself, also when it sends nothing meanwhile.
+                .set_number_of_retries(usize::MAX)
         };
         let publisher = ConnectionManager::new_with_config(client.clone(), manager_config())
             .await
@@ -126,7 +129,7 @@ impl Broker {
             }
         });
 
-        let (outgoing, to_publish) = mpsc::unbounded_channel();
+        let (outgoing, to_publish) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(publisher, to_publish));
         let broker = Broker {
             node,
@@ -153,9 +156,11 @@ impl Broker {
         let Ok(payload) = serde_json::to_vec(&envelope) else {
             return;
         };
+        // Past the bound (Redis slow or away) the publication is dropped: the other nodes read
+        // the message from the database when they notice the gap.
         let _ = self
             .outgoing
-            .send((room_channel(&self.prefix, &message.room), payload));
+            .try_send((room_channel(&self.prefix, &message.room), payload));
     }
 
     /// Subscribes to a room's channel (answered by a [`BrokerPush::Subscribed`]).
@@ -187,6 +192,9 @@ struct EnvelopeRef<'a> {
     message: &'a WireMessage,
 }
 
+/// Most publications waiting for Redis; past it they are dropped (never a source of truth).
+const PUBLISH_QUEUE: usize = 65_536;
+
 /// The channel of a room.
 pub fn room_channel(prefix: &str, room: &str) -> String {
     format!("{prefix}:room:{room}")
@@ -196,7 +204,7 @@ pub fn room_channel(prefix: &str, room: &str) -> String {
 /// they pile up.
 async fn publish_loop(
     mut publisher: ConnectionManager,
-    mut to_publish: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    mut to_publish: mpsc::Receiver<(String, Vec<u8>)>,
 ) {
     let mut failing = false;
     while let Some(first) = to_publish.recv().await {

@@ -9,6 +9,7 @@ use super::server::ChatServer;
 use crate::broker::{Broker, BrokerPush, Envelope};
 use crate::domain::{RoomKind, RoomName};
 use crate::history::cluster::ReadRoomTail;
+use crate::history::messages::RoomSnapshot;
 use crate::protocol::{ServerFrame, WireMessage};
 use actix::prelude::*;
 use std::pin::Pin;
@@ -87,6 +88,44 @@ impl ChatServer {
         }
     }
 
+    /// Hands `then` the snapshot a join read, completed when this node runs with others: the
+    /// room's order here may have started after it (another join's snapshot, read later but
+    /// answered first), and the messages between it and that start were handed out before
+    /// this connection could show them. They are read from the database and added to its
+    /// snapshot, so that `joined` and the live messages meet with no gap.
+    pub(super) fn cluster_complete_snapshot(
+        &mut self,
+        room: &RoomName,
+        mut snapshot: RoomSnapshot,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut ChatServer, RoomSnapshot, &mut Context<ChatServer>) + 'static,
+    ) {
+        let next = self.cluster.as_ref().and_then(|c| c.sequencer.next(room));
+        let Some(next) = next.filter(|&next| snapshot.last_seq + 1 < next) else {
+            return then(self, snapshot, ctx);
+        };
+        self.history
+            .send(ReadRoomTail {
+                room: room.clone(),
+                after: snapshot.last_seq,
+                limit: GAP_READ_LIMIT,
+            })
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                match result {
+                    Ok(Ok(tail)) => {
+                        let missing = tail.messages.into_iter().filter(|m| m.seq < next);
+                        snapshot.messages.extend(missing);
+                        snapshot.last_seq = snapshot.last_seq.max(next - 1);
+                    }
+                    Ok(Err(e)) => log::warn!("cluster: completing a snapshot failed: {e}"),
+                    Err(e) => log::warn!("cluster: completing a snapshot failed: {e}"),
+                }
+                then(act, snapshot, ctx);
+            })
+            .spawn(ctx);
+    }
+
     /// A `joined` snapshot of the room up to `last_seq` was read: the first one starts the
     /// room's order on this node.
     pub(super) fn cluster_snapshot_read(
@@ -126,6 +165,14 @@ impl ChatServer {
         let Ok(room) = RoomName::parse(&message.room) else {
             return None;
         };
+        if !cluster.sequencer.is_open(&room) {
+            // Nobody here is in the room (a staff note into a thread nobody opened, a store's
+            // message): only the staff connected here hear of it, at once.
+            if let RoomKind::Support(owner) | RoomKind::Notes(owner) = room.kind() {
+                self.gather_support_activity(owner, &message, deliveries);
+            }
+            return None;
+        }
         let seq = message.seq;
         let released = cluster.sequencer.offer(&room, seq, message, Instant::now());
         self.gather_released(&room, released, deliveries);
@@ -226,7 +273,11 @@ impl ChatServer {
                             cluster
                                 .sequencer
                                 .filled(&room, messages, tail.settled, Instant::now());
+                        let again = cluster.sequencer.take_again(&room);
                         act.deliver_released(&room, released);
+                        if let Some(read) = again {
+                            act.read_gap(read, ctx);
+                        }
                     }
                     Ok(Err(e)) => {
                         cluster.sequencer.read_failed(&room);
@@ -278,6 +329,11 @@ impl StreamHandler<BrokerPush> for ChatServer {
                         "cluster: the broker (Redis) is back; catching every followed room up \
                          from the database"
                     );
+                    // Subscriptions that failed while it was away were never confirmed, so
+                    // not renewed by the connection: ask for every followed room again.
+                    for followed in cluster.sequencer.rooms() {
+                        cluster.broker.subscribe(followed.as_str());
+                    }
                     for read in cluster.sequencer.catch_up_all() {
                         self.read_gap(read, ctx);
                     }
@@ -296,8 +352,8 @@ impl StreamHandler<BrokerPush> for ChatServer {
                     cluster.degraded = true;
                     log::error!(
                         "cluster: the connection to the broker (Redis) is lost: messages of other \
-                         nodes reach this node's connections from the database, late, until it \
-                         is back"
+                         nodes reach this node's connections late (from the database, when a gap \
+                         shows or once Redis is back); reconnecting"
                     );
                 }
             }

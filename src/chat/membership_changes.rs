@@ -111,15 +111,26 @@ impl ChatServer {
                 };
                 match answer {
                     Ok(snapshot) => {
-                        let last_seq = snapshot.last_seq;
-                        // Encoded by the session, off this thread (see `JoinedParts`).
-                        let joined = Outgoing::Joined(Box::new(JoinedParts {
-                            room: room.clone(),
-                            online: (online_count, online),
+                        let joined_room = room.clone();
+                        // One node of several: a snapshot older than where the room's order
+                        // on this node started is completed from the database first
+                        // (`cluster.rs`); alone, at once.
+                        act.cluster_complete_snapshot(
+                            &room,
                             snapshot,
-                        }));
-                        act.send_to(session, joined);
-                        act.cluster_snapshot_read(&room, last_seq, ctx);
+                            ctx,
+                            move |act, snapshot, ctx| {
+                                let last_seq = snapshot.last_seq;
+                                // Encoded by the session, off this thread (see `JoinedParts`).
+                                let joined = Outgoing::Joined(Box::new(JoinedParts {
+                                    room: joined_room.clone(),
+                                    online: (online_count, online),
+                                    snapshot,
+                                }));
+                                act.send_to(session, joined);
+                                act.cluster_snapshot_read(&joined_room, last_seq, ctx);
+                            },
+                        );
                         act.viewer_entered(session, &room);
                         for message in parked {
                             act.enqueue(message, ctx);

@@ -38,6 +38,8 @@ struct RoomOrder<T> {
     waiting_since: Option<Instant>,
     /// A read from the database for this room is under way (at most one at a time).
     reading: bool,
+    /// A catch-up was asked for while a read was under way: read again when it answers.
+    again: bool,
 }
 
 impl<T> Default for RoomOrder<T> {
@@ -47,6 +49,7 @@ impl<T> Default for RoomOrder<T> {
             held: BTreeMap::new(),
             waiting_since: None,
             reading: false,
+            again: false,
         }
     }
 }
@@ -185,6 +188,8 @@ impl<T> RoomSequencer<T> {
         let order = self.rooms.get_mut(room)?;
         let next = order.next?;
         if order.reading {
+            // What the read under way started before may have been missed: once more after it.
+            order.again = true;
             return None;
         }
         order.reading = true;
@@ -219,27 +224,45 @@ impl<T> RoomSequencer<T> {
         for (seq, item) in messages {
             out.extend(self.offer(room, seq, item, now));
         }
-        let Some(order) = self.rooms.get_mut(room) else {
-            return out;
-        };
-        // Seqs up to `settled` that never came were deleted: skip them.
-        if let Some(next) = order.next {
-            if next <= settled {
-                let first_held = order.held.keys().next().copied();
-                let skip_to = match first_held {
-                    Some(held) if held <= settled + 1 => held,
-                    _ => settled + 1,
-                };
-                order.next = Some(skip_to.max(next));
-                if let Some((seq, item)) = order.held.remove(&skip_to).map(|i| (skip_to, i)) {
-                    out.extend(self.offer(room, seq, item, now));
-                }
+        // Seqs up to `settled` that never came were deleted: skip them, run after run.
+        loop {
+            let Some(order) = self.rooms.get_mut(room) else {
+                return out;
+            };
+            let Some(next) = order.next else {
+                break;
+            };
+            if next > settled {
+                break;
+            }
+            let skip_to = match order.held.keys().next().copied() {
+                Some(held) if held <= settled + 1 => held,
+                _ => settled + 1,
+            };
+            order.next = Some(skip_to.max(next));
+            match order.held.remove(&skip_to) {
+                Some(item) => out.extend(self.offer(room, skip_to, item, now)),
+                None => break,
             }
         }
         if let Some(order) = self.rooms.get_mut(room) {
             order.waiting_since = (!order.held.is_empty()).then_some(now);
         }
         out
+    }
+
+    /// The catch-up asked for while the last read was under way, if any (see [`Self::catch_up`]).
+    pub fn take_again(&mut self, room: &RoomName) -> Option<GapRead> {
+        let order = self.rooms.get_mut(room)?;
+        if !std::mem::take(&mut order.again) {
+            return None;
+        }
+        self.catch_up(room)
+    }
+
+    /// The rooms followed here.
+    pub fn rooms(&self) -> impl Iterator<Item = &RoomName> {
+        self.rooms.keys()
     }
 
     /// A read failed: it may be asked again at the next check.
@@ -364,6 +387,30 @@ mod tests {
         let out = s.filled(&room(), vec![(5, "a")], 5, now);
         assert_eq!(seqs(&out), [5]);
         assert!(s.offer(&room(), 5, "a late copy", now).is_empty());
+    }
+
+    #[test]
+    fn a_catch_up_asked_for_during_a_read_runs_after_it() {
+        let (mut s, now) = started(4);
+        let first = s.catch_up(&room()).expect("a read");
+        assert!(s.catch_up(&room()).is_none(), "asked again during the read");
+        s.filled(&room(), vec![], 4, now);
+        let again = s.take_again(&room()).expect("the read asked for meanwhile");
+        assert_eq!(again.after, first.after);
+        assert!(s.take_again(&room()).is_none(), "once");
+    }
+
+    #[test]
+    fn several_deleted_seqs_in_one_gap_are_skipped_by_one_read() {
+        let (mut s, now) = started(4);
+        s.offer(&room(), 9, "e", now);
+        let later = now + Duration::from_millis(150);
+        assert_eq!(s.overdue(later).len(), 1);
+        // 5 and 7 were deleted; 6 and 8 are in the database.
+        let out = s.filled(&room(), vec![(6, "b"), (8, "d"), (9, "e")], 9, later);
+        assert_eq!(seqs(&out), [6, 8, 9]);
+        assert_eq!(s.next(&room()), Some(10));
+        assert!(!s.is_waiting());
     }
 
     #[test]
