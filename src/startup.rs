@@ -7,7 +7,7 @@ use crate::api;
 use crate::auth::jwt::{self, SecretError, TokenKeys};
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::rate_limit::AuthRateLimiter;
-use crate::broker::{Broker, BrokerSettings};
+use crate::broker::{Broker, BrokerHealth, BrokerSettings};
 use crate::chat::cluster::Cluster;
 use crate::chat::messages::Shutdown;
 use crate::chat::{ChatConfig, ChatServer};
@@ -128,8 +128,9 @@ impl Application {
                 None => writer,
             }
         });
-        let cluster = match &settings.redis_url {
-            Some(url) => {
+        let broker_health = settings.redis_url.as_ref().map(|_| BrokerHealth::default());
+        let cluster = match (&settings.redis_url, &broker_health) {
+            (Some(url), Some(health)) => {
                 let broker_settings = BrokerSettings {
                     url: url.clone(),
                     prefix: settings.redis_prefix.clone(),
@@ -142,9 +143,9 @@ impl Application {
                     "cluster: node {node}, broker Redis with prefix {:?}",
                     settings.redis_prefix
                 );
-                Some(Cluster::new(broker, pushes))
+                Some(Cluster::new(broker, pushes, health.clone()))
             }
-            None => None,
+            _ => None,
         };
         let chat = ChatServer::new(
             history.clone(),
@@ -212,6 +213,7 @@ impl Application {
             identity_secret,
             email,
             desk_hours,
+            broker: broker_health,
         });
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

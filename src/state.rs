@@ -47,4 +47,6 @@ pub struct AppState {
     pub email: EmailSummary,
     /// The desk's business hours in memory, read by `GET /api/support/status` without a query.
     pub desk_hours: Arc<crate::history::desk_settings::DeskHoursCache>,
+    /// With `--redis-url`: whether the broker is degraded (`/healthz` says so); `None` alone.
+    pub broker: Option<crate::broker::BrokerHealth>,
 }

@@ -22,7 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// 200 `{"status":"ok"}` when the server and its database answer (within 2 s), else 503.
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     match database_answers(&state).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
+        // A node of several still serves its own connections without Redis: 200, and the
+        // broker named degraded (alone, the body is as ever).
+        Ok(()) => Ok(HttpResponse::Ok().json(match &state.broker {
+            None => json!({"status": "ok"}),
+            Some(broker) if broker.is_degraded() => json!({"status": "ok", "broker": "degraded"}),
+            Some(_) => json!({"status": "ok", "broker": "ok"}),
+        })),
         Err(_) => Err(AppError::new(
             ErrorCode::Unavailable,
             "database unavailable",

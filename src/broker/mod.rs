@@ -37,14 +37,22 @@ pub struct BrokerError {
     source: redis::RedisError,
 }
 
-/// What a node publishes for a stored message: its id (a node skips its own publications) and
-/// the message as the wire shows it.
+/// What a node publishes on a room's channel: its id (a node skips its own publications) and
+/// either a stored message (handed out in the room's seq order) or a frame of the moment
+/// (`typing`, `deleted`) for the room's members on every node as it is.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
     /// The publishing node.
     pub node: String,
-    /// The stored message.
-    pub message: WireMessage,
+    /// A stored message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<WireMessage>,
+    /// An encoded frame for the room's members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
+    /// With `frame`: the user whose own connections do not get it (the one typing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_user: Option<i64>,
 }
 
 /// What the subscription connection tells the chat server.
@@ -64,6 +72,23 @@ pub enum BrokerPush {
     },
     /// The connection to Redis was lost: publications are missed until it is back.
     Disconnected,
+}
+
+/// Whether this node's connection to Redis is lost: set by the chat server, read by
+/// `/healthz` (the node still serves; the broker is degraded). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct BrokerHealth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BrokerHealth {
+    /// Notes the connection lost (`true`) or back (`false`).
+    pub fn set_degraded(&self, degraded: bool) {
+        self.0.store(degraded, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the connection to Redis is lost now.
+    pub fn is_degraded(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The broker of one node: cheap to clone.
@@ -151,7 +176,9 @@ impl Broker {
     pub fn publish(&self, message: &WireMessage) {
         let envelope = EnvelopeRef {
             node: &self.node,
-            message,
+            message: Some(message),
+            frame: None,
+            skip_user: None,
         };
         let Ok(payload) = serde_json::to_vec(&envelope) else {
             return;
@@ -161,6 +188,23 @@ impl Broker {
         let _ = self
             .outgoing
             .try_send((room_channel(&self.prefix, &message.room), payload));
+    }
+
+    /// Publishes a frame of the moment (`typing`, `deleted`) to the room's members on the
+    /// other nodes, but for the connections of `skip_user`. Lost with Redis away: such frames
+    /// are not kept anywhere.
+    pub fn publish_frame(&self, room: &str, frame: &str, skip_user: Option<i64>) {
+        let envelope = EnvelopeRef {
+            node: &self.node,
+            message: None,
+            frame: Some(frame),
+            skip_user,
+        };
+        if let Ok(payload) = serde_json::to_vec(&envelope) {
+            let _ = self
+                .outgoing
+                .try_send((room_channel(&self.prefix, room), payload));
+        }
     }
 
     /// Subscribes to a room's channel (answered by a [`BrokerPush::Subscribed`]).
@@ -189,7 +233,12 @@ impl Broker {
 #[derive(Serialize)]
 struct EnvelopeRef<'a> {
     node: &'a str,
-    message: &'a WireMessage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a WireMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skip_user: Option<i64>,
 }
 
 /// Most publications waiting for Redis; past it they are dropped (never a source of truth).

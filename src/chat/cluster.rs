@@ -6,8 +6,8 @@
 use super::fanout::{self, Deliveries, Skip};
 use super::sequencer::{GapRead, RoomSequencer, Sequenced};
 use super::server::ChatServer;
-use crate::broker::{Broker, BrokerPush, Envelope};
-use crate::domain::{RoomKind, RoomName};
+use crate::broker::{Broker, BrokerHealth, BrokerPush, Envelope};
+use crate::domain::{RoomKind, RoomName, UserId};
 use crate::history::cluster::ReadRoomTail;
 use crate::history::messages::RoomSnapshot;
 use crate::protocol::{ServerFrame, WireMessage};
@@ -33,17 +33,24 @@ pub struct Cluster {
     check_scheduled: bool,
     /// Whether the connection to Redis was lost (and not yet back).
     degraded: bool,
+    /// The same, for `/healthz`.
+    health: BrokerHealth,
 }
 
 impl Cluster {
     /// The node's cluster part over a connected broker and the stream of its pushes.
-    pub fn new(broker: Broker, pushes: UnboundedReceiver<BrokerPush>) -> Cluster {
+    pub fn new(
+        broker: Broker,
+        pushes: UnboundedReceiver<BrokerPush>,
+        health: BrokerHealth,
+    ) -> Cluster {
         Cluster {
             broker,
             sequencer: RoomSequencer::new(GAP_PATIENCE),
             pushes: Some(pushes),
             check_scheduled: false,
             degraded: false,
+            health,
         }
     }
 
@@ -180,6 +187,16 @@ impl ChatServer {
         None
     }
 
+    /// A frame of the moment (`typing`, `deleted`) just handed to this node's members of the
+    /// room: to the other nodes' members too.
+    pub(super) fn cluster_forward(&self, room: &RoomName, frame: &str, skip_user: Option<UserId>) {
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .broker
+                .publish_frame(room.as_str(), frame, skip_user.map(|u| u.0));
+        }
+    }
+
     /// Hands released messages to this node's connections.
     fn deliver_released(&mut self, room: &RoomName, released: Vec<Sequenced<WireMessage>>) {
         if released.is_empty() {
@@ -311,20 +328,24 @@ impl StreamHandler<BrokerPush> for ChatServer {
                 let Ok(room) = RoomName::parse(&room) else {
                     return;
                 };
-                if envelope.message.room != room.as_str() {
-                    return;
+                if let Some(frame) = envelope.frame {
+                    let skip = envelope
+                        .skip_user
+                        .map_or(Skip::Nobody, |u| Skip::User(UserId(u)));
+                    return self.fan_out(&room, frame.into(), skip);
                 }
-                let seq = envelope.message.seq;
-                let released =
-                    cluster
-                        .sequencer
-                        .offer(&room, seq, envelope.message, Instant::now());
+                let Some(message) = envelope.message.filter(|m| m.room == room.as_str()) else {
+                    return;
+                };
+                let seq = message.seq;
+                let released = cluster.sequencer.offer(&room, seq, message, Instant::now());
                 self.deliver_released(&room, released);
                 self.schedule_gap_check(ctx);
             }
             BrokerPush::Subscribed { room } => {
                 if cluster.degraded {
                     cluster.degraded = false;
+                    cluster.health.set_degraded(false);
                     log::warn!(
                         "cluster: the broker (Redis) is back; catching every followed room up \
                          from the database"
@@ -350,6 +371,7 @@ impl StreamHandler<BrokerPush> for ChatServer {
             BrokerPush::Disconnected => {
                 if !cluster.degraded {
                     cluster.degraded = true;
+                    cluster.health.set_degraded(true);
                     log::error!(
                         "cluster: the connection to the broker (Redis) is lost: messages of other \
                          nodes reach this node's connections late (from the database, when a gap \

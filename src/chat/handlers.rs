@@ -254,13 +254,15 @@ impl Handler<SetTyping> for ChatServer {
             self.send_error(msg.session, error, None, &msg.room);
             return;
         }
-        let skip = Skip::User(user.id);
+        let typist = user.id;
         let frame = ServerFrame::Typing {
             room: msg.room.to_string(),
             user,
             on: msg.on,
-        };
-        self.fan_out(&msg.room, frame.encode(), skip);
+        }
+        .encode();
+        self.cluster_forward(&msg.room, &frame, Some(typist));
+        self.fan_out(&msg.room, frame, Skip::User(typist));
     }
 }
 
@@ -431,8 +433,10 @@ impl Handler<MessageDeleted> for ChatServer {
             room: msg.message.room,
             seq: msg.message.seq,
             id: msg.message.id,
-        };
-        self.fan_out(&room, frame.encode(), Skip::Nobody);
+        }
+        .encode();
+        self.cluster_forward(&room, &frame, None);
+        self.fan_out(&room, frame, Skip::Nobody);
     }
 }
 

@@ -323,8 +323,10 @@ impl ChatServer {
                 room: room.to_string(),
                 user: user.clone(),
                 on: false,
-            };
-            self.fan_out(room, frame.encode(), Skip::Nobody);
+            }
+            .encode();
+            self.cluster_forward(room, &frame, None);
+            self.fan_out(room, frame, Skip::Nobody);
         }
         self.tell_presence(room, user, departure.news, Skip::Nobody);
     }

@@ -202,11 +202,32 @@ async fn a_redis_restart_delays_cross_node_delivery_but_loses_nothing() {
     ann.say("lobby", "before", "a-0").await;
     heard(&mut bob, "lobby", "before").await;
 
+    let (status, health) = b.get("/healthz", None).await;
+    assert_eq!(
+        (status, health["broker"].as_str()),
+        (200, Some("ok")),
+        "{health}"
+    );
+
     redis.stop();
     // Acked while Redis is away: stored in PostgreSQL.
     let first = ann.say("lobby", "while redis was away 1", "a-1").await;
     let second = ann.say("lobby", "while redis was away 2", "a-2").await;
     assert_eq!(second, first + 1);
+    // The node still works (200) and says its broker is degraded.
+    let degraded = async {
+        loop {
+            let (status, health) = b.get("/healthz", None).await;
+            assert_eq!(status, 200, "{health}");
+            if health["broker"] == "degraded" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), degraded)
+        .await
+        .expect("/healthz says the broker is degraded while Redis is away");
     redis.start();
 
     let caught_up = messages_of(&mut bob, "lobby", 2).await;
@@ -225,4 +246,51 @@ async fn a_redis_restart_delays_cross_node_delivery_but_loses_nothing() {
     let seq = ann.say("lobby", "after", "a-3").await;
     let after = heard(&mut bob, "lobby", "after").await;
     assert_eq!(after["seq"], seq);
+    let (_, health) = b.get("/healthz", None).await;
+    assert_eq!(health["broker"], "ok", "{health}");
+}
+
+/// Frames of the moment cross nodes too: bob on node B sees ann on node A typing (and ann's
+/// own connections do not), and a message the staff delete through node A leaves bob's view on
+/// node B at once.
+#[actix_rt::test]
+async fn typing_and_a_deletion_reach_the_members_on_the_other_node() {
+    let Some((a, b, _data)) =
+        two_nodes("typing_and_a_deletion_reach_the_members_on_the_other_node").await
+    else {
+        return;
+    };
+    let (ann_token, _) = a.register("ann").await;
+    let (bob_token, _) = b.register("bob").await;
+    let (staff_token, _) = a.staff().await;
+    let mut ann = a.connect(&ann_token).await;
+    let mut bob = b.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+
+    ann.send(json!({"type": "typing", "room": "lobby", "on": true}))
+        .await;
+    let typing = bob
+        .expect_ignoring("typing", &["presence", "message"])
+        .await;
+    assert_eq!(typing["user"]["username"], "ann");
+    assert_eq!(typing["on"], true);
+
+    ann.say("lobby", "a message to remove", "a-1").await;
+    let message = heard(&mut bob, "lobby", "a message to remove").await;
+    let id = message["id"].as_i64().unwrap();
+    let (status, body) = call(
+        &a,
+        "DELETE",
+        &format!("/api/admin/messages/{id}"),
+        Some(&staff_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let deleted = bob
+        .expect_ignoring("deleted", &["presence", "typing", "message"])
+        .await;
+    assert_eq!(deleted["id"], id);
+    assert_eq!(deleted["seq"], message["seq"]);
 }
