@@ -70,6 +70,11 @@ pub enum BrokerPush {
         /// The room's name.
         room: String,
     },
+    /// An account changed on another node (a ban, a role): read it again here.
+    AccountChanged {
+        /// The account's id.
+        user: i64,
+    },
     /// The connection to Redis was lost: publications are missed until it is back.
     Disconnected,
 }
@@ -141,12 +146,17 @@ impl Broker {
         .await
         .map_err(fail)?;
 
+        // Every node hears of every account change (bans close sockets on every node).
+        let accounts = accounts_channel(&settings.prefix);
+        let mut subscribing = subscriber.clone();
+        subscribing.subscribe(&accounts).await.map_err(fail)?;
+
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
-                if let Some(push) = translate(&room_prefix, push) {
+                if let Some(push) = translate(&room_prefix, &accounts, push) {
                     if to_chat.send(push).is_err() {
                         break;
                     }
@@ -207,6 +217,14 @@ impl Broker {
         }
     }
 
+    /// Tells the other nodes that an account changed (they read it again).
+    pub fn publish_account_changed(&self, user: i64) {
+        let _ = self.outgoing.try_send((
+            accounts_channel(&self.prefix),
+            user.to_string().into_bytes(),
+        ));
+    }
+
     /// Subscribes to a room's channel (answered by a [`BrokerPush::Subscribed`]).
     pub fn subscribe(&self, room: &str) {
         let mut subscriber = self.subscriber.clone();
@@ -243,6 +261,11 @@ struct EnvelopeRef<'a> {
 
 /// Most publications waiting for Redis; past it they are dropped (never a source of truth).
 const PUBLISH_QUEUE: usize = 65_536;
+
+/// The channel every node follows for account changes.
+pub fn accounts_channel(prefix: &str) -> String {
+    format!("{prefix}:accounts")
+}
 
 /// The channel of a room.
 pub fn room_channel(prefix: &str, room: &str) -> String {
@@ -290,7 +313,7 @@ async fn publish_loop(
 }
 
 /// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.
-fn translate(room_prefix: &str, push: PushInfo) -> Option<BrokerPush> {
+fn translate(room_prefix: &str, accounts: &str, push: PushInfo) -> Option<BrokerPush> {
     let text = |v: &Value| match v {
         Value::BulkString(b) => Some(b.clone()),
         Value::SimpleString(s) => Some(s.clone().into_bytes()),
@@ -302,6 +325,12 @@ fn translate(room_prefix: &str, push: PushInfo) -> Option<BrokerPush> {
     };
     match push.kind {
         PushKind::Message => {
+            if text(push.data.first()?)? == accounts.as_bytes() {
+                let user = String::from_utf8(text(push.data.get(1)?)?).ok()?;
+                return Some(BrokerPush::AccountChanged {
+                    user: user.parse().ok()?,
+                });
+            }
             let room = room_of(push.data.first()?)?;
             let payload = text(push.data.get(1)?)?;
             Some(BrokerPush::Message { room, payload })
@@ -327,11 +356,26 @@ mod tests {
                 Value::BulkString(b"{}".to_vec()),
             ],
         };
-        match translate("chat:room:", push) {
+        match translate("chat:room:", "chat:accounts", push) {
             Some(BrokerPush::Message { room, payload }) => {
                 assert_eq!(room, "lobby");
                 assert_eq!(payload, b"{}");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_account_change_names_its_user() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"chat:accounts".to_vec()),
+                Value::BulkString(b"42".to_vec()),
+            ],
+        };
+        match translate("chat:room:", "chat:accounts", push) {
+            Some(BrokerPush::AccountChanged { user }) => assert_eq!(user, 42),
             other => panic!("{other:?}"),
         }
     }
@@ -345,6 +389,6 @@ mod tests {
                 Value::BulkString(b"{}".to_vec()),
             ],
         };
-        assert!(translate("chat:room:", push).is_none());
+        assert!(translate("chat:room:", "chat:accounts", push).is_none());
     }
 }

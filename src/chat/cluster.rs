@@ -197,6 +197,14 @@ impl ChatServer {
         }
     }
 
+    /// An account changed through this node's API (a ban, a role): the other nodes read it
+    /// again too, so that its sockets there close or change at once.
+    pub(super) fn cluster_account_changed(&self, user: UserId) {
+        if let Some(cluster) = &self.cluster {
+            cluster.broker.publish_account_changed(user.0);
+        }
+    }
+
     /// Hands released messages to this node's connections.
     fn deliver_released(&mut self, room: &RoomName, released: Vec<Sequenced<WireMessage>>) {
         if released.is_empty() {
@@ -367,6 +375,9 @@ impl StreamHandler<BrokerPush> for ChatServer {
                 if let Some(read) = cluster.sequencer.catch_up(&room) {
                     self.read_gap(read, ctx);
                 }
+            }
+            BrokerPush::AccountChanged { user } => {
+                self.reread_account(UserId(user), ctx);
             }
             BrokerPush::Disconnected => {
                 if !cluster.degraded {

@@ -445,6 +445,7 @@ impl Handler<AccountChanged> for ChatServer {
 
     /// Reads the account again; `accounts.rs` applies it to every connection of the user.
     fn handle(&mut self, msg: AccountChanged, ctx: &mut Context<Self>) {
+        self.cluster_account_changed(msg.user);
         self.reread_account(msg.user, ctx);
     }
 }

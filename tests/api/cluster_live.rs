@@ -294,3 +294,41 @@ async fn typing_and_a_deletion_reach_the_members_on_the_other_node() {
     assert_eq!(deleted["id"], id);
     assert_eq!(deleted["seq"], message["seq"]);
 }
+
+/// A ban placed through node A closes the banned user's socket on node B at once, not at the
+/// next periodic re-check of the accounts (set to a minute here, so only the broker can do it).
+#[actix_rt::test]
+async fn a_ban_placed_on_one_node_closes_the_users_socket_on_the_other_at_once() {
+    let test = "a_ban_placed_on_one_node_closes_the_users_socket_on_the_other_at_once";
+    let Some(backend) = Backend::postgres_or_skip(test) else {
+        return;
+    };
+    let Some((redis_url, prefix)) = redis_or_skip(test) else {
+        return;
+    };
+    let data = TestData::new(&backend);
+    let node = || {
+        let mut settings = test_settings(&data);
+        settings.redis_url = Some(redis_url.clone());
+        settings.redis_prefix = prefix.clone();
+        settings.account_recheck_interval = std::time::Duration::from_secs(60);
+        settings
+    };
+    let a = start(node()).await;
+    let b = start(node()).await;
+    let (staff_token, _) = a.staff().await;
+    let (troll_token, troll) = b.register("troll").await;
+    let mut socket = b.connect(&troll_token).await;
+    let (status, body) = a
+        .post_as(
+            &staff_token,
+            &format!("/api/admin/users/{troll}/ban"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), socket.expect_close())
+        .await
+        .expect("the socket on the other node closes within seconds");
+    assert_eq!(closed, Some(1008), "closed as a policy violation");
+}
