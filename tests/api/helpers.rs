@@ -639,6 +639,8 @@ impl WsClient {
                     "support_activity",
                     "conversation_updated",
                     "conversation_viewers",
+                    // `seen`: a staff connection hears every customer's reads, joined or not.
+                    "seen",
                 ],
             )
             .await;
