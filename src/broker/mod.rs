@@ -70,6 +70,12 @@ pub enum BrokerPush {
         /// The room's name.
         room: String,
     },
+    /// A message another node stored in a support conversation or its notes thread, for the
+    /// staff connected here (an [`Envelope`] in JSON).
+    StaffActivity {
+        /// The payload.
+        payload: Vec<u8>,
+    },
     /// An account changed on another node (a ban, a role): read it again here.
     AccountChanged {
         /// The account's id.
@@ -147,16 +153,19 @@ impl Broker {
         .map_err(fail)?;
 
         // Every node hears of every account change (bans close sockets on every node).
+        // And of every support message, for the staff connected to it.
         let accounts = accounts_channel(&settings.prefix);
+        let staff = staff_channel(&settings.prefix);
         let mut subscribing = subscriber.clone();
         subscribing.subscribe(&accounts).await.map_err(fail)?;
+        subscribing.subscribe(&staff).await.map_err(fail)?;
 
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
-                if let Some(push) = translate(&room_prefix, &accounts, push) {
+                if let Some(push) = translate(&room_prefix, &accounts, &staff, push) {
                     if to_chat.send(push).is_err() {
                         break;
                     }
@@ -217,6 +226,22 @@ impl Broker {
         }
     }
 
+    /// Publishes a message of a support conversation or its notes thread for the staff on every
+    /// node (those that do not follow the room tell their staff from this).
+    pub fn publish_for_staff(&self, message: &WireMessage) {
+        let envelope = EnvelopeRef {
+            node: &self.node,
+            message: Some(message),
+            frame: None,
+            skip_user: None,
+        };
+        if let Ok(payload) = serde_json::to_vec(&envelope) {
+            let _ = self
+                .outgoing
+                .try_send((staff_channel(&self.prefix), payload));
+        }
+    }
+
     /// Tells the other nodes that an account changed (they read it again).
     pub fn publish_account_changed(&self, user: i64) {
         let _ = self.outgoing.try_send((
@@ -261,6 +286,11 @@ struct EnvelopeRef<'a> {
 
 /// Most publications waiting for Redis; past it they are dropped (never a source of truth).
 const PUBLISH_QUEUE: usize = 65_536;
+
+/// The channel every node follows for the staff's live list of support conversations.
+pub fn staff_channel(prefix: &str) -> String {
+    format!("{prefix}:staff")
+}
 
 /// The channel every node follows for account changes.
 pub fn accounts_channel(prefix: &str) -> String {
@@ -313,7 +343,7 @@ async fn publish_loop(
 }
 
 /// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.
-fn translate(room_prefix: &str, accounts: &str, push: PushInfo) -> Option<BrokerPush> {
+fn translate(room_prefix: &str, accounts: &str, staff: &str, push: PushInfo) -> Option<BrokerPush> {
     let text = |v: &Value| match v {
         Value::BulkString(b) => Some(b.clone()),
         Value::SimpleString(s) => Some(s.clone().into_bytes()),
@@ -325,7 +355,13 @@ fn translate(room_prefix: &str, accounts: &str, push: PushInfo) -> Option<Broker
     };
     match push.kind {
         PushKind::Message => {
-            if text(push.data.first()?)? == accounts.as_bytes() {
+            let channel = text(push.data.first()?)?;
+            if channel == staff.as_bytes() {
+                return Some(BrokerPush::StaffActivity {
+                    payload: text(push.data.get(1)?)?,
+                });
+            }
+            if channel == accounts.as_bytes() {
                 let user = String::from_utf8(text(push.data.get(1)?)?).ok()?;
                 return Some(BrokerPush::AccountChanged {
                     user: user.parse().ok()?,
@@ -356,7 +392,7 @@ mod tests {
                 Value::BulkString(b"{}".to_vec()),
             ],
         };
-        match translate("chat:room:", "chat:accounts", push) {
+        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
             Some(BrokerPush::Message { room, payload }) => {
                 assert_eq!(room, "lobby");
                 assert_eq!(payload, b"{}");
@@ -374,7 +410,7 @@ mod tests {
                 Value::BulkString(b"42".to_vec()),
             ],
         };
-        match translate("chat:room:", "chat:accounts", push) {
+        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
             Some(BrokerPush::AccountChanged { user }) => assert_eq!(user, 42),
             other => panic!("{other:?}"),
         }
@@ -389,6 +425,6 @@ mod tests {
                 Value::BulkString(b"{}".to_vec()),
             ],
         };
-        assert!(translate("chat:room:", "chat:accounts", push).is_none());
+        assert!(translate("chat:room:", "chat:accounts", "chat:staff", push).is_none());
     }
 }

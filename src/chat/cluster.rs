@@ -172,6 +172,9 @@ impl ChatServer {
         let Ok(room) = RoomName::parse(&message.room) else {
             return None;
         };
+        if let RoomKind::Support(_) | RoomKind::Notes(_) = room.kind() {
+            cluster.broker.publish_for_staff(&message);
+        }
         if !cluster.sequencer.is_open(&room) {
             // Nobody here is in the room (a staff note into a thread nobody opened, a store's
             // message): only the staff connected here hear of it, at once.
@@ -374,6 +377,27 @@ impl StreamHandler<BrokerPush> for ChatServer {
                 // Publications before the subscription held are not in the channel: read them.
                 if let Some(read) = cluster.sequencer.catch_up(&room) {
                     self.read_gap(read, ctx);
+                }
+            }
+            BrokerPush::StaffActivity { payload } => {
+                let Ok(envelope) = serde_json::from_slice::<Envelope>(&payload) else {
+                    return;
+                };
+                let Some(message) = envelope.message else {
+                    return;
+                };
+                let Ok(room) = RoomName::parse(&message.room) else {
+                    return;
+                };
+                // A node that follows the room tells its staff when it hands the message out
+                // in order; one that does not, now.
+                if envelope.node == cluster.broker.node() || cluster.sequencer.is_open(&room) {
+                    return;
+                }
+                if let RoomKind::Support(owner) | RoomKind::Notes(owner) = room.kind() {
+                    let mut deliveries = std::mem::take(&mut self.deliveries);
+                    self.gather_support_activity(owner, &message, &mut deliveries);
+                    self.dispatch(deliveries);
                 }
             }
             BrokerPush::AccountChanged { user } => {

@@ -332,3 +332,31 @@ async fn a_ban_placed_on_one_node_closes_the_users_socket_on_the_other_at_once()
         .expect("the socket on the other node closes within seconds");
     assert_eq!(closed, Some(1008), "closed as a policy violation");
 }
+
+/// The staff's live list works across nodes: an agent connected to node B, who has not opened
+/// the conversation, hears of a customer's message on node A (`support_activity`) once.
+#[actix_rt::test]
+async fn the_staff_on_one_node_hear_of_a_customers_message_on_another() {
+    let Some((a, b, _data)) =
+        two_nodes("the_staff_on_one_node_hear_of_a_customers_message_on_another").await
+    else {
+        return;
+    };
+    let (staff_token, _) = b.staff().await;
+    let mut staff = b.connect(&staff_token).await;
+    let (guest_token, guest_id) = a.guest("Gail").await;
+    let room = format!("support:{guest_id}");
+    let mut gail = a.connect(&guest_token).await;
+    gail.join(&room).await;
+    let seq = gail.say(&room, "is anyone there?", "g-1").await;
+    let activity = staff
+        .expect_ignoring("support_activity", &["presence", "staff_updated", "seen"])
+        .await;
+    assert_eq!(activity["room"], room);
+    assert_eq!(activity["message"]["text"], "is anyone there?");
+    assert_eq!(activity["message"]["seq"], seq);
+    // Once: nothing more about it.
+    staff
+        .expect_silence(std::time::Duration::from_millis(500))
+        .await;
+}
