@@ -76,11 +76,8 @@ where
     i64: ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO rooms (name, last_seq, created_at) VALUES (");
-        out.push_bind_param::<Text, str>(self.room)?;
-        out.push_sql(", 0, ");
-        out.push_bind_param::<BigInt, i64>(&self.now)?;
-        out.push_sql(") ON CONFLICT DO NOTHING");
+        push_room_row(&mut out, self.room, &self.now)?;
+        out.push_sql(" ON CONFLICT DO NOTHING");
         Ok(())
     }
 }
@@ -101,13 +98,30 @@ where
     i64: ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO rooms (name, last_seq, created_at) VALUES (");
-        out.push_bind_param::<Text, str>(self.room)?;
-        out.push_sql(", 0, ");
-        out.push_bind_param::<BigInt, i64>(&self.now)?;
-        out.push_sql(") ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq");
+        push_room_row(&mut out, self.room, &self.now)?;
+        out.push_sql(" ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq");
         Ok(())
     }
+}
+
+/// `INSERT INTO rooms ... VALUES (room, 0, now)`: a new room's row, as [`EnsureRoom`] and
+/// [`LockRoom`] write it before their own `ON CONFLICT`.
+fn push_room_row<'b, DB>(
+    out: &mut AstPass<'_, 'b, DB>,
+    room: &'b str,
+    now: &'b i64,
+) -> QueryResult<()>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    out.push_sql("INSERT INTO rooms (name, last_seq, created_at) VALUES (");
+    out.push_bind_param::<Text, str>(room)?;
+    out.push_sql(", 0, ");
+    out.push_bind_param::<BigInt, i64>(now)?;
+    out.push_sql(")");
+    Ok(())
 }
 
 /// `UPDATE rooms SET last_seq = last_seq + count ... RETURNING last_seq`, written out because

@@ -10,6 +10,14 @@ use std::collections::BTreeMap;
 
 /// Two nodes on the test's database and the machine's Redis, under a key prefix of their own.
 async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
+    two_nodes_with(test, |_| {}).await
+}
+
+/// [`two_nodes`], with the nodes' settings adjusted first.
+async fn two_nodes_with(
+    test: &str,
+    adjust: impl Fn(&mut chat_server::config::Settings),
+) -> Option<(TestApp, TestApp, TestData)> {
     let backend = Backend::postgres_or_skip(test)?;
     let (redis_url, prefix) = redis_or_skip(test)?;
     let data = TestData::new(&backend);
@@ -20,11 +28,23 @@ async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
         // The race below sends in bursts.
         settings.rate_per_sec = 1000.0;
         settings.rate_burst = 1000.0;
+        adjust(&mut settings);
         settings
     };
     let a = start(node()).await;
     let b = start(node()).await;
     Some((a, b, data))
+}
+
+/// Ann on node A and bob on node B, both in the lobby: their sockets.
+async fn ann_and_bob_in_the_lobby(a: &TestApp, b: &TestApp) -> (WsClient, WsClient) {
+    let (ann_token, _) = a.register("ann").await;
+    let (bob_token, _) = b.register("bob").await;
+    let mut ann = a.connect(&ann_token).await;
+    let mut bob = b.connect(&bob_token).await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+    (ann, bob)
 }
 
 /// Every `message` frame of `room` a socket gets until it has seen `count` of them (the
@@ -67,12 +87,7 @@ async fn members_on_two_nodes_hear_each_other_with_the_same_seq_and_id() {
     else {
         return;
     };
-    let (ann_token, _) = a.register("ann").await;
-    let (bob_token, _) = b.register("bob").await;
-    let mut ann = a.connect(&ann_token).await;
-    let mut bob = b.connect(&bob_token).await;
-    ann.join("lobby").await;
-    bob.join("lobby").await;
+    let (mut ann, mut bob) = ann_and_bob_in_the_lobby(&a, &b).await;
 
     let seq = ann.say("lobby", "hello from node A", "a-1").await;
     let message = heard(&mut bob, "lobby", "hello from node A").await;
@@ -193,12 +208,7 @@ async fn a_redis_restart_delays_cross_node_delivery_but_loses_nothing() {
     };
     let a = start(node()).await;
     let b = start(node()).await;
-    let (ann_token, _) = a.register("ann").await;
-    let (bob_token, _) = b.register("bob").await;
-    let mut ann = a.connect(&ann_token).await;
-    let mut bob = b.connect(&bob_token).await;
-    ann.join("lobby").await;
-    bob.join("lobby").await;
+    let (mut ann, mut bob) = ann_and_bob_in_the_lobby(&a, &b).await;
     ann.say("lobby", "before", "a-0").await;
     heard(&mut bob, "lobby", "before").await;
 
@@ -300,22 +310,13 @@ async fn typing_and_a_deletion_reach_the_members_on_the_other_node() {
 #[actix_rt::test]
 async fn a_ban_placed_on_one_node_closes_the_users_socket_on_the_other_at_once() {
     let test = "a_ban_placed_on_one_node_closes_the_users_socket_on_the_other_at_once";
-    let Some(backend) = Backend::postgres_or_skip(test) else {
-        return;
-    };
-    let Some((redis_url, prefix)) = redis_or_skip(test) else {
-        return;
-    };
-    let data = TestData::new(&backend);
-    let node = || {
-        let mut settings = test_settings(&data);
-        settings.redis_url = Some(redis_url.clone());
-        settings.redis_prefix = prefix.clone();
+    let Some((a, b, _data)) = two_nodes_with(test, |settings| {
         settings.account_recheck_interval = std::time::Duration::from_secs(60);
-        settings
+    })
+    .await
+    else {
+        return;
     };
-    let a = start(node()).await;
-    let b = start(node()).await;
     let (staff_token, _) = a.staff().await;
     let (troll_token, troll) = b.register("troll").await;
     let mut socket = b.connect(&troll_token).await;

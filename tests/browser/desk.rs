@@ -10,7 +10,7 @@ use serde_json::json;
 
 /// A registered customer turned into an agent (the role the desk adds): its user id. SQL, so
 /// the story does not depend on the team endpoints.
-async fn agent(app: &TestApp, data: &TestData, username: &str) -> i64 {
+pub(crate) async fn agent(app: &TestApp, data: &TestData, username: &str) -> i64 {
     use diesel::{Connection, RunQueryDsl};
     let (_, id) = app.register(username).await;
     let mut conn = diesel::SqliteConnection::establish(&data.database_url).expect("open");
@@ -21,8 +21,8 @@ async fn agent(app: &TestApp, data: &TestData, username: &str) -> i64 {
     id
 }
 
-/// Signs an agent (password of `register`) in on the console.
-async fn agent_signs_in(app: &TestApp, browser: &Browser, username: &str) {
+/// Signs an agent (password of `register`) in on the console and waits for the connection.
+pub(crate) async fn agent_signs_in(app: &TestApp, browser: &Browser, username: &str) {
     browser.open(app, "/admin").await;
     browser.type_into("#admin-username", username).await;
     browser.type_into("#admin-password", "password-1").await;

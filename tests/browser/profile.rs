@@ -5,40 +5,13 @@
 //! alike. A visitor on a store sees the same in the widget.
 
 use crate::chat_kit::{guest_signs_in, send_from_chat, staff_signs_in};
+use crate::desk::{agent, agent_signs_in};
 use crate::driver::{driver_or_skip, Browser, ENTER};
-use crate::helpers::{call, spawn_app, Backend, TestApp, TestData};
+use crate::helpers::{call, spawn_app, Backend};
 use crate::widget_kit::{
     ask, enter_widget, leave_widget, room_of, staff_in, store_and_chat, visitor_on, ATTRIBUTES,
 };
 use serde_json::json;
-
-/// A registered customer turned into an agent by SQL (the story does not lean on the team
-/// endpoints to make her): her user id.
-async fn agent(app: &TestApp, data: &TestData, username: &str) -> i64 {
-    use diesel::{Connection, RunQueryDsl};
-    let (_, id) = app.register(username).await;
-    let mut conn = diesel::SqliteConnection::establish(&data.database_url).expect("open");
-    let changed = diesel::sql_query(format!("UPDATE users SET role = 'agent' WHERE id = {id}"))
-        .execute(&mut conn)
-        .expect("update");
-    assert_eq!(changed, 1);
-    id
-}
-
-/// Signs an agent (password of `register`) in on the console and waits for the connection.
-async fn agent_signs_in(app: &TestApp, browser: &Browser, username: &str) {
-    browser.open(app, "/admin").await;
-    browser.type_into("#admin-username", username).await;
-    browser.type_into("#admin-password", "password-1").await;
-    browser.click("#admin-login").await;
-    browser.find("#console").await;
-    browser
-        .wait_until(
-            "the console is connected",
-            "return document.querySelector('#admin-connection').dataset.state === 'connected';",
-        )
-        .await;
-}
 
 /// Picks a colour in an `<input type=color>` as the browser's picker does (value, then `input`).
 async fn pick_color(browser: &Browser, css: &str, color: &str) {
