@@ -9,7 +9,8 @@
  *   3. HTTP API and the sign-in screen
  *   4. Session lifecycle (enter chat / sign out)
  *   5. The client's hooks: the room list from hello, unread counts, join and leave
- *   6. Rendering: sidebar, header, typing, connection state, the look of a message
+ *   6. Rendering: sidebar, header, typing, connection state (the look of a message is
+ *      chat-message.js)
  *   7. Composer and read receipts
  *   8. Event wiring and boot
  *
@@ -18,15 +19,16 @@
  * innerHTML.
  */
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
-import { clockTime, fullTime, unreadText, initial, oneLine } from './lib/format.js';
+import { unreadText, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
 import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
-import { MessageList, shownName, paintAvatar, avatarColor, inkOn } from './lib/messages.js';
+import { MessageList, shownName, avatarColor, inkOn } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
 import { RoomDirectory } from './room-directory.js';
+import { hueFor, messageBuilder } from './chat-message.js';
 import { DeskStatus, deskNotice, showDeskNotice } from './lib/desk-status.js';
 
 // ------------------------------------------------------------------ 1. constants & state
@@ -79,14 +81,12 @@ const ICONS = {
 };
 
 const icon = (name, size = 14) => svgIcon(ICONS[name], { cls: 'icon icon-' + name, size, filled: true });
+const buildMessage = messageBuilder(icon);
 
 const isSupport = (name) => name.startsWith('support:');
 const me = () => client.user;
 const mySupportRoom = () => (me() ? 'support:' + me().id : null);
 const isMine = (m) => client.isMine(m);
-const isAnnouncement = (m) => m.kind === 'announcement';
-/** Written by the store's own backend (server API): shown on the staff's side, tagged Store. */
-const isFromStore = (m) => m.kind === 'store';
 const openRoomModel = () => (state.openRoom && client.rooms.get(state.openRoom)) || null;
 
 function roomLabel(name) {
@@ -101,8 +101,6 @@ function roomLabel(name) {
   return name;
 }
 
-/** A small hue per user, so avatars are told apart. */
-function hueFor(id) { return (Number(id) * 47) % 360; }
 
 const notify = (text) => toast(el.toast, text, 'error');
 
@@ -565,66 +563,6 @@ function buildTop(kind, room) {
   return h('div', { class: 'conversation-start' },
     h('p', { class: 'start-title' }, 'This is the beginning of ' + roomLabel(room.name)),
     h('p', { class: 'start-text' }, isSupport(room.name) ? 'Support conversation.' : 'A public room: everyone who joins can read it.'));
-}
-
-/** A <time> with the clock time, the full date as its tooltip. */
-function timeEl(ts) {
-  return h('time', { class: 'message-time', datetime: new Date(ts).toISOString(), title: fullTime(ts) }, clockTime(ts));
-}
-
-function buildMessage(row) {
-  const { m, pending: p, mine } = row;
-  const staff = (m.from.role === 'admin' || m.from.role === 'agent') || isFromStore(m);
-  const cls = ['message'];
-  if (mine) cls.push('mine');
-  if (row.grouped) cls.push('grouped');
-  if (row.last) cls.push('last');
-  if (p) cls.push(p.status);
-  if (staff) cls.push('staff');
-  const node = h('div', { class: cls.join(' ') });
-  node.dataset.seq = m.seq == null ? '' : String(m.seq);
-  if (m.cid) node.dataset.cid = m.cid;
-
-  if (isAnnouncement(m)) {
-    node.classList.add('announcement');
-    node.append(
-      h('div', { class: 'announcement-label' }, icon('megaphone', 14), ' Announcement'),
-      h('div', { class: 'message-text' }, m.text),
-      h('div', { class: 'announcement-meta' }, h('span', { class: 'message-author' }, shownName(m.from)), ' · ', timeEl(m.ts)));
-    return node;
-  }
-
-  if (!mine) {
-    const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
-    if (!row.grouped) {
-      // A staff member's chosen colour and name, else a hue of their own.
-      if (!paintAvatar(avatar, m.from, false)) avatar.style.setProperty('--hue', String(hueFor(m.from.id)));
-    } else avatar.classList.add('spacer');
-    node.append(avatar);
-  }
-  const body = h('div', { class: 'message-body' });
-  if (!row.grouped) {
-    body.append(h('div', { class: 'message-head' + (mine ? ' sr-only' : '') },
-      h('span', { class: 'message-author' }, shownName(m.from)),
-      staff && h('span', { class: 'staff-tag' }, isFromStore(m) ? 'Store' : 'Staff')));
-  }
-  const meta = h('span', { class: 'message-meta' }, timeEl(m.ts));
-  if (mine) {
-    const status = !p ? 'Delivered' : p.status === 'failed' ? 'Not sent' : 'Sending';
-    meta.append(h('span', { class: 'message-status', title: status === 'Sending' ? 'Sending…' : status },
-      icon(!p ? 'check' : p.status === 'failed' ? 'alert' : 'clock', 13),
-      h('span', { class: 'sr-only' }, status)));
-  }
-  body.append(h('div', { class: 'bubble' }, h('div', { class: 'message-text' }, m.text), meta));
-  if (row.seen) body.append(h('div', { class: 'message-seen' }, 'Seen'));
-  if (p && p.status === 'failed') {
-    body.append(h('div', { class: 'message-failure' },
-      h('span', { class: 'message-error' }, p.error || 'Not sent'),
-      h('button', { class: 'retry', type: 'button' }, 'Retry'),
-      h('button', { class: 'discard', type: 'button' }, 'Discard')));
-  }
-  node.append(body);
-  return node;
 }
 
 /** The public rooms, in the sidebar under the user's own (room-directory.js). */
