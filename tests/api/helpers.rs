@@ -216,7 +216,9 @@ impl WriteLock {
         use diesel::connection::SimpleConnection;
         let mut conn =
             diesel::SqliteConnection::establish(&data.database_url).expect("open the file");
-        conn.batch_execute("BEGIN IMMEDIATE")
+        // Waits its turn like any writer: the server may be committing at this moment (a
+        // socket's upgrade records its device and address in the background).
+        conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
             .expect("the write lock");
         WriteLock(conn)
     }
