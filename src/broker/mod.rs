@@ -13,10 +13,17 @@
 //! (RESP3 pushes, resubscribed automatically after a reconnect), its pushes handed to the chat
 //! server as a stream ([`BrokerPush`]).
 
+mod channels;
+mod pushes;
+
+pub use channels::{accounts_channel, room_channel, staff_channel, Envelope};
+pub use pushes::BrokerPush;
+
 use crate::protocol::WireMessage;
+use channels::EnvelopeRef;
+use pushes::translate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
-use serde::{Deserialize, Serialize};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -35,54 +42,6 @@ pub struct BrokerSettings {
 pub struct BrokerError {
     url: String,
     source: redis::RedisError,
-}
-
-/// What a node publishes on a room's channel: its id (a node skips its own publications) and
-/// either a stored message (handed out in the room's seq order) or a frame of the moment
-/// (`typing`, `deleted`) for the room's members on every node as it is.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Envelope {
-    /// The publishing node.
-    pub node: String,
-    /// A stored message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<WireMessage>,
-    /// An encoded frame for the room's members.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frame: Option<String>,
-    /// With `frame`: the user whose own connections do not get it (the one typing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip_user: Option<i64>,
-}
-
-/// What the subscription connection tells the chat server.
-#[derive(Debug)]
-pub enum BrokerPush {
-    /// A publication on a room's channel.
-    Message {
-        /// The room's name (the channel without its prefix).
-        room: String,
-        /// The payload, an [`Envelope`] in JSON.
-        payload: Vec<u8>,
-    },
-    /// The subscription to a room's channel is in place (also after a reconnect).
-    Subscribed {
-        /// The room's name.
-        room: String,
-    },
-    /// A message another node stored in a support conversation or its notes thread, for the
-    /// staff connected here (an [`Envelope`] in JSON).
-    StaffActivity {
-        /// The payload.
-        payload: Vec<u8>,
-    },
-    /// An account changed on another node (a ban, a role): read it again here.
-    AccountChanged {
-        /// The account's id.
-        user: i64,
-    },
-    /// The connection to Redis was lost: publications are missed until it is back.
-    Disconnected,
 }
 
 /// Whether this node's connection to Redis is lost: set by the chat server, read by
@@ -273,34 +232,8 @@ impl Broker {
     }
 }
 
-#[derive(Serialize)]
-struct EnvelopeRef<'a> {
-    node: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a WireMessage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frame: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    skip_user: Option<i64>,
-}
-
 /// Most publications waiting for Redis; past it they are dropped (never a source of truth).
 const PUBLISH_QUEUE: usize = 65_536;
-
-/// The channel every node follows for the staff's live list of support conversations.
-pub fn staff_channel(prefix: &str) -> String {
-    format!("{prefix}:staff")
-}
-
-/// The channel every node follows for account changes.
-pub fn accounts_channel(prefix: &str) -> String {
-    format!("{prefix}:accounts")
-}
-
-/// The channel of a room.
-pub fn room_channel(prefix: &str, room: &str) -> String {
-    format!("{prefix}:room:{room}")
-}
 
 /// Publishes what the chat server hands over, in order, several at a time in one pipeline when
 /// they pile up.
@@ -339,92 +272,5 @@ async fn publish_loop(
                 }
             }
         }
-    }
-}
-
-/// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.
-fn translate(room_prefix: &str, accounts: &str, staff: &str, push: PushInfo) -> Option<BrokerPush> {
-    let text = |v: &Value| match v {
-        Value::BulkString(b) => Some(b.clone()),
-        Value::SimpleString(s) => Some(s.clone().into_bytes()),
-        _ => None,
-    };
-    let room_of = |v: &Value| {
-        let channel = String::from_utf8(text(v)?).ok()?;
-        channel.strip_prefix(room_prefix).map(str::to_owned)
-    };
-    match push.kind {
-        PushKind::Message => {
-            let channel = text(push.data.first()?)?;
-            if channel == staff.as_bytes() {
-                return Some(BrokerPush::StaffActivity {
-                    payload: text(push.data.get(1)?)?,
-                });
-            }
-            if channel == accounts.as_bytes() {
-                let user = String::from_utf8(text(push.data.get(1)?)?).ok()?;
-                return Some(BrokerPush::AccountChanged {
-                    user: user.parse().ok()?,
-                });
-            }
-            let room = room_of(push.data.first()?)?;
-            let payload = text(push.data.get(1)?)?;
-            Some(BrokerPush::Message { room, payload })
-        }
-        PushKind::Subscribe => Some(BrokerPush::Subscribed {
-            room: room_of(push.data.first()?)?,
-        }),
-        PushKind::Disconnection => Some(BrokerPush::Disconnected),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_publication_on_a_room_channel_becomes_a_message_of_that_room() {
-        let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"chat:room:lobby".to_vec()),
-                Value::BulkString(b"{}".to_vec()),
-            ],
-        };
-        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
-            Some(BrokerPush::Message { room, payload }) => {
-                assert_eq!(room, "lobby");
-                assert_eq!(payload, b"{}");
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn an_account_change_names_its_user() {
-        let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"chat:accounts".to_vec()),
-                Value::BulkString(b"42".to_vec()),
-            ],
-        };
-        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
-            Some(BrokerPush::AccountChanged { user }) => assert_eq!(user, 42),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn another_deployments_channel_is_ignored() {
-        let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"other:room:lobby".to_vec()),
-                Value::BulkString(b"{}".to_vec()),
-            ],
-        };
-        assert!(translate("chat:room:", "chat:accounts", "chat:staff", push).is_none());
     }
 }

@@ -1,0 +1,125 @@
+//! What the subscription connection hears, as the chat server wants it.
+
+use redis::{PushInfo, PushKind, Value};
+
+/// What the subscription connection tells the chat server.
+#[derive(Debug)]
+pub enum BrokerPush {
+    /// A publication on a room's channel.
+    Message {
+        /// The room's name (the channel without its prefix).
+        room: String,
+        /// The payload, an [`Envelope`](super::Envelope) in JSON.
+        payload: Vec<u8>,
+    },
+    /// The subscription to a room's channel is in place (also after a reconnect).
+    Subscribed {
+        /// The room's name.
+        room: String,
+    },
+    /// A message another node stored in a support conversation or its notes thread, for the
+    /// staff connected here (an [`Envelope`](super::Envelope) in JSON).
+    StaffActivity {
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// An account changed on another node (a ban, a role): read it again here.
+    AccountChanged {
+        /// The account's id.
+        user: i64,
+    },
+    /// The connection to Redis was lost: publications are missed until it is back.
+    Disconnected,
+}
+
+/// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.
+pub(super) fn translate(
+    room_prefix: &str,
+    accounts: &str,
+    staff: &str,
+    push: PushInfo,
+) -> Option<BrokerPush> {
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        _ => None,
+    };
+    let room_of = |v: &Value| {
+        let channel = String::from_utf8(text(v)?).ok()?;
+        channel.strip_prefix(room_prefix).map(str::to_owned)
+    };
+    match push.kind {
+        PushKind::Message => {
+            let channel = text(push.data.first()?)?;
+            if channel == staff.as_bytes() {
+                return Some(BrokerPush::StaffActivity {
+                    payload: text(push.data.get(1)?)?,
+                });
+            }
+            if channel == accounts.as_bytes() {
+                let user = String::from_utf8(text(push.data.get(1)?)?).ok()?;
+                return Some(BrokerPush::AccountChanged {
+                    user: user.parse().ok()?,
+                });
+            }
+            let room = room_of(push.data.first()?)?;
+            let payload = text(push.data.get(1)?)?;
+            Some(BrokerPush::Message { room, payload })
+        }
+        PushKind::Subscribe => Some(BrokerPush::Subscribed {
+            room: room_of(push.data.first()?)?,
+        }),
+        PushKind::Disconnection => Some(BrokerPush::Disconnected),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publication_on_a_room_channel_becomes_a_message_of_that_room() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"chat:room:lobby".to_vec()),
+                Value::BulkString(b"{}".to_vec()),
+            ],
+        };
+        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
+            Some(BrokerPush::Message { room, payload }) => {
+                assert_eq!(room, "lobby");
+                assert_eq!(payload, b"{}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_account_change_names_its_user() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"chat:accounts".to_vec()),
+                Value::BulkString(b"42".to_vec()),
+            ],
+        };
+        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
+            Some(BrokerPush::AccountChanged { user }) => assert_eq!(user, 42),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn another_deployments_channel_is_ignored() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"other:room:lobby".to_vec()),
+                Value::BulkString(b"{}".to_vec()),
+            ],
+        };
+        assert!(translate("chat:room:", "chat:accounts", "chat:staff", push).is_none());
+    }
+}
