@@ -134,6 +134,7 @@ impl Application {
                 let broker_settings = BrokerSettings {
                     url: url.clone(),
                     prefix: settings.redis_prefix.clone(),
+                    node_heartbeat: settings.node_heartbeat,
                 };
                 let node = jwt::generated_secret()[..16].to_owned();
                 let (broker, pushes) = Broker::connect(&broker_settings, node.clone())

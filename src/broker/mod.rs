@@ -14,13 +14,15 @@
 //! server as a stream ([`BrokerPush`]).
 
 mod channels;
+pub mod presence;
 mod pushes;
 
 pub use channels::{accounts_channel, room_channel, staff_channel, Envelope};
 pub use pushes::BrokerPush;
 
 use crate::protocol::WireMessage;
-use channels::EnvelopeRef;
+use channels::{EnvelopeRef, PresenceEnvelope};
+use presence::{presence_channel, Change, PresenceStore, Record};
 use pushes::translate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo};
@@ -34,6 +36,8 @@ pub struct BrokerSettings {
     pub url: String,
     /// Prefix of every key and channel, so that deployments can share one Redis.
     pub prefix: String,
+    /// How often the node renews its lease (`--node-heartbeat`).
+    pub node_heartbeat: Duration,
 }
 
 /// Why the broker could not be set up.
@@ -68,6 +72,7 @@ pub struct Broker {
     prefix: String,
     outgoing: mpsc::Sender<(String, Vec<u8>)>,
     subscriber: ConnectionManager,
+    presence: PresenceStore,
 }
 
 impl Broker {
@@ -118,13 +123,20 @@ impl Broker {
         let mut subscribing = subscriber.clone();
         subscribing.subscribe(&accounts).await.map_err(fail)?;
         subscribing.subscribe(&staff).await.map_err(fail)?;
+        // And of every user's first connection opening on a node and last one closing.
+        let presence_news = presence_channel(&settings.prefix);
+        subscribing.subscribe(&presence_news).await.map_err(fail)?;
 
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
-                if let Some(push) = translate(&room_prefix, &accounts, &staff, push) {
+                let push = match presence::news_of(&presence_news, push) {
+                    Ok(news) => Some(news),
+                    Err(push) => translate(&room_prefix, &accounts, &staff, push),
+                };
+                if let Some(push) = push {
                     if to_chat.send(push).is_err() {
                         break;
                     }
@@ -132,6 +144,12 @@ impl Broker {
             }
         });
 
+        let presence = PresenceStore::new(
+            node.clone(),
+            &settings.prefix,
+            publisher.clone(),
+            settings.node_heartbeat,
+        );
         let (outgoing, to_publish) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(publisher, to_publish));
         let broker = Broker {
@@ -139,6 +157,7 @@ impl Broker {
             prefix: settings.prefix.clone(),
             outgoing,
             subscriber,
+            presence,
         };
         Ok((broker, from_broker))
     }
@@ -146,6 +165,33 @@ impl Broker {
     /// This node's id.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// This node's presence in Redis.
+    pub fn presence(&self) -> &PresenceStore {
+        &self.presence
+    }
+
+    /// A user came into a room through this node (`online`) or left it: written for the
+    /// nodes that open the room later, and told to those that follow it now.
+    pub fn room_presence(&self, room: &str, record: Record, online: bool) {
+        let change = Change {
+            node: self.node.clone(),
+            record: Some(record),
+            online,
+        };
+        let envelope = PresenceEnvelope {
+            node: &self.node,
+            presence: &change,
+        };
+        let Ok(news) = serde_json::to_vec(&envelope) else {
+            return;
+        };
+        let Some(record) = &change.record else {
+            return;
+        };
+        self.presence
+            .room_changed(room, record, online, room_channel(&self.prefix, room), news);
     }
 
     /// Publishes a stored message to its room's channel (in the order of the calls; never

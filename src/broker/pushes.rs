@@ -30,6 +30,11 @@ pub enum BrokerPush {
     },
     /// The connection to Redis was lost: publications are missed until it is back.
     Disconnected,
+    /// A node's presence news (a [`Change`](super::presence::Change) in JSON).
+    Presence {
+        /// The payload.
+        payload: Vec<u8>,
+    },
 }
 
 /// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.

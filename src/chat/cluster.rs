@@ -25,7 +25,9 @@ const GAP_READ_LIMIT: i64 = 1000;
 
 /// This node's part of the deployment: the broker and the order of each live room.
 pub struct Cluster {
-    broker: Broker,
+    pub(super) broker: Broker,
+    /// What the other nodes said of their users (`cluster_presence.rs`).
+    pub(super) presence: super::cluster_presence::ClusterPresence,
     sequencer: RoomSequencer<WireMessage>,
     /// The broker's pushes, until the chat server starts and takes them as a stream.
     pushes: Option<UnboundedReceiver<BrokerPush>>,
@@ -44,8 +46,10 @@ impl Cluster {
         pushes: UnboundedReceiver<BrokerPush>,
         health: BrokerHealth,
     ) -> Cluster {
+        let heartbeat = broker.presence().heartbeat_interval();
         Cluster {
             broker,
+            presence: super::cluster_presence::ClusterPresence::new(heartbeat),
             sequencer: RoomSequencer::new(GAP_PATIENCE),
             pushes: Some(pushes),
             check_scheduled: false,
@@ -77,6 +81,7 @@ impl ChatServer {
         if let Some(pushes) = self.cluster.as_mut().and_then(|c| c.pushes.take()) {
             ctx.add_stream(Pushes(pushes));
         }
+        self.presence_started(ctx);
     }
 
     /// A room got its first connection on this node: follow its channel.
@@ -339,6 +344,9 @@ impl StreamHandler<BrokerPush> for ChatServer {
                 let Ok(room) = RoomName::parse(&room) else {
                     return;
                 };
+                if let Some(change) = envelope.presence {
+                    return self.room_presence_news(&room, change);
+                }
                 if let Some(frame) = envelope.frame {
                     let skip = envelope
                         .skip_user
@@ -369,9 +377,18 @@ impl StreamHandler<BrokerPush> for ChatServer {
                     for read in cluster.sequencer.catch_up_all() {
                         self.read_gap(read, ctx);
                     }
+                    // Presence news was missed too.
+                    self.reload_presence(ctx);
                     return;
                 }
                 let Ok(room) = RoomName::parse(&room) else {
+                    return;
+                };
+                // Who is in the room through the other nodes, now that their news comes.
+                if self.rooms.is_live(&room) {
+                    self.read_room_presence(room.clone(), ctx);
+                }
+                let Some(cluster) = &mut self.cluster else {
                     return;
                 };
                 // Publications before the subscription held are not in the channel: read them.
@@ -403,6 +420,7 @@ impl StreamHandler<BrokerPush> for ChatServer {
             BrokerPush::AccountChanged { user } => {
                 self.reread_account(UserId(user), ctx);
             }
+            BrokerPush::Presence { payload } => self.presence_news(&payload, ctx),
             BrokerPush::Disconnected => {
                 if !cluster.degraded {
                     cluster.degraded = true;

@@ -16,6 +16,7 @@ mod bans_hold;
 mod canned;
 mod cluster;
 mod cluster_live;
+mod cluster_presence;
 mod conversations;
 mod conversations_live;
 mod customer_panel;
