@@ -285,3 +285,55 @@ async fn a_node_killed_with_minus_nine_takes_its_users_offline_within_two_heartb
     assert_eq!(stats["connections"], 1, "bob's: {stats}");
     drop(ann);
 }
+
+/// Redis restarts empty while users come and go on node A: when it is back, node A finds its
+/// lease gone and writes its presence again, and bob on node B learns what he missed: dan came,
+/// ann left.
+#[actix_rt::test]
+async fn after_a_redis_restart_the_nodes_learn_whom_they_missed() {
+    let test = "after_a_redis_restart_the_nodes_learn_whom_they_missed";
+    let Some(backend) = Backend::postgres_or_skip(test) else {
+        return;
+    };
+    let Some(mut redis) = crate::redis_server::RedisServer::start_or_skip(test) else {
+        return;
+    };
+    let data = TestData::new(&backend);
+    let node = || {
+        let mut settings = test_settings(&data);
+        settings.redis_url = Some(redis.url());
+        settings.redis_prefix = "presence-restart".into();
+        settings.node_heartbeat = HEARTBEAT;
+        settings
+    };
+    let a = start(node()).await;
+    let b = start(node()).await;
+    let (ann_token, _) = a.register("ann").await;
+    let (dan_token, _) = a.register("dan").await;
+    let (bob_token, _) = b.register("bob").await;
+    let mut ann = a.connect(&ann_token).await;
+    ann.join("lobby").await;
+    let mut bob = b.connect(&bob_token).await;
+    let joined = bob.join("lobby").await;
+    assert!(sees_online(&mut bob, &joined, "lobby", "ann").await);
+
+    redis.stop();
+    let mut dan = a.connect(&dan_token).await;
+    dan.join("lobby").await;
+    ann.close().await;
+    redis.start();
+
+    let mut told = std::collections::BTreeMap::new();
+    let wait = async {
+        while told.get("dan") != Some(&true) || told.get("ann") != Some(&false) {
+            let frame = bob.recv().await;
+            if frame["type"] == "presence" {
+                let who = frame["user"]["username"].as_str().unwrap().to_owned();
+                told.insert(who, frame["online"].as_bool().unwrap());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("bob never learnt: {told:?}"));
+}
