@@ -77,6 +77,8 @@ pub struct Heartbeat {
     pub dead: Vec<String>,
     /// Whether this node's lease was gone before this renewal (not at the first one).
     pub lease_was_gone: bool,
+    /// The other live nodes' users online in each of their public rooms, summed by room.
+    pub public_counts: HashMap<String, usize>,
 }
 
 /// A node's presence as one atomic read found it.
@@ -121,6 +123,10 @@ impl Keys {
 
     fn users(&self, node: &str) -> String {
         format!("{}:users:{node}", self.prefix)
+    }
+
+    fn counts(&self, node: &str) -> String {
+        format!("{}:counts:{node}", self.prefix)
     }
 
     fn here(&self, room: &str, node: &str) -> String {
@@ -266,12 +272,15 @@ impl PresenceStore {
     }
 
     /// Renews this node's lease (with its figures) and the life of its keys (`rooms`: the
-    /// rooms it is in), and finds which nodes are alive. Goes through the write queue's
-    /// connection but not its queue: a heartbeat must not wait behind a burst of writes.
+    /// rooms it is in), writes its users online in each public room (`public_counts`, for the
+    /// room directory of the other nodes), and finds which nodes are alive and their counts.
+    /// Goes through the write queue's connection but not its queue: a heartbeat must not wait
+    /// behind a burst of writes.
     pub async fn heartbeat(
         &self,
         figures: NodeFigures,
         rooms: &[String],
+        public_counts: &[(String, usize)],
         first: bool,
     ) -> redis::RedisResult<Heartbeat> {
         let mut connection = self.connection.clone();
@@ -301,6 +310,16 @@ impl PresenceStore {
                 .arg(self.ttl_ms())
                 .ignore();
         }
+        let counts = self.keys.counts(&self.node);
+        pipe.cmd("DEL").arg(&counts).ignore();
+        if !public_counts.is_empty() {
+            let hset = pipe.cmd("HSET").arg(&counts);
+            for (room, count) in public_counts {
+                hset.arg(room).arg(*count);
+            }
+            hset.ignore();
+            pipe.cmd("PEXPIRE").arg(&counts).arg(self.ttl_ms()).ignore();
+        }
         pipe.cmd("SMEMBERS").arg(&nodes);
         let (existed, listed): (bool, Vec<String>) = pipe.query_async(&mut connection).await?;
         let mut heartbeat = Heartbeat {
@@ -322,6 +341,17 @@ impl PresenceStore {
                         heartbeat.live.insert(node, figures);
                     }
                     None => heartbeat.dead.push(node),
+                }
+            }
+            if !heartbeat.live.is_empty() {
+                let mut reads = redis::pipe();
+                for node in heartbeat.live.keys() {
+                    reads.cmd("HGETALL").arg(self.keys.counts(node));
+                }
+                let counts: Vec<HashMap<String, usize>> =
+                    reads.query_async(&mut connection).await?;
+                for (room, count) in counts.into_iter().flatten() {
+                    *heartbeat.public_counts.entry(room).or_default() += count;
                 }
             }
             if !heartbeat.dead.is_empty() {

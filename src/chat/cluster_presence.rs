@@ -42,6 +42,10 @@ pub struct ClusterPresence {
     beating: bool,
     /// Whether the first heartbeat went out.
     started: bool,
+    /// Whether the last heartbeat failed (said once per failing stretch).
+    failing: bool,
+    /// The other nodes' users online in each of their public rooms, as of the last heartbeat.
+    public_counts: HashMap<String, usize>,
 }
 
 impl ClusterPresence {
@@ -55,6 +59,8 @@ impl ClusterPresence {
             heartbeat,
             beating: false,
             started: false,
+            failing: false,
+            public_counts: HashMap::new(),
         }
     }
 
@@ -95,6 +101,7 @@ impl ClusterPresence {
         now: Instant,
     ) -> (Vec<NodeId>, Vec<String>) {
         beat.live.remove(me);
+        self.public_counts = std::mem::take(&mut beat.public_counts);
         let mut dead: Vec<NodeId> = beat.dead.iter().map(|n| NodeId::from(n.as_str())).collect();
         let patience = self.heartbeat * 3 / 2;
         for (node, since) in &self.heard {
@@ -182,6 +189,23 @@ impl ChatServer {
             }
         }
         available.len()
+    }
+
+    /// The users online in each public room for the room directory: the union over the nodes
+    /// for the rooms live here, the other nodes' counts summed (as of their last heartbeat) for
+    /// the rest.
+    pub(super) fn public_head_counts_anywhere(&self) -> rustc_hash::FxHashMap<String, usize> {
+        let mut counts: rustc_hash::FxHashMap<String, usize> = self
+            .rooms
+            .public_head_counts()
+            .map(|(room, online)| (room.as_str().to_owned(), online))
+            .collect();
+        if let Some(cluster) = &self.cluster {
+            for (room, count) in &cluster.presence.public_counts {
+                counts.entry(room.clone()).or_insert(*count);
+            }
+        }
+        counts
     }
 
     /// The other live nodes' figures, summed (nothing when this node runs alone).
@@ -392,6 +416,12 @@ impl ChatServer {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
+        // This node's own users in each public room (not the union: each node counts its own).
+        let public_counts: Vec<(String, usize)> = self
+            .rooms
+            .public_local_counts()
+            .map(|(room, count)| (room.to_string(), count))
+            .collect();
         if cluster.presence.beating {
             return;
         }
@@ -399,19 +429,35 @@ impl ChatServer {
         let first = !cluster.presence.started;
         cluster.presence.started = true;
         let store = cluster.broker.presence().clone();
-        async move { store.heartbeat(figures, &rooms, first).await }
-            .into_actor(self)
-            .map(|result, act, ctx| {
-                let Some(cluster) = &mut act.cluster else {
-                    return;
-                };
-                cluster.presence.beating = false;
-                match result {
-                    Ok(beat) => act.heartbeat_answered(beat, ctx),
-                    Err(e) => log::debug!("cluster: heartbeat failed: {e}"),
+        async move {
+            store
+                .heartbeat(figures, &rooms, &public_counts, first)
+                .await
+        }
+        .into_actor(self)
+        .map(|result, act, ctx| {
+            let Some(cluster) = &mut act.cluster else {
+                return;
+            };
+            cluster.presence.beating = false;
+            match result {
+                Ok(beat) => {
+                    if std::mem::take(&mut cluster.presence.failing) {
+                        log::warn!("cluster: the node's heartbeat works again");
+                    }
+                    act.heartbeat_answered(beat, ctx);
                 }
-            })
-            .spawn(ctx);
+                Err(e) if !cluster.presence.failing => {
+                    cluster.presence.failing = true;
+                    log::error!(
+                        "cluster: renewing this node's lease failed ({e}): the other nodes \
+                         take its users for offline until it works again"
+                    );
+                }
+                Err(_) => {}
+            }
+        })
+        .spawn(ctx);
     }
 
     /// What a heartbeat found: dead nodes are forgotten (their users go offline here), new
@@ -485,7 +531,7 @@ mod tests {
                 .map(|n| (n.to_string(), NodeFigures::default()))
                 .collect(),
             dead: dead.iter().map(|n| n.to_string()).collect(),
-            lease_was_gone: false,
+            ..Heartbeat::default()
         }
     }
 

@@ -285,6 +285,15 @@ impl LiveRooms {
         }
     }
 
+    /// Each live public room and how many users this process's connections have in it (the
+    /// other nodes' left out): what this node tells the others for their room directory.
+    pub fn public_local_counts(&self) -> impl Iterator<Item = (&RoomName, usize)> + '_ {
+        self.rooms
+            .iter()
+            .filter(|(room, _)| room.kind() == RoomKind::Public)
+            .map(|(room, state)| (room, state.online.len()))
+    }
+
     /// Rooms with a connection in them.
     pub fn len(&self) -> usize {
         self.rooms.len()

@@ -186,6 +186,36 @@ async fn the_admin_stats_and_the_support_status_count_every_node() {
 }
 
 #[actix_rt::test]
+async fn the_room_directory_counts_the_users_in_a_room_on_another_node() {
+    let test = "the_room_directory_counts_the_users_in_a_room_on_another_node";
+    let Some((a, b, _data)) = two_nodes_with(test, |s| s.node_heartbeat = HEARTBEAT).await else {
+        return;
+    };
+    let (ann_token, _) = a.register("ann").await;
+    let mut ann = a.connect(&ann_token).await;
+    ann.join("cafe").await;
+    // Nobody on node B is in the cafe: B counts ann from A's heartbeat.
+    let (bob_token, _) = b.register("bob").await;
+    let online_in_cafe = |body: &Value| {
+        body["rooms"]
+            .as_array()
+            .and_then(|rooms| rooms.iter().find(|r| r["name"] == "cafe"))
+            .map(|cafe| cafe["online"].clone())
+    };
+    until_body(&b, "/api/rooms", &bob_token, |body| {
+        online_in_cafe(body) == Some(json!(1))
+    })
+    .await;
+    // Once bob is in the cafe too, B counts both, each once, from its own view of the room.
+    let mut bob = b.connect(&bob_token).await;
+    bob.join("cafe").await;
+    until_body(&b, "/api/rooms", &bob_token, |body| {
+        online_in_cafe(body) == Some(json!(2))
+    })
+    .await;
+}
+
+#[actix_rt::test]
 async fn a_crowded_room_counts_its_members_on_every_node() {
     let test = "a_crowded_room_counts_its_members_on_every_node";
     let Some((a, b, _data)) = two_nodes_with(test, |s| {
