@@ -255,6 +255,25 @@ impl ChatServer {
         self.cluster_user_presence(&info, true);
     }
 
+    /// A connected user's face or role changed: written again, for the whole node and for each
+    /// room they are in through it, so that the other nodes' lists show it (no frame is sent
+    /// for it there either).
+    pub(super) fn cluster_face_changed(&mut self, user: &UserInfo) {
+        if self.cluster.is_none() || !self.registry.is_online(user.id) {
+            return;
+        }
+        self.cluster_user_presence(user, true);
+        let rooms: Vec<RoomName> = self
+            .rooms
+            .names()
+            .filter(|room| self.rooms.is_here(room, user.id))
+            .cloned()
+            .collect();
+        for room in rooms {
+            self.cluster_room_presence(&room, user, true);
+        }
+    }
+
     /// The user came into the room through this node (`online`) or left it.
     pub(super) fn cluster_room_presence(&mut self, room: &RoomName, user: &UserInfo, online: bool) {
         let Some(record) = self.record_of(user) else {
