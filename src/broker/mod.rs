@@ -14,10 +14,13 @@
 //! server as a stream ([`BrokerPush`]).
 
 mod channels;
+mod frames;
 mod pushes;
+mod viewers;
 
-pub use channels::{accounts_channel, room_channel, staff_channel, Envelope};
+pub use channels::{accounts_channel, room_channel, staff_channel, user_channel, Envelope};
 pub use pushes::BrokerPush;
+pub use viewers::ViewersNews;
 
 use crate::protocol::WireMessage;
 use channels::EnvelopeRef;
@@ -68,6 +71,9 @@ pub struct Broker {
     prefix: String,
     outgoing: mpsc::Sender<(String, Vec<u8>)>,
     subscriber: ConnectionManager,
+    /// Commands that answer (the viewers' scripts and reads): a clone of the publishing
+    /// connection.
+    commands: ConnectionManager,
 }
 
 impl Broker {
@@ -122,9 +128,10 @@ impl Broker {
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
+        let user_prefix = channels::user_channel_prefix(&settings.prefix);
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
-                if let Some(push) = translate(&room_prefix, &accounts, &staff, push) {
+                if let Some(push) = translate(&room_prefix, &user_prefix, &accounts, &staff, push) {
                     if to_chat.send(push).is_err() {
                         break;
                     }
@@ -133,12 +140,14 @@ impl Broker {
         });
 
         let (outgoing, to_publish) = mpsc::channel(PUBLISH_QUEUE);
+        let commands = publisher.clone();
         tokio::spawn(publish_loop(publisher, to_publish));
         let broker = Broker {
             node,
             prefix: settings.prefix.clone(),
             outgoing,
             subscriber,
+            commands,
         };
         Ok((broker, from_broker))
     }

@@ -9,12 +9,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Two nodes on the test's database and the machine's Redis, under a key prefix of their own.
-async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
+pub(crate) async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
     two_nodes_with(test, |_| {}).await
 }
 
 /// [`two_nodes`], with the nodes' settings adjusted first.
-async fn two_nodes_with(
+pub(crate) async fn two_nodes_with(
     test: &str,
     adjust: impl Fn(&mut chat_server::config::Settings),
 ) -> Option<(TestApp, TestApp, TestData)> {
