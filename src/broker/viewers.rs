@@ -51,7 +51,8 @@ return #lists
 /// Takes a dead node's field out of every room it has one in and publishes each such room's
 /// viewers, then forgets the node's set. KEYS: the dead node's set. ARGV: the dead node, the
 /// prefix of the rooms' hashes, the staff channel, the publishing node (as a JSON string).
-/// Room names are `support:<id>`: nothing in them needs escaping.
+/// Room names are `support:<id>`: nothing in them needs escaping. The rooms' keys are not
+/// declared (they are found in the set): fine on one Redis, not on a Redis Cluster.
 const FORGET_SCRIPT: &str = r#"
 local rooms = redis.call('SMEMBERS', KEYS[1])
 for _, room in ipairs(rooms) do

@@ -51,9 +51,9 @@ async fn ann_reads_on_node_a_and_her_tab_on_node_b_hears_her_unread_count() {
     bob.say("lobby", "two", "b-2").await;
     bob.say("lobby", "three", "b-3").await;
 
+    let mut ann_on_b = b.connect(&ann_token).await;
     let mut ann_on_a = a.connect(&ann_token).await;
     ann_on_a.join("lobby").await;
-    let mut ann_on_b = b.connect(&ann_token).await;
     ann_on_a
         .send(json!({"type": "read", "room": "lobby", "seq": first}))
         .await;
