@@ -2,7 +2,8 @@
 //! unread count after she reads on node A; a customer and the staff on two nodes see each
 //! other's reads (`seen`); the staff on node B hear of a conversation changed and of a team
 //! member changed through node A; who has a conversation open is the union over the nodes,
-//! each staff member once, also as told by a node started later; a dead node's viewers leave.
+//! each staff member once, also as told by a node started later; a dead node's viewers leave;
+//! after a Redis restart that lost them, a node writes its viewers again.
 //! SKIPPED loudly without PostgreSQL or Redis.
 
 use crate::cluster_live::two_nodes;
@@ -286,4 +287,63 @@ async fn a_dead_nodes_viewers_leave_every_conversation_it_had_open() {
         .forget_node_viewers("dead-node")
         .await
         .expect("nothing to forget");
+}
+
+/// Redis restarts empty in the middle of a conversation alice has open on node A: node A
+/// writes its viewers again once Redis is back, and node B lists her again.
+#[actix_rt::test]
+async fn the_viewers_are_written_again_after_a_redis_restart_that_lost_them() {
+    let test = "the_viewers_are_written_again_after_a_redis_restart_that_lost_them";
+    let Some(backend) = Backend::postgres_or_skip(test) else {
+        return;
+    };
+    let Some(mut redis) = crate::redis_server::RedisServer::start_or_skip(test) else {
+        return;
+    };
+    let data = TestData::new(&backend);
+    let node = || {
+        let mut settings = test_settings(&data);
+        settings.redis_url = Some(redis.url());
+        settings.redis_prefix = "viewers-restart".into();
+        settings
+    };
+    let a = start(node()).await;
+    let b = start(node()).await;
+    let (_, _, room, mut gail) = a.guest_in_support("Gail").await;
+    gail.say(&room, "hi", "g-1").await;
+    let (observer_token, _) = b.staff().await;
+    let mut observer = b.connect(&observer_token).await;
+    let (alice_token, _) = agent(&a, &data, "alice").await;
+    let mut alice = a.connect(&alice_token).await;
+    alice.join(&room).await;
+    assert_eq!(viewers_of(&mut observer, &room).await, ["alice"]);
+
+    redis.stop();
+    let degraded = async {
+        loop {
+            let (_, health) = a.get("/healthz", None).await;
+            if health["broker"] == "degraded" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, degraded)
+        .await
+        .expect("node A notices that Redis is away");
+    redis.start();
+
+    // Nothing to await on node B's sockets (its subscription may come back after node A's
+    // news): ask node B until it lists her.
+    let listed = async {
+        loop {
+            if viewers_asked_of(&b, &observer_token, &room).await == ["alice"] {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, listed)
+        .await
+        .expect("node B lists alice again");
 }
