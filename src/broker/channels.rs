@@ -1,12 +1,15 @@
 //! The names of the broker's channels and what is published on them.
 
 use super::presence::Change;
+use super::viewers::ViewersNews;
 use crate::protocol::WireMessage;
 use serde::{Deserialize, Serialize};
 
 /// What a node publishes on a room's channel: its id (a node skips its own publications) and
 /// either a stored message (handed out in the room's seq order) or a frame of the moment
-/// (`typing`, `deleted`) for the room's members on every node as it is.
+/// (`typing`, `deleted`) for the room's members on every node as it is. The same on a user's
+/// channel (a `frame` for the user's connections) and on the staff channel (a support
+/// conversation's `message`, a `frame` for every staff connection, or `viewers`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
     /// The publishing node.
@@ -23,6 +26,10 @@ pub struct Envelope {
     /// A user came into the room through the publishing node, or left it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<Change>,
+    /// On the staff channel: the viewers of a support conversation on every node, just after
+    /// a node's changed (`conversation_viewers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewers: Option<ViewersNews>,
 }
 
 #[derive(Serialize)]
@@ -56,4 +63,15 @@ pub fn accounts_channel(prefix: &str) -> String {
 /// The channel of a room.
 pub fn room_channel(prefix: &str, room: &str) -> String {
     format!("{prefix}:room:{room}")
+}
+
+/// The channel of one user's frames (`unread`, `seen`): followed by the nodes the user has a
+/// connection on.
+pub fn user_channel(prefix: &str, user: i64) -> String {
+    format!("{}{user}", user_channel_prefix(prefix))
+}
+
+/// What every user's channel starts with.
+pub(super) fn user_channel_prefix(prefix: &str) -> String {
+    format!("{prefix}:user:")
 }

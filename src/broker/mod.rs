@@ -14,11 +14,14 @@
 //! server as a stream ([`BrokerPush`]).
 
 mod channels;
+mod frames;
 pub mod presence;
 mod pushes;
+mod viewers;
 
-pub use channels::{accounts_channel, room_channel, staff_channel, Envelope};
+pub use channels::{accounts_channel, room_channel, staff_channel, user_channel, Envelope};
 pub use pushes::BrokerPush;
+pub use viewers::ViewersNews;
 
 use crate::protocol::WireMessage;
 use channels::{EnvelopeRef, PresenceEnvelope};
@@ -73,6 +76,9 @@ pub struct Broker {
     outgoing: mpsc::Sender<(String, Vec<u8>)>,
     subscriber: ConnectionManager,
     presence: PresenceStore,
+    /// Commands that answer (the viewers' scripts and reads): a clone of the publishing
+    /// connection.
+    commands: ConnectionManager,
 }
 
 impl Broker {
@@ -130,11 +136,12 @@ impl Broker {
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
+        let user_prefix = channels::user_channel_prefix(&settings.prefix);
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
                 let push = match presence::news_of(&presence_news, push) {
                     Ok(news) => Some(news),
-                    Err(push) => translate(&room_prefix, &accounts, &staff, push),
+                    Err(push) => translate(&room_prefix, &user_prefix, &accounts, &staff, push),
                 };
                 if let Some(push) = push {
                     if to_chat.send(push).is_err() {
@@ -151,6 +158,7 @@ impl Broker {
             settings.node_heartbeat,
         );
         let (outgoing, to_publish) = mpsc::channel(PUBLISH_QUEUE);
+        let commands = publisher.clone();
         tokio::spawn(publish_loop(publisher, to_publish));
         let broker = Broker {
             node,
@@ -158,6 +166,7 @@ impl Broker {
             outgoing,
             subscriber,
             presence,
+            commands,
         };
         Ok((broker, from_broker))
     }

@@ -23,6 +23,14 @@ pub enum BrokerPush {
         /// The payload.
         payload: Vec<u8>,
     },
+    /// A publication on a user's channel (an [`Envelope`](super::Envelope) in JSON with a
+    /// `frame` for the user's connections).
+    UserFrame {
+        /// The user's id.
+        user: i64,
+        /// The payload.
+        payload: Vec<u8>,
+    },
     /// An account changed on another node (a ban, a role): read it again here.
     AccountChanged {
         /// The account's id.
@@ -40,6 +48,7 @@ pub enum BrokerPush {
 /// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.
 pub(super) fn translate(
     room_prefix: &str,
+    user_prefix: &str,
     accounts: &str,
     staff: &str,
     push: PushInfo,
@@ -67,6 +76,12 @@ pub(super) fn translate(
                     user: user.parse().ok()?,
                 });
             }
+            if let Some(user) = channel.strip_prefix(user_prefix.as_bytes()) {
+                return Some(BrokerPush::UserFrame {
+                    user: std::str::from_utf8(user).ok()?.parse().ok()?,
+                    payload: text(push.data.get(1)?)?,
+                });
+            }
             let room = room_of(push.data.first()?)?;
             let payload = text(push.data.get(1)?)?;
             Some(BrokerPush::Message { room, payload })
@@ -92,7 +107,13 @@ mod tests {
                 Value::BulkString(b"{}".to_vec()),
             ],
         };
-        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
+        match translate(
+            "chat:room:",
+            "chat:user:",
+            "chat:accounts",
+            "chat:staff",
+            push,
+        ) {
             Some(BrokerPush::Message { room, payload }) => {
                 assert_eq!(room, "lobby");
                 assert_eq!(payload, b"{}");
@@ -110,8 +131,38 @@ mod tests {
                 Value::BulkString(b"42".to_vec()),
             ],
         };
-        match translate("chat:room:", "chat:accounts", "chat:staff", push) {
+        match translate(
+            "chat:room:",
+            "chat:user:",
+            "chat:accounts",
+            "chat:staff",
+            push,
+        ) {
             Some(BrokerPush::AccountChanged { user }) => assert_eq!(user, 42),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_publication_on_a_users_channel_names_its_user() {
+        let push = PushInfo {
+            kind: PushKind::Message,
+            data: vec![
+                Value::BulkString(b"chat:user:7".to_vec()),
+                Value::BulkString(b"{}".to_vec()),
+            ],
+        };
+        match translate(
+            "chat:room:",
+            "chat:user:",
+            "chat:accounts",
+            "chat:staff",
+            push,
+        ) {
+            Some(BrokerPush::UserFrame { user, payload }) => {
+                assert_eq!(user, 7);
+                assert_eq!(payload, b"{}");
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -125,6 +176,13 @@ mod tests {
                 Value::BulkString(b"{}".to_vec()),
             ],
         };
-        assert!(translate("chat:room:", "chat:accounts", "chat:staff", push).is_none());
+        assert!(translate(
+            "chat:room:",
+            "chat:user:",
+            "chat:accounts",
+            "chat:staff",
+            push
+        )
+        .is_none());
     }
 }

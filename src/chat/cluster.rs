@@ -58,6 +58,11 @@ impl Cluster {
         }
     }
 
+    /// The broker, for this node's other parts across nodes (`cluster_frames.rs`).
+    pub(super) fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     /// Whether the broker is away (the node serves its own connections meanwhile).
     pub fn is_degraded(&self) -> bool {
         self.degraded
@@ -379,7 +384,7 @@ impl StreamHandler<BrokerPush> for ChatServer {
                     }
                     // Presence news was missed too.
                     self.reload_presence(ctx);
-                    return;
+                    return self.cluster_frames_reconnected();
                 }
                 let Ok(room) = RoomName::parse(&room) else {
                     return;
@@ -401,7 +406,7 @@ impl StreamHandler<BrokerPush> for ChatServer {
                     return;
                 };
                 let Some(message) = envelope.message else {
-                    return;
+                    return self.cluster_staff_news(envelope);
                 };
                 let Ok(room) = RoomName::parse(&message.room) else {
                     return;
@@ -416,6 +421,9 @@ impl StreamHandler<BrokerPush> for ChatServer {
                     self.gather_support_activity(owner, &message, &mut deliveries);
                     self.dispatch(deliveries);
                 }
+            }
+            BrokerPush::UserFrame { user, payload } => {
+                self.cluster_user_frame(UserId(user), &payload);
             }
             BrokerPush::AccountChanged { user } => {
                 self.reread_account(UserId(user), ctx);

@@ -498,6 +498,7 @@ impl ChatServer {
             for (room, user, news) in self.rooms.forget_node(node) {
                 self.tell_presence(&room, &user, news, super::fanout::Skip::Nobody);
             }
+            self.forget_node_viewers(node);
         }
         self.rooms.prune_remote(now);
         self.read_node_users(unread, ctx);

@@ -187,12 +187,16 @@ impl ChatServer {
         });
     }
 
-    /// One frame, encoded once, to every staff connection.
+    /// One frame, encoded once, to every staff connection (on every node).
     pub(super) fn tell_staff(&mut self, frame: ServerFrame) {
-        if !self.registry.has_staff() {
+        if !self.registry.has_staff() && self.cluster.is_none() {
             return;
         }
         let text = frame.encode();
+        self.cluster_to_staff(&text);
+        if !self.registry.has_staff() {
+            return;
+        }
         let mut deliveries = std::mem::take(&mut self.deliveries);
         fanout::gather_staff(&self.registry, &text, &mut deliveries);
         self.dispatch(deliveries);
@@ -246,17 +250,34 @@ impl ChatServer {
         }
     }
 
+    /// The viewers of `room` changed by `cause`'s join or leave: the staff hear of it, at once
+    /// alone, across nodes once the change is in Redis (`cluster_frames.rs`).
+    fn tell_viewers(&mut self, room: &RoomName, viewers: Vec<UserInfo>, cause: SessionId) {
+        if !self.cluster_viewers_changed(room, cause) {
+            self.tell_staff_viewers(room, viewers, Some(cause));
+        }
+    }
+
     /// `conversation_viewers` to every staff connection but `cause`, whose own join or leave
     /// it is: it knows what it did (and reads who else is there from
     /// `GET /api/admin/conversations/{room}`), and a client that never asked for viewers
     /// sees no new frame after its own `joined`.
-    fn tell_viewers(&mut self, room: &RoomName, viewers: Vec<UserInfo>, cause: SessionId) {
+    pub(super) fn tell_staff_viewers(
+        &mut self,
+        room: &RoomName,
+        viewers: Vec<UserInfo>,
+        cause: Option<SessionId>,
+    ) {
         let frame = ServerFrame::ConversationViewers {
             room: room.to_string(),
             viewers,
         }
         .encode();
-        let staff: Vec<SessionId> = self.registry.staff().filter(|s| *s != cause).collect();
+        let staff: Vec<SessionId> = self
+            .registry
+            .staff()
+            .filter(|s| Some(*s) != cause)
+            .collect();
         for session in staff {
             self.send_frame(session, frame.clone());
         }
@@ -288,10 +309,10 @@ impl Handler<ConversationChanged> for ChatServer {
 }
 
 impl Handler<GetViewers> for ChatServer {
-    type Result = MessageResult<GetViewers>;
+    type Result = ResponseActFuture<Self, Vec<UserInfo>>;
 
-    /// Who has the conversation open, by id.
+    /// Who has the conversation open (on any node), by id.
     fn handle(&mut self, msg: GetViewers, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.viewers.of(&msg.room))
+        self.viewers_everywhere(&msg.room)
     }
 }

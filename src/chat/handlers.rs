@@ -91,6 +91,7 @@ impl Handler<Connect> for ChatServer {
                     if act.registry.tabs(user.id).len() == 1 {
                         act.record_last_seen(user.id);
                         act.cluster_user_presence(&user, true);
+                        act.cluster_user_connected(user.id);
                     }
                     act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
@@ -342,6 +343,7 @@ impl Handler<MarkRead> for ChatServer {
                         // One encode for every tab of the user.
                         let room = room.to_string();
                         let text = ServerFrame::Unread { room, count }.encode();
+                        act.cluster_to_user(user.id, &text);
                         for tab in act.registry.tabs(user.id).to_vec() {
                             act.send_frame(tab, text.clone());
                         }

@@ -26,12 +26,16 @@
 //! - [`read_state`]: who hears `seen` after a read in a support conversation, and when a
 //!   user was last there.
 //! - [`directory`]: the users online in each public room, for the room directory.
+//! - [`cluster`] (with `--redis-url`): this node's part of several: messages in seq order
+//!   across nodes; [`cluster_frames`]: a user's frames (`unread`, `seen`) and the staff's
+//!   (`conversation_updated`, `staff_updated`, `seen`, `conversation_viewers`) on every node.
 //! - `store_api.rs`: the store's notifications to every connection of their user, the unread
 //!   count after a read, and messages written as the store (server API).
 
 pub mod accounts;
 pub mod assignment;
 pub mod cluster;
+pub mod cluster_frames;
 pub mod cluster_presence;
 pub mod conversations;
 pub mod desk;

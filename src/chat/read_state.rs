@@ -80,6 +80,7 @@ impl ChatServer {
                             count: outcome.unread,
                         }
                         .encode();
+                        act.cluster_to_user(reader.id, &unread);
                         for tab in act.registry.tabs(reader.id).to_vec() {
                             act.send_frame(tab, unread.clone());
                         }
@@ -88,9 +89,13 @@ impl ChatServer {
                             let text = frame.encode();
                             let sessions: Vec<_> = match audience {
                                 SeenAudience::Customer(customer) => {
+                                    act.cluster_to_user(customer, &text);
                                     act.registry.tabs(customer).to_vec()
                                 }
-                                SeenAudience::Staff => act.registry.staff().collect(),
+                                SeenAudience::Staff => {
+                                    act.cluster_to_staff(&text);
+                                    act.registry.staff().collect()
+                                }
                             };
                             for to in sessions {
                                 act.send_frame(to, text.clone());

@@ -137,6 +137,8 @@ pub struct ChatServer {
     pub(super) assignment: super::assignment::RoundRobin,
     /// With `--redis-url`: this node's part of the deployment (`cluster.rs`); `None` alone.
     pub(super) cluster: Option<super::cluster::Cluster>,
+    /// With `--redis-url`: the viewers' writes to Redis (`cluster_frames.rs`).
+    pub(super) cluster_frames: super::cluster_frames::ClusterFrames,
 }
 
 impl ChatServer {
@@ -182,6 +184,7 @@ impl ChatServer {
             viewers: Default::default(),
             assignment: Default::default(),
             cluster: None,
+            cluster_frames: Default::default(),
         }
     }
 
@@ -278,6 +281,7 @@ impl ChatServer {
         if !self.registry.is_online(entry.user.id) {
             self.record_last_seen(entry.user.id);
             self.cluster_user_presence(&entry.user, false);
+            self.cluster_user_gone(entry.user.id);
         }
         for room in &entry.rooms {
             self.leave_live_room(session, &entry.user, room);
@@ -413,6 +417,7 @@ impl Actor for ChatServer {
         // `rate_limited` instead of letting it grow without bound.
         ctx.set_mailbox_capacity(64 * 1024);
         self.cluster_started(ctx);
+        self.cluster_frames_started(ctx);
         if let Some(every) = self.config.checkpoint_every {
             ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
         }

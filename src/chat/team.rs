@@ -55,9 +55,11 @@ impl Handler<StaffChanged> for ChatServer {
 impl ChatServer {
     /// Tells every staff connection of the members whose face changed (the registry's news).
     pub(super) fn tell_staff_news(&mut self) {
-        for member in self.registry.take_staff_news() {
+        for mut member in self.registry.take_staff_news() {
             // A new availability: the other nodes count this member's right.
             self.cluster_staff_changed(member.id);
+            // Online on any node (their last tab here may close while one stays elsewhere).
+            member.online = self.is_online_anywhere(member.id);
             self.tell_staff(ServerFrame::StaffUpdated { member });
         }
     }

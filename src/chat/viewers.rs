@@ -55,6 +55,11 @@ impl Viewers {
         Some(now)
     }
 
+    /// The rooms anybody views.
+    pub fn rooms(&self) -> impl Iterator<Item = &RoomName> + '_ {
+        self.rooms.keys()
+    }
+
     /// The viewers of `room` now, sorted by id.
     pub fn of(&self, room: &RoomName) -> Vec<UserInfo> {
         self.rooms.get(room).map(list).unwrap_or_default()
