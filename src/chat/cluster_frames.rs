@@ -162,6 +162,16 @@ impl ChatServer {
         let Some(frame) = envelope.frame else {
             return;
         };
+        // The store's frames keep their promise per connection (counted once with `hello`).
+        match user_frame_kind(&frame) {
+            UserFrameKind::Notification(id) => {
+                return self.notify_here(user, id, ByteString::from(frame));
+            }
+            UserFrameKind::NotificationsUnread => {
+                return self.tell_unread_here(user, ByteString::from(frame));
+            }
+            UserFrameKind::Other => {}
+        }
         let frame = ByteString::from(frame);
         for tab in self.registry.tabs(user).to_vec() {
             self.send_frame(tab, frame.clone());
@@ -315,9 +325,55 @@ impl Handler<ViewersWritten> for ChatServer {
     }
 }
 
+/// What a frame on a user's channel is, for the store's frames that need more than handing on.
+#[derive(Debug, PartialEq, Eq)]
+enum UserFrameKind {
+    /// A `notification` with its id.
+    Notification(i64),
+    /// `notifications_unread`.
+    NotificationsUnread,
+    /// Anything else (`unread`, `seen`): handed to every connection as it is.
+    Other,
+}
+
+/// Reads a frame's type (and a notification's id) without decoding the rest.
+fn user_frame_kind(frame: &str) -> UserFrameKind {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: &'a str,
+        id: Option<i64>,
+    }
+    match serde_json::from_str::<Head>(frame) {
+        Ok(Head {
+            kind: "notification",
+            id: Some(id),
+        }) => UserFrameKind::Notification(id),
+        Ok(Head {
+            kind: "notifications_unread",
+            ..
+        }) => UserFrameKind::NotificationsUnread,
+        _ => UserFrameKind::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stores_frames_are_known_by_their_type() {
+        let notification =
+            r#"{"type":"notification","id":17,"title":"Shipped","body":"","link":null,"ts":1}"#;
+        assert_eq!(
+            user_frame_kind(notification),
+            UserFrameKind::Notification(17)
+        );
+        let unread = r#"{"type":"notifications_unread","count":3}"#;
+        assert_eq!(user_frame_kind(unread), UserFrameKind::NotificationsUnread);
+        let room_unread = r#"{"type":"unread","room":"lobby","count":2}"#;
+        assert_eq!(user_frame_kind(room_unread), UserFrameKind::Other);
+    }
     use crate::domain::Role;
 
     fn staff(id: i64, name: &str) -> UserInfo {

@@ -20,6 +20,13 @@ impl ChatServer {
     /// connection of the user; those still connecting count again once registered.
     fn tell_unread(&mut self, user: UserId, count: i64) {
         let text = ServerFrame::NotificationsUnread { count }.encode();
+        self.cluster_to_user(user, &text);
+        self.tell_unread_here(user, text);
+    }
+
+    /// [`ChatServer::tell_unread`] for this node's connections only (the frame already
+    /// encoded: also another node's).
+    pub(super) fn tell_unread_here(&mut self, user: UserId, text: bytestring::ByteString) {
         for tab in self.registry.tabs(user).to_vec() {
             self.send_frame(tab, text.clone());
         }
@@ -83,12 +90,21 @@ impl Handler<Notify> for ChatServer {
     fn handle(&mut self, msg: Notify, _: &mut Context<Self>) {
         let id = msg.notification.id;
         let text = ServerFrame::Notification(msg.notification).encode();
-        for tab in self.registry.tabs(msg.user).to_vec() {
+        self.cluster_to_user(msg.user, &text);
+        self.notify_here(msg.user, id, text);
+    }
+}
+
+impl ChatServer {
+    /// A notification (`id`, its frame encoded; also another node's) to this node's connections
+    /// of the user whose `hello` did not count it already; held for those still connecting.
+    pub(super) fn notify_here(&mut self, user: UserId, id: i64, text: bytestring::ByteString) {
+        for tab in self.registry.tabs(user).to_vec() {
             if self.notification_cursors.should_send(tab, id) {
                 self.send_frame(tab, text.clone());
             }
         }
-        for session in self.registry.connecting_tabs(msg.user) {
+        for session in self.registry.connecting_tabs(user) {
             self.notification_cursors.hold(*session, id, text.clone());
         }
     }

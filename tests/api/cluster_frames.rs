@@ -351,3 +351,45 @@ async fn the_viewers_are_written_again_after_a_redis_restart_that_lost_them() {
         .await
         .expect("node B lists alice again");
 }
+
+/// The store's notification, sent through node A, reaches ann's tabs on both nodes, each once;
+/// read on node B, the new unread count reaches her tab on node A.
+#[actix_rt::test]
+async fn a_stores_notification_reaches_every_tab_on_every_node() {
+    let Some((a, b, data)) =
+        two_nodes("a_stores_notification_reaches_every_tab_on_every_node").await
+    else {
+        return;
+    };
+    let key = a.api_key("shop").await;
+    let (ann_token, _) = crate::server_api::identified_customer(&a, &data, "ann", "cust-1").await;
+    let mut ann_on_a = a.connect(&ann_token).await;
+    let mut ann_on_b = b.connect(&ann_token).await;
+    // Both tabs are followed by their nodes before the store writes (an `unread` round trip).
+    ann_on_b.join("lobby").await;
+    ann_on_b
+        .send(json!({"type": "read", "room": "lobby", "seq": 0}))
+        .await;
+    next_of(&mut ann_on_a, "unread").await;
+
+    let (status, reply) = a
+        .post_as(
+            &key,
+            "/api/server/notifications",
+            json!({"external_id": "cust-1", "title": "Shipped", "body": "Order #42"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    for tab in [&mut ann_on_a, &mut ann_on_b] {
+        let frame = next_of(tab, "notification").await;
+        assert_eq!(frame["id"], reply["id"], "{frame}");
+    }
+
+    ann_on_b
+        .send(json!({"type": "notification_read", "id": reply["id"]}))
+        .await;
+    for tab in [&mut ann_on_b, &mut ann_on_a] {
+        let frame = next_of(tab, "notifications_unread").await;
+        assert_eq!(frame["count"], 0, "{frame}");
+    }
+}
