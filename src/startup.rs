@@ -136,14 +136,24 @@ impl Application {
                     prefix: settings.redis_prefix.clone(),
                 };
                 let node = jwt::generated_secret()[..16].to_owned();
-                let (broker, pushes) = Broker::connect(&broker_settings, node.clone())
+                // Only a URL that cannot be used stops the start: a Redis that does not answer
+                // is waited for in the background while the node serves alone.
+                let started = Broker::connect(&broker_settings, node.clone())
                     .await
-                    .map_err(|e| StartupError::Config(format!("broker: {e}")))?;
+                    .map_err(|e| StartupError::Config(format!("broker (--redis-url): {e}")))?;
                 log::info!(
                     "cluster: node {node}, broker Redis with prefix {:?}",
                     settings.redis_prefix
                 );
-                Some(Cluster::new(broker, pushes, health.clone()))
+                if !started.reachable {
+                    log::error!(
+                        "cluster: the broker (Redis) does not answer at start: this node serves \
+                         its own connections alone (messages are stored; /healthz says the \
+                         broker is degraded) and follows the other nodes once Redis answers"
+                    );
+                }
+                health.set_degraded(!started.reachable);
+                Some(Cluster::new(started.broker, started.pushes, health.clone()))
             }
             _ => None,
         };

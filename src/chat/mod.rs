@@ -32,6 +32,7 @@
 pub mod accounts;
 pub mod assignment;
 pub mod cluster;
+pub mod cluster_watch;
 pub mod conversations;
 pub mod desk;
 pub mod directory;
