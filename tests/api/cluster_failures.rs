@@ -74,6 +74,29 @@ async fn broker_becomes(server: &ServerProcess, want: &str) {
         .unwrap_or_else(|_| panic!("/healthz never said the broker is {want:?}"));
 }
 
+/// Waits (up to 10 s) until every channel has `count` subscribers (Redis's `PUBSUB NUMSUB`).
+async fn subscribers_become(redis_url: &str, channels: &[&str], count: i64) {
+    let mut redis = redis::Client::open(redis_url)
+        .and_then(|client| client.get_connection())
+        .expect("the test's Redis answers");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channels)
+            .query(&mut redis)
+            .expect("PUBSUB NUMSUB");
+        if counts.iter().all(|(_, n)| *n == count) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscribers per channel: {counts:?}, {count} wanted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The next `count` `message` frames of `room` a socket gets (other frames passed over).
 async fn messages_of(socket: &mut WsClient, room: &str, count: usize) -> Vec<Value> {
     let gather = async {
@@ -107,8 +130,9 @@ fn texts_of(messages: &[Value]) -> Vec<&str> {
 
 /// Both nodes start while Redis is down: each serves its own connections (a message is stored,
 /// acked and heard on its node), `/healthz` says the broker is degraded and the log says so
-/// once. Redis comes up: both follow the others, `/healthz` says ok, the member on the other
-/// node catches up from the database, once, in order, and later messages cross at once.
+/// once. Redis comes up: both subscribe (the fixed channels and the room), `/healthz` says ok,
+/// the member on the other node catches up from the database, once, in order, and later
+/// messages cross both ways.
 #[actix_rt::test]
 async fn a_node_started_while_redis_is_down_serves_alone_then_joins_the_others() {
     let test = "a_node_started_while_redis_is_down_serves_alone_then_joins_the_others";
@@ -152,6 +176,9 @@ async fn a_node_started_while_redis_is_down_serves_alone_then_joins_the_others()
     broker_becomes(&a, "ok").await;
     broker_becomes(&b, "ok").await;
     a.wait_for_line("the broker (Redis) answers").await;
+    // Both nodes follow the fixed channels and the room their members are in.
+    let channels = ["lazy:accounts", "lazy:staff", "lazy:room:lobby"];
+    subscribers_become(&redis.url(), &channels, 2).await;
 
     let second = ann.say("lobby", "said once redis answered", "a-2").await;
     let got = messages_of(&mut bob, "lobby", 2).await;
