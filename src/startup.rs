@@ -145,14 +145,14 @@ impl Application {
                     "cluster: node {node}, broker Redis with prefix {:?}",
                     settings.redis_prefix
                 );
-                if !started.reachable {
+                if let Some(why) = &started.unreachable {
                     log::error!(
-                        "cluster: the broker (Redis) does not answer at start: this node serves \
-                         its own connections alone (messages are stored; /healthz says the \
-                         broker is degraded) and follows the other nodes once Redis answers"
+                        "cluster: the broker (Redis) does not answer at start ({why}): this node \
+                         serves its own connections alone (messages are stored; /healthz says \
+                         the broker is degraded) and follows the other nodes once Redis answers"
                     );
                 }
-                health.set_degraded(!started.reachable);
+                health.set_degraded(started.unreachable.is_some());
                 Some(Cluster::new(started.broker, started.pushes, health.clone()))
             }
             _ => None,

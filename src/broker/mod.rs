@@ -13,7 +13,7 @@
 //! (RESP3 pushes, resubscribed automatically after a reconnect), its pushes handed to the chat
 //! server as a stream ([`BrokerPush`]). Both are lazy: a node starts while Redis is away
 //! (degraded), and the fixed channels are subscribed by a task that waits for Redis as long as it
-//! takes ([`BrokerStart::reachable`], [`BrokerPush::Connected`]).
+//! takes ([`BrokerStart::unreachable`], [`BrokerPush::Connected`]).
 
 mod channels;
 mod pushes;
@@ -78,18 +78,19 @@ pub struct BrokerStart {
     pub broker: Broker,
     /// The pushes it hears, for the chat server.
     pub pushes: mpsc::UnboundedReceiver<BrokerPush>,
-    /// Whether Redis answered at start. When not, the node starts alone (degraded) and the
-    /// broker keeps trying: once Redis answers, the fixed channels' subscription is confirmed
-    /// ([`BrokerPush::Connected`]) and the rooms asked for meanwhile are followed.
-    pub reachable: bool,
+    /// Why Redis did not answer at start, if it did not. The node then starts alone (degraded)
+    /// and the broker keeps trying: once Redis answers, the fixed channels' subscription is
+    /// confirmed ([`BrokerPush::Connected`]) and the rooms asked for meanwhile are followed.
+    pub unreachable: Option<String>,
 }
 
 impl Broker {
     /// Sets up both connections and starts the publishing task. Returns the broker, the stream
-    /// of pushes for the chat server and whether Redis answered within [`START_WAIT`]. Only an
-    /// unusable URL is an error: a Redis that does not answer is waited for in the background,
-    /// for as long as it takes (the connections are lazy and retry by themselves). Must run
-    /// inside the Tokio runtime the chat server runs on (the connections' tasks live there).
+    /// of pushes for the chat server and why Redis did not answer within [`START_WAIT`], if it
+    /// did not. Only an unusable URL is an error: a Redis that does not answer is waited for in
+    /// the background, for as long as it takes (the connections are lazy and retry by
+    /// themselves). Must run inside the Tokio runtime the chat server runs on (the connections'
+    /// tasks live there).
     pub async fn connect(
         settings: &BrokerSettings,
         node: String,
@@ -120,7 +121,7 @@ impl Broker {
             .map_err(fail)?;
         let (push_tx, mut push_rx) = mpsc::unbounded_channel::<PushInfo>();
         let subscriber = ConnectionManager::new_lazy_with_config(
-            client,
+            client.clone(),
             manager_config()
                 .set_push_sender(push_tx)
                 .set_automatic_resubscription(),
@@ -150,10 +151,19 @@ impl Broker {
         // as it takes. The start waits for it only briefly.
         let (subscribed, fixed_in_place) = oneshot::channel();
         tokio::spawn(subscribe_fixed(subscriber.clone(), fixed, subscribed));
-        let reachable = matches!(
-            tokio::time::timeout(START_WAIT, fixed_in_place).await,
-            Ok(Ok(()))
-        );
+        let unreachable = match tokio::time::timeout(START_WAIT, fixed_in_place).await {
+            Ok(Ok(())) => None,
+            // The connections retry quietly: one attempt of its own says why, for the log.
+            _ => Some(
+                match tokio::time::timeout(START_WAIT, client.get_multiplexed_async_connection())
+                    .await
+                {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(_)) => "it answered only just now".to_owned(),
+                    Err(_) => "no answer".to_owned(),
+                },
+            ),
+        };
 
         let (outgoing, to_publish) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(publisher, to_publish));
@@ -166,7 +176,7 @@ impl Broker {
         Ok(BrokerStart {
             broker,
             pushes: from_broker,
-            reachable,
+            unreachable,
         })
     }
 

@@ -153,7 +153,9 @@ async fn a_node_started_while_redis_is_down_serves_alone_then_joins_the_others()
         "the node works, its broker does not"
     );
     let loud = "does not answer at start";
-    assert_eq!(a.log_lines_with(loud).len(), 1, "{:#?}", a.log());
+    let said = a.log_lines_with(loud);
+    assert_eq!(said.len(), 1, "{:#?}", a.log());
+    assert!(said[0].contains("refused"), "says why: {}", said[0]);
 
     let ann_token = a.guest("Ann").await;
     let amy_token = a.guest("Amy").await;
