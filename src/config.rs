@@ -118,6 +118,11 @@ pub struct Settings {
     #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "chat")]
     pub redis_prefix: String,
 
+    /// With --redis-url: how often this node renews its lease in Redis. When a node dies, the
+    /// others see its users go offline within two of these.
+    #[arg(long, env = "CHAT_NODE_HEARTBEAT", default_value = "5s", value_parser = duration)]
+    pub node_heartbeat: Duration,
+
     /// Browser origins allowed to open a WebSocket, comma-separated (e.g.
     /// https://shop.example). The server's own origin is always allowed; clients that send no
     /// Origin (not browsers) are allowed since they carry a token.

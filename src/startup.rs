@@ -134,6 +134,7 @@ impl Application {
                 let broker_settings = BrokerSettings {
                     url: url.clone(),
                     prefix: settings.redis_prefix.clone(),
+                    node_heartbeat: settings.node_heartbeat,
                 };
                 let node = jwt::generated_secret()[..16].to_owned();
                 // Only a URL that cannot be used stops the start: a Redis that does not answer

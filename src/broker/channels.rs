@@ -1,5 +1,6 @@
 //! The names of the broker's channels and what is published on them.
 
+use super::presence::Change;
 use crate::protocol::WireMessage;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,9 @@ pub struct Envelope {
     /// With `frame`: the user whose own connections do not get it (the one typing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_user: Option<i64>,
+    /// A user came into the room through the publishing node, or left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Change>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +34,13 @@ pub(super) struct EnvelopeRef<'a> {
     pub frame: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skip_user: Option<i64>,
+}
+
+/// A room's presence news as published on its channel (read back as an [`Envelope`]).
+#[derive(Serialize)]
+pub(super) struct PresenceEnvelope<'a> {
+    pub node: &'a str,
+    pub presence: &'a Change,
 }
 
 /// The channel every node follows for the staff's live list of support conversations.

@@ -16,13 +16,15 @@
 //! takes ([`BrokerStart::unreachable`], [`BrokerPush::Connected`]).
 
 mod channels;
+pub mod presence;
 mod pushes;
 
 pub use channels::{accounts_channel, room_channel, staff_channel, Envelope};
 pub use pushes::BrokerPush;
 
 use crate::protocol::WireMessage;
-use channels::EnvelopeRef;
+use channels::{EnvelopeRef, PresenceEnvelope};
+use presence::{presence_channel, Change, PresenceStore, Record};
 use pushes::translate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo};
@@ -36,6 +38,8 @@ pub struct BrokerSettings {
     pub url: String,
     /// Prefix of every key and channel, so that deployments can share one Redis.
     pub prefix: String,
+    /// How often the node renews its lease (`--node-heartbeat`).
+    pub node_heartbeat: Duration,
 }
 
 /// Why the broker could not be set up.
@@ -70,6 +74,7 @@ pub struct Broker {
     prefix: String,
     outgoing: mpsc::Sender<(String, Vec<u8>)>,
     subscriber: ConnectionManager,
+    presence: PresenceStore,
 }
 
 /// A broker just set up ([`Broker::connect`]).
@@ -132,14 +137,20 @@ impl Broker {
         // And of every support message, for the staff connected to it.
         let accounts = accounts_channel(&settings.prefix);
         let staff = staff_channel(&settings.prefix);
+        // And of every user's first connection opening on a node and last one closing.
+        let presence_news = presence_channel(&settings.prefix);
 
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
-        let fixed = [accounts.clone(), staff.clone()];
+        let fixed = [accounts.clone(), staff.clone(), presence_news.clone()];
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
-                if let Some(push) = translate(&room_prefix, &accounts, &staff, push) {
+                let push = match presence::news_of(&presence_news, push) {
+                    Ok(news) => Some(news),
+                    Err(push) => translate(&room_prefix, &accounts, &staff, push),
+                };
+                if let Some(push) = push {
                     if to_chat.send(push).is_err() {
                         break;
                     }
@@ -165,6 +176,12 @@ impl Broker {
             ),
         };
 
+        let presence = PresenceStore::new(
+            node.clone(),
+            &settings.prefix,
+            publisher.clone(),
+            settings.node_heartbeat,
+        );
         let (outgoing, to_publish) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(publisher, to_publish));
         let broker = Broker {
@@ -172,6 +189,7 @@ impl Broker {
             prefix: settings.prefix.clone(),
             outgoing,
             subscriber,
+            presence,
         };
         Ok(BrokerStart {
             broker,
@@ -183,6 +201,33 @@ impl Broker {
     /// This node's id.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// This node's presence in Redis.
+    pub fn presence(&self) -> &PresenceStore {
+        &self.presence
+    }
+
+    /// A user came into a room through this node (`online`) or left it: written for the
+    /// nodes that open the room later, and told to those that follow it now.
+    pub fn room_presence(&self, room: &str, record: Record, online: bool) {
+        let change = Change {
+            node: self.node.clone(),
+            record: Some(record),
+            online,
+        };
+        let envelope = PresenceEnvelope {
+            node: &self.node,
+            presence: &change,
+        };
+        let Ok(news) = serde_json::to_vec(&envelope) else {
+            return;
+        };
+        let Some(record) = &change.record else {
+            return;
+        };
+        self.presence
+            .room_changed(room, record, online, room_channel(&self.prefix, room), news);
     }
 
     /// Publishes a stored message to its room's channel (in the order of the calls; never
@@ -284,7 +329,7 @@ const SUBSCRIBE_RETRY: Duration = Duration::from_secs(1);
 /// connection renews the subscription after every reconnect by itself.
 async fn subscribe_fixed(
     mut subscriber: ConnectionManager,
-    channels: [String; 2],
+    channels: [String; 3],
     subscribed: oneshot::Sender<()>,
 ) {
     loop {

@@ -34,6 +34,11 @@ pub enum BrokerPush {
     /// first connection, also when the node started while Redis was away, and after every
     /// reconnect, also when no room is followed here).
     Connected,
+    /// A node's presence news (a [`Change`](super::presence::Change) in JSON).
+    Presence {
+        /// The payload.
+        payload: Vec<u8>,
+    },
 }
 
 /// A RESP3 push as the chat server wants it, or nothing for pushes it does not care about.

@@ -146,10 +146,12 @@ impl ChatServer {
         let Account::Active(info) = account else {
             return;
         };
+        let mut changed = false;
         for session in news {
             if self.registry.user(session) == Some(&info) {
                 continue;
             }
+            changed = true;
             for room in self.registry.set_user(session, info.clone()) {
                 self.unsubscribe(session, &room);
                 self.send_error(session, forbidden(&room), None, &room);
@@ -162,6 +164,10 @@ impl ChatServer {
             for room in rooms.unwrap_or_default() {
                 self.rooms.update_user(&room, &info);
             }
+        }
+        if changed {
+            // The other nodes' lists show the new face too.
+            self.cluster_face_changed(&info);
         }
     }
 

@@ -26,7 +26,9 @@ const GAP_READ_LIMIT: i64 = 1000;
 
 /// This node's part of the deployment: the broker and the order of each live room.
 pub struct Cluster {
-    broker: Broker,
+    pub(super) broker: Broker,
+    /// What the other nodes said of their users (`cluster_presence.rs`).
+    pub(super) presence: super::cluster_presence::ClusterPresence,
     pub(super) sequencer: RoomSequencer<WireMessage>,
     /// The periodic check for a lost publication in a quiet room (`cluster_watch.rs`).
     pub(super) watch: QuietRoomWatch,
@@ -48,8 +50,10 @@ impl Cluster {
         pushes: UnboundedReceiver<BrokerPush>,
         health: BrokerHealth,
     ) -> Cluster {
+        let heartbeat = broker.presence().heartbeat_interval();
         Cluster {
             broker,
+            presence: super::cluster_presence::ClusterPresence::new(heartbeat),
             sequencer: RoomSequencer::new(GAP_PATIENCE),
             watch: QuietRoomWatch::default(),
             pushes: Some(pushes),
@@ -83,6 +87,7 @@ impl ChatServer {
             ctx.add_stream(Pushes(pushes));
             self.cluster_watch_started(ctx);
         }
+        self.presence_started(ctx);
     }
 
     /// A room got its first connection on this node: follow its channel.
@@ -347,6 +352,8 @@ impl ChatServer {
         for read in cluster.sequencer.catch_up_all() {
             self.read_gap(read, ctx);
         }
+        // Presence news was missed too.
+        self.reload_presence(ctx);
     }
 }
 
@@ -367,6 +374,9 @@ impl StreamHandler<BrokerPush> for ChatServer {
                 let Ok(room) = RoomName::parse(&room) else {
                     return;
                 };
+                if let Some(change) = envelope.presence {
+                    return self.room_presence_news(&room, change);
+                }
                 if let Some(frame) = envelope.frame {
                     let skip = envelope
                         .skip_user
@@ -386,6 +396,13 @@ impl StreamHandler<BrokerPush> for ChatServer {
             BrokerPush::Subscribed { .. } if cluster.degraded => self.broker_back(ctx),
             BrokerPush::Subscribed { room } => {
                 let Ok(room) = RoomName::parse(&room) else {
+                    return;
+                };
+                // Who is in the room through the other nodes, now that their news comes.
+                if self.rooms.is_live(&room) {
+                    self.read_room_presence(room.clone(), ctx);
+                }
+                let Some(cluster) = &mut self.cluster else {
                     return;
                 };
                 // Publications before the subscription held are not in the channel: read them.
@@ -417,6 +434,7 @@ impl StreamHandler<BrokerPush> for ChatServer {
             BrokerPush::AccountChanged { user } => {
                 self.reread_account(UserId(user), ctx);
             }
+            BrokerPush::Presence { payload } => self.presence_news(&payload, ctx),
             BrokerPush::Disconnected => {
                 if !cluster.degraded {
                     cluster.degraded = true;

@@ -178,7 +178,7 @@ impl ChatServer {
         change: ConversationChange,
         by: Option<UserInfo>,
     ) {
-        let online = self.registry.is_online(UserId(conversation.customer.id));
+        let online = self.is_online_anywhere(UserId(conversation.customer.id));
         let conversation = WireConversation::new(conversation, online);
         self.tell_staff(ServerFrame::ConversationUpdated {
             conversation,

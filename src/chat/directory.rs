@@ -3,8 +3,9 @@
 //! counted per message or per join), and the directory's order, a plain function. Kept apart
 //! from `handlers.rs`, like the metrics' gauges.
 //!
-//! The counts are this process's: with several server processes on one database, a room's
-//! users connected elsewhere are not counted (as with `staff_online`).
+//! With several nodes (`--redis-url`) a room live here counts its users on every node, each
+//! once; a room live only elsewhere, the other nodes' own counts summed, as of their last
+//! heartbeat (`cluster_presence.rs`).
 
 use super::server::ChatServer;
 use crate::db::directory::DirectoryRow;
@@ -21,14 +22,9 @@ pub struct CountOnlineByRoom;
 impl Handler<CountOnlineByRoom> for ChatServer {
     type Result = MessageResult<CountOnlineByRoom>;
 
-    /// One pass over the live rooms.
+    /// One pass over the live rooms (and the other nodes' counts).
     fn handle(&mut self, _: CountOnlineByRoom, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.rooms
-                .public_head_counts()
-                .map(|(room, online)| (room.as_str().to_owned(), online))
-                .collect(),
-        )
+        MessageResult(self.public_head_counts_anywhere())
     }
 }
 

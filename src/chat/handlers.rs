@@ -90,6 +90,7 @@ impl Handler<Connect> for ChatServer {
                         .register(msg.session, user.clone(), ticket, msg.recipient);
                     if act.registry.tabs(user.id).len() == 1 {
                         act.record_last_seen(user.id);
+                        act.cluster_user_presence(&user, true);
                     }
                     act.notifications_registered(msg.session, user.id, newest_notification, ctx);
                     // Only the rooms the account (as last read) may enter: a demoted staff
@@ -454,11 +455,14 @@ impl Handler<GetLiveStats> for ChatServer {
     type Result = MessageResult<GetLiveStats>;
 
     fn handle(&mut self, _: GetLiveStats, _: &mut Context<Self>) -> Self::Result {
+        // With other nodes: theirs as of their last heartbeat, and users each once.
+        let others = self.other_nodes_figures();
         MessageResult(LiveStats {
-            connections: self.registry.connections(),
-            online_users: self.registry.online_users(),
-            rooms: self.rooms.len(),
-            messages_per_minute: self.stored.last_minute(unix_seconds()),
+            connections: self.registry.connections() + others.connections,
+            online_users: self.online_users_anywhere(),
+            rooms: self.rooms.len() + others.rooms,
+            messages_per_minute: self.stored.last_minute(unix_seconds())
+                + others.messages_per_minute,
         })
     }
 }
@@ -476,6 +480,6 @@ impl Handler<ListOnline> for ChatServer {
 
     fn handle(&mut self, msg: ListOnline, _: &mut Context<Self>) -> Self::Result {
         let online = msg.users.into_iter();
-        MessageResult(online.filter(|u| self.registry.is_online(*u)).collect())
+        MessageResult(online.filter(|u| self.is_online_anywhere(*u)).collect())
     }
 }

@@ -32,6 +32,7 @@
 pub mod accounts;
 pub mod assignment;
 pub mod cluster;
+pub mod cluster_presence;
 pub mod cluster_watch;
 pub mod conversations;
 pub mod desk;
@@ -50,6 +51,7 @@ pub mod outbox;
 pub mod read_state;
 pub mod refusals;
 pub mod registry;
+pub mod remote;
 pub mod rooms;
 pub mod sequencer;
 pub mod server;

@@ -295,6 +295,13 @@ impl<R> Registry<R> {
         self.tabs.get(&user).map_or(&[], Vec::as_slice)
     }
 
+    /// Every user with a connection open, once.
+    pub fn users(&self) -> impl Iterator<Item = &UserInfo> + '_ {
+        self.tabs
+            .values()
+            .filter_map(|tabs| self.sessions.get(tabs.first()?).map(|e| &e.user))
+    }
+
     /// Whether the user has a connection open.
     pub fn is_online(&self, user: UserId) -> bool {
         self.tabs.contains_key(&user)

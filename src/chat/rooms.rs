@@ -7,15 +7,19 @@
 //! cursors) is the history actor's.
 
 use super::messages::SessionId;
+use super::remote::{NodeId, RemoteSet, Transition};
 use crate::domain::{RoomKind, RoomName, UserId, UserInfo};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashMap;
+use std::time::Instant;
 
 #[derive(Default)]
 struct RoomState {
     members: FxHashSet<SessionId>,
     /// Users with at least one connection in the room, and how many.
     online: FxHashMap<UserId, (UserInfo, u32)>,
+    /// Users in the room through other nodes (`--redis-url`): online here too.
+    remote: RemoteSet<UserInfo>,
     typing: FxHashSet<UserId>,
     /// Too many users online to name them (see [`LiveRooms::new`]).
     crowded: bool,
@@ -76,7 +80,7 @@ impl LiveRooms {
         state.members.insert(session);
         let count = &mut state.online.entry(user.id).or_insert((user.clone(), 0)).1;
         *count += 1;
-        if *count > 1 {
+        if *count > 1 || state.remote.present(user.id).is_some() {
             return PresenceNews::Nothing;
         }
         state.news(room, limit, true)
@@ -107,8 +111,11 @@ impl LiveRooms {
             self.rooms.remove(room);
             return quiet;
         }
-        if !went_offline {
-            return quiet;
+        if !went_offline || state.remote.present(user).is_some() {
+            return Departure {
+                stopped_typing,
+                news: PresenceNews::Nothing,
+            };
         }
         Departure {
             stopped_typing,
@@ -130,11 +137,16 @@ impl LiveRooms {
         let Some(state) = self.rooms.get(room) else {
             return (0, Vec::new());
         };
-        let count = state.online.len();
+        let count = state.head_count();
         if state.crowded {
             return (count, Vec::new());
         }
         let mut users: Vec<UserInfo> = state.online.values().map(|(u, _)| u.clone()).collect();
+        let elsewhere = state
+            .remote
+            .iter()
+            .filter(|(u, _)| !state.online.contains_key(u));
+        users.extend(elsewhere.map(|(_, u)| u.clone()));
         users.sort_by(|a, b| a.username.cmp(&b.username).then(a.id.cmp(&b.id)));
         (count, users)
     }
@@ -179,7 +191,7 @@ impl LiveRooms {
     pub fn crowd_counts_changed(&self) -> Vec<RoomName> {
         self.rooms
             .iter()
-            .filter(|(_, state)| state.crowded && state.online.len() != state.count_told)
+            .filter(|(_, state)| state.crowded && state.head_count() != state.count_told)
             .map(|(room, _)| room.clone())
             .collect()
     }
@@ -187,6 +199,95 @@ impl LiveRooms {
     /// Each live public room and how many users are online in it (a user with several
     /// connections counts once): the room directory's online counts, read when asked.
     pub fn public_head_counts(&self) -> impl Iterator<Item = (&RoomName, usize)> + '_ {
+        self.rooms
+            .iter()
+            .filter(|(room, _)| room.kind() == RoomKind::Public)
+            .map(|(room, state)| (room, state.head_count()))
+    }
+
+    /// Whether a connection of this process has the user in the room.
+    pub fn is_here(&self, room: &RoomName, user: UserId) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|state| state.online.contains_key(&user))
+    }
+
+    /// The users in the room through this process's connections.
+    pub fn here(&self, room: &RoomName) -> impl Iterator<Item = &UserInfo> + '_ {
+        self.rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|state| state.online.values().map(|(u, _)| u))
+    }
+
+    /// Every live room's name.
+    pub fn names(&self) -> impl Iterator<Item = &RoomName> + '_ {
+        self.rooms.keys()
+    }
+
+    /// Another node said, at its version `v`, that `user` is in the room through it
+    /// (`Some(face)`) or left it: what this room's members must hear, and of whom. Nothing
+    /// for a room that is not live here.
+    pub fn remote_changed(
+        &mut self,
+        room: &RoomName,
+        node: &NodeId,
+        user: UserId,
+        v: u64,
+        here: Option<UserInfo>,
+        now: Instant,
+    ) -> Option<(UserInfo, PresenceNews)> {
+        let limit = self.presence_limit;
+        let state = self.rooms.get_mut(room)?;
+        let transition = state.remote.apply(node, user, v, here, now);
+        state.told(room, limit, user, transition)
+    }
+
+    /// A snapshot of who is in the room through `node`, taken at its `version`: what this
+    /// room's members must hear of each change it brings.
+    pub fn remote_snapshot(
+        &mut self,
+        room: &RoomName,
+        node: &NodeId,
+        version: u64,
+        listed: Vec<(UserId, u64, UserInfo)>,
+        now: Instant,
+    ) -> Vec<(UserInfo, PresenceNews)> {
+        let limit = self.presence_limit;
+        let Some(state) = self.rooms.get_mut(room) else {
+            return Vec::new();
+        };
+        let changes = state.remote.replace(node, version, listed, now);
+        changes
+            .into_iter()
+            .filter_map(|(user, t)| state.told(room, limit, user, t))
+            .collect()
+    }
+
+    /// A node is dead: its users leave every room here (unless another connection keeps them).
+    pub fn forget_node(&mut self, node: &str) -> Vec<(RoomName, UserInfo, PresenceNews)> {
+        let limit = self.presence_limit;
+        let mut news = Vec::new();
+        for (room, state) in &mut self.rooms {
+            for (user, t) in state.remote.forget_node(node) {
+                if let Some((info, n)) = state.told(room, limit, user, t) {
+                    news.push((room.clone(), info, n));
+                }
+            }
+        }
+        news
+    }
+
+    /// Forgets, in every room, the other nodes' departures old enough to need no memory.
+    pub fn prune_remote(&mut self, now: Instant) {
+        for state in self.rooms.values_mut() {
+            state.remote.prune(now);
+        }
+    }
+
+    /// Each live public room and how many users this process's connections have in it (the
+    /// other nodes' left out): what this node tells the others for their room directory.
+    pub fn public_local_counts(&self) -> impl Iterator<Item = (&RoomName, usize)> + '_ {
         self.rooms
             .iter()
             .filter(|(room, _)| room.kind() == RoomKind::Public)
@@ -210,12 +311,43 @@ impl LiveRooms {
 }
 
 impl RoomState {
+    /// Users online in the room, through this node or another, each once.
+    fn head_count(&self) -> usize {
+        let elsewhere = self.remote.iter();
+        self.online.len()
+            + elsewhere
+                .filter(|(u, _)| !self.online.contains_key(u))
+                .count()
+    }
+
+    /// What the members must hear of a change of a user's presence through other nodes:
+    /// nothing while a connection of this node keeps the user here.
+    fn told(
+        &mut self,
+        room: &RoomName,
+        limit: usize,
+        user: UserId,
+        transition: Transition<UserInfo>,
+    ) -> Option<(UserInfo, PresenceNews)> {
+        if self.online.contains_key(&user) {
+            return None;
+        }
+        match transition {
+            Transition::Came(info) => Some((info, self.news(room, limit, true))),
+            Transition::Went(info) => {
+                self.typing.remove(&user);
+                Some((info, self.news(room, limit, false)))
+            }
+            Transition::Changed(_) | Transition::Same => None,
+        }
+    }
+
     /// After a user came online or went offline: a `presence` frame in an ordinary room,
     /// nothing in a crowded one, and an `online` frame when the room becomes crowded or stops
     /// being so. It stops only well below the limit, so that a room hovering at the limit does
     /// not flip back and forth.
     fn news(&mut self, room: &RoomName, limit: usize, online: bool) -> PresenceNews {
-        let count = self.online.len();
+        let count = self.head_count();
         let was_crowded = self.crowded;
         if matches!(room.kind(), RoomKind::Support(_)) {
             self.crowded = false;
@@ -235,139 +367,4 @@ impl RoomState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Role;
-
-    fn user(id: i64) -> UserInfo {
-        UserInfo {
-            id: UserId(id),
-            username: format!("user{id:03}"),
-            role: Role::User,
-            display_name: None,
-            avatar_color: None,
-        }
-    }
-
-    fn room(name: &str) -> RoomName {
-        RoomName::parse(name).unwrap()
-    }
-
-    #[test]
-    fn a_user_comes_online_with_their_first_tab_and_goes_offline_with_their_last() {
-        let mut rooms = LiveRooms::new(500);
-        let lobby = room("lobby");
-        let ann = user(1);
-        assert_eq!(
-            rooms.enter(&lobby, SessionId(1), &ann),
-            PresenceNews::Presence { online: true }
-        );
-        assert_eq!(
-            rooms.enter(&lobby, SessionId(2), &ann),
-            PresenceNews::Nothing
-        );
-        rooms.enter(&lobby, SessionId(3), &user(2));
-        assert_eq!(rooms.online(&lobby).0, 2);
-
-        let quiet = rooms.leave(&lobby, SessionId(1), ann.id);
-        assert_eq!(quiet.news, PresenceNews::Nothing, "a tab is still open");
-        let gone = rooms.leave(&lobby, SessionId(2), ann.id);
-        assert_eq!(gone.news, PresenceNews::Presence { online: false });
-        assert_eq!(rooms.online(&lobby), (1, vec![user(2)]));
-    }
-
-    #[test]
-    fn the_last_connection_leaving_forgets_the_room_without_news() {
-        let mut rooms = LiveRooms::new(500);
-        let lobby = room("lobby");
-        rooms.enter(&lobby, SessionId(1), &user(1));
-        rooms.set_typing(&lobby, UserId(1), true);
-        let departure = rooms.leave(&lobby, SessionId(1), UserId(1));
-        assert_eq!(departure.news, PresenceNews::Nothing);
-        assert!(!departure.stopped_typing);
-        assert!(rooms.is_empty());
-        assert!(!rooms.set_typing(&lobby, UserId(1), true), "no live room");
-    }
-
-    #[test]
-    fn a_typist_who_goes_offline_stops_typing() {
-        let mut rooms = LiveRooms::new(500);
-        let lobby = room("lobby");
-        rooms.enter(&lobby, SessionId(1), &user(1));
-        rooms.enter(&lobby, SessionId(2), &user(2));
-        rooms.set_typing(&lobby, UserId(1), true);
-        let departure = rooms.leave(&lobby, SessionId(1), UserId(1));
-        assert!(departure.stopped_typing);
-        assert_eq!(departure.news, PresenceNews::Presence { online: false });
-    }
-
-    #[test]
-    fn a_room_past_the_limit_is_crowded_until_a_tenth_below() {
-        let mut rooms = LiveRooms::new(20);
-        let hall = room("hall");
-        for id in 1..=20 {
-            let news = rooms.enter(&hall, SessionId(id as u64), &user(id));
-            assert_eq!(news, PresenceNews::Presence { online: true });
-        }
-        assert_eq!(
-            rooms.enter(&hall, SessionId(21), &user(21)),
-            PresenceNews::Online,
-            "the 21st user makes the room crowded"
-        );
-        assert_eq!(rooms.online(&hall), (21, Vec::new()), "nobody is named");
-        assert_eq!(
-            rooms.enter(&hall, SessionId(22), &user(22)),
-            PresenceNews::Nothing
-        );
-
-        // 22 online; the room stops being crowded at 18 (20 less a tenth).
-        let mut last = PresenceNews::Nothing;
-        for id in (19..=22).rev() {
-            last = rooms.leave(&hall, SessionId(id as u64), UserId(id)).news;
-        }
-        assert_eq!(rooms.online(&hall).0, 18);
-        assert_eq!(last, PresenceNews::Online, "at 18 the names come back");
-        assert_eq!(rooms.online(&hall).1.len(), 18);
-    }
-
-    #[test]
-    fn the_online_list_shows_a_users_new_role() {
-        let mut rooms = LiveRooms::new(500);
-        let lobby = room("lobby");
-        rooms.enter(&lobby, SessionId(1), &user(1));
-        let promoted = UserInfo {
-            role: Role::Admin,
-            ..user(1)
-        };
-        assert!(
-            rooms.update_user(&lobby, &promoted),
-            "a room that names its users"
-        );
-        assert!(!rooms.update_user(&room("elsewhere"), &promoted));
-        assert_eq!(rooms.online(&lobby), (1, vec![promoted]));
-    }
-
-    #[test]
-    fn support_rooms_are_never_crowded() {
-        let mut rooms = LiveRooms::new(0);
-        let support = room("support:1");
-        assert_eq!(
-            rooms.enter(&support, SessionId(1), &user(1)),
-            PresenceNews::Presence { online: true }
-        );
-        assert_eq!(rooms.online(&support).1, vec![user(1)]);
-    }
-
-    #[test]
-    fn a_crowded_room_is_listed_for_its_head_count_only_when_it_changed() {
-        let mut rooms = LiveRooms::new(1);
-        let hall = room("hall");
-        rooms.enter(&hall, SessionId(1), &user(1));
-        rooms.enter(&hall, SessionId(2), &user(2));
-        assert_eq!(rooms.crowd_counts_changed(), vec![hall.clone()]);
-        assert_eq!(rooms.tell_online(&hall).0, 2);
-        assert!(rooms.crowd_counts_changed().is_empty());
-        rooms.enter(&hall, SessionId(3), &user(3));
-        assert_eq!(rooms.crowd_counts_changed(), vec![hall]);
-    }
-}
+mod tests;

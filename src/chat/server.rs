@@ -277,6 +277,7 @@ impl ChatServer {
         };
         if !self.registry.is_online(entry.user.id) {
             self.record_last_seen(entry.user.id);
+            self.cluster_user_presence(&entry.user, false);
         }
         for room in &entry.rooms {
             self.leave_live_room(session, &entry.user, room);
@@ -297,7 +298,11 @@ impl ChatServer {
         if !self.rooms.is_live(room) {
             self.cluster_room_opened(room);
         }
+        let was_here = self.rooms.is_here(room, user.id);
         let news = self.rooms.enter(room, session, &user);
+        if !was_here {
+            self.cluster_room_presence(room, &user, true);
+        }
         self.tell_presence(room, &user, news, Skip::Session(session));
         false
     }
@@ -313,7 +318,11 @@ impl ChatServer {
 
     /// The live room's side of leaving: typing off and presence, as [`LiveRooms::leave`] says.
     fn leave_live_room(&mut self, session: SessionId, user: &UserInfo, room: &RoomName) {
+        let was_here = self.rooms.is_here(room, user.id);
         let departure = self.rooms.leave(room, session, user.id);
+        if was_here && !self.rooms.is_here(room, user.id) {
+            self.cluster_room_presence(room, user, false);
+        }
         if !self.rooms.is_live(room) {
             self.cluster_room_closed(room);
         }
@@ -332,7 +341,13 @@ impl ChatServer {
     }
 
     /// Tells a room what [`LiveRooms`] says it must hear of a user's presence.
-    fn tell_presence(&mut self, room: &RoomName, user: &UserInfo, news: PresenceNews, skip: Skip) {
+    pub(super) fn tell_presence(
+        &mut self,
+        room: &RoomName,
+        user: &UserInfo,
+        news: PresenceNews,
+        skip: Skip,
+    ) {
         match news {
             PresenceNews::Nothing => {}
             PresenceNews::Presence { online } => {

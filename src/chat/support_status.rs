@@ -16,6 +16,6 @@ impl Handler<CountStaffOnline> for ChatServer {
 
     /// Counts from the registry's staff connections.
     fn handle(&mut self, _: CountStaffOnline, _: &mut Context<Self>) -> usize {
-        self.registry.staff_online()
+        self.staff_online_anywhere()
     }
 }

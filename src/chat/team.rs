@@ -42,7 +42,8 @@ impl Handler<StaffChanged> for ChatServer {
             self.tell_staff(ServerFrame::StaffUpdated { member: other });
         }
         let state = staff_state_of(Some(&row)).unwrap_or_default();
-        let shown = member(&row.info(), state, self.registry.is_online(user));
+        let shown = member(&row.info(), state, self.is_online_anywhere(user));
+        self.cluster_staff_changed(user);
         self.tell_staff(ServerFrame::StaffUpdated {
             member: shown.clone(),
         });
@@ -55,6 +56,8 @@ impl ChatServer {
     /// Tells every staff connection of the members whose face changed (the registry's news).
     pub(super) fn tell_staff_news(&mut self) {
         for member in self.registry.take_staff_news() {
+            // A new availability: the other nodes count this member's right.
+            self.cluster_staff_changed(member.id);
             self.tell_staff(ServerFrame::StaffUpdated { member });
         }
     }

@@ -9,12 +9,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Two nodes on the test's database and the machine's Redis, under a key prefix of their own.
-async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
+pub(crate) async fn two_nodes(test: &str) -> Option<(TestApp, TestApp, TestData)> {
     two_nodes_with(test, |_| {}).await
 }
 
 /// [`two_nodes`], with the nodes' settings adjusted first.
-async fn two_nodes_with(
+pub(crate) async fn two_nodes_with(
     test: &str,
     adjust: impl Fn(&mut chat_server::config::Settings),
 ) -> Option<(TestApp, TestApp, TestData)> {
@@ -360,4 +360,32 @@ async fn the_staff_on_one_node_hear_of_a_customers_message_on_another() {
     staff
         .expect_silence(std::time::Duration::from_millis(500))
         .await;
+}
+
+/// An announcement posted through node A reaches the room's members on node B, once, with the
+/// seq the API answered.
+#[actix_rt::test]
+async fn an_announcement_posted_on_one_node_reaches_the_members_on_the_other() {
+    let Some((a, b, _data)) =
+        two_nodes("an_announcement_posted_on_one_node_reaches_the_members_on_the_other").await
+    else {
+        return;
+    };
+    let (mut ann, mut bob) = ann_and_bob_in_the_lobby(&a, &b).await;
+    let (staff_token, _) = a.staff().await;
+    let (status, body) = a
+        .post_as(
+            &staff_token,
+            "/api/admin/announcements",
+            json!({"text": "We close at six today", "rooms": ["lobby"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let message = heard(&mut bob, "lobby", "We close at six today").await;
+    assert_eq!(message["kind"], "announcement");
+    assert_eq!(message["seq"], body["announcements"][0]["seq"]);
+    // Once: the room's next message is ann's, not the announcement again.
+    ann.say("lobby", "thanks", "a-1").await;
+    let next = messages_of(&mut bob, "lobby", 1).await;
+    assert_eq!(next[0]["text"], "thanks");
 }

@@ -17,6 +17,7 @@ mod canned;
 mod cluster;
 mod cluster_failures;
 mod cluster_live;
+mod cluster_presence;
 mod conversations;
 mod conversations_live;
 mod customer_panel;
