@@ -137,14 +137,24 @@ impl Application {
                     node_heartbeat: settings.node_heartbeat,
                 };
                 let node = jwt::generated_secret()[..16].to_owned();
-                let (broker, pushes) = Broker::connect(&broker_settings, node.clone())
+                // Only a URL that cannot be used stops the start: a Redis that does not answer
+                // is waited for in the background while the node serves alone.
+                let started = Broker::connect(&broker_settings, node.clone())
                     .await
-                    .map_err(|e| StartupError::Config(format!("broker: {e}")))?;
+                    .map_err(|e| StartupError::Config(format!("broker (--redis-url): {e}")))?;
                 log::info!(
                     "cluster: node {node}, broker Redis with prefix {:?}",
                     settings.redis_prefix
                 );
-                Some(Cluster::new(broker, pushes, health.clone()))
+                if let Some(why) = &started.unreachable {
+                    log::error!(
+                        "cluster: the broker (Redis) does not answer at start ({why}): this node \
+                         serves its own connections alone (messages are stored; /healthz says \
+                         the broker is degraded) and follows the other nodes once Redis answers"
+                    );
+                }
+                health.set_degraded(started.unreachable.is_some());
+                Some(Cluster::new(started.broker, started.pushes, health.clone()))
             }
             _ => None,
         };

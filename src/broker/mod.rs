@@ -11,7 +11,9 @@
 //! Two connections, both the redis crate's `ConnectionManager` (reconnects by itself): one
 //! publishes, fed by one task in the order the chat server hands messages over; one subscribes
 //! (RESP3 pushes, resubscribed automatically after a reconnect), its pushes handed to the chat
-//! server as a stream ([`BrokerPush`]).
+//! server as a stream ([`BrokerPush`]). Both are lazy: a node starts while Redis is away
+//! (degraded), and the fixed channels are subscribed by a task that waits for Redis as long as it
+//! takes ([`BrokerStart::unreachable`], [`BrokerPush::Connected`]).
 
 mod channels;
 mod frames;
@@ -30,7 +32,7 @@ use pushes::translate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How the broker is reached, from `--redis-url` and `--redis-prefix`.
 #[derive(Debug, Clone)]
@@ -81,14 +83,29 @@ pub struct Broker {
     commands: ConnectionManager,
 }
 
+/// A broker just set up ([`Broker::connect`]).
+pub struct BrokerStart {
+    /// The broker.
+    pub broker: Broker,
+    /// The pushes it hears, for the chat server.
+    pub pushes: mpsc::UnboundedReceiver<BrokerPush>,
+    /// Why Redis did not answer at start, if it did not. The node then starts alone (degraded)
+    /// and the broker keeps trying: once Redis answers, the fixed channels' subscription is
+    /// confirmed ([`BrokerPush::Connected`]) and the rooms asked for meanwhile are followed.
+    pub unreachable: Option<String>,
+}
+
 impl Broker {
-    /// Connects both connections and starts the publishing task. Returns the broker and the
-    /// stream of pushes for the chat server. Must run inside the Tokio runtime the chat server
-    /// runs on (the connections' tasks live there).
+    /// Sets up both connections and starts the publishing task. Returns the broker, the stream
+    /// of pushes for the chat server and why Redis did not answer within [`START_WAIT`], if it
+    /// did not. Only an unusable URL is an error: a Redis that does not answer is waited for in
+    /// the background, for as long as it takes (the connections are lazy and retry by
+    /// themselves). Must run inside the Tokio runtime the chat server runs on (the connections'
+    /// tasks live there).
     pub async fn connect(
         settings: &BrokerSettings,
         node: String,
-    ) -> Result<(Broker, mpsc::UnboundedReceiver<BrokerPush>), BrokerError> {
+    ) -> Result<BrokerStart, BrokerError> {
         let fail = |source| BrokerError {
             url: settings.url.clone(),
             source,
@@ -109,34 +126,31 @@ impl Broker {
                 // must come back by itself, also when it sends nothing meanwhile.
                 .set_number_of_retries(usize::MAX)
         };
-        let publisher = ConnectionManager::new_with_config(client.clone(), manager_config())
-            .await
+        // Lazy: nothing is asked of Redis here, so a node starts while Redis is away; the
+        // first command waits for the connection (retried as above).
+        let publisher = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())
             .map_err(fail)?;
         let (push_tx, mut push_rx) = mpsc::unbounded_channel::<PushInfo>();
-        let subscriber = ConnectionManager::new_with_config(
-            client,
+        let subscriber = ConnectionManager::new_lazy_with_config(
+            client.clone(),
             manager_config()
                 .set_push_sender(push_tx)
                 .set_automatic_resubscription(),
         )
-        .await
         .map_err(fail)?;
 
         // Every node hears of every account change (bans close sockets on every node).
         // And of every support message, for the staff connected to it.
         let accounts = accounts_channel(&settings.prefix);
         let staff = staff_channel(&settings.prefix);
-        let mut subscribing = subscriber.clone();
-        subscribing.subscribe(&accounts).await.map_err(fail)?;
-        subscribing.subscribe(&staff).await.map_err(fail)?;
         // And of every user's first connection opening on a node and last one closing.
         let presence_news = presence_channel(&settings.prefix);
-        subscribing.subscribe(&presence_news).await.map_err(fail)?;
 
         // Pushes become BrokerPush for the chat server (channels stripped of their prefix).
         let (to_chat, from_broker) = mpsc::unbounded_channel();
         let room_prefix = room_channel(&settings.prefix, "");
         let user_prefix = channels::user_channel_prefix(&settings.prefix);
+        let fixed = [accounts.clone(), staff.clone(), presence_news.clone()];
         tokio::spawn(async move {
             while let Some(push) = push_rx.recv().await {
                 let push = match presence::news_of(&presence_news, push) {
@@ -150,6 +164,24 @@ impl Broker {
                 }
             }
         });
+
+        // The fixed channels are subscribed by a task of their own: it waits for Redis as long
+        // as it takes. The start waits for it only briefly.
+        let (subscribed, fixed_in_place) = oneshot::channel();
+        tokio::spawn(subscribe_fixed(subscriber.clone(), fixed, subscribed));
+        let unreachable = match tokio::time::timeout(START_WAIT, fixed_in_place).await {
+            Ok(Ok(())) => None,
+            // The connections retry quietly: one attempt of its own says why, for the log.
+            _ => Some(
+                match tokio::time::timeout(START_WAIT, client.get_multiplexed_async_connection())
+                    .await
+                {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(_)) => "it answered only just now".to_owned(),
+                    Err(_) => "no answer".to_owned(),
+                },
+            ),
+        };
 
         let presence = PresenceStore::new(
             node.clone(),
@@ -168,7 +200,11 @@ impl Broker {
             presence,
             commands,
         };
-        Ok((broker, from_broker))
+        Ok(BrokerStart {
+            broker,
+            pushes: from_broker,
+            unreachable,
+        })
     }
 
     /// This node's id.
@@ -289,6 +325,35 @@ impl Broker {
 
 /// Most publications waiting for Redis; past it they are dropped (never a source of truth).
 const PUBLISH_QUEUE: usize = 65_536;
+
+/// How long a node's start waits for Redis before it starts alone (degraded) and goes on
+/// trying in the background.
+pub const START_WAIT: Duration = Duration::from_secs(2);
+
+/// How long the fixed channels' subscription waits after a failed attempt before the next.
+const SUBSCRIBE_RETRY: Duration = Duration::from_secs(1);
+
+/// Subscribes to the channels every node follows, trying until it works (the connection itself
+/// waits for Redis as long as it takes), and says so on `subscribed`. Once in place, the
+/// connection renews the subscription after every reconnect by itself.
+async fn subscribe_fixed(
+    mut subscriber: ConnectionManager,
+    channels: [String; 3],
+    subscribed: oneshot::Sender<()>,
+) {
+    loop {
+        match subscriber.subscribe(&channels).await {
+            Ok(()) => {
+                let _ = subscribed.send(());
+                return;
+            }
+            Err(e) => {
+                log::debug!("broker: subscribing to {channels:?}: {e}; trying again");
+                tokio::time::sleep(SUBSCRIBE_RETRY).await;
+            }
+        }
+    }
+}
 
 /// Publishes what the chat server hands over, in order, several at a time in one pipeline when
 /// they pile up.

@@ -38,6 +38,10 @@ pub enum BrokerPush {
     },
     /// The connection to Redis was lost: publications are missed until it is back.
     Disconnected,
+    /// The subscription to a channel every node follows is in place: Redis answers (at the
+    /// first connection, also when the node started while Redis was away, and after every
+    /// reconnect, also when no room is followed here).
+    Connected,
     /// A node's presence news (a [`Change`](super::presence::Change) in JSON).
     Presence {
         /// The payload.
@@ -86,9 +90,15 @@ pub(super) fn translate(
             let payload = text(push.data.get(1)?)?;
             Some(BrokerPush::Message { room, payload })
         }
-        PushKind::Subscribe => Some(BrokerPush::Subscribed {
-            room: room_of(push.data.first()?)?,
-        }),
+        PushKind::Subscribe => {
+            let channel = text(push.data.first()?)?;
+            if channel == accounts.as_bytes() || channel == staff.as_bytes() {
+                return Some(BrokerPush::Connected);
+            }
+            Some(BrokerPush::Subscribed {
+                room: room_of(push.data.first()?)?,
+            })
+        }
         PushKind::Disconnection => Some(BrokerPush::Disconnected),
         _ => None,
     }
@@ -163,6 +173,34 @@ mod tests {
                 assert_eq!(user, 7);
                 assert_eq!(payload, b"{}");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_subscription_to_a_fixed_channel_says_redis_answers() {
+        let push = |channel: &[u8]| PushInfo {
+            kind: PushKind::Subscribe,
+            data: vec![Value::BulkString(channel.to_vec()), Value::Int(1)],
+        };
+        for channel in [&b"chat:accounts"[..], b"chat:staff"] {
+            let heard = translate(
+                "chat:room:",
+                "chat:user:",
+                "chat:accounts",
+                "chat:staff",
+                push(channel),
+            );
+            assert!(matches!(heard, Some(BrokerPush::Connected)), "{heard:?}");
+        }
+        match translate(
+            "chat:room:",
+            "chat:user:",
+            "chat:accounts",
+            "chat:staff",
+            push(b"chat:room:lobby"),
+        ) {
+            Some(BrokerPush::Subscribed { room }) => assert_eq!(room, "lobby"),
             other => panic!("{other:?}"),
         }
     }

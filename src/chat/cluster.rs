@@ -3,6 +3,7 @@
 //! connections in seq order with no gap ([`RoomSequencer`]), gaps closed from the database.
 //! Without a broker none of this runs: the chat server delivers straight after each commit.
 
+use super::cluster_watch::QuietRoomWatch;
 use super::fanout::{self, Deliveries, Skip};
 use super::sequencer::{GapRead, RoomSequencer, Sequenced};
 use super::server::ChatServer;
@@ -28,7 +29,9 @@ pub struct Cluster {
     pub(super) broker: Broker,
     /// What the other nodes said of their users (`cluster_presence.rs`).
     pub(super) presence: super::cluster_presence::ClusterPresence,
-    sequencer: RoomSequencer<WireMessage>,
+    pub(super) sequencer: RoomSequencer<WireMessage>,
+    /// The periodic check for a lost publication in a quiet room (`cluster_watch.rs`).
+    pub(super) watch: QuietRoomWatch,
     /// The broker's pushes, until the chat server starts and takes them as a stream.
     pushes: Option<UnboundedReceiver<BrokerPush>>,
     /// Whether a gap check is scheduled.
@@ -40,7 +43,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The node's cluster part over a connected broker and the stream of its pushes.
+    /// The node's cluster part over a broker and the stream of its pushes; degraded from the
+    /// start when `health` says so (Redis did not answer at start).
     pub fn new(
         broker: Broker,
         pushes: UnboundedReceiver<BrokerPush>,
@@ -51,9 +55,10 @@ impl Cluster {
             broker,
             presence: super::cluster_presence::ClusterPresence::new(heartbeat),
             sequencer: RoomSequencer::new(GAP_PATIENCE),
+            watch: QuietRoomWatch::default(),
             pushes: Some(pushes),
             check_scheduled: false,
-            degraded: false,
+            degraded: health.is_degraded(),
             health,
         }
     }
@@ -85,6 +90,7 @@ impl ChatServer {
     pub(super) fn cluster_started(&mut self, ctx: &mut Context<Self>) {
         if let Some(pushes) = self.cluster.as_mut().and_then(|c| c.pushes.take()) {
             ctx.add_stream(Pushes(pushes));
+            self.cluster_watch_started(ctx);
         }
         self.presence_started(ctx);
     }
@@ -278,7 +284,7 @@ impl ChatServer {
     }
 
     /// Reads a room's messages after a seq from the database and hands out what it closes.
-    fn read_gap(&mut self, read: GapRead, ctx: &mut Context<Self>) {
+    pub(super) fn read_gap(&mut self, read: GapRead, ctx: &mut Context<Self>) {
         let GapRead { room, after } = read;
         log::debug!("cluster: reading {room} after seq {after} from the database");
         self.history
@@ -330,6 +336,31 @@ impl ChatServer {
             })
             .spawn(ctx);
     }
+
+    /// Redis answers again (or for the first time, when the node started without it): every
+    /// followed room is subscribed again and caught up from the database.
+    fn broker_back(&mut self, ctx: &mut Context<Self>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        cluster.degraded = false;
+        cluster.health.set_degraded(false);
+        log::warn!(
+            "cluster: the broker (Redis) answers; catching every followed room up from the \
+             database"
+        );
+        // Subscriptions that failed while it was away were never confirmed, so not renewed by
+        // the connection: ask for every followed room again.
+        for followed in cluster.sequencer.rooms() {
+            cluster.broker.subscribe(followed.as_str());
+        }
+        for read in cluster.sequencer.catch_up_all() {
+            self.read_gap(read, ctx);
+        }
+        // Presence news was missed too, and the viewers this node wrote may be gone.
+        self.reload_presence(ctx);
+        self.cluster_frames_reconnected();
+    }
 }
 
 impl StreamHandler<BrokerPush> for ChatServer {
@@ -366,26 +397,10 @@ impl StreamHandler<BrokerPush> for ChatServer {
                 self.deliver_released(&room, released);
                 self.schedule_gap_check(ctx);
             }
+            BrokerPush::Connected if cluster.degraded => self.broker_back(ctx),
+            BrokerPush::Connected => {}
+            BrokerPush::Subscribed { .. } if cluster.degraded => self.broker_back(ctx),
             BrokerPush::Subscribed { room } => {
-                if cluster.degraded {
-                    cluster.degraded = false;
-                    cluster.health.set_degraded(false);
-                    log::warn!(
-                        "cluster: the broker (Redis) is back; catching every followed room up \
-                         from the database"
-                    );
-                    // Subscriptions that failed while it was away were never confirmed, so
-                    // not renewed by the connection: ask for every followed room again.
-                    for followed in cluster.sequencer.rooms() {
-                        cluster.broker.subscribe(followed.as_str());
-                    }
-                    for read in cluster.sequencer.catch_up_all() {
-                        self.read_gap(read, ctx);
-                    }
-                    // Presence news was missed too.
-                    self.reload_presence(ctx);
-                    return self.cluster_frames_reconnected();
-                }
                 let Ok(room) = RoomName::parse(&room) else {
                     return;
                 };

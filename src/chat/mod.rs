@@ -37,6 +37,7 @@ pub mod assignment;
 pub mod cluster;
 pub mod cluster_frames;
 pub mod cluster_presence;
+pub mod cluster_watch;
 pub mod conversations;
 pub mod desk;
 pub mod directory;

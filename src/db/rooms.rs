@@ -52,6 +52,16 @@ pub fn last_seq(conn: &mut DbConn, room: &str) -> Result<i64, StorageError> {
     Ok(seq.unwrap_or(0))
 }
 
+/// The newest seq of each of these rooms, in one statement (`= ANY($1)` on PostgreSQL, `IN` on
+/// SQLite); a room without a row is left out (it has no message).
+pub fn last_seqs(conn: &mut DbConn, names: &[&str]) -> Result<Vec<(String, i64)>, StorageError> {
+    let seqs = with_backend!(conn, c => rooms::table
+        .filter(rooms::name.eq_any(names))
+        .select((rooms::name, rooms::last_seq))
+        .load::<(String, i64)>(c))?;
+    Ok(seqs)
+}
+
 /// Reserves `count` sequence numbers in a room and returns the last of them. Run inside the
 /// transaction that inserts the messages: the row lock it takes orders concurrent writers (on
 /// PostgreSQL, several server processes), so seqs stay gap-free and unique.

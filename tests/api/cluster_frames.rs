@@ -234,12 +234,14 @@ async fn a_dead_nodes_viewers_leave_every_conversation_it_had_open() {
         prefix,
         node_heartbeat: std::time::Duration::from_secs(5),
     };
-    let (dead, _) = Broker::connect(&settings, "dead-node".into())
+    let dead = Broker::connect(&settings, "dead-node".into())
         .await
-        .expect("the dead node's broker");
-    let (alive, mut heard) = Broker::connect(&settings, "alive-node".into())
+        .expect("the dead node's broker")
+        .broker;
+    let alive = Broker::connect(&settings, "alive-node".into())
         .await
         .expect("the live node's broker");
+    let (alive, mut heard) = (alive.broker, alive.pushes);
     let alice = UserInfo {
         id: UserId(7),
         username: "alice".into(),

@@ -15,6 +15,7 @@ mod bans;
 mod bans_hold;
 mod canned;
 mod cluster;
+mod cluster_failures;
 mod cluster_frames;
 mod cluster_live;
 mod cluster_presence;
