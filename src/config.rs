@@ -41,6 +41,21 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// Shortest `--node-heartbeat`: shorter, a node whose Redis answers slowly for a moment (its
+/// commands may take up to 2 s) would be taken for dead.
+const MIN_NODE_HEARTBEAT: Duration = Duration::from_secs(1);
+
+fn node_heartbeat(s: &str) -> Result<Duration, String> {
+    let every = duration(s)?;
+    if every < MIN_NODE_HEARTBEAT {
+        return Err(format!(
+            "at least {}: a shorter one takes slow nodes for dead",
+            humantime::format_duration(MIN_NODE_HEARTBEAT)
+        ));
+    }
+    Ok(every)
+}
+
 /// Longest `--commit-interval`: every message may wait this long for its ack.
 const MAX_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -120,7 +135,7 @@ pub struct Settings {
 
     /// With --redis-url: how often this node renews its lease in Redis. When a node dies, the
     /// others see its users go offline within two of these.
-    #[arg(long, env = "CHAT_NODE_HEARTBEAT", default_value = "5s", value_parser = duration)]
+    #[arg(long, env = "CHAT_NODE_HEARTBEAT", default_value = "5s", value_parser = node_heartbeat)]
     pub node_heartbeat: Duration,
 
     /// Browser origins allowed to open a WebSocket, comma-separated (e.g.
@@ -470,6 +485,14 @@ mod tests {
         let too_long = commit_interval("2s").unwrap_err();
         assert!(too_long.contains("at most 1s"), "{too_long}");
         assert!(commit_interval("soon").is_err());
+    }
+
+    #[test]
+    fn a_node_heartbeat_is_at_least_a_second() {
+        assert_eq!(node_heartbeat("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(node_heartbeat("1s"), Ok(Duration::from_secs(1)));
+        let too_short = node_heartbeat("0s").unwrap_err();
+        assert!(too_short.contains("at least 1s"), "{too_short}");
     }
 
     #[test]

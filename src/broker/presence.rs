@@ -149,7 +149,21 @@ pub struct PresenceStore {
     lease_ttl: Duration,
     /// How often the node renews its lease.
     heartbeat: Duration,
+    /// Writes waiting for Redis, and whether some were dropped or failed since the last
+    /// heartbeat asked (the node then writes everything again).
+    backlog: std::sync::Arc<Backlog>,
 }
+
+/// The write queue's depth and losses, shared with the writing task.
+#[derive(Default)]
+struct Backlog {
+    queued: std::sync::atomic::AtomicUsize,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+/// Most presence writes waiting for Redis (while it is away): past it they are dropped, and the
+/// node writes its whole presence again once Redis answers.
+const MOST_QUEUED_WRITES: usize = 10_000;
 
 impl PresenceStore {
     /// The store of `node` over a connection to Redis; `heartbeat` is how often the node
@@ -161,7 +175,8 @@ impl PresenceStore {
         heartbeat: Duration,
     ) -> PresenceStore {
         let (writes, to_write) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(connection.clone(), to_write));
+        let backlog = std::sync::Arc::new(Backlog::default());
+        tokio::spawn(write_loop(connection.clone(), to_write, backlog.clone()));
         PresenceStore {
             node,
             keys: Keys::new(prefix),
@@ -170,12 +185,34 @@ impl PresenceStore {
             lease_ttl: heartbeat * 3 / 2,
             key_ttl: heartbeat * 4,
             heartbeat,
+            backlog,
         }
     }
 
     /// How often the node renews its lease.
     pub fn heartbeat_interval(&self) -> Duration {
         self.heartbeat
+    }
+
+    /// Whether writes were dropped or failed since the last call (then everything must be
+    /// written again).
+    pub fn take_lost_writes(&self) -> bool {
+        self.backlog
+            .lost
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Queues writes, or drops them (noted as lost) past the bound.
+    fn queue(&self, cmds: Vec<redis::Cmd>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.backlog.queued.load(Relaxed) >= MOST_QUEUED_WRITES {
+            self.backlog.lost.store(true, Relaxed);
+            return;
+        }
+        self.backlog.queued.fetch_add(1, Relaxed);
+        if self.writes.send(cmds).is_err() {
+            self.backlog.lost.store(true, Relaxed);
+        }
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -203,7 +240,7 @@ impl PresenceStore {
         if let Ok(payload) = serde_json::to_vec(&change) {
             cmds.push(publish(&presence_channel(&self.keys.prefix), payload));
         }
-        let _ = self.writes.send(cmds);
+        self.queue(cmds);
     }
 
     /// A user came into a room through this node (`online`) or left it: the room's hash of
@@ -229,7 +266,7 @@ impl PresenceStore {
             self.set_version(record.v),
             publish(&channel, news),
         ];
-        let _ = self.writes.send(cmds);
+        self.queue(cmds);
     }
 
     /// Writes everything this node has again (after Redis lost it), then tells the others
@@ -259,7 +296,7 @@ impl PresenceStore {
         if let Ok(payload) = serde_json::to_vec(&change) {
             cmds.push(publish(&presence_channel(&self.keys.prefix), payload));
         }
-        let _ = self.writes.send(cmds);
+        self.queue(cmds);
     }
 
     fn set_version(&self, v: u64) -> redis::Cmd {
@@ -472,9 +509,12 @@ fn publish(channel: &str, payload: Vec<u8>) -> redis::Cmd {
 async fn write_loop(
     mut connection: ConnectionManager,
     mut to_write: mpsc::UnboundedReceiver<Vec<redis::Cmd>>,
+    backlog: std::sync::Arc<Backlog>,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut failing = false;
     while let Some(first) = to_write.recv().await {
+        backlog.queued.fetch_sub(1, Relaxed);
         let mut pipe = redis::pipe();
         for cmd in first {
             pipe.add_command(cmd).ignore();
@@ -483,6 +523,7 @@ async fn write_loop(
         while batches < 64 {
             match to_write.try_recv() {
                 Ok(cmds) => {
+                    backlog.queued.fetch_sub(1, Relaxed);
                     for cmd in cmds {
                         pipe.add_command(cmd).ignore();
                     }
@@ -499,12 +540,13 @@ async fn write_loop(
             Ok(()) => {}
             Err(e) if !failing => {
                 failing = true;
+                backlog.lost.store(true, Relaxed);
                 log::error!(
                     "broker: writing presence to Redis failed ({e}); it is written again when \
                      the next heartbeat finds Redis back"
                 );
             }
-            Err(_) => {}
+            Err(_) => backlog.lost.store(true, Relaxed),
         }
     }
 }

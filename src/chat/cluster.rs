@@ -357,8 +357,9 @@ impl ChatServer {
         for read in cluster.sequencer.catch_up_all() {
             self.read_gap(read, ctx);
         }
-        // Presence news was missed too, and the viewers this node wrote may be gone.
+        // Presence news was missed too, and what this node wrote may be gone or half written.
         self.reload_presence(ctx);
+        self.rewrite_presence();
         self.cluster_frames_reconnected();
     }
 }

@@ -280,14 +280,20 @@ impl ChatServer {
         };
         let node = cluster.broker().node().to_owned();
         let read = cluster.broker().read_viewers(room.as_str());
+        // With Redis away the read would wait for it: this node's viewers after a while.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(2), read);
         let room = room.clone();
         Box::pin(read.into_actor(self).map(move |result, _, _| match result {
-            Ok(lists) => {
+            Ok(Ok(lists)) => {
                 let others = lists.into_iter().filter(|(n, _)| *n != node);
                 union_of(others.map(|(_, list)| list).chain([here]))
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 log::warn!("cluster: reading the viewers of {room} from Redis failed: {e}");
+                here
+            }
+            Err(_) => {
+                log::warn!("cluster: reading the viewers of {room} from Redis timed out");
                 here
             }
         }))

@@ -34,7 +34,8 @@ pub struct ClusterPresence {
     users: RemoteSet<RemoteUser>,
     /// The other live nodes and their figures (from the last heartbeat).
     live: HashMap<NodeId, NodeFigures>,
-    /// Nodes whose users this node has read (or heard of), and since when.
+    /// Nodes whose users this node has read (or heard of), and when a heartbeat last listed
+    /// them alive (or, never listed yet, when they were first heard of).
     heard: HashMap<NodeId, Instant>,
     /// How often the lease is renewed.
     heartbeat: Duration,
@@ -92,8 +93,7 @@ impl ClusterPresence {
     }
 
     /// After a heartbeat: the nodes to forget (dead: listed without a lease, or heard of and
-    /// no longer listed a lease's life after we first heard of them) and the live ones whose
-    /// users were never read.
+    /// not listed alive for a lease's life) and the live ones whose users were never read.
     fn take_heartbeat(
         &mut self,
         mut beat: Heartbeat,
@@ -104,9 +104,12 @@ impl ClusterPresence {
         self.public_counts = std::mem::take(&mut beat.public_counts);
         let mut dead: Vec<NodeId> = beat.dead.iter().map(|n| NodeId::from(n.as_str())).collect();
         let patience = self.heartbeat * 3 / 2;
-        for (node, since) in &self.heard {
-            let listed = beat.live.contains_key(&**node);
-            if !listed && now.duration_since(*since) > patience && !dead.contains(node) {
+        for (node, last_listed) in &mut self.heard {
+            if beat.live.contains_key(&**node) {
+                *last_listed = now;
+            } else if now.duration_since(*last_listed) > patience && !dead.contains(node) {
+                // Unlisted for a lease's life (Redis lost the list, or another node took it
+                // out): a live node would have listed itself again meanwhile.
                 dead.push(node.clone());
             }
         }
@@ -501,16 +504,29 @@ impl ChatServer {
             self.forget_node_viewers(node);
         }
         self.rooms.prune_remote(now);
-        self.read_node_users(unread, ctx);
-        if lease_was_gone {
+        if !unread.is_empty() {
+            // Their rooms too: a node forgotten and back has users in this node's rooms.
+            self.read_node_users(unread, ctx);
+            let rooms: Vec<RoomName> = self.rooms.names().cloned().collect();
+            for room in rooms {
+                self.read_room_presence(room, ctx);
+            }
+        }
+        let lost_writes = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.broker.presence().take_lost_writes());
+        if lease_was_gone || lost_writes {
             self.rewrite_presence();
+            // The viewers this node wrote may be gone with the rest.
+            self.cluster_frames_reconnected();
         }
     }
 
     /// Writes this node's whole presence again (Redis lost it, or the others took this node
     /// for dead): every connected user and who is in each room through it.
-    fn rewrite_presence(&mut self) {
-        log::warn!("cluster: this node's lease was gone: writing its presence to Redis again");
+    pub(super) fn rewrite_presence(&mut self) {
+        log::warn!("cluster: this node's presence in Redis may be gone or stale: writing it again");
         let available: HashSet<UserId> = self.registry.staff_available().into_iter().collect();
         let Some(cluster) = &mut self.cluster else {
             return;
@@ -584,6 +600,20 @@ mod tests {
         let later = now + Duration::from_secs(2);
         let (dead, _) = presence.take_heartbeat(beat(&["me"], &[]), "me", later);
         assert_eq!(dead, vec![NodeId::from("new")]);
+    }
+
+    #[test]
+    fn a_long_known_node_missing_from_one_listing_is_not_dead_at_once() {
+        let mut presence = ClusterPresence::new(Duration::from_secs(1));
+        let start = Instant::now();
+        presence.heard_of(&NodeId::from("b"), start);
+        let later = start + Duration::from_secs(60);
+        let (dead, _) = presence.take_heartbeat(beat(&["me", "b"], &[]), "me", later);
+        assert!(dead.is_empty());
+        // Redis lost the list a moment ago: b lists itself again at its next renewal.
+        let blip = later + Duration::from_millis(500);
+        let (dead, _) = presence.take_heartbeat(beat(&["me"], &[]), "me", blip);
+        assert!(dead.is_empty(), "listed half a second ago: {dead:?}");
     }
 
     #[test]

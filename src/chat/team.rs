@@ -48,6 +48,8 @@ impl Handler<StaffChanged> for ChatServer {
             member: shown.clone(),
         });
         self.reread_account(user, ctx);
+        // The nodes holding the member's other tabs apply it at once too.
+        self.cluster_account_changed(user);
         MessageResult(shown)
     }
 }
