@@ -5,6 +5,7 @@
 //! nodes storing into one room at once give every member one gap-free order. SKIPPED loudly
 //! without PostgreSQL or Redis.
 
+use crate::cluster_live::messages_of;
 use crate::helpers::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,23 +96,6 @@ async fn subscribers_become(redis_url: &str, channels: &[&str], count: i64) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The next `count` `message` frames of `room` a socket gets (other frames passed over).
-async fn messages_of(socket: &mut WsClient, room: &str, count: usize) -> Vec<Value> {
-    let gather = async {
-        let mut got = Vec::new();
-        while got.len() < count {
-            let frame = socket.recv().await;
-            if frame["type"] == "message" && frame["room"] == room {
-                got.push(frame);
-            }
-        }
-        got
-    };
-    tokio::time::timeout(Duration::from_secs(20), gather)
-        .await
-        .unwrap_or_else(|_| panic!("{count} message(s) of {room} did not all come"))
 }
 
 fn seqs_of(messages: &[Value]) -> Vec<i64> {

@@ -300,21 +300,11 @@ async fn a_dead_nodes_viewers_leave_every_conversation_it_had_open() {
 #[actix_rt::test]
 async fn the_viewers_are_written_again_after_a_redis_restart_that_lost_them() {
     let test = "the_viewers_are_written_again_after_a_redis_restart_that_lost_them";
-    let Some(backend) = Backend::postgres_or_skip(test) else {
+    let Some((a, b, data, mut redis)) =
+        crate::cluster_live::two_nodes_on_own_redis(test, "viewers-restart", |_| {}).await
+    else {
         return;
     };
-    let Some(mut redis) = crate::redis_server::RedisServer::start_or_skip(test) else {
-        return;
-    };
-    let data = TestData::new(&backend);
-    let node = || {
-        let mut settings = test_settings(&data);
-        settings.redis_url = Some(redis.url());
-        settings.redis_prefix = "viewers-restart".into();
-        settings
-    };
-    let a = start(node()).await;
-    let b = start(node()).await;
     let (_, _, room, mut gail) = a.guest_in_support("Gail").await;
     gail.say(&room, "hi", "g-1").await;
     let (observer_token, _) = b.staff().await;

@@ -36,6 +36,28 @@ pub(crate) async fn two_nodes_with(
     Some((a, b, data))
 }
 
+/// Two nodes on the test's database and a Redis of the story's own (which it may stop and
+/// start), under `prefix`, with the nodes' settings adjusted first.
+pub(crate) async fn two_nodes_on_own_redis(
+    test: &str,
+    prefix: &str,
+    adjust: impl Fn(&mut chat_server::config::Settings),
+) -> Option<(TestApp, TestApp, TestData, crate::redis_server::RedisServer)> {
+    let backend = Backend::postgres_or_skip(test)?;
+    let redis = crate::redis_server::RedisServer::start_or_skip(test)?;
+    let data = TestData::new(&backend);
+    let node = || {
+        let mut settings = test_settings(&data);
+        settings.redis_url = Some(redis.url());
+        settings.redis_prefix = prefix.into();
+        adjust(&mut settings);
+        settings
+    };
+    let a = start(node()).await;
+    let b = start(node()).await;
+    Some((a, b, data, redis))
+}
+
 /// Ann on node A and bob on node B, both in the lobby: their sockets.
 async fn ann_and_bob_in_the_lobby(a: &TestApp, b: &TestApp) -> (WsClient, WsClient) {
     let (ann_token, _) = a.register("ann").await;
@@ -49,7 +71,7 @@ async fn ann_and_bob_in_the_lobby(a: &TestApp, b: &TestApp) -> (WsClient, WsClie
 
 /// Every `message` frame of `room` a socket gets until it has seen `count` of them (the
 /// server's pings keep a socket busy, so the whole wait has a limit of its own).
-async fn messages_of(socket: &mut WsClient, room: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn messages_of(socket: &mut WsClient, room: &str, count: usize) -> Vec<Value> {
     let gather = async {
         let mut got = Vec::new();
         while got.len() < count {
@@ -193,21 +215,10 @@ async fn a_sqlite_database_with_a_redis_url_refuses_to_start() {
 #[actix_rt::test]
 async fn a_redis_restart_delays_cross_node_delivery_but_loses_nothing() {
     let test = "a_redis_restart_delays_cross_node_delivery_but_loses_nothing";
-    let Some(backend) = Backend::postgres_or_skip(test) else {
+    let Some((a, b, _data, mut redis)) = two_nodes_on_own_redis(test, "restart", |_| {}).await
+    else {
         return;
     };
-    let Some(mut redis) = crate::redis_server::RedisServer::start_or_skip(test) else {
-        return;
-    };
-    let data = TestData::new(&backend);
-    let node = || {
-        let mut settings = test_settings(&data);
-        settings.redis_url = Some(redis.url());
-        settings.redis_prefix = "restart".into();
-        settings
-    };
-    let a = start(node()).await;
-    let b = start(node()).await;
     let (mut ann, mut bob) = ann_and_bob_in_the_lobby(&a, &b).await;
     ann.say("lobby", "before", "a-0").await;
     heard(&mut bob, "lobby", "before").await;

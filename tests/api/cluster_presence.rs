@@ -322,22 +322,14 @@ async fn a_node_killed_with_minus_nine_takes_its_users_offline_within_two_heartb
 #[actix_rt::test]
 async fn after_a_redis_restart_the_nodes_learn_whom_they_missed() {
     let test = "after_a_redis_restart_the_nodes_learn_whom_they_missed";
-    let Some(backend) = Backend::postgres_or_skip(test) else {
+    let Some((a, b, _data, mut redis)) =
+        crate::cluster_live::two_nodes_on_own_redis(test, "presence-restart", |s| {
+            s.node_heartbeat = HEARTBEAT
+        })
+        .await
+    else {
         return;
     };
-    let Some(mut redis) = crate::redis_server::RedisServer::start_or_skip(test) else {
-        return;
-    };
-    let data = TestData::new(&backend);
-    let node = || {
-        let mut settings = test_settings(&data);
-        settings.redis_url = Some(redis.url());
-        settings.redis_prefix = "presence-restart".into();
-        settings.node_heartbeat = HEARTBEAT;
-        settings
-    };
-    let a = start(node()).await;
-    let b = start(node()).await;
     let (ann_token, _) = a.register("ann").await;
     let (dan_token, _) = a.register("dan").await;
     let (bob_token, _) = b.register("bob").await;
