@@ -53,6 +53,43 @@ pub struct BrokerError {
     source: redis::RedisError,
 }
 
+/// The URL as logs may show it: a password in it (`redis://:secret@host`, `redis://user:secret@host`)
+/// becomes `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::without_password;
+
+    #[test]
+    fn a_password_in_the_redis_url_never_reaches_the_log() {
+        assert_eq!(
+            without_password("redis://:s3cret@redis.internal:6379/0"),
+            "redis://:***@redis.internal:6379/0"
+        );
+        assert_eq!(
+            without_password("rediss://chat:p@ss@redis.internal/1"),
+            "rediss://chat:***@redis.internal/1"
+        );
+        assert_eq!(
+            without_password("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(without_password("no url at all"), "no url at all");
+    }
+}
+
 /// Whether this node's connection to Redis is lost: set by the chat server, read by
 /// `/healthz` (the node still serves; the broker is degraded). Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -107,7 +144,7 @@ impl Broker {
         node: String,
     ) -> Result<BrokerStart, BrokerError> {
         let fail = |source| BrokerError {
-            url: settings.url.clone(),
+            url: without_password(&settings.url),
             source,
         };
         let info = settings.url.as_str().into_connection_info().map_err(fail)?;
