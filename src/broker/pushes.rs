@@ -108,22 +108,30 @@ pub(super) fn translate(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_publication_on_a_room_channel_becomes_a_message_of_that_room() {
+    /// What the chat server hears of a push, in the deployment `chat`.
+    fn heard(kind: PushKind, channel: &str, second: Value) -> Option<BrokerPush> {
         let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"chat:room:lobby".to_vec()),
-                Value::BulkString(b"{}".to_vec()),
-            ],
+            kind,
+            data: vec![Value::BulkString(channel.as_bytes().to_vec()), second],
         };
-        match translate(
+        translate(
             "chat:room:",
             "chat:user:",
             "chat:accounts",
             "chat:staff",
             push,
-        ) {
+        )
+    }
+
+    /// A publication of `payload` on `channel`.
+    fn published(channel: &str, payload: &str) -> Option<BrokerPush> {
+        let payload = Value::BulkString(payload.as_bytes().to_vec());
+        heard(PushKind::Message, channel, payload)
+    }
+
+    #[test]
+    fn a_publication_on_a_room_channel_becomes_a_message_of_that_room() {
+        match published("chat:room:lobby", "{}") {
             Some(BrokerPush::Message { room, payload }) => {
                 assert_eq!(room, "lobby");
                 assert_eq!(payload, b"{}");
@@ -134,20 +142,7 @@ mod tests {
 
     #[test]
     fn an_account_change_names_its_user() {
-        let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"chat:accounts".to_vec()),
-                Value::BulkString(b"42".to_vec()),
-            ],
-        };
-        match translate(
-            "chat:room:",
-            "chat:user:",
-            "chat:accounts",
-            "chat:staff",
-            push,
-        ) {
+        match published("chat:accounts", "42") {
             Some(BrokerPush::AccountChanged { user }) => assert_eq!(user, 42),
             other => panic!("{other:?}"),
         }
@@ -155,20 +150,7 @@ mod tests {
 
     #[test]
     fn a_publication_on_a_users_channel_names_its_user() {
-        let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"chat:user:7".to_vec()),
-                Value::BulkString(b"{}".to_vec()),
-            ],
-        };
-        match translate(
-            "chat:room:",
-            "chat:user:",
-            "chat:accounts",
-            "chat:staff",
-            push,
-        ) {
+        match published("chat:user:7", "{}") {
             Some(BrokerPush::UserFrame { user, payload }) => {
                 assert_eq!(user, 7);
                 assert_eq!(payload, b"{}");
@@ -179,27 +161,11 @@ mod tests {
 
     #[test]
     fn the_subscription_to_a_fixed_channel_says_redis_answers() {
-        let push = |channel: &[u8]| PushInfo {
-            kind: PushKind::Subscribe,
-            data: vec![Value::BulkString(channel.to_vec()), Value::Int(1)],
-        };
-        for channel in [&b"chat:accounts"[..], b"chat:staff"] {
-            let heard = translate(
-                "chat:room:",
-                "chat:user:",
-                "chat:accounts",
-                "chat:staff",
-                push(channel),
-            );
-            assert!(matches!(heard, Some(BrokerPush::Connected)), "{heard:?}");
+        for channel in ["chat:accounts", "chat:staff"] {
+            let said = heard(PushKind::Subscribe, channel, Value::Int(1));
+            assert!(matches!(said, Some(BrokerPush::Connected)), "{said:?}");
         }
-        match translate(
-            "chat:room:",
-            "chat:user:",
-            "chat:accounts",
-            "chat:staff",
-            push(b"chat:room:lobby"),
-        ) {
+        match heard(PushKind::Subscribe, "chat:room:lobby", Value::Int(1)) {
             Some(BrokerPush::Subscribed { room }) => assert_eq!(room, "lobby"),
             other => panic!("{other:?}"),
         }
@@ -207,20 +173,6 @@ mod tests {
 
     #[test]
     fn another_deployments_channel_is_ignored() {
-        let push = PushInfo {
-            kind: PushKind::Message,
-            data: vec![
-                Value::BulkString(b"other:room:lobby".to_vec()),
-                Value::BulkString(b"{}".to_vec()),
-            ],
-        };
-        assert!(translate(
-            "chat:room:",
-            "chat:user:",
-            "chat:accounts",
-            "chat:staff",
-            push
-        )
-        .is_none());
+        assert!(published("other:room:lobby", "{}").is_none());
     }
 }

@@ -28,7 +28,7 @@ const GAP_READ_LIMIT: i64 = 1000;
 pub struct Cluster {
     pub(super) broker: Broker,
     /// What the other nodes said of their users (`cluster_presence.rs`).
-    pub(super) presence: super::cluster_presence::ClusterPresence,
+    pub(super) presence: super::node_view::ClusterPresence,
     pub(super) sequencer: RoomSequencer<WireMessage>,
     /// The periodic check for a lost publication in a quiet room (`cluster_watch.rs`).
     pub(super) watch: QuietRoomWatch,
@@ -53,7 +53,7 @@ impl Cluster {
         let heartbeat = broker.presence().heartbeat_interval();
         Cluster {
             broker,
-            presence: super::cluster_presence::ClusterPresence::new(heartbeat),
+            presence: super::node_view::ClusterPresence::new(heartbeat),
             sequencer: RoomSequencer::new(GAP_PATIENCE),
             watch: QuietRoomWatch::default(),
             pushes: Some(pushes),

@@ -380,17 +380,7 @@ mod tests {
         let room_unread = r#"{"type":"unread","room":"lobby","count":2}"#;
         assert_eq!(user_frame_kind(room_unread), UserFrameKind::Other);
     }
-    use crate::domain::Role;
-
-    fn staff(id: i64, name: &str) -> UserInfo {
-        UserInfo {
-            id: UserId(id),
-            username: name.into(),
-            role: Role::Agent,
-            display_name: None,
-            avatar_color: None,
-        }
-    }
+    use crate::chat::viewers::tests::staff;
 
     fn room(id: i64) -> RoomName {
         RoomName::support(UserId(id))

@@ -49,6 +49,7 @@ pub mod membership;
 mod membership_changes;
 pub mod merging;
 pub mod messages;
+pub mod node_view;
 pub mod notes;
 pub mod notification_cursors;
 pub mod outbox;

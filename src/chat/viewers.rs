@@ -71,11 +71,12 @@ fn list(viewers: &BTreeMap<UserId, (UserInfo, HashSet<SessionId>)>) -> Vec<UserI
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::Role;
 
-    fn staff(id: i64, name: &str) -> UserInfo {
+    /// An agent named `name` (shared with the cluster's viewer stories).
+    pub(in crate::chat) fn staff(id: i64, name: &str) -> UserInfo {
         UserInfo {
             id: UserId(id),
             username: name.into(),

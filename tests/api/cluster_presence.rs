@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 /// How often the nodes of these stories renew their leases.
 const HEARTBEAT: Duration = Duration::from_millis(1000);
 
+/// Two nodes renewing their leases every [`HEARTBEAT`].
+async fn two_nodes_beating(test: &str) -> Option<(TestApp, TestApp, TestData)> {
+    two_nodes_with(test, |s| s.node_heartbeat = HEARTBEAT).await
+}
+
 /// Whether `user` is online in the room's `joined` frame.
 fn listed(joined: &Value, user: &str) -> bool {
     joined["online"]
@@ -75,7 +80,7 @@ async fn until_body(
 #[actix_rt::test]
 async fn a_user_with_tabs_on_two_nodes_is_online_once_and_leaves_with_the_last_tab() {
     let test = "a_user_with_tabs_on_two_nodes_is_online_once_and_leaves_with_the_last_tab";
-    let Some((a, b, _data)) = two_nodes_with(test, |s| s.node_heartbeat = HEARTBEAT).await else {
+    let Some((a, b, _data)) = two_nodes_beating(test).await else {
         return;
     };
     let (ann_token, _) = a.register("ann").await;
@@ -135,7 +140,7 @@ async fn a_user_with_tabs_on_two_nodes_is_online_once_and_leaves_with_the_last_t
 #[actix_rt::test]
 async fn a_member_joining_on_one_node_sees_who_is_in_the_room_on_the_other() {
     let test = "a_member_joining_on_one_node_sees_who_is_in_the_room_on_the_other";
-    let Some((a, b, _data)) = two_nodes_with(test, |s| s.node_heartbeat = HEARTBEAT).await else {
+    let Some((a, b, _data)) = two_nodes_beating(test).await else {
         return;
     };
     let (ann_token, _) = a.register("ann").await;
@@ -156,7 +161,7 @@ async fn a_member_joining_on_one_node_sees_who_is_in_the_room_on_the_other() {
 #[actix_rt::test]
 async fn the_admin_stats_and_the_support_status_count_every_node() {
     let test = "the_admin_stats_and_the_support_status_count_every_node";
-    let Some((a, b, _data)) = two_nodes_with(test, |s| s.node_heartbeat = HEARTBEAT).await else {
+    let Some((a, b, _data)) = two_nodes_beating(test).await else {
         return;
     };
     let (staff_token, _) = a.staff().await;
@@ -188,7 +193,7 @@ async fn the_admin_stats_and_the_support_status_count_every_node() {
 #[actix_rt::test]
 async fn the_room_directory_counts_the_users_in_a_room_on_another_node() {
     let test = "the_room_directory_counts_the_users_in_a_room_on_another_node";
-    let Some((a, b, _data)) = two_nodes_with(test, |s| s.node_heartbeat = HEARTBEAT).await else {
+    let Some((a, b, _data)) = two_nodes_beating(test).await else {
         return;
     };
     let (ann_token, _) = a.register("ann").await;
