@@ -5,6 +5,10 @@
 //! commits group themselves under load without a timer. With a commit interval, a batch also
 //! waits until that long after the previous one started (unless it is full already).
 //!
+//! On SQLite the writer also catches up on the write-ahead log between two batches, when a
+//! timed checkpoint left some of it behind ([`Outbox::catch_up_due`]): that goes first, and
+//! counts as the batch in flight.
+//!
 //! The queue is bounded, and so is the time a message may wait behind a commit that does not
 //! come back: while the database is slow or gone, a sender hears `unavailable` at once (its
 //! message is not stored, and it may send it again) instead of waiting without a word while
@@ -82,6 +86,9 @@ pub enum Commit {
     After(Duration),
     /// Store these now; the outbox counts them as in flight until [`Outbox::committed`].
     Now(Vec<PendingMessage>),
+    /// Have the writer catch up on the log's checkpoint now; it counts as the batch in flight
+    /// until [`Outbox::committed`].
+    CatchUp,
 }
 
 impl std::fmt::Debug for PendingMessage {
@@ -99,6 +106,10 @@ pub struct Outbox {
     last_commit: Option<Instant>,
     /// Whether a timer will come back to start the next commit.
     scheduled: bool,
+    /// Whether the writer should catch up on the log's checkpoint before the next batch.
+    catch_up: bool,
+    /// Whether a batch was written since the writer last caught up.
+    wrote: bool,
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
     idle_waiters: Vec<oneshot::Sender<()>>,
     max_batch: usize,
@@ -131,6 +142,8 @@ impl Outbox {
             writing: false,
             last_commit: None,
             scheduled: false,
+            catch_up: false,
+            wrote: false,
             idle_waiters: Vec::new(),
             max_batch: limits.max_batch.max(1),
             commit_interval: limits.commit_interval,
@@ -173,8 +186,22 @@ impl Outbox {
         self.queue.len()
     }
 
-    /// Whether a batch should start now, later, or not at all.
+    /// A timed checkpoint left the last commits' pages in the log: the writer copies them before
+    /// its next batch (a few milliseconds' worth, so the wait is short), and the log starts again
+    /// from its beginning instead of growing. Not again while no batch was written since.
+    pub fn catch_up_due(&mut self) {
+        self.catch_up = self.wrote;
+    }
+
+    /// Whether a batch (or the writer's catch-up) should start now, later, or not at all.
     pub fn next_commit(&mut self, now: Instant) -> Commit {
+        if self.catch_up && !self.writing {
+            self.catch_up = false;
+            self.wrote = false;
+            self.writing = true;
+            self.last_commit = Some(now);
+            return Commit::CatchUp;
+        }
         if self.writing || self.scheduled || self.queue.is_empty() {
             return Commit::NotNow;
         }
@@ -188,6 +215,7 @@ impl Outbox {
         }
         self.last_commit = Some(now);
         self.writing = true;
+        self.wrote = true;
         let take = self.queue.len().min(self.max_batch);
         Commit::Now(self.queue.drain(..take).collect())
     }
@@ -200,6 +228,7 @@ impl Outbox {
             return false;
         }
         self.writing = true;
+        self.wrote = true;
         self.last_commit = Some(now);
         true
     }
@@ -437,5 +466,43 @@ mod tests {
         outbox.committed();
         assert!(!outbox.is_stalled(late), "the database answered");
         assert!(outbox.admits(late));
+    }
+
+    #[test]
+    fn the_writers_catch_up_on_the_log_goes_between_two_batches_before_what_waits() {
+        let mut outbox = outbox(100, Duration::ZERO);
+        let now = Instant::now();
+        push(&mut outbox, "a");
+        assert_eq!(cids(outbox.next_commit(now)), vec!["a"]);
+        push(&mut outbox, "b");
+        outbox.catch_up_due();
+        assert!(
+            matches!(outbox.next_commit(now), Commit::NotNow),
+            "never beside a batch in flight"
+        );
+        outbox.committed();
+        assert!(matches!(outbox.next_commit(now), Commit::CatchUp));
+        assert!(
+            matches!(outbox.next_commit(now), Commit::NotNow),
+            "the catch-up is in flight"
+        );
+        assert!(!outbox.is_idle());
+        outbox.committed();
+        assert_eq!(cids(outbox.next_commit(now)), vec!["b"], "then the batch");
+        outbox.committed();
+        assert!(outbox.is_idle());
+        assert!(
+            matches!(outbox.next_commit(now), Commit::NotNow),
+            "once only"
+        );
+        outbox.committed();
+        outbox.catch_up_due();
+        assert!(matches!(outbox.next_commit(now), Commit::CatchUp));
+        outbox.committed();
+        outbox.catch_up_due();
+        assert!(
+            matches!(outbox.next_commit(now), Commit::NotNow),
+            "nothing was written since the last catch-up"
+        );
     }
 }

@@ -15,7 +15,7 @@ use super::storage_health::Change;
 use crate::db::messages::StoreOutcome;
 use crate::domain::{RoomKind, RoomName, UserId};
 use crate::error::AppError;
-use crate::history::messages::{Checkpoint, StoreMessages};
+use crate::history::messages::{CatchUpCheckpoint, Checkpoint, StoreMessages};
 use crate::protocol::{ServerFrame, WireMessage};
 use actix::prelude::*;
 use std::time::Instant;
@@ -32,12 +32,35 @@ impl ChatServer {
         self.history
             .send(Checkpoint)
             .into_actor(self)
-            .map(move |result, act, _| {
+            .map(move |result, act, ctx| {
                 drop(permit);
                 act.checkpointing = false;
+                match split(result) {
+                    Ok(Some(progress)) if progress.wants_catch_up() => {
+                        act.outbox.catch_up_due();
+                        act.flush(ctx);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        storage_failure("checkpoint", e);
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Has the message writer copy, between two commits, what the last checkpoint left in the
+    /// log ([`CatchUpCheckpoint`]); the outbox holds the next batch until it is done.
+    fn catch_up_checkpoint(&mut self, ctx: &mut Context<Self>) {
+        self.writer
+            .send(CatchUpCheckpoint)
+            .into_actor(self)
+            .map(|result, act, ctx| {
                 if let Err(e) = split(result) {
                     storage_failure("checkpoint", e);
                 }
+                act.outbox.committed();
+                act.flush(ctx);
             })
             .spawn(ctx);
     }
@@ -71,6 +94,7 @@ impl ChatServer {
                 });
                 return;
             }
+            Commit::CatchUp => return self.catch_up_checkpoint(ctx),
             Commit::Now(pending) => pending,
         };
         crate::metrics::store_batch(pending.len());

@@ -183,7 +183,7 @@ impl Handler<CheckDatabase> for HistoryActor {
 }
 
 impl Handler<Checkpoint> for HistoryActor {
-    type Result = Result<(), StorageError>;
+    type Result = Result<Option<crate::db::connection::WalProgress>, StorageError>;
 
     fn handle(&mut self, _: Checkpoint, _: &mut Self::Context) -> Self::Result {
         crate::db::connection::checkpoint(&mut *self.conn()?)

@@ -187,10 +187,18 @@ pub struct CountTotals;
 pub struct CheckDatabase;
 
 /// Chat server's timer → history: copy the SQLite write-ahead log into the database file now,
-/// off the commit path (a no-op on PostgreSQL).
+/// off the commit path, and say how far it got (`None` on PostgreSQL, or when another
+/// checkpoint was under way).
 #[derive(Message)]
-#[rtype(result = "Result<(), StorageError>")]
+#[rtype(result = "Result<Option<crate::db::connection::WalProgress>, StorageError>")]
 pub struct Checkpoint;
+
+/// Chat server → message writer, between two commits, after a [`Checkpoint`] that left the
+/// last few commits' pages in the log: copy those too, so that the next commit starts the log
+/// again from its beginning instead of growing it (and no commit ever has to copy a whole log).
+#[derive(Message)]
+#[rtype(result = "Result<Option<crate::db::connection::WalProgress>, StorageError>")]
+pub struct CatchUpCheckpoint;
 
 /// HTTP (identify) → history: the account bound to the store's id for a customer, created on
 /// first use, its name and email brought up to date. Answers with the account and whether an

@@ -12,14 +12,18 @@
 //! With webhooks on, the same transaction enqueues the events of the support conversations'
 //! messages (`db::webhooks`), and the writer rings the delivery worker's bell after the commit.
 //!
+//! Its connection never checkpoints SQLite's log inside a commit (short of a last resort): the
+//! history actor's timed checkpoints copy it beside the commits, and the writer catches up on
+//! the rest between two of them when the chat server says so (`CatchUpCheckpoint`).
+//!
 //! It also runs the merge of a guest's conversation into the customer's (`MergeGuest`,
 //! `db::merge`): the chat server starts one only while no batch is in flight, and the merge
 //! enqueues the moved messages' events like a batch does.
 //!
 //! [`HistoryActor`]: super::HistoryActor
 
-use super::messages::{MergeGuest, StoreMessages};
-use crate::db::connection::{DbConnectionManager, OwnConnection};
+use super::messages::{CatchUpCheckpoint, MergeGuest, StoreMessages};
+use crate::db::connection::{checkpoint, DbConnectionManager, OwnConnection, WalProgress};
 use crate::db::merge::{merge_guest_conversation, MergedConversation};
 use crate::db::messages::{store_batch_tracked, Events, StoreOutcome, StoredBatch};
 use crate::db::webhooks::OutboxBell;
@@ -41,7 +45,7 @@ impl MessageWriter {
     /// A writer that opens its connection through `manager` when it first needs one.
     pub fn new(manager: DbConnectionManager) -> MessageWriter {
         MessageWriter {
-            conn: OwnConnection::new(manager),
+            conn: OwnConnection::new(manager.for_message_writer()),
             events: Events::Off,
             bell: None,
         }
@@ -55,6 +59,14 @@ impl MessageWriter {
             bell: Some(bell),
             ..self
         }
+    }
+
+    fn catch_up(&mut self) -> Result<Option<WalProgress>, StorageError> {
+        let result = checkpoint(self.conn.get()?);
+        if result.is_err() {
+            self.conn.reset();
+        }
+        result
     }
 
     fn store(&mut self, batch: &[crate::db::messages::NewMessage]) -> WriteResult {
@@ -89,6 +101,16 @@ impl Handler<StoreMessages> for MessageWriter {
     /// One transaction for the whole batch: group commit.
     fn handle(&mut self, msg: StoreMessages, _: &mut Self::Context) -> WriteResult {
         self.store(&msg.batch)
+    }
+}
+
+impl Handler<CatchUpCheckpoint> for MessageWriter {
+    type Result = Result<Option<WalProgress>, StorageError>;
+
+    /// On the writer's connection, between two commits: the log is all copied when no reader
+    /// holds on to an older part of it, and the next commit starts it again from its beginning.
+    fn handle(&mut self, _: CatchUpCheckpoint, _: &mut Self::Context) -> Self::Result {
+        self.catch_up()
     }
 }
 
@@ -156,5 +178,71 @@ mod tests {
             2,
             "the next batch opens a fresh one"
         );
+    }
+
+    #[test]
+    fn the_log_starts_again_after_the_writer_catches_up_on_what_a_checkpoint_left() {
+        use diesel::connection::SimpleConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 2, SqliteSync::Normal).unwrap();
+        let ann = insert_user(&mut pool.get().unwrap(), "ann", Role::User, None).unwrap();
+        let mut writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
+        let batch = |from: usize| -> Vec<NewMessage> {
+            (from..from + 50)
+                .map(|i| message(ann.id, &format!("m{i}")))
+                .collect()
+        };
+        writer.store(&batch(0)).unwrap();
+
+        // A reader holds on to the log as it is; the writer commits more meanwhile.
+        let mut reader = pool.get().unwrap();
+        reader
+            .batch_execute("BEGIN; SELECT count(*) FROM messages;")
+            .unwrap();
+        writer.store(&batch(50)).unwrap();
+        let mut timer = pool.get().unwrap();
+        let timed = checkpoint(&mut timer)
+            .unwrap()
+            .expect("SQLite says how far");
+        assert!(
+            timed.copied_pages < timed.log_pages,
+            "the newer commit stays in the log only"
+        );
+        reader.batch_execute("COMMIT").unwrap();
+
+        let caught_up = writer.catch_up().unwrap().expect("SQLite says how far");
+        assert_eq!(
+            caught_up.copied_pages, caught_up.log_pages,
+            "all of it is copied now"
+        );
+        writer.store(&batch(100)).unwrap();
+        let after = checkpoint(&mut timer)
+            .unwrap()
+            .expect("SQLite says how far");
+        assert!(
+            after.log_pages < timed.log_pages,
+            "the next commit started the log again ({after:?} after {timed:?})"
+        );
+    }
+
+    #[test]
+    fn the_writers_commits_never_copy_the_log_short_of_a_last_resort() {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            wal_autocheckpoint: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let mut writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
+        let crate::db::DbConn::Sqlite(conn) = writer.conn.get().unwrap() else {
+            unreachable!("a SQLite target")
+        };
+        let setting: Setting = diesel::sql_query("PRAGMA wal_autocheckpoint")
+            .get_result(conn)
+            .unwrap();
+        assert_eq!(setting.wal_autocheckpoint, 65_536);
     }
 }

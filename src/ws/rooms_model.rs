@@ -598,6 +598,7 @@ impl Model {
         match self.chat.outbox.next_commit(Instant::now()) {
             Commit::NotNow => {}
             Commit::After(_) => unreachable!("no commit interval"),
+            Commit::CatchUp => unreachable!("the model has no write-ahead log"),
             Commit::Now(pending) => self.tasks.push(Task::Store {
                 pending,
                 done: None,
