@@ -4,10 +4,12 @@
 //! Statement by statement, as on SQLite (in-process calls of a few µs), each statement is a
 //! network round trip, three or four per message: at 10,000 messages/s PostgreSQL could not
 //! keep up (docs/performance.md). Here each step carries the whole batch in arrays (`unnest`),
-//! so a batch costs five round trips (with BEGIN and COMMIT) for three messages or five
-//! hundred: find earlier copies by cid, reserve each room's seqs (creating missing rooms),
-//! insert the messages. The outcomes are the ones [`super::messages::store_batch`] promises on
-//! every backend.
+//! so a batch costs four round trips (with BEGIN and COMMIT) for three messages or five
+//! hundred: reserve each room's seqs (creating missing rooms), insert the messages. The insert
+//! leaves out any message whose (room, sender, cid) is stored already; then that attempt is
+//! rolled back and the batch is stored again with its earlier copies looked up by cid first (a
+//! statement more), as on SQLite (`store_statements`): resends come after a reconnect only.
+//! The outcomes are the ones [`super::messages::store_batch`] promises on every backend.
 
 use super::batch::{
     settle_repeats, ConversationChanges, Events, NewMessage, StoreOutcome, StoredBatch,
@@ -91,8 +93,10 @@ impl Query for ReserveSeqs<'_> {
     type SqlType = (Text, BigInt);
 }
 
-/// Inserts the fresh messages with their seqs.
+/// Inserts the fresh messages with their seqs; with `skip_stored`, leaves out those whose
+/// (room, sender, cid) is stored already instead of failing.
 struct InsertMessages<'a> {
+    skip_stored: bool,
     rooms: &'a [&'a str],
     seqs: &'a [i64],
     senders: &'a [i64],
@@ -122,10 +126,11 @@ impl QueryFragment<Pg> for InsertMessages<'_> {
         out.push_bind_param::<Array<Text>, _>(self.bodies)?;
         out.push_sql("::text[], ");
         out.push_bind_param::<Array<Text>, _>(self.kinds)?;
-        out.push_sql(
-            "::text[]) AS m(room, seq, sender_id, cid, body, kind) \
-             RETURNING id, room, seq",
-        );
+        out.push_sql("::text[]) AS m(room, seq, sender_id, cid, body, kind)");
+        if self.skip_stored {
+            out.push_sql(" ON CONFLICT (room, sender_id, cid) WHERE cid IS NOT NULL DO NOTHING");
+        }
+        out.push_sql(" RETURNING id, room, seq");
         Ok(())
     }
 }
@@ -157,42 +162,94 @@ pub fn store_batch(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<StoredBatch, StorageError> {
-    conn.transaction(|conn| {
-        let mut conversations = ConversationChanges::default();
-        let now = now_millis();
-        let earlier = earlier_copies(conn, batch)?;
-        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
-        let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
-        let mut fresh: Vec<usize> = Vec::with_capacity(batch.len());
-        let mut fresh_per_room: HashMap<&str, i64> = HashMap::new();
-        for (i, m) in batch.iter().enumerate() {
-            if let Some(cid) = m.cid.as_deref() {
-                let key = (m.room.as_str(), m.sender, cid);
-                if let Some(&first) = first_in_batch.get(&key) {
-                    repeats.push((i, first));
-                    continue;
-                }
-                first_in_batch.insert(key, i);
-                if let Some(copy) = earlier.get(&(m.room.as_str(), m.sender.0, cid)) {
-                    outcomes[i] = Some(*copy);
-                    continue;
-                }
-            }
-            fresh.push(i);
-            *fresh_per_room.entry(m.room.as_str()).or_default() += 1;
-        }
+    match conn.transaction(|conn| store_in(conn, batch, events, Earlier::NoneAssumed)) {
+        Err(Attempt::Resend) => conn
+            .transaction(|conn| store_in(conn, batch, events, Earlier::LookedUp))
+            .map_err(|e| match e {
+                Attempt::Failed(e) => e,
+                Attempt::Resend => StorageError::Inconsistent("a stored message was left out"),
+            }),
+        Err(Attempt::Failed(e)) => Err(e),
+        Ok(stored) => Ok(stored),
+    }
+}
 
-        if !fresh.is_empty() {
-            let mut next_seq = reserve_first_seqs(conn, &fresh_per_room, now)?;
-            // Asked with the rooms' rows locked, as a merge locks them (`db::closed_rooms`).
-            let rooms: Vec<&str> = fresh_per_room.keys().copied().collect();
-            let closed = closed_support_rooms_pg(conn, &rooms)?;
-            if !closed.is_empty() {
-                let closed = closed.into_iter().map(str::to_owned).collect();
-                return Err(StorageError::RoomsClosed(closed));
+/// Whether an attempt looks up the batch's earlier copies first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Earlier {
+    /// Not: the insert leaves out what is stored already, and then the attempt is given up.
+    NoneAssumed,
+    /// By cid, before anything is written.
+    LookedUp,
+}
+
+/// Why an attempt at storing a batch was rolled back.
+enum Attempt {
+    /// A message of the batch was stored before: store it again, looking copies up first.
+    Resend,
+    /// The database failed.
+    Failed(StorageError),
+}
+
+impl From<StorageError> for Attempt {
+    fn from(e: StorageError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+impl From<diesel::result::Error> for Attempt {
+    fn from(e: diesel::result::Error) -> Self {
+        Attempt::Failed(e.into())
+    }
+}
+
+/// One attempt of [`store_batch`], inside its transaction.
+fn store_in(
+    conn: &mut PgConnection,
+    batch: &[NewMessage],
+    events: Events,
+    earlier: Earlier,
+) -> Result<StoredBatch, Attempt> {
+    let mut conversations = ConversationChanges::default();
+    let now = now_millis();
+    let skip_stored = earlier == Earlier::NoneAssumed;
+    let earlier = match earlier {
+        Earlier::NoneAssumed => HashMap::new(),
+        Earlier::LookedUp => earlier_copies(conn, batch)?,
+    };
+    let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
+    let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    let mut fresh: Vec<usize> = Vec::with_capacity(batch.len());
+    let mut fresh_per_room: HashMap<&str, i64> = HashMap::new();
+    for (i, m) in batch.iter().enumerate() {
+        if let Some(cid) = m.cid.as_deref() {
+            let key = (m.room.as_str(), m.sender, cid);
+            if let Some(&first) = first_in_batch.get(&key) {
+                repeats.push((i, first));
+                continue;
             }
-            let seqs: Vec<i64> = fresh
+            first_in_batch.insert(key, i);
+            if let Some(copy) = earlier.get(&(m.room.as_str(), m.sender.0, cid)) {
+                outcomes[i] = Some(*copy);
+                continue;
+            }
+        }
+        fresh.push(i);
+        *fresh_per_room.entry(m.room.as_str()).or_default() += 1;
+    }
+
+    if !fresh.is_empty() {
+        let mut next_seq = reserve_first_seqs(conn, &fresh_per_room, now)?;
+        // Asked with the rooms' rows locked, as a merge locks them (`db::closed_rooms`).
+        let rooms: Vec<&str> = fresh_per_room.keys().copied().collect();
+        let closed = closed_support_rooms_pg(conn, &rooms)?;
+        if !closed.is_empty() {
+            let closed = closed.into_iter().map(str::to_owned).collect();
+            return Err(StorageError::RoomsClosed(closed).into());
+        }
+        let seqs: Vec<i64> =
+            fresh
                 .iter()
                 .map(|&i| {
                     let next = next_seq.get_mut(batch[i].room.as_str()).ok_or(
@@ -202,28 +259,29 @@ pub fn store_batch(
                     Ok(*next - 1)
                 })
                 .collect::<Result<_, StorageError>>()?;
-            let ids = insert_messages(conn, batch, &fresh, &seqs, now)?;
-            // The events of the support conversations' messages, in seq order within each (the
-            // order of `fresh`): one statement more, and only for a batch that has any.
-            let mut new_events = Vec::new();
-            for ((&i, &seq), id) in fresh.iter().zip(&seqs).zip(ids) {
-                outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
-                let room = batch[i].room.as_str();
-                if events.for_room(room) {
-                    webhooks::push_events(&mut new_events, room, id, seq, now);
-                }
+        let Some(ids) = insert_messages(conn, batch, &fresh, &seqs, now, skip_stored)? else {
+            return Err(Attempt::Resend);
+        };
+        // The events of the support conversations' messages, in seq order within each (the
+        // order of `fresh`): one statement more, and only for a batch that has any.
+        let mut new_events = Vec::new();
+        for ((&i, &seq), id) in fresh.iter().zip(&seqs).zip(ids) {
+            outcomes[i] = Some(StoreOutcome::Stored { id, seq, ts: now });
+            let room = batch[i].room.as_str();
+            if events.for_room(room) {
+                webhooks::push_events(&mut new_events, room, id, seq, now);
             }
-            webhooks::insert_events_pg(conn, &new_events)?;
-            // The support conversations' rows: two statements more, only for a batch that
-            // has any.
-            let activity = activity_of(batch, fresh.iter().copied());
-            conversations = record_activity_pg(conn, &activity, now)?;
         }
+        webhooks::insert_events_pg(conn, &new_events)?;
+        // The support conversations' rows: two statements more, only for a batch that
+        // has any.
+        let activity = activity_of(batch, fresh.iter().copied());
+        conversations = record_activity_pg(conn, &activity, now)?;
+    }
 
-        Ok(StoredBatch {
-            outcomes: settle_repeats(outcomes, repeats)?,
-            conversations,
-        })
+    Ok(StoredBatch {
+        outcomes: settle_repeats(outcomes, repeats)?,
+        conversations,
     })
 }
 
@@ -287,19 +345,22 @@ fn reserve_first_seqs<'b>(
 }
 
 /// Inserts the messages at `fresh` with their `seqs`; answers their ids, in the same order.
+/// With `skip_stored`, `None` when one of them was stored before (and so left out).
 fn insert_messages(
     conn: &mut PgConnection,
     batch: &[NewMessage],
     fresh: &[usize],
     seqs: &[i64],
     now: i64,
-) -> Result<Vec<i64>, StorageError> {
+    skip_stored: bool,
+) -> Result<Option<Vec<i64>>, StorageError> {
     let rooms: Vec<&str> = fresh.iter().map(|&i| batch[i].room.as_str()).collect();
     let senders: Vec<i64> = fresh.iter().map(|&i| batch[i].sender.0).collect();
     let cids: Vec<Option<&str>> = fresh.iter().map(|&i| batch[i].cid.as_deref()).collect();
     let bodies: Vec<&str> = fresh.iter().map(|&i| batch[i].text.as_str()).collect();
     let kinds: Vec<&str> = fresh.iter().map(|&i| batch[i].kind.as_str()).collect();
     let rows: Vec<(i64, String, i64)> = InsertMessages {
+        skip_stored,
         rooms: &rooms,
         seqs,
         senders: &senders,
@@ -322,7 +383,11 @@ fn insert_messages(
             ids[k] = Some(id);
         }
     }
+    if skip_stored && ids.iter().any(Option::is_none) {
+        return Ok(None);
+    }
     ids.into_iter()
         .map(|id| id.ok_or(StorageError::Inconsistent("an inserted message has no id")))
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
