@@ -2,13 +2,19 @@
 //! (`db::store_statements`: every batch on SQLite, the small ones on PostgreSQL), called here
 //! directly so that large batches take that way on PostgreSQL too: seqs per room without a gap,
 //! rooms created by their first message, resends within a batch and across batches answered
-//! with the first copy, webhook events in the same commit.
+//! with the first copy, webhook events in the same commit. The resend stories run the writer's
+//! own way too (`db::messages::store_batch_with`: the array statements of
+//! `db::store_pg_arrays` for three messages or more on PostgreSQL).
 
 use crate::helpers::{Backend, TestData};
 use crate::on_both_backends;
-use chat_server::db::messages::{read_window, Events, NewMessage, StoreOutcome, Window};
+use chat_server::db::messages::{
+    read_window, store_batch_with, Events, NewMessage, StoreOutcome, Window,
+};
 use chat_server::db::store_statements::store_batch;
-use chat_server::db::{open_pool, rooms, users, DbPool, DbTarget, SqliteSync};
+use chat_server::db::{
+    open_pool, rooms, users, DbConn, DbPool, DbTarget, SqliteSync, StorageError,
+};
 use chat_server::domain::{MessageKind, Role, UserId};
 use std::collections::HashMap;
 
@@ -17,7 +23,12 @@ on_both_backends!(
     one_busy_room_takes_hundreds_of_messages_in_one_batch_in_order,
     resends_within_a_batch_and_across_batches_get_the_first_copys_seq_and_leave_no_gap,
     support_messages_stored_with_a_resend_get_their_events_once,
+    the_writers_way_answers_resends_with_the_first_copys_seq_and_leaves_no_gap,
+    the_writers_way_enqueues_the_events_of_a_batch_with_a_resend_once,
 );
+
+/// A way of storing a batch: statement by statement, or the writer's.
+type Store = fn(&mut DbConn, &[NewMessage], Events) -> Result<Vec<StoreOutcome>, StorageError>;
 
 fn message(room: &str, sender: UserId, cid: Option<&str>, text: &str) -> NewMessage {
     NewMessage {
@@ -140,6 +151,18 @@ async fn one_busy_room_takes_hundreds_of_messages_in_one_batch_in_order(backend:
 async fn resends_within_a_batch_and_across_batches_get_the_first_copys_seq_and_leave_no_gap(
     backend: Backend,
 ) {
+    resends_get_the_first_copys_seq(backend, store_batch);
+}
+
+/// The same, the way the message writer stores (on PostgreSQL: the array statements, whose
+/// insert leaves out what was stored before and then stores the batch again).
+async fn the_writers_way_answers_resends_with_the_first_copys_seq_and_leaves_no_gap(
+    backend: Backend,
+) {
+    resends_get_the_first_copys_seq(backend, store_batch_with);
+}
+
+fn resends_get_the_first_copys_seq(backend: Backend, store_batch: Store) {
     let (_data, pool, ann, bob) = database(&backend);
     let mut db = pool.get().unwrap();
     let first = [
@@ -191,6 +214,15 @@ async fn resends_within_a_batch_and_across_batches_get_the_first_copys_seq_and_l
 /// back) enqueues each fresh support message's event once, and a new conversation's
 /// `conversation.created` first.
 async fn support_messages_stored_with_a_resend_get_their_events_once(backend: Backend) {
+    events_once_beside_a_resend(backend, store_batch);
+}
+
+/// The same, the way the message writer stores.
+async fn the_writers_way_enqueues_the_events_of_a_batch_with_a_resend_once(backend: Backend) {
+    events_once_beside_a_resend(backend, store_batch_with);
+}
+
+fn events_once_beside_a_resend(backend: Backend, store_batch: Store) {
     use chat_server::db::webhooks::{due_heads, pending_count};
     let (_data, pool, ann, bob) = database(&backend);
     let mut db = pool.get().unwrap();
