@@ -5,8 +5,8 @@
 //! commits group themselves under load without a timer. With a commit interval, a batch also
 //! waits until that long after the previous one started (unless it is full already).
 //!
-//! On SQLite the writer also catches up on the write-ahead log between two batches, when a
-//! timed checkpoint left some of it behind ([`Outbox::catch_up_due`]): that goes first, and
+//! On SQLite the writer also catches up on the write-ahead log between two batches once a
+//! timed checkpoint finds the log long ([`Outbox::log_checkpointed`]): that goes first, and
 //! counts as the batch in flight.
 //!
 //! The queue is bounded, and so is the time a message may wait behind a commit that does not
@@ -15,6 +15,7 @@
 //! memory grows.
 
 use super::messages::{SessionId, StoredRef};
+use crate::db::connection::CATCH_UP_PAGES;
 use crate::db::messages::NewMessage;
 use crate::domain::MessageKind;
 use crate::domain::{RoomName, UserInfo};
@@ -100,8 +101,10 @@ impl std::fmt::Debug for PendingMessage {
 /// Messages waiting for the next batch.
 pub struct Outbox {
     queue: Vec<PendingMessage>,
-    /// Whether a batch is being stored now.
+    /// Whether a batch (or the writer's catch-up) is being stored now.
     writing: bool,
+    /// Since when.
+    writing_since: Option<Instant>,
     /// When the last batch went to the history actor.
     last_commit: Option<Instant>,
     /// Whether a timer will come back to start the next commit.
@@ -110,6 +113,10 @@ pub struct Outbox {
     catch_up: bool,
     /// Whether a batch was written since the writer last caught up.
     wrote: bool,
+    /// The log's length at the last timed checkpoint, in pages.
+    log_pages: i64,
+    /// The length from which the writer catches up next.
+    catch_up_from: i64,
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
     idle_waiters: Vec<oneshot::Sender<()>>,
     max_batch: usize,
@@ -140,10 +147,13 @@ impl Outbox {
         Outbox {
             queue: Vec::new(),
             writing: false,
+            writing_since: None,
             last_commit: None,
             scheduled: false,
             catch_up: false,
             wrote: false,
+            log_pages: 0,
+            catch_up_from: i64::from(CATCH_UP_PAGES),
             idle_waiters: Vec::new(),
             max_batch: limits.max_batch.max(1),
             commit_interval: limits.commit_interval,
@@ -167,7 +177,7 @@ impl Outbox {
     pub fn is_stalled(&self, now: Instant) -> bool {
         self.writing
             && self
-                .last_commit
+                .writing_since
                 .is_some_and(|started| now.saturating_duration_since(started) > self.stall_after)
     }
 
@@ -186,11 +196,25 @@ impl Outbox {
         self.queue.len()
     }
 
-    /// A timed checkpoint left the last commits' pages in the log: the writer copies them before
-    /// its next batch (a few milliseconds' worth, so the wait is short), and the log starts again
-    /// from its beginning instead of growing. Not again while no batch was written since.
-    pub fn catch_up_due(&mut self) {
-        self.catch_up = self.wrote;
+    /// A timed checkpoint copied the log, `log_pages` long. SQLite starts the log again from
+    /// its beginning (instead of growing it) only at a write that finds all of it copied, which
+    /// a checkpoint beside a busy writer never leaves (the writer commits meanwhile). So once
+    /// the log is [`CATCH_UP_PAGES`] long, the writer copies the rest (the commits made while
+    /// the checkpoint ran) before its next batch; that holds the batches up for as long as the
+    /// copy and the database file's sync take (12-27 ms measured under a heavy load,
+    /// docs/performance.md), so it is rare. If the log did not start again (a reader held on to
+    /// it), the next catch-up waits until the log is [`CATCH_UP_PAGES`] longer still. Never
+    /// while no batch was written since the last one.
+    pub fn log_checkpointed(&mut self, log_pages: i64) {
+        if log_pages < self.log_pages {
+            // It started again.
+            self.catch_up_from = i64::from(CATCH_UP_PAGES);
+        }
+        self.log_pages = log_pages;
+        if self.wrote && log_pages >= self.catch_up_from {
+            self.catch_up = true;
+            self.catch_up_from = log_pages + i64::from(CATCH_UP_PAGES);
+        }
     }
 
     /// Whether a batch (or the writer's catch-up) should start now, later, or not at all.
@@ -199,7 +223,7 @@ impl Outbox {
             self.catch_up = false;
             self.wrote = false;
             self.writing = true;
-            self.last_commit = Some(now);
+            self.writing_since = Some(now);
             return Commit::CatchUp;
         }
         if self.writing || self.scheduled || self.queue.is_empty() {
@@ -215,6 +239,7 @@ impl Outbox {
         }
         self.last_commit = Some(now);
         self.writing = true;
+        self.writing_since = Some(now);
         self.wrote = true;
         let take = self.queue.len().min(self.max_batch);
         Commit::Now(self.queue.drain(..take).collect())
@@ -228,6 +253,7 @@ impl Outbox {
             return false;
         }
         self.writing = true;
+        self.writing_since = Some(now);
         self.wrote = true;
         self.last_commit = Some(now);
         true
@@ -470,39 +496,50 @@ mod tests {
 
     #[test]
     fn the_writers_catch_up_on_the_log_goes_between_two_batches_before_what_waits() {
-        let mut outbox = outbox(100, Duration::ZERO);
+        let long = i64::from(CATCH_UP_PAGES);
+        let mut outbox = outbox(100, Duration::from_millis(5));
         let now = Instant::now();
         push(&mut outbox, "a");
         assert_eq!(cids(outbox.next_commit(now)), vec!["a"]);
         push(&mut outbox, "b");
-        outbox.catch_up_due();
-        assert!(
-            matches!(outbox.next_commit(now), Commit::NotNow),
-            "never beside a batch in flight"
-        );
+        outbox.log_checkpointed(long - 1);
         outbox.committed();
-        assert!(matches!(outbox.next_commit(now), Commit::CatchUp));
+        assert!(
+            matches!(outbox.next_commit(now), Commit::After(_)),
+            "a short log is left alone"
+        );
+        outbox.timer_fired();
+        outbox.log_checkpointed(long);
+        assert!(
+            matches!(outbox.next_commit(now), Commit::CatchUp),
+            "a long one is caught up on first, whatever the commit interval"
+        );
         assert!(
             matches!(outbox.next_commit(now), Commit::NotNow),
             "the catch-up is in flight"
         );
         assert!(!outbox.is_idle());
         outbox.committed();
-        assert_eq!(cids(outbox.next_commit(now)), vec!["b"], "then the batch");
+        let later = now + Duration::from_millis(5);
+        assert_eq!(cids(outbox.next_commit(later)), vec!["b"], "then the batch");
         outbox.committed();
         assert!(outbox.is_idle());
-        assert!(
-            matches!(outbox.next_commit(now), Commit::NotNow),
-            "once only"
-        );
+
+        // The log did not start again (a reader held on to it): not again at once.
+        outbox.log_checkpointed(long + 10);
+        assert!(matches!(outbox.next_commit(later), Commit::NotNow));
+        outbox.log_checkpointed(2 * long + 10);
+        assert!(matches!(outbox.next_commit(later), Commit::CatchUp));
         outbox.committed();
-        outbox.catch_up_due();
-        assert!(matches!(outbox.next_commit(now), Commit::CatchUp));
+        // Nothing written since: nothing to catch up on.
+        outbox.log_checkpointed(4 * long);
+        assert!(matches!(outbox.next_commit(later), Commit::NotNow));
+        // It started again: the first length counts again.
+        push(&mut outbox, "c");
+        let _ = outbox.next_commit(later + Duration::from_millis(5));
         outbox.committed();
-        outbox.catch_up_due();
-        assert!(
-            matches!(outbox.next_commit(now), Commit::NotNow),
-            "nothing was written since the last catch-up"
-        );
+        outbox.log_checkpointed(100);
+        outbox.log_checkpointed(long);
+        assert!(matches!(outbox.next_commit(later), Commit::CatchUp));
     }
 }

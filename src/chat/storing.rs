@@ -36,11 +36,11 @@ impl ChatServer {
                 drop(permit);
                 act.checkpointing = false;
                 match split(result) {
-                    Ok(Some(progress)) if progress.wants_catch_up() => {
-                        act.outbox.catch_up_due();
+                    Ok(Some(progress)) => {
+                        act.outbox.log_checkpointed(progress.log_pages);
                         act.flush(ctx);
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => {
                         storage_failure("checkpoint", e);
                     }

@@ -130,17 +130,14 @@ impl OwnConnection {
 }
 
 /// Log pages past which a SQLite connection's own commit checkpoints the log (SQLite's
-/// `wal_autocheckpoint`), on every connection but the message writer's.
-const AUTOCHECKPOINT_PAGES: u32 = 8192;
+/// `wal_autocheckpoint`): only a last resort (256 MiB of log at 4 KiB pages), since a
+/// checkpoint inside a commit holds up whatever waits for that commit (every ack behind the
+/// message writer's). The log is copied by the chat server's timed checkpoints instead, and the
+/// writer catches up between two batches ([`CATCH_UP_PAGES`], docs/performance.md).
+const AUTOCHECKPOINT_PAGES: u32 = 65_536;
 
-/// The same for the message writer's connection: only a last resort (256 MiB of log at 4 KiB
-/// pages), since a checkpoint inside a commit holds up every ack behind it. The log is copied
-/// by the chat server's timed checkpoints instead, and the writer only catches up between two
-/// commits ([`checkpoint`], docs/performance.md).
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 65_536;
-
-/// Log pages (64 MiB at 4 KiB pages) from which the message writer catches up on a checkpoint
-/// ([`WalProgress::wants_catch_up`]).
+/// Log pages (64 MiB at 4 KiB pages) from which the message writer catches up on what the timed
+/// checkpoints left, between two batches (`chat::outbox::Outbox::log_checkpointed`).
 pub const CATCH_UP_PAGES: u32 = 16_384;
 
 /// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`]; the message writer opens its own
@@ -148,7 +145,6 @@ pub const CATCH_UP_PAGES: u32 = 16_384;
 pub struct DbConnectionManager {
     target: DbTarget,
     sqlite_sync: SqliteSync,
-    autocheckpoint_pages: u32,
 }
 
 impl DbConnectionManager {
@@ -157,16 +153,6 @@ impl DbConnectionManager {
         DbConnectionManager {
             target,
             sqlite_sync,
-            autocheckpoint_pages: AUTOCHECKPOINT_PAGES,
-        }
-    }
-
-    /// The same manager for the message writer's connection: its commits leave the log to the
-    /// timed checkpoints ([`WRITER_AUTOCHECKPOINT_PAGES`]).
-    pub fn for_message_writer(self) -> DbConnectionManager {
-        DbConnectionManager {
-            autocheckpoint_pages: WRITER_AUTOCHECKPOINT_PAGES,
-            ..self
         }
     }
 }
@@ -192,11 +178,11 @@ impl ManageConnection for DbConnectionManager {
                 // writer wait instead of failing. A commit of many rooms' messages dirties a
                 // leaf page per room in each index: a 16 MiB page cache keeps those in memory.
                 // The log is copied into the database by [`checkpoint`], off the commit path;
-                // a commit checkpoints itself only past `autocheckpoint` pages, if that falls
+                // a commit checkpoints itself only past `AUTOCHECKPOINT_PAGES`, if that falls
                 // behind. Statement journals (a multi-row upsert keeps one) and temporary
                 // B-trees (RETURNING) stay in memory instead of spilling to temporary files
                 // (measured in docs/performance.md).
-                let autocheckpoint = self.autocheckpoint_pages;
+                let autocheckpoint = AUTOCHECKPOINT_PAGES;
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
@@ -350,19 +336,6 @@ pub struct WalProgress {
     /// Of those, pages now copied into the database file.
     #[diesel(sql_type = diesel::sql_types::BigInt, column_name = checkpointed)]
     pub copied_pages: i64,
-}
-
-impl WalProgress {
-    /// Whether the message writer should catch up on the log now. SQLite starts the log again
-    /// from its beginning (instead of growing it) only at a write that finds all of it copied,
-    /// which a checkpoint beside a busy writer never leaves (the writer commits meanwhile); so
-    /// once the log is [`CATCH_UP_PAGES`] long, the writer copies what the checkpoint left (the
-    /// commits made while it ran) between two commits. Before that, the log just grows: each
-    /// catch-up holds the commits up for a few milliseconds, so it is better rare under a heavy
-    /// load (docs/performance.md), and a light load reaches the length seldom.
-    pub fn wants_catch_up(&self) -> bool {
-        self.log_pages >= i64::from(CATCH_UP_PAGES)
-    }
 }
 
 /// Copies what it can of SQLite's write-ahead log into the database file without waiting for

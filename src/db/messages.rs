@@ -18,7 +18,7 @@ use diesel::prelude::*;
 /// and never reused. A message whose (room, sender, cid) was stored before (or earlier in the
 /// batch) is a `Duplicate` carrying the first copy's seq.
 ///
-/// On PostgreSQL a batch of [`store_pg_arrays::BATCH_FROM`] messages or more goes in three
+/// On PostgreSQL a batch of [`store_pg_arrays::BATCH_FROM`] messages or more goes in two
 /// statements ([`store_pg_arrays`]); smaller ones, and every batch on SQLite (whose calls stay
 /// in the process), through statements prepared once ([`store_statements`]: two for the whole
 /// batch, unless it is large or holds a resend of an earlier batch).
@@ -84,11 +84,11 @@ pub fn store_batch_tracked(
 
 /// [`store_once`], and once more with the batch's rooms locked first when it met another
 /// writer's copy of one of its resends: two nodes storing the same cid at the same moment (a
-/// client that resent through the balancer to another node). Each writer looks for earlier
-/// copies before it takes the rooms' locks (the cheap order for nearly every batch), so both can
-/// miss each other's copy, and the second commit breaks the unique cid index. Holding the
-/// rooms' locks, no copy of these rooms' messages is in flight anywhere: the retry finds the
-/// first copy and answers its seq, as for any resend.
+/// client that resent through the balancer to another node). A writer that looks for earlier
+/// copies before it takes the rooms' locks (the second attempt of either path, after its first
+/// insert left a stored copy out) can miss the other's copy, and then its insert breaks the
+/// unique cid index. Holding the rooms' locks, no copy of these rooms' messages is in flight
+/// anywhere: the retry finds the first copy and answers its seq, as for any resend.
 fn store_settled(
     conn: &mut DbConn,
     batch: &[NewMessage],

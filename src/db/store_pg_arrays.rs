@@ -1,5 +1,6 @@
-//! Storing a batch of messages on PostgreSQL in three statements, whatever its size (from
-//! [`BATCH_FROM`] messages).
+//! Storing a batch of messages on PostgreSQL in two statements, whatever its size (from
+//! [`BATCH_FROM`] messages), and a few more only for a batch that needs them (support rooms:
+//! the closed-rooms check, webhook events, the conversations' rows).
 //!
 //! Statement by statement, as on SQLite (in-process calls of a few µs), each statement is a
 //! network round trip, three or four per message: at 10,000 messages/s PostgreSQL could not

@@ -193,9 +193,9 @@ pub struct CheckDatabase;
 #[rtype(result = "Result<Option<crate::db::connection::WalProgress>, StorageError>")]
 pub struct Checkpoint;
 
-/// Chat server → message writer, between two commits, after a [`Checkpoint`] that left the
-/// last few commits' pages in the log: copy those too, so that the next commit starts the log
-/// again from its beginning instead of growing it (and no commit ever has to copy a whole log).
+/// Chat server → message writer, between two commits, after a [`Checkpoint`] that found the log
+/// long: copy what it left (the commits made while it ran), so that the next commit starts the
+/// log again from its beginning instead of growing it (unless a reader still holds on to it).
 #[derive(Message)]
 #[rtype(result = "Result<Option<crate::db::connection::WalProgress>, StorageError>")]
 pub struct CatchUpCheckpoint;

@@ -12,9 +12,9 @@
 //! With webhooks on, the same transaction enqueues the events of the support conversations'
 //! messages (`db::webhooks`), and the writer rings the delivery worker's bell after the commit.
 //!
-//! Its connection never checkpoints SQLite's log inside a commit (short of a last resort): the
-//! history actor's timed checkpoints copy it beside the commits, and the writer catches up on
-//! the rest between two of them when the chat server says so (`CatchUpCheckpoint`).
+//! Its commits leave SQLite's log to the history actor's timed checkpoints, which copy it beside
+//! them (short of a last resort, `db::connection`); once the log is long, the writer catches up
+//! on the rest between two batches when the chat server says so (`CatchUpCheckpoint`).
 //!
 //! It also runs the merge of a guest's conversation into the customer's (`MergeGuest`,
 //! `db::merge`): the chat server starts one only while no batch is in flight, and the merge
@@ -45,7 +45,7 @@ impl MessageWriter {
     /// A writer that opens its connection through `manager` when it first needs one.
     pub fn new(manager: DbConnectionManager) -> MessageWriter {
         MessageWriter {
-            conn: OwnConnection::new(manager.for_message_writer()),
+            conn: OwnConnection::new(manager),
             events: Events::Off,
             bell: None,
         }

@@ -3,8 +3,8 @@
 //! directly so that large batches take that way on PostgreSQL too: seqs per room without a gap,
 //! rooms created by their first message, resends within a batch and across batches answered
 //! with the first copy, webhook events in the same commit. The resend stories run the writer's
-//! own way too (`db::messages::store_batch_with`: the array statements of
-//! `db::store_pg_arrays` for three messages or more on PostgreSQL).
+//! own way too (`db::messages::store_batch_with`): on PostgreSQL the array statements of
+//! `db::store_pg_arrays` for three messages or more; on SQLite that is the same way again.
 
 use crate::helpers::{Backend, TestData};
 use crate::on_both_backends;
