@@ -126,3 +126,25 @@ pub struct StoredBatch {
     /// Its support conversations' changes.
     pub conversations: ConversationChanges,
 }
+
+/// Why an attempt at storing a batch was rolled back.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// These messages of the batch (positions, never empty) were stored before: store the
+    /// batch again, looking them up by cid first.
+    Resend(Vec<usize>),
+    /// The database failed.
+    Failed(StorageError),
+}
+
+impl From<StorageError> for Attempt {
+    fn from(e: StorageError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+impl From<diesel::result::Error> for Attempt {
+    fn from(e: diesel::result::Error) -> Self {
+        Attempt::Failed(e.into())
+    }
+}

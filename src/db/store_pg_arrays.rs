@@ -13,7 +13,7 @@
 //! The outcomes are the ones [`super::messages::store_batch`] promises on every backend.
 
 use super::batch::{
-    settle_repeats, ConversationChanges, Events, NewMessage, StoreOutcome, StoredBatch,
+    settle_repeats, Attempt, ConversationChanges, Events, NewMessage, StoreOutcome, StoredBatch,
 };
 use super::closed_rooms::closed_support_rooms_pg;
 use super::error::StorageError;
@@ -164,11 +164,11 @@ pub fn store_batch(
     events: Events,
 ) -> Result<StoredBatch, StorageError> {
     match conn.transaction(|conn| store_in(conn, batch, events, Earlier::NoneAssumed)) {
-        Err(Attempt::Resend) => conn
+        Err(Attempt::Resend(_)) => conn
             .transaction(|conn| store_in(conn, batch, events, Earlier::LookedUp))
             .map_err(|e| match e {
                 Attempt::Failed(e) => e,
-                Attempt::Resend => StorageError::Inconsistent("a stored message was left out"),
+                Attempt::Resend(_) => StorageError::Inconsistent("a stored message was left out"),
             }),
         Err(Attempt::Failed(e)) => Err(e),
         Ok(stored) => Ok(stored),
@@ -182,26 +182,6 @@ enum Earlier {
     NoneAssumed,
     /// By cid, before anything is written.
     LookedUp,
-}
-
-/// Why an attempt at storing a batch was rolled back.
-enum Attempt {
-    /// A message of the batch was stored before: store it again, looking copies up first.
-    Resend,
-    /// The database failed.
-    Failed(StorageError),
-}
-
-impl From<StorageError> for Attempt {
-    fn from(e: StorageError) -> Self {
-        Attempt::Failed(e)
-    }
-}
-
-impl From<diesel::result::Error> for Attempt {
-    fn from(e: diesel::result::Error) -> Self {
-        Attempt::Failed(e.into())
-    }
 }
 
 /// One attempt of [`store_batch`], inside its transaction.
@@ -260,9 +240,18 @@ fn store_in(
                     Ok(*next - 1)
                 })
                 .collect::<Result<_, StorageError>>()?;
-        let Some(ids) = insert_messages(conn, batch, &fresh, &seqs, now, skip_stored)? else {
-            return Err(Attempt::Resend);
-        };
+        let ids = insert_messages(conn, batch, &fresh, &seqs, now, skip_stored)?;
+        let left_out: Vec<usize> = (fresh.iter().zip(&ids))
+            .filter(|(_, id)| id.is_none())
+            .map(|(&i, _)| i)
+            .collect();
+        if !left_out.is_empty() {
+            return Err(match skip_stored {
+                true => Attempt::Resend(left_out),
+                false => StorageError::Inconsistent("an inserted message has no id").into(),
+            });
+        }
+        let ids = ids.into_iter().flatten();
         // The events of the support conversations' messages, in seq order within each (the
         // order of `fresh`): one statement more, and only for a batch that has any.
         let mut new_events = Vec::new();
@@ -345,8 +334,8 @@ fn reserve_first_seqs<'b>(
     Ok(first_seq)
 }
 
-/// Inserts the messages at `fresh` with their `seqs`; answers their ids, in the same order.
-/// With `skip_stored`, `None` when one of them was stored before (and so left out).
+/// Inserts the messages at `fresh` with their `seqs`; answers their ids, in the same order:
+/// `None` for one left out (with `skip_stored`, one stored before).
 fn insert_messages(
     conn: &mut PgConnection,
     batch: &[NewMessage],
@@ -354,7 +343,7 @@ fn insert_messages(
     seqs: &[i64],
     now: i64,
     skip_stored: bool,
-) -> Result<Option<Vec<i64>>, StorageError> {
+) -> Result<Vec<Option<i64>>, StorageError> {
     let rooms: Vec<&str> = fresh.iter().map(|&i| batch[i].room.as_str()).collect();
     let senders: Vec<i64> = fresh.iter().map(|&i| batch[i].sender.0).collect();
     let cids: Vec<Option<&str>> = fresh.iter().map(|&i| batch[i].cid.as_deref()).collect();
@@ -384,11 +373,5 @@ fn insert_messages(
             ids[k] = Some(id);
         }
     }
-    if skip_stored && ids.iter().any(Option::is_none) {
-        return Ok(None);
-    }
-    ids.into_iter()
-        .map(|id| id.ok_or(StorageError::Inconsistent("an inserted message has no id")))
-        .collect::<Result<_, _>>()
-        .map(Some)
+    Ok(ids)
 }

@@ -10,7 +10,7 @@
 //! left out looked up by cid first. Resends come after a reconnect only, so nearly every batch
 //! takes the first way, and a batch with a resend costs about twice as much.
 
-use super::batch::{settle_repeats, Events, NewMessage, StoreOutcome, StoredBatch};
+use super::batch::{settle_repeats, Attempt, Events, NewMessage, StoreOutcome, StoredBatch};
 use super::closed_rooms::closed_support_rooms;
 use super::connection::DbConn;
 use super::error::StorageError;
@@ -64,28 +64,6 @@ pub fn store_batch_tracked(
                 )),
             }
         }
-    }
-}
-
-/// Why an attempt at storing a batch was rolled back.
-#[derive(Debug)]
-enum Attempt {
-    /// These messages of the batch (positions, never empty) were stored before: store the
-    /// batch again, looking them up by cid first.
-    Resend(Vec<usize>),
-    /// The database failed.
-    Failed(StorageError),
-}
-
-impl From<StorageError> for Attempt {
-    fn from(e: StorageError) -> Self {
-        Attempt::Failed(e)
-    }
-}
-
-impl From<diesel::result::Error> for Attempt {
-    fn from(e: diesel::result::Error) -> Self {
-        Attempt::Failed(e.into())
     }
 }
 
