@@ -56,6 +56,34 @@ impl StoreOutcome {
     }
 }
 
+/// A batch's messages split by cid: the positions of those whose (room, sender, cid) does not
+/// come earlier in the batch (in batch order; the messages without a cid among them), and
+/// `(repeat, first)` pairs for the others, settled by [`settle_repeats`].
+pub fn split_repeats(batch: &[NewMessage]) -> (Vec<usize>, Vec<(usize, usize)>) {
+    use std::collections::hash_map::Entry;
+    // Sized for the batch at once: grown step by step, rehashing the room names and cids cost
+    // about 2 % of storing a message (callgrind).
+    let mut first_in_batch: std::collections::HashMap<(&str, UserId, &str), usize> =
+        std::collections::HashMap::with_capacity(batch.len());
+    let mut firsts = Vec::with_capacity(batch.len());
+    let mut repeats = Vec::new();
+    for (i, m) in batch.iter().enumerate() {
+        if let Some(cid) = m.cid.as_deref() {
+            match first_in_batch.entry((m.room.as_str(), m.sender, cid)) {
+                Entry::Occupied(first) => {
+                    repeats.push((i, *first.get()));
+                    continue;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+            }
+        }
+        firsts.push(i);
+    }
+    (firsts, repeats)
+}
+
 /// The outcomes of a batch once the repeats inside it, `(repeat, first)` pairs, get the
 /// outcome of their first copy: a `Duplicate` of it.
 pub fn settle_repeats(

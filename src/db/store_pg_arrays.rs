@@ -13,13 +13,14 @@
 //! The outcomes are the ones [`super::messages::store_batch`] promises on every backend.
 
 use super::batch::{
-    settle_repeats, Attempt, ConversationChanges, Events, NewMessage, StoreOutcome, StoredBatch,
+    settle_repeats, split_repeats, Attempt, ConversationChanges, Events, NewMessage, StoreOutcome,
+    StoredBatch,
 };
 use super::closed_rooms::closed_support_rooms_pg;
 use super::error::StorageError;
 use super::store_conversations::{activity_of, record_activity_pg};
 use super::webhooks;
-use crate::domain::{now_millis, UserId};
+use crate::domain::now_millis;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -199,18 +200,12 @@ fn store_in(
         Earlier::LookedUp => earlier_copies(conn, batch)?,
     };
     let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
-    let mut first_in_batch: HashMap<(&str, UserId, &str), usize> = HashMap::new();
-    let mut repeats: Vec<(usize, usize)> = Vec::new();
-    let mut fresh: Vec<usize> = Vec::with_capacity(batch.len());
+    let (firsts, repeats) = split_repeats(batch);
+    let mut fresh: Vec<usize> = Vec::with_capacity(firsts.len());
     let mut fresh_per_room: HashMap<&str, i64> = HashMap::new();
-    for (i, m) in batch.iter().enumerate() {
+    for i in firsts {
+        let m = &batch[i];
         if let Some(cid) = m.cid.as_deref() {
-            let key = (m.room.as_str(), m.sender, cid);
-            if let Some(&first) = first_in_batch.get(&key) {
-                repeats.push((i, first));
-                continue;
-            }
-            first_in_batch.insert(key, i);
             if let Some(copy) = earlier.get(&(m.room.as_str(), m.sender.0, cid)) {
                 outcomes[i] = Some(*copy);
                 continue;

@@ -10,7 +10,9 @@
 //! left out looked up by cid first. Resends come after a reconnect only, so nearly every batch
 //! takes the first way, and a batch with a resend costs about twice as much.
 
-use super::batch::{settle_repeats, Attempt, Events, NewMessage, StoreOutcome, StoredBatch};
+use super::batch::{
+    settle_repeats, split_repeats, Attempt, Events, NewMessage, StoreOutcome, StoredBatch,
+};
 use super::closed_rooms::closed_support_rooms;
 use super::connection::DbConn;
 use super::error::StorageError;
@@ -81,22 +83,11 @@ struct Plan<'b> {
 
 impl<'b> Plan<'b> {
     fn of(batch: &'b [NewMessage]) -> Plan<'b> {
-        // Sized for the batch at once: grown step by step, rehashing the room names and cids
-        // cost about 2 % of storing a message (callgrind).
+        let (firsts, repeats) = split_repeats(batch);
         let mut rooms: Vec<(&str, Vec<usize>)> = Vec::new();
         let mut room_slot: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
-        let mut first_in_batch: HashMap<(&str, UserId, &str), usize> =
-            HashMap::with_capacity(batch.len());
-        let mut repeats = Vec::new();
-        for (i, m) in batch.iter().enumerate() {
-            if let Some(cid) = m.cid.as_deref() {
-                let key = (m.room.as_str(), m.sender, cid);
-                if let Some(&first) = first_in_batch.get(&key) {
-                    repeats.push((i, first));
-                    continue;
-                }
-                first_in_batch.insert(key, i);
-            }
+        for i in firsts {
+            let m = &batch[i];
             let slot = *room_slot.entry(m.room.as_str()).or_insert_with(|| {
                 rooms.push((m.room.as_str(), Vec::new()));
                 rooms.len() - 1

@@ -153,26 +153,34 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_writer_stores_on_its_own_connection_and_opens_a_new_one_after_a_failure() {
+    /// A fresh SQLite database with the user Ann, a pool of `readers` over it, and a writer.
+    fn database_with_ann(
+        readers: u32,
+    ) -> (tempfile::TempDir, crate::db::DbPool, i64, MessageWriter) {
         let dir = tempfile::tempdir().unwrap();
         let target = DbTarget::Sqlite(dir.path().join("chat.db"));
-        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let pool = open_pool(&target, readers, SqliteSync::Normal).unwrap();
         let ann = insert_user(&mut pool.get().unwrap(), "ann", Role::User, None).unwrap();
-        let mut writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
+        let writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
+        (dir, pool, ann.id, writer)
+    }
 
-        let stored = writer.store(&[message(ann.id, "a")]).unwrap();
+    #[test]
+    fn a_writer_stores_on_its_own_connection_and_opens_a_new_one_after_a_failure() {
+        let (_dir, _pool, ann, mut writer) = database_with_ann(1);
+
+        let stored = writer.store(&[message(ann, "a")]).unwrap();
         assert_eq!(stored.outcomes[0].seq(), 1);
         assert!(writer.conn.is_open(), "the connection is kept");
 
         // A sender that does not exist breaks the foreign key: the batch fails as a whole.
-        assert!(writer.store(&[message(ann.id + 100, "b")]).is_err());
+        assert!(writer.store(&[message(ann + 100, "b")]).is_err());
         assert!(
             !writer.conn.is_open(),
             "a failed batch drops its connection"
         );
 
-        let stored = writer.store(&[message(ann.id, "c")]).unwrap();
+        let stored = writer.store(&[message(ann, "c")]).unwrap();
         assert_eq!(
             stored.outcomes[0].seq(),
             2,
@@ -183,14 +191,10 @@ mod tests {
     #[test]
     fn the_log_starts_again_after_the_writer_catches_up_on_what_a_checkpoint_left() {
         use diesel::connection::SimpleConnection;
-        let dir = tempfile::tempdir().unwrap();
-        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
-        let pool = open_pool(&target, 2, SqliteSync::Normal).unwrap();
-        let ann = insert_user(&mut pool.get().unwrap(), "ann", Role::User, None).unwrap();
-        let mut writer = MessageWriter::new(DbConnectionManager::new(target, SqliteSync::Normal));
+        let (_dir, pool, ann, mut writer) = database_with_ann(2);
         let batch = |from: usize| -> Vec<NewMessage> {
             (from..from + 50)
-                .map(|i| message(ann.id, &format!("m{i}")))
+                .map(|i| message(ann, &format!("m{i}")))
                 .collect()
         };
         writer.store(&batch(0)).unwrap();
