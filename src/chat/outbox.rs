@@ -5,17 +5,18 @@
 //! commits group themselves under load without a timer. With a commit interval, a batch also
 //! waits until that long after the previous one started (unless it is full already).
 //!
-//! On SQLite the writer also catches up on the write-ahead log between two batches once a
-//! timed checkpoint finds the log long ([`Outbox::log_checkpointed`]): that goes first, and
-//! counts as the batch in flight.
+//! On SQLite the writer also catches up on the write-ahead log between two batches once the
+//! checkpoints find the log long ([`Outbox::log_checkpointed`]; when, in
+//! [`super::log_catch_up`]): that goes first, and counts as the batch in flight.
 //!
 //! The queue is bounded, and so is the time a message may wait behind a commit that does not
 //! come back: while the database is slow or gone, a sender hears `unavailable` at once (its
 //! message is not stored, and it may send it again) instead of waiting without a word while
 //! memory grows.
 
+use super::log_catch_up::{LogCatchUp, NextCheckpoint};
 use super::messages::{SessionId, StoredRef};
-use crate::db::connection::CATCH_UP_PAGES;
+use crate::db::connection::WalProgress;
 use crate::db::messages::NewMessage;
 use crate::domain::MessageKind;
 use crate::domain::{RoomName, UserInfo};
@@ -109,14 +110,8 @@ pub struct Outbox {
     last_commit: Option<Instant>,
     /// Whether a timer will come back to start the next commit.
     scheduled: bool,
-    /// Whether the writer should catch up on the log's checkpoint before the next batch.
-    catch_up: bool,
-    /// Whether a batch was written since the writer last caught up.
-    wrote: bool,
-    /// The log's length at the last timed checkpoint, in pages.
-    log_pages: i64,
-    /// The length from which the writer catches up next.
-    catch_up_from: i64,
+    /// When the writer catches up on SQLite's log between two batches.
+    log: LogCatchUp,
     /// Told when the outbox is empty and nothing is being written (shutdown waits on it).
     idle_waiters: Vec<oneshot::Sender<()>>,
     max_batch: usize,
@@ -150,10 +145,7 @@ impl Outbox {
             writing_since: None,
             last_commit: None,
             scheduled: false,
-            catch_up: false,
-            wrote: false,
-            log_pages: 0,
-            catch_up_from: i64::from(CATCH_UP_PAGES),
+            log: LogCatchUp::default(),
             idle_waiters: Vec::new(),
             max_batch: limits.max_batch.max(1),
             commit_interval: limits.commit_interval,
@@ -196,32 +188,15 @@ impl Outbox {
         self.queue.len()
     }
 
-    /// A timed checkpoint copied the log, `log_pages` long. SQLite starts the log again from
-    /// its beginning (instead of growing it) only at a write that finds all of it copied, which
-    /// a checkpoint beside a busy writer never leaves (the writer commits meanwhile). So once
-    /// the log is [`CATCH_UP_PAGES`] long, the writer copies the rest (the commits made while
-    /// the checkpoint ran) before its next batch; that holds the batches up for as long as the
-    /// copy and the database file's sync take (12-27 ms measured under a heavy load,
-    /// docs/performance.md), so it is rare. If the log did not start again (a reader held on to
-    /// it), the next catch-up waits until the log is [`CATCH_UP_PAGES`] longer still. Never
-    /// while no batch was written since the last one.
-    pub fn log_checkpointed(&mut self, log_pages: i64) {
-        if log_pages < self.log_pages {
-            // It started again.
-            self.catch_up_from = i64::from(CATCH_UP_PAGES);
-        }
-        self.log_pages = log_pages;
-        if self.wrote && log_pages >= self.catch_up_from {
-            self.catch_up = true;
-            self.catch_up_from = log_pages + i64::from(CATCH_UP_PAGES);
-        }
+    /// A checkpoint copied SQLite's log: whether another should follow at once, and the
+    /// writer's catch-up before the next batch if due ([`LogCatchUp`]).
+    pub fn log_checkpointed(&mut self, progress: WalProgress) -> NextCheckpoint {
+        self.log.checkpointed(progress)
     }
 
     /// Whether a batch (or the writer's catch-up) should start now, later, or not at all.
     pub fn next_commit(&mut self, now: Instant) -> Commit {
-        if self.catch_up && !self.writing {
-            self.catch_up = false;
-            self.wrote = false;
+        if !self.writing && self.log.start() {
             self.writing = true;
             self.writing_since = Some(now);
             return Commit::CatchUp;
@@ -240,7 +215,7 @@ impl Outbox {
         self.last_commit = Some(now);
         self.writing = true;
         self.writing_since = Some(now);
-        self.wrote = true;
+        self.log.wrote();
         let take = self.queue.len().min(self.max_batch);
         Commit::Now(self.queue.drain(..take).collect())
     }
@@ -254,7 +229,7 @@ impl Outbox {
         }
         self.writing = true;
         self.writing_since = Some(now);
-        self.wrote = true;
+        self.log.wrote();
         self.last_commit = Some(now);
         true
     }
@@ -298,6 +273,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::connection::CATCH_UP_PAGES;
     use crate::domain::{Role, UserId};
 
     fn message(cid: &str) -> PendingMessage {
@@ -494,25 +470,33 @@ mod tests {
         assert!(outbox.admits(late));
     }
 
+    /// Checkpoints that find the log long: the second copied little, so the writer is due.
+    fn log_long_enough_to_catch_up(outbox: &mut Outbox) {
+        let long = i64::from(CATCH_UP_PAGES);
+        for log_pages in [long, long + 1] {
+            outbox.log_checkpointed(WalProgress {
+                log_pages,
+                copied_pages: log_pages,
+            });
+        }
+    }
+
     #[test]
     fn the_writers_catch_up_on_the_log_goes_between_two_batches_before_what_waits() {
-        let long = i64::from(CATCH_UP_PAGES);
         let mut outbox = outbox(100, Duration::from_millis(5));
         let now = Instant::now();
         push(&mut outbox, "a");
         assert_eq!(cids(outbox.next_commit(now)), vec!["a"]);
         push(&mut outbox, "b");
-        outbox.log_checkpointed(long - 1);
+        log_long_enough_to_catch_up(&mut outbox);
+        assert!(
+            matches!(outbox.next_commit(now), Commit::NotNow),
+            "not while a batch is in flight"
+        );
         outbox.committed();
         assert!(
-            matches!(outbox.next_commit(now), Commit::After(_)),
-            "a short log is left alone"
-        );
-        outbox.timer_fired();
-        outbox.log_checkpointed(long);
-        assert!(
             matches!(outbox.next_commit(now), Commit::CatchUp),
-            "a long one is caught up on first, whatever the commit interval"
+            "first, whatever the commit interval"
         );
         assert!(
             matches!(outbox.next_commit(now), Commit::NotNow),
@@ -524,22 +508,6 @@ mod tests {
         assert_eq!(cids(outbox.next_commit(later)), vec!["b"], "then the batch");
         outbox.committed();
         assert!(outbox.is_idle());
-
-        // The log did not start again (a reader held on to it): not again at once.
-        outbox.log_checkpointed(long + 10);
-        assert!(matches!(outbox.next_commit(later), Commit::NotNow));
-        outbox.log_checkpointed(2 * long + 10);
-        assert!(matches!(outbox.next_commit(later), Commit::CatchUp));
-        outbox.committed();
-        // Nothing written since: nothing to catch up on.
-        outbox.log_checkpointed(4 * long);
-        assert!(matches!(outbox.next_commit(later), Commit::NotNow));
-        // It started again: the first length counts again.
-        push(&mut outbox, "c");
-        let _ = outbox.next_commit(later + Duration::from_millis(5));
-        outbox.committed();
-        outbox.log_checkpointed(100);
-        outbox.log_checkpointed(long);
-        assert!(matches!(outbox.next_commit(later), Commit::CatchUp));
+        assert!(matches!(outbox.next_commit(later), Commit::NotNow), "once");
     }
 }

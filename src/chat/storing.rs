@@ -6,6 +6,7 @@
 //! [`Outbox`](super::outbox::Outbox)'s and [`StorageHealth`](super::storage_health::StorageHealth)'s.
 
 use super::fanout::{self, Deliveries, Skip};
+use super::log_catch_up::NextCheckpoint;
 use super::messages::*;
 use super::outbox::{Commit, Origin, PendingMessage};
 use super::refusals::{conversation_closed, not_stored, shutting_down, split, storage_failure};
@@ -37,7 +38,9 @@ impl ChatServer {
                 act.checkpointing = false;
                 match split(result) {
                     Ok(Some(progress)) => {
-                        act.outbox.log_checkpointed(progress.log_pages);
+                        if act.outbox.log_checkpointed(progress) == NextCheckpoint::AtOnce {
+                            act.checkpoint(ctx);
+                        }
                         act.flush(ctx);
                     }
                     Ok(None) => {}

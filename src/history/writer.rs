@@ -247,6 +247,6 @@ mod tests {
         let setting: Setting = diesel::sql_query("PRAGMA wal_autocheckpoint")
             .get_result(conn)
             .unwrap();
-        assert_eq!(setting.wal_autocheckpoint, 65_536);
+        assert_eq!(setting.wal_autocheckpoint, 262_144);
     }
 }
