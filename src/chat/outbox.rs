@@ -190,8 +190,8 @@ impl Outbox {
 
     /// A checkpoint copied SQLite's log: whether another should follow at once, and the
     /// writer's catch-up before the next batch if due ([`LogCatchUp`]).
-    pub fn log_checkpointed(&mut self, progress: WalProgress) -> NextCheckpoint {
-        self.log.checkpointed(progress)
+    pub fn log_checkpointed(&mut self, progress: WalProgress, now: Instant) -> NextCheckpoint {
+        self.log.checkpointed(progress, now)
     }
 
     /// Whether a batch (or the writer's catch-up) should start now, later, or not at all.
@@ -474,10 +474,13 @@ mod tests {
     fn log_long_enough_to_catch_up(outbox: &mut Outbox) {
         let long = i64::from(CATCH_UP_PAGES);
         for log_pages in [long, long + 1] {
-            outbox.log_checkpointed(WalProgress {
-                log_pages,
-                copied_pages: log_pages,
-            });
+            outbox.log_checkpointed(
+                WalProgress {
+                    log_pages,
+                    copied_pages: log_pages,
+                },
+                Instant::now(),
+            );
         }
     }
 

@@ -38,7 +38,9 @@ impl ChatServer {
                 act.checkpointing = false;
                 match split(result) {
                     Ok(Some(progress)) => {
-                        if act.outbox.log_checkpointed(progress) == NextCheckpoint::AtOnce {
+                        if act.outbox.log_checkpointed(progress, Instant::now())
+                            == NextCheckpoint::AtOnce
+                        {
                             act.checkpoint(ctx);
                         }
                         act.flush(ctx);

@@ -136,13 +136,11 @@ impl OwnConnection {
 /// writer catches up between two batches ([`CATCH_UP_PAGES`], docs/performance.md).
 const AUTOCHECKPOINT_PAGES: u32 = 262_144;
 
-/// Log pages (384 MiB at 4 KiB pages) from which the message writer catches up on what the
-/// checkpoints left, between two batches (`chat::log_catch_up`). Large, because each catch-up
-/// holds the acks of that moment up: at 10,000 messages a second over 500 rooms the log grows by
-/// ~30,000 pages a second, and a catch-up every ~3 s instead of every ~0.5 s took the ack's p99
-/// from 13-15 ms to 10-11 ms (docs/performance.md). The log grows this long only under a
-/// sustained load: when commits leave gaps, it starts again by itself after a timed checkpoint.
-pub const CATCH_UP_PAGES: u32 = 98_304;
+/// Log pages (64 MiB at 4 KiB pages) from which the message writer catches up on what the
+/// checkpoints left, between two batches, at most every few seconds (`chat::log_catch_up`).
+/// Only under a sustained load: when commits leave gaps, the log starts again by itself after a
+/// timed checkpoint.
+pub const CATCH_UP_PAGES: u32 = 16_384;
 
 /// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`]; the message writer opens its own
 /// connection through one too.
