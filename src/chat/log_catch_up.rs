@@ -9,8 +9,10 @@
 //! sync, so it must be short and rare:
 //!
 //! - **short**: before the writer catches up, the history actor runs checkpoints back to back,
-//!   each copying what was committed while the one before ran, until one finds fewer than
-//!   [`SHORT_PASS_PAGES`] new pages (or [`MOST_PASSES`] have run). The writer is then left a few
+//!   each copying what was committed while the one before ran, until one finds at most
+//!   [`SHORT_PASS_PAGES`] new pages (or [`MOST_PASSES`] have followed the timed one). No timed
+//!   checkpoint starts while the catch-up is due or under way ([`LogCatchUp::is_busy`]): it
+//!   would make the writer's checkpoint find SQLite's checkpoint lock taken, and copy nothing. The writer is then left a few
 //!   milliseconds' worth of commits, not the quarter of a second since the timed checkpoint;
 //! - **rare**: at most one every [`CATCH_UP_EVERY`] (unless the log grows [`PATIENCE_PAGES`]
 //!   longer meanwhile), since every catch-up holds up the acks of whatever arrives meanwhile,
@@ -25,21 +27,20 @@ use std::time::{Duration, Instant};
 
 /// Least time between two catch-ups while the log stays within [`PATIENCE_PAGES`] of its
 /// catch-up length. At 10,000 messages a second over 500 rooms the log grows ~30,000 pages a
-/// second; a catch-up every ~3 s instead of every ~0.5 s took the ack's p99 from 13-15 ms to
-/// 10-13 ms (docs/performance.md).
+/// second; catching up at 98,304 pages (every ~3 s) instead of at 16,384 (every ~0.5 s) took
+/// the ack's p99 from 13.8-18.3 ms to 10.2-13.5 ms (docs/performance.md).
 pub const CATCH_UP_EVERY: Duration = Duration::from_secs(3);
 
 /// How much longer than [`CATCH_UP_PAGES`] the log may grow while the writer waits for
-/// [`CATCH_UP_EVERY`] (320 MiB at 4 KiB pages): past it, the writer catches up anyway, so the
-/// log stays within 384 MiB.
+/// [`CATCH_UP_EVERY`] (320 MiB at 4 KiB pages): from there (384 MiB) it catches up anyway.
 pub const PATIENCE_PAGES: i64 = 81_920;
 
 /// A checkpoint in a series before the catch-up that finds at most this many pages committed
 /// since the one before ends the series: copying the rest holds the writer up briefly.
 pub const SHORT_PASS_PAGES: i64 = 192;
 
-/// Most checkpoints in one series: if commits outpace them (a slow disk), the writer catches up
-/// anyway rather than letting the log grow.
+/// Most checkpoints run at once after the timed one: if commits outpace them (a slow disk),
+/// the writer catches up anyway rather than letting the log grow.
 pub const MOST_PASSES: u32 = 12;
 
 /// What follows a timed checkpoint.
@@ -56,6 +57,8 @@ pub enum NextCheckpoint {
 pub struct LogCatchUp {
     /// The writer should catch up before its next batch.
     due: bool,
+    /// The writer is catching up.
+    copying: bool,
     /// A batch was written since the writer last caught up.
     wrote: bool,
     /// The log's length at the last checkpoint, in pages.
@@ -73,6 +76,7 @@ impl Default for LogCatchUp {
     fn default() -> Self {
         LogCatchUp {
             due: false,
+            copying: false,
             wrote: false,
             log_pages: 0,
             from: i64::from(CATCH_UP_PAGES),
@@ -88,8 +92,8 @@ impl LogCatchUp {
         self.wrote = true;
     }
 
-    /// A checkpoint copied the log up to its length when it started (`progress.log_pages`); it
-    /// came back at `now`.
+    /// A checkpoint came back at `now`, having copied what it could of the log: all of it up
+    /// to its length when it started (`progress.log_pages`), unless a reader held on to part.
     pub fn checkpointed(&mut self, progress: WalProgress, now: Instant) -> NextCheckpoint {
         let log_pages = progress.log_pages;
         if log_pages < self.log_pages {
@@ -113,6 +117,8 @@ impl LogCatchUp {
             Some((passes, before)) => (passes, log_pages - before),
             None => (0, i64::MAX),
         };
+        // A checkpoint that a reader held back (it copied less than the log) is no reason to
+        // stop: reads are short, and the next copies what the reader let go.
         if new_pages > SHORT_PASS_PAGES && passes < MOST_PASSES {
             self.series = Some((passes + 1, log_pages));
             return NextCheckpoint::AtOnce;
@@ -124,14 +130,31 @@ impl LogCatchUp {
         NextCheckpoint::OnTimer
     }
 
+    /// A checkpoint copied nothing (another held SQLite's checkpoint lock) or failed: a series
+    /// under way ends; the next timed checkpoint starts afresh.
+    pub fn missed(&mut self) {
+        self.series = None;
+    }
+
     /// Whether the writer catches up now (asked when no batch is in flight); once per time due.
     pub fn start(&mut self) -> bool {
         if !self.due {
             return false;
         }
         self.due = false;
+        self.copying = true;
         self.wrote = false;
         true
+    }
+
+    /// The writer's commit or catch-up in flight came back.
+    pub fn finished(&mut self) {
+        self.copying = false;
+    }
+
+    /// Whether the catch-up is due or under way: no other checkpoint should start meanwhile.
+    pub fn is_busy(&self) -> bool {
+        self.due || self.copying
     }
 }
 
@@ -168,8 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_log_is_copied_again_at_once_until_little_was_committed_meanwhile_then_the_writer_catches_up(
-    ) {
+    fn a_long_log_is_copied_again_until_little_is_new_then_the_writer_catches_up() {
         let mut log = LogCatchUp::default();
         log.wrote();
         assert_eq!(
@@ -185,8 +207,42 @@ mod tests {
             NextCheckpoint::OnTimer,
             "a short pass ends the series"
         );
+        assert!(log.is_busy(), "no timed checkpoint meanwhile");
         assert!(log.start(), "the writer catches up on the rest");
         assert!(!log.start(), "once");
+        assert!(log.is_busy(), "still, while it copies");
+        log.finished();
+        assert!(!log.is_busy());
+        assert_eq!(
+            copied(&mut log, LONG + 3_000),
+            NextCheckpoint::OnTimer,
+            "nothing written since"
+        );
+        assert!(!log.start());
+    }
+
+    #[test]
+    fn a_checkpoint_missed_in_a_series_ends_it_and_the_next_timed_one_starts_afresh() {
+        let mut log = LogCatchUp::default();
+        log.wrote();
+        assert_eq!(copied(&mut log, LONG), NextCheckpoint::AtOnce);
+        assert_eq!(copied(&mut log, LONG + 2_000), NextCheckpoint::AtOnce);
+        log.missed();
+        assert_eq!(
+            copied(&mut log, LONG + 2_100),
+            NextCheckpoint::AtOnce,
+            "a fresh series: what the timer's period left is too much for the writer"
+        );
+        assert!(!log.start());
+    }
+
+    #[test]
+    fn a_log_that_started_again_during_a_series_ends_it() {
+        let mut log = LogCatchUp::default();
+        log.wrote();
+        assert_eq!(copied(&mut log, LONG), NextCheckpoint::AtOnce);
+        assert_eq!(copied(&mut log, 300), NextCheckpoint::OnTimer);
+        assert!(!log.start());
     }
 
     #[test]

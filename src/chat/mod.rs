@@ -8,7 +8,8 @@
 //! - [`membership`]: joins and leaves on their way to the database, one at a time per user
 //!   and room (carried out in `membership_changes.rs`), and messages waiting for a join;
 //! - [`outbox`]: messages waiting to be stored, and when the next commit starts;
-//!   [`log_catch_up`]: when, on SQLite, the writer copies the rest of the log between two;
+//!   [`log_catch_up`]: when, on SQLite, the writer copies the rest of the log between two
+//!   batches;
 //! - [`merging`]: a guest who signs in on the store, their conversation moved into the
 //!   customer's in seq order with the commits;
 //! - [`fanout`]: who gets which frame, gathered per connection;

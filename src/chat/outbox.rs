@@ -194,6 +194,16 @@ impl Outbox {
         self.log.checkpointed(progress, now)
     }
 
+    /// A checkpoint copied nothing (busy) or failed ([`LogCatchUp::missed`]).
+    pub fn log_checkpoint_missed(&mut self) {
+        self.log.missed();
+    }
+
+    /// Whether the writer's catch-up on the log is due or under way: no timed checkpoint now.
+    pub fn is_catching_up(&self) -> bool {
+        self.log.is_busy()
+    }
+
     /// Whether a batch (or the writer's catch-up) should start now, later, or not at all.
     pub fn next_commit(&mut self, now: Instant) -> Commit {
         if !self.writing && self.log.start() {
@@ -248,6 +258,7 @@ impl Outbox {
     /// be idle, if it is.
     pub fn committed(&mut self) {
         self.writing = false;
+        self.log.finished();
         if self.queue.is_empty() {
             for waiter in self.idle_waiters.drain(..) {
                 let _ = waiter.send(());

@@ -25,7 +25,7 @@ impl ChatServer {
     /// Has the history actor checkpoint the write-ahead log on one of its threads, so that
     /// the commits on the others never wait for it.
     pub(super) fn checkpoint(&mut self, ctx: &mut Context<Self>) {
-        if self.checkpointing {
+        if self.checkpointing || self.outbox.is_catching_up() {
             return;
         }
         self.checkpointing = true;
@@ -45,8 +45,9 @@ impl ChatServer {
                         }
                         act.flush(ctx);
                     }
-                    Ok(None) => {}
+                    Ok(None) => act.outbox.log_checkpoint_missed(),
                     Err(e) => {
+                        act.outbox.log_checkpoint_missed();
                         storage_failure("checkpoint", e);
                     }
                 }
