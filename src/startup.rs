@@ -17,7 +17,7 @@ use crate::db::connection::{DbConnectionManager, DbTarget};
 use crate::db::{self, DbPool, StorageError};
 use crate::domain::{Password, Role, Username};
 use crate::history::desk_settings::{load_desk_hours, DeskHoursCache};
-use crate::history::{HistoryActor, MessageWriter};
+use crate::history::{HistoryActor, LogCheckpointer, MessageWriter};
 use crate::mail::{EmailSummary, MailConfig, MailWorker};
 use crate::state::AppState;
 use crate::webhooks::{WebhookConfig, WebhookWorker};
@@ -177,6 +177,20 @@ impl Application {
         );
         let chat = match cluster {
             Some(cluster) => chat.with_cluster(cluster),
+            None => chat,
+        };
+        // SQLite's log is copied on a thread of its own at the lowest CPU priority, so that the
+        // copy never takes the core from the threads acks wait on.
+        let chat = match target.checkpoint_every() {
+            Some(_) => {
+                let checkpointer_target = target.clone();
+                chat.with_log_checkpointer(SyncArbiter::start(1, move || {
+                    LogCheckpointer::new(
+                        DbConnectionManager::new(checkpointer_target.clone(), sqlite_sync),
+                        checkpointer_target.sqlite_file(),
+                    )
+                }))
+            }
             None => chat,
         }
         .start();

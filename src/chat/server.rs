@@ -20,7 +20,7 @@ use super::stats::StoredRate;
 use super::storage_health::StorageHealth;
 use crate::domain::{RoomName, UserInfo};
 use crate::error::AppError;
-use crate::history::{HistoryActor, MessageWriter};
+use crate::history::{HistoryActor, LogCheckpointer, MessageWriter};
 use crate::protocol::ServerFrame;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -98,6 +98,8 @@ pub struct ChatServer {
     pub(super) history: Addr<HistoryActor>,
     /// Stores the message batches, on a thread and connection of its own.
     pub(super) writer: Addr<MessageWriter>,
+    /// Copies SQLite's log into the database file on the timer (`None` on PostgreSQL).
+    pub(super) checkpointer: Option<Addr<LogCheckpointer>>,
     pub(super) config: ChatConfig,
     pub(super) registry: Registry<Recipient<Deliver>>,
     pub(super) rooms: LiveRooms,
@@ -149,6 +151,12 @@ impl ChatServer {
         self
     }
 
+    /// Has `checkpointer` copy SQLite's log every [`ChatConfig::checkpoint_every`].
+    pub fn with_log_checkpointer(mut self, checkpointer: Addr<LogCheckpointer>) -> ChatServer {
+        self.checkpointer = Some(checkpointer);
+        self
+    }
+
     pub fn new(
         history: Addr<HistoryActor>,
         writer: Addr<MessageWriter>,
@@ -157,6 +165,7 @@ impl ChatServer {
         ChatServer {
             history,
             writer,
+            checkpointer: None,
             config,
             registry: Registry::default(),
             rooms: LiveRooms::new(config.presence_limit),
@@ -419,7 +428,7 @@ impl Actor for ChatServer {
         self.cluster_started(ctx);
         self.cluster_frames_started(ctx);
         if let Some(every) = self.config.checkpoint_every {
-            ctx.run_interval(every, |act, ctx| act.checkpoint(ctx));
+            ctx.run_interval(every, |act, ctx| act.checkpoint(false, ctx));
         }
         let stall_check = (self.config.stall_after / 4).max(Duration::from_millis(50));
         ctx.run_interval(stall_check, |act, _| act.refuse_stalled());

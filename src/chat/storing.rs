@@ -22,26 +22,30 @@ use actix::prelude::*;
 use std::time::Instant;
 
 impl ChatServer {
-    /// Has the history actor checkpoint the write-ahead log on one of its threads, so that
-    /// the commits on the others never wait for it.
-    pub(super) fn checkpoint(&mut self, ctx: &mut Context<Self>) {
+    /// Has the log checkpointer copy the write-ahead log on its own thread, so that the
+    /// writer's commits never wait for it. The passes right before the writer's catch-up
+    /// (`before_catch_up`) also sync the database file, off the commit path.
+    pub(super) fn checkpoint(&mut self, before_catch_up: bool, ctx: &mut Context<Self>) {
         if self.checkpointing || self.outbox.is_catching_up() {
             return;
         }
+        let Some(checkpointer) = &self.checkpointer else {
+            return;
+        };
         self.checkpointing = true;
-        let permit = self.history_load.permit();
-        self.history
-            .send(Checkpoint)
+        checkpointer
+            .send(Checkpoint {
+                sync_database: before_catch_up,
+            })
             .into_actor(self)
             .map(move |result, act, ctx| {
-                drop(permit);
                 act.checkpointing = false;
                 match split(result) {
                     Ok(Some(progress)) => {
                         if act.outbox.log_checkpointed(progress, Instant::now())
                             == NextCheckpoint::AtOnce
                         {
-                            act.checkpoint(ctx);
+                            act.checkpoint(true, ctx);
                         }
                         act.flush(ctx);
                     }

@@ -182,14 +182,6 @@ impl Handler<CheckDatabase> for HistoryActor {
     }
 }
 
-impl Handler<Checkpoint> for HistoryActor {
-    type Result = Result<Option<crate::db::connection::WalProgress>, StorageError>;
-
-    fn handle(&mut self, _: Checkpoint, _: &mut Self::Context) -> Self::Result {
-        crate::db::connection::checkpoint(&mut *self.conn()?)
-    }
-}
-
 impl Handler<DeleteMessage> for HistoryActor {
     type Result = Result<(String, i64), StorageError>;
 

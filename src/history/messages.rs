@@ -186,12 +186,16 @@ pub struct CountTotals;
 #[rtype(result = "Result<(), StorageError>")]
 pub struct CheckDatabase;
 
-/// Chat server's timer → history: copy the SQLite write-ahead log into the database file now,
-/// off the commit path, and say how far it got (`None` on PostgreSQL, or when another
+/// Chat server's timer → log checkpointer: copy the SQLite write-ahead log into the database
+/// file now, off the commit path, and say how far it got (`None` on PostgreSQL, or when another
 /// checkpoint was under way).
 #[derive(Message)]
 #[rtype(result = "Result<Option<crate::db::connection::WalProgress>, StorageError>")]
-pub struct Checkpoint;
+pub struct Checkpoint {
+    /// Whether to sync the database file afterwards: in the passes that come right before the
+    /// writer's catch-up, so that it finds the file clean (`history::checkpointer`).
+    pub sync_database: bool,
+}
 
 /// Chat server → message writer, between two commits, after a [`Checkpoint`] that found the log
 /// long: copy what it left (the commits made while it ran), so that the next commit starts the
