@@ -182,15 +182,9 @@ impl Application {
         // SQLite's log is copied on a thread of its own at the lowest CPU priority, so that the
         // copy never takes the core from the threads acks wait on.
         let chat = match target.checkpoint_every() {
-            Some(_) => {
-                let checkpointer_target = target.clone();
-                chat.with_log_checkpointer(SyncArbiter::start(1, move || {
-                    LogCheckpointer::new(
-                        DbConnectionManager::new(checkpointer_target.clone(), sqlite_sync),
-                        checkpointer_target.sqlite_file(),
-                    )
-                }))
-            }
+            Some(_) => chat.with_log_checkpointer(LogCheckpointer::start(
+                DbConnectionManager::new(target.clone(), sqlite_sync),
+            )),
             None => chat,
         }
         .start();

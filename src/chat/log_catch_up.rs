@@ -8,15 +8,17 @@
 //! next commit starts the log again. The batches wait for that copy and the database file's
 //! sync, so it must be short and rare:
 //!
-//! - **short**: before the writer catches up, the history actor runs checkpoints back to back,
-//!   each copying what was committed while the one before ran, until one finds at most
-//!   [`SHORT_PASS_PAGES`] new pages (or [`MOST_PASSES`] have followed the timed one). No timed
-//!   checkpoint starts while the catch-up is due or under way ([`LogCatchUp::is_busy`]): it
-//!   would make the writer's checkpoint find SQLite's checkpoint lock taken, and copy nothing. The writer is then left a few
-//!   milliseconds' worth of commits, not the quarter of a second since the timed checkpoint;
+//! - **short**: before the writer catches up, the log checkpointer runs checkpoints back to back,
+//!   each copying what was committed while the one before ran and syncing the database file
+//!   (`history::checkpointer`), until one finds at most [`SHORT_PASS_PAGES`] new pages (or
+//!   [`MOST_PASSES`] have followed the timed one). No timed checkpoint starts while the
+//!   catch-up is due or under way ([`LogCatchUp::is_busy`]): it would make the writer's
+//!   checkpoint find SQLite's checkpoint lock taken, and copy nothing. The writer is then left a
+//!   few milliseconds' worth of commits, not the quarter of a second since the timed checkpoint,
+//!   and a database file with nothing else left to write out;
 //! - **rare**: at most one every [`CATCH_UP_EVERY`] (unless the log grows [`PATIENCE_PAGES`]
 //!   longer meanwhile), since every catch-up holds up the acks of whatever arrives meanwhile,
-//!   whatever it copies (2-20 ms on the test machine's disk, docs/performance.md). The share of
+//!   whatever it copies (1-10 ms on the test machine's disk, docs/performance.md). The share of
 //!   acks held up is that stall over the time between two catch-ups, whatever the load.
 //!
 //! If the log did not start again (a reader held on to it), the next catch-up waits until it is

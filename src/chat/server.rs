@@ -49,8 +49,9 @@ pub struct ChatConfig {
     /// How often the accounts of the connected users are read again (role and ban changes
     /// made by another process); zero: never.
     pub account_recheck_interval: Duration,
-    /// How often the history actor is asked to checkpoint the database's log
-    /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never.
+    /// How often the log checkpointer is asked to checkpoint the database's log
+    /// ([`crate::db::DbTarget::checkpoint_every`]); `None`: never. Without a checkpointer
+    /// ([`ChatServer::with_log_checkpointer`]) nothing is checkpointed either.
     pub checkpoint_every: Option<Duration>,
     /// Most messages waiting for the next commit; past it senders hear `unavailable`.
     pub max_queued: usize,

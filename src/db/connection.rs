@@ -67,14 +67,6 @@ impl DbTarget {
         }
     }
 
-    /// The SQLite database file (`None` on PostgreSQL).
-    pub fn sqlite_file(&self) -> Option<PathBuf> {
-        match self {
-            DbTarget::Sqlite(path) => Some(path.clone()),
-            DbTarget::Postgres(_) => None,
-        }
-    }
-
     /// How often [`checkpoint`] should run: SQLite's log every 250 ms, so that no commit has
     /// to copy it; never on PostgreSQL, which needs no such help.
     pub fn checkpoint_every(&self) -> Option<Duration> {

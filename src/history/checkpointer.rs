@@ -1,69 +1,117 @@
-//! The log checkpointer (SQLite only): one thread with a connection of its own that copies the
-//! write-ahead log into the database file when the chat server's timer says so ([`Checkpoint`]),
-//! beside the message writer's commits.
+//! The log checkpointer (SQLite only): one thread (`checkpointer` in `top -H`) with a connection
+//! of its own that copies the write-ahead log into the database file when the chat server's
+//! timer says so ([`Checkpoint`]), beside the message writer's commits.
 //!
 //! It runs at the lowest CPU priority (nice 19 on Linux). A checkpoint is a burst of work (it
-//! reads every page the log holds for the database, writes it and syncs the file): at normal
-//! priority, on a busy core, that burst took the core from the threads an ack waits on (the
-//! chat server's and the message writer's), and every timed checkpoint held up the acks of the
-//! moment (docs/performance.md, "Issue 13, the durable-ack run, 2026-12-07 third session"). The
-//! copy needs only the core's spare time; if a saturated core leaves it too little, the log grows
-//! until the writer's own catch-up (`chat::log_catch_up`) or SQLite's last resort copies it.
+//! reads every page the log holds for the database and writes it): at normal priority, on a
+//! busy core, that burst took the core from the threads an ack waits on (the chat server's and
+//! the message writer's), and every timed checkpoint held up the acks of the moment
+//! (docs/performance.md, "Issue 13, the durable-ack run, 2026-12-07 third session"). At nice 19
+//! a busy core still gives it a small share (~1.5 %), so the copy goes on, only slower; while a
+//! pass is slow the log grows, and the writer's catch-up (`chat::log_catch_up`) waits for it.
 //!
 //! In the passes right before the writer's catch-up it also syncs the database file itself.
-//! SQLite syncs that file only when a checkpoint copies the whole log, and under a steady load
-//! only the writer's catch-up does: it then had to write out every page the timed checkpoints
-//! had copied since the last one (seconds of them, more as the database grows: 2 ms on a fresh
-//! database, 20-30 ms at 40 MB), while every ack waited. Synced here, off the commit path, the
-//! catch-up finds the file clean and writes only its own few pages. The timed checkpoints do not
-//! sync: a page they copy is often copied again by the next one, and syncing each time wrote
-//! more and slowed the commits beside it. This changes no durability: nothing relies on those
-//! pages until a complete checkpoint, which SQLite still syncs.
+//! SQLite syncs that file only in a checkpoint that copies the whole log, and under a steady
+//! load only the writer's catch-up does: it then had to write out every page the timed
+//! checkpoints had copied since the last one (seconds of them, more as the database grows: 2 ms
+//! on a fresh database, 20-30 ms at 40 MB), while every ack waited. Synced here, off the commit
+//! path, the catch-up finds the file clean and writes only its own few pages. The timed
+//! checkpoints do not sync: a page they copy is often copied again by the next one, and syncing
+//! each time wrote more and slowed the commits beside it. This changes no durability: nothing
+//! relies on those pages until a complete checkpoint, which SQLite still syncs.
 
 use super::messages::Checkpoint;
 use crate::db::connection::{checkpoint, DbConnectionManager, OwnConnection, WalProgress};
-use crate::db::StorageError;
-use actix::{Actor, Handler, SyncContext};
-use std::fs::File;
-use std::path::PathBuf;
+use crate::db::{DbConn, StorageError};
+use actix::{Actor, Addr, Handler, SyncArbiter, SyncContext};
+use diesel::prelude::*;
+use std::fs::{File, OpenOptions};
 
 /// Checkpoints SQLite's log on a low-priority thread and connection of its own, opened on the
 /// first checkpoint and opened again after any failure.
 pub struct LogCheckpointer {
     conn: OwnConnection,
-    /// The database file, synced after each checkpoint.
-    database_file: Option<PathBuf>,
-    /// Kept open between syncs; dropped after a failure.
-    synced: Option<File>,
+    /// The database file, opened once to sync it, and never closed (see [`open_for_good`]).
+    database_fd: Option<&'static File>,
+    /// Whether a failure to sync the file was logged already (once is enough).
+    sync_failure_told: bool,
 }
 
 impl LogCheckpointer {
-    /// A checkpointer that opens its connection through `manager` when it first needs one, and
-    /// syncs `database_file` after each checkpoint.
-    pub fn new(manager: DbConnectionManager, database_file: Option<PathBuf>) -> LogCheckpointer {
+    /// A checkpointer that opens its connection through `manager` when it first needs one.
+    pub fn new(manager: DbConnectionManager) -> LogCheckpointer {
         LogCheckpointer {
             conn: OwnConnection::new(manager),
-            database_file,
-            synced: None,
+            database_fd: None,
+            sync_failure_told: false,
         }
     }
 
-    /// Writes out the pages the checkpoint copied into the database file (see the module's
-    /// doc). A failure is only logged: SQLite's own sync, at the next complete checkpoint,
-    /// reports and handles it.
+    /// Starts one on a thread of its own named `checkpointer`.
+    pub fn start(manager: DbConnectionManager) -> Addr<LogCheckpointer> {
+        let manager = std::sync::Mutex::new(Some(manager));
+        SyncArbiter::start_with_thread_builder(
+            1,
+            || std::thread::Builder::new().name("checkpointer".into()),
+            move || {
+                let manager = manager.lock().ok().and_then(|mut m| m.take());
+                LogCheckpointer::new(manager.expect("one thread, started once"))
+            },
+        )
+    }
+
+    /// Writes out the pages the checkpoints copied into the database file (see the module's
+    /// doc). A failure is logged once and otherwise ignored: SQLite's own sync, at the next
+    /// complete checkpoint, reports and handles it.
     fn sync_database_file(&mut self) {
-        let Some(path) = &self.database_file else {
-            return;
+        let result = match self.database_fd {
+            Some(file) => file.sync_data(),
+            None => self.open_database_file().and_then(|file| file.sync_data()),
         };
-        let file = match self.synced.take() {
-            Some(file) => Ok(file),
-            None => File::open(path),
-        };
-        match file.and_then(|file| file.sync_data().map(|()| file)) {
-            Ok(file) => self.synced = Some(file),
-            Err(e) => log::warn!("syncing {} after a checkpoint failed: {e}", path.display()),
+        if let Err(why) = result {
+            if !std::mem::replace(&mut self.sync_failure_told, true) {
+                log::warn!(
+                    "the log checkpointer cannot sync the database file ({why}): the writer's \
+                     catch-up on SQLite's log will hold acks up longer"
+                );
+            }
         }
     }
+
+    /// Opens the file the checkpointer's own connection has open as its main database (as
+    /// SQLite names it: a `file:` URI or a relative path resolved), once.
+    fn open_database_file(&mut self) -> std::io::Result<&'static File> {
+        let path = match self.conn.get() {
+            Ok(DbConn::Sqlite(conn)) => main_database_file(conn),
+            _ => None,
+        }
+        .ok_or_else(|| std::io::Error::other("no database file (PostgreSQL, or in memory)"))?;
+        let file = open_for_good(OpenOptions::new().read(true).write(true).open(path)?);
+        self.database_fd = Some(file);
+        Ok(file)
+    }
+}
+
+/// The path of the connection's main database file; `None` for a database in memory.
+fn main_database_file(conn: &mut diesel::SqliteConnection) -> Option<String> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result::<Row>(conn)
+        .ok()
+        .map(|row| row.file)
+        .filter(|file| !file.is_empty())
+}
+
+/// Keeps `file` open until the process ends. Closing any descriptor of a file drops every POSIX
+/// lock the process holds on it, SQLite's included: another process (a `sqlite3 .backup`) could
+/// then think itself the last one on the database and delete the log the writer still appends
+/// to. SQLite never closes its own descriptors early for that reason; this one is never closed.
+fn open_for_good(file: File) -> &'static File {
+    Box::leak(Box::new(file))
 }
 
 impl Actor for LogCheckpointer {
@@ -83,9 +131,7 @@ impl Handler<Checkpoint> for LogCheckpointer {
     fn handle(&mut self, msg: Checkpoint, _: &mut Self::Context) -> Self::Result {
         let result = checkpoint(self.conn.get()?);
         match &result {
-            Ok(Some(progress)) if msg.sync_database && progress.copied_pages > 0 => {
-                self.sync_database_file()
-            }
+            Ok(Some(_)) if msg.sync_database => self.sync_database_file(),
             Ok(_) => {}
             Err(_) => self.conn.reset(),
         }
@@ -94,12 +140,12 @@ impl Handler<Checkpoint> for LogCheckpointer {
 }
 
 /// The nice value the checkpointer's thread runs at: the lowest priority there is.
-pub const CHECKPOINTER_NICE: i32 = 19;
+const CHECKPOINTER_NICE: i32 = 19;
 
 /// Sets the calling thread's nice value to [`CHECKPOINTER_NICE`]. On Linux a nice value belongs
 /// to a thread, not to the process; elsewhere it would slow the whole process, so nothing is done.
 #[cfg(target_os = "linux")]
-pub fn lower_this_threads_priority() -> Result<(), String> {
+fn lower_this_threads_priority() -> Result<(), String> {
     let this_thread = rustix::thread::gettid();
     rustix::process::setpriority_process(Some(this_thread), CHECKPOINTER_NICE)
         .map_err(|e| e.to_string())
@@ -107,57 +153,20 @@ pub fn lower_this_threads_priority() -> Result<(), String> {
 
 /// Sets the calling thread's nice value: only on Linux, where it belongs to the thread.
 #[cfg(not(target_os = "linux"))]
-pub fn lower_this_threads_priority() -> Result<(), String> {
+fn lower_this_threads_priority() -> Result<(), String> {
     Err("thread priorities are set on Linux only".into())
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::db::connection::{open_pool, SqliteSync};
     use crate::db::DbTarget;
-    use actix::SyncArbiter;
     use diesel::connection::SimpleConnection;
 
-    /// The calling thread's nice value, from /proc (field 19 of its stat line).
-    fn this_threads_nice() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
-    }
-
-    #[test]
-    fn lowering_the_priority_touches_the_calling_thread_only() {
-        let before = this_threads_nice();
-        let lowered = std::thread::spawn(|| {
-            lower_this_threads_priority().unwrap();
-            this_threads_nice()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(lowered, CHECKPOINTER_NICE);
-        assert_eq!(
-            this_threads_nice(),
-            before,
-            "the rest of the process keeps its priority"
-        );
-    }
-
-    /// Test only: the nice value of the thread that handles it.
-    #[derive(actix::Message)]
-    #[rtype(result = "i32")]
-    struct ThreadNice;
-
-    impl Handler<ThreadNice> for LogCheckpointer {
-        type Result = i32;
-
-        fn handle(&mut self, _: ThreadNice, _: &mut Self::Context) -> i32 {
-            this_threads_nice()
-        }
-    }
-
-    #[test]
-    fn the_checkpointer_copies_the_log_into_the_database_file_at_the_lowest_priority() {
+    /// A fresh SQLite database with a few rows written, and the pool that wrote them (while it
+    /// is open, the rows stay in the log: the last connection to close would copy them).
+    fn database_with_notes() -> (tempfile::TempDir, DbTarget, crate::db::DbPool) {
         let dir = tempfile::tempdir().unwrap();
         let target = DbTarget::Sqlite(dir.path().join("chat.db"));
         let pool = open_pool(&target, 1, SqliteSync::Full).unwrap();
@@ -168,20 +177,66 @@ mod tests {
                  INSERT INTO notes VALUES ('one'), ('two'), ('three');",
             )
             .unwrap();
+        (dir, target, pool)
+    }
 
-        let test_thread_nice = this_threads_nice();
-        let (progress, nice) = actix::System::new().block_on(async move {
-            let checkpointer = SyncArbiter::start(1, move || {
-                LogCheckpointer::new(
-                    DbConnectionManager::new(target.clone(), SqliteSync::Full),
-                    target.sqlite_file(),
-                )
-            });
+    /// The calling thread's name and nice value, from /proc (its stat line's fields 2 and 19).
+    #[cfg(target_os = "linux")]
+    fn this_thread() -> (String, i32) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let name = &stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()];
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        (name.to_owned(), nice)
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lowering_the_priority_touches_the_calling_thread_only() {
+        let (_, before) = this_thread();
+        let (_, lowered) = std::thread::spawn(|| {
+            lower_this_threads_priority().unwrap();
+            this_thread()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, CHECKPOINTER_NICE);
+        assert_eq!(
+            this_thread().1,
+            before,
+            "the rest of the process keeps its priority"
+        );
+    }
+
+    /// Test only: the name and nice value of the thread that handles it.
+    #[cfg(target_os = "linux")]
+    #[derive(actix::Message)]
+    #[rtype(result = "(String, i32)")]
+    struct WhichThread;
+
+    #[cfg(target_os = "linux")]
+    impl Handler<WhichThread> for LogCheckpointer {
+        type Result = actix::MessageResult<WhichThread>;
+
+        fn handle(&mut self, _: WhichThread, _: &mut Self::Context) -> Self::Result {
+            actix::MessageResult(this_thread())
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_checkpointer_copies_the_log_on_its_own_thread_at_the_lowest_priority() {
+        let (_dir, target, _pool) = database_with_notes();
+        let (_, test_thread_nice) = this_thread();
+
+        let (progress, (name, nice)) = actix::System::new().block_on(async move {
+            let checkpointer =
+                LogCheckpointer::start(DbConnectionManager::new(target, SqliteSync::Full));
             let pass = Checkpoint {
                 sync_database: true,
             };
             let progress = checkpointer.send(pass).await.unwrap().unwrap();
-            (progress, checkpointer.send(ThreadNice).await.unwrap())
+            (progress, checkpointer.send(WhichThread).await.unwrap())
         });
 
         let progress = progress.expect("no other checkpoint was under way");
@@ -190,11 +245,49 @@ mod tests {
             progress.copied_pages, progress.log_pages,
             "all of it copied"
         );
+        assert_eq!(name, "checkpointer", "named for `top -H`");
         assert_eq!(nice, CHECKPOINTER_NICE);
         assert_eq!(
-            this_threads_nice(),
+            this_thread().1,
             test_thread_nice,
             "the test's own thread is left alone"
+        );
+    }
+
+    #[test]
+    fn the_database_file_is_found_through_the_connection_and_kept_open_for_its_syncs() {
+        let (dir, target, _pool) = database_with_notes();
+        let mut checkpointer =
+            LogCheckpointer::new(DbConnectionManager::new(target, SqliteSync::Full));
+
+        let DbConn::Sqlite(conn) = checkpointer.conn.get().unwrap() else {
+            unreachable!("a SQLite target")
+        };
+        let found = main_database_file(conn).expect("a file on disk");
+        assert_eq!(
+            std::fs::canonicalize(found).unwrap(),
+            std::fs::canonicalize(dir.path().join("chat.db")).unwrap()
+        );
+
+        checkpointer.sync_database_file();
+        assert!(checkpointer.database_fd.is_some(), "opened once, kept");
+        checkpointer.sync_database_file();
+        assert!(!checkpointer.sync_failure_told, "both syncs went through");
+    }
+
+    #[test]
+    fn a_database_in_memory_has_no_file_to_sync_and_says_so_once() {
+        let target = DbTarget::Sqlite(":memory:".into());
+        let mut checkpointer =
+            LogCheckpointer::new(DbConnectionManager::new(target, SqliteSync::Full));
+
+        checkpointer.sync_database_file();
+        checkpointer.sync_database_file();
+
+        assert!(checkpointer.database_fd.is_none());
+        assert!(
+            checkpointer.sync_failure_told,
+            "the failure was told (once)"
         );
     }
 }

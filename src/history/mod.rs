@@ -2,8 +2,9 @@
 //! so that no async worker ever waits on it: the [`MessageWriter`] (one thread, one connection
 //! of its own) stores message batches; on SQLite the [`LogCheckpointer`] (one thread at the
 //! lowest CPU priority, one connection) copies the write-ahead log into the database file; the
-//! [`HistoryActor`] (a few threads over the pool) answers everything else (the support desk's canned replies and search: [`desk`]). Neither
-//! holds state beyond its connections.
+//! [`HistoryActor`] (a few threads over the pool) answers everything else (the support desk's
+//! canned replies and search: [`desk`]). None of them holds state beyond its connections (and
+//! the checkpointer's descriptor of the database file).
 
 pub mod actor;
 pub mod bans;

@@ -12,8 +12,8 @@
 //! With webhooks on, the same transaction enqueues the events of the support conversations'
 //! messages (`db::webhooks`), and the writer rings the delivery worker's bell after the commit.
 //!
-//! Its commits leave SQLite's log to the history actor's timed checkpoints, which copy it beside
-//! them (short of a last resort, `db::connection`); once the log is long, the writer catches up
+//! Its commits leave SQLite's log to the log checkpointer's timed checkpoints, which copy it
+//! beside them (short of a last resort, `db::connection`); once the log is long, the writer catches up
 //! on the rest between two batches when the chat server says so (`CatchUpCheckpoint`).
 //!
 //! It also runs the merge of a guest's conversation into the customer's (`MergeGuest`,
