@@ -144,6 +144,7 @@ pub const CATCH_UP_PAGES: u32 = 16_384;
 
 /// r2d2 manager that opens a [`DbConn`] for a [`DbTarget`]; the message writer opens its own
 /// connection through one too.
+#[derive(Clone)]
 pub struct DbConnectionManager {
     target: DbTarget,
     sqlite_sync: SqliteSync,

@@ -49,14 +49,10 @@ impl LogCheckpointer {
 
     /// Starts one on a thread of its own named `checkpointer`.
     pub fn start(manager: DbConnectionManager) -> Addr<LogCheckpointer> {
-        let manager = std::sync::Mutex::new(Some(manager));
         SyncArbiter::start_with_thread_builder(
             1,
             || std::thread::Builder::new().name("checkpointer".into()),
-            move || {
-                let manager = manager.lock().ok().and_then(|mut m| m.take());
-                LogCheckpointer::new(manager.expect("one thread, started once"))
-            },
+            move || LogCheckpointer::new(manager.clone()),
         )
     }
 
