@@ -158,8 +158,9 @@ pub struct StoredBatch {
 /// Why an attempt at storing a batch was rolled back.
 #[derive(Debug)]
 pub(super) enum Attempt {
-    /// These messages of the batch (positions, never empty) were stored before: store the
-    /// batch again, looking them up by cid first.
+    /// These messages of the batch (positions, never empty) were stored before (or may have
+    /// been: all of them, when the database said only that one was): store the batch again,
+    /// looking them up by cid first.
     Resend(Vec<usize>),
     /// The database failed.
     Failed(StorageError),

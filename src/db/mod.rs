@@ -7,8 +7,9 @@
 //!
 //! Calls go one way. [`messages::store_batch`] is the one interface for storing a batch; it
 //! picks [`store_statements`] (SQLite, small PostgreSQL batches; its multi-row statements in
-//! [`store_rows`]) or [`store_pg_arrays`] (three statements for a whole PostgreSQL batch), which
-//! share the vocabulary of [`batch`] and never call back. Errors are [`error::StorageError`].
+//! [`store_rows`]) or [`store_pg_arrays`] (three statements for a whole PostgreSQL batch; one,
+//! [`store_pg_one`], when all its rooms are public), which share the vocabulary of [`batch`]
+//! and never call back. Errors are [`error::StorageError`].
 //!
 //! Lookups by a unique key end in `get_result`, not `first`: `first` adds `LIMIT ?`, and the
 //! bundled SQLite re-prepares a statement whose LIMIT is a bound parameter each time it is
@@ -39,6 +40,7 @@ pub mod staff;
 pub mod store_account;
 pub mod store_conversations;
 pub mod store_pg_arrays;
+pub mod store_pg_one;
 pub mod store_rows;
 pub mod store_statements;
 pub mod users;

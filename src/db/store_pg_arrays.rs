@@ -11,6 +11,10 @@
 //! rolled back and the batch is stored again with its earlier copies looked up by cid first (a
 //! statement more), as on SQLite (`store_statements`): resends come after a reconnect only.
 //! The outcomes are the ones [`super::messages::store_batch`] promises on every backend.
+//!
+//! A batch of public rooms only goes in one statement instead ([`super::store_pg_one`]: the
+//! reserve and the insert in one, committed on its own, one round trip); this transaction is
+//! for the batches that need more (support rooms, notes threads) and for every second attempt.
 
 use super::batch::{
     settle_repeats, split_repeats, Attempt, ConversationChanges, Events, NewMessage, StoreOutcome,
@@ -19,6 +23,7 @@ use super::batch::{
 use super::closed_rooms::closed_support_rooms_pg;
 use super::error::StorageError;
 use super::store_conversations::{activity_of, record_activity_pg};
+use super::store_pg_one::{self, needs_more_than_messages};
 use super::webhooks;
 use crate::domain::now_millis;
 use diesel::pg::{Pg, PgConnection};
@@ -66,11 +71,14 @@ impl Query for EarlierCopies<'_> {
 /// row yet, in byte order of the names (`COLLATE "C"`, Rust's order of `str`): the row locks,
 /// held until COMMIT, are taken in the same order by every writer (the statement-by-statement
 /// path of `messages::store_batch` too), so several nodes wait for each other instead of
-/// deadlocking.
-struct ReserveSeqs<'a> {
-    names: &'a [&'a str],
-    counts: &'a [i64],
-    now: i64,
+/// deadlocking. Answers (name, last seq) of each room.
+pub(super) struct ReserveSeqs<'a> {
+    /// The rooms, in byte order.
+    pub names: &'a [&'a str],
+    /// How many seqs each takes.
+    pub counts: &'a [i64],
+    /// The time a created room's row records (ms).
+    pub now: i64,
 }
 
 impl QueryFragment<Pg> for ReserveSeqs<'_> {
@@ -164,7 +172,11 @@ pub fn store_batch(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<StoredBatch, StorageError> {
-    match conn.transaction(|conn| store_in(conn, batch, events, Earlier::NoneAssumed)) {
+    let first = match batch.iter().any(|m| needs_more_than_messages(&m.room)) {
+        false => store_pg_one::store_batch(conn, batch),
+        true => conn.transaction(|conn| store_in(conn, batch, events, Earlier::NoneAssumed)),
+    };
+    match first {
         Err(Attempt::Resend(_)) => conn
             .transaction(|conn| store_in(conn, batch, events, Earlier::LookedUp))
             .map_err(|e| match e {
