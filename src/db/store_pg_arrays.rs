@@ -84,6 +84,14 @@ pub(super) struct ReserveSeqs<'a> {
 impl QueryFragment<Pg> for ReserveSeqs<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
+        self.push_sql(out)
+    }
+}
+
+impl ReserveSeqs<'_> {
+    /// The statement's text and binds, for [`ReserveSeqs`] on its own (planned each time) or
+    /// as a part of a statement prepared once (`store_pg_one`).
+    pub(super) fn push_sql<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("INSERT INTO rooms (name, last_seq, created_at) SELECT name, n, ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(" FROM unnest(");
@@ -152,7 +160,9 @@ impl Query for InsertMessages<'_> {
 /// These statements are planned for each batch, never prepared once and kept: kept (with a
 /// static query id), the ack latency at 10,000 messages/s went from 12 to 200 ms, and still to
 /// 676 ms at p99 with `plan_cache_mode = force_custom_plan`, so it is not PostgreSQL's generic
-/// plan; the cause was not found (docs/performance.md).
+/// plan; the cause was not found (docs/performance.md). They now store only the batches that
+/// need more than their messages and second attempts; the one statement of `store_pg_one`,
+/// which stores the others, is prepared once (with a query id of its own) and measured well.
 macro_rules! planned_each_time {
     ($($name:ident),+) => {$(
         impl QueryId for $name<'_> {
