@@ -73,11 +73,6 @@ fn closed_among<'r>(
     Ok(closed(&owners, &rows))
 }
 
-/// Whether `room` can be closed with its conversation: a support room or a notes thread.
-pub fn can_close(room: &str) -> bool {
-    !support_owners(&[room]).is_empty()
-}
-
 /// The support rooms of `rooms` (and the notes threads, closed with their conversation: a
 /// note is never stored into the thread of a finished guest) with their owners' ids.
 fn support_owners<'r>(rooms: &[&'r str]) -> Vec<(&'r str, i64)> {

@@ -19,7 +19,8 @@ use diesel::prelude::*;
 /// batch) is a `Duplicate` carrying the first copy's seq.
 ///
 /// On PostgreSQL a batch of [`store_pg_arrays::BATCH_FROM`] messages or more goes in two
-/// statements ([`store_pg_arrays`]); smaller ones, and every batch on SQLite (whose calls stay
+/// statements ([`store_pg_arrays`]), or in one committed on its own when all its rooms are
+/// public and no transaction is open ([`super::store_pg_one`]); smaller ones, and every batch on SQLite (whose calls stay
 /// in the process), through statements prepared once ([`store_statements`]: two for the whole
 /// batch, unless it is large or holds a resend of an earlier batch).
 pub fn store_batch(

@@ -182,9 +182,13 @@ pub fn store_batch(
     batch: &[NewMessage],
     events: Events,
 ) -> Result<StoredBatch, StorageError> {
-    let first = match batch.iter().any(|m| needs_more_than_messages(&m.room)) {
-        false => store_pg_one::store_batch(conn, batch),
-        true => conn.transaction(|conn| store_in(conn, batch, events, Earlier::NoneAssumed)),
+    // One statement commits on its own: not inside a transaction of the caller's (the retry
+    // with the rooms locked, `messages::store_settled`), where its failure would abort it.
+    let one_statement =
+        !in_transaction(conn) && !batch.iter().any(|m| needs_more_than_messages(&m.room));
+    let first = match one_statement {
+        true => store_pg_one::store_batch(conn, batch),
+        false => conn.transaction(|conn| store_in(conn, batch, events, Earlier::NoneAssumed)),
     };
     match first {
         Err(Attempt::Resend(_)) => conn
@@ -196,6 +200,13 @@ pub fn store_batch(
         Err(Attempt::Failed(e)) => Err(e),
         Ok(stored) => Ok(stored),
     }
+}
+
+/// Whether `conn` is inside a transaction (or cannot say: then taken as inside).
+fn in_transaction(conn: &mut PgConnection) -> bool {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
+    !matches!(status.transaction_depth(), Ok(None))
 }
 
 /// Whether an attempt looks up the batch's earlier copies first.

@@ -12,12 +12,14 @@
 //!
 //! The insert has no `ON CONFLICT`: a resend of a stored message breaks the unique cid index, the
 //! whole statement is rolled back (nothing reserved, nothing stored), and the caller stores the
-//! batch again the way that looks its earlier copies up first ([`Attempt::Resend`]).
+//! batch again the way that looks its earlier copies up first ([`Attempt::Resend`]). So the
+//! statement is only sent outside any transaction (`store_pg_arrays::store_batch`): inside one,
+//! its failure would abort the caller's transaction.
 
 use super::batch::{settle_repeats, split_repeats, Attempt, NewMessage, StoreOutcome, StoredBatch};
 use super::error::StorageError;
 use super::store_pg_arrays::ReserveSeqs;
-use crate::domain::now_millis;
+use crate::domain::{now_millis, NOTES_PREFIX, SUPPORT_PREFIX};
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -25,13 +27,10 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use std::collections::HashMap;
 
-/// The unique index that recognises a resend: (room, sender, cid).
-const CID_INDEX: &str = "messages_client_id";
-
 /// Whether messages of `room` need statements besides reserving seqs and inserting: support
 /// rooms and notes threads (the closed-rooms check, webhook events, the conversations' rows).
 pub fn needs_more_than_messages(room: &str) -> bool {
-    room.starts_with(crate::domain::SUPPORT_PREFIX) || super::closed_rooms::can_close(room)
+    room.starts_with(SUPPORT_PREFIX) || room.starts_with(NOTES_PREFIX)
 }
 
 /// Where each fresh message of a batch goes in its room.
@@ -116,7 +115,8 @@ impl Query for StoreInOne<'_> {
 }
 
 /// The query id of [`StoreInOne`], whose text never changes: the statement is prepared once
-/// per connection and kept (diesel's cache, by this type). Parsing and planning it for every
+/// per connection and kept (diesel's cache, by this type alone: a condition in `walk_ast` that
+/// changed the text would run the first text prepared; a test holds the text constant). Parsing and planning it for every
 /// batch cost about 11 % of the PostgreSQL backend's CPU at 10,000 messages/s, and the ack p99
 /// 0.5-1.5 ms (docs/performance.md).
 pub struct StoreInOneId;
@@ -128,8 +128,10 @@ impl QueryId for StoreInOne<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for StoreInOne<'_> {}
 
-/// Stores `batch` (none of whose rooms [`needs_more_than_messages`]) in one statement;
-/// [`Attempt::Resend`] (and nothing written) when it holds a resend of a stored message.
+/// Stores `batch` (none of whose rooms [`needs_more_than_messages`]) in one statement, outside
+/// any transaction; [`Attempt::Resend`] (and nothing written) when it breaks a unique index: a
+/// resend of a stored message (the cid index), or anything else that the second attempt, which
+/// looks earlier copies up first, will then answer or fail on itself.
 pub(super) fn store_batch(
     conn: &mut PgConnection,
     batch: &[NewMessage],
@@ -159,24 +161,21 @@ pub(super) fn store_batch(
         now,
     };
     let rows: Vec<(i64, String, i64)> = match statement.load(conn) {
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
-            if info.constraint_name() == Some(CID_INDEX) =>
-        {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
             return Err(Attempt::Resend((0..batch.len()).collect()));
         }
         other => other?,
     };
-    // All or nothing: the statement either failed above or inserted every message. RETURNING
-    // does not promise the input's order, so each room's first seq is its smallest.
+    // All or nothing: the statement either failed above or inserted (and committed) every
+    // message, so the errors below cannot happen. RETURNING does not promise the input's
+    // order, so each room's first seq is its smallest.
     if rows.len() != fresh.len() {
         return Err(StorageError::Inconsistent("an inserted message has no id").into());
     }
     let mut first_seq: HashMap<&str, i64> = HashMap::with_capacity(places.rooms.len());
     for (_, room, seq) in &rows {
-        if let Some(&(name, _)) = places.rooms.iter().find(|(r, _)| *r == room.as_str()) {
-            let first = first_seq.entry(name).or_insert(*seq);
-            *first = (*first).min(*seq);
-        }
+        let first = first_seq.entry(room.as_str()).or_insert(*seq);
+        *first = (*first).min(*seq);
     }
     let ids: HashMap<(&str, i64), i64> = rows
         .iter()
@@ -211,9 +210,49 @@ mod tests {
     }
 
     #[test]
+    fn the_statement_s_text_is_the_same_for_any_batch() {
+        let text = |rooms: &[&str], cids: &[Option<&str>]| {
+            let places = places(rooms);
+            let names: Vec<&str> = places.rooms.iter().map(|(r, _)| *r).collect();
+            let counts: Vec<i64> = places.rooms.iter().map(|(_, n)| *n).collect();
+            let n = rooms.len();
+            let statement = StoreInOne {
+                reserve: ReserveSeqs {
+                    names: &names,
+                    counts: &counts,
+                    now: 1,
+                },
+                rooms,
+                offsets: &places.offsets,
+                senders: &vec![7; n],
+                cids,
+                bodies: &vec!["hi"; n],
+                kinds: &vec!["text"; n],
+                now: 1,
+            };
+            let shown = diesel::debug_query::<Pg, _>(&statement).to_string();
+            shown
+                .split("-- binds")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let one = text(&["lobby"], &[None]);
+        let many = text(
+            &["b", "a", "b", "c", "b"],
+            &[Some("1"), None, Some("2"), Some("3"), None],
+        );
+        assert_eq!(one, many);
+        assert!(
+            one.starts_with("WITH reserved AS (INSERT INTO rooms"),
+            "{one}"
+        );
+    }
+
+    #[test]
     fn public_rooms_go_in_one_statement_and_support_rooms_and_notes_do_not() {
         assert!(!needs_more_than_messages("general"));
-        assert!(!needs_more_than_messages("dm:3:7"));
+        assert!(!needs_more_than_messages("lobby-2"));
         assert!(needs_more_than_messages("support:42"));
         assert!(needs_more_than_messages("notes:42"));
     }

@@ -3,8 +3,9 @@
 //! directly so that large batches take that way on PostgreSQL too: seqs per room without a gap,
 //! rooms created by their first message, resends within a batch and across batches answered
 //! with the first copy, webhook events in the same commit. The resend stories run the writer's
-//! own way too (`db::messages::store_batch_with`): on PostgreSQL the array statements of
-//! `db::store_pg_arrays` for three messages or more; on SQLite that is the same way again.
+//! own way too (`db::messages::store_batch_with`): on PostgreSQL the one statement of
+//! `db::store_pg_one` (public rooms) or the array statements of `db::store_pg_arrays` for three
+//! messages or more; on SQLite that is the same way again.
 
 use crate::helpers::{Backend, TestData};
 use crate::on_both_backends;
@@ -25,6 +26,7 @@ on_both_backends!(
     support_messages_stored_with_a_resend_get_their_events_once,
     the_writers_way_answers_resends_with_the_first_copys_seq_and_leaves_no_gap,
     the_writers_way_enqueues_the_events_of_a_batch_with_a_resend_once,
+    a_batch_stored_again_with_its_rooms_locked_answers_its_resend_and_stores_the_rest,
 );
 
 /// A way of storing a batch: statement by statement, or the writer's.
@@ -154,8 +156,9 @@ async fn resends_within_a_batch_and_across_batches_get_the_first_copys_seq_and_l
     resends_get_the_first_copys_seq(backend, store_batch);
 }
 
-/// The same, the way the message writer stores (on PostgreSQL: the array statements, whose
-/// insert leaves out what was stored before and then stores the batch again).
+/// The same, the way the message writer stores (on PostgreSQL: one statement for a batch of
+/// public rooms, which fails whole on a resend, and then the array statements, which look the
+/// earlier copies up first).
 async fn the_writers_way_answers_resends_with_the_first_copys_seq_and_leaves_no_gap(
     backend: Backend,
 ) {
@@ -208,6 +211,36 @@ fn resends_get_the_first_copys_seq(backend: Backend, store_batch: Store) {
     let again = store_batch(&mut db, &second[1..2], Events::Off).unwrap();
     assert!(matches!(again[0], StoreOutcome::Duplicate { seq: 2, .. }));
     assert_eq!(rooms::last_seq(&mut db, "lobby").unwrap(), 5);
+}
+
+/// A writer whose insert met another writer's copy of one of its resends stores the batch again
+/// inside a transaction that holds its rooms' locks (`db::messages`): that way too, the resend
+/// is answered with the first copy's seq and the batch's fresh messages are stored, gap-free.
+async fn a_batch_stored_again_with_its_rooms_locked_answers_its_resend_and_stores_the_rest(
+    backend: Backend,
+) {
+    use diesel::Connection;
+    let (_data, pool, ann, bob) = database(&backend);
+    let mut db = pool.get().unwrap();
+    let a1 = [message("lobby", ann, Some("a1"), "a1")];
+    let first = store_batch_with(&mut db, &a1, Events::Off).unwrap();
+    let batch = [
+        message("lobby", ann, Some("a1"), "a1 resent"),
+        message("lobby", bob, Some("b1"), "b1"),
+        message("games", ann, None, "g1"),
+    ];
+    let outcomes = db
+        .transaction(|db| {
+            rooms::lock_rooms(db, ["games", "lobby"])?;
+            store_batch_with(db, &batch, Events::Off)
+        })
+        .expect("stored inside the rooms' lock");
+    assert!(
+        matches!(outcomes[0], StoreOutcome::Duplicate { id, seq: 1, .. } if id == stored(&first[0]).0)
+    );
+    assert_eq!((stored(&outcomes[1]).1, stored(&outcomes[2]).1), (2, 1));
+    assert_eq!(texts(&mut db, "lobby"), ["a1", "b1"]);
+    assert_eq!(rooms::last_seq(&mut db, "lobby").unwrap(), 2);
 }
 
 /// With webhooks on, a batch that holds a resend (stored again after its first attempt is rolled
@@ -283,7 +316,7 @@ fn events_once_beside_a_resend(backend: Backend, store_batch: Store) {
 /// that sent on node A, lost its socket and resent through the balancer to node B): each
 /// writer must answer the same seq, the message must be stored once, and the room must stay
 /// gap-free. Both ways of storing are raced: one message (statement by statement) and a batch
-/// of five (the array statements).
+/// of five (the one statement of `db::store_pg_one`, its rooms being public).
 #[test]
 fn two_writers_storing_the_same_cids_at_once_store_each_message_once_with_one_seq() {
     let Some(backend) = Backend::postgres_or_skip(
