@@ -115,13 +115,63 @@ impl Query for ReserveSeqs<'_> {
 /// (room, sender, cid) is stored already instead of failing.
 struct InsertMessages<'a> {
     skip_stored: bool,
-    rooms: &'a [&'a str],
+    columns: &'a Columns<'a>,
     seqs: &'a [i64],
-    senders: &'a [i64],
-    cids: &'a [Option<&'a str>],
-    bodies: &'a [&'a str],
-    kinds: &'a [&'a str],
     now: i64,
+}
+
+/// The columns of some messages of a batch, one array each, as the insert statements bind them.
+pub(super) struct Columns<'b> {
+    /// Each message's room.
+    pub rooms: Vec<&'b str>,
+    /// Each message's sender.
+    pub senders: Vec<i64>,
+    /// Each message's cid, if any.
+    pub cids: Vec<Option<&'b str>>,
+    /// Each message's text.
+    pub bodies: Vec<&'b str>,
+    /// Each message's kind.
+    pub kinds: Vec<&'b str>,
+}
+
+impl<'b> Columns<'b> {
+    /// The columns of the messages of `batch` at `positions`, in that order.
+    pub(super) fn of(batch: &'b [NewMessage], positions: &[usize]) -> Self {
+        let each = |i: &usize| &batch[*i];
+        Columns {
+            rooms: positions.iter().map(|i| each(i).room.as_str()).collect(),
+            senders: positions.iter().map(|i| each(i).sender.0).collect(),
+            cids: positions.iter().map(|i| each(i).cid.as_deref()).collect(),
+            bodies: positions.iter().map(|i| each(i).text.as_str()).collect(),
+            kinds: positions.iter().map(|i| each(i).kind.as_str()).collect(),
+        }
+    }
+
+    /// `unnest(...) AS m(room, <number>, sender_id, cid, body, kind)`: the columns with one
+    /// array of numbers more (each message's seq, or its offset from its room's last seq).
+    pub(super) fn push_unnest<'q>(
+        &'q self,
+        numbers: &'q [i64],
+        number: &str,
+        mut out: AstPass<'_, 'q, Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.rooms)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(numbers)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.senders)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.cids)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.bodies)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.kinds)?;
+        out.push_sql("::text[]) AS m(room, ");
+        out.push_sql(number);
+        out.push_sql(", sender_id, cid, body, kind)");
+        Ok(())
+    }
 }
 
 impl QueryFragment<Pg> for InsertMessages<'_> {
@@ -132,19 +182,8 @@ impl QueryFragment<Pg> for InsertMessages<'_> {
              SELECT room, seq, sender_id, cid, body, kind, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", FALSE FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(self.rooms)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<BigInt>, _>(self.seqs)?;
-        out.push_sql("::bigint[], ");
-        out.push_bind_param::<Array<BigInt>, _>(self.senders)?;
-        out.push_sql("::bigint[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(self.cids)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(self.bodies)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(self.kinds)?;
-        out.push_sql("::text[]) AS m(room, seq, sender_id, cid, body, kind)");
+        out.push_sql(", FALSE FROM ");
+        self.columns.push_unnest(self.seqs, "seq", out.reborrow())?;
         if self.skip_stored {
             out.push_sql(" ON CONFLICT (room, sender_id, cid) WHERE cid IS NOT NULL DO NOTHING");
         }
@@ -372,24 +411,17 @@ fn insert_messages(
     now: i64,
     skip_stored: bool,
 ) -> Result<Vec<Option<i64>>, StorageError> {
-    let rooms: Vec<&str> = fresh.iter().map(|&i| batch[i].room.as_str()).collect();
-    let senders: Vec<i64> = fresh.iter().map(|&i| batch[i].sender.0).collect();
-    let cids: Vec<Option<&str>> = fresh.iter().map(|&i| batch[i].cid.as_deref()).collect();
-    let bodies: Vec<&str> = fresh.iter().map(|&i| batch[i].text.as_str()).collect();
-    let kinds: Vec<&str> = fresh.iter().map(|&i| batch[i].kind.as_str()).collect();
+    let columns = Columns::of(batch, fresh);
     let rows: Vec<(i64, String, i64)> = InsertMessages {
         skip_stored,
-        rooms: &rooms,
+        columns: &columns,
         seqs,
-        senders: &senders,
-        cids: &cids,
-        bodies: &bodies,
-        kinds: &kinds,
         now,
     }
     .load(conn)?;
     // RETURNING does not promise the input's order: match rows by (room, seq), unique.
-    let position: HashMap<(&str, i64), usize> = rooms
+    let position: HashMap<(&str, i64), usize> = columns
+        .rooms
         .iter()
         .zip(seqs)
         .enumerate()

@@ -18,13 +18,13 @@
 
 use super::batch::{settle_repeats, split_repeats, Attempt, NewMessage, StoreOutcome, StoredBatch};
 use super::error::StorageError;
-use super::store_pg_arrays::ReserveSeqs;
+use super::store_pg_arrays::{Columns, ReserveSeqs};
 use crate::domain::{now_millis, NOTES_PREFIX, SUPPORT_PREFIX};
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 use std::collections::HashMap;
 
 /// Whether messages of `room` need statements besides reserving seqs and inserting: support
@@ -72,12 +72,8 @@ fn places<'b>(rooms: &[&'b str]) -> Places<'b> {
 /// The statement: [`ReserveSeqs`] as `reserved`, then the messages at `reserved.last_seq + off`.
 struct StoreInOne<'a> {
     reserve: ReserveSeqs<'a>,
-    rooms: &'a [&'a str],
+    columns: &'a Columns<'a>,
     offsets: &'a [i64],
-    senders: &'a [i64],
-    cids: &'a [Option<&'a str>],
-    bodies: &'a [&'a str],
-    kinds: &'a [&'a str],
     now: i64,
 }
 
@@ -90,22 +86,10 @@ impl QueryFragment<Pg> for StoreInOne<'_> {
              SELECT m.room, r.last_seq + m.off, m.sender_id, m.cid, m.body, m.kind, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", FALSE FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(self.rooms)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<BigInt>, _>(self.offsets)?;
-        out.push_sql("::bigint[], ");
-        out.push_bind_param::<Array<BigInt>, _>(self.senders)?;
-        out.push_sql("::bigint[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(self.cids)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(self.bodies)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(self.kinds)?;
-        out.push_sql(
-            "::text[]) AS m(room, off, sender_id, cid, body, kind) \
-             JOIN reserved r ON r.name = m.room RETURNING id, room, seq",
-        );
+        out.push_sql(", FALSE FROM ");
+        self.columns
+            .push_unnest(self.offsets, "off", out.reborrow())?;
+        out.push_sql(" JOIN reserved r ON r.name = m.room RETURNING id, room, seq");
         Ok(())
     }
 }
@@ -138,26 +122,18 @@ pub(super) fn store_batch(
 ) -> Result<StoredBatch, Attempt> {
     let now = now_millis();
     let (fresh, repeats) = split_repeats(batch);
-    let rooms: Vec<&str> = fresh.iter().map(|&i| batch[i].room.as_str()).collect();
-    let places = places(&rooms);
+    let columns = Columns::of(batch, &fresh);
+    let places = places(&columns.rooms);
     let names: Vec<&str> = places.rooms.iter().map(|(r, _)| *r).collect();
     let counts: Vec<i64> = places.rooms.iter().map(|(_, n)| *n).collect();
-    let senders: Vec<i64> = fresh.iter().map(|&i| batch[i].sender.0).collect();
-    let cids: Vec<Option<&str>> = fresh.iter().map(|&i| batch[i].cid.as_deref()).collect();
-    let bodies: Vec<&str> = fresh.iter().map(|&i| batch[i].text.as_str()).collect();
-    let kinds: Vec<&str> = fresh.iter().map(|&i| batch[i].kind.as_str()).collect();
     let statement = StoreInOne {
         reserve: ReserveSeqs {
             names: &names,
             counts: &counts,
             now,
         },
-        rooms: &rooms,
+        columns: &columns,
         offsets: &places.offsets,
-        senders: &senders,
-        cids: &cids,
-        bodies: &bodies,
-        kinds: &kinds,
         now,
     };
     let rows: Vec<(i64, String, i64)> = match statement.load(conn) {
@@ -182,7 +158,7 @@ pub(super) fn store_batch(
         .map(|(id, room, seq)| ((room.as_str(), *seq), *id))
         .collect();
     let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
-    for ((&i, room), rank) in fresh.iter().zip(&rooms).zip(&places.ranks) {
+    for ((&i, room), rank) in fresh.iter().zip(&columns.rooms).zip(&places.ranks) {
         let seq = first_seq.get(room).copied().unwrap_or_default() + rank;
         let id = ids
             .get(&(*room, seq))
@@ -216,18 +192,21 @@ mod tests {
             let names: Vec<&str> = places.rooms.iter().map(|(r, _)| *r).collect();
             let counts: Vec<i64> = places.rooms.iter().map(|(_, n)| *n).collect();
             let n = rooms.len();
+            let columns = Columns {
+                rooms: rooms.to_vec(),
+                senders: vec![7; n],
+                cids: cids.to_vec(),
+                bodies: vec!["hi"; n],
+                kinds: vec!["text"; n],
+            };
             let statement = StoreInOne {
                 reserve: ReserveSeqs {
                     names: &names,
                     counts: &counts,
                     now: 1,
                 },
-                rooms,
+                columns: &columns,
                 offsets: &places.offsets,
-                senders: &vec![7; n],
-                cids,
-                bodies: &vec!["hi"; n],
-                kinds: &vec!["text"; n],
                 now: 1,
             };
             let shown = diesel::debug_query::<Pg, _>(&statement).to_string();
