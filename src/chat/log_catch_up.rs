@@ -10,9 +10,11 @@
 //!
 //! - **short**: before the writer catches up, the log checkpointer runs checkpoints back to back,
 //!   each copying what was committed while the one before ran and syncing the database file
-//!   (`history::checkpointer`), until one finds at most [`SHORT_PASS_PAGES`] new pages (or
-//!   [`MOST_PASSES`] have followed the timed one). No timed checkpoint starts while the
-//!   catch-up is due or under way ([`LogCatchUp::is_busy`]): it would make the writer's
+//!   (`history::checkpointer`), until one finds at most [`SHORT_PASS_PAGES`] new pages, or no
+//!   fewer than the pass before it (commits come as fast as the passes copy: another pass would
+//!   only sync the file once more beside the commits), or [`MOST_PASSES`] have followed the
+//!   timed one. No timed checkpoint starts while the catch-up is due or under way
+//!   ([`LogCatchUp::is_busy`]): it would make the writer's
 //!   checkpoint find SQLite's checkpoint lock taken, and copy nothing. The writer is then left a
 //!   few milliseconds' worth of commits, not the quarter of a second since the timed checkpoint,
 //!   and a database file with nothing else left to write out;
@@ -45,6 +47,18 @@ pub const SHORT_PASS_PAGES: i64 = 192;
 /// the writer catches up anyway rather than letting the log grow.
 pub const MOST_PASSES: u32 = 12;
 
+/// The checkpoints run back to back before a catch-up, so far.
+#[derive(Debug, Clone, Copy)]
+struct Series {
+    /// How many followed the timed one.
+    passes: u32,
+    /// The log's length at the last of them, in pages.
+    log_pages: i64,
+    /// The pages committed while the one before the last ran ([`i64::MAX`] after the timed one,
+    /// which copied a timer's period).
+    new_pages: i64,
+}
+
 /// What follows a timed checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextCheckpoint {
@@ -69,9 +83,8 @@ pub struct LogCatchUp {
     from: i64,
     /// When the writer's last catch-up was due.
     last: Option<Instant>,
-    /// The checkpoints run back to back so far before the catch-up, and the log's length at the
-    /// last of them.
-    series: Option<(u32, i64)>,
+    /// The checkpoints run back to back so far before the catch-up.
+    series: Option<Series>,
 }
 
 impl Default for LogCatchUp {
@@ -115,14 +128,24 @@ impl LogCatchUp {
         }
         // What was committed while the checkpoint before this one ran (the first of a series
         // copied a timer's period: too much to leave to the writer).
-        let (passes, new_pages) = match self.series {
-            Some((passes, before)) => (passes, log_pages - before),
-            None => (0, i64::MAX),
+        let (passes, new_pages, shrinking) = match self.series {
+            Some(last) => {
+                let new_pages = log_pages - last.log_pages;
+                (last.passes, new_pages, new_pages < last.new_pages / 4 * 3)
+            }
+            None => (0, i64::MAX, true),
         };
         // A checkpoint that a reader held back (it copied less than the log) is no reason to
-        // stop: reads are short, and the next copies what the reader let go.
-        if new_pages > SHORT_PASS_PAGES && passes < MOST_PASSES {
-            self.series = Some((passes + 1, log_pages));
+        // stop: reads are short, and the next copies what the reader let go. A pass that left
+        // no less than the one before (commits as fast as the passes) ends the series: another
+        // would leave the writer as much again, and each syncs the database file beside the
+        // commits (docs/performance.md, 2026-12-07 fifth session).
+        if new_pages > SHORT_PASS_PAGES && shrinking && passes < MOST_PASSES {
+            self.series = Some(Series {
+                passes: passes + 1,
+                log_pages,
+                new_pages,
+            });
             return NextCheckpoint::AtOnce;
         }
         self.series = None;
@@ -248,16 +271,36 @@ mod tests {
     }
 
     #[test]
-    fn a_disk_slower_than_the_commits_ends_the_series_after_the_most_passes() {
+    fn a_series_that_shrinks_too_slowly_ends_after_the_most_passes() {
         let mut log = LogCatchUp::default();
         log.wrote();
         let mut pages = LONG;
+        let mut new_pages = 100_000;
         for _ in 0..MOST_PASSES {
             assert_eq!(copied(&mut log, pages), NextCheckpoint::AtOnce);
-            pages += 5_000;
+            pages += new_pages;
+            new_pages = new_pages * 7 / 10;
         }
         assert_eq!(copied(&mut log, pages), NextCheckpoint::OnTimer);
         assert!(log.start());
+    }
+
+    #[test]
+    fn commits_as_fast_as_the_passes_end_the_series_at_once() {
+        let mut log = LogCatchUp::default();
+        log.wrote();
+        assert_eq!(copied(&mut log, LONG), NextCheckpoint::AtOnce, "timed");
+        assert_eq!(
+            copied(&mut log, LONG + 700),
+            NextCheckpoint::AtOnce,
+            "the first pass copied what came during the timed one"
+        );
+        assert_eq!(
+            copied(&mut log, LONG + 700 + 900),
+            NextCheckpoint::OnTimer,
+            "the second left more than the first: a third would leave as much again"
+        );
+        assert!(log.start(), "the writer catches up on the rest");
     }
 
     #[test]
