@@ -10,11 +10,11 @@
 //!
 //! - **short**: before the writer catches up, the log checkpointer runs checkpoints back to back,
 //!   each copying what was committed while the one before ran and syncing the database file
-//!   (`history::checkpointer`), until one finds at most [`SHORT_PASS_PAGES`] new pages, or no
-//!   fewer than the pass before it (commits come as fast as the passes copy: another pass would
-//!   only sync the file once more beside the commits), or [`MOST_PASSES`] have followed the
-//!   timed one. No timed checkpoint starts while the catch-up is due or under way
-//!   ([`LogCatchUp::is_busy`]): it would make the writer's
+//!   (`history::checkpointer`), until one finds at most [`SHORT_PASS_PAGES`] new pages, or
+//!   finds not at least a quarter fewer than the pass before it found (commits come about as
+//!   fast as the passes copy: another pass would only sync the file once more beside the
+//!   commits), or [`MOST_PASSES`] have followed the timed one. No timed checkpoint starts while
+//!   the catch-up is due or under way ([`LogCatchUp::is_busy`]): it would make the writer's
 //!   checkpoint find SQLite's checkpoint lock taken, and copy nothing. The writer is then left a
 //!   few milliseconds' worth of commits, not the quarter of a second since the timed checkpoint,
 //!   and a database file with nothing else left to write out;
@@ -43,19 +43,20 @@ pub const PATIENCE_PAGES: i64 = 81_920;
 /// since the one before ends the series: copying the rest holds the writer up briefly.
 pub const SHORT_PASS_PAGES: i64 = 192;
 
-/// Most checkpoints run at once after the timed one: if commits outpace them (a slow disk),
-/// the writer catches up anyway rather than letting the log grow.
+/// Most checkpoints run at once after the timed one: a series whose passes keep finding a
+/// quarter fewer pages than the one before, yet never as few as [`SHORT_PASS_PAGES`] (a first
+/// pass of thousands), leaves the rest to the writer after this many.
 pub const MOST_PASSES: u32 = 12;
 
 /// The checkpoints run back to back before a catch-up, so far.
 #[derive(Debug, Clone, Copy)]
 struct Series {
-    /// How many followed the timed one.
+    /// The passes ordered after the timed one, this one's included.
     passes: u32,
     /// The log's length at the last of them, in pages.
     log_pages: i64,
-    /// The pages committed while the one before the last ran ([`i64::MAX`] after the timed one,
-    /// which copied a timer's period).
+    /// The new pages the last of them found: those committed while the one before it ran
+    /// ([`i64::MAX`] for the timed one, which copied a timer's period).
     new_pages: i64,
 }
 
@@ -136,10 +137,11 @@ impl LogCatchUp {
             None => (0, i64::MAX, true),
         };
         // A checkpoint that a reader held back (it copied less than the log) is no reason to
-        // stop: reads are short, and the next copies what the reader let go. A pass that left
-        // no less than the one before (commits as fast as the passes) ends the series: another
-        // would leave the writer as much again, and each syncs the database file beside the
-        // commits (docs/performance.md, 2026-12-07 fifth session).
+        // stop by itself: reads are short, and the next copies what the reader let go. A pass
+        // that found not at least a quarter fewer new pages than the one before (commits about
+        // as fast as the passes) ends the series: another would find as many again, and each
+        // syncs the database file beside the commits (docs/performance.md, 2026-12-07 fifth
+        // session).
         if new_pages > SHORT_PASS_PAGES && shrinking && passes < MOST_PASSES {
             self.series = Some(Series {
                 passes: passes + 1,
@@ -271,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn a_series_that_shrinks_too_slowly_ends_after_the_most_passes() {
+    fn a_series_that_shrinks_but_never_gets_short_ends_after_the_most_passes() {
         let mut log = LogCatchUp::default();
         log.wrote();
         let mut pages = LONG;
@@ -286,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn commits_as_fast_as_the_passes_end_the_series_at_once() {
+    fn a_series_that_stops_shrinking_leaves_the_rest_to_the_writer() {
         let mut log = LogCatchUp::default();
         log.wrote();
         assert_eq!(copied(&mut log, LONG), NextCheckpoint::AtOnce, "timed");
@@ -301,6 +303,24 @@ mod tests {
             "the second left more than the first: a third would leave as much again"
         );
         assert!(log.start(), "the writer catches up on the rest");
+    }
+
+    #[test]
+    fn a_pass_must_find_a_quarter_fewer_pages_than_the_one_before_for_another() {
+        for (second_pass, next) in [
+            (749, NextCheckpoint::AtOnce),
+            (750, NextCheckpoint::OnTimer),
+        ] {
+            let mut log = LogCatchUp::default();
+            log.wrote();
+            assert_eq!(copied(&mut log, LONG), NextCheckpoint::AtOnce, "timed");
+            assert_eq!(copied(&mut log, LONG + 1_000), NextCheckpoint::AtOnce);
+            assert_eq!(
+                copied(&mut log, LONG + 1_000 + second_pass),
+                next,
+                "after a pass that found 1,000 pages, one that finds {second_pass}"
+            );
+        }
     }
 
     #[test]
