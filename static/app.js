@@ -6,7 +6,7 @@
  * formatting and DOM helpers. This file keeps what is the chat page's own:
  *   1. Constants, DOM lookups, state
  *   2. Small helpers (icons, room names)
- *   3. HTTP API and the sign-in screen
+ *   3. HTTP API and the sign-in screen (its forms and ban notice are signin-screen.js)
  *   4. Session lifecycle (enter chat / sign out)
  *   5. The client's hooks: the room list from hello, unread counts, join and leave
  *   6. Rendering: sidebar, header, typing, connection state (the look of a message is
@@ -21,13 +21,13 @@
 import { h, svgIcon, reconcile, toast } from './lib/dom.js';
 import { unreadText, initial, oneLine } from './lib/format.js';
 import { createApi } from './lib/api.js';
-import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 import { ChatClient } from './lib/client.js';
 import { lastMessage } from './lib/rooms.js';
 import { MessageList, shownName, avatarColor, inkOn } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
 import { RoomDirectory } from './room-directory.js';
+import { SigninScreen, tokenClaims } from './signin-screen.js';
 import { hueFor, messageBuilder } from './chat-message.js';
 import { DeskStatus, deskNotice, showDeskNotice } from './lib/desk-status.js';
 
@@ -118,70 +118,21 @@ const deskStatus = new DeskStatus(api, () => renderHeader());
 const deskSlot = h('div', { class: 'desk-notice-slot', role: 'status', 'aria-live': 'polite', hidden: true });
 document.querySelector('.conversation .messages-wrap').before(deskSlot);
 
-function showSigninError(text) { el.signinError.textContent = text || ''; }
-
-/** Run one of the three sign-in calls, with its button disabled meanwhile. */
-async function signIn(button, path, body) {
-  showSigninError('');
-  const buttons = [el.guestStart, el.loginSubmit, el.registerSubmit];
-  buttons.forEach((b) => { b.disabled = true; });
-  button.classList.add('busy');
-  try {
-    const data = await api('POST', path, body, { auth: false });
-    localStorage.setItem(TOKEN_KEY, data.token);
+// The sign-in screen and its ban notice (signin-screen.js).
+const signin = new SigninScreen({
+  api,
+  el,
+  onSignedIn: ({ token, user }) => {
+    localStorage.setItem(TOKEN_KEY, token);
     sessionStorage.removeItem(LAST_ROOM_KEY); // a fresh sign-in opens the support room
-    el.loginPass.value = '';
-    el.registerPass.value = '';
-    enterChat(data.token, data.user);
-  } catch (err) {
-    const ban = banOfError(err);
-    if (ban) setBan(ban);
-    else showSigninError(err.message);
-  } finally {
-    buttons.forEach((b) => { b.disabled = false; });
-    button.classList.remove('busy');
-    renderBan();
-  }
-}
-
-// The ban screen: while a ban covers this browser or address, no new guest and no new account
-// (signing in to an existing account stays possible); it says until when, and ends by itself.
-let ban = { banned: false };
-let stopBanTimer = () => {};
-const banNotice = h('p', { id: 'ban-notice', class: 'form-error', role: 'status' });
-el.guestForm.querySelector('.input-row').after(banNotice);
-
-function setBan(next) {
-  stopBanTimer();
-  ban = next;
-  stopBanTimer = whenBanEnds(ban, () => { setBan({ banned: false }); showSigninError(''); }, api);
-  renderBan();
-}
-
-function renderBan() {
-  el.guestStart.disabled = ban.banned;
-  el.guestName.disabled = ban.banned;
-  el.registerSubmit.disabled = ban.banned;
-  banNotice.textContent = ban.banned ? banText(ban) : '';
-}
+    enterChat(token, user);
+  },
+});
 
 function showSignin(message) {
   el.boot.hidden = true;
   el.chat.hidden = true;
-  el.signin.hidden = false;
-  showSigninError(message || '');
-  document.title = 'Help & Chat';
-  el.guestName.focus();
-  checkBan(api).then((found) => { if (!el.signin.hidden) setBan(found); });
-}
-
-/** Decode the JWT payload (only to show a name before the server answers). */
-function tokenClaims(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const json = decodeURIComponent(Array.from(atob(part), (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join(''));
-    return JSON.parse(json);
-  } catch (_) { return null; }
+  signin.show(message);
 }
 
 // ------------------------------------------------------------------ 4. session lifecycle
@@ -190,7 +141,7 @@ function enterChat(token, user) {
   resetChatState();
   state.token = token;
   el.boot.hidden = true;
-  el.signin.hidden = true;
+  signin.hide();
   el.chat.hidden = false;
   client.start(token, user);
   directory.start();
@@ -647,18 +598,6 @@ function closeSidebar() {
 }
 
 function wire() {
-  el.guestForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    signIn(el.guestStart, '/api/auth/guest', { name: el.guestName.value });
-  });
-  el.loginForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    signIn(el.loginSubmit, '/api/auth/login', { username: el.loginUser.value.trim(), password: el.loginPass.value });
-  });
-  el.registerForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    signIn(el.registerSubmit, '/api/auth/register', { username: el.registerUser.value.trim(), password: el.registerPass.value });
-  });
   el.signOut.addEventListener('click', () => signOut(''));
 
   el.sidebarToggle.addEventListener('click', () => (el.sidebar.classList.contains('open') ? closeSidebar() : openSidebar()));
