@@ -9,8 +9,8 @@
  *   3. HTTP API and the sign-in screen (its forms and ban notice are signin-screen.js)
  *   4. Session lifecycle (enter chat / sign out)
  *   5. The client's hooks: the room list from hello, unread counts, join and leave
- *   6. Rendering: sidebar, header, typing, connection state (the look of a message is
- *      chat-message.js)
+ *   6. Rendering: sidebar, header, typing, connection state (the room list is
+ *      room-list.js, the look of a message chat-message.js)
  *   7. Composer and read receipts
  *   8. Event wiring and boot
  *
@@ -18,16 +18,16 @@
  * messages) reaches the DOM through textContent / text nodes only (h() of lib/dom.js). Never
  * innerHTML.
  */
-import { h, svgIcon, reconcile, toast } from './lib/dom.js';
-import { unreadText, initial, oneLine } from './lib/format.js';
+import { h, svgIcon, toast } from './lib/dom.js';
+import { initial } from './lib/format.js';
 import { createApi } from './lib/api.js';
 import { ChatClient } from './lib/client.js';
-import { lastMessage } from './lib/rooms.js';
 import { MessageList, shownName, avatarColor, inkOn } from './lib/messages.js';
 import { bindComposer } from './lib/composer.js';
 import { SeenMarks } from './lib/seen.js';
 import { RoomDirectory } from './room-directory.js';
 import { SigninScreen, tokenClaims } from './signin-screen.js';
+import { RoomList } from './room-list.js';
 import { hueFor, messageBuilder } from './chat-message.js';
 import { DeskStatus, deskNotice, showDeskNotice } from './lib/desk-status.js';
 
@@ -383,55 +383,11 @@ function setConnState(s) {
     : 'Reconnecting… Messages you send will be delivered when the connection is back.';
 }
 
-/** Sidebar: one persistent element per room, reordered in place (support room first). */
+/** The sidebar's list of the user's rooms (room-list.js). */
+const roomList = new RoomList({ el, label: roomLabel, icon, isSupport, isMine, open: (name) => openRoom(name) });
+
 function renderSidebar() {
-  const names = Array.from(client.rooms.keys());
-  const mine = mySupportRoom();
-  names.sort((a, b) => (a === mine ? -1 : b === mine ? 1 : a < b ? -1 : a > b ? 1 : 0));
-  const nodes = names.map((name) => {
-    const room = client.rooms.get(name);
-    if (!room.el) room.el = buildRoomItem(room);
-    updateRoomItem(room);
-    return room.el;
-  });
-  reconcile(el.roomList, nodes);
-
-  // Unread total in the tab title, and a dot on the menu button (narrow screens).
-  let total = 0, others = 0;
-  for (const room of client.rooms.values()) {
-    total += room.unread;
-    if (room.name !== state.openRoom) others += room.unread;
-  }
-  document.title = (total ? '(' + unreadText(total) + ') ' : '') + 'Help & Chat';
-  el.toggleDot.hidden = others === 0;
-}
-
-function buildRoomItem(room) {
-  const support = isSupport(room.name);
-  const item = h('button', { class: 'room-item', type: 'button', 'data-room': room.name },
-    h('span', { class: 'room-icon' + (support ? ' support' : ''), 'aria-hidden': 'true' },
-      icon(support ? 'support' : 'hash', 16)),
-    h('span', { class: 'room-body' }, h('span', { class: 'room-name' }), h('span', { class: 'room-preview' })),
-    h('span', { class: 'badge' }));
-  item.addEventListener('click', () => openRoom(room.name));
-  return item;
-}
-
-function updateRoomItem(room) {
-  const item = room.el;
-  const active = room.name === state.openRoom;
-  item.classList.toggle('active', active);
-  if (active) item.setAttribute('aria-current', 'true'); else item.removeAttribute('aria-current');
-  item.classList.toggle('has-unread', room.unread > 0);
-  item.querySelector('.room-name').textContent = roomLabel(room.name);
-  const last = lastMessage(room);
-  const preview = item.querySelector('.room-preview');
-  if (last) preview.textContent = (isMine(last) ? 'You' : shownName(last.from)) + ': ' + oneLine(last.text);
-  else preview.textContent = state.joinRequests.has(room.name) ? 'Joining…' : (isSupport(room.name) ? 'Ask us anything' : 'No messages yet');
-  const badge = item.querySelector('.badge');
-  badge.textContent = room.unread > 0 ? unreadText(room.unread) : '';
-  badge.hidden = room.unread <= 0;
-  item.setAttribute('aria-label', roomLabel(room.name) + (room.unread > 0 ? ', ' + unreadText(room.unread) + ' unread' : ''));
+  roomList.render(client.rooms, { own: mySupportRoom(), openRoom: state.openRoom, joining: state.joinRequests });
 }
 
 function renderHeader() {

@@ -57,6 +57,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("room-directory.js", "text/javascript; charset=utf-8"),
     asset!("signin-screen.js", "text/javascript; charset=utf-8"),
+    asset!("room-list.js", "text/javascript; charset=utf-8"),
     asset!("chat-message.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("admin.html", "text/html; charset=utf-8"),
