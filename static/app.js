@@ -36,6 +36,7 @@ import { DeskStatus, deskNotice, showDeskNotice } from './lib/desk-status.js';
 const TOKEN_KEY = 'chat.token';
 const LAST_ROOM_KEY = 'chat.lastRoom'; // sessionStorage: the room to reopen after a reload
 const SUPPORT_LABEL = 'Help from the store';
+const PAGE_TITLE = document.title; // index.html's <title>; unread counts go in front of it
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -122,6 +123,7 @@ document.querySelector('.conversation .messages-wrap').before(deskSlot);
 const signin = new SigninScreen({
   api,
   el,
+  title: PAGE_TITLE,
   onSignedIn: ({ token, user }) => {
     localStorage.setItem(TOKEN_KEY, token);
     sessionStorage.removeItem(LAST_ROOM_KEY); // a fresh sign-in opens the support room
@@ -384,7 +386,7 @@ function setConnState(s) {
 }
 
 /** The sidebar's list of the user's rooms (room-list.js). */
-const roomList = new RoomList({ el, label: roomLabel, icon, isSupport, isMine, open: (name) => openRoom(name) });
+const roomList = new RoomList({ el, title: PAGE_TITLE, label: roomLabel, icon, isSupport, isMine, open: (name) => openRoom(name) });
 
 function renderSidebar() {
   roomList.render(client.rooms, { own: mySupportRoom(), openRoom: state.openRoom, joining: state.joinRequests });

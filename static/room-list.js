@@ -12,13 +12,14 @@ import { shownName } from './lib/messages.js';
 
 /**
  * The room list of one page. `el` holds the list (`roomList`) and the menu button's dot
- * (`toggleDot`); `label(name)` is a room's shown name, `icon(name, size)` an icon,
+ * (`toggleDot`); `title` is the page's title, the unread total goes in front of it;
+ * `label(name)` is a room's shown name, `icon(name, size)` an icon,
  * `isSupport(name)` whether a room is a support conversation, `isMine(message)` whether the
  * user sent it, and `open(name)` opens a room.
  */
 export class RoomList {
-  constructor({ el, label, icon, isSupport, isMine, open }) {
-    Object.assign(this, { el, label, icon, isSupport, isMine, open });
+  constructor({ el, title, label, icon, isSupport, isMine, open }) {
+    Object.assign(this, { el, title, label, icon, isSupport, isMine, open });
   }
 
   /** Draws the client's `rooms` (a Map by name): `own` is the user's support room, `openRoom`
@@ -39,7 +40,7 @@ export class RoomList {
       total += room.unread;
       if (room.name !== openRoom) others += room.unread;
     }
-    document.title = (total ? '(' + unreadText(total) + ') ' : '') + 'Help & Chat';
+    document.title = (total ? '(' + unreadText(total) + ') ' : '') + this.title;
     this.el.toggleDot.hidden = others === 0;
   }
 

@@ -10,11 +10,12 @@ import { banOfError, banText, checkBan, whenBanEnds } from './lib/ban.js';
 /**
  * The sign-in screen of one page. `api` is the page's lib/api.js caller; `el` holds the screen
  * (`signin`), its error line and the three forms with their fields and buttons (the names of
- * app.js's `el`); `onSignedIn({ token, user })` is called with the answer of a sign-in.
+ * app.js's `el`); `title` is the page's title; `onSignedIn({ token, user })` is called with the
+ * answer of a sign-in.
  */
 export class SigninScreen {
-  constructor({ api, el, onSignedIn }) {
-    Object.assign(this, { api, el, onSignedIn });
+  constructor({ api, el, title, onSignedIn }) {
+    Object.assign(this, { api, el, title, onSignedIn });
     this.ban = { banned: false };
     this.stopBanTimer = () => {};
     this.banNotice = h('p', { id: 'ban-notice', class: 'form-error', role: 'status' });
@@ -42,7 +43,7 @@ export class SigninScreen {
   show(message) {
     this.el.signin.hidden = false;
     this.showError(message || '');
-    document.title = 'Help & Chat';
+    document.title = this.title;
     this.el.guestName.focus();
     checkBan(this.api).then((found) => { if (!this.el.signin.hidden) this.setBan(found); });
   }
