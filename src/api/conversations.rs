@@ -193,12 +193,72 @@ async fn assign(
         Ok(AssignAnswer::Done(conversation, changed)) => (*conversation, changed),
         Err(e) => return Err(e.into()),
     };
-    let conversation = view(&state, conversation).await?;
+    let conversation = assignment_told(&state, conversation, changed, me).await?;
+    Ok(HttpResponse::Ok().json(conversation))
+}
+
+/// A stored assignment as the API shows it; when it changed the assignee, told to the staff
+/// and recorded as `by`'s doing first.
+async fn assignment_told(
+    state: &AppState,
+    conversation: Conversation,
+    changed: bool,
+    by: UserInfo,
+) -> Result<WireConversation, AppError> {
+    let conversation = view(state, conversation).await?;
     if changed {
         let event = assign_event(conversation.assignee.as_ref());
-        tell(&state, &conversation, ConversationChange::Assign, me, event).await?;
+        tell(state, &conversation, ConversationChange::Assign, by, event).await?;
     }
-    Ok(HttpResponse::Ok().json(conversation))
+    Ok(conversation)
+}
+
+/// Hands every conversation of `member` (just deactivated: no new one can reach them) back
+/// to the unassigned queue, whatever its status, each as if `by` had unassigned it: stored,
+/// told to the staff and recorded in its notes thread. A customer whose conversation was
+/// theirs, resolved or not, is never left waiting on someone who is gone. How many went back.
+pub(crate) async fn release_conversations_of(
+    state: &AppState,
+    member: UserId,
+    by: UserInfo,
+) -> Result<usize, AppError> {
+    let viewer = Viewer::Staff(by.id);
+    let mut released = 0;
+    loop {
+        let filter = ListFilter {
+            status: None,
+            assignee: AssigneeFilter::Member(member),
+            q: None,
+            limit: MAX_CONVERSATIONS,
+        };
+        let theirs = state
+            .history
+            .send(ListConversations { viewer, filter })
+            .await??;
+        let mut changed_any = false;
+        for conversation in theirs {
+            let request = AssignConversation {
+                viewer,
+                room: conversation.room,
+                assignee: None,
+                unassigned_only: false,
+            };
+            match state.history.send(request).await? {
+                Ok(AssignAnswer::Done(conversation, changed)) => {
+                    assignment_told(state, *conversation, changed, by.clone()).await?;
+                    released += usize::from(changed);
+                    changed_any |= changed;
+                }
+                // Gone meanwhile; nobody is never "not staff".
+                Err(StorageError::NotFound) | Ok(AssignAnswer::NotStaff) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // A page changed nothing: nothing of theirs is left (more than a page: go on).
+        if !changed_any {
+            return Ok(released);
+        }
+    }
 }
 
 /// Has the chat server tell the staff and record the event; returns once it is stored.

@@ -7,6 +7,7 @@
 use crate::api::admin::{admin_only, staff};
 use crate::api::auth::create_account;
 use crate::api::caller::AuthUser;
+use crate::api::conversations::release_conversations_of;
 use crate::api::resource;
 use crate::chat::messages::ListOnline;
 use crate::chat::team::StaffChanged;
@@ -155,13 +156,18 @@ async fn update(
             "you cannot demote or deactivate yourself",
         ));
     }
+    let deactivating = change.active == Some(false);
     let row = match state.history.send(UpdateStaff { user, change }).await? {
         Err(StorageError::NotFound) => {
             return Err(AppError::new(ErrorCode::NotFound, "no such staff member"))
         }
         other => other?,
     };
-    Ok(HttpResponse::Ok().json(changed(&state, row).await?))
+    let member = changed(&state, row).await?;
+    if deactivating {
+        release_conversations_of(&state, user, admin).await?;
+    }
+    Ok(HttpResponse::Ok().json(member))
 }
 
 /// The profile part of a staff member's `PATCH /api/me`: `None` when the body names neither

@@ -3,6 +3,7 @@
 //! reactivated; the widget counts only the staff online and connected; every staff console
 //! hears of every change of a member.
 
+use crate::conversations::{event, listed, notes, rooms, update_of};
 use crate::helpers::*;
 use crate::identity::patch_as;
 use crate::on_both_backends;
@@ -11,6 +12,7 @@ use serde_json::{json, Value};
 on_both_backends!(
     an_admin_makes_an_agent_who_answers_customers_but_not_the_team,
     a_deactivated_agent_is_shut_out_at_once_and_let_back_in_when_reactivated,
+    a_deactivated_agents_conversations_go_back_to_the_unassigned_queue,
     the_widget_counts_staff_online_and_connected_and_the_staff_hear_of_every_change,
 );
 
@@ -315,6 +317,71 @@ async fn a_deactivated_agent_is_shut_out_at_once_and_let_back_in_when_reactivate
     assert_eq!(status, 200, "{signed_in}");
     let console = app.connect(&token_of(&signed_in)).await;
     assert_eq!(console.hello["user"]["role"], "agent");
+}
+
+/// A member who leaves the team leaves no customer waiting on them: every conversation they
+/// had goes back to the unassigned queue, each change recorded and told as if the admin had
+/// unassigned it; the colleagues' conversations stay theirs.
+async fn a_deactivated_agents_conversations_go_back_to_the_unassigned_queue(backend: Backend) {
+    let (app, _data) = spawn_app(backend).await;
+    let (admin, admin_id) = app.staff().await;
+    let bob_id = make_staff(&app, &admin, "bob", "agent").await;
+    let (_, ann_id, ann_room, mut ann) = app.guest_in_support("Ann").await;
+    let (_, _, cy_room, mut cy) = app.guest_in_support("Cy").await;
+    let (_, _, dee_room, mut dee) = app.guest_in_support("Dee").await;
+    ann.say(&ann_room, "my parcel is late", "a1").await;
+    cy.say(&cy_room, "wrong size", "c1").await;
+    dee.say(&dee_room, "where is my refund", "d1").await;
+    for (room, agent_id) in [
+        (&ann_room, bob_id),
+        (&cy_room, bob_id),
+        (&dee_room, admin_id),
+    ] {
+        let path = format!("/api/admin/conversations/{room}/assign");
+        let (status, body) = app
+            .post_as(&admin, &path, json!({ "agent_id": agent_id }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Cy's is resolved: were Cy to write again, it would reopen with nobody gone in charge.
+    let path = format!("/api/admin/conversations/{cy_room}/status");
+    let (status, body) = app
+        .post_as(&admin, &path, json!({"status": "resolved"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut admin_console = app.connect(&admin).await;
+
+    let bob_path = format!("/api/admin/staff/{bob_id}");
+    let (status, off) = patch_as(&app, &admin, &bob_path, json!({"active": false})).await;
+    assert_eq!(
+        (status, off["active"].as_bool()),
+        (200, Some(false)),
+        "{off}"
+    );
+
+    // Answered once it is done: nothing is left with bob, the admin's stays hers.
+    let with_bob = listed(&app, &admin, &format!("?assignee={bob_id}")).await;
+    assert_eq!(rooms(&with_bob), Vec::<String>::new());
+    let unassigned = listed(&app, &admin, "?assignee=none").await;
+    let mut unassigned = rooms(&unassigned);
+    unassigned.sort();
+    let mut expected = vec![ann_room.clone(), cy_room.clone()];
+    expected.sort();
+    assert_eq!(unassigned, expected);
+    let with_admin = listed(&app, &admin, "?assignee=me").await;
+    assert_eq!(rooms(&with_admin), [dee_room]);
+    // Every console hears of each, and the notes thread records it, as the admin's doing.
+    let update = update_of(&mut admin_console, &ann_room).await;
+    assert_eq!(update["change"], "assign", "{update}");
+    assert_eq!(update["conversation"]["assignee"], Value::Null, "{update}");
+    let thread = notes(&app, &admin, &format!("notes:{ann_id}")).await;
+    assert_eq!(
+        thread,
+        [
+            event("staff", "assigned the conversation to bob"),
+            event("staff", "unassigned the conversation"),
+        ]
+    );
 }
 
 async fn the_widget_counts_staff_online_and_connected_and_the_staff_hear_of_every_change(
