@@ -83,7 +83,10 @@ async fn register(
 }
 
 /// The answer of a sign-in, with the `chat_device` cookie when the request came without it.
-fn with_device(mut answer: HttpResponseBuilder, device: &SignInDevice) -> HttpResponseBuilder {
+pub(crate) fn with_device(
+    mut answer: HttpResponseBuilder,
+    device: &SignInDevice,
+) -> HttpResponseBuilder {
     if let Some(cookie) = &device.set_cookie {
         answer.append_header((SET_COOKIE, cookie.clone()));
     }

@@ -4,15 +4,19 @@
 //! external_id))`; whoever shows the right hash for an external id gets a token for the one
 //! account bound to it (created on first use, role `user`, no password), so the same customer
 //! on any device or browser sees the same conversation. The hash is compared in constant time
-//! and every call spends the sign-in budget of its address, like a login.
+//! and every call spends the sign-in budget of its address, like a login; like a customer's
+//! login, it is refused from a browser or an address a ban covers, and records where the
+//! customer signed in from (with the `chat_device` cookie when the request had none).
 //!
 //! A call that carries `Authorization: Bearer <token of a guest>` (the widget's visitor so
 //! far) also moves the guest's support conversation into the customer's and finishes the guest
 //! account (`chat/merging.rs`, `db/merge.rs`), before it answers: the customer's first `join`
 //! already shows what they wrote as a guest.
 
-use crate::api::auth::{peer, token_response};
+use crate::api::auth::{peer, token_response, with_device};
+use crate::api::bans::{address_of, login_refusal_for, record_seen};
 use crate::api::caller::request_token;
+use crate::api::device::SignInDevice;
 use crate::api::resource;
 use crate::auth::signature::verify_hmac_sha256_hex;
 use crate::chat::messages::{AccountChanged, MergeConversations};
@@ -87,6 +91,15 @@ async fn identify(
     if row.banned {
         return Err(AppError::forbidden("this account is banned"));
     }
+    // Then as any customer's login: not from a browser or an address a ban covers (a banned
+    // visitor does not get back in as a customer), and where they came from is recorded for a
+    // ban placed later.
+    let device = SignInDevice::of(&req);
+    let addr = address_of(&req);
+    if let Some(refused) = login_refusal_for(&state, &device, addr.as_deref()).await? {
+        return Ok(refused);
+    }
+    record_seen(&state, UserId(row.id), Some(device.id.clone()), addr).await?;
     if changed {
         // Open connections show the customer under the name the store gives now.
         state.chat.do_send(AccountChanged {
@@ -102,7 +115,7 @@ async fn identify(
             })
             .await??;
     }
-    Ok(HttpResponse::Ok().json(token_response(&state, row.info())))
+    Ok(with_device(HttpResponse::Ok(), &device).json(token_response(&state, row.info())))
 }
 
 /// The guest whose valid token the request carries (the widget's visitor before the store

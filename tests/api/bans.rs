@@ -18,6 +18,7 @@ on_both_backends!(
     agents_list_and_lift_bans_but_customers_may_not,
     a_ban_with_bad_terms_is_refused_and_nothing_is_banned,
     a_ban_covers_where_the_customer_last_connected_from,
+    a_banned_guest_cannot_come_back_as_a_store_customer_from_the_same_browser,
 );
 
 pub(crate) const BROWSER_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -41,14 +42,21 @@ pub(crate) struct Answer {
 
 /// `POST /api/auth/guest` as a visitor with these headers.
 pub(crate) async fn guest_with(app: &TestApp, name: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut request = awc::Client::new().post(format!("{}/api/auth/guest", app.base));
+    sign_in_with(app, "/api/auth/guest", json!({ "name": name }), headers).await
+}
+
+/// A sign-in call (`path`, `body`) as a visitor with these headers.
+pub(crate) async fn sign_in_with(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = awc::Client::new().post(format!("{}{path}", app.base));
     for &(name, value) in headers {
         request = request.insert_header((name, value));
     }
-    let mut res = request
-        .send_json(&json!({ "name": name }))
-        .await
-        .expect("request");
+    let mut res = request.send_json(&body).await.expect("request");
     let set_cookie = res
         .headers()
         .get("set-cookie")
@@ -579,4 +587,71 @@ async fn a_ban_covers_where_the_customer_last_connected_from(backend: Backend) {
     )
     .await;
     admitted(&home);
+}
+
+/// The store's sign-in is a sign-in like any other: a banned visitor's browser does not get
+/// back in by being identified as one of the store's customers, and where an identified
+/// customer signs in from is recorded, so that banning them covers it.
+async fn a_banned_guest_cannot_come_back_as_a_store_customer_from_the_same_browser(
+    backend: Backend,
+) {
+    let (app, _data) = spawn_app_with(backend, |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse::<Cidr>().unwrap()];
+        s.identity_secret = Some(crate::identity::SECRET.into());
+    })
+    .await;
+    let (staff, _) = app.staff().await;
+    let widget = guest_with(
+        &app,
+        "Troll",
+        &[
+            ("X-Forwarded-For", "198.51.100.1"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
+    )
+    .await;
+    let (_, troll) = admitted(&widget);
+    let (status, body) = ban(&app, &staff, troll, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The same browser, on another network, as a customer the store vouches for: refused.
+    let vouched = crate::identity::vouched("cust-17", "Troll Again", None);
+    let again = sign_in_with(
+        &app,
+        "/api/auth/identify",
+        vouched.clone(),
+        &[
+            ("X-Forwarded-For", "203.0.113.5"),
+            ("X-Chat-Device", BROWSER_A),
+        ],
+    )
+    .await;
+    assert_refused(&again, Value::Null);
+
+    // Another customer, elsewhere, gets in; banning them covers the browser they came from.
+    let ann = sign_in_with(
+        &app,
+        "/api/auth/identify",
+        crate::identity::vouched("cust-18", "Ann", None),
+        &[
+            ("X-Forwarded-For", "192.0.2.1"),
+            ("X-Chat-Device", BROWSER_B),
+        ],
+    )
+    .await;
+    let (_, ann_id) = admitted(&ann);
+    let (status, body) = ban(&app, &staff, ann_id, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ban"]["device"], true, "{body}");
+    assert_eq!(body["ban"]["address"], "192.0.2.1", "{body}");
+    let guest = guest_with(
+        &app,
+        "Ann's alias",
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Chat-Device", BROWSER_B),
+        ],
+    )
+    .await;
+    assert_refused(&guest, Value::Null);
 }
