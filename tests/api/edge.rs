@@ -455,3 +455,28 @@ async fn the_json_log_is_one_object_per_line_with_the_access_log_as_fields() {
     assert_eq!(access["fields"]["status"], 101);
     assert_eq!(access["fields"]["client"], "127.0.0.1");
 }
+
+/// The harness's own promise, which every story leans on: waiting for a frame that never
+/// comes ends when the wait is over, even while the server's pings keep the socket busy (a
+/// story waiting for ever would hang the whole run instead of failing).
+#[actix_rt::test]
+async fn waiting_for_a_frame_that_never_comes_ends_while_the_server_keeps_pinging() {
+    let (app, _data) = spawn_app_with(Backend::Sqlite, |s| {
+        s.heartbeat_interval = Duration::from_millis(50);
+    })
+    .await;
+    let (token, _) = app.guest("Ann").await;
+    let mut socket = app.connect(&token).await;
+    let started = Instant::now();
+    let waited = tokio::time::timeout(
+        Duration::from_secs(5),
+        socket.next(Duration::from_millis(500)),
+    )
+    .await;
+    assert!(
+        matches!(waited, Ok(Ok(None))),
+        "a 500 ms wait was still waiting after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -541,8 +541,10 @@ impl WsClient {
 
     /// The next text frame, or how the connection ended; pings are answered on the way.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Value>, Ended> {
+        // One deadline for the whole wait: the pings answered meanwhile do not extend it.
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = match tokio::time::timeout(wait, self.framed.next()).await {
+            let frame = match tokio::time::timeout_at(deadline, self.framed.next()).await {
                 Err(_) => return Ok(None),
                 Ok(None) | Ok(Some(Err(_))) => return Err(Ended::Dropped),
                 Ok(Some(Ok(frame))) => frame,
