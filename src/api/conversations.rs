@@ -10,7 +10,7 @@ use crate::api::customer_panel::{customer_panel, PanelView};
 use crate::api::resource;
 use crate::chat::conversations::{assign_event, status_event};
 use crate::chat::messages::{ConversationChanged, GetViewers, ListOnline};
-use crate::db::conversations::{AssigneeFilter, Conversation, ListFilter, Viewer};
+use crate::db::conversations::{AssigneeFilter, Conversation, Holder, ListFilter, Viewer};
 use crate::db::StorageError;
 use crate::domain::{ConversationStatus, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::{AppError, ErrorCode};
@@ -181,7 +181,7 @@ async fn assign(
         viewer: Viewer::Staff(me.id),
         room,
         assignee: body.agent_id.map(UserId),
-        unassigned_only: false,
+        holder: Holder::Anyone,
     };
     let (conversation, changed) = match state.history.send(request).await? {
         Err(StorageError::NotFound) => return Err(no_such_conversation()),
@@ -213,10 +213,12 @@ async fn assignment_told(
     Ok(conversation)
 }
 
-/// Hands every conversation of `member` (just deactivated: no new one can reach them) back
-/// to the unassigned queue, whatever its status, each as if `by` had unassigned it: stored,
-/// told to the staff and recorded in its notes thread. A customer whose conversation was
-/// theirs, resolved or not, is never left waiting on someone who is gone. How many went back.
+/// Hands every conversation of `member` (just deactivated: no assignment to them lands any
+/// more) back to the unassigned queue, whatever its status, each as if `by` had unassigned
+/// it: stored, told to the staff and recorded in its notes thread; one a colleague took
+/// meanwhile stays theirs. A customer whose conversation was the member's, resolved or not,
+/// is never left waiting on someone who is gone. Stops at the first failure (the member
+/// stays deactivated; calling it again finishes the job). How many went back.
 pub(crate) async fn release_conversations_of(
     state: &AppState,
     member: UserId,
@@ -241,7 +243,7 @@ pub(crate) async fn release_conversations_of(
                 viewer,
                 room: conversation.room,
                 assignee: None,
-                unassigned_only: false,
+                holder: Holder::Member(member),
             };
             match state.history.send(request).await? {
                 Ok(AssignAnswer::Done(conversation, changed)) => {
@@ -249,7 +251,8 @@ pub(crate) async fn release_conversations_of(
                     released += usize::from(changed);
                     changed_any |= changed;
                 }
-                // Gone meanwhile; nobody is never "not staff".
+                // Gone meanwhile (or taken by a colleague: unchanged); nobody is never "not
+                // staff".
                 Err(StorageError::NotFound) | Ok(AssignAnswer::NotStaff) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -91,6 +91,12 @@ async fn identify(
     if row.banned {
         return Err(AppError::forbidden("this account is banned"));
     }
+    if changed {
+        // Open connections show the customer under the name the store gives now.
+        state.chat.do_send(AccountChanged {
+            user: UserId(row.id),
+        });
+    }
     // Then as any customer's login: not from a browser or an address a ban covers (a banned
     // visitor does not get back in as a customer), and where they came from is recorded for a
     // ban placed later.
@@ -100,12 +106,6 @@ async fn identify(
         return Ok(refused);
     }
     record_seen(&state, UserId(row.id), Some(device.id.clone()), addr).await?;
-    if changed {
-        // Open connections show the customer under the name the store gives now.
-        state.chat.do_send(AccountChanged {
-            user: UserId(row.id),
-        });
-    }
     if let Some(guest) = current_guest(&req, &state) {
         state
             .chat

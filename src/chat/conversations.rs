@@ -11,7 +11,7 @@ use super::messages::*;
 use super::refusals::{split, storage_failure};
 use super::server::ChatServer;
 use crate::db::batch::ConversationChanges;
-use crate::db::conversations::{Conversation, Viewer};
+use crate::db::conversations::{Conversation, Holder, Viewer};
 use crate::domain::{MessageKind, MessageText, RoomKind, RoomName, UserId, UserInfo};
 use crate::error::AppError;
 use crate::history::conversations::{
@@ -141,7 +141,7 @@ impl ChatServer {
             viewer: Viewer::Team,
             room: room.clone(),
             assignee: Some(assignee),
-            unassigned_only: true,
+            holder: Holder::Nobody,
         };
         let permit = self.history_load.permit();
         self.history

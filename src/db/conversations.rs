@@ -191,17 +191,30 @@ pub enum Assigned {
     NotStaff,
 }
 
-/// Sets (or, with `None`, clears) the assignee, who must be an active staff account;
-/// `NotFound` without such a conversation. With `unassigned_only` (automatic assignment) a
-/// conversation someone already took keeps its assignee. One conditional `UPDATE`, no read
-/// before it: SQLite refuses at once a transaction that read and then writes after another
-/// connection's commit, and two agents assigning at once each see their own change applied
-/// in the order the database took them.
+/// Whom a conversation must be with for an assignment to change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Whoever has it (a staff member's assignment by hand).
+    Anyone,
+    /// Nobody yet (an automatic assignment never takes a conversation someone took).
+    Nobody,
+    /// This member (giving back a deactivated member's conversations never takes one that a
+    /// colleague took meanwhile).
+    Member(UserId),
+}
+
+/// Sets or clears a conversation's assignee, if it is with `holder`; whether it changed.
+/// `NotFound` without such a conversation; `NotStaff` when the assignee is not an active
+/// staff member, checked in the `UPDATE` itself too, so that an assignment racing the
+/// member's deactivation never lands after it. One conditional `UPDATE`, no read before it
+/// that it depends on: SQLite refuses at once a transaction that read and then writes after
+/// another connection's commit, and two agents assigning at once each see their own change
+/// applied in the order the database took them.
 pub fn set_assignee(
     conn: &mut DbConn,
     room: &RoomName,
     assignee: Option<UserId>,
-    unassigned_only: bool,
+    holder: Holder,
     now: i64,
 ) -> Result<Assigned, StorageError> {
     if let Some(id) = assignee {
@@ -209,32 +222,48 @@ pub fn set_assignee(
             return Ok(Assigned::NotStaff);
         }
     }
-    let target = conversations::table.filter(conversations::room.eq(room.as_str()));
-    let set = (
-        conversations::assignee_id.eq(assignee.map(|a| a.0)),
-        conversations::updated_at.eq(now),
-    );
-    let changed = match (assignee, unassigned_only) {
-        (_, true) => with_backend!(conn, c => diesel::update(
-            target.filter(conversations::assignee_id.is_null())
-        )
-        .set(set)
-        .execute(c))?,
-        (Some(id), false) => with_backend!(conn, c => diesel::update(target.filter(
-            conversations::assignee_id
-                .is_null()
-                .or(conversations::assignee_id.ne(id.0))
-        ))
-        .set(set)
-        .execute(c))?,
-        (None, false) => with_backend!(conn, c => diesel::update(
-            target.filter(conversations::assignee_id.is_not_null())
-        )
-        .set(set)
-        .execute(c))?,
-    };
-    if changed == 0 && !exists(conn, room)? {
-        return Err(StorageError::NotFound);
+    let changed = with_backend!(conn, c => {
+        let mut target = diesel::update(conversations::table)
+            .filter(conversations::room.eq(room.as_str()))
+            .into_boxed();
+        target = match holder {
+            Holder::Anyone => target,
+            Holder::Nobody => target.filter(conversations::assignee_id.is_null()),
+            Holder::Member(m) => target.filter(conversations::assignee_id.eq(m.0)),
+        };
+        target = match assignee {
+            // Only a change, and only to someone still on the team at the moment it lands.
+            Some(id) => target
+                .filter(
+                    conversations::assignee_id
+                        .is_null()
+                        .or(conversations::assignee_id.ne(id.0)),
+                )
+                .filter(diesel::dsl::exists(
+                    users::table
+                        .filter(users::id.eq(id.0))
+                        .filter(users::role.eq_any([Role::Admin.as_str(), Role::Agent.as_str()]))
+                        .filter(users::active.eq(true)),
+                )),
+            None => target.filter(conversations::assignee_id.is_not_null()),
+        };
+        target
+            .set((
+                conversations::assignee_id.eq(assignee.map(|a| a.0)),
+                conversations::updated_at.eq(now),
+            ))
+            .execute(c)
+    })?;
+    if changed == 0 {
+        if !exists(conn, room)? {
+            return Err(StorageError::NotFound);
+        }
+        // Deactivated between the check above and the update.
+        if let Some(id) = assignee {
+            if active_staff(conn, &[id.0])?.is_empty() {
+                return Ok(Assigned::NotStaff);
+            }
+        }
     }
     Ok(Assigned::Done(changed > 0))
 }
@@ -390,7 +419,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_automatic_assignment_never_takes_a_conversation_someone_took() {
+    fn an_assignment_changes_a_conversation_only_if_it_is_with_the_holder_expected() {
         use crate::db::connection::{open_pool, DbTarget, SqliteSync};
         use crate::db::messages::{store_batch, NewMessage};
         use crate::db::users::insert_user;
@@ -413,38 +442,47 @@ mod tests {
         store_batch(conn, &[hello]).unwrap();
         // Alice takes it by hand; the round robin, answering late, wanted bob.
         assert_eq!(
-            set_assignee(conn, &room, Some(alice), false, 1).unwrap(),
+            set_assignee(conn, &room, Some(alice), Holder::Anyone, 1).unwrap(),
             Assigned::Done(true)
         );
         assert_eq!(
-            set_assignee(conn, &room, Some(bob), true, 2).unwrap(),
+            set_assignee(conn, &room, Some(bob), Holder::Nobody, 2).unwrap(),
             Assigned::Done(false)
         );
         assert_eq!(
-            set_assignee(conn, &room, Some(alice), false, 3).unwrap(),
+            set_assignee(conn, &room, Some(alice), Holder::Anyone, 3).unwrap(),
             Assigned::Done(false)
         );
         // By hand, another agent may take it over, and it may be unassigned.
         assert_eq!(
-            set_assignee(conn, &room, Some(bob), false, 4).unwrap(),
+            set_assignee(conn, &room, Some(bob), Holder::Anyone, 4).unwrap(),
             Assigned::Done(true)
         );
         assert_eq!(
-            set_assignee(conn, &room, None, false, 5).unwrap(),
+            set_assignee(conn, &room, None, Holder::Anyone, 5).unwrap(),
             Assigned::Done(true)
         );
         assert_eq!(
-            set_assignee(conn, &room, None, false, 6).unwrap(),
+            set_assignee(conn, &room, None, Holder::Anyone, 6).unwrap(),
             Assigned::Done(false)
         );
         // Unassigned, the round robin may give it.
         assert_eq!(
-            set_assignee(conn, &room, Some(bob), true, 7).unwrap(),
+            set_assignee(conn, &room, Some(bob), Holder::Nobody, 7).unwrap(),
+            Assigned::Done(true)
+        );
+        // Giving back alice's conversations leaves bob's with bob.
+        assert_eq!(
+            set_assignee(conn, &room, None, Holder::Member(alice), 8).unwrap(),
+            Assigned::Done(false)
+        );
+        assert_eq!(
+            set_assignee(conn, &room, None, Holder::Member(bob), 9).unwrap(),
             Assigned::Done(true)
         );
         let nobody = RoomName::support(UserId(999));
         assert!(matches!(
-            set_assignee(conn, &nobody, None, false, 8),
+            set_assignee(conn, &nobody, None, Holder::Anyone, 10),
             Err(StorageError::NotFound)
         ));
     }

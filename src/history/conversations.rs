@@ -4,7 +4,7 @@
 //! plain queries of `db`.
 
 use super::actor::HistoryActor;
-use crate::db::conversations::{self, Assigned, Conversation, ListFilter, Viewer};
+use crate::db::conversations::{self, Assigned, Conversation, Holder, ListFilter, Viewer};
 use crate::db::StorageError;
 use crate::domain::{now_millis, ConversationStatus, RoomName, UserId};
 use actix::{Handler, Message};
@@ -63,8 +63,9 @@ pub struct AssignConversation {
     pub room: RoomName,
     /// The staff member, or nobody.
     pub assignee: Option<UserId>,
-    /// Automatic assignment: only if nobody took the conversation meanwhile.
-    pub unassigned_only: bool,
+    /// Whom it must be with: nobody for an automatic assignment, the member for giving back
+    /// a deactivated member's conversations.
+    pub holder: Holder,
 }
 
 /// Chat server → history: of these connected staff members, the active ones whose
@@ -110,13 +111,7 @@ impl Handler<AssignConversation> for HistoryActor {
     fn handle(&mut self, msg: AssignConversation, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.conn()?;
         let now = now_millis();
-        match conversations::set_assignee(
-            &mut conn,
-            &msg.room,
-            msg.assignee,
-            msg.unassigned_only,
-            now,
-        )? {
+        match conversations::set_assignee(&mut conn, &msg.room, msg.assignee, msg.holder, now)? {
             Assigned::NotStaff => Ok(AssignAnswer::NotStaff),
             Assigned::Done(changed) => {
                 let conversation = conversations::get(&mut conn, msg.viewer, &msg.room)?

@@ -69,13 +69,13 @@ async fn ann_and_bob_in_the_lobby(a: &TestApp, b: &TestApp) -> (WsClient, WsClie
     (ann, bob)
 }
 
-/// Every `message` frame of `room` a socket gets until it has seen `count` of them (the
-/// server's pings keep a socket busy, so the whole wait has a limit of its own).
+/// Every `message` frame of `room` a socket gets until it has seen `count` of them, within
+/// 20 s in all.
 pub(crate) async fn messages_of(socket: &mut WsClient, room: &str, count: usize) -> Vec<Value> {
     let gather = async {
         let mut got = Vec::new();
         while got.len() < count {
-            let frame = socket.recv().await;
+            let frame = socket.recv_within(std::time::Duration::from_secs(20)).await;
             if frame["type"] == "message" && frame["room"] == room {
                 got.push(frame);
             }
@@ -91,7 +91,7 @@ pub(crate) async fn messages_of(socket: &mut WsClient, room: &str, count: usize)
 async fn heard(socket: &mut WsClient, room: &str, text: &str) -> Value {
     let wait = async {
         loop {
-            let frame = socket.recv().await;
+            let frame = socket.recv_within(std::time::Duration::from_secs(20)).await;
             if frame["type"] == "message" && frame["room"] == room && frame["text"] == text {
                 return frame;
             }

@@ -28,7 +28,7 @@ fn listed(joined: &Value, user: &str) -> bool {
 async fn presence_of(socket: &mut WsClient, room: &str, user: &str) -> bool {
     let wait = async {
         loop {
-            let frame = socket.recv().await;
+            let frame = socket.recv_within(Duration::from_secs(20)).await;
             if frame["type"] == "presence"
                 && frame["room"] == room
                 && frame["user"]["username"] == user
@@ -110,7 +110,7 @@ async fn a_user_with_tabs_on_two_nodes_is_online_once_and_leaves_with_the_last_t
     dan.join("lobby").await;
     let frame = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let frame = cat.recv().await;
+            let frame = cat.recv_within(Duration::from_secs(20)).await;
             if frame["type"] == "presence" {
                 return frame;
             }
@@ -243,7 +243,7 @@ async fn a_crowded_room_counts_its_members_on_every_node() {
     for socket in &mut sockets[..2] {
         let frame = tokio::time::timeout(Duration::from_secs(20), async {
             loop {
-                let frame = socket.recv().await;
+                let frame = socket.recv_within(Duration::from_secs(20)).await;
                 if frame["type"] == "online" && frame["online_count"] == 3 {
                     return frame;
                 }
@@ -353,7 +353,7 @@ async fn after_a_redis_restart_the_nodes_learn_whom_they_missed() {
     let mut told = std::collections::BTreeMap::new();
     let wait = async {
         while told.get("dan") != Some(&true) || told.get("ann") != Some(&false) {
-            let frame = bob.recv().await;
+            let frame = bob.recv_within(Duration::from_secs(20)).await;
             if frame["type"] == "presence" {
                 let who = frame["user"]["username"].as_str().unwrap().to_owned();
                 told.insert(who, frame["online"].as_bool().unwrap());

@@ -564,11 +564,17 @@ impl WsClient {
         }
     }
 
-    /// The next text frame; fails the test if none comes.
+    /// The next text frame within [`WAIT`]; fails the test if none comes.
     pub async fn recv(&mut self) -> Value {
-        match self.next(WAIT).await {
+        self.recv_within(WAIT).await
+    }
+
+    /// The next text frame within `wait` (a story whose whole wait is longer than [`WAIT`],
+    /// news from another node, say); fails the test if none comes.
+    pub async fn recv_within(&mut self, wait: Duration) -> Value {
+        match self.next(wait).await {
             Ok(Some(value)) => value,
-            Ok(None) => panic!("no frame within {WAIT:?}"),
+            Ok(None) => panic!("no frame within {wait:?}"),
             Err(ended) => panic!("connection ended: {ended:?}"),
         }
     }

@@ -374,6 +374,9 @@ async fn a_deactivated_agents_conversations_go_back_to_the_unassigned_queue(back
     let update = update_of(&mut admin_console, &ann_room).await;
     assert_eq!(update["change"], "assign", "{update}");
     assert_eq!(update["conversation"]["assignee"], Value::Null, "{update}");
+    assert_eq!(update["by"]["id"], admin_id, "{update}");
+    let cy_now = listed(&app, &admin, "?status=resolved").await;
+    assert_eq!(rooms(&cy_now), [cy_room], "a resolved one stays resolved");
     let thread = notes(&app, &admin, &format!("notes:{ann_id}")).await;
     assert_eq!(
         thread,
