@@ -169,6 +169,11 @@ async function identify(who) {
   } catch (err) {
     if (s && asGuest) begin(s); // still the guest they were
     else if (s) forget(''); // signed in as someone else: they are not here any more
+    const ban = banOfError(err); // this browser is banned: the ban screen, until when
+    if (ban) {
+      setBan(ban);
+      return { ok: false, error: err.code };
+    }
     showNotice(err.status === 401
       ? 'We could not confirm your store account, so this chat is not linked to it.'
       : 'Signing you in failed: ' + err.message);

@@ -188,7 +188,10 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
     use crate::widget_kit::*;
     let mut driver =
         driver_or_skip!("a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write");
-    let (store, app, _data) = store_and_chat(ATTRIBUTES).await;
+    let (store, app, _data) = store_and_chat_with(ATTRIBUTES, |s| {
+        s.identity_secret = Some(crate::widget_customers::IDENTITY_SECRET.into());
+    })
+    .await;
     let visitor = visitor_on(&mut driver, &store, "/").await;
     let me = ask(&visitor, "where is my order, you crooks").await;
     let guest = me["user"]["id"].as_i64().expect("guest id");
@@ -240,6 +243,27 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
             "the widget still says until when",
             "const n = document.querySelector('#notice');
              return !n.hidden && n.textContent.includes('until')
+                 && document.querySelector('#composer').disabled;",
+        )
+        .await;
+
+    // The store signs the troll in as one of its customers: the same browser, still banned,
+    // and the widget says so as it did, not that signing in failed.
+    leave_widget(&visitor).await;
+    let identified = visitor
+        .eval(&format!(
+            "return ChatWidget.identify({{external_id: 'cust-7', name: 'Troll Again', hash: {}}}).then(r => r.error);",
+            json!(crate::widget_customers::identity_hash("cust-7"))
+        ))
+        .await;
+    assert_eq!(identified, json!("banned"));
+    enter_widget(&visitor).await;
+    visitor
+        .wait_until(
+            "the widget still says until when after the store's sign-in",
+            "const n = document.querySelector('#notice');
+             return !n.hidden && n.textContent.includes('until')
+                 && !n.textContent.includes('failed')
                  && document.querySelector('#composer').disabled;",
         )
         .await;

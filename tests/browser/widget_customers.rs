@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// The identity secret the stories' chat server and store share.
-const IDENTITY_SECRET: &str = "the-store-and-the-chat-share-this-secret-0123456789";
+pub(crate) const IDENTITY_SECRET: &str = "the-store-and-the-chat-share-this-secret-0123456789";
 
 /// `hex(HMAC-SHA256(secret, external_id))`, as the store's backend computes it.
-fn identity_hash(external_id: &str) -> String {
+pub(crate) fn identity_hash(external_id: &str) -> String {
     chat_server::auth::signature::hmac_sha256_hex(
         IDENTITY_SECRET.as_bytes(),
         external_id.as_bytes(),
