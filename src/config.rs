@@ -209,6 +209,13 @@ pub struct Settings {
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_USER", default_value_t = 200)]
     pub max_rooms_per_user: u32,
 
+    /// Most public rooms one customer may create in an hour (by `POST /api/rooms` or by
+    /// joining a name nobody used); past it the creation is refused with
+    /// `too_many_rooms_created`. Staff have no limit (on a socket, as its account was last
+    /// read: `--account-recheck-interval`); 0 turns it off.
+    #[arg(long, env = "CHAT_MAX_ROOMS_CREATED_PER_HOUR", default_value_t = 20)]
+    pub max_rooms_created_per_hour: u32,
+
     /// How often the accounts of the connected users are read again, so that a role or ban
     /// changed by another process (the `create-admin` sub-command, another server on the same
     /// database) reaches the open sockets within this time; 0 turns it off.

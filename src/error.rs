@@ -39,6 +39,10 @@ pub enum ErrorCode {
     /// request conflicts with the state of the account, and asking again will not help until
     /// that state changes (429 would tell the client to wait and retry).
     TooManyRooms,
+    /// The creation of a public room (a `join` of a new name, `POST /api/rooms`) by a customer
+    /// who created as many as they may in the last hour. 429 over HTTP: asking again later
+    /// helps; never retried by itself.
+    TooManyRoomsCreated,
     /// A `read` of a room that is not in the user's list: join it first. 403 over HTTP: the
     /// caller is known but this is not theirs to change.
     NotMember,
@@ -49,7 +53,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum (a unit test keeps the list whole).
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -64,6 +68,7 @@ impl ErrorCode {
         ErrorCode::TooManyRooms,
         ErrorCode::NotMember,
         ErrorCode::Banned,
+        ErrorCode::TooManyRoomsCreated,
     ];
 
     /// The code as sent.
@@ -83,6 +88,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::NotMember => "not_member",
             ErrorCode::Banned => "banned",
+            ErrorCode::TooManyRoomsCreated => "too_many_rooms_created",
         }
     }
 
@@ -102,6 +108,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => StatusCode::CONFLICT,
             ErrorCode::NotMember => StatusCode::FORBIDDEN,
             ErrorCode::Banned => StatusCode::FORBIDDEN,
+            ErrorCode::TooManyRoomsCreated => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -226,6 +233,10 @@ pub fn refusal(e: &StorageError) -> AppError {
             ErrorCode::TooManyRooms,
             "you are in too many rooms: leave one first",
         ),
+        StorageError::TooManyRoomsCreated => AppError::new(
+            ErrorCode::TooManyRoomsCreated,
+            "you created too many rooms in the last hour: join one that exists, or try again later",
+        ),
         StorageError::NotMember => AppError::new(
             ErrorCode::NotMember,
             "this room is not in your list: join it first",
@@ -253,7 +264,9 @@ impl AppError {
         match e {
             StorageError::NotFound => AppError::new(ErrorCode::NotFound, "not found"),
             StorageError::Conflict(_) => AppError::new(ErrorCode::Conflict, "already exists"),
-            StorageError::TooManyRooms | StorageError::NotMember => refusal(&e),
+            StorageError::TooManyRooms
+            | StorageError::TooManyRoomsCreated
+            | StorageError::NotMember => refusal(&e),
             StorageError::Unavailable(cause) => {
                 log::debug!("{what}: database unavailable: {cause}");
                 AppError::new(
@@ -302,6 +315,7 @@ mod tests {
                 ErrorCode::TooManyRooms => 11,
                 ErrorCode::NotMember => 12,
                 ErrorCode::Banned => 13,
+                ErrorCode::TooManyRoomsCreated => 14,
             }
         }
         for (i, code) in ErrorCode::ALL.into_iter().enumerate() {

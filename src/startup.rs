@@ -167,6 +167,7 @@ impl Application {
                 crowd_count_interval: settings.crowd_count_interval,
                 commit_interval: settings.commit_interval,
                 max_rooms_per_user: settings.max_rooms_per_user,
+                max_rooms_created_per_hour: settings.max_rooms_created_per_hour,
                 account_recheck_interval: settings.account_recheck_interval,
                 checkpoint_every: target.checkpoint_every(),
                 max_queued: settings.max_queued_messages.max(1),
@@ -215,6 +216,7 @@ impl Application {
             hard_frame_limit: settings.hard_frame_limit(),
             allowed_origins: settings.allowed_origins.clone(),
             allow_guests: settings.allow_guests,
+            max_rooms_created_per_hour: settings.max_rooms_created_per_hour,
             auth_limiter: AuthRateLimiter::new(
                 settings.auth_rate_per_min,
                 settings.auth_rate_burst,

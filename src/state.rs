@@ -49,4 +49,7 @@ pub struct AppState {
     pub desk_hours: Arc<crate::history::desk_settings::DeskHoursCache>,
     /// With `--redis-url`: whether the broker is degraded (`/healthz` says so); `None` alone.
     pub broker: Option<crate::broker::BrokerHealth>,
+    /// Most public rooms a customer may create in an hour (`--max-rooms-created-per-hour`);
+    /// zero: no limit.
+    pub max_rooms_created_per_hour: u32,
 }

@@ -82,7 +82,8 @@ async fn directory(
     Ok(HttpResponse::Ok().json(DirectoryPage { rooms }))
 }
 
-/// A new public room, empty: whoever created it joins it next, over the socket.
+/// A new public room, empty: whoever created it joins it next, over the socket. A customer
+/// creates at most `--max-rooms-created-per-hour` an hour (`too_many_rooms_created` past it).
 async fn create(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
@@ -100,11 +101,14 @@ async fn create(
             "{room} is a reserved name: support and notes rooms are never created by hand"
         )));
     }
-    match state
-        .history
-        .send(CreatePublicRoom { room: room.clone() })
-        .await?
-    {
+    let per_hour = state.max_rooms_created_per_hour;
+    let budget = (per_hour > 0 && !account.role.is_staff()).then_some(i64::from(per_hour));
+    let request = CreatePublicRoom {
+        room: room.clone(),
+        creator: account.id,
+        budget,
+    };
+    match state.history.send(request).await? {
         Err(crate::db::StorageError::Conflict(_)) => Err(AppError::new(
             crate::error::ErrorCode::Conflict,
             format!("the room {room} exists already"),

@@ -3,7 +3,7 @@
 
 use super::handlers::error_frame;
 use super::membership::{Change, OpenRequest};
-use super::messages::{JoinedParts, Outgoing};
+use super::messages::{JoinedParts, Outgoing, SessionId};
 use super::refusals::{forbidden, split, storage_failure};
 use super::server::ChatServer;
 use crate::domain::{RoomName, UserId};
@@ -76,6 +76,18 @@ impl ChatServer {
         }
     }
 
+    /// How many public rooms the user of `session` may create in an hour by joining new names:
+    /// no limit for staff (or with the limit off); a customer whose connection closed meanwhile
+    /// counts as a customer.
+    fn creation_budget(&self, session: SessionId) -> Option<i64> {
+        let per_hour = self.config.max_rooms_created_per_hour;
+        let staff = self
+            .registry
+            .user(session)
+            .is_some_and(|user| user.role.is_staff());
+        (per_hour > 0 && !staff).then_some(i64::from(per_hour))
+    }
+
     /// Stores the membership and reads the `joined` snapshot; then the messages that waited
     /// for the join are stored, or refused with its error.
     fn open_room(&mut self, user: UserId, open: OpenRequest, ctx: &mut Context<Self>) {
@@ -86,6 +98,7 @@ impl ChatServer {
             latest: self.config.latest,
             recovery_cap: self.config.recovery_cap,
             max_public_rooms: i64::from(self.config.max_rooms_per_user),
+            creation_budget: self.creation_budget(open.session),
         };
         let permit = self.history_load.permit();
         self.history

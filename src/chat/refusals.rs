@@ -133,6 +133,7 @@ mod tests {
             StorageError::NotFound,
             StorageError::Conflict("taken".into()),
             StorageError::TooManyRooms,
+            StorageError::TooManyRoomsCreated,
             StorageError::NotMember,
         ] {
             assert!(!answer.is_failure(), "{answer}");

@@ -46,6 +46,9 @@ pub struct ChatConfig {
     pub commit_interval: Duration,
     /// Most public rooms in one user's list (`too_many_rooms` past it).
     pub max_rooms_per_user: u32,
+    /// Most public rooms a customer may create in an hour by joining new names
+    /// (`too_many_rooms_created` past it); zero: no limit. Staff have none.
+    pub max_rooms_created_per_hour: u32,
     /// How often the accounts of the connected users are read again (role and ban changes
     /// made by another process); zero: never.
     pub account_recheck_interval: Duration,
@@ -73,6 +76,7 @@ impl Default for ChatConfig {
             max_batch: 2048,
             commit_interval: Duration::ZERO,
             max_rooms_per_user: 200,
+            max_rooms_created_per_hour: 20,
             account_recheck_interval: Duration::from_secs(5),
             checkpoint_every: None,
             max_queued: 20_000,

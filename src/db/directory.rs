@@ -5,8 +5,9 @@
 
 use super::connection::DbConn;
 use super::error::StorageError;
+use super::rooms::create_room_as;
 use super::schema::rooms;
-use crate::domain::{now_millis, MAX_ROOM_NAME};
+use crate::domain::{UserId, MAX_ROOM_NAME};
 use crate::with_backend;
 use diesel::backend::Backend;
 use diesel::prelude::*;
@@ -80,17 +81,15 @@ pub fn existing_rooms(conn: &mut DbConn, names: &[String]) -> Result<Vec<String>
 
 /// Creates a room explicitly: its row, with no member and no message. `Conflict` when a room
 /// of that name exists already (someone created or joined it first). The caller has checked
-/// the name is a public one.
-pub fn create_room(conn: &mut DbConn, name: &str) -> Result<(), StorageError> {
-    let inserted = with_backend!(conn, c => diesel::insert_into(rooms::table)
-        .values((
-            rooms::name.eq(name),
-            rooms::last_seq.eq(0i64),
-            rooms::created_at.eq(now_millis()),
-        ))
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    if inserted == 0 {
+/// the name is a public one. Created as `creator`'s, within `budget` ([`create_room_as`]).
+pub fn create_room(
+    conn: &mut DbConn,
+    name: &str,
+    creator: UserId,
+    budget: Option<i64>,
+) -> Result<(), StorageError> {
+    let created = conn.transaction(|conn| create_room_as(conn, name, creator, budget))?;
+    if !created {
         return Err(StorageError::Conflict(format!("room {name} exists")));
     }
     Ok(())

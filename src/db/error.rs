@@ -23,6 +23,10 @@ pub enum StorageError {
     /// A join would give the user more public rooms than the cap (nothing was written).
     #[error("too many rooms")]
     TooManyRooms,
+    /// The user created as many public rooms in the last hour as they may (nothing was
+    /// written).
+    #[error("too many rooms created")]
+    TooManyRoomsCreated,
     /// The room is not in the user's list (nothing was written).
     #[error("not a member of the room")]
     NotMember,

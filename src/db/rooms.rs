@@ -204,15 +204,23 @@ pub fn add_member(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), Sto
 /// after the other. On PostgreSQL the count waits for a lock on the user's row, held until
 /// commit: whichever counts second sees the other's row (read committed takes a new snapshot
 /// for each statement).
+///
+/// A public room that does not exist yet is created as the user's, within `creation_budget`
+/// ([`create_room_as`]).
 pub fn join_room(
     conn: &mut DbConn,
     user: UserId,
     room: &RoomName,
     max_public_rooms: i64,
+    creation_budget: Option<i64>,
 ) -> Result<(), StorageError> {
     conn.transaction(|conn| {
         let name = room.as_str();
-        ensure_room(conn, name)?;
+        if room.kind() == RoomKind::Public {
+            create_room_as(conn, name, user, creation_budget)?;
+        } else {
+            ensure_room(conn, name)?;
+        }
         let inserted = with_backend!(conn, c => diesel::insert_into(room_members::table)
             .values((
                 room_members::user_id.eq(user.0),
@@ -241,6 +249,53 @@ pub fn join_room(
         }
         Ok(())
     })
+}
+
+/// Creates the public room `name` as `creator`'s unless it exists; whether it did. Past
+/// `budget` rooms created by them within the last hour (`None`: no limit), the creation fails
+/// with `TooManyRoomsCreated`: run it in a transaction, which that error rolls back. The count
+/// follows the insert, so concurrent creations by one user are counted as the database orders
+/// them (SQLite's write lock; on PostgreSQL the lock on the creator's row).
+pub fn create_room_as(
+    conn: &mut DbConn,
+    name: &str,
+    creator: UserId,
+    budget: Option<i64>,
+) -> Result<bool, StorageError> {
+    let now = now_millis();
+    let inserted = with_backend!(conn, c => diesel::insert_into(rooms::table)
+        .values((
+            rooms::name.eq(name),
+            rooms::last_seq.eq(0i64),
+            rooms::created_at.eq(now),
+            rooms::created_by.eq(Some(creator.0)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    if let Some(budget) = budget {
+        if let DbConn::Postgres(c) = conn {
+            // Two creations of one user at once count each other: the second waits here for
+            // the first's commit (NO KEY UPDATE, as in `join_room`, which takes it too).
+            users::table
+                .find(creator.0)
+                .select(users::id)
+                .for_no_key_update()
+                .get_result::<i64>(c)?;
+        }
+        let hour_ago = now - 3_600_000;
+        let created = with_backend!(conn, c => rooms::table
+            .filter(rooms::created_by.eq(creator.0))
+            .filter(rooms::created_at.gt(hour_ago))
+            .count()
+            .get_result::<i64>(c))?;
+        if created > budget {
+            return Err(StorageError::TooManyRoomsCreated);
+        }
+    }
+    Ok(true)
 }
 
 /// How many public rooms the user has in their list.

@@ -30,6 +30,7 @@ diesel::table! {
         name -> Text,
         last_seq -> BigInt,
         created_at -> BigInt,
+        created_by -> Nullable<BigInt>,
     }
 }
 

@@ -63,7 +63,13 @@ impl Handler<OpenRoom> for HistoryActor {
 /// function, so that tests can run it between the steps of a chat server of their own.
 pub fn open_room(conn: &mut DbConn, msg: &OpenRoom) -> Result<RoomSnapshot, StorageError> {
     check_support_owner(conn, &msg.room)?;
-    rooms::join_room(conn, msg.user, &msg.room, msg.max_public_rooms)?;
+    rooms::join_room(
+        conn,
+        msg.user,
+        &msg.room,
+        msg.max_public_rooms,
+        msg.creation_budget,
+    )?;
     let room = msg.room.as_str();
     // Read the counter before the messages: every seq up to it is committed, so it is
     // visible to the read that follows (seqs of a room commit in order).

@@ -5,7 +5,7 @@
 use super::actor::HistoryActor;
 use crate::db::directory::{self, DirectoryRow};
 use crate::db::StorageError;
-use crate::domain::RoomName;
+use crate::domain::{RoomName, UserId};
 use actix::{Handler, Message};
 
 /// Directory API → history: the public rooms whose name matches `pattern`
@@ -31,13 +31,22 @@ impl Handler<ListPublicRooms> for HistoryActor {
 pub struct CreatePublicRoom {
     /// The room, a public one.
     pub room: RoomName,
+    /// Who creates it.
+    pub creator: UserId,
+    /// Most rooms the creator may create in an hour (`None`: no limit).
+    pub budget: Option<i64>,
 }
 
 impl Handler<CreatePublicRoom> for HistoryActor {
     type Result = Result<(), StorageError>;
 
     fn handle(&mut self, msg: CreatePublicRoom, _: &mut Self::Context) -> Self::Result {
-        directory::create_room(&mut *self.conn()?, msg.room.as_str())
+        directory::create_room(
+            &mut *self.conn()?,
+            msg.room.as_str(),
+            msg.creator,
+            msg.budget,
+        )
     }
 }
 

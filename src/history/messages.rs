@@ -36,6 +36,9 @@ pub struct OpenRoom {
     pub recovery_cap: i64,
     /// Most public rooms the user may have in their list.
     pub max_public_rooms: i64,
+    /// Most public rooms the user may create in an hour by joining new names (`None`: no
+    /// limit); past it the join is `TooManyRoomsCreated`.
+    pub creation_budget: Option<i64>,
 }
 
 /// What a joining connection is shown.

@@ -89,7 +89,7 @@ const BATCH_BUCKETS: [f64; 12] = [
 /// registered once, so [`refused`] costs an atomic add, and they are shown (as 0) before the
 /// first one happens, so that a rate over them works from the start. Any other label takes a
 /// registry lookup and appears when first counted.
-pub const REFUSAL_CODES: [&str; 15] = [
+pub const REFUSAL_CODES: [&str; 16] = [
     "bad_request",
     "unauthorized",
     "forbidden",
@@ -104,6 +104,7 @@ pub const REFUSAL_CODES: [&str; 15] = [
     "too_many_rooms",
     "not_member",
     "banned",
+    "too_many_rooms_created",
     "slow_consumer",
 ];
 /// How often histogram samples are folded into their buckets between scrapes (else they

@@ -57,6 +57,7 @@ export function humanError(f, limits, joining = false) {
       return aboutMessage ? 'You can’t send messages here.' : 'You don’t have access to this conversation.';
     case 'not_found': return 'This conversation no longer exists.';
     case 'too_many_rooms': return 'You’re in too many rooms. Leave one to join another.';
+    case 'too_many_rooms_created': return 'You’ve created many rooms in the last hour. Join one that exists, or try again later.';
     case 'unauthorized': return 'Your session has ended. Please sign in again.';
     case 'rate_limited': return 'Busy right now. Trying again…';
     case 'unavailable':

@@ -14,6 +14,7 @@ on_both_backends!(
     the_directory_filters_by_name_and_keeps_to_its_limit,
     a_registered_user_creates_a_room_explicitly_and_a_guest_cannot,
     staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer,
+    a_customer_creates_only_so_many_rooms_an_hour_and_staff_as_many_as_they_need,
 );
 
 /// The directory as `token` sees it, with `query` (e.g. `?q=gen`).
@@ -302,4 +303,71 @@ async fn staff_announce_to_chosen_public_rooms_or_to_all_but_never_to_a_customer
     let (status, refused) = app.post_as(&alice, "/api/admin/announcements", body).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "forbidden");
+}
+
+/// A customer cannot fill the directory with rooms: past the hourly budget, neither
+/// `POST /api/rooms` nor a `join` of a new name creates one, and nothing of the refused room
+/// is stored; joining rooms that exist goes on, and the staff have no budget.
+async fn a_customer_creates_only_so_many_rooms_an_hour_and_staff_as_many_as_they_need(
+    backend: Backend,
+) {
+    let (app, _data) = spawn_app_with(backend, |s| s.max_rooms_created_per_hour = 2).await;
+    let (alice, _) = app.register("alice").await;
+    let (bob, _) = app.register("bob").await;
+    let (status, body) = create(&app, &alice, "knitting").await;
+    assert_eq!(status, 201, "{body}");
+    let mut socket = app.connect(&alice).await;
+    socket.join("crochet").await;
+
+    // The third in the hour, either way: refused, and not there.
+    let (status, body) = create(&app, &alice, "weaving").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_rooms_created", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("last hour"),
+        "{body}"
+    );
+    socket
+        .send(json!({"type": "join", "room": "spinning"}))
+        .await;
+    let refused = socket.expect("error").await;
+    assert_eq!(
+        (refused["code"].clone(), refused["room"].clone()),
+        (json!("too_many_rooms_created"), json!("spinning")),
+        "{refused}"
+    );
+    let listed = directory(&app, &bob, "").await;
+    let mut listed = names(&listed);
+    listed.sort_unstable();
+    assert_eq!(listed, ["crochet", "knitting"]);
+    let fresh = app.connect(&alice).await;
+    assert_eq!(
+        fresh.hello["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["room"] == "spinning")
+            .count(),
+        0,
+        "the refused room is not in her list: {}",
+        fresh.hello
+    );
+
+    // Rooms that exist are joined as before; another customer has a budget of their own.
+    let (status, _) = create(&app, &bob, "weaving").await;
+    assert_eq!(status, 201);
+    socket.join("weaving").await;
+    // The staff set up as many as they need, either way.
+    let (staff, _) = app.staff().await;
+    for room in ["news", "events", "offers"] {
+        let (status, body) = create(&app, &staff, room).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut desk = app.connect(&staff).await;
+    for room in ["help-1", "help-2", "help-3"] {
+        desk.join(room).await;
+    }
 }

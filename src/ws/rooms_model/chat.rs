@@ -151,6 +151,7 @@ impl Model {
                     latest: LATEST,
                     recovery_cap: self.recovery_cap,
                     max_public_rooms: i64::MAX,
+                    creation_budget: None,
                 };
                 *done = Some(open_room(&mut conn, &request));
             }
