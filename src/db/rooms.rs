@@ -233,16 +233,7 @@ pub fn join_room(
         if inserted == 0 || room.kind() != RoomKind::Public {
             return Ok(());
         }
-        if let DbConn::Postgres(c) = conn {
-            users::table
-                .find(user.0)
-                .select(users::id)
-                // Not FOR UPDATE: the member row's foreign key already holds a KEY SHARE lock
-                // on the user's row, which FOR UPDATE would wait for (a deadlock between two
-                // joins); NO KEY UPDATE does not conflict with it, only with itself.
-                .for_no_key_update()
-                .get_result::<i64>(c)?;
-        }
+        lock_user_until_commit(conn, user)?;
         if public_room_count(conn, user)? > max_public_rooms {
             // Rolls the transaction back.
             return Err(StorageError::TooManyRooms);
@@ -276,15 +267,8 @@ pub fn create_room_as(
         return Ok(false);
     }
     if let Some(budget) = budget {
-        if let DbConn::Postgres(c) = conn {
-            // Two creations of one user at once count each other: the second waits here for
-            // the first's commit (NO KEY UPDATE, as in `join_room`, which takes it too).
-            users::table
-                .find(creator.0)
-                .select(users::id)
-                .for_no_key_update()
-                .get_result::<i64>(c)?;
-        }
+        // Two creations of one user at once count each other.
+        lock_user_until_commit(conn, creator)?;
         let hour_ago = now - 3_600_000;
         let created = with_backend!(conn, c => rooms::table
             .filter(rooms::created_by.eq(creator.0))
@@ -296,6 +280,23 @@ pub fn create_room_as(
         }
     }
     Ok(true)
+}
+
+/// On PostgreSQL, locks the user's row until the transaction ends, so that two transactions
+/// counting the user's rows (rooms in their list, rooms they created) take turns: whichever
+/// counts second sees the other's row (read committed takes a new snapshot per statement).
+/// Not FOR UPDATE: a member row's foreign key already holds a KEY SHARE lock on the user's
+/// row, which FOR UPDATE would wait for (a deadlock between two joins); NO KEY UPDATE does not
+/// conflict with it, only with itself. SQLite's write lock already orders them.
+fn lock_user_until_commit(conn: &mut DbConn, user: UserId) -> Result<(), StorageError> {
+    if let DbConn::Postgres(c) = conn {
+        users::table
+            .find(user.0)
+            .select(users::id)
+            .for_no_key_update()
+            .get_result::<i64>(c)?;
+    }
+    Ok(())
 }
 
 /// How many public rooms the user has in their list.
