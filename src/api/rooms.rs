@@ -7,6 +7,7 @@ use crate::api::page::PageQuery;
 use crate::api::resource;
 use crate::chat::directory::{rank, CountOnlineByRoom, DirectoryEntry};
 use crate::db::directory::name_pattern;
+use crate::db::rooms::creation_budget;
 use crate::domain::{Role, RoomKind, RoomName};
 use crate::error::AppError;
 use crate::history::directory::{CreatePublicRoom, ListPublicRooms};
@@ -101,8 +102,7 @@ async fn create(
             "{room} is a reserved name: support and notes rooms are never created by hand"
         )));
     }
-    let per_hour = state.max_rooms_created_per_hour;
-    let budget = (per_hour > 0 && !account.role.is_staff()).then_some(i64::from(per_hour));
+    let budget = creation_budget(state.max_rooms_created_per_hour, account.role);
     let request = CreatePublicRoom {
         room: room.clone(),
         creator: account.id,

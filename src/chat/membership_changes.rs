@@ -6,7 +6,8 @@ use super::membership::{Change, OpenRequest};
 use super::messages::{JoinedParts, Outgoing, SessionId};
 use super::refusals::{forbidden, split, storage_failure};
 use super::server::ChatServer;
-use crate::domain::{RoomName, UserId};
+use crate::db::rooms::creation_budget;
+use crate::domain::{Role, RoomName, UserId};
 use crate::history::messages::{ForgetRoom, OpenRoom};
 use actix::prelude::*;
 use std::future::Future;
@@ -80,12 +81,11 @@ impl ChatServer {
     /// no limit for staff (or with the limit off); a customer whose connection closed meanwhile
     /// counts as a customer.
     fn creation_budget(&self, session: SessionId) -> Option<i64> {
-        let per_hour = self.config.max_rooms_created_per_hour;
-        let staff = self
+        let role = self
             .registry
             .user(session)
-            .is_some_and(|user| user.role.is_staff());
-        (per_hour > 0 && !staff).then_some(i64::from(per_hour))
+            .map_or(Role::User, |user| user.role);
+        creation_budget(self.config.max_rooms_created_per_hour, role)
     }
 
     /// Stores the membership and reads the `joined` snapshot; then the messages that waited

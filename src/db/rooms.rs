@@ -4,7 +4,7 @@ use super::connection::DbConn;
 use super::error::StorageError;
 use super::models::RoomSummary;
 use super::schema::{messages, room_members, rooms, users};
-use crate::domain::{now_millis, RoomKind, RoomName, UserId};
+use crate::domain::{now_millis, Role, RoomKind, RoomName, UserId};
 use crate::with_backend;
 use diesel::backend::Backend;
 use diesel::prelude::*;
@@ -240,6 +240,12 @@ pub fn join_room(
         }
         Ok(())
     })
+}
+
+/// How many public rooms a user may create in an hour, as [`create_room_as`] takes it: no
+/// limit (`None`) for staff, or when `per_hour` is 0 (the limit off).
+pub fn creation_budget(per_hour: u32, role: Role) -> Option<i64> {
+    (per_hour > 0 && !role.is_staff()).then_some(i64::from(per_hour))
 }
 
 /// Creates the public room `name` as `creator`'s unless it exists; whether it did. Past
@@ -545,4 +551,22 @@ fn take_write_lock(conn: &mut DbConn, user: UserId, room: &str) -> Result<(), St
         .set(room_members::last_read_seq.eq(room_members::last_read_seq))
         .execute(c))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_have_an_hourly_budget_of_rooms_and_staff_none() {
+        assert_eq!(creation_budget(20, Role::User), Some(20));
+        assert_eq!(creation_budget(20, Role::Guest), Some(20));
+        assert_eq!(creation_budget(20, Role::Agent), None);
+        assert_eq!(creation_budget(20, Role::Admin), None);
+        assert_eq!(
+            creation_budget(0, Role::User),
+            None,
+            "0 turns the limit off"
+        );
+    }
 }

@@ -183,6 +183,20 @@ async fn a_guest_banned_for_an_hour_cannot_start_again_until_staff_lift_the_ban(
 
 /// The widget on a store's site: a visitor banned for a day is told until when, the composer
 /// is off, and reopening the chat later does not start a new guest; lifted, they write again.
+/// Waits until the widget shows its ban screen: the notice says until when (and no other
+/// failure), the composer is off.
+async fn until_ban_screen(visitor: &Browser, what: &str) {
+    visitor
+        .wait_until(
+            what,
+            "const n = document.querySelector('#notice');
+             return !n.hidden && n.textContent.includes('until')
+                 && !n.textContent.includes('failed')
+                 && document.querySelector('#composer').disabled;",
+        )
+        .await;
+}
+
 #[actix_rt::test]
 async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
     use crate::widget_kit::*;
@@ -238,14 +252,7 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
     leave_widget(&visitor).await;
     visit(&visitor, &store, "/other").await;
     open_chat(&visitor).await;
-    visitor
-        .wait_until(
-            "the widget still says until when",
-            "const n = document.querySelector('#notice');
-             return !n.hidden && n.textContent.includes('until')
-                 && document.querySelector('#composer').disabled;",
-        )
-        .await;
+    until_ban_screen(&visitor, "the widget still says until when").await;
 
     // The store signs the troll in as one of its customers: the same browser, still banned,
     // and the widget says so as it did, not that signing in failed.
@@ -258,15 +265,11 @@ async fn a_visitor_banned_in_the_widget_is_told_until_when_and_cannot_write() {
         .await;
     assert_eq!(identified, json!("banned"));
     enter_widget(&visitor).await;
-    visitor
-        .wait_until(
-            "the widget still says until when after the store's sign-in",
-            "const n = document.querySelector('#notice');
-             return !n.hidden && n.textContent.includes('until')
-                 && !n.textContent.includes('failed')
-                 && document.querySelector('#composer').disabled;",
-        )
-        .await;
+    until_ban_screen(
+        &visitor,
+        "the widget still says until when after the store's sign-in",
+    )
+    .await;
 
     // Lifted: a new visit writes again (a new guest, from the same browser).
     let (status, _) = crate::helpers::call(
