@@ -569,4 +569,34 @@ mod tests {
             "0 turns the limit off"
         );
     }
+
+    #[test]
+    fn the_budget_counts_the_rooms_created_in_the_last_hour_only() {
+        use crate::db::connection::{open_pool, DbTarget, SqliteSync};
+        use crate::db::users::insert_user;
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("chat.db"));
+        let pool = open_pool(&target, 1, SqliteSync::Normal).unwrap();
+        let conn = &mut *pool.get().unwrap();
+        let ann = UserId(insert_user(conn, "ann", Role::User, None).unwrap().id);
+        let create = |conn: &mut DbConn, name: &str| {
+            conn.transaction(|conn| create_room_as(conn, name, ann, Some(1)))
+        };
+        assert!(create(conn, "knitting").unwrap());
+        assert!(matches!(
+            create(conn, "crochet"),
+            Err(StorageError::TooManyRoomsCreated)
+        ));
+        assert!(
+            !create(conn, "knitting").unwrap(),
+            "it exists: nothing to count"
+        );
+        // An hour and a moment later, the first no longer counts.
+        let earlier = now_millis() - 3_600_001;
+        with_backend!(conn, c => diesel::update(rooms::table.find("knitting"))
+            .set(rooms::created_at.eq(earlier))
+            .execute(c))
+        .unwrap();
+        assert!(create(conn, "crochet").unwrap());
+    }
 }
