@@ -7,7 +7,7 @@ use crate::api::page::PageQuery;
 use crate::api::resource;
 use crate::chat::directory::{rank, CountOnlineByRoom, DirectoryEntry};
 use crate::db::directory::name_pattern;
-use crate::db::rooms::creation_budget;
+use crate::db::room_creation::creation_budget;
 use crate::domain::{Role, RoomKind, RoomName};
 use crate::error::AppError;
 use crate::history::directory::{CreatePublicRoom, ListPublicRooms};

@@ -6,7 +6,7 @@ use super::membership::{Change, OpenRequest};
 use super::messages::{JoinedParts, Outgoing, SessionId};
 use super::refusals::{forbidden, split, storage_failure};
 use super::server::ChatServer;
-use crate::db::rooms::creation_budget;
+use crate::db::room_creation::creation_budget;
 use crate::domain::{Role, RoomName, UserId};
 use crate::history::messages::{ForgetRoom, OpenRoom};
 use actix::prelude::*;

@@ -5,7 +5,7 @@
 
 use super::connection::DbConn;
 use super::error::StorageError;
-use super::rooms::create_room_as;
+use super::room_creation::create_room_as;
 use super::schema::rooms;
 use crate::domain::{UserId, MAX_ROOM_NAME};
 use crate::with_backend;

@@ -32,6 +32,7 @@ pub mod merge;
 pub mod messages;
 pub mod models;
 pub mod notifications;
+pub mod room_creation;
 pub mod rooms;
 pub mod schema;
 pub mod search;
